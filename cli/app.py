@@ -1,0 +1,103 @@
+"""The ``journeymodel`` command line.
+
+Every module in this package named ``cmd_*.py`` defines ``register(app, fit)`` and adds its
+commands; the app finds them with :mod:`pkgutil`, so commands live one per file and nothing else
+must be edited to add one. Command modules import only typer and the standard library at the top;
+numpy, pandas, PyMC and the rest load inside the command that needs them, so ``--help`` is quick.
+
+User errors (bad options, unreadable files, bad data) print one line ``error: ...`` and exit 2;
+``--debug`` shows the traceback instead.
+"""
+
+import importlib
+import pkgutil
+import sys
+import warnings
+from typing import Annotated
+
+import typer
+
+from journeymodel import __version__
+
+app = typer.Typer(
+    name="journeymodel",
+    help="Probabilistic customer-journey maps from event logs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+fit_app = typer.Typer(help="Fit a model to an event log and save it as a netCDF file.",
+                      no_args_is_help=True)
+app.add_typer(fit_app, name="fit")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"journeymodel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug",
+                                        help="Show tracebacks for errors.")] = False,
+) -> None:
+    """Probabilistic customer-journey maps from event logs."""
+
+
+def _discover() -> None:
+    for info in sorted(pkgutil.iter_modules(sys.modules[__package__].__path__),
+                       key=lambda m: m.name):
+        if info.name.startswith("cmd_"):
+            module = importlib.import_module(f"{__package__}.{info.name}")
+            module.register(app, fit_app)
+
+
+_discover()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    text = str(message).strip().replace("\n", " ")
+    print(f"warning: {text}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script: run the app, turn user errors into exit code 2."""
+    from journeymodel.errors import JourneyModelError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    warnings.showwarning = _show_warning
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="journeymodel", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 130
+    except typer.TyperException as exc:  # usage errors: bad option, missing file, ...
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `journeymodel fit`: show help
+            print(exc.format_message())
+            return 0
+        if debug:
+            raise
+        print(f"error: {_one_line(exc.format_message())}", file=sys.stderr)
+        return 2
+    except (JourneyModelError, OSError) as exc:
+        if debug:
+            raise
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

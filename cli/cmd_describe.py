@@ -1,0 +1,26 @@
+"""``journeymodel describe EVENTS``: journeys, outcomes, top paths, ledger."""
+
+from typing import Annotated
+
+import typer
+
+from journeymodel.cli.options import EventsArg, JsonFlag, with_read_options
+
+
+def register(app: typer.Typer, fit: typer.Typer) -> None:
+    app.command(name="describe")(describe)
+
+
+@with_read_options
+def describe(
+    events: EventsArg,
+    as_json: JsonFlag = False,
+    top: Annotated[int, typer.Option("--top", help="How many top paths to list.", min=1)] = 10,
+    read=None,
+) -> None:
+    """Customers, journeys, events, outcomes, path lengths, top paths, touchpoints, personas,
+    and where every input row went (the ledger)."""
+    from journeymodel.cli.options import load_journeys_cli, print_result
+    from journeymodel.describe import describe_journeys
+
+    print_result(describe_journeys(load_journeys_cli(events, read), top=top), as_json=as_json)

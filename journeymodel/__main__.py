@@ -1,0 +1,7 @@
+"""``python -m journeymodel`` runs the command line."""
+
+import sys
+
+from journeymodel.cli.app import main
+
+sys.exit(main())

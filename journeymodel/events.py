@@ -1,0 +1,625 @@
+"""Read and validate event logs; account for every row in a :class:`Ledger`.
+
+An event log is a table with one row per event (see ``design.md``): who (``customer_id``), when
+(``timestamp``), what (``touchpoint``: a channel, or an outcome label such as ``conversion``), and
+optionally ``persona``, ``value``, ``sentiment`` and ``device``. :func:`read_events` reads CSV (any
+delimiter), Parquet or a pandas DataFrame into an :class:`EventTable` of normalised numpy arrays,
+and records in the ledger why each dropped row was dropped.
+
+Everything is vectorised with pyarrow and numpy; nothing loops over rows in Python.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import warnings
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from journeymodel.errors import InputError, OptionError
+
+#: Reasons a row can be dropped, in the order the ledger reports them.
+DROP_REASONS = (
+    "missing_customer",
+    "missing_timestamp",
+    "bad_timestamp",
+    "missing_touchpoint",
+    "after_observed_until",
+    "duplicate",
+    "bad_path",
+    "bad_count",
+)
+#: Reasons that are errors under ``strict=True`` (the others are documented, intended drops).
+_INVALID = {"missing_customer", "missing_timestamp", "bad_timestamp", "missing_touchpoint",
+            "bad_path", "bad_count"}
+_REASON_TEXT = {
+    "missing_customer": "missing customer id",
+    "missing_timestamp": "missing timestamp",
+    "bad_timestamp": "unparseable timestamp",
+    "missing_touchpoint": "missing touchpoint",
+    "after_observed_until": "after --observed-until",
+    "duplicate": "exact duplicate",
+    "bad_path": "empty path",
+    "bad_count": "bad or negative count",
+}
+TimestampKind = Literal["auto", "datetime", "epoch", "period"]
+
+
+class DataWarning(UserWarning):
+    """Rows or fields were dropped or repaired while reading an event log."""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read an event log: column names, outcome labels and journey segmentation.
+
+    Every command that reads an event log takes exactly these options.
+
+    Parameters
+    ----------
+    customer_col, time_col, touchpoint_col : str
+        Required columns.
+    persona_col, value_col, sentiment_col, device_col : str or None
+        Optional columns. ``None`` means "use the default name if the column exists"; a name given
+        explicitly must exist.
+    conversion_labels : tuple of str
+        Touchpoint values that mark a conversion (end of a journey).
+    churn_label : str
+        Touchpoint value that marks a churn.
+    gap : str, float or None
+        Inactivity gap that ends a journey: ``"auto"`` (30 days for calendar timestamps, none for
+        period numbers), ``"none"``, a pandas offset such as ``"30D"`` or ``"12h"``, or a number
+        (seconds for calendar timestamps, periods otherwise).
+    observed_until : str, float or None
+        End of observation. Later rows are dropped (and counted). Default: the last timestamp.
+    strict : bool
+        Raise :class:`InputError` at the first invalid row instead of dropping it.
+    sep : str or None
+        CSV delimiter; auto-detected when ``None``.
+    timestamps : {"auto", "datetime", "epoch", "period"}
+        How to read the time column. ``auto``: datetimes and ISO-8601 text are datetimes; numbers
+        above 1e11 are epoch milliseconds, above 1e8 epoch seconds, and smaller numbers are plain
+        ordered periods (1, 2, 3, ...).
+    sentiment_scale : tuple of float or None
+        ``(min, max)`` of the sentiment scale; scores are mapped linearly to -1..1. Default: the
+        observed range.
+    """
+
+    customer_col: str = "customer_id"
+    time_col: str = "timestamp"
+    touchpoint_col: str = "touchpoint"
+    persona_col: str | None = None
+    value_col: str | None = None
+    sentiment_col: str | None = None
+    device_col: str | None = None
+    conversion_labels: tuple[str, ...] = ("conversion",)
+    churn_label: str = "churn"
+    gap: str | float | None = "auto"
+    observed_until: str | float | None = None
+    strict: bool = False
+    sep: str | None = None
+    timestamps: TimestampKind = "auto"
+    sentiment_scale: tuple[float, float] | None = None
+
+    def replace(self, **changes: Any) -> ReadOptions:
+        """Return a copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class Ledger:
+    """Where every input row went: ``rows_read == rows_used + sum(dropped.values())``.
+
+    ``invalid_fields`` counts optional fields (value, sentiment) that could not be read: their row
+    is kept, the field is treated as missing. The ledger holds counts only, never customer ids, so
+    it is safe to store inside shareable model files.
+    """
+
+    source: str
+    rows_read: int = 0
+    rows_used: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    invalid_fields: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_dropped(self) -> int:
+        return int(sum(self.dropped.values()))
+
+    def drop(self, reason: str, count: int) -> None:
+        if count:
+            self.dropped[reason] = self.dropped.get(reason, 0) + int(count)
+
+    def check(self) -> None:
+        """Raise AssertionError if rows are unaccounted for (an internal bug, not a user error)."""
+        if self.rows_read != self.rows_used + self.rows_dropped:
+            raise AssertionError(
+                f"ledger does not add up: read {self.rows_read}, used {self.rows_used}, "
+                f"dropped {self.rows_dropped}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "rows_used": self.rows_used,
+            "rows_dropped": {k: self.dropped[k] for k in DROP_REASONS if k in self.dropped},
+            "invalid_fields": dict(self.invalid_fields),
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Ledger:
+        return cls(
+            source=d.get("source", "?"),
+            rows_read=int(d.get("rows_read", 0)),
+            rows_used=int(d.get("rows_used", 0)),
+            dropped={k: int(v) for k, v in d.get("rows_dropped", {}).items()},
+            invalid_fields={k: int(v) for k, v in d.get("invalid_fields", {}).items()},
+            notes=list(d.get("notes", [])),
+        )
+
+    def summary_line(self) -> str:
+        parts = [f"{n} {_REASON_TEXT.get(r, r)}" for r, n in self.dropped.items()]
+        return f"dropped {self.rows_dropped} of {self.rows_read} rows: " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class EventTable:
+    """Validated events as numpy arrays, one entry per kept row, in input order.
+
+    Codes index the vocabularies (``-1`` means missing). ``time`` is float64: seconds since the
+    Unix epoch (UTC) when ``time_kind == "datetime"``, the period number when ``"period"``.
+    """
+
+    customer: np.ndarray  # (n,) int64 codes into customers
+    customers: np.ndarray  # (n_customers,) str
+    time: np.ndarray  # (n,) float64
+    time_kind: str
+    touchpoint: np.ndarray  # (n,) int32 codes into labels
+    labels: tuple[str, ...]  # touchpoint labels, outcome labels included
+    persona: np.ndarray  # (n,) int32, -1 missing
+    personas: tuple[str, ...]
+    value: np.ndarray  # (n,) float64, NaN missing
+    sentiment: np.ndarray | None  # (n,) float64 in -1..1, NaN unscored
+    device: np.ndarray | None  # (n,) int32, -1 missing
+    devices: tuple[str, ...]
+    row: np.ndarray  # (n,) int64 0-based input row
+    observed_until: float
+    ledger: Ledger
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading raw tables
+
+
+def read_table(source: str | Path | pd.DataFrame, options: ReadOptions) -> tuple[pa.Table, str]:
+    """Read ``source`` into an Arrow table; returns the table and a name for messages."""
+    if isinstance(source, pd.DataFrame):
+        return pa.Table.from_pandas(source, preserve_index=False), "<DataFrame>"
+    if isinstance(source, pa.Table):
+        return source, "<Table>"
+    path = Path(source)
+    name = str(source)
+    if not path.exists():
+        raise InputError("file not found", source=name)
+    if path.is_dir():
+        raise InputError("is a directory, expected an event log file", source=name)
+    if path.stat().st_size == 0:
+        raise InputError("the file is empty", source=name)
+    suffixes = [s.lower() for s in path.suffixes]
+    try:
+        if suffixes and suffixes[-1] in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path), name
+        return _read_csv(path, options.sep), name
+    except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error, OSError) as exc:
+        kind = "Parquet" if suffixes and suffixes[-1] in (".parquet", ".pq") else "CSV"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read as {kind}: {first}", source=name) from exc
+
+
+def _read_csv(path: Path, sep: str | None) -> pa.Table:
+    import pyarrow.csv as pacsv
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+        head = fh.read(65536)
+    if not head.strip():
+        raise InputError("the file is empty", source=str(path))
+    if sep is None:
+        try:
+            sep = csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+        except csv.Error:
+            sep = ","
+    header = next(csv.reader(io.StringIO(head), delimiter=sep))
+    if len(set(header)) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        raise InputError(f"duplicate column names {dup}", source=str(path))
+    return pacsv.read_csv(
+        path,
+        parse_options=pacsv.ParseOptions(delimiter=sep),
+        read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
+        convert_options=pacsv.ConvertOptions(
+            column_types={h: pa.string() for h in header},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Column helpers
+
+
+def _resolve_columns(table: pa.Table, name: str, o: ReadOptions) -> dict[str, str | None]:
+    have = table.column_names
+    cols: dict[str, str | None] = {}
+    required = {"customer": (o.customer_col, "--customer-col"), "time": (o.time_col, "--time-col"),
+                "touchpoint": (o.touchpoint_col, "--touchpoint-col")}
+    for key, (col, flag) in required.items():
+        if col not in have:
+            raise InputError(
+                f"missing required column {col!r}; the columns are {have}; "
+                f"map one with {flag} NAME",
+                source=name,
+            )
+        cols[key] = col
+    optional = {"persona": (o.persona_col, "persona", "--persona-col"),
+                "value": (o.value_col, "value", "--value-col"),
+                "sentiment": (o.sentiment_col, "sentiment", "--sentiment-col"),
+                "device": (o.device_col, "device", "--device-col")}
+    for key, (col, default, flag) in optional.items():
+        if col is not None and col not in have:
+            raise InputError(
+                f"column {col!r} given by {flag} does not exist; the columns are {have}",
+                source=name,
+            )
+        cols[key] = col if col is not None else (default if default in have else None)
+    return cols
+
+
+def _as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pc.cast(arr, pa.string())
+    return pc.utf8_trim_whitespace(arr)
+
+
+def _encode(arr: pa.ChunkedArray, *, sort: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Dictionary-encode strings: (codes int64 with -1 for null/empty, vocabulary)."""
+    s = _as_string(arr)
+    s = pc.if_else(pc.equal(s, ""), pa.scalar(None, s.type), s)
+    enc = pc.dictionary_encode(s).combine_chunks()
+    vocab = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    codes = np.where(np.isnan(codes), -1, codes) if codes.dtype.kind == "f" else codes
+    codes = codes.astype(np.int64)
+    if sort and len(vocab):
+        order = np.argsort(vocab.astype(str), kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
+        vocab = vocab[order]
+    return codes, vocab
+
+
+def _compact(codes: np.ndarray, vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop vocabulary entries no kept row uses; keeps order, -1 stays -1."""
+    used = np.zeros(len(vocab) + 1, bool)
+    used[codes + 1] = True
+    used = used[1:]
+    if used.all():
+        return codes, vocab
+    new = np.cumsum(used) - 1
+    return np.where(codes >= 0, new[np.maximum(codes, 0)], -1), vocab[used]
+
+
+def _numeric(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a column as float64: (values with NaN for missing, mask of present-but-invalid)."""
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        vals = arr.to_numpy().astype(np.float64)
+        return vals, np.zeros(len(vals), bool)
+    if pa.types.is_null(arr.type):
+        return np.full(len(arr), np.nan), np.zeros(len(arr), bool)
+    s = _as_string(arr)
+    present = pc.and_(pc.is_valid(s), pc.not_equal(s, "")).to_numpy(zero_copy_only=False)
+    present = np.asarray(present, dtype=bool)
+    vals = pd.to_numeric(pd.Series(s.to_numpy(zero_copy_only=False)), errors="coerce")
+    vals = vals.to_numpy(dtype=np.float64, na_value=np.nan)
+    return vals, present & np.isnan(vals)
+
+
+def _parse_times(
+    arr: pa.ChunkedArray, kind: TimestampKind
+) -> tuple[np.ndarray, str, np.ndarray, np.ndarray]:
+    """Return (time float64, time_kind, missing mask, unparseable mask)."""
+    t = arr.type
+    n = len(arr)
+    if pa.types.is_dictionary(t):
+        arr, t = arr.cast(t.value_type), t.value_type
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        if kind == "period" or kind == "epoch":
+            raise OptionError(f"--timestamps {kind} given, but the time column holds dates")
+        ns = pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64()).to_numpy(zero_copy_only=False)
+        missing = np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), bool)
+        secs = np.where(missing, np.nan, ns / 1e9)
+        return secs, "datetime", missing, np.zeros(n, bool)
+    if pa.types.is_null(t):
+        return np.full(n, np.nan), "period", np.ones(n, bool), np.zeros(n, bool)
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        vals = arr.to_numpy().astype(np.float64)
+        missing = np.isnan(vals)
+        return _numeric_times(vals, kind, missing, np.zeros(n, bool))
+    s = _as_string(arr)
+    missing = np.asarray(
+        pc.or_kleene(pc.is_null(s), pc.equal(s, "")).fill_null(True).to_numpy(
+            zero_copy_only=False), bool)
+    text = pd.Series(s.to_numpy(zero_copy_only=False), dtype=object)
+    if kind in ("auto", "epoch", "period") and _looks_numeric(text[~missing]):
+        vals = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+        return _numeric_times(vals, kind, missing, ~missing & np.isnan(vals))
+    if kind in ("epoch", "period"):
+        vals = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+        return _numeric_times(vals, kind, missing, ~missing & np.isnan(vals))
+    dt = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    bad = ~missing & dt.isna().to_numpy()
+    ns = dt.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    secs = np.where(missing | bad, np.nan, ns / 1e9)
+    return secs, "datetime", missing, bad
+
+
+def _looks_numeric(sample: pd.Series) -> bool:
+    head = sample.iloc[:2000]
+    if head.empty:
+        return False
+    return bool(pd.to_numeric(head, errors="coerce").notna().mean() > 0.5)
+
+
+def _numeric_times(vals, kind, missing, bad):
+    finite = vals[np.isfinite(vals)]
+    top = float(np.max(np.abs(finite))) if finite.size else 0.0
+    if kind == "period" or (kind == "auto" and top <= 1e8):
+        return vals, "period", missing, bad
+    scale = 1e-3 if (kind == "auto" and top > 1e11) else 1.0
+    return vals * scale, "datetime", missing, bad
+
+
+def parse_gap(gap: str | float | None, time_kind: str) -> float | None:
+    """Normalise ``--gap`` to seconds (calendar time) or periods; ``None`` means no gap."""
+    if gap is None:
+        return None
+    if isinstance(gap, str):
+        text = gap.strip().lower()
+        if text in ("none", "off", ""):
+            return None
+        if text == "auto":
+            return 30 * 86400.0 if time_kind == "datetime" else None
+        try:
+            number = float(text)
+        except ValueError:
+            if time_kind != "datetime":
+                raise OptionError(
+                    f"--gap {gap!r} is a duration, but the timestamps are plain periods; "
+                    "give a number of periods"
+                ) from None
+            try:
+                delta = pd.Timedelta(gap.strip())
+            except ValueError:
+                raise OptionError(
+                    f"--gap must be a duration like 30D, 12h or 90min, a number, or none "
+                    f"(got {gap!r})"
+                ) from None
+            number = delta.total_seconds()
+    else:
+        number = float(gap)
+    if not np.isfinite(number) or number <= 0:
+        raise OptionError(f"--gap must be positive (got {gap!r})")
+    return number
+
+
+def parse_time_point(text: str | float, time_kind: str, what: str) -> float:
+    """Parse a single time (``--observed-until``) into the table's time axis."""
+    if time_kind == "datetime":
+        try:
+            ts = pd.Timestamp(text)
+        except (ValueError, TypeError):
+            raise OptionError(f"{what} must be a date like 2025-06-30 (got {text!r})") from None
+        if ts is pd.NaT:
+            raise OptionError(f"{what} must be a date like 2025-06-30 (got {text!r})")
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return ts.value / 1e9
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise OptionError(f"{what} must be a period number for this log (got {text!r})") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The event table
+
+
+def read_events(source: str | Path | pd.DataFrame, options: ReadOptions | None = None,
+                **overrides: Any) -> EventTable:
+    """Read, validate and normalise an event log.
+
+    Parameters
+    ----------
+    source : path or DataFrame
+        CSV (any delimiter, optionally ``.gz``), Parquet, or a pandas DataFrame.
+    options : ReadOptions, optional
+        Column names, labels and segmentation options; keyword ``overrides`` replace fields.
+
+    Returns
+    -------
+    EventTable
+        Kept rows as arrays, with the :class:`Ledger` of what was dropped and why.
+
+    Raises
+    ------
+    InputError
+        A required column is missing, the log is empty, or (``strict=True``) a row is invalid.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"customer_id": ["a", "a", None], "timestamp": [1, 2, 3],
+    ...                    "touchpoint": ["web", "conversion", "email"]})
+    >>> import warnings; warnings.simplefilter("ignore")
+    >>> t = read_events(df)
+    >>> t.ledger.rows_read, t.ledger.rows_used, t.ledger.dropped
+    (3, 2, {'missing_customer': 1})
+    """
+    options = (options or ReadOptions()).replace(**overrides) if overrides else (
+        options or ReadOptions())
+    table, name = read_table(source, options)
+    return events_from_table(table, name, options)
+
+
+def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
+    if table.num_rows == 0:
+        raise InputError("the event log has no rows", source=name)
+    cols = _resolve_columns(table, name, o)
+    ledger = Ledger(source=name, rows_read=table.num_rows)
+    customer, customers = _encode(table[cols["customer"]], sort=False)
+    touchpoint, labels = _encode(table[cols["touchpoint"]], sort=True)
+    time, time_kind, t_missing, t_bad = _parse_times(table[cols["time"]], o.timestamps)
+    masks = {
+        "missing_customer": customer < 0,
+        "missing_timestamp": t_missing,
+        "bad_timestamp": t_bad,
+        "missing_touchpoint": touchpoint < 0,
+    }
+    persona, personas = (_encode(table[cols["persona"]], sort=True) if cols["persona"]
+                         else (np.full(len(time), -1), np.array([], dtype=object)))
+    value, sentiment, device, devices, field_bad = _optional_fields(table, cols, o, ledger)
+    _check_strict(o, name, table, cols, masks, field_bad)
+    invalid = np.zeros(len(time), bool)
+    for reason, mask in masks.items():  # one reason per row, the first that applies
+        ledger.drop(reason, int(np.count_nonzero(mask & ~invalid)))
+        invalid |= mask
+    observed_until = _observed_until(o, time, invalid, time_kind)
+    late = ~invalid & (time > observed_until)
+    ledger.drop("after_observed_until", int(np.count_nonzero(late)))
+    keep = ~(invalid | late)
+    dup = _duplicates(keep, customer, time, touchpoint, persona, value, sentiment, device)
+    ledger.drop("duplicate", int(np.count_nonzero(dup)))
+    keep &= ~dup
+    ledger.rows_used = int(np.count_nonzero(keep))
+    ledger.check()
+    if ledger.rows_used == 0:
+        raise InputError(
+            f"no usable rows ({ledger.summary_line()})", source=name)
+    if ledger.rows_dropped - ledger.dropped.get("after_observed_until", 0):
+        warnings.warn(f"{name}: {ledger.summary_line()}", DataWarning, stacklevel=2)
+    idx = np.flatnonzero(keep)
+    customer, customers = _compact(customer[idx], customers)
+    touchpoint, labels = _compact(touchpoint[idx], labels)
+    persona, personas = _compact(persona[idx], personas)
+    if device is not None:
+        device, devices = _compact(device[idx], devices)
+    return EventTable(
+        customer=customer, customers=customers.astype(str), time=time[idx],
+        time_kind=time_kind, touchpoint=touchpoint.astype(np.int32),
+        labels=tuple(str(x) for x in labels), persona=persona.astype(np.int32),
+        personas=tuple(str(x) for x in personas), value=value[idx],
+        sentiment=None if sentiment is None else sentiment[idx],
+        device=None if device is None else device.astype(np.int32),
+        devices=tuple(str(x) for x in devices), row=idx.astype(np.int64),
+        observed_until=observed_until, ledger=ledger,
+    )
+
+
+def _optional_fields(table, cols, o: ReadOptions, ledger: Ledger):
+    n = table.num_rows
+    field_bad: dict[str, np.ndarray] = {}
+    value = np.full(n, np.nan)
+    if cols["value"]:
+        value, field_bad["value"] = _numeric(table[cols["value"]])
+    sentiment = None
+    if cols["sentiment"]:
+        raw, bad = _numeric(table[cols["sentiment"]])
+        sentiment, out_of_scale = normalise_sentiment(raw, o.sentiment_scale)
+        field_bad["sentiment"] = bad | out_of_scale
+    device, devices = None, np.array([], dtype=object)
+    if cols["device"]:
+        device, devices = _encode(table[cols["device"]], sort=True)
+    for key, bad in field_bad.items():
+        if bad.any():
+            ledger.invalid_fields[key] = int(np.count_nonzero(bad))
+    return value, sentiment, device, devices, field_bad
+
+
+def normalise_sentiment(raw: np.ndarray, scale: tuple[float, float] | None):
+    """Map scores linearly from ``scale`` (default: observed range) to -1..1.
+
+    Returns the normalised scores (NaN where unscored or outside the scale) and the mask of
+    scores outside the declared scale.
+    """
+    finite = raw[np.isfinite(raw)]
+    if scale is None:
+        if finite.size == 0:
+            return np.full(raw.shape, np.nan), np.zeros(raw.shape, bool)
+        scale = (float(finite.min()), float(finite.max()))
+    lo, hi = scale
+    if not hi > lo:
+        raise OptionError(f"--sentiment-scale needs MIN < MAX (got {lo}, {hi})")
+    outside = np.isfinite(raw) & ((raw < lo) | (raw > hi))
+    norm = 2.0 * (raw - lo) / (hi - lo) - 1.0
+    return np.where(outside, np.nan, norm), outside
+
+
+def _check_strict(o: ReadOptions, name, table, cols, masks, field_bad) -> None:
+    if not o.strict:
+        return
+    checks = [(m, cols[k], w) for m, k, w in (
+        (masks["missing_customer"], "customer", "missing customer id"),
+        (masks["missing_timestamp"], "time", "missing timestamp"),
+        (masks["bad_timestamp"], "time", "cannot parse timestamp"),
+        (masks["missing_touchpoint"], "touchpoint", "missing touchpoint"),
+    )] + [(bad, cols[k], f"invalid {k}") for k, bad in field_bad.items()]
+    first = min(((int(np.argmax(m)), col, what) for m, col, what in checks if m.any()),
+                default=None)
+    if first is None:
+        return
+    row, col, what = first
+    raw = table[col][row].as_py()
+    raise InputError(f"{what} (strict mode)", source=name, row=row + 1, column=col,
+                     value=raw if raw is not None else "")
+
+
+def _observed_until(o: ReadOptions, time, invalid, time_kind) -> float:
+    if o.observed_until is not None:
+        return parse_time_point(o.observed_until, time_kind, "--observed-until")
+    valid = time[~invalid]
+    return float(valid.max()) if valid.size else float("nan")
+
+
+def _duplicates(keep, *keys) -> np.ndarray:
+    """Rows that repeat an earlier kept row on every key (NaN equals NaN)."""
+    idx = np.flatnonzero(keep)
+    cols = [k[idx] for k in keys if k is not None]
+    order = np.lexsort(cols[::-1])  # stable: among equal rows, the earliest comes first
+    same = np.ones(max(len(idx) - 1, 0), bool)
+    for c in cols:
+        s = c[order]
+        eq = s[1:] == s[:-1]
+        if s.dtype.kind == "f":
+            eq |= np.isnan(s[1:]) & np.isnan(s[:-1])
+        same &= eq
+    dup = np.zeros(len(keep), bool)
+    dup[idx[order[1:][same]]] = True
+    return dup

@@ -1,0 +1,184 @@
+"""What every fitted model shares: parameters, fitted state as xarray data, save/load, results.
+
+A model follows scikit-learn's conventions: ``__init__`` only stores its parameters; ``fit``
+does the work and returns ``self``; learned attributes end in ``_``; using an unfitted model
+raises :class:`NotFittedError`. A subclass declares its ``model_type`` and implements
+``fit``, ``_to_tree``/``_from_tree`` (its fitted state as an xarray DataTree) and ``summary``.
+Capabilities such as ``predict``, ``simulate``, ``forecast`` are methods a subclass may add; the
+CLI checks for them and says so when a model type does not offer one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from journeymodel.errors import ModelFileError, NotFittedError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import xarray as xr
+
+    from journeymodel.journeys import JourneySet
+
+
+@dataclass
+class Result:
+    """What a model returns to a user: JSON for machines, tables for people, a frame for files.
+
+    Attributes
+    ----------
+    json : dict
+        Printed by ``--json``: plain JSON types only.
+    tables : list of (title, DataFrame)
+        Printed to the terminal, in order.
+    frame : DataFrame or None
+        Written by ``-o FILE`` (CSV or Parquet) where the command offers it.
+    notes : list of str
+        Short lines printed after the tables (caveats, convergence, what to try).
+    """
+
+    json: dict[str, Any]
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    frame: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class JourneyMeta:
+    """What a model remembers of the journeys it was fitted on (no customer ids)."""
+
+    touchpoints: tuple[str, ...]
+    personas: tuple[str, ...]
+    devices: tuple[str, ...]
+    time_kind: str
+    gap: float | None
+    observed_until: float
+    n_journeys: int
+    n_events: int
+
+    @classmethod
+    def of(cls, journeys: JourneySet) -> JourneyMeta:
+        return cls(tuple(journeys.touchpoints), tuple(journeys.personas),
+                   tuple(journeys.devices), journeys.time_kind, journeys.gap,
+                   float(journeys.observed_until), journeys.n_journeys, journeys.n_events)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["observed_until"] = None if d["observed_until"] != d["observed_until"] else (
+            d["observed_until"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JourneyMeta:
+        d = dict(d)
+        for key in ("touchpoints", "personas", "devices"):
+            d[key] = tuple(d.get(key, ()))
+        d["observed_until"] = float("nan") if d.get("observed_until") is None else float(
+            d["observed_until"])
+        return cls(**d)
+
+
+class JourneyModel:
+    """Base of all journeymodel models (see module docstring)."""
+
+    model_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+    ledger_: Any
+    journeys_: JourneyMeta
+
+    # -- parameters ------------------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters, as given."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- fitted state ----------------------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "journeys_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(journeys) first")
+
+    def _remember(self, journeys: JourneySet) -> None:
+        """Record the ledger and vocabularies of the training journeys (call from ``fit``)."""
+        self.ledger_ = journeys.ledger
+        self.journeys_ = JourneyMeta.of(journeys)
+
+    def fit(self, journeys: JourneySet) -> Self:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _to_tree(self) -> xr.DataTree:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _from_tree(self, tree: xr.DataTree) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def summary(self) -> Result:  # pragma: no cover - abstract
+        """Parameters and diagnostics, for ``journeymodel inspect``."""
+        raise NotImplementedError
+
+    # -- persistence -----------------------------------------------------------------------
+    def to_datatree(self) -> xr.DataTree:
+        """The fitted model as an xarray DataTree with the standard attributes."""
+        from journeymodel import __version__
+        from journeymodel.persist import SCHEMA_ATTR, TYPE_ATTR, VERSION_ATTR, to_attr
+
+        self._check_fitted()
+        tree = self._to_tree()
+        tree.attrs.update({
+            TYPE_ATTR: self.model_type,
+            SCHEMA_ATTR: self.schema_version,
+            VERSION_ATTR: __version__,
+            "params": to_attr(self.get_params()),
+            "ledger": to_attr(self.ledger_.to_dict()),
+            "journeys": to_attr(self.journeys_.to_dict()),
+        })
+        return tree
+
+    @classmethod
+    def from_datatree(cls, tree: xr.DataTree) -> Self:
+        from journeymodel.events import Ledger
+
+        attrs = tree.attrs
+        for key in ("params", "ledger", "journeys"):
+            if key not in attrs:
+                raise ModelFileError(f"damaged model file: the {key!r} attribute is missing")
+        model = cls(**json.loads(attrs["params"]))
+        model.ledger_ = Ledger.from_dict(json.loads(attrs["ledger"]))
+        model.journeys_ = JourneyMeta.from_dict(json.loads(attrs["journeys"]))
+        model._from_tree(tree)
+        return model
+
+    def save(self, path: str | Path) -> Path:
+        """Save to a netCDF file; see :func:`journeymodel.persist.save_model`."""
+        from journeymodel.persist import save_model
+
+        return save_model(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Load a model of this class; refuses files of another model type."""
+        from journeymodel.persist import load_model
+
+        model = load_model(path)
+        if not isinstance(model, cls):
+            raise ModelFileError(
+                f"{path}: is a {model.model_type} model, not a {cls.model_type} model")
+        return model
