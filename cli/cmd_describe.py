@@ -3,7 +3,6 @@
 from typing import Annotated
 
 import typer
-
 from journeymodel.cli.options import EventsArg, JsonFlag, with_read_options
 
 
@@ -21,6 +20,7 @@ def describe(
     """Customers, journeys, events, outcomes, path lengths, top paths, touchpoints, personas,
     and where every input row went (the ledger)."""
     from journeymodel.cli.options import load_journeys_cli, print_result
+
     from journeymodel.describe import describe_journeys
 
     print_result(describe_journeys(load_journeys_cli(events, read), top=top), as_json=as_json)

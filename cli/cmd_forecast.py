@@ -4,7 +4,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from journeymodel.cli.options import JsonFlag, ModelArg, SeedOpt
 
 

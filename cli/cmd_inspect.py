@@ -1,7 +1,6 @@
 """``journeymodel inspect M.nc``: a saved model's parameters and diagnostics."""
 
 import typer
-
 from journeymodel.cli.options import JsonFlag, ModelArg
 
 

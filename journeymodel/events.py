@@ -254,6 +254,7 @@ def _read_csv(path: Path, sep: str | None) -> pa.Table:
         read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
         convert_options=pacsv.ConvertOptions(
             column_types={h: pa.string() for h in header},
+            null_values=[""],
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
         ),
@@ -511,6 +512,8 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
     for reason, mask in masks.items():  # one reason per row, the first that applies
         ledger.drop(reason, int(np.count_nonzero(mask & ~invalid)))
         invalid |= mask
+    if invalid.all():
+        raise InputError(f"no usable rows ({ledger.summary_line()})", source=name)
     observed_until = _observed_until(o, time, invalid, time_kind)
     late = ~invalid & (time > observed_until)
     ledger.drop("after_observed_until", int(np.count_nonzero(late)))

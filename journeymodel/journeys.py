@@ -26,7 +26,6 @@ from journeymodel.events import (
     Ledger,
     ReadOptions,
     parse_gap,
-    read_events,
     read_table,
 )
 

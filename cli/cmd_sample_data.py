@@ -1,0 +1,29 @@
+"""``journeymodel sample-data -o FILE``: write a sample event log from the demo generator."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from journeymodel.cli.options import SeedOpt
+
+
+def register(app: typer.Typer, fit: typer.Typer) -> None:
+    app.command(name="sample-data")(sample_data)
+
+
+def sample_data(
+    out: Annotated[Path, typer.Option("-o", "--out", dir_okay=False,
+                                      help="File to write (.csv or .parquet).")],
+    customers: Annotated[int, typer.Option("--customers", min=1,
+                                           help="Number of customers.")] = 2000,
+    seed: SeedOpt = 0,
+) -> None:
+    """Write a realistic sample event log (personas, stages, conversions, churn, drop-offs)."""
+    from journeymodel.datasets import write_sample_events
+
+    from journeymodel.errors import OptionError
+
+    if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise OptionError(f"{out}: output must end in .csv or .parquet")
+    rows = write_sample_events(out, n_customers=customers, seed=seed)
+    typer.echo(f"wrote {rows} events of {customers} customers to {out}")

@@ -1,0 +1,184 @@
+"""Reading event logs: formats, timestamps, the ledger, strict mode."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from journeymodel.errors import InputError, OptionError
+from journeymodel.events import DataWarning, ReadOptions, parse_gap, read_events
+from journeymodel.journeys import load_journeys
+
+BASE = pd.DataFrame({
+    "customer_id": ["a", "a", "b", "b", "c"],
+    "timestamp": ["2025-01-01T10:00:00Z", "2025-01-02", "2025-01-01T12:00:00+02:00",
+                  "2025-01-03 08:00", "2025-01-04"],
+    "touchpoint": ["email", "conversion", "web", "web", "call"],
+    "persona": ["p1", "p1", "p2", "p2", "p1"],
+    "value": [None, "120.5", None, None, None],
+})
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t", "|"])
+def test_csv_delimiter_is_detected(tmp_path, sep):
+    path = tmp_path / "events.csv"
+    BASE.to_csv(path, sep=sep, index=False)
+    table = read_events(path)
+    assert table.ledger.rows_read == 5 and table.ledger.rows_used == 5
+    assert table.labels == ("call", "conversion", "email", "web")
+    assert np.nanmax(table.value) == 120.5
+
+
+def test_parquet_and_dataframe_give_the_same_journeys(tmp_path):
+    path = tmp_path / "events.parquet"
+    BASE.to_parquet(path)
+    a, b = load_journeys(path), load_journeys(BASE)
+    np.testing.assert_array_equal(a.codes, b.codes)
+    np.testing.assert_array_equal(a.offsets, b.offsets)
+    np.testing.assert_array_equal(a.start, b.start)
+
+
+def test_timestamps_iso_with_zones_are_utc():
+    t = read_events(BASE)
+    # b's first event is 12:00+02:00 = 10:00 UTC on 2025-01-01
+    ref = pd.Timestamp("2025-01-01T10:00:00Z").value / 1e9
+    assert t.time_kind == "datetime"
+    assert t.time[2] == ref
+
+
+def test_datetime_column_epoch_seconds_and_periods():
+    ts = pd.to_datetime(["2025-01-01", "2025-01-02"]).tz_localize("Europe/Paris")
+    df = pd.DataFrame({"customer_id": ["a", "a"], "timestamp": ts, "touchpoint": ["x", "y"]})
+    t = read_events(df)
+    assert t.time_kind == "datetime"
+    assert t.time[0] == pd.Timestamp("2024-12-31T23:00:00Z").value / 1e9
+    epoch = df.assign(timestamp=[1735689600, 1735776000])
+    assert read_events(epoch).time_kind == "datetime"
+    assert read_events(epoch.assign(timestamp=[1735689600000, 1735776000000])).time[0] == (
+        1735689600)
+    periods = df.assign(timestamp=[1, 2])
+    assert read_events(periods).time_kind == "period"
+    assert read_events(periods, timestamps="epoch").time_kind == "datetime"
+
+
+def test_ledger_counts_each_reason_and_warns_once():
+    df = pd.DataFrame({
+        "customer_id": ["a", None, "b", "b", "c", "c", " "],
+        "timestamp": ["2025-01-01", "2025-01-01", None, "tomorrow", "2025-01-02", "2025-01-02",
+                      "2025-01-02"],
+        "touchpoint": ["web", "web", "web", "web", "", "email", "web"],
+    })
+    df = pd.concat([df, df.iloc[[5]]], ignore_index=True)  # an exact duplicate of row 5
+    with pytest.warns(DataWarning, match="dropped 6 of 8 rows") as record:
+        t = read_events(df)
+    assert len(record) == 1
+    assert t.ledger.dropped == {"missing_customer": 2, "missing_timestamp": 1,
+                                "bad_timestamp": 1, "missing_touchpoint": 1, "duplicate": 1}
+    assert t.ledger.rows_used == 2
+
+
+def test_strict_mode_names_file_row_column_and_value(tmp_path):
+    path = tmp_path / "bad.csv"
+    bad = BASE.copy()
+    bad.loc[3, "timestamp"] = "31/02/2025 noon"
+    bad.to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"bad\.csv, row 4, column 'timestamp': cannot parse "
+                                         r"timestamp \(strict mode\) \(got '31/02/2025 noon'\)"):
+        read_events(path, strict=True)
+
+
+def test_invalid_value_keeps_row_and_is_counted():
+    df = BASE.assign(value=[None, "12,5 EUR", None, None, "3"])
+    t = read_events(df)
+    assert t.ledger.rows_used == 5
+    assert t.ledger.invalid_fields == {"value": 1}
+    with pytest.raises(InputError, match=r"column 'value': invalid value \(strict mode\)"):
+        read_events(df, strict=True)
+
+
+def test_missing_column_lists_columns_and_option():
+    with pytest.raises(InputError, match=r"missing required column 'ts'.*--time-col NAME"):
+        read_events(BASE, time_col="ts")
+    with pytest.raises(InputError, match="given by --persona-col does not exist"):
+        read_events(BASE, persona_col="segment")
+
+
+def test_empty_inputs(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputError, match="empty"):
+        read_events(empty)
+    header = tmp_path / "header.csv"
+    header.write_text("customer_id,timestamp,touchpoint\n")
+    with pytest.raises(InputError, match="no rows"):
+        read_events(header)
+    with pytest.raises(InputError, match="no usable rows"):
+        read_events(pd.DataFrame({"customer_id": [None], "timestamp": [1],
+                                  "touchpoint": ["x"]}))
+
+
+def test_not_a_parquet_file(tmp_path):
+    path = tmp_path / "x.parquet"
+    path.write_text("hello")
+    with pytest.raises(InputError, match="cannot read as Parquet"):
+        read_events(path)
+
+
+@pytest.mark.parametrize("gap,kind,expected", [
+    ("auto", "datetime", 30 * 86400.0), ("auto", "period", None), ("none", "datetime", None),
+    ("12h", "datetime", 43200.0), ("3", "period", 3.0), (7, "period", 7.0)])
+def test_parse_gap(gap, kind, expected):
+    assert parse_gap(gap, kind) == expected
+
+
+@pytest.mark.parametrize("gap", ["-1", "soon", "0"])
+def test_parse_gap_rejects(gap):
+    with pytest.raises(OptionError, match="--gap"):
+        parse_gap(gap, "datetime")
+
+
+def test_sentiment_scale_normalises_and_counts_out_of_scale():
+    df = BASE.assign(sentiment=[1, 5, 3, 9, None])
+    t = read_events(df, sentiment_scale=(1, 5))
+    np.testing.assert_allclose(t.sentiment, [-1, 1, 0, np.nan, np.nan])
+    assert t.ledger.invalid_fields == {"sentiment": 1}
+
+
+# -- the ledger adds up on messy input ------------------------------------------------------
+
+messy_cell = st.one_of(st.none(), st.just(""), st.just("  "), st.sampled_from(["a", "b", "c"]))
+messy_time = st.one_of(st.none(), st.just(""), st.just("not a date"),
+                       st.sampled_from(["2025-01-01", "2025-01-02T03:00:00Z", "2025-02-10",
+                                        "2025-01-02T03:00:00+05:00"]))
+messy_tp = st.one_of(st.none(), st.just(""),
+                     st.sampled_from(["web", "email", "conversion", "churn", "call"]))
+rows = st.lists(st.tuples(messy_cell, messy_time, messy_tp), min_size=1, max_size=40)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=rows, observed=st.one_of(st.none(), st.just("2025-01-15")))
+def test_ledger_adds_up_on_messy_logs(rows, observed):
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "touchpoint"], dtype=object)
+    opts = ReadOptions(observed_until=observed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        try:
+            js = load_journeys(df, opts)
+        except InputError as exc:
+            assert "no usable rows" in str(exc) or "no touchpoints" in str(exc)
+            return
+    led = js.ledger
+    assert led.rows_read == len(df)
+    assert led.rows_used + led.rows_dropped == led.rows_read
+    # every used row is in exactly one journey: touchpoints plus outcome rows
+    n_outcome_rows = int(np.isin(js.outcome, [0, 1]).sum())
+    assert js.n_events + n_outcome_rows == led.rows_used
+    assert (js.lengths >= 0).all() and js.offsets[-1] == js.n_events
+    # journeys of one customer are in time order and do not overlap
+    same = js.customer[1:] == js.customer[:-1]
+    assert (js.start[1:][same] >= js.end[:-1][same]).all()
