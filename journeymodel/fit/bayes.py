@@ -1,0 +1,511 @@
+"""Bayesian machinery shared by the PyMC models: sampling, convergence checks, HDIs, storage.
+
+The public API is small and stable (other model modules import it):
+
+:func:`sample`
+    Sample a PyMC model with NUTS: nutpie when it is installed, else PyMC's own NUTS. Compiled
+    models are cached in the process under a caller-given key, so refitting the same structure
+    on new data (``pm.Data`` values) does not compile again. Shows a rich progress bar on stderr.
+    Returns a :class:`Sampling` with the posterior DataTree and compile / sampling seconds.
+:func:`diagnose`
+    R-hat (rank-normalised, max), bulk ESS (min) and divergences of a posterior, as
+    :class:`Diagnostics`.
+:func:`check_convergence`
+    Compare :class:`Diagnostics` with the thresholds (R-hat <= 1.01, bulk ESS >= 400, no
+    divergences) and issue a :class:`~journeymodel.errors.ConvergenceWarning` that lists the
+    remedies when they fail.
+:func:`interval`
+    Posterior mean and highest-density interval (94 % by default) of a DataArray over
+    ``chain`` and ``draw``.
+:func:`storable_groups` / :func:`restore_posterior`
+    Put the posterior groups (``posterior``, ``sample_stats``) into a model's DataTree as
+    netCDF-safe child nodes, and get them back as a DataTree ArviZ accepts.
+
+Examples
+--------
+>>> import pymc as pm
+>>> from journeymodel.fit import bayes
+>>> def build():
+...     with pm.Model() as m:
+...         pm.Normal("x", 0, 1)
+...     return m
+>>> s = bayes.sample(build, key="doc-normal", draws=500, chains=2, seed=1, progress=False)
+>>> d = bayes.diagnose(s.tree)
+>>> d.r_hat_max < 1.05 and d.divergences == 0
+True
+
+References
+----------
+Vehtari, A., Gelman, A., Simpson, D., Carpenter, B., Bürkner, P.-C. (2021). Rank-normalization,
+folding, and localization: an improved R-hat for assessing convergence of MCMC. Bayesian
+Analysis 16(2), 667-718 (the R-hat <= 1.01 and bulk ESS >= 400 thresholds).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from journeymodel.errors import ConvergenceWarning, OptionError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pymc as pm
+    import xarray as xr
+
+#: Convergence thresholds (Vehtari et al. 2021).
+R_HAT_MAX = 1.01
+ESS_BULK_MIN = 400.0
+#: Default credible mass of reported intervals (ArviZ's convention).
+HDI_PROB = 0.94
+#: Names of the model-tree child nodes that hold the posterior.
+POSTERIOR_GROUPS = ("posterior", "sample_stats")
+
+DEFAULT_REMEDIES = (
+    "run longer: more draws and tuning steps (e.g. --draws 4000)",
+    "run more chains (--chains 4 or more) so R-hat can detect poor mixing",
+    "check the data for groups with almost no journeys, or merge them",
+)
+
+_CACHE_SIZE = 16
+_COMPILED: OrderedDict[Hashable, Any] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What :func:`sample` returns.
+
+    Attributes
+    ----------
+    tree : xarray.DataTree
+        Groups ``posterior`` (variables with dims ``(chain, draw, ...)``) and ``sample_stats``
+        (at least ``diverging``, shape ``(chain, draw)``).
+    sampler : str
+        ``"nutpie"`` or ``"pymc"``.
+    compile_seconds : float
+        Wall time spent compiling the model (0 when it came from the cache).
+    sample_seconds : float
+        Wall time spent sampling (tuning included).
+    seed : int
+        The integer seed handed to the sampler.
+    """
+
+    tree: xr.DataTree
+    sampler: str
+    compile_seconds: float
+    sample_seconds: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence diagnostics of one posterior.
+
+    Attributes
+    ----------
+    r_hat_max : float
+        Largest rank-normalised split R-hat over every scalar in the checked variables.
+    ess_bulk_min : float
+        Smallest bulk effective sample size.
+    divergences : int
+        Divergent transitions after tuning, all chains.
+    chains, draws : int
+        Posterior size.
+    r_hat_worst, ess_worst : str
+        Variable holding the largest R-hat and the smallest ESS.
+    """
+
+    r_hat_max: float
+    ess_bulk_min: float
+    divergences: int
+    chains: int
+    draws: int
+    r_hat_worst: str = ""
+    ess_worst: str = ""
+
+    def problems(self, *, r_hat_max: float = R_HAT_MAX,
+                 ess_bulk_min: float = ESS_BULK_MIN) -> list[str]:
+        """Human-readable failed checks (empty when all pass)."""
+        out = []
+        if not self.r_hat_max <= r_hat_max:
+            out.append(f"R-hat {self.r_hat_max:.3f} for {self.r_hat_worst} (want <= {r_hat_max})")
+        if not self.ess_bulk_min >= ess_bulk_min:
+            out.append(f"bulk ESS {self.ess_bulk_min:.0f} for {self.ess_worst} "
+                       f"(want >= {ess_bulk_min:.0f})")
+        if self.divergences > 0:
+            out.append(f"{self.divergences} divergent transitions (want 0)")
+        return out
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passes at the default thresholds."""
+        return not self.problems()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types, as used by ``inspect --json``."""
+        d = asdict(self)
+        d["r_hat_max"] = round(float(self.r_hat_max), 4)
+        d["ess_bulk_min"] = round(float(self.ess_bulk_min), 1)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Diagnostics:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def sampler_name() -> str:
+    """``"nutpie"`` when nutpie is importable, else ``"pymc"``."""
+    return "nutpie" if importlib.util.find_spec("nutpie") is not None else "pymc"
+
+
+def sample(
+    build: Callable[[], pm.Model] | pm.Model,
+    *,
+    key: Hashable | None = None,
+    data: Mapping[str, np.ndarray] | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int | np.random.Generator = 0,
+    progress: bool = True,
+    description: str = "Sampling",
+    sampler: str | None = None,
+) -> Sampling:
+    """Sample the posterior of a PyMC model with NUTS.
+
+    Parameters
+    ----------
+    build : callable returning pymc.Model, or pymc.Model
+        The model (or a function building it: it is not called when ``key`` is cached).
+    key : hashable, optional
+        Cache key of the compiled model. Give one that changes whenever the model's *structure*
+        changes (parameter shapes, parameterisation); data that differ only in values go in
+        ``data``. ``None`` disables caching.
+    data : mapping of str to ndarray, optional
+        Values for the model's ``pm.Data`` containers, set before sampling (same rank; the
+        length may differ when no parameter's shape depends on it).
+    draws, tune, chains : int
+        Posterior draws and tuning steps per chain, and the number of chains.
+    seed : int or numpy.random.Generator
+        Same seed, same posterior.
+    progress : bool
+        Show a progress bar on stderr.
+    description : str
+        Label of the progress bar.
+    sampler : {"nutpie", "pymc"}, optional
+        Default: nutpie when installed.
+
+    Returns
+    -------
+    Sampling
+
+    Raises
+    ------
+    OptionError
+        ``draws``, ``tune`` or ``chains`` out of range, or an unknown ``sampler``.
+    """
+    _check_sizes(draws=draws, tune=tune, chains=chains)
+    sampler = sampler or sampler_name()
+    if sampler not in ("nutpie", "pymc"):
+        raise OptionError(f"sampler must be 'nutpie' or 'pymc' (got {sampler!r})")
+    int_seed = int(np.random.default_rng(seed).integers(2**31 - 1))
+    cache_key = None if key is None else (sampler, key)
+    t0 = time.perf_counter()
+    compiled = _COMPILED.get(cache_key) if cache_key is not None else None
+    if compiled is None:
+        with _status(progress, "Compiling the model"):
+            compiled = _compile(build, sampler)
+        if cache_key is not None:
+            _COMPILED[cache_key] = compiled
+            while len(_COMPILED) > _CACHE_SIZE:
+                _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(cache_key)
+    compile_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run = _sample_nutpie if sampler == "nutpie" else _sample_pymc
+    tree = run(compiled, data, draws=draws, tune=tune, chains=chains, seed=int_seed,
+               progress=progress, description=description)
+    return Sampling(tree=tree, sampler=sampler, compile_seconds=compile_seconds,
+                    sample_seconds=time.perf_counter() - t0, seed=int_seed)
+
+
+def _check_sizes(**sizes: int) -> None:
+    lows = {"draws": 1, "tune": 0, "chains": 1}
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (
+                value < lows[name]):
+            raise OptionError(f"{name} must be an integer >= {lows[name]} (got {value!r})")
+
+
+def _compile(build: Callable[[], pm.Model] | pm.Model, sampler: str) -> Any:
+    import pymc as pm
+
+    model = build if isinstance(build, pm.Model) else build()
+    if sampler == "pymc":
+        return model
+    import nutpie
+
+    return nutpie.compile_pymc_model(model)
+
+
+def _sample_nutpie(compiled: Any, data: Mapping[str, np.ndarray] | None, *, draws: int,
+                   tune: int, chains: int, seed: int, progress: bool,
+                   description: str) -> xr.DataTree:
+    import nutpie
+
+    if data:
+        compiled = compiled.with_data(**data)
+    with _progress_bar(progress, description, chains * (draws + tune)) as update:
+        tree = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                             progress_bar=False, save_warmup=False,
+                             progress_callback=update if progress else None)
+    return _keep_groups(tree)
+
+
+def _sample_pymc(model: Any, data: Mapping[str, np.ndarray] | None, *, draws: int,
+                 tune: int, chains: int, seed: int, progress: bool,
+                 description: str) -> xr.DataTree:
+    import pymc as pm
+
+    with model:
+        if data:
+            pm.set_data(dict(data))
+        tree = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
+                         progressbar=progress, nuts_sampler="pymc",
+                         compute_convergence_checks=False)
+    return _keep_groups(tree)
+
+
+def _keep_groups(tree: xr.DataTree) -> xr.DataTree:
+    import xarray as xr
+
+    return xr.DataTree.from_dict({f"/{g}": tree[g].to_dataset() for g in POSTERIOR_GROUPS})
+
+
+class _status:
+    """A rich spinner on stderr while the model compiles (nothing when ``show`` is False)."""
+
+    def __init__(self, show: bool, text: str) -> None:
+        self.show, self.text, self._status = show, text, None
+
+    def __enter__(self) -> _status:
+        if self.show:
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status(self.text)
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(*exc)
+
+
+class _progress_bar:
+    """A rich progress bar on stderr fed by nutpie's progress callback (thread-safe)."""
+
+    def __init__(self, show: bool, description: str, total: int) -> None:
+        self.show, self.description, self.total = show, description, total
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> Callable[[Sequence[Any]], None]:
+        if self.show:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[div]} divergences"),
+                console=Console(stderr=True), transient=True)
+            self._progress.__enter__()
+            self._task = self._progress.add_task(self.description, total=self.total, div=0)
+        return self.update
+
+    def update(self, chains: Sequence[Any]) -> None:
+        if self._progress is None:
+            return
+        done = sum(int(c.finished_draws) for c in chains)
+        div = sum(int(c.divergences) for c in chains)
+        self._progress.update(self._task, completed=done, div=div)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+
+# -- diagnostics -----------------------------------------------------------------------------
+
+
+def diagnose(tree: xr.DataTree, var_names: Sequence[str] | None = None) -> Diagnostics:
+    """R-hat, bulk ESS and divergences of ``tree`` (a :func:`sample` or stored posterior).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        Needs groups ``posterior`` and ``sample_stats`` (with ``diverging``).
+    var_names : sequence of str, optional
+        Variables to check (default: all posterior variables). Constant variables (R-hat NaN)
+        are ignored.
+    """
+    import arviz as az
+
+    post = tree["posterior"].to_dataset()
+    if var_names is not None:
+        post = post[list(var_names)]
+    varying = [v for v, da in post.data_vars.items() if da.size and np.ptp(da.values) > 0]
+    post = post[varying]  # constants have no R-hat (ArviZ would divide by zero)
+    rhat = az.rhat(post, method="rank")
+    ess = az.ess(post, method="bulk")
+    r_name, r_max = _extreme(rhat, largest=True)
+    e_name, e_min = _extreme(ess, largest=False)
+    div = tree["sample_stats"].to_dataset()["diverging"]
+    return Diagnostics(r_hat_max=r_max, ess_bulk_min=e_min, divergences=int(div.values.sum()),
+                       chains=int(post.sizes["chain"]), draws=int(post.sizes["draw"]),
+                       r_hat_worst=r_name, ess_worst=e_name)
+
+
+def _extreme(ds: xr.Dataset, *, largest: bool) -> tuple[str, float]:
+    """Name (with its coordinate) and value of the largest or smallest non-NaN entry."""
+    found: list[tuple[float, str]] = []
+    for name, da in ds.data_vars.items():
+        values = np.asarray(da.values, dtype=float)
+        if values.size == 0 or np.all(np.isnan(values)):
+            continue
+        flat = int(np.nanargmax(values) if largest else np.nanargmin(values))
+        label = str(name)
+        if da.ndim:
+            idx = np.unravel_index(flat, da.shape)
+            label += "[" + ",".join(str(da[d].values[i]) if d in da.coords else str(i)
+                                    for d, i in zip(da.dims, idx, strict=True)) + "]"
+        found.append((float(values.flat[flat]), label))
+    if not found:
+        return "", float("nan")
+    value, label = max(found) if largest else min(found)
+    return label, value
+
+
+def check_convergence(diagnostics: Diagnostics, *, what: str = "model",
+                      remedies: Sequence[str] = DEFAULT_REMEDIES,
+                      r_hat_max: float = R_HAT_MAX, ess_bulk_min: float = ESS_BULK_MIN,
+                      stacklevel: int = 2) -> bool:
+    """Warn with :class:`ConvergenceWarning` (listing ``remedies``) when a check fails.
+
+    Returns
+    -------
+    bool
+        True when every check passed (no warning issued).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> d = Diagnostics(r_hat_max=1.2, ess_bulk_min=50, divergences=0, chains=4, draws=100)
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     check_convergence(d, what="conversion model")
+    False
+    >>> "R-hat 1.200" in str(w[0].message)
+    True
+    """
+    problems = diagnostics.problems(r_hat_max=r_hat_max, ess_bulk_min=ess_bulk_min)
+    if not problems:
+        return True
+    message = (f"the {what} did not converge: {'; '.join(problems)}. "
+               f"Its intervals may be wrong. Remedies: {'; '.join(remedies)}.")
+    warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel + 1)
+    return False
+
+
+# -- summaries -------------------------------------------------------------------------------
+
+
+def interval(da: xr.DataArray, prob: float = HDI_PROB) -> xr.Dataset:
+    """Posterior mean and HDI of ``da`` over ``chain`` and ``draw``.
+
+    Parameters
+    ----------
+    da : xarray.DataArray, dims (chain, draw, ...)
+    prob : float
+        Credible mass of the highest-density interval, in (0, 1).
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``mean``, ``hdi_low``, ``hdi_high``, each with the remaining dims of ``da``.
+    """
+    import arviz as az
+    import xarray as xr
+
+    if not 0 < prob < 1:
+        raise OptionError(f"the interval probability must be in (0, 1) (got {prob!r})")
+    hdi = az.hdi(da, prob=prob, dim=["chain", "draw"])
+    return xr.Dataset({
+        "mean": da.mean(("chain", "draw")),
+        "hdi_low": hdi.sel(ci_bound="lower", drop=True),
+        "hdi_high": hdi.sel(ci_bound="upper", drop=True),
+    })
+
+
+def draws_of(da: xr.DataArray) -> np.ndarray:
+    """Posterior draws of ``da`` flattened to shape ``(chains * draws, ...)`` (numpy)."""
+    other = [d for d in da.dims if d not in ("chain", "draw")]
+    values = da.transpose("chain", "draw", *other).values
+    return values.reshape(-1, *values.shape[2:])
+
+
+# -- storage in a model file -----------------------------------------------------------------
+
+
+def storable_groups(tree: xr.DataTree) -> dict[str, xr.Dataset]:
+    """The posterior groups of ``tree`` as netCDF-safe Datasets, keyed ``"posterior"``, ...
+
+    Object-typed sample statistics are dropped, booleans become int8, attributes become
+    strings or numbers (lists as JSON), coordinates of text become ``str`` objects; put the
+    result into the model's DataTree: ``DataTree.from_dict({"/": root, **storable_groups(t)})``.
+    """
+    out = {}
+    for group in POSTERIOR_GROUPS:
+        ds = tree[group].to_dataset()
+        keep = [v for v, da in ds.data_vars.items() if da.dtype.kind in "biuf"]
+        ds = ds[keep]
+        ds = ds.assign({v: ds[v].astype(np.int8) for v in keep if ds[v].dtype.kind == "b"})
+        ds = ds.assign_coords({c: ds[c].values.astype(str).astype(object)
+                               for c in ds.coords if ds[c].dtype.kind in "OUS"})
+        ds.attrs = {k: _attr(v) for k, v in ds.attrs.items()}
+        for v in ds.variables.values():
+            v.attrs = {k: _attr(a) for k, a in v.attrs.items()}
+        out[group] = ds
+    return out
+
+
+def _attr(value: Any) -> Any:
+    if isinstance(value, (str, int, float, np.integer, np.floating)) and not isinstance(
+            value, bool):
+        return value
+    return json.dumps(value, default=str)
+
+
+def restore_posterior(model_tree: xr.DataTree) -> xr.DataTree:
+    """The posterior groups stored by :func:`storable_groups`, as a DataTree ArviZ accepts.
+
+    Raises
+    ------
+    KeyError
+        A posterior group is missing from ``model_tree``.
+    """
+    import xarray as xr
+
+    groups = {}
+    for group in POSTERIOR_GROUPS:
+        if group not in model_tree.children:
+            raise KeyError(f"the model file has no {group!r} group")
+        groups[f"/{group}"] = model_tree[group].to_dataset()
+    return xr.DataTree.from_dict(groups)
