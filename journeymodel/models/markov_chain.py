@@ -1,0 +1,492 @@
+"""Absorbing Markov chains over touchpoint windows: counting, posterior, linear-algebra solves.
+
+States follow ChannelAttribution's ``markov_model`` so that results can be compared with it:
+
+* at order ``k`` a state is a window of ``k`` consecutive touchpoints; a journey enters its first
+  window (its first ``min(k, L)`` touchpoints) straight from the start state, then slides one
+  touchpoint at a time. A journey shorter than ``k`` is a single state holding its whole path.
+* with ``collapse_repeats`` (the default, as ChannelAttribution does) consecutive identical states
+  are merged, so at order 1 ``email > email > web`` is ``email > web``.
+* absorbing states: ``conversion``, ``dropoff`` and ``churn`` (where the data have churn).
+  Censored journeys contribute their transitions but no absorption.
+
+A state is encoded as one integer: with ``base = n_touchpoints + 1`` the window
+``(c_1, ..., c_j)`` (oldest first, ``j <= k``) is ``sum_i (c_i + 1) * base**(j - i)``, so the
+empty window, ``0``, is the start state and the newest touchpoint is the lowest digit.
+Absorbing states have negative keys. Counting works on whole arrays (no loop per journey), and
+:class:`TransitionCounts` of two halves of the data add up to those of the whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from journeymodel.errors import OptionError
+from journeymodel.journeys import CENSORED, CHURN, CONVERSION, DROPOFF, JourneySet
+
+#: Absorbing states, in the order they follow the transient states.
+ABSORBING = ("conversion", "dropoff", "churn")
+#: Key of each outcome's absorbing state (indexed by journeys.OUTCOMES code).
+_ABS_KEY = {CONVERSION: -1, DROPOFF: -2, CHURN: -3}
+_DENSE_MAX = 64  # chains up to this many transient states are solved densely, in batches
+_BLOCK_NNZ = 2_000_000  # entries per block-diagonal sparse batch
+
+
+def state_base(n_touchpoints: int, order: int) -> int:
+    """The integer base of window keys; raises OptionError if keys would overflow int64."""
+    base = n_touchpoints + 1
+    if order < 1 or order > 4:
+        raise OptionError(f"order must be 1, 2, 3, 4 or 'auto' (got {order!r})")
+    if float(base) ** (order + 1) >= 2.0**62:
+        raise OptionError(f"order {order} with {n_touchpoints} touchpoints is too large "
+                          "to encode; use a lower order")
+    return base
+
+
+def decode_keys(keys: np.ndarray, base: int, order: int) -> np.ndarray:
+    """Window keys -> touchpoint codes, shape (n, order), oldest first, -1 padded at the end."""
+    keys = np.asarray(keys, np.int64)
+    digits = np.stack([(keys // base**p) % base for p in range(order - 1, -1, -1)], axis=1) - 1
+    # windows shorter than `order` have leading zeros (-1 after the shift): move them to the end
+    n_pad = (digits < 0).sum(axis=1)
+    idx = (np.arange(order)[None, :] + n_pad[:, None]) % order
+    out = np.take_along_axis(digits, idx, axis=1)
+    out[np.arange(order)[None, :] >= order - n_pad[:, None]] = -1
+    return out
+
+
+@dataclass(frozen=True)
+class StateSequences:
+    """Each journey's sequence of state keys (CSR), with the time each state was entered."""
+
+    keys: np.ndarray  # (n_occurrences,) int64
+    offsets: np.ndarray  # (n_journeys + 1,) int64
+    entered: np.ndarray  # (n_occurrences,) float64
+
+
+def state_sequences(journeys: JourneySet, order: int, collapse: bool = True,
+                    base: int | None = None) -> StateSequences:
+    """Window states of every journey (see module docstring), vectorised over all events."""
+    base = base or state_base(len(journeys.touchpoints), order)
+    codes = journeys.codes.astype(np.int64) + 1
+    lengths = journeys.lengths
+    starts = np.repeat(journeys.offsets[:-1], lengths)
+    rel = np.arange(journeys.n_events) - starts
+    key = np.zeros(journeys.n_events, np.int64)
+    for j in range(order):
+        ok = rel >= j
+        key[ok] += codes[np.flatnonzero(ok) - j] * base**j
+    length_of_event = np.repeat(lengths, lengths)
+    keep = rel >= np.minimum(order, length_of_event) - 1
+    jid = np.repeat(np.arange(journeys.n_journeys), lengths)
+    if collapse:
+        prev_same = np.zeros(journeys.n_events, bool)
+        idx = np.flatnonzero(keep)
+        dup = (jid[idx[1:]] == jid[idx[:-1]]) & (key[idx[1:]] == key[idx[:-1]])
+        prev_same[idx[1:][dup]] = True
+        keep &= ~prev_same
+    n_per = np.bincount(jid[keep], minlength=journeys.n_journeys)
+    offsets = np.zeros(journeys.n_journeys + 1, np.int64)
+    np.cumsum(n_per, out=offsets[1:])
+    return StateSequences(key[keep], offsets, journeys.times[keep])
+
+
+@dataclass(frozen=True, eq=False)
+class TransitionCounts:
+    """Additive sufficient statistics of a Markov journey model.
+
+    Attributes
+    ----------
+    order : int
+    touchpoints : tuple of str
+    from_key, to_key : ndarray of int64, shape (n_pairs,)
+        Distinct observed transitions (window keys; absorbing states negative), sorted.
+    count : ndarray of float64, shape (n_pairs,)
+        Weighted number of transitions.
+    value : ndarray of float64, shape (n_pairs,)
+        Weighted conversion value carried by transitions into ``conversion`` (0 elsewhere).
+    dwell_key, dwell_sum, dwell_n : ndarray, shape (n_dwell,)
+        Per state key: total and number of observed dwell times (time from entering the state
+        to the next state or outcome row); empty without timestamps.
+    """
+
+    order: int
+    collapse: bool
+    touchpoints: tuple[str, ...]
+    from_key: np.ndarray
+    to_key: np.ndarray
+    count: np.ndarray
+    value: np.ndarray
+    dwell_key: np.ndarray
+    dwell_sum: np.ndarray
+    dwell_n: np.ndarray
+
+    def __add__(self, other: TransitionCounts) -> TransitionCounts:
+        if (self.order, self.collapse, self.touchpoints) != (
+                other.order, other.collapse, other.touchpoints):
+            raise OptionError("can only add counts of the same order, repeat handling and "
+                              f"touchpoints (got order {self.order} vs {other.order})")
+        f, t, (c, v) = _group_pairs(np.concatenate([self.from_key, other.from_key]),
+                                    np.concatenate([self.to_key, other.to_key]),
+                                    [np.concatenate([self.count, other.count]),
+                                     np.concatenate([self.value, other.value])])
+        dk, (ds, dn) = _group_keys(np.concatenate([self.dwell_key, other.dwell_key]),
+                                   [np.concatenate([self.dwell_sum, other.dwell_sum]),
+                                    np.concatenate([self.dwell_n, other.dwell_n])])
+        return TransitionCounts(self.order, self.collapse, self.touchpoints, f, t, c, v,
+                                dk, ds, dn)
+
+    def equals(self, other: TransitionCounts, rtol: float = 1e-9) -> bool:
+        """Same transitions with the same counts (up to float rounding)."""
+        return (np.array_equal(self.from_key, other.from_key)
+                and np.array_equal(self.to_key, other.to_key)
+                and np.allclose(self.count, other.count, rtol=rtol)
+                and np.allclose(self.value, other.value, rtol=rtol)
+                and np.array_equal(self.dwell_key, other.dwell_key)
+                and np.allclose(self.dwell_sum, other.dwell_sum, rtol=rtol)
+                and np.allclose(self.dwell_n, other.dwell_n, rtol=rtol))
+
+
+def _group_keys(keys: np.ndarray, weights: list[np.ndarray]):
+    uniq, inv = np.unique(keys, return_inverse=True)
+    return uniq, [np.bincount(inv, weights=w, minlength=len(uniq)) for w in weights]
+
+
+def _group_pairs(a: np.ndarray, b: np.ndarray, weights: list[np.ndarray]):
+    """Distinct (a, b) pairs, sorted, with summed weights (bincount when the key space is small)."""
+    ua, ia = _compress(a)
+    ub, ib = _compress(b)
+    combined = ia * len(ub) + ib
+    space = len(ua) * len(ub)
+    if space <= 1 << 24:
+        sums = [np.bincount(combined, weights=w, minlength=space) for w in weights]
+        present = np.bincount(combined, minlength=space) > 0
+        idx = np.flatnonzero(present)
+        sums = [s[idx] for s in sums]
+    else:
+        idx, inv = np.unique(combined, return_inverse=True)
+        sums = [np.bincount(inv, weights=w, minlength=len(idx)) for w in weights]
+    return ua[idx // len(ub)], ub[idx % len(ub)], sums
+
+
+def _compress(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct sorted keys, index of each key), by a lookup table when keys are small."""
+    if len(keys) == 0:
+        return keys.astype(np.int64), keys.astype(np.int64)
+    lo, hi = int(keys.min()), int(keys.max())
+    if hi - lo <= 1 << 24:
+        present = np.zeros(hi - lo + 1, bool)
+        present[keys - lo] = True
+        index = np.cumsum(present) - 1
+        return np.flatnonzero(present) + lo, index[keys - lo]
+    return np.unique(keys, return_inverse=True)
+
+
+def count_transitions(journeys: JourneySet, order: int, collapse: bool = True
+                      ) -> TransitionCounts:
+    """Count weighted transitions between window states of every journey (vectorised).
+
+    Parameters
+    ----------
+    journeys : JourneySet
+    order : int
+        Window length, 1..4.
+    collapse : bool
+        Merge consecutive identical states (ChannelAttribution's convention).
+
+    Returns
+    -------
+    TransitionCounts
+        Additive: ``count_transitions(a) + count_transitions(b)`` equals the counts of the
+        journeys of ``a`` and ``b`` together.
+
+    Examples
+    --------
+    >>> from journeymodel.journeys import journeys_from_codes
+    >>> js = journeys_from_codes([["c1", "c2", "c3"], ["c1"], ["c2", "c3"]],
+    ...                          ["conversion", "dropoff", "dropoff"])
+    >>> tc = count_transitions(js, order=1)
+    >>> tc.from_key.tolist(), tc.to_key.tolist(), tc.count.tolist()
+    ([0, 0, 1, 1, 2, 3, 3], [1, 2, -2, 2, 3, -2, -1], [2.0, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0])
+    """
+    seq = state_sequences(journeys, order, collapse)
+    n_j = journeys.n_journeys
+    n_per = np.diff(seq.offsets)
+    occ_j = np.repeat(np.arange(n_j), n_per)
+    has = n_per > 0
+    first = seq.offsets[:-1][has]
+    last = seq.offsets[1:][has] - 1
+    nxt_same = np.zeros(len(seq.keys), bool)
+    nxt_same[:-1] = occ_j[1:] == occ_j[:-1]
+    within = np.flatnonzero(nxt_same)
+
+    ended = journeys.outcome != CENSORED
+    last_key = np.zeros(n_j, np.int64)
+    last_key[has] = seq.keys[last]
+    abs_key = np.select([journeys.outcome == o for o in _ABS_KEY],
+                        list(_ABS_KEY.values()), 0).astype(np.int64)
+    w = journeys.weight
+    frm = np.concatenate([np.zeros(int(has.sum()), np.int64), seq.keys[within], last_key[ended]])
+    to = np.concatenate([seq.keys[first], seq.keys[within + 1], abs_key[ended]])
+    wt = np.concatenate([w[has], w[occ_j[within]], w[ended]])
+    conv_value = np.where(journeys.outcome == CONVERSION, journeys.value * w, 0.0)
+    val = np.concatenate([np.zeros(int(has.sum()) + len(within)), conv_value[ended]])
+    f, t, (c, v) = _group_pairs(frm, to, [wt, val])
+    dk, ds, dn = _dwell(seq, occ_j, within, journeys, has, last)
+    return TransitionCounts(order, collapse, tuple(journeys.touchpoints), f, t, c, v, dk, ds, dn)
+
+
+def _dwell(seq: StateSequences, occ_j, within, journeys: JourneySet, has, last):
+    """Dwell time per state: to the next state, or to the outcome row of a converted/churned
+    journey. Drop-offs and censored ends have no observed dwell."""
+    empty = np.zeros(0)
+    if journeys.time_kind == "none" or len(seq.keys) == 0:
+        return empty.astype(np.int64), empty, empty
+    d_within = seq.entered[within + 1] - seq.entered[within]
+    jl = np.flatnonzero(has)
+    out = np.isin(journeys.outcome[jl], (CONVERSION, CHURN))
+    d_last = journeys.end[jl[out]] - seq.entered[last[out]]
+    keys = np.concatenate([seq.keys[within], seq.keys[last[out]]])
+    d = np.concatenate([d_within, d_last])
+    w = np.concatenate([journeys.weight[occ_j[within]], journeys.weight[jl[out]]])
+    ok = np.isfinite(d)
+    k, (s, n) = _group_keys(keys[ok], [d[ok] * w[ok], w[ok]])
+    return k, s, n
+
+
+# ---------------------------------------------------------------------------------------------
+# The chain
+
+
+@dataclass(frozen=True, eq=False)
+class Chain:
+    """An absorbing chain: transient states ``0..n-1`` (0 = start), then absorbing states.
+
+    ``conc`` is the Dirichlet posterior concentration of every row (CSR, shape
+    (n, n + n_absorbing)); ``P`` its row-normalised mean.
+    """
+
+    keys: np.ndarray  # (n,) window keys of transient states, keys[0] == 0 (start)
+    absorbing: tuple[str, ...]
+    conc: sp.csr_matrix
+
+    @property
+    def n(self) -> int:
+        return len(self.keys)
+
+    @property
+    def P(self) -> sp.csr_matrix:
+        rows = np.asarray(self.conc.sum(axis=1)).ravel()
+        row_of = np.repeat(np.arange(self.n), np.diff(self.conc.indptr))
+        return sp.csr_matrix((self.conc.data / rows[row_of], self.conc.indices,
+                              self.conc.indptr), shape=self.conc.shape)
+
+
+def build_chain(counts: TransitionCounts, prior: float = 0.0) -> tuple[Chain, list[str]]:
+    """Posterior concentration per row: counts plus ``prior`` on every feasible next state.
+
+    A feasible next state of a full window ``(a_1..a_k)`` is an observed window
+    ``(a_2..a_k, x)`` or an absorbing state; the start state may move to any observed state;
+    a window shorter than ``k`` (a whole short journey) only to absorbing states. Rows with no
+    observed transitions (states seen only at the end of censored journeys) and states from
+    which no absorbing state can be reached get concentration 1 on their feasible next states
+    (respectively on the absorbing states), and a note says so.
+    """
+    notes: list[str] = []
+    absorbing = tuple(name for name, key in zip(ABSORBING, (-1, -2, -3), strict=True)
+                      if name != "churn" or np.any(counts.to_key == key))
+    keys = np.union1d(np.union1d(counts.from_key, counts.to_key[counts.to_key >= 0]), [0])
+    n = len(keys)
+    fi = np.searchsorted(keys, counts.from_key)
+    # absorbing keys -1, -2, -3 follow the transient states in ABSORBING order
+    ti = np.where(counts.to_key >= 0, np.searchsorted(keys, np.maximum(counts.to_key, 0)),
+                  n - 1 - counts.to_key)
+    shape = (n, n + len(absorbing))
+    conc = sp.csr_matrix((counts.count, (fi, ti)), shape=shape)
+    base = len(counts.touchpoints) + 1
+    empty = np.asarray(conc.sum(axis=1)).ravel() <= 0
+    if prior > 0 or empty.any():
+        fr, fc = feasible_pairs(keys, base, counts.order, counts.collapse, len(absorbing))
+        alpha = np.where(empty[fr], max(prior, 1.0) if prior <= 0 else prior, prior)
+        if prior <= 0:
+            sel = empty[fr]
+            fr, fc, alpha = fr[sel], fc[sel], alpha[sel]
+        conc = conc + sp.csr_matrix((alpha, (fr, fc)), shape=shape)
+        if empty.any():
+            notes.append(f"{int(empty.sum())} states were seen only at the end of in-flight "
+                         "journeys; their rows use a uniform prior over feasible next states")
+    conc = _fix_closed(conc, n, len(absorbing), notes)
+    conc.sum_duplicates()
+    conc.sort_indices()
+    return Chain(keys, absorbing, conc), notes
+
+
+def feasible_pairs(keys: np.ndarray, base: int, order: int, collapse: bool, n_abs: int):
+    """(row, column) of every feasible transition (see :func:`build_chain`)."""
+    n = len(keys)
+    length = np.zeros(n, np.int64)
+    for p in range(order):
+        length += keys >= base**p
+    full = np.flatnonzero(length == order)
+    prefix = keys[full] // base  # drop newest digit
+    suffix = keys % base ** (order - 1)  # drop oldest digit
+    srt = np.argsort(prefix, kind="stable")
+    pre_sorted = prefix[srt]
+    rows_full = full[full > 0]
+    lo = np.searchsorted(pre_sorted, suffix[rows_full], "left")
+    hi = np.searchsorted(pre_sorted, suffix[rows_full], "right")
+    cnt = hi - lo
+    r = np.repeat(rows_full, cnt)
+    c = full[srt][np.repeat(lo, cnt) + _ranges(cnt)]
+    if collapse:
+        r, c = r[r != c], c[r != c]
+    start_r = np.zeros(n - 1, np.int64)
+    start_c = np.arange(1, n)
+    abs_r = np.repeat(np.arange(n), n_abs)
+    abs_c = np.tile(np.arange(n, n + n_abs), n)
+    return np.concatenate([start_r, r, abs_r]), np.concatenate([start_c, c, abs_c])
+
+
+def _ranges(cnt: np.ndarray) -> np.ndarray:
+    """concatenate([arange(c) for c in cnt]) without a loop."""
+    total = int(cnt.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(cnt)
+    return np.arange(total) - np.repeat(ends - cnt, cnt)
+
+
+def _fix_closed(conc: sp.csr_matrix, n: int, n_abs: int, notes: list[str]) -> sp.csr_matrix:
+    """Give states that cannot reach any absorbing state a way out (concentration 1 each)."""
+    from scipy.sparse.csgraph import breadth_first_order
+
+    g = sp.hstack([conc.T, sp.csr_matrix((n + n_abs, n_abs))]).tocsr()  # reversed graph
+    reach = np.zeros(n + n_abs, bool)
+    for a in range(n, n + n_abs):
+        reach[breadth_first_order(g, a, directed=True, return_predecessors=False)] = True
+    stuck = np.flatnonzero(~reach[:n])
+    if len(stuck):
+        notes.append(f"{len(stuck)} states never led to an outcome (loops seen only in "
+                     "in-flight journeys); they were given a uniform prior over outcomes")
+        extra = sp.csr_matrix((np.ones(len(stuck) * n_abs),
+                               (np.repeat(stuck, n_abs), np.tile(np.arange(n, n + n_abs),
+                                                                 len(stuck)))),
+                              shape=conc.shape)
+        conc = conc + extra
+    return sp.csr_matrix(conc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Solves
+
+
+def fundamental_solve(chain_P: sp.csr_matrix, n: int, rhs: np.ndarray) -> np.ndarray:
+    """Solve ``(I - Q) X = rhs`` for the transient block ``Q`` of ``chain_P``.
+
+    ``rhs`` has shape (n,) or (n, m); used for absorption probabilities (rhs = the absorbing
+    columns of P) and expected steps (rhs = ones).
+    """
+    Q = chain_P[:, :n]
+    A = sp.csc_matrix(sp.identity(n) - Q)
+    return spla.splu(A).solve(np.asarray(rhs, np.float64))
+
+
+def draw_rows(conc: sp.csr_matrix, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Posterior draws of every row (Dirichlet via gamma variates), shape (n_draws, nnz).
+
+    Entries follow ``conc``'s CSR layout; all rows and draws in one vectorised call.
+    """
+    g = rng.standard_gamma(np.broadcast_to(conc.data, (n_draws, conc.nnz)))
+    starts = conc.indptr[:-1]
+    counts = np.diff(conc.indptr)
+    nonempty = counts > 0
+    sums = np.zeros((n_draws, conc.shape[0]))
+    sums[:, nonempty] = np.add.reduceat(g, starts[nonempty], axis=1)
+    row_of = np.repeat(np.arange(conc.shape[0]), counts)
+    s = sums[:, row_of]
+    mean = conc.data / np.asarray(conc.sum(axis=1)).ravel()[row_of]
+    # gamma variates with tiny shapes can all underflow to 0 in a row: use the mean there
+    return np.where(s > 0, g / np.where(s > 0, s, 1.0), mean[None, :])
+
+
+def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.ndarray,
+                 rhs_weight: np.ndarray, removed: np.ndarray, start: int = 0) -> np.ndarray:
+    """Absorption values at the start state for every draw and every set of removed states.
+
+    Parameters
+    ----------
+    conc : csr_matrix, shape (n, n + n_abs)
+        Gives the sparsity pattern; ``data`` the probabilities.
+    data : ndarray, shape (n_draws, nnz)
+        Transition probabilities in ``conc``'s layout, one row per draw.
+    rhs_cols : ndarray of int, shape (m,)
+        Absorbing columns whose probabilities form right-hand sides (e.g. conversion).
+    rhs_weight : ndarray, shape (m, n)
+        Per right-hand side, a weight per transient state multiplying that column (ones for the
+        conversion probability; mean conversion value for value-weighted conversion).
+    removed : ndarray of bool, shape (n_sets, n)
+        States removed in each scenario: transitions into them go to drop-off.
+
+    Returns
+    -------
+    ndarray, shape (n_draws, n_sets, m)
+    """
+    rows = np.repeat(np.arange(conc.shape[0]), np.diff(conc.indptr))
+    cols = conc.indices
+    q = cols < n
+    qr, qc, qd = rows[q], cols[q], data[:, q]
+    rhs = np.zeros((data.shape[0], n, len(rhs_cols)))
+    for j, col in enumerate(rhs_cols):
+        sel = cols == col
+        np.add.at(rhs[:, :, j], (slice(None), rows[sel]), data[:, sel] * rhs_weight[j][rows[sel]])
+    if n <= _DENSE_MAX:
+        return _dense_start(n, qr, qc, qd, rhs, removed, start)
+    return _sparse_start(n, qr, qc, qd, rhs, removed, start)
+
+
+def _dense_start(n, qr, qc, qd, rhs, removed, start):
+    D, S = qd.shape[0], removed.shape[0]
+    A = np.zeros((D, n, n))
+    A[:, qr, qc] -= qd
+    A[:, np.arange(n), np.arange(n)] += 1.0
+    keep = ~removed
+    out = np.empty((D, S, rhs.shape[2]))
+    chunk = max(1, 4_000_000 // (n * n * max(D, 1)))
+    for s0 in range(0, S, chunk):
+        kk = keep[s0:s0 + chunk]  # (s, n)
+        outer = kk[:, :, None] & kk[:, None, :]
+        Ab = A[:, None] * outer[None]
+        Ab[..., np.arange(n), np.arange(n)] += ~kk[None]
+        rb = rhs[:, None] * kk[None, :, :, None]
+        x = np.linalg.solve(Ab, rb)
+        out[:, s0:s0 + chunk] = x[:, :, start, :]
+    return out
+
+
+def _sparse_start(n, qr, qc, qd, rhs, removed, start):
+    D, S = qd.shape[0], removed.shape[0]
+    nnz = len(qr)
+    pairs = np.stack(np.meshgrid(np.arange(D), np.arange(S), indexing="ij"), -1).reshape(-1, 2)
+    out = np.empty((D, S, rhs.shape[2]))
+    per = max(1, _BLOCK_NNZ // max(nnz + n, 1))
+    for b0 in range(0, len(pairs), per):
+        blk = pairs[b0:b0 + per]
+        B = len(blk)
+        keep = ~removed[blk[:, 1]]  # (B, n)
+        ok = keep[:, qr] & keep[:, qc]  # (B, nnz)
+        bi, ei = np.nonzero(ok)
+        r = bi * n + qr[ei]
+        c = bi * n + qc[ei]
+        v = -qd[blk[bi, 0], ei]
+        diag = np.arange(B * n)
+        A = sp.csc_matrix((np.concatenate([v, np.ones(B * n)]),
+                           (np.concatenate([r, diag]), np.concatenate([c, diag]))),
+                          shape=(B * n, B * n))
+        b = (rhs[blk[:, 0]] * keep[:, :, None]).reshape(B * n, -1)
+        x = spla.splu(A).solve(b).reshape(B, n, -1)
+        out[blk[:, 0], blk[:, 1]] = x[:, start, :]
+    return out
