@@ -130,7 +130,7 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, sa
 def console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def print_json(payload: Any) -> None:
