@@ -417,21 +417,26 @@ def random_params(n_states: int, n_symbols: int, rng: np.random.Generator, *,
     return HMMParams(pi / pi.sum(), A / A.sum(1, keepdims=True), B / B.sum(1, keepdims=True))
 
 
-def _m_step(e: EStep, old: HMMParams) -> HMMParams:
-    def norm(counts, fallback):
-        sums = counts.sum(axis=-1, keepdims=True)
-        return np.where(sums > 0, counts / np.where(sums > 0, sums, 1.0), fallback)
+def _norm(counts, fallback):
+    sums = counts.sum(axis=-1, keepdims=True)
+    return np.where(sums > 0, counts / np.where(sums > 0, sums, 1.0), fallback)
 
-    return HMMParams(norm(e.start_counts, old.startprob), norm(e.trans_counts, old.transmat),
-                     norm(e.emission_counts, old.emissionprob))
+
+def _m_step(e: EStep, old: HMMParams, emission_update=None) -> HMMParams:
+    B = (_norm(e.emission_counts, old.emissionprob) if emission_update is None
+         else emission_update(e.emission_counts))
+    return HMMParams(_norm(e.start_counts, old.startprob), _norm(e.trans_counts, old.transmat),
+                     B)
 
 
 def em(codes, offsets, init: HMMParams, weights=None, *, max_iter: int = 300,
-       tol: float = 1e-6) -> HMMFit:
+       tol: float = 1e-6, emission_update=None) -> HMMFit:
     """Baum-Welch from ``init`` with the compiled E-step.
 
     Stops when the weighted log-likelihood per weighted event improves by less than ``tol``.
-    The returned log-likelihood is that of the returned parameters.
+    The returned log-likelihood is that of the returned parameters. ``emission_update``, if
+    given, maps expected emission counts (K, M) to the new emission matrix (for structured
+    emissions, see :func:`fit_hmm`); by default rows of the counts are normalised.
     """
     codes, offsets, weights = _as_csr(codes, offsets, weights)
     n_obs = max(float(np.dot(weights, np.diff(offsets))), 1.0)
@@ -446,47 +451,75 @@ def em(codes, offsets, init: HMMParams, weights=None, *, max_iter: int = 300,
             converged = True
             break
         if it + 1 < max_iter:
-            params = _m_step(e, params)
+            params = _m_step(e, params, emission_update)
     return HMMFit(params, history[-1], history, len(history), converged)
 
 
 def _em_hmmlearn(codes, offsets, init: HMMParams, weights, *, max_iter: int,
-                 tol: float) -> HMMFit:
-    """The same EM run by hmmlearn's CategoricalHMM (scaling); integer weights are expanded.
+                 tol: float, emission_update=None) -> HMMFit:
+    """The same EM run by hmmlearn's CategoricalHMM (scaling), one hmmlearn iteration at a time.
 
-    ``max_iter`` counts E-steps as in :func:`em`, so hmmlearn runs ``max_iter - 1`` updates.
+    Integer weights are expanded into repeated sequences (hmmlearn cannot weight). Emission
+    likelihoods come from ``init.emissionprob`` itself (rows may be unnormalised, as for
+    structured emissions), and ``emission_update`` maps hmmlearn's re-estimated emission matrix
+    (expected counts, row-normalised) to the next one, exactly as in :func:`em`.
     """
-    from hmmlearn.hmm import CategoricalHMM
-
     codes, offsets, weights = _as_csr(codes, offsets, weights)
     if not np.allclose(weights, np.round(weights)):
         raise OptionError("engine 'hmmlearn' cannot weight journeys: weights must be whole "
                           "counts (they are expanded into repeated sequences); use engine 'numba'")
+    from journeymodel.journeys import csr_event_index
+
     lengths = np.diff(offsets)
     reps = np.round(weights).astype(np.int64)
     keep = (lengths > 0) & (reps > 0)
     idx = np.repeat(np.flatnonzero(keep), reps[keep])
-    from journeymodel.journeys import csr_event_index
-
-    X = codes[csr_event_index(offsets, idx)].reshape(-1, 1)
+    X, lengths = codes[csr_event_index(offsets, idx)].reshape(-1, 1), lengths[idx]
     n_obs = max(float(len(X)), 1.0)
-    K, M = init.emissionprob.shape
-    model = CategoricalHMM(n_components=K, n_features=M, implementation="scaling",
-                           init_params="", params="ste", n_iter=max(max_iter - 1, 1),
-                           tol=tol * n_obs)
-    model.startprob_, model.transmat_, model.emissionprob_ = (
-        init.startprob.copy(), init.transmat.copy(), init.emissionprob.copy())
-    model.fit(X, lengths[idx])
-    params = HMMParams(model.startprob_, model.transmat_, model.emissionprob_)
-    ll = float(model.score(X, lengths[idx]))
-    history = [float(h) for h in model.monitor_.history]
-    return HMMFit(params, ll, history, model.monitor_.iter, bool(model.monitor_.converged))
+    model = _hmmlearn_model(*init.emissionprob.shape)
+    params, history, converged = init.copy(), [], False
+    for it in range(max_iter):
+        model.startprob_, model.transmat_ = params.startprob.copy(), params.transmat.copy()
+        model.likelihood_matrix = params.emissionprob
+        model.emissionprob_ = _norm(params.emissionprob, 1.0 / params.emissionprob.shape[1])
+        if it + 1 == max_iter:
+            history.append(float(model.score(X, lengths)))
+            break
+        model.fit(X, lengths)
+        history.append(float(model.monitor_.history[0]))
+        if it and history[-1] - history[-2] < tol * n_obs:
+            converged = True
+            break
+        B = (model.emissionprob_ if emission_update is None
+             else emission_update(model.emissionprob_))
+        params = HMMParams(model.startprob_.copy(), model.transmat_.copy(), B)
+    return HMMFit(params, history[-1], history, len(history), converged)
+
+
+def _hmmlearn_model(n_states: int, n_symbols: int):
+    """A CategoricalHMM doing one EM iteration per ``fit``, with emission likelihoods taken from
+    ``likelihood_matrix`` (so structured, unnormalised emissions work)."""
+    from hmmlearn.hmm import CategoricalHMM
+
+    class _Categorical(CategoricalHMM):
+        likelihood_matrix: np.ndarray
+
+        def _compute_likelihood(self, X):
+            return self.likelihood_matrix[:, X.squeeze(1)].T
+
+        def _compute_log_likelihood(self, X):
+            with np.errstate(divide="ignore"):
+                return np.log(self._compute_likelihood(X))
+
+    return _Categorical(n_components=n_states, n_features=n_symbols, implementation="scaling",
+                        init_params="", params="ste", n_iter=1, tol=-np.inf)
 
 
 def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
             restarts: int = 3, seed: int | np.random.Generator = 0, max_iter: int = 300,
             tol: float = 1e-6, start_mask=None, trans_mask=None, engine: str = "numba",
-            warn: bool = True, progress=None) -> HMMFit:
+            emission_init=None, emission_update=None, warn: bool = True,
+            progress=None) -> HMMFit:
     """Fit a categorical HMM by EM from several random starts; keep the best log-likelihood.
 
     Parameters
@@ -506,6 +539,12 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
     trans_mask : bool array, shape (K, K), optional
         Allowed transitions (EM keeps forbidden ones at zero).
     engine : {"numba", "hmmlearn"}
+    emission_init : callable(Generator) -> ndarray (K, M), optional
+        Random starting emission matrix (structured emissions); default: rows scattered around
+        the symbol frequencies.
+    emission_update : callable(ndarray (K, M)) -> ndarray (K, M), optional
+        M-step of structured emissions: expected emission counts (any positive row scaling) to
+        the new emission matrix. Default: normalise the rows.
     warn : bool
         Emit a ConvergenceWarning when the best run hit ``max_iter``.
     progress : callable(restart, fit), optional
@@ -539,8 +578,11 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
     for r in range(restarts):
         init = random_params(n_states, n_symbols, rng, symbol_freq=freq / max(freq.sum(), 1),
                              start_mask=start_mask, trans_mask=trans_mask)
+        if emission_init is not None:
+            init.emissionprob = np.asarray(emission_init(rng), np.float64)
         run = em if engine == "numba" else _em_hmmlearn
-        fit = run(codes, offsets, init, weights, max_iter=max_iter, tol=tol)
+        fit = run(codes, offsets, init, weights, max_iter=max_iter, tol=tol,
+                  emission_update=emission_update)
         lls.append(fit.log_likelihood)
         if best is None or fit.log_likelihood > best.log_likelihood:
             best = fit
