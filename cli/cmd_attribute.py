@@ -1,0 +1,44 @@
+"""``journeymodel attribute M.nc``: channel attribution from a fitted Markov model."""
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from journeymodel.cli.options import JsonFlag, ModelArg, SeedOpt
+
+
+class Method(str, Enum):
+    removal = "removal"
+    first = "first"
+    last = "last"
+    linear = "linear"
+    shapley = "shapley"
+
+
+def register(app: typer.Typer, fit: typer.Typer) -> None:
+    app.command(name="attribute")(attribute)
+
+
+def attribute(
+    model: ModelArg,
+    method: Annotated[Method, typer.Option(
+        "--method", help="removal: exact removal effects with credible intervals; "
+        "first/last/linear touch; shapley: Shapley values on the chain.")] = Method.removal,
+    draws: Annotated[int, typer.Option(
+        "--draws", min=0, help="Posterior draws for the credible intervals (0: none).")] = 1000,
+    ci: Annotated[float, typer.Option("--ci", help="Credible interval mass.")] = 0.94,
+    seed: SeedOpt = 0,
+    as_json: JsonFlag = False,
+    out: Annotated[Path | None, typer.Option(
+        "-o", "--out", dir_okay=False, help="Also write the table to CSV or Parquet.")] = None,
+) -> None:
+    """Share conversions and conversion value among channels (Markov models)."""
+    from journeymodel.cli.options import load_model_cli, print_result, require, write_frame
+
+    fitted = load_model_cli(model)
+    fn = require(fitted, "attribute", "attribute")
+    result = fn(Method(method).value, n_draws=draws, ci=ci, seed=seed)
+    if out is not None:
+        write_frame(result.frame, out)
+    print_result(result, as_json=as_json)

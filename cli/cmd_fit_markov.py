@@ -1,0 +1,92 @@
+"""``journeymodel fit markov EVENTS -o M.nc``: fit an absorbing Markov chain of journeys."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from journeymodel.cli.options import EventsArg, JsonFlag, OutModel, SeedOpt, with_read_options
+
+#: Where the Markov step runs in ``journeymodel demo``.
+DEMO_ORDER = 10
+
+
+def register(app: typer.Typer, fit: typer.Typer) -> None:
+    fit.command(name="markov")(fit_markov)
+
+
+def _parse_order(text: str):
+    from journeymodel.errors import OptionError
+
+    if text.strip().lower() == "auto":
+        return "auto"
+    if text.strip() in ("1", "2", "3", "4"):
+        return int(text)
+    raise OptionError(f"--order must be 1, 2, 3, 4 or auto (got {text!r})")
+
+
+@with_read_options
+def fit_markov(
+    events: EventsArg,
+    out: OutModel,
+    order: Annotated[str, typer.Option(
+        "--order", help="Window length 1..4, or auto (held-out log-likelihood).")] = "1",
+    prior: Annotated[float, typer.Option(
+        "--prior", help="Dirichlet concentration on every feasible next state (0: counts).")
+    ] = 0.0,
+    keep_repeats: Annotated[bool, typer.Option(
+        "--keep-repeats", help="Model repeated touchpoints as self-transitions instead of "
+        "merging them (ChannelAttribution merges).")] = False,
+    holdout: Annotated[float | None, typer.Option(
+        "--holdout", help="Hold out this fraction of journeys; report log-loss and AUC of "
+        "conversion prediction on them (the saved model is fitted on the rest).")] = None,
+    seed: SeedOpt = 0,
+    as_json: JsonFlag = False,
+    read=None,
+) -> None:
+    """Fit a Markov journey model (start, touchpoint windows, conversion/dropoff/churn) and
+    save it as a netCDF model file."""
+    from journeymodel.cli.options import load_journeys_cli, print_json, print_result
+
+    from journeymodel.models.markov import MarkovJourneyModel
+
+    journeys = load_journeys_cli(events, read)
+    model = MarkovJourneyModel(order=_parse_order(order), prior=prior,
+                               collapse_repeats=not keep_repeats, seed=seed)
+    scores = None
+    if holdout is not None:
+        from journeymodel.models.markov_predict import holdout_scores
+
+        train, test = journeys.split(holdout, seed)
+        model.fit(train)
+        scores = holdout_scores(model, test, seed)
+    else:
+        model.fit(journeys)
+    model.save(out)
+    result = model.summary()
+    if scores is not None:
+        import pandas as pd
+
+        result.json["holdout"] = {"fraction": holdout, **scores}
+        result.tables.append(("Held-out conversion prediction (random cut point)",
+                              pd.DataFrame([scores])))
+    result.json["model"] = str(out)
+    if as_json:
+        print_json(result.json)
+        return
+    print_result(result, as_json=False)
+    typer.echo(f"saved {out}")
+
+
+def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
+    """Fit the demo log at the best order, save out_dir/markov.nc, print the attribution."""
+    from journeymodel.cli.options import console, print_result
+
+    from journeymodel.journeys import load_journeys
+    from journeymodel.models.markov import MarkovJourneyModel
+
+    model = MarkovJourneyModel(order="auto", seed=seed).fit(load_journeys(events))
+    path = model.save(out_dir / "markov.nc")
+    console().print(f"[bold]Markov journey model[/bold] (order {model.order_}, "
+                    f"{model.chain_.n} states) saved to {path}")
+    print_result(model.attribute("removal", n_draws=500, seed=seed), as_json=False)
+    return path
