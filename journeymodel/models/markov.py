@@ -396,7 +396,8 @@ class MarkovJourneyModel(JourneyModel):
             raise ModelFileError(f"damaged markov model file: missing {exc}") from exc
         self.order_table_ = None
         if "order_selection" in tree.children:
-            self.order_table_ = tree["order_selection"].to_dataset().to_dataframe().reset_index()
+            self.order_table_ = (tree["order_selection"].to_dataset(inherit=False)
+                                 .to_dataframe().reset_index())
 
 
 def _pair_values(c, keys: np.ndarray, count_coo) -> np.ndarray:
