@@ -518,8 +518,8 @@ def _hmmlearn_model(n_states: int, n_symbols: int):
 def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
             restarts: int = 3, seed: int | np.random.Generator = 0, max_iter: int = 300,
             tol: float = 1e-6, start_mask=None, trans_mask=None, engine: str = "numba",
-            emission_init=None, emission_update=None, warn: bool = True,
-            progress=None) -> HMMFit:
+            emission_init=None, emission_update=None, warmup: int | None = None,
+            warn: bool = True, progress=None) -> HMMFit:
     """Fit a categorical HMM by EM from several random starts; keep the best log-likelihood.
 
     Parameters
@@ -529,7 +529,8 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
     n_states, n_symbols : int
         K hidden states, M symbols.
     restarts : int
-        Random starting points; each runs EM to convergence, the best is returned.
+        Random starting points; each runs EM to convergence (or for ``warmup`` iterations),
+        the best is returned.
     seed : int or Generator
     max_iter, tol
         EM stops after ``max_iter`` iterations or when the log-likelihood per weighted event
@@ -545,6 +546,10 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
     emission_update : callable(ndarray (K, M)) -> ndarray (K, M), optional
         M-step of structured emissions: expected emission counts (any positive row scaling) to
         the new emission matrix. Default: normalise the rows.
+    warmup : int, optional
+        With several restarts, run each for this many iterations only and continue the best
+        one to convergence (much cheaper; the usual short-runs strategy). Default: every
+        restart runs to convergence.
     warn : bool
         Emit a ConvergenceWarning when the best run hit ``max_iter``.
     progress : callable(restart, fit), optional
@@ -572,6 +577,7 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
         raise OptionError(f"restarts and n_states must be >= 1 (got {restarts}, {n_states})")
     codes, offsets, weights = _as_csr(codes, offsets, weights)
     rng = np.random.default_rng(seed)
+    run = em if engine == "numba" else _em_hmmlearn
     freq = np.bincount(codes, weights=np.repeat(weights, np.diff(offsets)), minlength=n_symbols)
     best: HMMFit | None = None
     lls = []
@@ -580,14 +586,19 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
                              start_mask=start_mask, trans_mask=trans_mask)
         if emission_init is not None:
             init.emissionprob = np.asarray(emission_init(rng), np.float64)
-        run = em if engine == "numba" else _em_hmmlearn
-        fit = run(codes, offsets, init, weights, max_iter=max_iter, tol=tol,
-                  emission_update=emission_update)
+        short = warmup is not None and restarts > 1 and warmup < max_iter
+        fit = run(codes, offsets, init, weights, max_iter=warmup if short else max_iter,
+                  tol=tol, emission_update=emission_update)
         lls.append(fit.log_likelihood)
         if best is None or fit.log_likelihood > best.log_likelihood:
             best = fit
         if progress is not None:
             progress(r, fit)
+    if short and not best.converged:
+        more = run(codes, offsets, best.params, weights, max_iter=max_iter - best.n_iter + 1,
+                   tol=tol, emission_update=emission_update)
+        history = best.history[:-1] + more.history
+        best = HMMFit(more.params, more.log_likelihood, history, len(history), more.converged)
     best.restart_log_likelihoods = lls
     if warn and not best.converged:
         warnings.warn(

@@ -182,7 +182,7 @@ def topology_masks(K: int, topology: str) -> tuple[np.ndarray | None, np.ndarray
 
 
 def fit_stages(enc: Encoded, K: int, *, topology: str, restarts: int, seed, max_iter: int,
-               tol: float, engine: str, progress=None) -> StageFit:
+               tol: float, engine: str, warmup: int | None = None, progress=None) -> StageFit:
     """EM for K stages on encoded journeys, best of ``restarts`` random starts."""
     n_x = enc.n_symbols // _NS
     counts = np.bincount(enc.codes, weights=np.repeat(enc.weight, np.diff(enc.offsets)),
@@ -202,7 +202,7 @@ def fit_stages(enc: Encoded, K: int, *, topology: str, restarts: int, seed, max_
     fit = hmm.fit_hmm(enc.codes, enc.offsets, K, enc.n_symbols, enc.weight, restarts=restarts,
                       seed=seed, max_iter=max_iter, tol=tol, start_mask=start_mask,
                       trans_mask=trans_mask, engine=engine, emission_init=emission_init,
-                      emission_update=emission_update, progress=progress)
+                      emission_update=emission_update, warmup=warmup, progress=progress)
     emission, exit_ = split(fit.params.emissionprob, n_x)
     used_x, used_e = counts.sum(1) > 0, counts[:, :4].sum(0) > 0
     n_par = hmm.n_free_parameters(hmm.HMMParams(fit.params.startprob, fit.params.transmat,
@@ -271,6 +271,9 @@ class StageModel(JourneyModel):
         Forward-backward implementation (hmmlearn: the reference, much slower).
     auto_range : list of two ints
         Smallest and largest K tried by ``n_stages="auto"``.
+    warmup : int or None
+        Each random start runs this many EM iterations; the best continues to convergence.
+        ``None`` runs every start to convergence.
 
     Attributes
     ----------
@@ -306,7 +309,8 @@ class StageModel(JourneyModel):
 
     def __init__(self, n_stages: int | str = 4, topology: str = "free", restarts: int = 3,
                  seed: int = 0, max_iter: int = 500, tol: float = 1e-6, engine: str = "numba",
-                 auto_range: list[int] | tuple[int, int] = (2, 8)) -> None:
+                 auto_range: list[int] | tuple[int, int] = (2, 8),
+                 warmup: int | None = 30) -> None:
         self.n_stages = n_stages
         self.topology = topology
         self.restarts = restarts
@@ -315,6 +319,7 @@ class StageModel(JourneyModel):
         self.tol = tol
         self.engine = engine
         self.auto_range = list(auto_range)
+        self.warmup = warmup
 
     # -- fitting -------------------------------------------------------------------------------
     def _check_params(self) -> list[int]:
@@ -371,7 +376,7 @@ class StageModel(JourneyModel):
                                            f"({f.n_iter} iterations)"))
             fit = fit_stages(enc, K, topology=self.topology, restarts=int(self.restarts),
                              seed=child, max_iter=int(self.max_iter), tol=float(self.tol),
-                             engine=self.engine, progress=report)
+                             engine=self.engine, warmup=self.warmup, progress=report)
             crit = _criteria(fit, enc.n_obs)
             rows.append({"n_stages": K, "log_likelihood": fit.log_likelihood,
                          "aic": crit[0], "bic": crit[1], "n_parameters": fit.n_parameters})
@@ -469,7 +474,7 @@ class StageModel(JourneyModel):
         started = np.zeros(len(flight), bool)
         started[enc.journey] = True
         p_go = np.where(started, current @ self.exitprob_[:, 0], 1.0)
-        nxt = np.where(started[:, None], (current * self.exitprob_[:, :1]) @ self.transmat_,
+        nxt = np.where(started[:, None], (current * self.exitprob_[:, 0]) @ self.transmat_,
                        self.startprob_)
         nxt /= np.maximum(nxt.sum(1, keepdims=True), 1e-300)
         ends = np.where(started[:, None], current @ self.exitprob_[:, 1:], 0.0)
@@ -558,16 +563,17 @@ def stage_names(model: StageModel, top: int = 2) -> list[str]:
     """``S2: convert (store, call)``: a role read off the parameters, and the top touchpoints.
 
     Roles: ``convert`` for the stage most likely to end in a conversion after a touchpoint,
-    ``churn risk`` for the highest churn exit (if any churn), ``entry`` for the most likely first
-    stage, ``engage`` otherwise (first rule that applies, each role used once).
+    ``churn risk`` for the highest churn exit, ``entry`` for the most likely first stage,
+    ``engage`` otherwise (first rule that applies, each role used once; ``convert`` and
+    ``churn risk`` only when that stage's rate is at least 1.5 times the median stage's).
     """
     K = len(model.startprob_)
     roles = ["engage"] * K
-    rules = [("convert", model.exitprob_[:, 1]), ("churn risk", model.exitprob_[:, 2]),
-             ("entry", model.startprob_)]
+    rules = [("convert", model.exitprob_[:, 1], 1.5), ("churn risk", model.exitprob_[:, 2], 1.5),
+             ("entry", model.startprob_, 0.0)]
     taken: set[int] = set()
-    for role, score in rules:
-        if K > 1 and score.max() > 0:
+    for role, score, lift in rules:
+        if K > 1 and score.max() > 0 and score.max() >= lift * np.median(score):
             k = int(np.argmax(np.where(np.isin(np.arange(K), list(taken)), -1.0, score)))
             if k not in taken:
                 roles[k] = role
@@ -644,12 +650,9 @@ def _within_journey_cumsum(values: np.ndarray, offsets: np.ndarray) -> np.ndarra
 
 def _stage_table(model: StageModel) -> pd.DataFrame:
     ends = absorption(model._stage_fit())
-    top = [", ".join(f"{model.symbols_[i]} {model.emissionprob_[k, i]:.2f}"
-                     for i in np.argsort(-model.emissionprob_[k, :-1], kind="stable")[:3])
-           for k in range(model.n_stages_)]
     dwell = 1.0 / np.maximum(1.0 - model.exitprob_[:, 0] * np.diag(model.transmat_), 1e-12)
     return pd.DataFrame({
-        "stage": model.stage_names_, "top_touchpoints": top, "start": model.startprob_,
+        "stage": model.stage_names_, "start": model.startprob_,
         "conversion_rate": model.exitprob_[:, 1], "churn_rate": model.exitprob_[:, 2],
         "dropoff_rate": model.exitprob_[:, 3], "p_convert_eventually": ends[:, 0],
         "expected_dwell": dwell, "mean_position": model.mean_position_}).set_index("stage")
@@ -672,7 +675,7 @@ def _summary(model: StageModel) -> Result:
             "top_touchpoints": [{"touchpoint": model.symbols_[i],
                                  "probability": float(model.emissionprob_[k, i])}
                                 for i in order],
-            **{c: float(row[c]) for c in stages.columns if c != "top_touchpoints"},
+            **{c: float(row[c]) for c in stages.columns},
             "emission": dict(zip(model.symbols_, model.emissionprob_[k].tolist(),
                                  strict=True))})
     back = float(np.tril(model.transmat_, -1).sum(1).mean()) if model.n_stages_ > 1 else 0.0
