@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import assert_one_error_line
 
 TEXTBOOK = pd.DataFrame({"path": ["c1 > c2 > c3", "c1", "c2 > c3"],

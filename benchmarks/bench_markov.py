@@ -1,0 +1,243 @@
+"""Markov attribution: journeymodel vs ChannelAttribution, side by side in one run.
+
+    .venv/bin/python benchmarks/bench_markov.py [--quick] [--sizes 100000 1000000]
+
+(a) end to end: raw event Parquet -> attribution table. journeymodel: load_journeys + fit +
+    exact removal attribution. Peer: pandas builds "a > b > c" path strings per journey,
+    aggregates them, then ChannelAttribution.markov_model.
+(b) from memory: journeymodel fit + attribution on a JourneySet already in memory (raw journeys,
+    not aggregated) vs markov_model on the pre-aggregated path table.
+(c) cost of credible intervals: attribution with 200 posterior draws vs the point estimate.
+
+Every measurement runs in its own subprocess; peak memory is that process's ru_maxrss (it
+includes the input the process loaded). The synthetic data: journeys of ~8 touchpoints over 10
+channels (first-order chain with channel-dependent conversion), one journey per customer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHANNELS = ["display", "email", "organic", "paid_search", "referral", "social", "sms",
+            "video", "affiliate", "direct"]
+
+
+def make_events(n: int, seed: int = 0):
+    """Synthetic event log: n customers, one journey each, ~8 touchpoints (vectorised)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    T = len(CHANNELS)
+    P = rng.dirichlet(np.full(T, 0.6), size=T)
+    L = 1 + rng.poisson(7, n)
+    codes = np.empty(int(L.sum()), np.int32)
+    offsets = np.concatenate([[0], np.cumsum(L)])
+    cur = rng.integers(0, T, n)
+    cum = np.cumsum(P, axis=1)
+    for step in range(int(L.max())):  # loop over steps, all journeys at once
+        alive = np.flatnonzero(L > step)
+        codes[offsets[alive] + step] = cur[alive]
+        u = rng.random(len(alive))
+        cur[alive] = np.minimum((u[:, None] > cum[cur[alive]]).sum(axis=1), T - 1)
+    p_conv = np.linspace(0.05, 0.5, T)[codes[offsets[1:] - 1]]
+    conv = rng.random(n) < p_conv
+    start = 1.6e9 + rng.uniform(0, 3e7, n)
+    gaps = rng.exponential(86400.0, len(codes))
+    jid = np.repeat(np.arange(n), L)
+    t = np.repeat(start, L) + np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[offsets[:-1]] -
+                                                           gaps[offsets[:-1]], L)
+    cust = np.char.add("c", np.arange(n).astype(str))
+    last_t = t[offsets[1:] - 1]
+    ev_c = np.concatenate([jid, np.flatnonzero(conv)])
+    ev_t = np.concatenate([t, last_t[conv] + 3600.0])
+    names = np.array(CHANNELS + ["conversion"])
+    ev_tp = np.concatenate([codes, np.full(int(conv.sum()), T)])
+    order = np.argsort(ev_t, kind="stable")  # log order, as a real log would arrive
+    return pd.DataFrame({"customer_id": cust[ev_c[order]],
+                         "timestamp": pd.to_datetime(ev_t[order], unit="s", utc=True),
+                         "touchpoint": names[ev_tp[order]]})
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers (each in its own process)
+
+
+def _peer_paths(events_path: str):
+    """The peer's preprocessing: path strings per journey with pandas, aggregated."""
+    import pandas as pd
+
+    df = pd.read_parquet(events_path).sort_values(["customer_id", "timestamp"], kind="stable")
+    is_conv = df["touchpoint"] == "conversion"
+    conv = is_conv.groupby(df["customer_id"]).any()
+    paths = df.loc[~is_conv].groupby("customer_id")["touchpoint"].agg(" > ".join)
+    table = pd.DataFrame({"path": paths, "conv": conv.reindex(paths.index).astype(int)})
+    table["null"] = 1 - table["conv"]
+    return table.groupby("path", as_index=False)[["conv", "null"]].sum()
+
+
+def _peer_markov(table, order: int):
+    import ChannelAttribution as ca
+
+    return ca.markov_model(table, "path", "conv", var_null="null", order=order,
+                           verbose=False, flg_pro=False)
+
+
+def worker(kind: str, order: int, data: str) -> dict:
+    import io
+    from contextlib import redirect_stdout
+
+    t0 = time.perf_counter()
+    out: dict = {}
+    with redirect_stdout(io.StringIO()):  # ChannelAttribution prints banners
+        if kind == "jm_e2e":
+            from journeymodel.journeys import load_journeys
+            from journeymodel.models.markov import MarkovJourneyModel
+
+            js = load_journeys(data, gap="3650D")
+            m = MarkovJourneyModel(order=order).fit(js)
+            res = m.attribute("removal", n_draws=0)
+            out["top"] = res.frame.iloc[0]["channel"]
+        elif kind == "ca_e2e":
+            res = _peer_markov(_peer_paths(data), order)
+        elif kind in ("jm_mem", "jm_ci"):
+            from journeymodel.models.markov import MarkovJourneyModel
+
+            js = _load_arrays(data)
+            t0 = time.perf_counter()
+            m = MarkovJourneyModel(order=order).fit(js)
+            m.attribution("removal", n_draws=0)
+            out["fit_point"] = time.perf_counter() - t0
+            out["peak_mib_point"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            if kind == "jm_ci":
+                t1 = time.perf_counter()
+                m.attribution("removal", n_draws=200, seed=0)
+                out["intervals"] = time.perf_counter() - t1
+            out["states"] = m.chain_.n
+        elif kind == "ca_mem":
+            import pandas as pd
+
+            table = pd.read_parquet(data)
+            t0 = time.perf_counter()
+            _peer_markov(table, order)
+    out["seconds"] = time.perf_counter() - t0
+    out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _save_arrays(js, path: Path) -> None:
+    np.savez(path, codes=js.codes, offsets=js.offsets, outcome=js.outcome, weight=js.weight,
+             times=js.times, start=js.start, end=js.end, value=js.value,
+             touchpoints=np.array(js.touchpoints))
+
+
+def _load_arrays(path: str):
+    from journeymodel.journeys import journeys_from_codes
+
+    z = np.load(path)
+    base = journeys_from_codes([[]], ["dropoff"], touchpoints=list(z["touchpoints"]))
+    from dataclasses import replace
+
+    n = len(z["outcome"])
+    return replace(base, codes=z["codes"], offsets=z["offsets"], outcome=z["outcome"],
+                   weight=z["weight"], times=z["times"], start=z["start"], end=z["end"],
+                   value=z["value"], customer=np.full(n, -1, np.int64),
+                   persona=np.full(n, -1, np.int32), time_kind="datetime")
+
+
+def run(kind: str, order: int, data: Path) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, str(order), str(data)]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"{kind} order {order} failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="20k journeys, orders 1-2")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--orders", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        kind, order, data = args.worker
+        if kind == "make":
+            _make(int(order), Path(data))
+            return
+        print(json.dumps(worker(kind, int(order), data)))
+        return
+    sizes, orders = ([20_000], [1, 2]) if args.quick else (args.sizes, args.orders)
+    print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            rows += _bench_size(n, orders, Path(tmp))
+    print(f"load average at end: {os.getloadavg()}")
+    _print(rows)
+
+
+def _make(n: int, tmp: Path) -> None:
+    """Write the inputs (in a subprocess, so the parent stays small: children inherit the
+    parent's ru_maxrss high-water mark)."""
+    from journeymodel.journeys import load_journeys
+
+    events = tmp / f"events_{n}.parquet"
+    df = make_events(n)
+    df.to_parquet(events)
+    js = load_journeys(events, gap="3650D")
+    _save_arrays(js, tmp / f"journeys_{n}.npz")
+    _peer_paths(str(events)).to_parquet(tmp / f"paths_{n}.parquet")
+    print(f"n={n}: {len(df)} events, {js.n_journeys} journeys", flush=True)
+
+
+def _bench_size(n: int, orders, tmp: Path) -> list[dict]:
+    res = subprocess.run([sys.executable, __file__, "--worker", "make", str(n), str(tmp)],
+                         capture_output=True, text=True, check=True)
+    print(res.stdout.strip(), flush=True)
+    events, arrays, paths = (tmp / f"events_{n}.parquet", tmp / f"journeys_{n}.npz",
+                             tmp / f"paths_{n}.parquet")
+    rows = []
+    for k in orders:
+        row = {"n": n, "order": k}
+        for kind, data in (("jm_e2e", events), ("ca_e2e", events), ("jm_ci", arrays),
+                           ("ca_mem", paths)):
+            r = run(kind, k, data)
+            row[kind] = r
+            print(f"  order {k} {kind}: {r}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def _print(rows) -> None:
+    head = (f"{'n':>9} {'k':>2} | {'(a) jm s':>8} {'CA s':>7} {'ratio':>6} {'jm MiB':>7} "
+            f"{'CA MiB':>7} | {'(b) jm s':>8} {'CA s':>7} {'ratio':>6} {'jm MiB':>7} "
+            f"{'CA MiB':>7} | {'CI s':>6} {'CI/pt':>6} {'states':>6}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        a_j, a_c, b_j, b_c = r["jm_e2e"], r["ca_e2e"], r["jm_ci"], r["ca_mem"]
+        print(f"{r['n']:>9} {r['order']:>2} | {a_j['seconds']:>8.2f} {a_c['seconds']:>7.2f} "
+              f"{a_c['seconds'] / a_j['seconds']:>5.1f}x {a_j['peak_mib']:>7.0f} "
+              f"{a_c['peak_mib']:>7.0f} | {b_j['fit_point']:>8.2f} {b_c['seconds']:>7.2f} "
+              f"{b_c['seconds'] / b_j['fit_point']:>5.1f}x {b_j['peak_mib_point']:>7.0f} "
+              f"{b_c['peak_mib']:>7.0f} | {b_j['intervals']:>6.2f} "
+              f"{b_j['intervals'] / b_j['fit_point']:>5.1f}x {b_j['states']:>6}")
+    print("ratio = ChannelAttribution seconds / journeymodel seconds (higher: journeymodel "
+          "faster). (b) jm MiB includes the raw journeys (8 events each) held in memory; CA "
+          "MiB includes its aggregated path table; (b) jm MiB is the peak before the "
+          "intervals. CI = 200 posterior draws of the rows (CI/pt: their time over fit + "
+          "point estimate).")
+
+
+if __name__ == "__main__":
+    main()
