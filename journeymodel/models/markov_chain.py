@@ -152,7 +152,7 @@ class TransitionCounts:
 
 
 def _group_keys(keys: np.ndarray, weights: list[np.ndarray]):
-    uniq, inv = np.unique(keys, return_inverse=True)
+    uniq, inv = _compress(keys)
     return uniq, [np.bincount(inv, weights=w, minlength=len(uniq)) for w in weights]
 
 
