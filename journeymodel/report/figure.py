@@ -1,0 +1,143 @@
+"""The pieces a report is made of: figures (PNG bytes), tables and sections, and the
+matplotlib helpers every figure module shares.
+
+Figures are drawn on :class:`matplotlib.figure.Figure` objects attached to the Agg canvas
+directly, never through ``pyplot``: no global figure state, no interactive backend, nothing that
+depends on a display.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import matplotlib.figure
+    import pandas as pd
+
+#: Resolution of the PNGs (dots per inch); a 10-inch figure is 1100 pixels wide.
+DPI = 110
+#: Base font size of every figure, in points.
+FONT_SIZE = 10
+
+
+@dataclass
+class Figure:
+    """One rendered figure.
+
+    Attributes
+    ----------
+    key : str
+        File stem, unique in the report (``markov-flow``): the PNG's name in ``--png-dir``.
+    title : str
+    caption : str
+        What the figure shows and how uncertain it is.
+    png : bytes
+    """
+
+    key: str
+    title: str
+    caption: str
+    png: bytes
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels, read from the PNG header."""
+        return png_size(self.png)
+
+
+@dataclass
+class Table:
+    """A table of the report (rendered as an HTML table).
+
+    ``styles``, if given, has the frame's shape and holds a CSS declaration per cell (used to
+    shade probability tables).
+    """
+
+    key: str
+    title: str
+    caption: str
+    frame: pd.DataFrame
+    styles: Any = None
+
+
+@dataclass
+class Section:
+    """A section of the page: a heading, a short introduction, figures and tables in order."""
+
+    id: str
+    title: str
+    intro: str
+    items: list[Figure | Table] = field(default_factory=list)
+    facts: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def figures(self) -> list[Figure]:
+        return [item for item in self.items if isinstance(item, Figure)]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG from its IHDR chunk.
+
+    Raises
+    ------
+    ValueError
+        ``data`` is not a PNG.
+    """
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG image")
+    return struct.unpack(">II", data[16:24])
+
+
+def new_figure(width: float, height: float) -> matplotlib.figure.Figure:
+    """A matplotlib Figure (inches) on an Agg canvas, with the report's fonts and layout."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def render(fig: matplotlib.figure.Figure) -> bytes:
+    """PNG bytes of ``fig`` (white background)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def style_axes(ax, *, grid: str | None = "x") -> None:
+    """The report's axes style: no top/right spines, light grid on ``grid`` ("x", "y", None)."""
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=FONT_SIZE - 1)
+    if grid:
+        ax.grid(axis=grid, color="#e6e6e6", linewidth=0.8)
+        ax.set_axisbelow(True)
+
+
+def rc_context():
+    """matplotlib settings of every report figure (a context manager)."""
+    import matplotlib
+
+    return matplotlib.rc_context({
+        "font.size": FONT_SIZE, "axes.titlesize": FONT_SIZE + 1, "axes.titleweight": "bold",
+        "axes.labelsize": FONT_SIZE, "legend.fontsize": FONT_SIZE - 1, "svg.fonttype": "none",
+        "axes.titlelocation": "left", "figure.constrained_layout.h_pad": 0.08,
+        "figure.constrained_layout.w_pad": 0.08})
+
+
+def text_colour(hex_colour: str) -> str:
+    """Black or white, whichever reads better on ``hex_colour``."""
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) / 255 for i in (0, 2, 4))
+    return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "#ffffff"
+
+
+def pct(x: float, digits: int = 1) -> str:
+    """``0.1234 -> '12.3%'`` (``'-'`` for NaN)."""
+    if x != x:
+        return "-"
+    return f"{100 * x:.{digits}f}%"
