@@ -177,6 +177,7 @@ def sample(
     progress: bool = True,
     description: str = "Sampling",
     sampler: str | None = None,
+    target_accept: float = 0.8,
 ) -> Sampling:
     """Sample the posterior of a PyMC model with NUTS.
 
@@ -201,6 +202,9 @@ def sample(
         Label of the progress bar.
     sampler : {"nutpie", "pymc"}, optional
         Default: nutpie when installed.
+    target_accept : float
+        NUTS target acceptance rate in (0, 1); raise it (0.9, 0.95) to remove divergences
+        at the cost of smaller steps.
 
     Returns
     -------
@@ -215,6 +219,8 @@ def sample(
     sampler = sampler or sampler_name()
     if sampler not in ("nutpie", "pymc"):
         raise OptionError(f"sampler must be 'nutpie' or 'pymc' (got {sampler!r})")
+    if not 0 < target_accept < 1:
+        raise OptionError(f"target_accept must be in (0, 1) (got {target_accept!r})")
     int_seed = int(np.random.default_rng(seed).integers(2**31 - 1))
     cache_key = None if key is None else (sampler, key)
     t0 = time.perf_counter()
@@ -232,7 +238,7 @@ def sample(
     t0 = time.perf_counter()
     run = _sample_nutpie if sampler == "nutpie" else _sample_pymc
     tree = run(compiled, data, draws=draws, tune=tune, chains=chains, seed=int_seed,
-               progress=progress, description=description)
+               progress=progress, description=description, target_accept=target_accept)
     return Sampling(tree=tree, sampler=sampler, compile_seconds=compile_seconds,
                     sample_seconds=time.perf_counter() - t0, seed=int_seed)
 
@@ -258,7 +264,7 @@ def _compile(build: Callable[[], pm.Model] | pm.Model, sampler: str) -> Any:
 
 def _sample_nutpie(compiled: Any, data: Mapping[str, np.ndarray] | None, *, draws: int,
                    tune: int, chains: int, seed: int, progress: bool,
-                   description: str) -> xr.DataTree:
+                   description: str, target_accept: float) -> xr.DataTree:
     import nutpie
 
     if data:
@@ -266,13 +272,14 @@ def _sample_nutpie(compiled: Any, data: Mapping[str, np.ndarray] | None, *, draw
     with _progress_bar(progress, description, chains * (draws + tune)) as update:
         tree = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
                              progress_bar=False, save_warmup=False,
+                             target_accept=target_accept,
                              progress_callback=update if progress else None)
     return _keep_groups(tree)
 
 
 def _sample_pymc(model: Any, data: Mapping[str, np.ndarray] | None, *, draws: int,
                  tune: int, chains: int, seed: int, progress: bool,
-                 description: str) -> xr.DataTree:
+                 description: str, target_accept: float) -> xr.DataTree:
     import pymc as pm
 
     with model:
@@ -280,6 +287,7 @@ def _sample_pymc(model: Any, data: Mapping[str, np.ndarray] | None, *, draws: in
             pm.set_data(dict(data))
         tree = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                          progressbar=progress, nuts_sampler="pymc",
+                         target_accept=target_accept,
                          compute_convergence_checks=False)
     return _keep_groups(tree)
 
