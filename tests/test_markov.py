@@ -351,3 +351,17 @@ def test_user_errors():
         m.attribution(ci=1.5)
     with pytest.raises(OptionError, match="n must be"):
         m.simulate(0)
+
+
+def test_sparse_and_dense_solvers_agree(monkeypatch):
+    import journeymodel.models.markov_chain as mc
+
+    m = MarkovJourneyModel(order=2).fit(random_journeys(7, n=300))
+    dense = m.attribution(n_draws=30, seed=2)
+    dense_shap = m.attribution("shapley")
+    monkeypatch.setattr(mc, "_DENSE_MAX", 0)
+    sparse = m.attribution(n_draws=30, seed=2)
+    np.testing.assert_allclose(sparse.removal_effect, dense.removal_effect, rtol=1e-9)
+    np.testing.assert_allclose(sparse.conversions_low, dense.conversions_low, rtol=1e-8)
+    np.testing.assert_allclose(m.attribution("shapley").conversions, dense_shap.conversions,
+                               rtol=1e-8)

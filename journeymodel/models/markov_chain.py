@@ -32,7 +32,7 @@ from journeymodel.journeys import CENSORED, CHURN, CONVERSION, DROPOFF, JourneyS
 ABSORBING = ("conversion", "dropoff", "churn")
 #: Key of each outcome's absorbing state (indexed by journeys.OUTCOMES code).
 _ABS_KEY = {CONVERSION: -1, DROPOFF: -2, CHURN: -3}
-_DENSE_MAX = 64  # chains up to this many transient states are solved densely, in batches
+_DENSE_MAX = 250  # chains up to this many transient states are solved densely
 _BLOCK_NNZ = 2_000_000  # entries per block-diagonal sparse batch
 
 
@@ -449,21 +449,35 @@ def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.nda
 
 
 def _dense_start(n, qr, qc, qd, rhs, removed, start):
-    D, S = qd.shape[0], removed.shape[0]
-    A = np.zeros((D, n, n))
-    A[:, qr, qc] -= qd
-    A[:, np.arange(n), np.arange(n)] += 1.0
-    keep = ~removed
-    out = np.empty((D, S, rhs.shape[2]))
-    chunk = max(1, 4_000_000 // (n * n * max(D, 1)))
-    for s0 in range(0, S, chunk):
-        kk = keep[s0:s0 + chunk]  # (s, n)
-        outer = kk[:, :, None] & kk[:, None, :]
-        Ab = A[:, None] * outer[None]
-        Ab[..., np.arange(n), np.arange(n)] += ~kk[None]
-        rb = rhs[:, None] * kk[None, :, :, None]
-        x = np.linalg.solve(Ab, rb)
-        out[:, s0:s0 + chunk] = x[:, :, start, :]
+    """Dense path: one inverse ``B = (I - Q)^-1`` per draw, then every removal scenario by the
+    Schur complement: with ``x = B rhs`` and removed states ``R``,
+    ``x_start(R) = x_start - B[start, R] B[R, R]^-1 x[R]`` (scenarios batched by ``|R|``)."""
+    D, S, m = qd.shape[0], removed.shape[0], rhs.shape[2]
+    out = np.empty((D, S, m))
+    size = removed.sum(axis=1)
+    per = max(1, 8_000_000 // (n * n))
+    for d0 in range(0, D, per):
+        dd = min(per, D - d0)
+        A = np.zeros((dd, n, n))
+        A[:, qr, qc] -= qd[d0:d0 + dd]
+        A[:, np.arange(n), np.arange(n)] += 1.0
+        B = np.linalg.inv(A)
+        x = B @ rhs[d0:d0 + dd]  # (dd, n, m)
+        y = B[:, start, :]  # (dd, n)
+        for r in np.unique(size):  # scenarios grouped by how many states they remove
+            sc = np.flatnonzero(size == r)
+            if r == 0:
+                out[d0:d0 + dd, sc] = x[:, None, start, :]
+                continue
+            idx = np.nonzero(removed[sc])[1].reshape(len(sc), r)  # (s, r)
+            chunk = max(1, 4_000_000 // (dd * r * r))
+            for c0 in range(0, len(sc), chunk):
+                ii = idx[c0:c0 + chunk]
+                Brr = B[:, ii[:, :, None], ii[:, None, :]]  # (dd, s, r, r)
+                xr = x[:, ii, :]  # (dd, s, r, m)
+                z = np.linalg.solve(Brr, xr)
+                corr = np.einsum("dsr,dsrm->dsm", y[:, ii], z)
+                out[d0:d0 + dd, sc[c0:c0 + chunk]] = x[:, None, start, :] - corr
     return out
 
 
