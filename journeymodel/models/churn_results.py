@@ -1,0 +1,282 @@
+"""Results of a fitted :class:`~journeymodel.models.churn.ChurnModel`: summary, retention
+curves, forecasts (all with posterior means and highest-density intervals)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from journeymodel.models import churn_likelihoods as lk
+from journeymodel.models.base import Result
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from journeymodel.models.churn import ChurnModel
+
+#: Posterior draws used for forecasts (a seeded random subset of all draws).
+FORECAST_DRAWS = 400
+CUSTOMER_FORECAST_DRAWS = 200
+_CHUNK = 20_000
+
+
+def hdi(samples: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
+    """Highest-density interval along axis 0 of ``samples`` (n_draws, ...), vectorised.
+
+    Returns
+    -------
+    low, high : ndarray, shape samples.shape[1:]
+    """
+    s = np.sort(samples, axis=0)
+    n = s.shape[0]
+    k = min(max(int(np.floor(prob * n)), 1), n - 1)
+    width = s[k:] - s[: n - k]
+    start = np.argmin(width, axis=0)[None]
+    return (np.take_along_axis(s, start, 0)[0], np.take_along_axis(s, start + k, 0)[0])
+
+
+def _band(draws: np.ndarray, prob: float) -> dict[str, np.ndarray]:
+    low, high = hdi(draws, prob)
+    return {"mean": draws.mean(axis=0), "low": low, "high": high}
+
+
+# ---------------------------------------------------------------------------------------------
+# retention curves
+
+
+def curves(model: ChurnModel, periods: int) -> tuple[np.ndarray, np.ndarray]:
+    """Survival and hazard draws, each shape (n_draws, n_personas, periods), t = 1..periods."""
+    t = np.arange(periods + 1, dtype=np.float64)
+    if model.model == "sbg":
+        a, b = (model.draws_of(n)[..., None] for n in ("alpha", "beta"))
+        surv = np.exp(lk.sbg_log_survival(a, b, t))
+        hazard = lk.sbg_hazard(a, b, t[1:])
+    elif model.model == "weibull":
+        k, lam = (model.draws_of(n)[..., None] for n in ("shape", "scale"))
+        surv = np.exp(lk.weibull_log_survival(k, lam, t))
+        hazard = 1.0 - surv[..., 1:] / surv[..., :-1]
+    else:  # per repeat transaction: P(alive after n), drop-out probability at the n-th
+        a, b = (model.draws_of(n)[..., None] for n in ("a", "b"))
+        surv = np.exp(lk.bgnbd_log_survival(a, b, t))
+        hazard = a / (a + b + t[1:] - 1)
+    return surv[..., 1:], hazard
+
+
+def retention(model: ChurnModel, periods: int) -> xr.Dataset:
+    import xarray as xr
+
+    surv, hazard = curves(model, periods)
+    dims = ("persona", "period")
+    coords = {"persona": list(model.personas_), "period": np.arange(1, periods + 1)}
+    data = {}
+    for name, draws in (("survival", surv), ("hazard", hazard)):
+        for stat, values in _band(draws, model.hdi_prob).items():
+            data[f"{name}_{stat}"] = (dims, values)
+    return xr.Dataset(data, coords=coords, attrs={"axis": _axis(model)})
+
+
+def _axis(model: ChurnModel) -> str:
+    if model.model == "bgnbd":
+        return "repeat transactions"
+    return f"periods of 1 {model.info_['time_unit']}"
+
+
+# ---------------------------------------------------------------------------------------------
+# summary
+
+
+def summary(model: ChurnModel, periods: int = 12) -> Result:
+    from journeymodel.models.churn import PARAMS, summary_params
+
+    personas = summary_params(model)
+    ret = retention(model, periods)
+    diag = model.diagnostics_
+    pct = f"{round(model.hdi_prob * 100)}%"
+    rows = []
+    for name, entry in personas.items():
+        row: dict[str, Any] = {"persona": name, "customers": entry["customers"]}
+        row.update({k: v for k, v in entry.items() if k not in ("params", "customers")})
+        for p in PARAMS[model.model]:
+            cell = entry["params"][p]
+            row[p] = cell["mean"]
+            row[f"{p} {pct} HDI"] = f"{cell['hdi_low']:.3g} - {cell['hdi_high']:.3g}"
+        rows.append(row)
+    params_table = pd.DataFrame(rows).set_index("persona")
+    shown = min(periods, 12)
+    axis_name = "after n repeat transactions" if model.model == "bgnbd" else "period"
+    tables = [(f"Churn model {model.model}: parameters per persona (mean, {pct} HDI)",
+               params_table),
+              (f"{_survival_title(model)} (mean [{pct} HDI])",
+               _band_table(ret, "survival", shown, axis_name)),
+              (f"{_hazard_title(model)} (mean [{pct} HDI])",
+               _band_table(ret, "hazard", shown, axis_name))]
+    verdict = "converged" if diag.ok else "did NOT converge"
+    notes = [f"diagnostics: {verdict} (R-hat max {diag.r_hat_max:.3f}, bulk ESS min "
+             f"{diag.ess_bulk_min:.0f}, {diag.divergences} divergences; {diag.chains} chains x "
+             f"{diag.draws} draws)", f"time unit: {_unit_text(model)}",
+             *model.info_.get("notes", [])]
+    curve_json = {p: {stat: [round(float(v), 6) for v in ret[f"survival_{stat}"].values[i]]
+                      for stat in ("mean", "low", "high")}
+                  for i, p in enumerate(model.personas_)}
+    json_out = {"model": model.model, "time_unit": model.info_["time_unit"],
+                "origin": model.info_["origin"], "personas": personas,
+                "diagnostics": {**diag.to_dict(), "converged": diag.ok},
+                "retention": {"axis": ret.attrs["axis"], "curves": curve_json},
+                "notes": list(model.info_.get("notes", []))}
+    return Result(json=json_out, tables=tables, notes=notes)
+
+
+def _survival_title(model: ChurnModel) -> str:
+    if model.model == "bgnbd":
+        return "P(still active) after n repeat transactions"
+    return f"Retention: share of customers still active after t {model.info_['time_unit']}"
+
+
+def _hazard_title(model: ChurnModel) -> str:
+    if model.model == "bgnbd":
+        return "Drop-out probability at the n-th repeat transaction"
+    return "Churn hazard: P(churn in period t | active at its start)"
+
+
+def _unit_text(model: ChurnModel) -> str:
+    unit = model.info_["time_unit"]
+    if unit == "period":
+        return "the log's own periods"
+    days = {"D": "1 day", "W": "7 days", "M": "30.4375 days", "Y": "365.25 days"}[unit]
+    return f"{unit} = {days}; lifetimes start at the {model.info_['origin'].replace('_', ' ')}"
+
+
+def _band_table(ret: xr.Dataset, name: str, shown: int, axis_name: str) -> pd.DataFrame:
+    mean, low, high = (ret[f"{name}_{s}"].values[:, :shown] for s in ("mean", "low", "high"))
+    cols = {}
+    for i, p in enumerate(ret["persona"].values):
+        cols[str(p)] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+                        for m, lo, hi in zip(mean[i], low[i], high[i], strict=True)]
+    frame = pd.DataFrame(cols, index=pd.Index(np.arange(1, shown + 1), name=axis_name))
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# forecasts
+
+
+def forecast(model: ChurnModel, horizon: float, seed: Any) -> Result:
+    if model.model == "bgnbd":
+        return _forecast_bgnbd(model, horizon, seed)
+    return _forecast_survivors(model, horizon, seed)
+
+
+def survivor_draws(model: ChurnModel, horizon: float, seed: Any) -> np.ndarray:
+    """Expected survivors after ``horizon`` among active customers, (n_draws, n_personas)."""
+    c = model.cells_
+    p, age, n = c["cell_persona"], c["cell_age"], c["cell_count"]
+    names = ("alpha", "beta") if model.model == "sbg" else ("shape", "scale")
+    d1, d2 = (model.draws_of(name, FORECAST_DRAWS, seed) for name in names)
+    out = np.zeros_like(d1)
+    for lo in range(0, len(p), _CHUNK):
+        sl = slice(lo, lo + _CHUNK)
+        a, b = d1[:, p[sl]], d2[:, p[sl]]
+        if model.model == "sbg":
+            now, later = (np.maximum(np.rint(s) - 1, 0) for s in (age[sl], age[sl] + horizon))
+            keep = np.exp(lk.sbg_log_survival(a, b, later) - lk.sbg_log_survival(a, b, now))
+        else:
+            keep = np.exp(lk.weibull_log_survival(a, b, age[sl] + horizon)
+                          - lk.weibull_log_survival(a, b, age[sl]))
+        for j in np.unique(p[sl]):
+            m = p[sl] == j
+            out[:, j] += keep[:, m] @ n[sl][m]
+    return out
+
+
+def _forecast_survivors(model: ChurnModel, horizon: float, seed: Any) -> Result:
+    draws = survivor_draws(model, horizon, seed)
+    active = np.bincount(model.cells_["cell_persona"], weights=model.cells_["cell_count"],
+                         minlength=len(model.personas_))
+    total = draws.sum(axis=1, keepdims=True)
+    band = _band(np.concatenate([draws, total], axis=1), model.hdi_prob)
+    names = [*model.personas_, "all"]
+    active_all = np.append(active, active.sum())
+    frame = pd.DataFrame({
+        "persona": names, "active_now": active_all.astype(np.int64),
+        "survivors_mean": band["mean"], "survivors_low": band["low"],
+        "survivors_high": band["high"], "churned_mean": active_all - band["mean"],
+        "retention_mean": np.divide(band["mean"], active_all, out=np.zeros(len(names)),
+                                    where=active_all > 0)})
+    frame.insert(1, "horizon", horizon)
+    unit = model.info_["time_unit"]
+    pct = f"{round(model.hdi_prob * 100)}%"
+    json_out = {"model": model.model, "horizon": horizon, "time_unit": unit,
+                "personas": {r["persona"]: {k: _num(v) for k, v in r.items() if k != "persona"}
+                             for r in frame.to_dict("records")}}
+    title = (f"Survivors {horizon:g} {unit} after the end of observation among customers "
+             f"active now (mean, {pct} HDI)")
+    return Result(json=json_out, tables=[(title, frame.set_index("persona"))], frame=frame)
+
+
+def _num(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def bgnbd_customer_draws(model: ChurnModel, horizon: float, seed: Any):
+    """P(alive) and expected transactions in the horizon per stored customer row,
+    each (n_draws, n_customers); computed once per distinct (persona, x, t_x, T)."""
+    from journeymodel.models.churn_data import compress
+
+    c = model.cells_
+    (p, x, t_x, T), _, inv = compress(c["persona"], c["x"], c["t_x"], c["T"])
+    p = p.astype(np.int64)
+    r, al, a, b = (model.draws_of(n, CUSTOMER_FORECAST_DRAWS, seed)
+                   for n in ("r", "alpha", "a", "b"))
+    alive = np.empty((len(r), len(p)))
+    expected = np.empty_like(alive)
+    for lo in range(0, len(p), _CHUNK):
+        sl = slice(lo, lo + _CHUNK)
+        args = (r[:, p[sl]], al[:, p[sl]], a[:, p[sl]], b[:, p[sl]], x[sl], t_x[sl], T[sl])
+        alive[:, sl] = lk.bgnbd_p_alive(*args)
+        expected[:, sl] = lk.bgnbd_expected_future(*args, horizon)
+    return alive[:, inv], expected[:, inv]
+
+
+def _forecast_bgnbd(model: ChurnModel, horizon: float, seed: Any) -> Result:
+    alive, expected = bgnbd_customer_draws(model, horizon, seed)
+    persona = model.cells_["persona"].astype(np.int64)
+    n_p = len(model.personas_)
+    totals = np.stack([expected[:, persona == j].sum(axis=1) for j in range(n_p)], axis=1)
+    band = _band(np.concatenate([totals, totals.sum(1, keepdims=True)], axis=1),
+                 model.hdi_prob)
+    counts = np.bincount(persona, minlength=n_p)
+    p_alive = alive.mean(axis=0)
+    alive_share = np.bincount(persona, weights=p_alive, minlength=n_p)
+    per = pd.DataFrame({
+        "persona": [*model.personas_, "all"], "customers": np.append(counts, counts.sum()),
+        "expected_alive": np.append(alive_share, alive_share.sum()),
+        "transactions_mean": band["mean"], "transactions_low": band["low"],
+        "transactions_high": band["high"]})
+    unit = model.info_["time_unit"]
+    pct = f"{round(model.hdi_prob * 100)}%"
+    tables = [(f"Expected transactions in the next {horizon:g} {unit} per persona "
+               f"(mean, {pct} HDI)", per.set_index("persona"))]
+    json_out = {"model": "bgnbd", "horizon": horizon, "time_unit": unit,
+                "personas": {r["persona"]: {k: _num(v) for k, v in r.items() if k != "persona"}
+                             for r in per.to_dict("records")}}
+    frame = per.assign(horizon=horizon)
+    notes = []
+    if model.customer_ids_ is not None:
+        low, high = hdi(expected, model.hdi_prob)
+        frame = pd.DataFrame({
+            "customer_id": model.customer_ids_,
+            "persona": np.asarray(model.personas_, dtype=object)[persona],
+            "x": model.cells_["x"], "t_x": model.cells_["t_x"], "T": model.cells_["T"],
+            "p_alive": p_alive, "expected_transactions": expected.mean(axis=0),
+            "expected_low": low, "expected_high": high})
+        frame.insert(2, "horizon", horizon)
+        json_out["customers"] = frame.to_dict("records")
+        top = frame.nlargest(10, "expected_transactions").set_index("customer_id")
+        tables.append((f"Top customers by expected transactions ({len(frame)} in the forecast "
+                       "table; -o FILE writes them all)", top))
+    else:
+        notes.append("the model was saved without customer ids (keep_customers=False): "
+                     "forecasts are per persona only")
+    return Result(json=json_out, tables=tables, frame=frame, notes=notes)
