@@ -688,7 +688,12 @@ def _summary(model: StageModel) -> Result:
                         for a, row in zip(short, model.transmat_, strict=True)},
         "selection": None if model.selection_ is None else model.selection_.to_dict(
             orient="records")}
-    tables = [("Stages (rates per touchpoint step; dwell in steps)", stages),
+    shown = stages.rename(columns={
+        "conversion_rate": "conversion", "churn_rate": "churn", "dropoff_rate": "dropoff",
+        "p_convert_eventually": "p_convert", "expected_dwell": "dwell",
+        "mean_position": "position"})
+    tables = [("Stages: exit rates after each touchpoint, P(convert) from the stage, dwell "
+               "and mean position in steps", shown),
               ("Stage transitions, given the journey continues (row: from)", trans),
               ("Emission profile: touchpoint probabilities per stage", profile)]
     if model.selection_ is not None:
