@@ -141,3 +141,30 @@ def pct(x: float, digits: int = 1) -> str:
     if x != x:
         return "-"
     return f"{100 * x:.{digits}f}%"
+
+
+def spread(values, min_gap: float):
+    """Label positions near ``values`` that are at least ``min_gap`` apart (same order).
+
+    Examples
+    --------
+    >>> [round(float(v), 3) for v in spread([1.0, 1.05, 3.0], 0.2)]
+    [0.925, 1.125, 3.0]
+    """
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(values, kind="stable")
+    pos = values[order].copy()
+    for _ in range(len(pos)):
+        moved = False
+        for i in range(1, len(pos)):
+            if pos[i] - pos[i - 1] < min_gap - 1e-12:
+                centre = (pos[i] + pos[i - 1]) / 2
+                pos[i - 1], pos[i] = centre - min_gap / 2, centre + min_gap / 2
+                moved = True
+        if not moved:
+            break
+    out = np.empty_like(pos)
+    out[order] = pos
+    return out
