@@ -1,0 +1,89 @@
+"""``journeymodel fit conversion EVENTS -o M.nc``: conversion rate by persona (Bayesian, PyMC)."""
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from journeymodel.cli.options import EventsArg, JsonFlag, OutModel, SeedOpt, with_read_options
+
+#: Where the conversion step runs in ``journeymodel demo`` (after Markov and stages).
+DEMO_ORDER = 30
+
+
+class SecondGrouping(str, Enum):
+    first_touchpoint = "first_touchpoint"
+
+
+class Parameterization(str, Enum):
+    auto = "auto"
+    centered = "centered"
+    non_centered = "non-centered"
+
+
+def register(app: typer.Typer, fit: typer.Typer) -> None:
+    fit.command(name="conversion")(fit_conversion)
+
+
+@with_read_options
+def fit_conversion(
+    events: EventsArg,
+    out: OutModel,
+    by: Annotated[SecondGrouping | None, typer.Option(
+        "--by", help="Also group by this (crossed with persona): which first touchpoint "
+        "converts which persona.")] = None,
+    draws: Annotated[int, typer.Option("--draws", help="Posterior draws per chain.")] = 1000,
+    tune: Annotated[int, typer.Option("--tune", help="Tuning steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option("--chains", help="Markov chains.")] = 4,
+    parameterization: Annotated[Parameterization, typer.Option(
+        "--parameterization", help="Hierarchy form; auto picks centred for groups with "
+        "many journeys, non-centred for sparse ones.")] = Parameterization.auto,
+    seed: SeedOpt = 0,
+    as_json: JsonFlag = False,
+    read=None,
+) -> None:
+    """Fit conversion by persona: a hierarchical Bayesian model (partial pooling) of the
+    conversion rate of completed journeys. Saves the model with its full posterior (netCDF) and
+    prints each persona's rate with a 94% credible interval and P(persona A > persona B)."""
+    from journeymodel.cli.options import load_journeys_cli, print_json, print_result
+
+    model = _model(by, draws, tune, chains, parameterization, seed)
+    journeys = load_journeys_cli(events, read)
+    model.fit(journeys, progress=True)
+    model.save(out)
+    result = model.summary()
+    result.json["model"] = str(out)
+    if as_json:
+        print_json(result.json)
+        return
+    print_result(result, as_json=False)
+    typer.echo(f"saved {out}")
+
+
+def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int):
+    """The ConversionModel for the options (checking them before the data are read)."""
+    from journeymodel.errors import OptionError
+    from journeymodel.models.conversion import ConversionModel
+
+    for name, value, low in (("--draws", draws, 1), ("--tune", tune, 0),
+                             ("--chains", chains, 1)):
+        if value < low:
+            raise OptionError(f"{name} must be a whole number >= {low} (got {value})")
+    groups = ["persona"] + ([SecondGrouping(by).value] if by is not None else [])
+    return ConversionModel(by=groups, draws=draws, tune=tune, chains=chains, seed=seed,
+                           parameterization=Parameterization(parameterization).value)
+
+
+def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
+    """Fit conversion by persona on the demo log, save out_dir/conversion.nc, print the rates."""
+    from journeymodel.cli.options import console, print_result
+
+    from journeymodel.journeys import load_journeys
+    from journeymodel.models.conversion import ConversionModel
+
+    model = ConversionModel(seed=seed).fit(load_journeys(events), progress=True)
+    path = model.save(out_dir / "conversion.nc")
+    console().print(f"[bold]Conversion by persona[/bold] (hierarchical Bayesian model, "
+                    f"{model.timing_['sampler']}) saved to {path}")
+    print_result(model.summary(), as_json=False)
+    return path
