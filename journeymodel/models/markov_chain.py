@@ -444,8 +444,21 @@ def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.nda
         sel = cols == col
         np.add.at(rhs[:, :, j], (slice(None), rows[sel]), data[:, sel] * rhs_weight[j][rows[sel]])
     if n <= _DENSE_MAX:
-        return _dense_start(n, qr, qc, qd, rhs, removed, start)
+        with _one_blas_thread():
+            return _dense_start(n, qr, qc, qd, rhs, removed, start)
     return _sparse_start(n, qr, qc, qd, rhs, removed, start)
+
+
+def _one_blas_thread():
+    """Batched small matrices gain nothing from BLAS threads, and threaded OpenBLAS on a busy
+    machine made them 25x slower (measured): run them single-threaded."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with pymc
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _dense_start(n, qr, qc, qd, rhs, removed, start):
