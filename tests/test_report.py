@@ -1,0 +1,405 @@
+"""Journey-map report: page structure, embedded images, offline page, flows and paths checked
+against hand-worked chains, any subset of models, CLI and demo step.
+
+Markov and stage models are fitted for real on small demo data (fast). The Bayesian models
+(conversion, churn) need a PyMC compile of ~10-30 s each, so their sections are tested in
+``tests/test_report_bayes.py`` under ``@pytest.mark.slow``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from journeymodel.errors import NotFittedError, OptionError
+from journeymodel.journeys import journeys_from_codes
+from journeymodel.models.markov import MarkovJourneyModel
+from journeymodel.models.stages import StageModel
+from journeymodel.report.build import build_report
+from journeymodel.report.figure import png_size
+from journeymodel.report.palette import OUTCOME_COLOURS, TOUCHPOINT_COLOURS, Palette
+from tests.conftest import assert_one_error_line
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures and page parsing
+
+
+@pytest.fixture(scope="module")
+def journeys():
+    from journeymodel.datasets import make_demo_data
+    from journeymodel.journeys import load_journeys
+
+    return load_journeys(make_demo_data(300, seed=1).events)
+
+
+@pytest.fixture(scope="module")
+def markov(journeys):
+    return MarkovJourneyModel(order=1).fit(journeys)
+
+
+@pytest.fixture(scope="module")
+def stages(journeys):
+    return StageModel(n_stages=3, restarts=1, max_iter=100, seed=0).fit(journeys)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, markov, stages):
+    folder = tmp_path_factory.mktemp("models")
+    return markov.save(folder / "markov.nc"), stages.save(folder / "stages.nc")
+
+
+class Page(HTMLParser):
+    """Tags of a report page: section ids, images, figure ids, scripts, links, tables."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.images: list[dict[str, str]] = []
+        self.figures: list[str] = []
+        self.tags: list[str] = []
+        self.tables: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        if tag == "section":
+            self.sections.append(a["id"])
+        elif tag == "img":
+            self.images.append(a)
+        elif tag == "figure":
+            self.figures.append(a["id"])
+        elif tag == "div" and a.get("class") == "table":
+            self.tables.append(a["id"])
+
+
+def decode_png(src: str) -> bytes:
+    prefix = "data:image/png;base64,"
+    assert src.startswith(prefix)
+    return base64.b64decode(src[len(prefix):], validate=True)
+
+
+def assert_sane_image(data: bytes) -> None:
+    """A real PNG of sane size with something drawn on it (not a blank canvas)."""
+    import matplotlib.image
+
+    width, height = png_size(data)
+    assert 300 <= width <= 3000 and 100 <= height <= 3000, (width, height)
+    pixels = matplotlib.image.imread(io.BytesIO(data), format="png")
+    assert pixels.shape[:2] == (height, width)
+    assert pixels[..., :3].std() > 0.02  # not a single colour
+
+
+def assert_offline(text: str) -> None:
+    assert not re.search(r"https?://", text)
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*//""", text)
+    assert not re.search(r"<script|<link|@import|url\(|<iframe|<object|<embed", text, re.I)
+    srcs = re.findall(r"""src\s*=\s*["']([^"']*)""", text)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    hrefs = re.findall(r"""href\s*=\s*["']([^"']*)""", text)
+    assert all(h.startswith("#") for h in hrefs)
+
+
+def check_page(path: Path, sections: list[str]) -> Page:
+    text = path.read_text(encoding="utf-8")
+    page = Page(text)
+    assert page.sections == sections
+    assert page.images and len(page.images) == len(page.figures)
+    assert len(set(page.figures)) == len(page.figures)
+    for img in page.images:
+        assert img["alt"]
+        data = decode_png(img["src"])
+        assert_sane_image(data)
+        assert (int(img["width"]), int(img["height"])) == png_size(data)
+    assert_offline(text)
+    assert text.count("<figcaption>") == len(page.images)
+    return page
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages for subsets of models
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory, markov, stages, journeys):
+    """Two Markov models (orders 1 and 2), a stage model and the event log, with PNGs."""
+    folder = tmp_path_factory.mktemp("full")
+    second = MarkovJourneyModel(order=2).fit(journeys)
+    report = build_report([markov, second, stages], folder / "map.html", png_dir=folder / "png",
+                          events=journeys)
+    return report, folder
+
+
+def test_all_fast_models_with_events(full):
+    report, folder = full
+    page = check_page(report.path, ["stages", "markov", "markov-2", "data"])
+    for sid in ("markov", "markov-2"):
+        assert {f"fig-{sid}-{k}" for k in ("flow", "paths", "transitions", "attribution",
+                                            "hotspots")} <= set(page.figures)
+        assert f"table-{sid}-attribution-table" in page.tables
+    assert {"fig-stages-map", "fig-data-outcomes", "fig-data-usage"} <= set(page.figures)
+    assert {"table-stages-stages", "table-stages-transitions", "table-data-ledger",
+            "table-data-journeys"} <= set(page.tables)
+    text = report.path.read_text()
+    assert "window of the last 2 touchpoints" in text
+    assert "conversion rate (ended journeys)" in text  # a fact from the event log
+    # every figure also written as PNG, byte for byte
+    written = sorted(p.name for p in (folder / "png").iterdir())
+    assert written == sorted(f"{f.key}.png" for f in report.figures)
+    for fig in report.figures:
+        assert (folder / "png" / f"{fig.key}.png").read_bytes() == fig.png
+
+
+def test_captions_say_how_uncertain(full):
+    captions = {f.key: f.caption for f in full[0].figures}
+    assert "credible interval" in captions["markov-attribution"]
+    assert "credible interval" in captions["markov-hotspots"]
+    assert "no intervals" in captions["stages-map"]
+    assert "0.5/sqrt(n+1)" in captions["markov-transitions"]
+    assert "Observed counts" in captions["data-outcomes"]
+    assert all(len(c) > 80 for c in captions.values())
+
+
+def test_markov_alone(tmp_path, markov):
+    report = build_report([markov], tmp_path / "map.html")
+    page = check_page(report.path, ["markov", "data"])
+    assert len(page.images) == 7  # five Markov figures, outcome mix and usage from its counts
+
+
+def test_stages_alone_is_deterministic(tmp_path, stages):
+    a = build_report({"my stages": stages}, tmp_path / "a.html", title="Stages <only>")
+    b = build_report({"my stages": stages}, tmp_path / "b.html", title="Stages <only>")
+    text = a.path.read_text()
+    assert text == b.path.read_text()
+    page = check_page(a.path, ["stages", "data"])
+    assert page.figures == ["fig-stages-map"]  # a stage model stores no outcome counts
+    assert "<title>Stages &lt;only&gt;</title>" in text  # escaped
+    assert "my stages" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Library errors
+
+
+def test_build_errors(tmp_path, markov):
+    with pytest.raises(OptionError, match="at least one fitted model"):
+        build_report([], tmp_path / "x.html")
+    with pytest.raises(OptionError, match="journeymodel models .*got dict"):
+        build_report([{}], tmp_path / "x.html")
+    with pytest.raises(NotFittedError, match="not fitted"):
+        build_report([MarkovJourneyModel()], tmp_path / "x.html")
+    with pytest.raises(OptionError, match="folder .*missing.* does not exist"):
+        build_report([markov], tmp_path / "missing" / "x.html")
+    with pytest.raises(OptionError, match="is a folder"):
+        build_report([markov], tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OptionError, match="--png-dir .* not a folder"):
+        build_report([markov], tmp_path / "x.html", png_dir=tmp_path / "file")
+
+
+# ---------------------------------------------------------------------------------------------
+# Palette
+
+
+def test_palette_consistent_and_distinct():
+    a = Palette(["web", "email", "store"], ["b", "a"])
+    b = Palette(["store", "web", "email", "web"], ["a", "b"])
+    for tp in ("web", "email", "store"):
+        assert a.touchpoint(tp) == b.touchpoint(tp)
+    assert a.persona("a") == b.persona("a") != a.persona("b")
+    many = Palette([f"t{i:02d}" for i in range(len(TOUCHPOINT_COLOURS))])
+    colours = [many.touchpoint(t) for t in many.touchpoints]
+    assert len(set(colours)) == len(colours)
+    assert not set(colours) & set(OUTCOME_COLOURS.values())
+    assert a.touchpoint("unknown") == a.touchpoint("(direct)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Flows, paths and hot spots against hand-worked chains
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    js = journeys_from_codes([["a", "b"], ["a"], ["b"]], ["conversion", "dropoff", "dropoff"])
+    return MarkovJourneyModel().fit(js)
+
+
+def test_step_flows_hand_worked(tiny):
+    from journeymodel.report.figures_markov import step_flows
+
+    # start -> a 2/3, b 1/3; a -> b 1/2, a -> dropoff 1/2; b -> conversion 1/2, dropoff 1/2
+    f = step_flows(tiny, steps=3)
+    conv, drop = f["absorbing"].index("conversion"), f["absorbing"].index("dropoff")
+    np.testing.assert_allclose(f["first"], [2 / 3, 1 / 3])
+    np.testing.assert_allclose(f["between"][0], [[0, 1 / 3], [0, 0]])
+    np.testing.assert_allclose(f["ended"][0][:, conv], [0, 1 / 6])
+    np.testing.assert_allclose(f["ended"][0][:, drop], [1 / 3, 1 / 6])
+    np.testing.assert_allclose(f["ended"][1][:, conv], [0, 1 / 6])
+    np.testing.assert_allclose(f["ended"][2], 0)
+    assert f["beyond"] == pytest.approx(0)
+    np.testing.assert_allclose(f["direct"], 0)
+
+
+def test_step_flows_conserve_mass(markov):
+    from journeymodel.report.figures_markov import step_flows
+
+    f = step_flows(markov, steps=6)
+    assert f["first"].sum() + f["direct"].sum() == pytest.approx(1)
+    mass = f["first"]
+    for t in range(6):
+        out = f["ended"][t].sum() + (f["between"][t].sum() if t < 5 else 0)
+        if t < 5:
+            assert mass.sum() == pytest.approx(out, abs=1e-12)
+            np.testing.assert_allclose(f["between"][t].sum(1) + f["ended"][t].sum(1), mass,
+                                       atol=1e-12)
+            mass = f["between"][t].sum(0)
+    assert f["beyond"] == pytest.approx(mass.sum() - f["ended"][5].sum(), abs=1e-12)
+    # all journeys end: ended over many steps plus direct approaches P(absorption) = 1
+    g = step_flows(markov, steps=200)
+    total = g["ended"].sum(axis=(0, 1)) + g["direct"]
+    np.testing.assert_allclose(total, markov.absorption_[0], atol=1e-6)
+
+
+def test_top_paths_hand_worked(tiny):
+    from journeymodel.report.figures_markov import top_paths
+
+    found = top_paths(tiny, k=5)
+    a, b = tiny.journeys_.touchpoints.index("a"), tiny.journeys_.touchpoints.index("b")
+    conv = dict(found["conversion"])
+    drop = dict(found["dropoff"])
+    assert conv == pytest.approx({(a, b): 1 / 6, (b,): 1 / 6})
+    assert drop == pytest.approx({(a,): 1 / 3, (b,): 1 / 6, (a, b): 1 / 6})
+
+
+def test_top_paths_bounded_by_absorption(markov):
+    from journeymodel.report.figures_markov import top_paths
+
+    found = top_paths(markov, k=50)
+    for j, name in enumerate(markov.chain_.absorbing):
+        probs = [p for _, p in found[name]]
+        assert probs == sorted(probs, reverse=True)
+        assert sum(probs) <= markov.absorption_[0, j] + 1e-12
+        assert len({path for path, _ in found[name]}) == len(probs)
+
+
+def test_hotspots_counts(markov):
+    from journeymodel.report.figures_markov import hotspots
+
+    states, moves = hotspots(markov, top=100)
+    c = markov.counts_
+    lost = c.count[c.to_key <= -2].sum()
+    assert states["lost"].sum() == pytest.approx(lost)
+    assert ((states["low"] <= states["rate"]) & (states["rate"] <= states["high"])).all()
+    assert (moves["lost"] > 0).all()
+    assert (moves["p_from"] > moves["p_to"]).all()
+
+
+def test_transition_counts_sum_to_observed(markov):
+    from journeymodel.report.figures_markov import transition_counts
+
+    M, rows, cols = transition_counts(markov)
+    assert M.sum() == pytest.approx(markov.counts_.count.sum())
+    assert rows[0] == "(start)" and cols[-len(markov.chain_.absorbing):] == list(
+        markov.chain_.absorbing)
+
+
+def test_stage_flows_match_simulation(stages):
+    """Expected steps per journey and P(conversion) from the closed form agree with journeys
+    simulated from the same model."""
+    from journeymodel.report.figures_stages import stage_flows
+
+    f = stage_flows(stages)
+    sim = stages.simulate(20_000, seed=3)
+    n = sim["customer_id"].nunique()
+    outcome = sim["touchpoint"].isin(["conversion", "churn"])
+    steps = (~outcome).sum() / n
+    conv = (sim["touchpoint"] == "conversion").sum() / n
+    assert conv == pytest.approx(f["ends"][0], abs=0.015)
+    direct = stages.emissionprob_[:, -1] @ f["visits"]
+    assert steps == pytest.approx(f["visits"].sum() - direct, rel=0.03)
+    np.testing.assert_allclose(f["ends"].sum(), 1, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def test_cli_report(run_cli, tmp_path, saved):
+    out, png = tmp_path / "map.html", tmp_path / "png"
+    code, stdout, err = run_cli("report", saved[1], "-o", out, "--png-dir", png,
+                                "--title", "Wall map")
+    assert code == 0, err
+    assert f"wrote {out}" in " ".join(stdout.split())
+    check_page(out, ["stages", "data"])
+    assert "<title>Wall map</title>" in out.read_text()
+    assert len(list(png.glob("*.png"))) == len(Page(out.read_text()).images)
+
+
+def test_cli_report_json_with_events(run_cli, tmp_path, saved, journeys):
+    from journeymodel.datasets import write_sample_events
+
+    events = tmp_path / "events.parquet"
+    write_sample_events(events, n_customers=300, seed=1)
+    out = tmp_path / "map.html"
+    code, stdout, err = run_cli("report", saved[1], "-o", out, "--events", events, "--json")
+    assert code == 0, err
+    payload = json.loads(stdout)
+    assert payload["sections"] == ["stages", "data"]
+    assert payload["figures"] == ["stages-map", "data-outcomes", "data-usage"]
+    assert payload["png"] == []
+    check_page(out, ["stages", "data"])
+
+
+def test_cli_errors(run_cli, tmp_path, saved):
+    out = tmp_path / "map.html"
+    assert_one_error_line(*run_cli("report", "-o", out)[::2], match="Missing argument")
+    bogus = tmp_path / "notes.nc"
+    bogus.write_text("not a model")
+    assert_one_error_line(*run_cli("report", saved[0], bogus, "-o", out)[::2],
+                          match="notes.nc: not a readable model file")
+    assert_one_error_line(*run_cli("report", tmp_path / "nope.nc", "-o", out)[::2],
+                          match="does not exist")
+    assert_one_error_line(*run_cli("report", saved[0], "-o", tmp_path / "no" / "m.html")[::2],
+                          match="folder .* does not exist")
+    assert_one_error_line(*run_cli("report", saved[0], "-o", tmp_path)[::2],
+                          match="directory|folder")
+    assert not out.exists()
+
+
+def test_demo_step(tmp_path, capsys, saved, journeys):
+    import shutil
+
+    from journeymodel.cli.cmd_report import DEMO_ORDER, demo_step
+
+    from journeymodel.datasets import write_sample_events
+
+    assert DEMO_ORDER == 90
+    events = tmp_path / "events.parquet"
+    write_sample_events(events, n_customers=300, seed=1)
+    assert demo_step(events, tmp_path, 0) is None
+    assert "nothing to draw" in capsys.readouterr().out
+    shutil.copy(saved[1], tmp_path / saved[1].name)
+    path = demo_step(events, tmp_path, 0)
+    assert path == tmp_path / "journey-map.html"
+    assert str(path.resolve()) in "".join(capsys.readouterr().out.split())
+    page = check_page(path, ["stages", "data"])
+    assert "fig-data-outcomes" in page.figures
+
+
+def test_help_is_quick_and_light():
+    import subprocess
+    import sys
+
+    code = ("import sys; from journeymodel.cli import cmd_report; "
+            "print(sorted(m for m in ('matplotlib', 'numpy', 'pandas', 'xarray') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
