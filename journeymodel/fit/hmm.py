@@ -40,6 +40,12 @@ ENGINES = ("numba", "hmmlearn")
 @njit(cache=True, nogil=True)
 def _estep_kernel(codes, offsets, weights, pi, A, B, want_gamma, gamma_out, ll_out,
                   start_c, trans_c, emis_c):  # pragma: no cover - compiled
+    """Forward-backward over every sequence; accumulates weighted expected counts.
+
+    One function on purpose (longer than the house's ~60 lines): split into per-sequence
+    forward and backward helpers it measured 15-40% slower (numba/LLVM optimise across the
+    whole loop nest here).
+    """
     n = offsets.shape[0] - 1
     K = pi.shape[0]
     max_t = 1
