@@ -365,3 +365,12 @@ def test_sparse_and_dense_solvers_agree(monkeypatch):
     np.testing.assert_allclose(sparse.conversions_low, dense.conversions_low, rtol=1e-8)
     np.testing.assert_allclose(m.attribution("shapley").conversions, dense_shap.conversions,
                                rtol=1e-8)
+
+
+def test_chunked_counting_equals_whole():
+    from journeymodel.models.markov_chain import count_transitions_chunked
+
+    js = random_journeys(8, n=500)
+    for order in (1, 3):
+        whole = count_transitions(js, order)
+        assert count_transitions_chunked(js, order, chunk_events=97).equals(whole)

@@ -34,7 +34,7 @@ from journeymodel.models.base import JourneyModel, Result
 from journeymodel.models.markov_chain import (
     Chain,
     build_chain,
-    count_transitions,
+    count_transitions_chunked,
     decode_keys,
     fundamental_solve,
     state_base,
@@ -124,7 +124,7 @@ class MarkovJourneyModel(JourneyModel):
 
             order, self.order_table_ = select_order(journeys, seed=self.seed,
                                                     collapse=self.collapse_repeats)
-        counts = count_transitions(journeys, int(order), self.collapse_repeats)
+        counts = count_transitions_chunked(journeys, int(order), self.collapse_repeats)
         if not np.any(counts.to_key < 0):
             raise InputError("no journey has ended (all are in flight); cannot estimate "
                              "conversion or drop-off")

@@ -240,6 +240,21 @@ def count_transitions(journeys: JourneySet, order: int, collapse: bool = True
     return TransitionCounts(order, collapse, tuple(journeys.touchpoints), f, t, c, v, dk, ds, dn)
 
 
+def count_transitions_chunked(journeys: JourneySet, order: int, collapse: bool = True,
+                              chunk_events: int = 1_000_000) -> TransitionCounts:
+    """:func:`count_transitions` over consecutive chunks of about ``chunk_events`` events,
+    summed (the counts are additive): same result, bounded temporary memory."""
+    if journeys.n_events <= chunk_events:
+        return count_transitions(journeys, order, collapse)
+    cuts = np.searchsorted(journeys.offsets, np.arange(0, journeys.n_events, chunk_events))
+    bounds = np.unique(np.concatenate([cuts, [journeys.n_journeys]]))
+    total = None
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):  # loop over chunks only
+        part = count_transitions(journeys.take(np.arange(lo, hi)), order, collapse)
+        total = part if total is None else total + part
+    return total
+
+
 def _dwell(seq: StateSequences, occ_j, within, journeys: JourneySet, has, last):
     """Dwell time per state: to the next state, or to the outcome row of a converted/churned
     journey. Drop-offs and censored ends have no observed dwell."""
