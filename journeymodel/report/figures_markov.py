@@ -524,7 +524,7 @@ def hotspots_figure(model, palette: Palette, sid: str) -> Figure:
     ax.set_title("Moves that cost the most conversions")
     ax.set_xlabel("expected conversions lost = moves × fall in P(conversion)")
     style_axes(ax)
-    caption = ("Drop-off hot spots. Top: the states after which the most journeys end in a "
+    caption = ("Top: the states after which the most journeys end in a "
                "drop-off or churn (colour: the state's newest touchpoint), with the state's "
                f"exit rate and its {round(CI * 100)}% credible interval from the Dirichlet "
                "posterior of its row. Bottom: observed moves between states that lower a "

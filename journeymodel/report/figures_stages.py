@@ -95,7 +95,7 @@ def map_figure(model: StageModel, flows: dict, palette: Palette, sid: str) -> Fi
     _draw_emission(axes[1], emission, tps, palette)
     _draw_outcomes(axes[2], model, flows, order, palette)
     axes[0].set_xlim(-0.6, K - 0.4)
-    caption = ("The journey map. Top: the stages in journey order (by mean position in the "
+    caption = ("Top: the stages in journey order (by mean position in the "
                "journey); in each box the share of journeys that start there, the expected "
                "touchpoints spent there per journey and the share of moves that stay; arrows "
                "are the expected moves between stages per 100 journeys, forward above (blue) "

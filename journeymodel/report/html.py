@@ -38,7 +38,7 @@ div.table { overflow-x: auto; margin: 10px 0 20px; }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: right;
   white-space: nowrap; }
-th { background: #f7f9fb; font-weight: 600; }
+th { background: #f7f9fb; font-weight: 600; white-space: normal; vertical-align: bottom; }
 th.row { text-align: left; }
 td.text { text-align: left; white-space: normal; }
 footer { text-align: center; color: var(--muted); font-size: 12px; padding: 0 0 30px; }
