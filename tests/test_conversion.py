@@ -112,6 +112,17 @@ def test_counts_use_weights_and_add_up_over_splits():
         count_conversions(replace(js, weight=np.full(100, 0.5)))
 
 
+def test_recent_journeys_are_left_out_with_the_censored():
+    from dataclasses import replace
+
+    js = simulate_journeys([6], [0.5], seed=0)
+    js = replace(js, outcome=np.array([0, 2, 0, 2, 0, 3], np.int8), time_kind="period",
+                 start=np.array([1.0, 2, 3, 4, 9, 9.5]), observed_until=10.0, gap=2.0)
+    c = count_conversions(js)
+    # started after 10 - 2 = 8: journeys 4 (a conversion) and 5 (open) are left out
+    assert c.trials.tolist() == [4] and c.conversions.tolist() == [2] and c.censored == 2
+
+
 def test_count_errors():
     js = journeys_from_codes([["a"]], ["conversion"])
     with pytest.raises(InputError, match="no persona column.*--persona-col"):
