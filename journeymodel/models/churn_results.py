@@ -100,8 +100,7 @@ def summary(model: ChurnModel, periods: int = 12) -> Result:
         row.update({k: v for k, v in entry.items() if k not in ("params", "customers")})
         for p in PARAMS[model.model]:
             cell = entry["params"][p]
-            row[p] = cell["mean"]
-            row[f"{p} {pct} HDI"] = f"{cell['hdi_low']:.3g} - {cell['hdi_high']:.3g}"
+            row[p] = f"{cell['mean']:.3g} [{cell['hdi_low']:.3g}, {cell['hdi_high']:.3g}]"
         rows.append(row)
     params_table = pd.DataFrame(rows).set_index("persona")
     shown = min(periods, 12)
@@ -212,7 +211,12 @@ def _forecast_survivors(model: ChurnModel, horizon: float, seed: Any) -> Result:
                              for r in frame.to_dict("records")}}
     title = (f"Survivors {horizon:g} {unit} after the end of observation among customers "
              f"active now (mean, {pct} HDI)")
-    return Result(json=json_out, tables=[(title, frame.set_index("persona"))], frame=frame)
+    shown = pd.DataFrame({
+        "active now": frame["active_now"].to_numpy(),
+        "survivors": [f"{m:,.1f} [{lo:,.1f}, {hi:,.1f}]" for m, lo, hi in zip(
+            band["mean"], band["low"], band["high"], strict=True)],
+        "retention": frame["retention_mean"].to_numpy()}, index=pd.Index(names, name="persona"))
+    return Result(json=json_out, tables=[(title, shown)], frame=frame)
 
 
 def _num(v: Any) -> Any:
@@ -256,8 +260,13 @@ def _forecast_bgnbd(model: ChurnModel, horizon: float, seed: Any) -> Result:
         "transactions_high": band["high"]})
     unit = model.info_["time_unit"]
     pct = f"{round(model.hdi_prob * 100)}%"
+    shown = pd.DataFrame({
+        "customers": per["customers"].to_numpy(), "expected alive": per["expected_alive"],
+        "transactions": [f"{m:,.1f} [{lo:,.1f}, {hi:,.1f}]" for m, lo, hi in zip(
+            band["mean"], band["low"], band["high"], strict=True)]},
+        index=pd.Index(per["persona"], name="persona"))
     tables = [(f"Expected transactions in the next {horizon:g} {unit} per persona "
-               f"(mean, {pct} HDI)", per.set_index("persona"))]
+               f"(mean, {pct} HDI)", shown)]
     json_out = {"model": "bgnbd", "horizon": horizon, "time_unit": unit,
                 "personas": {r["persona"]: {k: _num(v) for k, v in r.items() if k != "persona"}
                              for r in per.to_dict("records")}}
@@ -274,7 +283,9 @@ def _forecast_bgnbd(model: ChurnModel, horizon: float, seed: Any) -> Result:
         frame.insert(2, "horizon", horizon)
         json_out["customers"] = frame.to_dict("records")
         top = frame.nlargest(10, "expected_transactions").set_index("customer_id")
-        tables.append((f"Top customers by expected transactions ({len(frame)} in the forecast "
+        top = top[["persona", "x", "t_x", "T", "p_alive", "expected_transactions"]].rename(
+            columns={"expected_transactions": "expected"})
+        tables.append((f"Top customers by expected transactions ({len(frame):,} in the forecast "
                        "table; -o FILE writes them all)", top))
     else:
         notes.append("the model was saved without customer ids (keep_customers=False): "

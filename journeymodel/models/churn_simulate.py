@@ -96,7 +96,7 @@ def simulate_bgnbd(params: Mapping[str, Mapping[str, float]], n: int | Mapping[s
                    seed: int | np.random.Generator = 0):
     """BG/NBD customers (rates per week): first purchase uniformly in the first
     ``acquisition_weeks``, Poisson purchases at rate ``lambda ~ Gamma(r, alpha)``, drop-out
-    after each purchase with probability ``p ~ Beta(a, b)``; observed until ``weeks``.
+    after each repeat purchase with probability ``p ~ Beta(a, b)``; observed until ``weeks``.
 
     Returns
     -------
@@ -113,7 +113,7 @@ def simulate_bgnbd(params: Mapping[str, Mapping[str, float]], n: int | Mapping[s
     first = rng.uniform(0, acquisition_weeks, len(persona))
     cust_parts, time_parts = [np.arange(len(persona))], [first]
     now, who = first, np.arange(len(persona))
-    alive = rng.random(len(who)) >= p  # drop-out right after the first purchase
+    alive = np.ones(len(who), bool)  # drop-out can follow repeat purchases only (FHL 2005)
     while who.size:
         who, now = who[alive], now[alive]
         now = now + rng.exponential(1.0 / lam[who])

@@ -1,0 +1,356 @@
+"""Churn models without sampling: data preparation, closed forms, PyTensor likelihoods, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from scipy import stats
+from scipy.special import beta as B
+from scipy.special import gamma as G
+
+from journeymodel.errors import InputError, NotFittedError, OptionError
+from journeymodel.journeys import load_journeys
+from journeymodel.models import churn_data as cd
+from journeymodel.models import churn_likelihoods as lk
+from journeymodel.models.churn import ChurnModel
+
+DAY = 86400.0
+
+
+def _log(rows, **kw):
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "touchpoint", "persona"])
+    df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601")
+    return load_journeys(df, **kw)
+
+
+HAND = [
+    ("a", "2024-01-01", "web", "gold"), ("a", "2024-01-05", "conversion", "gold"),
+    ("a", "2024-01-05 18:00", "web", "gold"), ("a", "2024-01-05 19:00", "conversion", "gold"),
+    ("a", "2024-01-20", "web", "gold"), ("a", "2024-01-20 01:00", "conversion", "gold"),
+    ("a", "2024-03-05", "web", "gold"), ("a", "2024-03-05 01:00", "churn", "gold"),
+    ("b", "2024-02-01", "email", "basic"), ("b", "2024-02-03", "conversion", "basic"),
+    ("c", "2024-02-10", "web", None),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# data preparation
+
+
+def test_customers_first_churn_conversion_and_persona():
+    js = _log(HAND, observed_until="2024-04-01")
+    cust = cd.customers_of(js)
+    assert cust.ids.tolist() == ["a", "b", "c"]
+    t = lambda s: pd.Timestamp(s, tz="UTC").value / 1e9  # noqa: E731
+    assert_allclose(cust.first, [t("2024-01-01"), t("2024-02-01"), t("2024-02-10")])
+    assert_allclose(cust.converted[:2], [t("2024-01-05"), t("2024-02-03")])
+    assert np.isnan(cust.converted[2])
+    assert cust.churn[0] == t("2024-03-05 01:00") and np.isnan(cust.churn[1:]).all()
+    names = [cust.personas[i] for i in cust.persona]
+    assert names == ["gold", "basic", cd.UNKNOWN_PERSONA]
+    assert cust.counts().sum() == 3
+
+
+def test_without_persona_column_everyone_is_one_persona():
+    rows = [(c, t, tp) for c, t, tp, _ in HAND]
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "touchpoint"])
+    cust = cd.customers_of(load_journeys(df))
+    assert cust.personas == (cd.ALL_PERSONAS,) and (cust.persona == 0).all()
+
+
+def test_lifetimes_from_first_conversion_and_first_event():
+    js = _log(HAND, observed_until="2024-04-01")
+    cust = cd.customers_of(js)
+    unit = cd.UNIT_SECONDS["D"]
+    at_risk, d, churned = cd.lifetimes(cust, js.observed_until, unit, "first_conversion")
+    assert at_risk.tolist() == [True, True, False]  # c never converted
+    assert_allclose(d, [60 + 1 / 24, 58.0])  # a: Jan 5 -> Mar 5 01:00; b: Feb 3 -> Apr 1
+    assert churned.tolist() == [True, False]
+    at_risk, d, _ = cd.lifetimes(cust, js.observed_until, unit, "first_event")
+    assert at_risk.all() and np.isclose(d[2], 51.0)
+    assert cd.resolve_origin("auto", cust) == "first_conversion"
+
+
+
+def test_period_counts_nearest_renewal_convention():
+    # churned at 0.2 -> T=1, 1.1 -> T=1, 1.6 -> T=2, 3.0 -> T=3; alive at 0.3 -> >0, 2.4 -> >1,
+    # 2.6 -> >2
+    d = np.array([0.2, 1.1, 1.6, 3.0, 0.3, 2.4, 2.6])
+    churned = np.array([1, 1, 1, 1, 0, 0, 0], bool)
+    persona = np.array([0, 0, 1, 1, 0, 1, 1])
+    lost, alive = cd.period_counts(d, churned, persona, 2)
+    assert lost.tolist() == [[2, 0, 0], [0, 1, 1]]
+    assert alive.tolist() == [[1, 0, 0, 0], [0, 1, 1, 0]]
+
+
+def test_rfm_same_day_transactions_count_once():
+    js = _log(HAND, observed_until="2024-04-01")
+    cust = cd.customers_of(js)
+    s = cd.rfm(js, cust, js.observed_until, cd.UNIT_SECONDS["D"])
+    # a: transaction days Jan 5 (twice), Jan 20 -> x = 1, t_x = 15, T = Jan 5 -> Apr 1 = 87
+    # b: Feb 3 only -> x = 0, t_x = 0, T = 58; c: no transaction, not in the cohort
+    assert s.index.tolist() == [0, 1]
+    assert s.x.tolist() == [1, 0]
+    assert_allclose(s.t_x, [15, 0])
+    assert_allclose(s.T, [87, 58])
+    weeks = cd.rfm(js, cust, js.observed_until, cd.UNIT_SECONDS["W"])
+    assert_allclose(weeks.T, [87 / 7, 58 / 7])
+
+
+def test_time_units():
+    assert cd.unit_length("datetime", None, "sbg") == ("M", 365.25 / 12 * DAY)
+    assert cd.unit_length("datetime", None, "bgnbd") == ("W", 7 * DAY)
+    assert cd.unit_length("datetime", "Y", "sbg") == ("Y", 365.25 * DAY)
+    assert cd.unit_length("period", None, "sbg") == ("period", 1.0)
+    with pytest.raises(OptionError, match="plain period numbers"):
+        cd.unit_length("period", "W", "sbg")
+    with pytest.raises(OptionError, match="D, W, M, Y"):
+        cd.unit_length("datetime", "Q", "sbg")
+    with pytest.raises(InputError, match="event times"):
+        cd.unit_length("none", None, "sbg")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 30), st.booleans(), st.integers(0, 2)), min_size=2,
+                max_size=60), st.integers(1, 59))
+def test_period_counts_of_two_parts_add_up(rows, cut):
+    d, churned, persona = (np.array(c) for c in zip(*rows, strict=True))
+    cut = min(cut, len(d) - 1)
+    whole = cd.period_counts(d, churned, persona, 3)
+    parts = [cd.period_counts(d[s], churned[s], persona[s], 3)
+             for s in (slice(None, cut), slice(cut, None))]
+    for i in range(2):
+        k = whole[i].shape[1]
+        total = sum(np.pad(p[i], ((0, 0), (0, k - p[i].shape[1]))) for p in parts)
+        assert_allclose(total, whole[i])
+    assert whole[0].sum() + whole[1].sum() == len(d)
+
+
+# ---------------------------------------------------------------------------------------------
+# closed forms against hand-computed values
+
+
+def test_sbg_closed_forms_by_hand():
+    a, b = 0.7, 1.2
+    p1 = a / (a + b)
+    p2 = a * b / ((a + b) * (a + b + 1))
+    s2 = b * (b + 1) / ((a + b) * (a + b + 1))
+    assert_allclose(np.exp(lk.sbg_log_pmf(a, b, 1)), p1)
+    assert_allclose(np.exp(lk.sbg_log_pmf(a, b, 2)), p2)
+    assert_allclose(np.exp(lk.sbg_log_survival(a, b, 2)), s2)
+    assert_allclose(np.exp(lk.sbg_log_survival(a, b, 2)), 1 - p1 - p2)
+    assert_allclose(lk.sbg_hazard(a, b, 2), p2 / (1 - p1))
+    # 3 customers lost in period 1, 1 in period 2, 2 alive after 2 renewals
+    ll = lk.sbg_loglik_counts(a, b, np.array([3.0, 1.0]), np.array([0.0, 0.0, 2.0]))
+    assert_allclose(ll, 3 * np.log(p1) + np.log(p2) + 2 * np.log(s2))
+
+
+def test_weibull_against_scipy():
+    rng = np.random.default_rng(0)
+    d = rng.uniform(0.1, 10, 50)
+    churned = rng.random(50) < 0.5
+    k, lam = 1.3, 4.0
+    ref = np.where(churned, stats.weibull_min.logpdf(d, k, scale=lam),
+                   stats.weibull_min.logsf(d, k, scale=lam))
+    assert_allclose(lk.weibull_loglik(k, lam, d, churned), ref, rtol=1e-12)
+
+
+def _bgnbd_direct(r, alpha, a, b, x, t_x, T):
+    """FHL (2005) eq. 6 exactly as printed (no logs; small x only)."""
+    common = G(r + x) * alpha**r / G(r)
+    l1 = B(a, b + x) / B(a, b) * common / (alpha + T) ** (r + x)
+    l2 = (x > 0) * B(a + 1, b + x - 1) / B(a, b) * common / (alpha + t_x) ** (r + x)
+    return np.log(l1 + l2)
+
+
+def test_bgnbd_stable_form_against_equation_6():
+    x = np.array([0, 1, 2, 5, 10])
+    t_x = np.array([0, 3.0, 10.5, 20.0, 30.0])
+    T = np.array([12.0, 20.0, 30.0, 38.0, 31.0])
+    for p in [(0.243, 4.414, 0.793, 2.426), (2.0, 1.5, 3.0, 0.7)]:
+        assert_allclose(lk.bgnbd_loglik(*p, x, t_x, T), _bgnbd_direct(*p, x, t_x, T),
+                        rtol=1e-10)
+
+
+def test_bgnbd_p_alive_by_hand():
+    r, al, a, b = 0.5, 2.0, 1.0, 3.0
+    x, t_x, T = 2.0, 5.0, 10.0
+    expect = 1 / (1 + a / (b + x - 1) * ((al + T) / (al + t_x)) ** (r + x))
+    assert_allclose(lk.bgnbd_p_alive(r, al, a, b, x, t_x, T), expect)
+    assert lk.bgnbd_p_alive(r, al, a, b, 0.0, 0.0, T) == 1.0
+
+
+def test_bgnbd_expected_new_matches_monte_carlo():
+    """E[X(t)] (eq. 9) equals the mean of (1 - exp(-lambda p t)) / p over the mixing laws."""
+    r, al, a, b, t = 0.8, 3.0, 1.5, 2.5, 6.0
+    rng = np.random.default_rng(0)
+    lam = rng.gamma(r, 1 / al, 2_000_000)
+    p = rng.beta(a, b, 2_000_000)
+    draws = -np.expm1(-lam * p * t) / p
+    se = draws.std() / np.sqrt(draws.size)
+    assert abs(lk.bgnbd_expected_new(r, al, a, b, t) - draws.mean()) < 4 * se
+
+
+def _cdnow():
+    path = Path(__file__).parent / "data" / "cdnow_customers_summary.csv"
+    if not path.exists():
+        lifetimes = pytest.importorskip("lifetimes")
+        path = Path(lifetimes.__file__).parent / "datasets" / "cdnow_customers_summary.csv"
+    d = pd.read_csv(path)
+    return d["frequency"].to_numpy(float), d["recency"].to_numpy(), d["T"].to_numpy()
+
+
+def test_bgnbd_reproduces_published_cdnow_estimates():
+    """Maximum likelihood on the CDNOW sample gives FHL (2005)'s r, alpha, a, b, LL."""
+    from scipy.optimize import minimize
+
+    x, t_x, T = _cdnow()
+    res = minimize(lambda p: -lk.bgnbd_loglik(*np.exp(p), x, t_x, T).sum(), np.zeros(4),
+                   method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-9,
+                                                  "maxiter": 4000})
+    assert_allclose(np.exp(res.x), [0.243, 4.414, 0.793, 2.426], atol=6e-4)
+    assert_allclose(-res.fun, -9582.4, atol=0.05)
+
+
+def test_bgnbd_agrees_with_lifetimes():
+    lifetimes = pytest.importorskip("lifetimes")
+    x, t_x, T = _cdnow()
+    fitter = lifetimes.BetaGeoFitter()
+    p = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    fitter.params_ = pd.Series(p)
+    args = (p["r"], p["alpha"], p["a"], p["b"], x[:200], t_x[:200], T[:200])
+    assert_allclose(lk.bgnbd_p_alive(*args),
+                    fitter.conditional_probability_alive(x[:200], t_x[:200], T[:200]),
+                    rtol=1e-8)
+    assert_allclose(lk.bgnbd_expected_future(*args, 39.0),
+                    fitter.conditional_expected_number_of_purchases_up_to_time(
+                        39.0, x[:200], t_x[:200], T[:200]), rtol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTensor likelihoods against the numpy closed forms
+
+
+def _compile(fn, n):
+    import pytensor
+    import pytensor.tensor as pt
+
+    v = pt.dvector("v")
+    out = fn([v[i * n_p:(i + 1) * n_p] for i, n_p in enumerate(n)])
+    return pytensor.function([v], [out, pytensor.grad(out, v)])
+
+
+def test_pytensor_likelihoods_match_numpy():
+    rng = np.random.default_rng(1)
+    # sBG: two personas
+    lost = np.array([[3.0, 1.0, 0.0], [0.0, 2.0, 5.0]])
+    alive = np.array([[0.0, 0.0, 2.0, 4.0], [1.0, 0.0, 0.0, 7.0]])
+    cells = {}
+    for name, table, t0 in (("lost", lost, 1), ("alive", alive, 0)):
+        p, t = np.nonzero(table)
+        cells[name] = (p, (t + t0).astype(float), table[p, t])
+    f = _compile(lambda u: lk.pt_sbg_loglik(u[0], u[1], *cells["lost"], *cells["alive"]),
+                 [2, 2])
+    al, be = np.array([0.7, 2.0]), np.array([1.2, 5.0])
+    ref = sum(lk.sbg_loglik_counts(al[i], be[i], lost[i], alive[i]) for i in range(2))
+    val, grad = f(np.r_[al, be])
+    assert_allclose(val, ref, rtol=1e-12)
+    assert np.isfinite(grad).all()
+    # Weibull
+    d = rng.uniform(0.1, 5, 40)
+    ev = (rng.random(40) < 0.5).astype(float)
+    per = rng.integers(0, 2, 40)
+    w = rng.integers(1, 4, 40).astype(float)
+    f = _compile(lambda u: lk.pt_weibull_loglik(u[0], u[1], per, np.log(d), ev, w), [2, 2])
+    k, lam = np.array([1.3, 0.7]), np.array([3.0, 8.0])
+    ref = (w * lk.weibull_loglik(k[per], lam[per], d, ev.astype(bool))).sum()
+    assert_allclose(f(np.r_[k, lam])[0], ref, rtol=1e-12)
+
+
+def test_pytensor_bgnbd_matches_numpy_with_compressed_cells():
+    from journeymodel.models.churn_data import compress
+
+    x, t_x, T = _cdnow_small()
+    per = np.arange(len(x)) % 2
+    (p, xx, tx, tt), w, _ = compress(per, x, t_x, T)
+    (cp, cx), _, cell = compress(p, xx)
+    f = _compile(lambda u: lk.pt_bgnbd_loglik(u[0], u[1], u[2], u[3], cp.astype(int), cx,
+                                              cell, p.astype(int), xx, tx, tt, w), [2] * 4)
+    prm = np.array([[0.24, 0.4], [4.4, 2.0], [0.79, 1.5], [2.4, 0.9]])
+    ref = lk.bgnbd_loglik(*(prm[:, per]), x, t_x, T).sum()
+    val, grad = f(prm.ravel())
+    assert_allclose(val, ref, rtol=1e-12)
+    assert np.isfinite(grad).all()
+
+
+def _cdnow_small():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 6, 300).astype(float)
+    T = rng.uniform(27, 39, 300).round(2)
+    t_x = np.where(x > 0, (T * rng.random(300)).round(2), 0.0)
+    return x, t_x, T
+
+
+# ---------------------------------------------------------------------------------------------
+# user errors (no sampling: they fail before it)
+
+
+def test_sbg_without_churn_events_suggests_bgnbd():
+    rows = [r for r in HAND if r[2] != "churn"]
+    with pytest.raises(InputError, match="none of the .* has one.*--model bgnbd"):
+        ChurnModel("sbg").fit(_log(rows))
+
+
+def test_bgnbd_without_conversions():
+    rows = [r for r in HAND if r[2] != "conversion"]
+    with pytest.raises(InputError, match="bgnbd needs transactions"):
+        ChurnModel("bgnbd").fit(_log(rows))
+
+
+def test_bad_options_and_unfitted():
+    js = _log(HAND)
+    with pytest.raises(OptionError, match="model must be one of sbg, weibull, bgnbd"):
+        ChurnModel("pareto").fit(js)
+    with pytest.raises(OptionError, match="origin must be one of"):
+        ChurnModel("sbg", origin="signup").fit(js)
+    with pytest.raises(NotFittedError):
+        ChurnModel().summary()
+    with pytest.raises(NotFittedError):
+        ChurnModel().forecast(horizon=3)
+
+
+def test_path_table_is_refused():
+    df = pd.DataFrame({"path": ["a > b", "b"], "total_conversions": [1, 0],
+                       "total_null": [2, 1]})
+    with pytest.raises(InputError, match="need event times"):
+        ChurnModel("sbg").fit(load_journeys(df))
+
+
+def test_cli_errors(tmp_path, run_cli):
+    from conftest import assert_one_error_line
+
+    no_churn = tmp_path / "nochurn.csv"
+    pd.DataFrame([r for r in HAND if r[2] != "churn"],
+                 columns=["customer_id", "timestamp", "touchpoint", "persona"]).to_csv(
+        no_churn, index=False)
+    out = tmp_path / "m.nc"
+    code, _, err = run_cli("fit", "churn", no_churn, "-o", out, "--model", "sbg")
+    assert_one_error_line(code, err, "use --model bgnbd")
+    code, _, err = run_cli("fit", "churn", no_churn, "-o", out, "--model", "weibull",
+                           "--draws", "0")
+    assert_one_error_line(code, err, "--draws must be")
+    periods = tmp_path / "periods.csv"
+    pd.DataFrame({"customer_id": ["a", "a", "b"], "timestamp": [1, 3, 2],
+                  "touchpoint": ["web", "churn", "web"]}).to_csv(periods, index=False)
+    code, _, err = run_cli("fit", "churn", periods, "-o", out, "--time-unit", "W")
+    assert_one_error_line(code, err, "plain period numbers")
+    code, _, err = run_cli("fit", "churn", no_churn, "-o", out, "--model", "bgnbd",
+                           "--observed-until", "yesterday-ish")
+    assert_one_error_line(code, err, "--observed-until")
+    assert not out.exists()
