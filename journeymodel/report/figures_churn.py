@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from journeymodel.report.palette import Palette
 
 PERIODS = 12
-HORIZONS = (1, 3, 6, 9, 12)
+HORIZONS = (1, 3, 6, 12)
 _UNITS = {"D": "days", "W": "weeks", "M": "months", "Y": "years", "period": "periods"}
 _NAMES = {"sbg": "shifted-beta-geometric", "weibull": "Weibull", "bgnbd": "BG/NBD"}
 

@@ -38,11 +38,34 @@ def conversion_section(model: ConversionModel, label: str, palette: Palette, *,
     return section
 
 
-def forest_figure(model: ConversionModel, palette: Palette, sid: str) -> Figure:
-    from journeymodel.fit.bayes import interval
+def conversion_rates(model: ConversionModel) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The rows of ``model.rates()`` (journeys, conversions, observed, rate_mean, hdi_low,
+    hdi_high per level of the first grouping) and the pooled rate's mean and HDI, computed
+    from ``model.rate_draws()`` with a numpy HDI (same method as ArviZ's, without importing
+    ArviZ, which would add seconds to every report)."""
+    from journeymodel.report.figure import hdi
 
-    rates = model.rates().sort_values("rate_mean", kind="stable")
-    pooled = interval(model.rate_draws()["pooled"], model.hdi_prob)
+    draws = model.rate_draws()
+    by = model.by[0]
+    levels = draws["levels"].transpose("chain", "draw", by)
+    flat = levels.values.reshape(-1, levels.shape[-1])
+    low, high = hdi(flat, model.hdi_prob)
+    n = model.counts_.trials.reshape(flat.shape[1], -1).sum(1)
+    k = model.counts_.conversions.reshape(flat.shape[1], -1).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        observed = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+    rates = pd.DataFrame({"journeys": n, "conversions": k, "observed": observed,
+                          "rate_mean": flat.mean(0), "hdi_low": low, "hdi_high": high},
+                         index=pd.Index([str(v) for v in levels[by].values], name=by))
+    pooled = np.asarray(draws["pooled"].values, dtype=float).ravel()
+    p_low, p_high = hdi(pooled, model.hdi_prob)
+    return rates, {"mean": float(pooled.mean()), "hdi_low": float(p_low),
+                   "hdi_high": float(p_high)}
+
+
+def forest_figure(model: ConversionModel, palette: Palette, sid: str) -> Figure:
+    rates, pooled = conversion_rates(model)
+    rates = rates.sort_values("rate_mean", kind="stable")
     by = model.by[0]
     names = [str(n) for n in rates.index]
     y = np.arange(len(names))
@@ -86,7 +109,9 @@ def forest_figure(model: ConversionModel, palette: Palette, sid: str) -> Figure:
 
 def greater_table(model: ConversionModel, sid: str) -> Table:
     greater = model.prob_greater()
-    order = list(model.rates().sort_values("rate_mean", ascending=False).index)
+    greater.index = greater.columns = [str(v) for v in greater.index]
+    rates, _ = conversion_rates(model)
+    order = list(rates.sort_values("rate_mean", ascending=False, kind="stable").index)
     greater = greater.loc[order, order]
     values = greater.to_numpy()
     n = len(order)
