@@ -119,3 +119,9 @@ def test_no_pickle_in_the_package():
     files = list(root.rglob("*.py")) + list((root.parent / "cli").rglob("*.py"))
     offenders = [str(f) for f in files if pattern.search(f.read_text())]
     assert offenders == []
+
+
+def test_model_remembers_the_outcome_mix(tiny, tmp_path):
+    back = persist.load_model(tiny.save(tmp_path / "m.nc"))
+    assert back.journeys_.outcome_counts == {"conversion": 1, "churn": 0, "dropoff": 1,
+                                             "censored": 0}

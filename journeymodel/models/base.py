@@ -59,12 +59,14 @@ class JourneyMeta:
     observed_until: float
     n_journeys: int
     n_events: int
+    outcome_counts: dict[str, float] | None = None  # weighted journeys per outcome
 
     @classmethod
     def of(cls, journeys: JourneySet) -> JourneyMeta:
         return cls(tuple(journeys.touchpoints), tuple(journeys.personas),
                    tuple(journeys.devices), journeys.time_kind, journeys.gap,
-                   float(journeys.observed_until), journeys.n_journeys, journeys.n_events)
+                   float(journeys.observed_until), journeys.n_journeys, journeys.n_events,
+                   journeys.outcome_counts())
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
