@@ -94,8 +94,8 @@ class Prepared:
         transaction (bgnbd), per persona.
     cells : dict of str to ndarray
         sbg, weibull: the still-active customers as ``(cell_persona, cell_age, cell_count)``
-        (ages in time units rounded to 1/100 unit). bgnbd: per customer ``persona``, ``x``,
-        ``t_x``, ``T`` and row index into the customer table (``index``).
+        (ages in time units rounded to 1/100 unit). bgnbd: per customer ``x``,
+        ``t_x``, ``T`` and row index into the customer table (``index``); ``cell_persona``.
     notes : list of str
     """
 
@@ -168,7 +168,7 @@ def _prepare_bgnbd(journeys: JourneySet, cust: cd.Customers, unit: float, n_p: i
     data = {"cell_p": cp.astype(np.int64), "cell_x": cx, "cell": cell.astype(np.int64),
             "row_persona": p.astype(np.int64), "x": x, "t_x": t_x, "T": T, "weight": w}
     rate_loc = float(np.log(max(s.x.mean(), 0.1) / max(s.T.mean(), 1e-3)))
-    cells = {"index": s.index, "persona": persona, "x": s.x, "t_x": s.t_x, "T": s.T}
+    cells = {"index": s.index, "cell_persona": persona, "x": s.x, "t_x": s.t_x, "T": s.T}
     return Prepared(data, np.array([rate_loc, 0.0, -1.0, 1.0]),
                     np.bincount(persona, minlength=n_p),
                     np.bincount(persona[s.x > 0], minlength=n_p), cells, notes)

@@ -229,7 +229,7 @@ def bgnbd_customer_draws(model: ChurnModel, horizon: float, seed: Any):
     from journeymodel.models.churn_data import compress
 
     c = model.cells_
-    (p, x, t_x, T), _, inv = compress(c["persona"], c["x"], c["t_x"], c["T"])
+    (p, x, t_x, T), _, inv = compress(c["cell_persona"], c["x"], c["t_x"], c["T"])
     p = p.astype(np.int64)
     r, al, a, b = (model.draws_of(n, CUSTOMER_FORECAST_DRAWS, seed)
                    for n in ("r", "alpha", "a", "b"))
@@ -245,7 +245,7 @@ def bgnbd_customer_draws(model: ChurnModel, horizon: float, seed: Any):
 
 def _forecast_bgnbd(model: ChurnModel, horizon: float, seed: Any) -> Result:
     alive, expected = bgnbd_customer_draws(model, horizon, seed)
-    persona = model.cells_["persona"].astype(np.int64)
+    persona = model.cells_["cell_persona"].astype(np.int64)
     n_p = len(model.personas_)
     totals = np.stack([expected[:, persona == j].sum(axis=1) for j in range(n_p)], axis=1)
     band = _band(np.concatenate([totals, totals.sum(1, keepdims=True)], axis=1),
