@@ -5,6 +5,8 @@ fresh process, as a command-line user would run it, so compilation is always inc
 
 * ``journeymodel``: ``ConversionModel().fit(journeys)`` - counts per persona (vectorised), a
   Binomial likelihood over 20 cells, nutpie NUTS (or PyMC NUTS without nutpie);
+* ``jm-pymc-nuts`` (``--pymc-nuts``): journeymodel with PyMC's own NUTS instead of nutpie
+  (its compiled C code is reused from disk across processes; nutpie's numba code is not);
 * ``pymc-rows``: the same hierarchical model (centred, same priors, draws, tune, chains) as a
   notebook writes it: a Bernoulli likelihood over one row per customer, ``pm.sample()``.
 
@@ -63,11 +65,10 @@ def journey_set(persona, converted):
         ledger=Ledger(source="<bench>", rows_read=n, rows_used=n))
 
 
-def worker_journeymodel(n: int, seed: int) -> dict:
+def worker_journeymodel(n: int, seed: int, sampler: str | None = None) -> dict:
     t0 = time.perf_counter()
     import pymc  # noqa: F401  (timed as import, like the peer)
 
-    from journeymodel.fit import bayes
     from journeymodel.models.conversion import ConversionModel, count_conversions
 
     t_import = time.perf_counter() - t0
@@ -77,7 +78,7 @@ def worker_journeymodel(n: int, seed: int) -> dict:
     count_conversions(journeys)
     t_count = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model = ConversionModel(seed=seed).fit(journeys)
+    model = ConversionModel(seed=seed, sampler=sampler).fit(journeys)
     fit_wall = time.perf_counter() - t0  # fit counts again: included in fit wall
     table = model.rates()
     inside = float(((table["hdi_low"] <= rates) & (rates <= table["hdi_high"])).mean())
@@ -86,7 +87,7 @@ def worker_journeymodel(n: int, seed: int) -> dict:
             "sample": model.timing_["sample_seconds"], "fit": fit_wall, "ok": d.ok,
             "r_hat_max": d.r_hat_max, "ess_bulk_min": d.ess_bulk_min,
             "divergences": d.divergences, "inside": inside,
-            "param": model.parameterization_["levels"], "sampler": bayes.sampler_name()}
+            "param": model.parameterization_["levels"], "sampler": model.timing_["sampler"]}
 
 
 def worker_pymc_rows(n: int, seed: int) -> dict:
@@ -140,12 +141,16 @@ def main() -> None:
     parser.add_argument("--peer-max", type=int, default=10_000,
                         help="largest size the per-row PyMC peer runs at (slow beyond)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pymc-nuts", action="store_true",
+                        help="also fit journeymodel with PyMC's NUTS instead of nutpie")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         tool, n, seed = args.worker[0], int(args.worker[1]), int(args.worker[2])
-        fn = worker_journeymodel if tool == "journeymodel" else worker_pymc_rows
-        out = fn(n, seed)
+        if tool == "pymc-rows":
+            out = worker_pymc_rows(n, seed)
+        else:
+            out = worker_journeymodel(n, seed, "pymc" if tool == "jm-pymc-nuts" else None)
         out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(out))
         return
@@ -161,13 +166,15 @@ def main() -> None:
     for n in sizes:
         ours = run_worker("journeymodel", n, args.seed)
         rows = [("journeymodel", ours)]
+        if args.pymc_nuts:
+            rows.append(("jm-pymc-nuts", run_worker("jm-pymc-nuts", n, args.seed)))
         if n <= args.peer_max:
             rows.append(("pymc-rows", run_worker("pymc-rows", n, args.seed)))
         for tool, r in rows:
             if "error" in r:
                 print(f"{tool:<13}{n:>10,}  failed: {r['error']}")
                 continue
-            ratio = r["fit"] / ours["fit"] if tool != "journeymodel" and "fit" in ours else 1.0
+            ratio = r["fit"] / ours["fit"] if "fit" in ours else float("nan")
             print(f"{tool:<13}{n:>10,}{r['import']:>8.1f}{r['count']:>7.2f}{r['compile']:>8.1f}"
                   f"{r['sample']:>8.1f}{r['fit']:>9.1f}{r['process']:>9.1f}"
                   f"{r['max_rss_mb']:>6.0f}  {r['r_hat_max']:>6.3f}{r['ess_bulk_min']:>6.0f}"

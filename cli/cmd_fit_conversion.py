@@ -21,6 +21,11 @@ class Parameterization(str, Enum):
     non_centered = "non-centered"
 
 
+class Sampler(str, Enum):
+    nutpie = "nutpie"
+    pymc = "pymc"
+
+
 def register(app: typer.Typer, fit: typer.Typer) -> None:
     fit.command(name="conversion")(fit_conversion)
 
@@ -38,6 +43,9 @@ def fit_conversion(
     parameterization: Annotated[Parameterization, typer.Option(
         "--parameterization", help="Hierarchy form; auto picks centred for groups with "
         "many journeys, non-centred for sparse ones.")] = Parameterization.auto,
+    sampler: Annotated[Sampler | None, typer.Option(
+        "--sampler", help="NUTS implementation [default: nutpie if installed, else pymc].")
+    ] = None,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
     read=None,
@@ -47,7 +55,7 @@ def fit_conversion(
     prints each persona's rate with a 94% credible interval and P(persona A > persona B)."""
     from journeymodel.cli.options import load_journeys_cli, print_json, print_result
 
-    model = _model(by, draws, tune, chains, parameterization, seed)
+    model = _model(by, draws, tune, chains, parameterization, seed, sampler)
     journeys = load_journeys_cli(events, read)
     model.fit(journeys, progress=True)
     model.save(out)
@@ -60,7 +68,8 @@ def fit_conversion(
     typer.echo(f"saved {out}")
 
 
-def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int):
+def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int,
+           sampler=None):
     """The ConversionModel for the options (checking them before the data are read)."""
     from journeymodel.errors import OptionError
     from journeymodel.models.conversion import ConversionModel
@@ -71,7 +80,8 @@ def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int):
             raise OptionError(f"{name} must be a whole number >= {low} (got {value})")
     groups = ["persona"] + ([SecondGrouping(by).value] if by is not None else [])
     return ConversionModel(by=groups, draws=draws, tune=tune, chains=chains, seed=seed,
-                           parameterization=Parameterization(parameterization).value)
+                           parameterization=Parameterization(parameterization).value,
+                           sampler=None if sampler is None else Sampler(sampler).value)
 
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:

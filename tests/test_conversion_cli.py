@@ -10,13 +10,19 @@ pytest.importorskip("pymc")
 
 from journeymodel.cli.app import main  # noqa: E402
 
+NAMES = ["analyst", "browser", "champion", "dreamer", "explorer"]
+RATES = [0.2, 0.3, 0.4, 0.5, 0.6]
+
 
 def write_events(path, *, personas=True, n_customers=900, seed=0):
-    """An event log: 3 personas with conversion rates 0.2 / 0.4 / 0.6, one journey each."""
+    """An event log: 5 personas with conversion rates 0.2 ... 0.6, one journey per customer.
+
+    (Five personas, like the library tests, so one compiled model serves both test files.)
+    """
     rng = np.random.default_rng(seed)
-    names = np.array(["analyst", "browser", "champion"])
-    rates = np.array([0.2, 0.4, 0.6])
-    who = rng.integers(0, 3, n_customers)
+    names = np.array(NAMES)
+    rates = np.array(RATES)
+    who = rng.integers(0, len(names), n_customers)
     t0 = pd.Timestamp("2025-01-01", tz="UTC")
     rows = []
     for i in range(n_customers):  # small test fixture, not a hot path
@@ -37,7 +43,8 @@ def fitted(tmp_path_factory):
     folder = tmp_path_factory.mktemp("conv")
     events = write_events(folder / "events.csv")
     out = folder / "conv.nc"
-    assert main(["fit", "conversion", str(events), "-o", str(out), "--seed", "1"]) == 0
+    assert main(["fit", "conversion", str(events), "-o", str(out), "--seed", "1",
+                 "--persona-col", "persona"]) == 0
     return events, out
 
 
@@ -47,8 +54,8 @@ def test_fit_inspect_json(fitted, capsys):
     assert main(["inspect", str(out), "--json"]) == 0
     js = json.loads(capsys.readouterr().out)
     assert js["model_type"] == "conversion"
-    assert set(js["personas"]) == {"analyst", "browser", "champion"}
-    for name, truth in zip(["analyst", "browser", "champion"], [0.2, 0.4, 0.6], strict=True):
+    assert set(js["personas"]) == set(NAMES)
+    for name, truth in zip(NAMES, RATES, strict=True):
         entry = js["personas"][name]
         assert entry["conversions"] <= entry["journeys"]
         rate = entry["conversion_rate"]
@@ -56,7 +63,7 @@ def test_fit_inspect_json(fitted, capsys):
         assert rate["hdi_low"] - 0.03 < truth < rate["hdi_high"] + 0.03
     d = js["diagnostics"]
     assert d["r_hat_max"] <= 1.01 and d["ess_bulk_min"] >= 400 and d["divergences"] == 0
-    assert js["prob_greater"]["champion"]["analyst"] > 0.99
+    assert js["prob_greater"]["explorer"]["analyst"] > 0.99
 
 
 def test_inspect_tables(fitted, capsys):
@@ -75,7 +82,7 @@ def test_forecast(fitted, capsys, tmp_path):
     js = json.loads(capsys.readouterr().out)
     assert js["journeys"] == 1000
     assert js["low"] < js["expected_conversions"] < js["high"]
-    assert 300 < js["expected_conversions"] < 500  # rates 0.2/0.4/0.6 in equal shares
+    assert 300 < js["expected_conversions"] < 500  # rates 0.2 ... 0.6 in equal shares
     table = tmp_path / "f.csv"
     assert main(["forecast", str(out), "--journeys", "1000", "-o", str(table)]) == 0
     frame = pd.read_csv(table)
