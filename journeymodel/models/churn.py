@@ -62,7 +62,8 @@ COORDS = {"sbg": ("logit_mean_churn", "log_concentration"),
 #: Coordinates pooled non-centred (``u_p = mu + sigma * z_p``): the concentration of a beta
 #: mixing distribution is weakly identified by short histories, and a centred hierarchy on it
 #: makes NUTS diverge in the funnel; the other coordinates are well identified and centred.
-NON_CENTERED = frozenset({"log_concentration"})
+NON_CENTERED = {"sbg": frozenset({"log_concentration"}), "weibull": frozenset(),
+                "bgnbd": frozenset()}
 #: Prior scale of each coordinate's population mean (centres: ``Prepared.prior_loc``).
 PRIOR_SCALE = {"sbg": (1.5, 1.5), "weibull": (1.0, 2.0), "bgnbd": (2.0, 1.5, 1.5, 1.5)}
 DATA_KEYS = {
@@ -213,7 +214,7 @@ def build_pymc(model: str, n_personas: int, data: dict[str, np.ndarray],
             else:
                 mu = pm.Normal(f"mu_{name}", loc[i], scale)
                 sigma = pm.Gamma(f"sigma_{name}", alpha=4.0, beta=4.0)
-                if name in NON_CENTERED:
+                if name in NON_CENTERED[model]:
                     z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="persona")
                     u.append(pm.Deterministic(name, mu + sigma * z, dims="persona"))
                 else:
