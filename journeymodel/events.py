@@ -302,15 +302,22 @@ def _as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_trim_whitespace(arr)
 
 
-def _encode(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def _encode(arr: pa.ChunkedArray, *, sort: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Dictionary-encode a column as text: (codes int64, -1 for null/blank; vocabulary).
 
-    Encodes first and cleans only the (small) dictionary: whitespace is trimmed there, values
-    that become equal are merged, blanks map to -1. The vocabulary comes out sorted, so codes
-    do not depend on row order (chunks of one log share a vocabulary order).
+    Encodes first and cleans only the dictionary: whitespace is trimmed there, values that
+    become equal are merged, blanks map to -1. With ``sort`` the vocabulary comes out sorted, so
+    codes do not depend on row order (touchpoints, personas); without it (customer ids, up to
+    millions) a dictionary that is already clean is used as it is, in first-appearance order.
     """
     enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
     enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    dictionary = pc.cast(enc.dictionary, pa.string()) if not (
+        pa.types.is_string(enc.dictionary.type)) else enc.dictionary
+    if not sort and pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py() \
+            and not pc.any(pc.equal(dictionary, "")).as_py():
+        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return codes, np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
     raw = _as_string(pa.chunked_array([enc.dictionary])).to_numpy(zero_copy_only=False)
     raw = np.asarray(raw, dtype=object)
     raw[pd.isna(raw)] = ""
@@ -501,7 +508,7 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
         raise InputError("the event log has no rows", source=name)
     cols = _resolve_columns(table, name, o)
     ledger = Ledger(source=name, rows_read=table.num_rows)
-    customer, customers = _encode(table[cols["customer"]])
+    customer, customers = _encode(table[cols["customer"]], sort=False)
     touchpoint, labels = _encode(table[cols["touchpoint"]])
     time, time_kind, t_missing, t_bad = _parse_times(table[cols["time"]], o.timestamps)
     masks = {
