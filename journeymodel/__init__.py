@@ -27,6 +27,10 @@ _EXPORTS = {
     "save_model": "journeymodel.persist",
     "load_model": "journeymodel.persist",
     "make_demo_data": "journeymodel.datasets",
+    "MarkovJourneyModel": "journeymodel.models.markov",
+    "StageModel": "journeymodel.models.stages",
+    "ConversionModel": "journeymodel.models.conversion",
+    "ChurnModel": "journeymodel.models.churn",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -57,4 +61,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from journeymodel.events import Ledger, ReadOptions, read_events
     from journeymodel.journeys import JourneySet, build_journeys, load_journeys
+    from journeymodel.models.churn import ChurnModel
+    from journeymodel.models.conversion import ConversionModel
+    from journeymodel.models.markov import MarkovJourneyModel
+    from journeymodel.models.stages import StageModel
     from journeymodel.persist import load_model, save_model
