@@ -374,3 +374,51 @@ def test_chunked_counting_equals_whole():
     for order in (1, 3):
         whole = count_transitions(js, order)
         assert count_transitions_chunked(js, order, chunk_events=97).equals(whole)
+
+
+def test_preconditioned_iteration_matches_direct_solves(monkeypatch):
+    """Order-3 chain, a few posterior draws: the mean-preconditioned iteration used for
+    intervals of mid-sized chains gives the direct sparse and dense solves' start values."""
+    import journeymodel.models.markov_chain as mc
+    from journeymodel.models.markov_attribution import channel_masks
+
+    m = MarkovJourneyModel(order=3).fit(random_journeys(11, n=400))
+    chain = m.chain_
+    removed = np.vstack([np.zeros((1, chain.n), bool),
+                         channel_masks(m.state_codes_, len(m.journeys_.touchpoints))])
+    data = mc.draw_rows(chain.conc, 12, np.random.default_rng(4))
+    conv = np.array([chain.n + chain.absorbing.index("conversion")] * 2)
+    weights = np.vstack([np.ones(chain.n), np.linspace(1.0, 50.0, chain.n)])
+    rows = np.repeat(np.arange(chain.n), np.diff(chain.conc.indptr))
+    q = chain.conc.indices < chain.n
+    qr, qc, qd = rows[q], chain.conc.indices[q], data[:, q]
+    rhs = np.zeros((12, chain.n, 2))
+    sel = chain.conc.indices == conv[0]
+    for j in range(2):
+        rhs[:, rows[sel], j] = data[:, sel] * weights[j][rows[sel]]
+    direct = mc._sparse_start(chain.n, qr, qc, qd, rhs, removed, 0)
+    dense = mc._dense_start(chain.n, qr, qc, qd, rhs, removed, 0)
+    iterated = mc._iterative_start(chain.n, qr, qc, qd, rhs, removed, 0)
+    np.testing.assert_allclose(direct, dense, rtol=1e-9)
+    np.testing.assert_allclose(iterated, direct, rtol=1e-10, atol=1e-14)
+    assert direct[:, 1:, 0].min() < direct[:, 0, 0].min()  # removals change the values
+    keep = np.flatnonzero(~removed[1])  # the iteration itself converges (no fallback used)
+    A = np.eye(chain.n)
+    A[qr, qc] -= qd.mean(axis=0)
+    minv = np.linalg.inv(A[np.ix_(keep, keep)]).astype(np.float32)
+    x, done = mc._precond_iterate(chain.n, qr, qc, qd, rhs, keep, minv)
+    assert done.all()
+    np.testing.assert_allclose(x[:, 0], direct[:, 1], rtol=1e-10, atol=1e-14)
+    # through the public API: the new path (forced on) vs the direct sparse solves
+    monkeypatch.setattr(mc, "_DENSE_MAX", 0)
+    monkeypatch.setattr(mc, "_PRECOND_MIN_DRAWS", 1)
+    new = m.attribution(n_draws=10, seed=3)
+    monkeypatch.setattr(mc, "_PRECOND_MAX", 0)
+    old = m.attribution(n_draws=10, seed=3)
+    np.testing.assert_allclose(new.conversions_low, old.conversions_low, rtol=1e-8)
+    np.testing.assert_allclose(new.conversions_high, old.conversions_high, rtol=1e-8)
+    np.testing.assert_allclose(new.removal_effect_low, old.removal_effect_low, rtol=1e-8)
+    # a draw that cannot converge in the allowed steps falls back to the direct solve
+    monkeypatch.setattr(mc, "_ITER_MAX", 1)
+    np.testing.assert_allclose(mc._iterative_start(chain.n, qr, qc, qd, rhs, removed, 0),
+                               direct, rtol=1e-10, atol=1e-14)

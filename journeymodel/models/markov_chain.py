@@ -34,6 +34,10 @@ ABSORBING = ("conversion", "dropoff", "churn")
 _ABS_KEY = {CONVERSION: -1, DROPOFF: -2, CHURN: -3}
 _DENSE_MAX = 250  # chains up to this many transient states are solved densely
 _BLOCK_NNZ = 2_000_000  # entries per block-diagonal sparse batch
+_PRECOND_MAX = 3000  # many draws of chains up to this size: iteration preconditioned by the mean
+_PRECOND_MIN_DRAWS = 8  # fewer draws than this: direct sparse solves are cheaper
+_ITER_TOL = 1e-13  # stop when no value moves by more than this (relative to the largest)
+_ITER_MAX = 60  # draws not converged by then are solved directly
 
 
 def state_base(n_touchpoints: int, order: int) -> int:
@@ -461,6 +465,9 @@ def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.nda
     if n <= _DENSE_MAX:
         with _one_blas_thread():
             return _dense_start(n, qr, qc, qd, rhs, removed, start)
+    if n <= _PRECOND_MAX and data.shape[0] >= _PRECOND_MIN_DRAWS:
+        with _one_blas_thread():  # also here: 1.8 s vs 2.9 s threaded (order 3, 200 draws)
+            return _iterative_start(n, qr, qc, qd, rhs, removed, start)
     return _sparse_start(n, qr, qc, qd, rhs, removed, start)
 
 
@@ -532,3 +539,69 @@ def _sparse_start(n, qr, qc, qd, rhs, removed, start):
         x = spla.splu(A).solve(b).reshape(B, n, -1)
         out[blk[:, 0], blk[:, 1]] = x[:, start, :]
     return out
+
+
+def _iterative_start(n, qr, qc, qd, rhs, removed, start):
+    """Many draws of a mid-sized chain: per scenario, iterate
+    ``x <- x + M^-1 (rhs - (I - Q_d) x)`` for all draws at once, where ``M`` is ``I - Q`` at the
+    mean of the draws restricted to the kept states (its dense inverse comes from one inverse of
+    the full mean matrix by the Schur complement). Draws scatter little around their mean, so
+    the error shrinks by a large factor per step; each step is one block-diagonal sparse matvec
+    over all draws and one dense product. ``M^-1`` is kept in float32 (twice as fast): it only
+    steers the steps, while residuals and values stay float64, so the fixed point is exact.
+    Draws not converged after ``_ITER_MAX`` steps are solved directly (:func:`_sparse_start`),
+    so the result is that of a direct solve to
+    ``_ITER_TOL``."""
+    D, S, m = qd.shape[0], removed.shape[0], rhs.shape[2]
+    A = np.eye(n)
+    A[qr, qc] -= qd.mean(axis=0)
+    B = np.linalg.inv(A).astype(np.float32)  # a preconditioner needs no more precision
+    out = np.zeros((D, S, m))
+    for s in range(S):  # loop over scenarios only; all draws together
+        if removed[s, start]:
+            continue  # no way out of a removed start: values are 0, as in the direct solve
+        keep = np.flatnonzero(~removed[s])
+        drop = np.flatnonzero(removed[s])
+        minv = B[np.ix_(keep, keep)]
+        if len(drop):
+            minv = minv - B[np.ix_(keep, drop)] @ np.linalg.solve(B[np.ix_(drop, drop)],
+                                                                  B[np.ix_(drop, keep)])
+        x, done = _precond_iterate(n, qr, qc, qd, rhs, keep, minv)
+        out[:, s] = x[:, int(np.searchsorted(keep, start)), :]
+        bad = np.flatnonzero(~done)
+        if len(bad):
+            out[bad, s] = _sparse_start(n, qr, qc, qd[bad], rhs[bad], removed[s:s + 1],
+                                        start)[:, 0]
+    return out
+
+
+def _precond_iterate(n, qr, qc, qd, rhs, keep, minv):
+    """The iteration of :func:`_iterative_start` on the kept states; returns the values
+    (D, k, m) and whether each draw converged (D,)."""
+    D, m, k = qd.shape[0], rhs.shape[2], len(keep)
+    pos = np.full(n, -1)
+    pos[keep] = np.arange(k)
+    ok = (pos[qr] >= 0) & (pos[qc] >= 0)
+    rr, cc = pos[qr[ok]], pos[qc[ok]]
+    order = np.argsort(rr, kind="stable")
+    rr, cc, vals = rr[order], cc[order], qd[:, ok][:, order]
+    per_row = np.bincount(rr, minlength=k)
+    indptr = np.concatenate([[0], np.cumsum(np.tile(per_row, D))])
+    indices = (np.arange(D)[:, None] * k + cc[None, :]).ravel()
+    Q = sp.csr_matrix((vals.ravel(), indices, indptr), shape=(D * k, D * k))
+    b = rhs[:, keep, :]  # (D, k, m)
+    # layout (k, D * m) for the dense products, (D * k, m) for the block-diagonal matvec
+    x = (minv @ b.transpose(1, 0, 2).reshape(k, D * m).astype(np.float32)).astype(np.float64)
+    done = np.zeros(D, bool)
+    for _ in range(_ITER_MAX):
+        xd = x.reshape(k, D, m).transpose(1, 0, 2)  # (D, k, m)
+        resid = b - xd + (Q @ xd.reshape(D * k, m)).reshape(D, k, m)
+        dx = minv @ resid.transpose(1, 0, 2).reshape(k, D * m).astype(np.float32)
+        x += dx
+        scale = np.abs(x).reshape(k, D, m).max(axis=(0, 2))
+        step = np.abs(dx).reshape(k, D, m).max(axis=(0, 2))
+        done = step <= _ITER_TOL * np.maximum(scale, 1e-300)
+        if done.all():
+            break
+    done &= np.isfinite(x).reshape(k, D, m).all(axis=(0, 2))
+    return x.reshape(k, D, m).transpose(1, 0, 2), done
