@@ -36,7 +36,8 @@ def _fit(df, until, **kw):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model = ChurnModel(**kw).fit(js)
-    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)], caught
+    problems = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert not problems, problems
     return model
 
 
