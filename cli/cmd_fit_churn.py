@@ -52,9 +52,10 @@ def fit_churn(
     draws: Annotated[int, typer.Option("--draws", help="Posterior draws per chain.")] = 1000,
     tune: Annotated[int, typer.Option("--tune", help="Tuning steps per chain.")] = 1000,
     chains: Annotated[int, typer.Option("--chains", help="Markov chains.")] = 4,
-    no_customers: Annotated[bool, typer.Option(
-        "--no-customers", help="bgnbd: do not store customer ids in the model file "
-        "(forecasts are then per persona only).")] = False,
+    keep_customers: Annotated[bool, typer.Option(
+        "--keep-customers", help="bgnbd: store customer ids and (x, t_x, T) in the model "
+        "file so forecasts list P(alive) per customer; off by default, so a model file "
+        "holds no customer records.")] = False,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
     read=None,
@@ -64,7 +65,7 @@ def fit_churn(
     with 94% credible intervals. Forecast with `journeymodel forecast M.nc --horizon H`."""
     from journeymodel.cli.options import load_journeys_cli, print_json, print_result
 
-    churn = _model(model, time_unit, origin, draws, tune, chains, not no_customers, seed)
+    churn = _model(model, time_unit, origin, draws, tune, chains, keep_customers, seed)
     journeys = load_journeys_cli(events, read)
     churn.fit(journeys, progress=True)
     churn.save(out)

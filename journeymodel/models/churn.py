@@ -247,8 +247,9 @@ class ChurnModel(JourneyModel):
         Same seed, same posterior.
     keep_customers : bool
         bgnbd only: store each customer's id and (x, t_x, T) in the model so that
-        :meth:`forecast` can list P(alive) and expected transactions per customer. Set False
-        for a model file without customer ids (forecasts are then per persona only).
+        :meth:`forecast` can list P(alive) and expected transactions per customer. Off by
+        default: a model file must be shareable without customer records, so without it the
+        file holds no ids and forecasts are per persona.
     hdi_prob : float
         Credible mass of reported intervals.
     target_accept : float
@@ -285,7 +286,7 @@ class ChurnModel(JourneyModel):
 
     def __init__(self, model: str = "sbg", time_unit: str | None = None, origin: str = "auto",
                  draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0,
-                 keep_customers: bool = True, hdi_prob: float = 0.94,
+                 keep_customers: bool = False, hdi_prob: float = 0.94,
                  target_accept: float = 0.95) -> None:
         self.model = model
         self.time_unit = time_unit
