@@ -63,19 +63,14 @@ def fit_churn(
     """Fit churn by persona (hierarchical Bayesian sBG, Weibull or BG/NBD). Saves the model
     with its posterior (netCDF) and prints parameters, retention and churn hazard per persona
     with 94% credible intervals. Forecast with `journeymodel forecast M.nc --horizon H`."""
-    from journeymodel.cli.options import load_journeys_cli, print_json, print_result
+    from journeymodel.cli.options import load_journeys_cli, print_fit_result
 
     churn = _model(model, time_unit, origin, draws, tune, chains, keep_customers, seed)
     journeys = load_journeys_cli(events, read)
     churn.fit(journeys, progress=True)
     churn.save(out)
     result = churn.summary()
-    result.json["model_file"] = str(out)
-    if as_json:
-        print_json(result.json)
-        return
-    print_result(result, as_json=False)
-    typer.echo(f"saved {out}")
+    print_fit_result(result, out, as_json=as_json)
 
 
 def _model(kind, time_unit, origin, draws: int, tune: int, chains: int, keep: bool, seed: int):

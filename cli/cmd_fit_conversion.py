@@ -53,19 +53,14 @@ def fit_conversion(
     """Fit conversion by persona: a hierarchical Bayesian model (partial pooling) of the
     conversion rate of completed journeys. Saves the model with its full posterior (netCDF) and
     prints each persona's rate with a 94% credible interval and P(persona A > persona B)."""
-    from journeymodel.cli.options import load_journeys_cli, print_json, print_result
+    from journeymodel.cli.options import load_journeys_cli, print_fit_result
 
     model = _model(by, draws, tune, chains, parameterization, seed, sampler)
     journeys = load_journeys_cli(events, read)
     model.fit(journeys, progress=True)
     model.save(out)
     result = model.summary()
-    result.json["model"] = str(out)
-    if as_json:
-        print_json(result.json)
-        return
-    print_result(result, as_json=False)
-    typer.echo(f"saved {out}")
+    print_fit_result(result, out, as_json=as_json)
 
 
 def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int,

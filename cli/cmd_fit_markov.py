@@ -45,7 +45,7 @@ def fit_markov(
 ) -> None:
     """Fit a Markov journey model (start, touchpoint windows, conversion/dropoff/churn) and
     save it as a netCDF model file."""
-    from journeymodel.cli.options import load_journeys_cli, print_json, print_result
+    from journeymodel.cli.options import load_journeys_cli, print_fit_result
 
     from journeymodel.models.markov import MarkovJourneyModel
 
@@ -69,12 +69,7 @@ def fit_markov(
         result.json["holdout"] = {"fraction": holdout, **scores}
         result.tables.append(("Held-out conversion prediction (random cut point)",
                               pd.DataFrame([scores])))
-    result.json["model"] = str(out)
-    if as_json:
-        print_json(result.json)
-        return
-    print_result(result, as_json=False)
-    typer.echo(f"saved {out}")
+    print_fit_result(result, out, as_json=as_json)
 
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:

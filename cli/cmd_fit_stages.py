@@ -74,7 +74,7 @@ def fit_stages(
 ) -> None:
     """Fit hidden journey stages: latent stages emit touchpoints and end journeys in
     conversion, churn or drop-off. Saves a netCDF model file and prints the stages."""
-    from journeymodel.cli.options import load_journeys_cli, print_json, print_result
+    from journeymodel.cli.options import load_journeys_cli, print_fit_result
 
     from journeymodel.models.stages import StageModel
 
@@ -85,12 +85,7 @@ def fit_stages(
     _fit_with_progress(model, journeys)
     model.save(out)
     result = model.summary()
-    result.json["model"] = str(out)
-    if as_json:
-        print_json(result.json)
-        return
-    print_result(result, as_json=False)
-    typer.echo(f"saved {out}")
+    print_fit_result(result, out, as_json=as_json)
 
 
 def _fit_with_progress(model, journeys):

@@ -199,6 +199,16 @@ def print_result(result, *, as_json: bool) -> None:
         console().print(note)
 
 
+def print_fit_result(result, out: Path, *, as_json: bool) -> None:
+    """What every ``fit`` command prints: the model's summary (or JSON) and where it was saved."""
+    result.json["model"] = str(out)
+    if as_json:
+        print_json(result.json)
+        return
+    print_result(result, as_json=False)
+    console().print(f"saved {out}")
+
+
 def write_frame(frame, path: Path) -> Path:
     """Write a DataFrame to CSV or Parquet, chosen by the file suffix."""
     from journeymodel.errors import OptionError
