@@ -125,3 +125,12 @@ def test_model_remembers_the_outcome_mix(tiny, tmp_path):
     back = persist.load_model(tiny.save(tmp_path / "m.nc"))
     assert back.journeys_.outcome_counts == {"conversion": 1, "churn": 0, "dropoff": 1,
                                              "censored": 0}
+
+
+def test_saved_file_has_normal_permissions(tiny, tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    path = tiny.save(tmp_path / "m.nc")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
