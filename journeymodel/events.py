@@ -492,8 +492,9 @@ def read_events(source: str | Path | pd.DataFrame, options: ReadOptions | None =
     >>> import pandas as pd
     >>> df = pd.DataFrame({"customer_id": ["a", "a", None], "timestamp": [1, 2, 3],
     ...                    "touchpoint": ["web", "conversion", "email"]})
-    >>> import warnings; warnings.simplefilter("ignore")
-    >>> t = read_events(df)
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True):  # the drop is also reported as a DataWarning
+    ...     t = read_events(df)
     >>> t.ledger.rows_read, t.ledger.rows_used, t.ledger.dropped
     (3, 2, {'missing_customer': 1})
     """
