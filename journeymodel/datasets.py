@@ -52,8 +52,25 @@ days are censored while conversions there are not; over journeys that start 90+ 
 end it is unbiased.
 
 Sentiment (1..5, on about 40% of touchpoint rows) and device (a function of the channel; outcome
-rows take the device of the journey's last touchpoint) are plausible but carry no planted effect;
-:func:`_sentiment` and :func:`_device` are the hooks where later issues plant pain points.
+rows take the device of the journey's last touchpoint) carry the planted pain points below.
+
+Planted pain points (``problems=True``, the default; ``problems=False`` removes all three, and
+:attr:`DemoTruth.planted` names them):
+
+* **Leak**: after every touchpoint of the purchase stage the journey leaves with an extra
+  probability ``0.18`` (0.30 instead of 0.12: checkout loses buyers), so its touchpoints
+  ``store`` and ``call`` leak. Conversion per step is unchanged. ``leak`` holds the extra leave
+  per (stage, touchpoint); ``exit_prob`` and ``persona_conversion`` use the effective leave
+  ``leave[s] + sum_t emission[s, t] * leak[s, t]``, exact as long as the stage chain stays
+  Markov (it does: the leak is the same for every touchpoint of the stage, so the touchpoint
+  sequences remain a 4-stage HMM).
+* **Friction**: sentiment of ``support_chat`` is 1.2 points lower and of every touchpoint of the
+  loyalty (post-purchase support) stage 0.5 lower; otherwise the mean depends mildly on the
+  channel (3.6 .. 4.1).
+* **Device gap**: in 35% of the journeys that end in a drop-off (and whose last two channels
+  allow it) the last two touchpoints are on ``mobile`` then ``desktop``: a switch from phone to
+  computer is followed by a drop-off far more often than staying on the phone. Devices are drawn
+  after the journeys (given how each ended), so this changes no other part of the data.
 """
 
 from __future__ import annotations
@@ -96,7 +113,12 @@ _GAP_SIGMA = 0.9
 _CHANNEL_DEVICE = np.array([  # P(mobile, desktop, store) per channel
     [0.55, 0.45, 0], [0.60, 0.40, 0], [0.50, 0.50, 0], [0.85, 0.15, 0], [0.45, 0.55, 0],
     [0.90, 0.10, 0], [0.0, 0.0, 1.0], [1.0, 0.0, 0], [0.50, 0.50, 0]])
-_CHANNEL_SENTIMENT = np.array([3.9, 3.6, 3.5, 3.7, 4.0, 3.4, 4.2, 4.0, 3.1])
+_CHANNEL_SENTIMENT = np.array([3.9, 3.7, 3.6, 3.8, 4.0, 3.7, 4.1, 4.0, 3.8])
+# Planted pain points (module docstring)
+_LEAK = ("purchase", 0.18)  # stage, extra leave probability after each touchpoint
+_FRICTION_TOUCHPOINT = ("support_chat", -1.2)
+_FRICTION_STAGE = ("loyalty", -0.5)
+_DEVICE_GAP = ("mobile", "desktop", 0.35)  # share of drop-offs ending with this switch
 _SCORED_SHARE = 0.4
 _GAP_DAYS = 30.0
 _PERIOD_DAYS = 30.0
@@ -140,6 +162,13 @@ class DemoTruth:
         Median gap after a touchpoint of each stage (lognormal, sigma 0.9).
     start, end : pandas.Timestamp
         Observation window ``[start, end)``, UTC.
+    leak : ndarray, shape (S, T)
+        Extra leave probability after touchpoint ``t`` in stage ``s`` (the planted leak; zeros
+        without problems). ``exit_prob`` already includes its average over ``emission``.
+    planted : dict
+        The planted pain points by kind (empty without problems): ``{"leak": (touchpoints of
+        the leaking stage), "leak_stage": stage, "friction_touchpoint": touchpoint, "friction_stage": stage,
+        "device_gap": (from_device, to_device)}``.
     gap_days, period_days : float
         Inactivity gap that ends a journey (30) and churn period (30).
     """
@@ -160,6 +189,8 @@ class DemoTruth:
     stage_gap_hours: np.ndarray
     start: pd.Timestamp
     end: pd.Timestamp
+    leak: np.ndarray
+    planted: dict
     gap_days: float = _GAP_DAYS
     period_days: float = _PERIOD_DAYS
 
@@ -205,8 +236,11 @@ def _frozen(values) -> np.ndarray:
     return arr
 
 
-def demo_truth(start: str | pd.Timestamp = "2025-01-01", days: int = 365) -> DemoTruth:
+def demo_truth(start: str | pd.Timestamp = "2025-01-01", days: int = 365, *,
+               problems: bool = True) -> DemoTruth:
     """The ground truth used by :func:`make_demo_data` (no simulation).
+
+    ``problems=False`` is the truth without the planted pain points (module docstring).
 
     Examples
     --------
@@ -214,11 +248,21 @@ def demo_truth(start: str | pd.Timestamp = "2025-01-01", days: int = 365) -> Dem
     >>> truth.stages
     ('awareness', 'consideration', 'purchase', 'loyalty')
     >>> {p: round(rate, 3) for p, rate in truth.persona_conversion.items()}
-    {'bargain_hunter': 0.247, 'loyalist': 0.401, 'researcher': 0.309}
+    {'bargain_hunter': 0.201, 'loyalist': 0.327, 'researcher': 0.252}
+    >>> truth.planted["leak"], truth.planted["device_gap"]
+    (('store', 'call'), ('mobile', 'desktop'))
     """
     share = np.array(_PERSONA_SHARE)
     mult = np.array(_CONVERSION_MULT) / (share @ np.array(_CONVERSION_MULT))
-    conv, leave = np.array(_CONVERSION_EXIT), np.array(_LEAVE_EXIT)
+    leak = np.zeros((len(STAGES), len(TOUCHPOINTS)))
+    planted: dict = {}
+    if problems:
+        leak[STAGES.index(_LEAK[0]), :] = _LEAK[1]
+        planted = {"leak": ("store", "call"), "leak_stage": _LEAK[0],
+                   "friction_touchpoint": _FRICTION_TOUCHPOINT[0],
+                   "friction_stage": _FRICTION_STAGE[0], "device_gap": _DEVICE_GAP[:2]}
+    conv = np.array(_CONVERSION_EXIT)
+    leave = np.array(_LEAVE_EXIT) + (np.array(_EMISSION) * leak).sum(axis=1)
     total = conv + leave
     exit_ = np.stack([conv, np.zeros_like(conv), leave], axis=1)
     p_conv = mult[:, None] * conv
@@ -241,7 +285,7 @@ def demo_truth(start: str | pd.Timestamp = "2025-01-01", days: int = 365) -> Dem
         persona_value={p: {"median": m, "sigma": s}
                        for p, (m, s) in zip(PERSONAS, _VALUE, strict=True)},
         stage_gap_hours=_frozen(_STAGE_GAP_HOURS), start=begin,
-        end=begin + pd.Timedelta(days=days),
+        end=begin + pd.Timedelta(days=days), leak=_frozen(leak), planted=planted,
     )
 
 
@@ -275,6 +319,7 @@ def _simulate_paths(rng, truth: DemoTruth, persona: np.ndarray, start: np.ndarra
     cum_trans, cum_emit = np.cumsum(truth.transmat, 1), np.cumsum(truth.emission, 1)
     conv = truth.persona_exit_prob[:, :, 0]
     total = truth.persona_exit_prob[0].sum(axis=1)
+    base_total = total - (truth.emission * truth.leak).sum(axis=1)  # leak added per touchpoint
     log_median = np.log(truth.stage_gap_hours / 24.0)
     stage = _categorical(rng, np.repeat(cum_start, n, 0))
     time = start.astype(np.float64).copy()
@@ -287,7 +332,7 @@ def _simulate_paths(rng, truth: DemoTruth, persona: np.ndarray, start: np.ndarra
         tp = _categorical(rng, cum_emit[s])
         parts.append((live, s, tp, time[live]))
         u = rng.random(live.size)
-        ends = u < total[s]
+        ends = u < base_total[s] + truth.leak[s, tp]
         gone = live[ends]
         converted[gone] = u[ends] < conv[persona[gone], s[ends]]
         last_time[gone] = time[gone]
@@ -389,16 +434,40 @@ def _device(rng, touchpoint: np.ndarray) -> np.ndarray:
     return _categorical(rng, np.cumsum(_CHANNEL_DEVICE, axis=1)[touchpoint]).astype(np.int8)
 
 
-def _sentiment(rng, touchpoint: np.ndarray, stage: np.ndarray) -> np.ndarray:
+def _sentiment(rng, truth: DemoTruth, touchpoint: np.ndarray, stage: np.ndarray) -> np.ndarray:
     """CSAT-like score 1..5 on about 40% of touchpoint rows, NaN elsewhere.
 
-    The mean depends on the channel only; ``stage`` is passed so that pain points (a stage or
-    channel with poor scores) can be planted here without changing the callers.
+    The mean depends mildly on the channel, and with the planted friction it drops on
+    ``support_chat`` and in the loyalty stage (module docstring).
     """
-    del stage  # no stage effect yet
-    score = np.clip(np.rint(_CHANNEL_SENTIMENT[touchpoint] + 0.9 * rng.standard_normal(
-        len(touchpoint))), 1.0, 5.0)
+    mean = _CHANNEL_SENTIMENT[touchpoint].copy()
+    if truth.planted:
+        mean[touchpoint == truth.touchpoints.index(_FRICTION_TOUCHPOINT[0])] += (
+            _FRICTION_TOUCHPOINT[1])
+        mean[stage == truth.stages.index(_FRICTION_STAGE[0])] += _FRICTION_STAGE[1]
+    score = np.clip(np.rint(mean + 0.9 * rng.standard_normal(len(touchpoint))), 1.0, 5.0)
     return np.where(rng.random(len(touchpoint)) < _SCORED_SHARE, score, np.nan)
+
+
+def _plant_device_gap(rng, truth: DemoTruth, device, steps, journeys) -> None:
+    """The planted device gap: the last two touchpoints of a share of the drop-offs go on
+    mobile then desktop, where their channels allow it (in place)."""
+    s_journey, s_tp, s_time = steps[1], steps[3], steps[4]
+    j_last_step, j_outcome = journeys[3], journeys[4]
+    u = rng.random(len(j_outcome))  # drawn either way: the stream does not depend on problems
+    if not truth.planted:
+        return
+    order = np.lexsort((s_time, s_journey))  # steps journey by journey, in time order
+    pos = np.empty_like(order)
+    pos[order] = np.arange(len(order))
+    last = j_last_step
+    prev = order[np.maximum(pos[last] - 1, 0)]
+    src, dst = (DEVICES.index(d) for d in _DEVICE_GAP[:2])
+    pick = ((j_outcome == 2) & (u < _DEVICE_GAP[2]) & (pos[last] > 0)
+            & (s_journey[prev] == s_journey[last])
+            & (_CHANNEL_DEVICE[s_tp[prev], src] > 0) & (_CHANNEL_DEVICE[s_tp[last], dst] > 0))
+    device[prev[pick]] = src
+    device[last[pick]] = dst
 
 
 def _timestamps(truth: DemoTruth, days: np.ndarray) -> pd.DatetimeIndex:
@@ -416,7 +485,8 @@ def _event_table(rng, truth: DemoTruth, c: _Customers, steps, journeys, ids):
     s_cust, _, s_stage, s_tp, s_time = steps
     j_cust, _, _, j_last_step, j_outcome, j_out_time = journeys
     device = _device(rng, s_tp)
-    sentiment = _sentiment(rng, s_tp, s_stage)
+    _plant_device_gap(rng, truth, device, steps, journeys)
+    sentiment = _sentiment(rng, truth, s_tp, s_stage)
     keep = s_time < truth.days
     out = (j_outcome < 2) & (j_out_time < truth.days)
     persona_out = c.persona[j_cust[out]]
@@ -491,7 +561,8 @@ def _customer_table(truth: DemoTruth, c: _Customers, ids) -> pd.DataFrame:
 
 
 def make_demo_data(n_customers: int = 2000, *, seed: int | np.random.Generator = 0,
-                   start: str | pd.Timestamp = "2025-01-01", days: int = 365) -> DemoData:
+                   start: str | pd.Timestamp = "2025-01-01", days: int = 365,
+                   problems: bool = True) -> DemoData:
     """Simulate an event log of non-linear customer journeys from a known ground truth.
 
     Parameters
@@ -504,6 +575,9 @@ def make_demo_data(n_customers: int = 2000, *, seed: int | np.random.Generator =
         Start of the observation window (UTC when naive).
     days : int
         Length of the observation window; rows at or after ``start + days`` are cut.
+    problems : bool
+        Plant the pain points of the module docstring (a leak, friction, a device gap);
+        ``False`` gives the same story without them.
 
     Returns
     -------
@@ -532,7 +606,7 @@ def make_demo_data(n_customers: int = 2000, *, seed: int | np.random.Generator =
     if not days > 0:
         raise OptionError(f"days must be positive (got {days})")
     rng = np.random.default_rng(seed)
-    truth = demo_truth(start, days)
+    truth = demo_truth(start, days, problems=problems)
     width = max(6, len(str(int(n_customers) - 1)))
     ids = np.array([f"C{i:0{width}d}" for i in range(int(n_customers))], dtype=object)
     c, steps, journeys = _simulate(rng, truth, int(n_customers))
@@ -544,14 +618,14 @@ def make_demo_data(n_customers: int = 2000, *, seed: int | np.random.Generator =
 
 
 def write_sample_events(path: str | Path, n_customers: int = 2000, *,
-                        seed: int | np.random.Generator = 0) -> int:
+                        seed: int | np.random.Generator = 0, problems: bool = True) -> int:
     """Write the event log of :func:`make_demo_data` to ``.csv`` or ``.parquet``.
 
     Parameters
     ----------
     path : str or Path
         Output file; the suffix (``.csv``, ``.parquet`` or ``.pq``) picks the format.
-    n_customers, seed
+    n_customers, seed, problems
         As in :func:`make_demo_data`.
 
     Returns
@@ -576,7 +650,7 @@ def write_sample_events(path: str | Path, n_customers: int = 2000, *,
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise OptionError(f"{path}: output must end in .csv or .parquet (got {suffix!r})")
-    events = make_demo_data(n_customers, seed=seed).events
+    events = make_demo_data(n_customers, seed=seed, problems=problems).events
     if suffix == ".csv":
         events.to_csv(path, index=False)
     else:
