@@ -73,6 +73,8 @@ class MarkovJourneyModel(JourneyModel):
     p_conversion_, expected_steps_, mean_dwell_ : ndarray, shape (n_states,)
         P(conversion), expected transitions until absorption, and mean time spent in each
         transient state (NaN where not observed or without timestamps).
+    experience_ : xarray.Dataset
+        Emotion curves and switch outcomes (:func:`journeymodel.experience.journey_experience`).
 
     Examples
     --------
@@ -129,6 +131,9 @@ class MarkovJourneyModel(JourneyModel):
             raise InputError("no journey has ended (all are in flight); cannot estimate "
                              "conversion or drop-off")
         self._remember(journeys)
+        from journeymodel.experience import journey_experience
+
+        self.experience_ = journey_experience(journeys)
         self.order_ = int(order)
         self.counts_ = counts
         self.chain_, self.notes_ = build_chain(counts, float(self.prior))
@@ -354,7 +359,7 @@ class MarkovJourneyModel(JourneyModel):
             attrs={"order_": self.order_, "total_conversions": self.total_conversions_,
                    "total_value": self.total_value_, "start_range": list(self.start_range_),
                    "notes": to_attr(self.notes_)})
-        children = {}
+        children = {"experience": xr.DataTree(self.experience_)}
         if self.order_table_ is not None:
             children["order_selection"] = xr.DataTree(xr.Dataset.from_dataframe(
                 self.order_table_.set_index("order")))
@@ -394,6 +399,8 @@ class MarkovJourneyModel(JourneyModel):
             self.notes_ = list(json.loads(ds.attrs["notes"]))
         except KeyError as exc:
             raise ModelFileError(f"damaged markov model file: missing {exc}") from exc
+        self.experience_ = (tree["experience"].to_dataset(inherit=False)
+                            if "experience" in tree.children else None)
         self.order_table_ = None
         if "order_selection" in tree.children:
             self.order_table_ = (tree["order_selection"].to_dataset(inherit=False)

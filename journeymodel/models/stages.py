@@ -390,7 +390,21 @@ class StageModel(JourneyModel):
         self._set_fit(fit, mean_pos, enc.n_obs, journeys)
         self.selection_ = pd.DataFrame(rows) if self.n_stages == "auto" else None
         self._remember(journeys)
+        self.experience_ = self._experience(journeys)
         return self
+
+    def _experience(self, journeys: JourneySet) -> xr.Dataset:
+        """Emotion curves with the stages' curve (posterior stage probability per event)."""
+        from journeymodel.experience import journey_experience
+
+        enc = encode(journeys, self.symbols_, dedupe=False)
+        post = hmm.forward_backward(enc.codes, enc.offsets, self.params_,
+                                    posteriors=True).posteriors
+        real = enc.codes // _NS < len(journeys.touchpoints)  # not an added (direct) step
+        if int(real.sum()) != journeys.n_events:  # pragma: no cover - encode keeps every event
+            raise AssertionError("stage posteriors do not line up with the events")
+        return journey_experience(journeys, stage_posterior=post[real],
+                                  stage_names=list(self.stage_names_))
 
     def _set_fit(self, fit: StageFit, mean_pos: np.ndarray, n_obs: float,
                  journeys: JourneySet) -> None:
@@ -728,7 +742,7 @@ def _to_tree(model: StageModel) -> xr.DataTree:
         "log_likelihood": model.log_likelihood_, "n_parameters": model.n_parameters_,
         "n_observations": model.n_observations_, "n_iter": model.n_iter_,
         "converged": model.converged_, "timing": model.timing_})
-    tree = xr.DataTree(ds)
+    tree = xr.DataTree(ds, children={"experience": xr.DataTree(model.experience_)})
     if model.selection_ is not None:
         sel = xr.Dataset({c: ("candidate", model.selection_[c].to_numpy())
                           for c in model.selection_.columns})
@@ -756,6 +770,8 @@ def _from_tree(model: StageModel, tree: xr.DataTree) -> None:
     model.timing_ = {k: float("nan") if v is None else float(v)
                      for k, v in fit["timing"].items()}
     model.aic_, model.bic_ = _criteria(model._stage_fit(), model.n_observations_)
+    model.experience_ = (tree["experience"].to_dataset(inherit=False)
+                         if "experience" in tree.children else None)
     model.selection_ = None
     if "selection" in tree.children:
         sel = tree["selection"].to_dataset()

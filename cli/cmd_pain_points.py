@@ -1,0 +1,69 @@
+"""``journeymodel pain-points M.nc [S.nc ...]``: leaks, friction and channel/device gaps."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from journeymodel.cli.options import JsonFlag, SeedOpt
+
+DEMO_ORDER = 25  # after the Markov (10) and stages (20) fits
+
+
+def register(app: typer.Typer, fit: typer.Typer) -> None:
+    app.command(name="pain-points")(pain_points)
+
+
+def pain_points(
+    models: Annotated[list[Path], typer.Argument(
+        help="Fitted markov and/or stages model files (.nc).", exists=False)],
+    top: Annotated[int, typer.Option("--top", help="Items per kind.")] = 10,
+    ci: Annotated[float, typer.Option("--ci", help="Interval mass.")] = 0.94,
+    seed: SeedOpt = 0,
+    as_json: JsonFlag = False,
+    out: Annotated[Path | None, typer.Option(
+        "-o", "--out", dir_okay=False, help="Also write every item to CSV or Parquet.")] = None,
+) -> None:
+    """Rank what to fix: leaks (where journeys that could convert are lost), friction (lowest
+    sentiment) and channel/device gaps (switches followed by drop-off), each with its cost,
+    interval and the journeys behind it."""
+    from journeymodel.cli.options import load_model_cli, print_result, write_frame
+    from journeymodel.errors import ModelFileError, OptionError
+    from journeymodel.painpoints import find_pain_points
+
+    if not 0 < ci < 1:
+        raise OptionError(f"--ci must be between 0 and 1 (got {ci})")
+    fitted = []
+    for path in models:
+        model = load_model_cli(path)
+        if model.model_type not in ("markov", "stages"):
+            raise OptionError(f"{path}: pain points come from a markov or stages model "
+                              f"(this is a {model.model_type} model)")
+        if getattr(model, "experience_", None) is None:
+            raise ModelFileError(f"{path}: this model has no experience data (saved before "
+                                 "pain points existed); fit it again")
+        fitted.append(model)
+    found = find_pain_points(fitted, top=top, seed=seed, ci=ci)
+    result = found.result()
+    if out is not None:
+        import pandas as pd
+
+        frame = pd.DataFrame([{"category": k, **item} for k, items in found.to_json().items()
+                              for item in items])
+        write_frame(frame, out)
+    print_result(result, as_json=as_json)
+
+
+def demo_step(events: Path, out_dir: Path, seed: int) -> None:
+    """Print the top three pain points of each kind from the demo's Markov and stages models."""
+    from journeymodel.cli.options import console, print_result
+    from journeymodel.painpoints import find_pain_points
+    from journeymodel.persist import load_model
+
+    paths = [p for p in (out_dir / "markov.nc", out_dir / "stages.nc") if p.exists()]
+    if not paths:
+        return None
+    found = find_pain_points([load_model(p) for p in paths], top=3, seed=seed)
+    console().print("[bold]Pain points[/bold] (top 3 of each kind; "
+                    f"`journeymodel pain-points {' '.join(str(p) for p in paths)}` for all)")
+    print_result(found.result(), as_json=False)
+    return None
