@@ -18,6 +18,9 @@ def pain_points(
         help="Fitted markov and/or stages model files (.nc).", exists=False)],
     top: Annotated[int, typer.Option("--top", help="Items per kind.")] = 10,
     ci: Annotated[float, typer.Option("--ci", help="Interval mass.")] = 0.94,
+    min_prob: Annotated[float, typer.Option(
+        "--min-prob", help="List leaks and gaps only where the posterior probability that "
+        "they are worse than the baseline is at least this.")] = 0.9,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
     out: Annotated[Path | None, typer.Option(
@@ -42,7 +45,7 @@ def pain_points(
             raise ModelFileError(f"{path}: this model has no experience data (saved before "
                                  "pain points existed); fit it again")
         fitted.append(model)
-    found = find_pain_points(fitted, top=top, seed=seed, ci=ci)
+    found = find_pain_points(fitted, top=top, seed=seed, ci=ci, min_prob=min_prob)
     result = found.result()
     if out is not None:
         import pandas as pd

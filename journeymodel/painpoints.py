@@ -236,8 +236,8 @@ def gaps(exp, *, seed: int = 0, ci: float = 0.94) -> list[dict]:
 # All together
 
 
-def find_pain_points(models, *, top: int | None = 10, seed: int = 0,
-                     ci: float = 0.94) -> PainPoints:
+def find_pain_points(models, *, top: int | None = 10, seed: int = 0, ci: float = 0.94,
+                     min_prob: float = 0.9) -> PainPoints:
     """Leaks, friction and gaps from fitted Markov and/or stages models, ranked by cost.
 
     Parameters
@@ -251,11 +251,17 @@ def find_pain_points(models, *, top: int | None = 10, seed: int = 0,
         Items kept per kind (None: all).
     seed : int
         Seed of the posterior draws of the gaps' costs.
+    ci : float
+        Interval mass.
+    min_prob : float
+        Leaks and gaps are listed only where the posterior probability that they are worse
+        than their baseline (``p_worse``) is at least this (friction: where the interval
+        excludes the average).
 
     Raises
     ------
     OptionError
-        A model of another type, or ``top`` < 1.
+        A model of another type, ``top`` < 1, or ``min_prob`` outside [0, 1).
     ModelFileError
         A model saved before pain points existed (no ``experience`` data).
     """
@@ -263,6 +269,8 @@ def find_pain_points(models, *, top: int | None = 10, seed: int = 0,
         models = [models]
     if top is not None and top < 1:
         raise OptionError(f"--top must be at least 1 (got {top})")
+    if not 0 <= min_prob < 1:
+        raise OptionError(f"--min-prob must be in [0, 1) (got {min_prob})")
     out = PainPoints()
     notes: list[str] = []
     for m in models:
@@ -298,11 +306,14 @@ def find_pain_points(models, *, top: int | None = 10, seed: int = 0,
     for kind in KINDS:
         seen, kept = set(), []
         for item in sorted(getattr(out, kind), key=lambda x: -x["cost"]):
+            if item.get("p_worse", 1.0) < min_prob:
+                continue
             if (item["kind"], item["name"]) not in seen:
                 seen.add((item["kind"], item["name"]))
                 kept.append(item)
         setattr(out, kind, kept[:top] if top is not None else kept)
     out.notes = list(dict.fromkeys(notes)) + [
         f"costs and intervals ({ci:.0%}): leaks and gaps in expected conversions lost, "
-        "friction in sentiment points below the average"]
+        "friction in sentiment points below the average",
+        f"leaks and gaps listed where P(worse than baseline) >= {min_prob:g}"]
     return out
