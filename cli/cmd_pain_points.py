@@ -46,7 +46,7 @@ def pain_points(
                                  "pain points existed); fit it again")
         fitted.append(model)
     found = find_pain_points(fitted, top=top, seed=seed, ci=ci, min_prob=min_prob)
-    result = found.result()
+    result = found.result(ci)
     if out is not None:
         import pandas as pd
 

@@ -17,13 +17,17 @@ def sample_data(
     customers: Annotated[int, typer.Option("--customers", min=1,
                                            help="Number of customers.")] = 2000,
     seed: SeedOpt = 0,
+    problems: Annotated[bool, typer.Option(
+        "--problems/--no-problems", help="Plant the demo's pain points (a leaking purchase "
+        "stage, support friction, a mobile -> desktop gap).")] = True,
 ) -> None:
-    """Write a realistic sample event log (personas, stages, conversions, churn, drop-offs)."""
+    """Write a realistic sample event log (personas, stages, conversions, churn, drop-offs,
+    sentiment, devices)."""
     from journeymodel.datasets import write_sample_events
 
     from journeymodel.errors import OptionError
 
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise OptionError(f"{out}: output must end in .csv or .parquet")
-    rows = write_sample_events(out, n_customers=customers, seed=seed)
+    rows = write_sample_events(out, n_customers=customers, seed=seed, problems=problems)
     typer.echo(f"wrote {rows} events of {customers} customers to {out}")

@@ -54,20 +54,39 @@ class PainPoints:
     def to_json(self) -> dict[str, list[dict[str, Any]]]:
         return {k: [_plain(item) for item in getattr(self, k)] for k in KINDS}
 
-    def result(self):
-        """As a :class:`~journeymodel.models.base.Result` (tables per kind, JSON, notes)."""
+    def result(self, ci: float = 0.94):
+        """As a :class:`~journeymodel.models.base.Result`: compact tables per kind (the JSON
+        keeps every field)."""
         import pandas as pd
 
         from journeymodel.models.base import Result
 
-        titles = {"leaks": "Leaks: expected conversions lost",
-                  "friction": "Friction: sentiment below the average (-1..1)",
-                  "gaps": "Channel and device gaps: expected conversions lost"}
+        pct = f"{ci:.0%}"
+        frames = {
+            "leaks": [{"kind": i["kind"], "name": i["name"], "lost conversions": f"{i['cost']:.1f}",
+                       pct: f"{i['cost_low']:.1f} .. {i['cost_high']:.1f}",
+                       "passes": int(round(i["journeys"])),
+                       "drop-off": f"{i['drop_rate']:.3f} vs {i['baseline']:.3f}",
+                       "P(worse)": f"{i['p_worse']:.3f}"} for i in self.leaks],
+            "friction": [{"kind": i["kind"], "name": i["name"], "sentiment": f"{i['sentiment']:+.3f}",
+                          "below average": f"{i['cost']:.3f}",
+                          pct: f"{i['cost_low']:.3f} .. {i['cost_high']:.3f}",
+                          "journeys": i["journeys"],
+                          "scored events": int(round(i["scored_events"]))}
+                         for i in self.friction],
+            "gaps": [{"kind": i["kind"], "switch": i["name"], "lost conversions": f"{i['cost']:.1f}",
+                      pct: f"{i['cost_low']:.1f} .. {i['cost_high']:.1f}",
+                      "journeys": int(round(i["journeys"])),
+                      "drop-off": f"{i['drop_rate']:.3f} vs {i['stay_drop_rate']:.3f} staying",
+                      "P(worse)": f"{i['p_worse']:.3f}"} for i in self.gaps],
+        }
+        titles = {"leaks": "Leaks: where journeys that could convert are lost",
+                  "friction": "Friction: sentiment (-1..1) below the average",
+                  "gaps": "Channel and device gaps: switches followed by drop-off"}
         tables = []
         for k in KINDS:
-            rows = getattr(self, k)
-            frame = pd.DataFrame(rows) if rows else pd.DataFrame(
-                {"kind": [], "name": [], "cost": []})
+            frame = pd.DataFrame(frames[k]).round(3) if frames[k] else pd.DataFrame(
+                {"kind": [], "name": []})
             tables.append((titles[k], frame))
         return Result(json=self.to_json(), tables=tables, notes=list(self.notes))
 
