@@ -201,3 +201,50 @@ def journey_experience(journeys: JourneySet, *, stage_posterior: np.ndarray | No
              "scored_events": int(scored.sum()), "events": int(journeys.n_events),
              "has_sentiment": int(scored.any()), "has_device": int(has_device), "ci": float(ci)}
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def emotion_summary(exp: xr.Dataset | None) -> tuple[dict | None, list]:
+    """The emotion curve of a model for ``inspect``: JSON and tables (None, [] without data).
+
+    JSON: ``{"average": {"mean", "low", "high"}, "scored_events", "events", "stages": {name:
+    {"mean", "low", "high", "scored"}}, "touchpoints": {...}, "position": [{"position", ...}]}``
+    (sentiment on -1..1; ``stages`` only for a stages model).
+    """
+    import pandas as pd
+
+    if exp is None or not exp.attrs.get("has_sentiment", 0):
+        return None, []
+
+    def rows(prefix, labels):
+        frame = pd.DataFrame({"mean": exp[f"{prefix}_mean"].values,
+                              "low": exp[f"{prefix}_low"].values,
+                              "high": exp[f"{prefix}_high"].values,
+                              "scored": exp[f"{prefix}_scored"].values},
+                             index=pd.Index([str(x) for x in labels]))
+        return frame[frame["scored"] > 0]
+
+    def as_json(frame):
+        return {k: {c: (None if not np.isfinite(v) else float(v)) for c, v in row.items()}
+                for k, row in frame.to_dict(orient="index").items()}
+
+    tp = rows("tp", exp["channel"].values)
+    pos = rows("pos", [f"{p}" if p < MAX_POSITION else f"{p}+" for p in
+                       exp["position"].values])
+    payload: dict = {
+        "average": {"mean": exp.attrs["sentiment_mean"], "low": exp.attrs["sentiment_low"],
+                    "high": exp.attrs["sentiment_high"]},
+        "scored_events": int(exp.attrs["scored_events"]), "events": int(exp.attrs["events"]),
+        "touchpoints": as_json(tp),
+        "position": [{"position": k, **v} for k, v in as_json(pos).items()]}
+    ci = f"{exp.attrs['ci']:.0%}"
+    tables = []
+    if "stage_label" in exp.coords:
+        st = rows("stage", exp["stage_label"].values)
+        payload["stages"] = as_json(st)
+        tables.append((f"Emotion curve: mean sentiment (-1..1) per stage, {ci} interval",
+                       st.rename_axis("stage")))
+    tables.append((f"Mean sentiment (-1..1) per touchpoint, {ci} interval",
+                   tp.rename_axis("touchpoint")))
+    tables.append((f"Sentiment along the journey (step), {ci} interval",
+                   pos.rename_axis("step")))
+    return payload, tables

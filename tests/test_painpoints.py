@@ -277,3 +277,35 @@ def test_cli_errors(saved, run_cli, tmp_path):
     del tree["experience"]
     tree.to_netcdf(old, engine="h5netcdf")
     assert_one_error_line(*run_cli("pain-points", old)[::2], match="old.nc.*no experience")
+
+
+def test_inspect_shows_the_emotion_curve(saved, run_cli):
+    _, _, m, s = saved
+    code, out, err = run_cli("inspect", s, "--json")
+    assert code == 0, err
+    emo = json.loads(out)["emotion"]
+    assert len(emo["stages"]) == 4
+    for row in emo["stages"].values():
+        assert row["low"] < row["mean"] < row["high"] and row["scored"] > 0
+    code, out, err = run_cli("inspect", m, "--json")
+    emo = json.loads(out)["emotion"]
+    assert "stages" not in emo and "support_chat" in emo["touchpoints"]
+    assert emo["position"][0]["position"] == "1"
+    code, out, _ = run_cli("inspect", m)
+    assert "Mean sentiment (-1..1) per touchpoint" in out
+    bare = MarkovJourneyModel().fit(journeys_from_codes([["a"], ["b"]], ["conversion",
+                                                                         "dropoff"]))
+    assert bare.summary().json["emotion"] is None  # no sentiment column: no curve
+
+
+def test_sample_data_without_problems(run_cli, tmp_path):
+    from journeymodel.datasets import write_sample_events
+
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert run_cli("sample-data", "-o", a, "--customers", "300")[0] == 0
+    assert run_cli("sample-data", "-o", b, "--customers", "300", "--no-problems")[0] == 0
+    write_sample_events(tmp_path / "ref_a.csv", 300)
+    write_sample_events(tmp_path / "ref_b.csv", 300, problems=False)
+    assert a.read_bytes() == (tmp_path / "ref_a.csv").read_bytes()
+    assert b.read_bytes() == (tmp_path / "ref_b.csv").read_bytes()
+    assert a.read_bytes() != b.read_bytes()

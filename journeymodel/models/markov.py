@@ -293,6 +293,10 @@ class MarkovJourneyModel(JourneyModel):
         if self.order_table_ is not None:
             tables.append(("Order selection", self.order_table_))
             js["order_selection"] = self.order_table_.to_dict(orient="records")
+        from journeymodel.experience import emotion_summary
+
+        js["emotion"], emotion_tables = emotion_summary(getattr(self, "experience_", None))
+        tables += emotion_tables
         return Result(json=js, tables=tables, notes=list(self.notes_))
 
     # -- prediction and simulation (markov_predict) ----------------------------------------

@@ -713,6 +713,10 @@ def _summary(model: StageModel) -> Result:
     if model.selection_ is not None:
         tables.append(("Choosing the number of stages (lowest BIC kept)",
                        model.selection_.set_index("n_stages")))
+    from journeymodel.experience import emotion_summary
+
+    payload["emotion"], emotion_tables = emotion_summary(getattr(model, "experience_", None))
+    tables += emotion_tables[:1]  # the stages' curve; touchpoints are in `pain-points`
     notes = [f"log-likelihood {model.log_likelihood_:.2f}, AIC {model.aic_:.1f}, "
              f"BIC {model.bic_:.1f}, {model.n_parameters_} parameters; EM "
              f"{'converged' if model.converged_ else 'did NOT converge'} in "
