@@ -89,12 +89,32 @@ def _arrivals(journeys: JourneySet):
     return jid, pos, first, prev, known, dropped, converted, journeys.weight[jid]
 
 
+def _distinct_journeys(jid: np.ndarray, group: np.ndarray, n_journeys: int,
+                       n_groups: int) -> np.ndarray:
+    """Number of distinct journeys per group among (journey, group) pairs (a bitmap when it
+    fits in 64 MB, else a sort)."""
+    if n_journeys * n_groups <= 64_000_000:
+        seen = np.zeros(n_journeys * n_groups, bool)
+        seen[jid * n_groups + group] = True
+        return seen.reshape(n_journeys, n_groups).sum(axis=0)
+    pairs = np.unique(jid.astype(np.int64) * n_groups + group)
+    return np.bincount(pairs % n_groups, minlength=n_groups)
+
+
 def _pair_counts(key, n_keys, known, dropped, converted, w):
-    """Arrivals, drop-offs and conversions per pair key (only keys seen among known ones)."""
+    """Arrivals, drop-offs and conversions per pair key (only keys seen among known ones);
+    ``w`` None means unit weights (integer counting, no weight arrays)."""
     k = known & (key >= 0)
-    n = np.bincount(key[k], w[k], n_keys)
-    d = np.bincount(key[k], (w * dropped)[k], n_keys)
-    c = np.bincount(key[k], (w * converted)[k], n_keys)
+    kk = key[k]
+    if w is None:
+        n = np.bincount(kk, minlength=n_keys).astype(np.float64)
+        d = np.bincount(kk[dropped[k]], minlength=n_keys).astype(np.float64)
+        c = np.bincount(kk[converted[k]], minlength=n_keys).astype(np.float64)
+    else:
+        wk = w[k]
+        n = np.bincount(kk, wk, n_keys)
+        d = np.bincount(kk, wk * dropped[k], n_keys)
+        c = np.bincount(kk, wk * converted[k], n_keys)
     seen = np.flatnonzero(n > 0)
     return seen, n[seen], d[seen], c[seen]
 
@@ -141,13 +161,13 @@ def journey_experience(journeys: JourneySet, *, stage_posterior: np.ndarray | No
 
     tp = mean_interval(sent, codes, T, w, ci)
     tp_events = np.bincount(codes, w, T)
-    pairs = np.unique(jid[scored] * T + codes[scored])
-    tp_journeys = np.bincount(pairs % T, minlength=T)
+    tp_journeys = _distinct_journeys(jid[scored], codes[scored], journeys.n_journeys, T)
     position = np.minimum(pos, MAX_POSITION - 1)
     ps = mean_interval(sent, position, MAX_POSITION, w, ci)
 
     key = (prev + 1) * T + codes
-    seen, n, d, c = _pair_counts(key, (T + 1) * T, known, dropped, converted, w)
+    unit = None if np.all(journeys.weight == 1.0) else w
+    seen, n, d, c = _pair_counts(key, (T + 1) * T, known, dropped, converted, unit)
     inverse = np.full((T + 1) * T, -1, np.int64)
     inverse[seen] = np.arange(len(seen))
     pair_sent = mean_interval(sent, inverse[key], len(seen), w, ci)
@@ -174,7 +194,7 @@ def journey_experience(journeys: JourneySet, *, stage_posterior: np.ndarray | No
         pdev[1:] = dev[:-1]
         pdev[pos == 0] = -1
         dkey = np.where((dev >= 0) & (pdev >= 0), pdev * D + dev, -1)
-        dseen, dn, dd, dc = _pair_counts(dkey, D * D, known, dropped, converted, w)
+        dseen, dn, dd, dc = _pair_counts(dkey, D * D, known, dropped, converted, unit)
     else:
         dseen, dn, dd, dc = (np.zeros(0, np.int64),) + (np.zeros(0),) * 3
     data.update({"dpair_from": ("device_pair", devices[dseen // max(D, 1)].astype(str)),
@@ -190,8 +210,8 @@ def journey_experience(journeys: JourneySet, *, stage_posterior: np.ndarray | No
             data[f"stage_{k}"] = ("stage_label", np.array([p[k][0] for p in parts]))
         data["stage_events"] = ("stage_label", (w[:, None] * stage_posterior).sum(axis=0))
         top = np.argmax(stage_posterior, axis=1)
-        sj = np.unique(jid[scored] * K + top[scored])
-        data["stage_journeys"] = ("stage_label", np.bincount(sj % K, minlength=K).astype(np.int64))
+        data["stage_journeys"] = ("stage_label", _distinct_journeys(
+            jid[scored], top[scored], journeys.n_journeys, K).astype(np.int64))
         coords["stage_label"] = list(stage_names or [f"S{k + 1}" for k in range(K)])
 
     overall = mean_interval(sent, np.zeros(len(sent), np.int64), 1, w, ci)
