@@ -66,7 +66,7 @@ class PainPoints:
             "leaks": [{"kind": i["kind"], "name": i["name"], "lost conversions": f"{i['cost']:.1f}",
                        pct: f"{i['cost_low']:.1f} .. {i['cost_high']:.1f}",
                        "passes": int(round(i["journeys"])),
-                       "drop-off": f"{i['drop_rate']:.3f} vs {i['baseline']:.3f}",
+                       "drop-off vs baseline": f"{i['drop_rate']:.3f} vs {i['baseline']:.3f}",
                        "P(worse)": f"{i['p_worse']:.3f}"} for i in self.leaks],
             "friction": [{"kind": i["kind"], "name": i["name"], "sentiment": f"{i['sentiment']:+.3f}",
                           "below average": f"{i['cost']:.3f}",
@@ -77,7 +77,7 @@ class PainPoints:
             "gaps": [{"kind": i["kind"], "switch": i["name"], "lost conversions": f"{i['cost']:.1f}",
                       pct: f"{i['cost_low']:.1f} .. {i['cost_high']:.1f}",
                       "journeys": int(round(i["journeys"])),
-                      "drop-off": f"{i['drop_rate']:.3f} vs {i['stay_drop_rate']:.3f} staying",
+                      "drop-off vs staying": f"{i['drop_rate']:.3f} vs {i['stay_drop_rate']:.3f}",
                       "P(worse)": f"{i['p_worse']:.3f}"} for i in self.gaps],
         }
         titles = {"leaks": "Leaks: where journeys that could convert are lost",
