@@ -223,14 +223,42 @@ def read_table(source: str | Path | pd.DataFrame, options: ReadOptions) -> tuple
     suffixes = [s.lower() for s in path.suffixes]
     try:
         if suffixes and suffixes[-1] in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path), name
+            return _read_parquet(path, options), name
         return _read_csv(path, options.sep), name
     except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error, OSError) as exc:
         kind = "Parquet" if suffixes and suffixes[-1] in (".parquet", ".pq") else "CSV"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read as {kind}: {first}", source=name) from exc
+
+
+def _read_parquet(path: Path, options: ReadOptions) -> pa.Table:
+    """Read only the columns an event log can use, low-cardinality text as dictionaries.
+
+    When a required column (or an optional one named explicitly) is missing, everything is read,
+    so that the error lists all columns and an aggregated path table is read whole. Touchpoint,
+    persona and device text come dictionary-encoded straight from Parquet's own dictionaries
+    (a few distinct values: no string per row is materialised).
+    """
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    names = schema.names
+    o = options
+    required = [o.customer_col, o.time_col, o.touchpoint_col]
+    named = [c for c in (o.persona_col, o.value_col, o.sentiment_col, o.device_col)
+             if c is not None]
+    if len(set(names)) != len(names) or any(c not in names for c in required + named):
+        return pq.read_table(path)
+    persona, value, sentiment, device = (
+        c if c is not None else default for c, default in (
+            (o.persona_col, "persona"), (o.value_col, "value"),
+            (o.sentiment_col, "sentiment"), (o.device_col, "device")))
+    columns = list(dict.fromkeys(
+        required + [c for c in (persona, value, sentiment, device) if c in names]))
+    text = {c for c in columns if pa.types.is_string(schema.field(c).type)
+            or pa.types.is_large_string(schema.field(c).type)}
+    low_card = [c for c in (o.touchpoint_col, persona, device) if c in text]
+    return pq.read_table(path, columns=columns, read_dictionary=low_card or None)
 
 
 def _read_csv(path: Path, sep: str | None) -> pa.Table:
@@ -369,6 +397,10 @@ def _parse_times(
         if kind == "period" or kind == "epoch":
             raise OptionError(f"--timestamps {kind} given, but the time column holds dates")
         ns = pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64()).to_numpy(zero_copy_only=False)
+        if arr.null_count == 0:  # the usual case: skip the mask and the select
+            secs = ns.astype(np.float64)
+            secs /= 1e9
+            return secs, "datetime", np.zeros(n, bool), np.zeros(n, bool)
         missing = np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), bool)
         secs = np.where(missing, np.nan, ns / 1e9)
         return secs, "datetime", missing, np.zeros(n, bool)
@@ -519,7 +551,7 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
         "missing_touchpoint": touchpoint < 0,
     }
     persona, personas = (_encode(table[cols["persona"]]) if cols["persona"]
-                         else (np.full(len(time), -1), np.array([], dtype=object)))
+                         else (None, np.array([], dtype=object)))
     value, sentiment, device, devices, field_bad = _optional_fields(table, cols, o, ledger)
     _check_strict(o, name, table, cols, masks, field_bad)
     invalid = np.zeros(len(time), bool)
@@ -532,38 +564,49 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
     late = ~invalid & (time > observed_until)
     ledger.drop("after_observed_until", int(np.count_nonzero(late)))
     keep = ~(invalid | late)
-    idx = np.flatnonzero(keep)
-    idx = idx[customer_time_order(customer[idx], time[idx])]
-    dup = _duplicates(idx, customer, time, touchpoint, persona, value, sentiment, device)
-    ledger.drop("duplicate", int(np.count_nonzero(dup)))
-    idx = idx[~dup]
+    n = len(time)
+    idx = np.arange(n) if keep.all() else np.flatnonzero(keep)
+    cust_s, time_s = (customer, time) if len(idx) == n else (customer[idx], time[idx])
+    order = _sort_order(cust_s, time_s)
+    if order is not None:
+        idx, cust_s, time_s = idx[order], cust_s[order], time_s[order]
+    dup = _duplicates(idx, cust_s, time_s, touchpoint, persona, value, sentiment, device)
+    n_dup = int(np.count_nonzero(dup))
+    ledger.drop("duplicate", n_dup)
+    if n_dup:
+        idx, cust_s, time_s = idx[~dup], cust_s[~dup], time_s[~dup]
     ledger.rows_used = len(idx)
     ledger.check()
     if ledger.rows_used == 0:
         raise InputError(f"no usable rows ({ledger.summary_line()})", source=name)
     if ledger.rows_dropped - ledger.dropped.get("after_observed_until", 0):
         warnings.warn(f"{name}: {ledger.summary_line()}", DataWarning, stacklevel=2)
-    customer, customers = _compact(customer[idx], customers)
-    touchpoint, labels = _compact(touchpoint[idx], labels)
-    persona, personas = _compact(persona[idx], personas)
+    in_order = order is None and len(idx) == n  # every row kept, in input order: no gathers
+    take = (lambda a: a) if in_order else (lambda a: a[idx])  # noqa: E731
+    customer, customers = _compact(cust_s, customers)
+    touchpoint, labels = _compact(take(touchpoint), labels)
+    if persona is not None:
+        persona, personas = _compact(take(persona), personas)
+    else:  # no column: every row unknown
+        persona = np.full(len(idx), -1, np.int32)
     if device is not None:
-        device, devices = _compact(device[idx], devices)
+        device, devices = _compact(take(device), devices)
     return EventTable(
-        customer=customer, customers=customers.astype(str), time=time[idx],
-        time_kind=time_kind, touchpoint=touchpoint.astype(np.int32),
-        labels=tuple(str(x) for x in labels), persona=persona.astype(np.int32),
-        personas=tuple(str(x) for x in personas), value=value[idx],
-        sentiment=None if sentiment is None else sentiment[idx],
-        device=None if device is None else device.astype(np.int32),
-        devices=tuple(str(x) for x in devices), row=idx.astype(np.int64),
+        customer=customer, customers=customers.astype(str), time=time_s,
+        time_kind=time_kind, touchpoint=touchpoint.astype(np.int32, copy=False),
+        labels=tuple(str(x) for x in labels), persona=persona.astype(np.int32, copy=False),
+        personas=tuple(str(x) for x in personas),
+        value=np.full(len(idx), np.nan) if value is None else take(value),
+        sentiment=None if sentiment is None else take(sentiment),
+        device=None if device is None else device.astype(np.int32, copy=False),
+        devices=tuple(str(x) for x in devices), row=idx.astype(np.int64, copy=False),
         observed_until=observed_until, ledger=ledger,
     )
 
 
 def _optional_fields(table, cols, o: ReadOptions, ledger: Ledger):
-    n = table.num_rows
     field_bad: dict[str, np.ndarray] = {}
-    value = np.full(n, np.nan)
+    value = None  # no column: NaN everywhere, filled in at the end
     if cols["value"]:
         value, field_bad["value"] = _numeric(table[cols["value"]])
     sentiment = None
@@ -621,33 +664,81 @@ def _check_strict(o: ReadOptions, name, table, cols, masks, field_bad) -> None:
 def _observed_until(o: ReadOptions, time, invalid, time_kind) -> float:
     if o.observed_until is not None:
         return parse_time_point(o.observed_until, time_kind, "--observed-until")
+    if not invalid.any():  # no copy of the valid times needed
+        return float(time.max()) if time.size else float("nan")
     valid = time[~invalid]
     return float(valid.max()) if valid.size else float("nan")
 
 
 def customer_time_order(customer: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """Stable order by (customer, time): one int64 argsort on a composite key.
+    """Stable order by (customer, time): ties keep their input order.
 
-    Much faster than ``np.lexsort`` over two keys. Times that are whole numbers with a small
-    span are used directly; otherwise they are replaced by their rank first.
+    Examples
+    --------
+    >>> customer_time_order(np.array([1, 0, 1, 0]), np.array([5.0, 7.0, 2.0, 7.0])).tolist()
+    [1, 3, 2, 0]
     """
-    if len(time) == 0:
-        return np.zeros(0, np.int64)
+    order = _sort_order(customer, time)
+    return np.arange(len(time), dtype=np.int64) if order is None else order
+
+
+def _sort_order(customer: np.ndarray, time: np.ndarray) -> np.ndarray | None:
+    """:func:`customer_time_order`, or ``None`` when the rows are already in that order.
+
+    Two cheap checks first: a log already grouped by customer in time order needs no sort, and
+    a log in time order (as logs are usually written) needs only a stable sort by customer.
+    Otherwise one sort on a composite key: times that are whole numbers with a small span are
+    used directly, other times are replaced by their rank first.
+    """
+    n = len(time)
+    if n == 0:
+        return None
+    c = customer.astype(np.int64, copy=False)
+    n_cust = int(c.max()) + 1
+    time_sorted = bool(np.all(time[1:] >= time[:-1]))
+    if time_sorted or bool(np.all(c[1:] >= c[:-1])):
+        if time_sorted:
+            if bool(np.all(c[1:] >= c[:-1])):
+                return None
+            return _stable_argsort(c, n_cust - 1)
+        same = c[1:] == c[:-1]
+        if bool(np.all(time[1:][same] >= time[:-1][same])):
+            return None
     lo, hi = float(time.min()), float(time.max())
-    n_cust = int(customer.max()) + 1
     if np.array_equal(time, np.floor(time)) and (hi - lo + 1) * n_cust < 2**62:
         rank, span = (time - lo).astype(np.int64), int(hi - lo) + 1
     else:
         _, rank = np.unique(time, return_inverse=True)
         span = int(rank.max()) + 1
-    return np.argsort(customer.astype(np.int64) * span + rank, kind="stable")
+    return _stable_argsort(c * span + rank, n_cust * span - 1)
 
 
-def _duplicates(idx: np.ndarray, *keys) -> np.ndarray:
-    """Mask over ``idx`` (sorted by customer, time) of rows repeating an earlier row on every
-    key (NaN equals NaN). Only groups sharing customer and time can hold duplicates, so the full
-    comparison runs on those few rows alone."""
-    customer, time = keys[0][idx], keys[1][idx]
+def _stable_argsort(key: np.ndarray, key_max: int) -> np.ndarray:
+    """``np.argsort(key, kind="stable")`` for non-negative int64 keys up to ``key_max``.
+
+    Faster routes with the same result: a radix sort when keys fit 16 bits; otherwise, when key
+    and row number fit 63 bits together, a plain sort of ``key << bits | row`` (sorting values
+    is about twice as fast as sorting indices, and the row number makes ties stable).
+    """
+    n = len(key)
+    if key_max < 2**16:
+        return np.argsort(key.astype(np.uint16), kind="stable")
+    bits = max(int(n - 1).bit_length(), 1)
+    if int(key_max).bit_length() + bits > 63:
+        return np.argsort(key, kind="stable")
+    packed = key << bits
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    packed &= (1 << bits) - 1
+    return packed
+
+
+def _duplicates(idx: np.ndarray, customer: np.ndarray, time: np.ndarray, *keys) -> np.ndarray:
+    """Mask over ``idx`` of rows repeating an earlier row on every key (NaN equals NaN).
+
+    ``customer`` and ``time`` are already taken at ``idx`` (sorted by customer, time); the other
+    ``keys`` are full columns, ``None`` for absent ones (equal in every row). Only groups sharing customer and time can hold duplicates, so the
+    full comparison runs on those few rows alone."""
     tie = np.zeros(len(idx), bool)
     same = (customer[1:] == customer[:-1]) & (time[1:] == time[:-1])
     tie[1:] |= same
@@ -656,7 +747,7 @@ def _duplicates(idx: np.ndarray, *keys) -> np.ndarray:
     dup = np.zeros(len(idx), bool)
     if cand.size == 0:
         return dup
-    cols = [k[idx[cand]] for k in keys if k is not None]
+    cols = [customer[cand], time[cand]] + [k[idx[cand]] for k in keys if k is not None]
     order = np.lexsort(cols[::-1])
     equal = np.ones(len(cand) - 1, bool)
     for c in cols:

@@ -266,11 +266,10 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
     options = options or ReadOptions()
     gap = parse_gap(options.gap, events.time_kind)
     outcome_of_label = _outcome_of_label(events.labels, options)
-    order = np.arange(len(events.row))  # EventTable rows come sorted by customer and time
-    cust = events.customer[order]
-    time = events.time[order]
-    row_outcome = outcome_of_label[events.touchpoint[order]]  # -1 for touchpoints
-    n = len(order)
+    cust = events.customer  # EventTable rows come sorted by customer and time
+    time = events.time
+    row_outcome = outcome_of_label[events.touchpoint]  # -1 for touchpoints
+    n = len(cust)
     new = np.ones(n, bool)
     new[1:] = (cust[1:] != cust[:-1]) | (row_outcome[:-1] >= 0)
     if gap is not None:
@@ -296,9 +295,10 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
     offsets = np.zeros(n_j + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
 
-    persona_of_customer = _persona_per_customer(events, order, cust)
-    value = np.bincount(jid, weights=np.nan_to_num(events.value[order]), minlength=n_j)
-    tp_order = order[is_tp]
+    persona_of_customer = _persona_per_customer(events, cust)
+    value = (np.zeros(n_j) if np.isnan(events.value).all()  # no values: skip the bincount
+             else np.bincount(jid, weights=np.nan_to_num(events.value), minlength=n_j))
+    tp_order = np.flatnonzero(is_tp)
     return JourneySet(
         codes=recode[events.touchpoint[tp_order]],
         offsets=offsets,
@@ -341,10 +341,10 @@ def _outcome_of_label(labels: tuple[str, ...], options: ReadOptions) -> np.ndarr
     return out
 
 
-def _persona_per_customer(events: EventTable, order: np.ndarray, cust: np.ndarray) -> np.ndarray:
+def _persona_per_customer(events: EventTable, cust: np.ndarray) -> np.ndarray:
     """First known persona of each customer (in time order); notes customers with several."""
     n_c = len(events.customers)
-    persona = events.persona[order]
+    persona = events.persona
     out = np.full(n_c, -1, np.int32)
     known = persona >= 0
     if not known.any():

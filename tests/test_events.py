@@ -182,3 +182,60 @@ def test_ledger_adds_up_on_messy_logs(rows, observed):
     # journeys of one customer are in time order and do not overlap
     same = js.customer[1:] == js.customer[:-1]
     assert (js.start[1:][same] >= js.end[:-1][same]).all()
+
+
+def _lexsort_reference(customer, time):
+    return np.lexsort((np.arange(len(time)), time, customer))
+
+
+@pytest.mark.parametrize("layout", ["time_sorted", "grouped", "random", "grouped_unsorted"])
+@pytest.mark.parametrize("n_customers", [7, 70_000])
+@pytest.mark.parametrize("whole", [True, False])
+def test_customer_time_order_matches_lexsort(layout, n_customers, whole):
+    from journeymodel.events import customer_time_order
+
+    rng = np.random.default_rng(n_customers)
+    n = 200_000
+    customer = rng.integers(0, n_customers, n)
+    time = rng.integers(0, 500, n).astype(float)  # many ties
+    if not whole:
+        time += rng.random(n).round(1)
+    if layout == "time_sorted":
+        time = np.sort(time)
+    elif layout == "grouped":
+        order = np.lexsort((time, customer))
+        customer, time = customer[order], time[order]
+    elif layout == "grouped_unsorted":  # grouped by customer, times not in order
+        customer = np.sort(customer)
+    got = customer_time_order(customer, time)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, _lexsort_reference(customer, time))
+
+
+def test_customer_time_order_wide_keys_fall_back_to_stable_argsort():
+    from journeymodel.events import customer_time_order
+
+    rng = np.random.default_rng(1)
+    customer = rng.integers(0, 3, 1000)
+    time = rng.integers(0, 2**40, 1000).astype(float)  # key + row number exceed 63 bits
+    time[::7] = time[0]
+    np.testing.assert_array_equal(customer_time_order(customer, time),
+                                  _lexsort_reference(customer, time))
+
+
+def test_parquet_reads_only_usable_columns_and_gives_the_same_table(tmp_path):
+    df = BASE.assign(notes=["x"] * 5, device=["mobile", "desktop", None, "mobile", "tablet"])
+    path = tmp_path / "events.parquet"
+    df.to_parquet(path)
+    from journeymodel.events import read_table
+
+    table, _ = read_table(path, ReadOptions())
+    assert "notes" not in table.column_names
+    assert str(table.schema.field("touchpoint").type).startswith("dictionary")
+    a, b = read_events(path), read_events(df)
+    for f in ("customer", "time", "touchpoint", "persona", "device", "row"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    assert (a.labels, a.personas, a.devices) == (b.labels, b.personas, b.devices)
+    # a missing column is reported with every column of the file, as before
+    with pytest.raises(InputError, match=r"missing required column 'tp'.*'notes'"):
+        read_events(path, touchpoint_col="tp")
