@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -109,9 +110,24 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+#: A number as the tables print it (``1,234``, ``-0.32``, ``+0.36``, ``12.3%``, ``>99.9%``),
+#: or an interval of two (``70.9 to 102.3``, ``+0.19 [+0.17, +0.22]``): right-aligned.
+_NUMBER = r"[<>]?[+-]?\d[\d,]*(\.\d+)?%?"
+_NUMERIC = re.compile(rf"{_NUMBER}(\s+to\s+{_NUMBER}|\s+\[{_NUMBER},\s*{_NUMBER}\])?")
+
+
 def _numeric(text: str) -> bool:
-    return text.replace(",", "").replace(".", "").replace("%", "").replace("-", "").strip(
-    ).isdigit()
+    """Whether a text cell holds a number (or an interval) and is aligned like one.
+
+    Examples
+    --------
+    >>> [_numeric(t) for t in ("1,234", "-0.32", "+0.36", ">99.9%", "70.9 to 102.3")]
+    [True, True, True, True, True]
+    >>> [_numeric(t) for t in ("+0.19 [+0.17, +0.22]", "-", "call", "S1: entry", "1x2")]
+    [True, False, False, False, False]
+    """
+    plain = text.replace(",", "").replace(".", "").replace("%", "").replace("-", "").strip()
+    return plain.isdigit() or _NUMERIC.fullmatch(text.strip()) is not None
 
 
 def _e(text: Any) -> str:

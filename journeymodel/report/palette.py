@@ -33,6 +33,9 @@ OUTCOME_COLOURS = {
 #: Stages: a sequential ramp (early stages light, late stages dark), cycled past 8.
 STAGE_COLOURS = ("#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b",
                  "#041f4a")
+#: The emotion curve and pain points: the curve, what is worse than average (friction, a
+#: switch's drop-off), the reference (average, staying on the channel or device).
+SENTIMENT_COLOURS = {"curve": "#1b7f8c", "pain": "#c51b7d", "reference": "#737373"}
 OTHER = "#bdbdbd"
 DIRECT = "(direct)"
 
@@ -77,6 +80,13 @@ class Palette:
 
     def outcome(self, name: str) -> str:
         return OUTCOME_COLOURS.get(str(name), OTHER)
+
+    @staticmethod
+    def sentiment(role: str) -> str:
+        """Colour of a role in the emotion and pain-point figures: ``curve`` (the emotion
+        curve), ``pain`` (friction, a switch's drop-off rate), ``reference`` (the average, the
+        stay rate)."""
+        return SENTIMENT_COLOURS[role]
 
     @staticmethod
     def stage(index: int, n_stages: int) -> str:
