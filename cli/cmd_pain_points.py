@@ -30,6 +30,7 @@ def pain_points(
     sentiment) and channel/device gaps (switches followed by drop-off), each with its cost,
     interval and the journeys behind it."""
     from journeymodel.cli.options import load_model_cli, print_result, write_frame
+
     from journeymodel.errors import ModelFileError, OptionError
     from journeymodel.painpoints import find_pain_points
 
@@ -59,6 +60,7 @@ def pain_points(
 def demo_step(events: Path, out_dir: Path, seed: int) -> None:
     """Print the top three pain points of each kind from the demo's Markov and stages models."""
     from journeymodel.cli.options import console, print_result
+
     from journeymodel.painpoints import find_pain_points
     from journeymodel.persist import load_model
 

@@ -167,8 +167,8 @@ class DemoTruth:
         without problems). ``exit_prob`` already includes its average over ``emission``.
     planted : dict
         The planted pain points by kind (empty without problems): ``{"leak": (touchpoints of
-        the leaking stage), "leak_stage": stage, "friction_touchpoint": touchpoint, "friction_stage": stage,
-        "device_gap": (from_device, to_device)}``.
+        the leaking stage), "leak_stage": stage, "friction_touchpoint": touchpoint,
+        "friction_stage": stage, "device_gap": (from_device, to_device)}``.
     gap_days, period_days : float
         Inactivity gap that ends a journey (30) and churn period (30).
     """

@@ -137,15 +137,16 @@ def journey_experience(journeys: JourneySet, *, stage_posterior: np.ndarray | No
     -------
     xarray.Dataset
         Dimension names do not clash with the models' own (the dataset is a child group of
-        the model's tree). Per ``channel`` (touchpoint): ``tp_scored``, ``tp_mean``, ``tp_low``, ``tp_high`` (sentiment),
-        ``tp_events`` and ``tp_journeys`` (journeys with a scored event there). Per ``position``
-        (1 .. 20, the last bin holding 20 and later): ``pos_*``. Per channel ``pair`` (from, to;
+        the model's tree). Per ``channel`` (touchpoint): ``tp_scored``, ``tp_mean``,
+        ``tp_low``, ``tp_high`` (sentiment), ``tp_events`` and ``tp_journeys`` (journeys with a
+        scored event there). Per ``position`` (1 .. 20, the last bin holding 20 and later):
+        ``pos_*``. Per channel ``pair`` (from, to;
         from ``(start)`` for first touchpoints): ``pair_from``, ``pair_to``, ``pair_n``
         (arrivals with a known sequel), ``pair_dropped``, ``pair_converted`` and the sentiment
         of the arrival (``pair_scored``, ``pair_mean``, ``pair_low``, ``pair_high``). Per
         ``device_pair``: ``dpair_from``, ``dpair_to``, ``dpair_n``, ``dpair_dropped``,
-        ``dpair_converted``. With ``stage_posterior``, per ``stage_label``: ``stage_*`` (sentiment) and
-        ``stage_events`` (expected touchpoints in the stage). Attributes:
+        ``dpair_converted``. With ``stage_posterior``, per ``stage_label``: ``stage_*``
+        (sentiment) and ``stage_events`` (expected touchpoints in the stage). Attributes:
         overall ``sentiment_mean`` / ``sentiment_low`` / ``sentiment_high``, ``scored_events``,
         ``events``, ``has_sentiment``, ``has_device``, ``ci``.
     """
