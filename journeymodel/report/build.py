@@ -1,9 +1,9 @@
 """Build the journey-map report from fitted models: one self-contained HTML page (and PNGs).
 
 Each model type has a section builder; sections appear in journey-map order (stages first: the
-map proper; then the Markov flows, persona conversion, persona churn) and the data section
-closes the page. Any subset of models works, and several models of one type get one section
-each.
+map proper; then the Markov flows, persona conversion, persona churn), then the pain points of
+all Markov and stages models together, and the data section closes the page. Any subset of
+models works, and several models of one type get one section each.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def build_report(models: Sequence[JourneyModel] | Mapping[str, JourneyModel],
     >>> from journeymodel.report.build import build_report
     >>> report = build_report([markov_model], "journey-map.html")  # doctest: +SKIP
     >>> [s.id for s in report.sections]  # doctest: +SKIP
-    ['markov', 'data']
+    ['markov', 'pain', 'data']
     """
     start = time.perf_counter()
     named = _named(models)
@@ -119,9 +119,11 @@ def build_report(models: Sequence[JourneyModel] | Mapping[str, JourneyModel],
 
 def build_sections(named: list[tuple[str, Any]], events: JourneySet | None = None
                    ) -> list[Section]:
-    """Every section of the report, in page order (model sections, then the data)."""
+    """Every section of the report, in page order: model sections, the pain points (from the
+    Markov and stages models, when they hold experience data), then the data."""
     from journeymodel.report.figure import rc_context
     from journeymodel.report.figures_data import data_section
+    from journeymodel.report.figures_pain import pain_section
     from journeymodel.report.palette import palette_for
 
     palette = palette_for([m for _, m in named], events)
@@ -136,6 +138,9 @@ def build_sections(named: list[tuple[str, Any]], events: JourneySet | None = Non
             for i, (label, model) in enumerate(of_type):
                 sid = model_type if i == 0 else f"{model_type}-{i + 1}"
                 sections.append(builder(model, label, palette, sid=sid))
+        pain = pain_section(named, palette)
+        if pain is not None:
+            sections.append(pain)
         sections.append(data_section(named, palette, events))
     return sections
 

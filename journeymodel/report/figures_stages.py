@@ -3,7 +3,9 @@
 Stages are columns in journey order (their mean position in the journey); under each stage its
 typical touchpoints (emission heat) and what happens after a touchpoint in it (conversion,
 churn, drop-off); above, the flows between stages, forward over the top and backward (customers
-returning to an earlier stage) underneath.
+returning to an earlier stage) underneath. When the data had sentiment, the emotion curve runs
+under the stage columns (mean sentiment per stage with its interval), and a companion figure
+follows sentiment along the journey's positions.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from journeymodel.report.palette import Palette
 
 FORWARD = "#1f4e79"
+#: Height (inches) of the emotion curve's row under the map.
+EMOTION_HEIGHT = 2.3
 BACKWARD = "#d95f02"
 DIRECT = "(direct)"
 
@@ -41,6 +45,14 @@ def stages_section(model: StageModel, label: str, palette: Palette, *,
              "has its own typical touchpoints and its own chance that a journey converts, "
              "churns or drops off after a touchpoint in it. Customers can move forward, stay, "
              "or fall back to an earlier stage.")
+    from journeymodel.report.figures_pain import position_figure, sentiment_of
+
+    exp = sentiment_of(model)
+    if exp is not None and "stage_mean" not in exp:  # no stage curve: nothing to draw
+        exp = None
+    if exp is not None:
+        intro += (" Under the stages runs the emotion curve: how customers rated their "
+                  "experience in each stage.")
     section = Section(sid, f"The journey map: stages ({label})", intro)
     flows = stage_flows(model)
     section.facts = [("stages", str(K)), ("steps per journey (expected)",
@@ -48,8 +60,13 @@ def stages_section(model: StageModel, label: str, palette: Palette, *,
                      ("P(conversion) per journey", pct(float(flows["ends"][0]))),
                      ("EM", "converged" if model.converged_ else "did NOT converge"),
                      ("BIC", f"{model.bic_:,.0f}")]
-    section.items += [map_figure(model, flows, palette, sid), stage_table(model, flows, sid),
-                      transition_table(model, sid)]
+    if exp is not None:
+        section.facts.append(("average sentiment (-1..1)",
+                              f"{exp.attrs['sentiment_mean']:+.2f}"))
+    section.items.append(map_figure(model, flows, palette, sid, exp))
+    if exp is not None:
+        section.items.append(position_figure(exp, sid, model))
+    section.items += [stage_table(model, flows, sid, exp), transition_table(model, sid)]
     return section
 
 
@@ -81,7 +98,19 @@ def stage_flows(model: StageModel) -> dict[str, np.ndarray]:
             "eventually": eventually}
 
 
-def map_figure(model: StageModel, flows: dict, palette: Palette, sid: str) -> Figure:
+def map_figure(model: StageModel, flows: dict, palette: Palette, sid: str,
+               exp=None) -> Figure:
+    """The map: flows over the stage columns, emission heat, outcomes, and (``exp`` with
+    sentiment, see :func:`~journeymodel.report.figures_pain.sentiment_of`) the emotion curve
+    under the same columns."""
+    fig, caption = draw_map(model, flows, palette, exp)
+    return Figure(f"{sid}-map", "The journey map", caption, render(fig))
+
+
+def draw_map(model: StageModel, flows: dict, palette: Palette, exp=None):
+    """The map's matplotlib figure and caption; its axes are, top to bottom, the flows, the
+    emission heat, the outcomes and (with ``exp``) the emotion curve, on one shared x axis
+    (stage column ``i`` at x = i)."""
     order = journey_order(model)
     K = len(order)
     tps = [s for s in model.symbols_ if s != DIRECT]
@@ -89,8 +118,10 @@ def map_figure(model: StageModel, flows: dict, palette: Palette, sid: str) -> Fi
     show = emission.max(axis=0) >= 0.02
     tps = [t for t, s in zip(tps, show, strict=True) if s]
     emission = emission[:, show]
-    fig = new_figure(max(8.0, 2.3 * K + 2.2), 4.2 + 0.34 * len(tps) + 2.4)
-    axes = fig.subplots(3, 1, height_ratios=[4.2, 0.34 * len(tps) + 0.4, 2.4], sharex=True)
+    heights = [4.2, 0.34 * len(tps) + 0.4, 2.4] + ([EMOTION_HEIGHT] if exp is not None else [])
+    fig = new_figure(max(8.0, 2.3 * K + 2.2),
+                     4.2 + 0.34 * len(tps) + 2.4 + (EMOTION_HEIGHT if exp is not None else 0))
+    axes = fig.subplots(len(heights), 1, height_ratios=heights, sharex=True)
     _draw_flows(axes[0], model, flows, order)
     _draw_emission(axes[1], emission, tps, palette)
     _draw_outcomes(axes[2], model, flows, order, palette)
@@ -100,13 +131,29 @@ def map_figure(model: StageModel, flows: dict, palette: Palette, sid: str) -> Fi
                "touchpoints spent there per journey and the share of moves that stay; arrows "
                "are the expected moves between stages per 100 journeys, forward above (blue) "
                "and backward below (orange). Middle: each stage's typical touchpoints, "
-               "P(touchpoint | stage). Bottom: what happens right after a touchpoint in the "
+               "P(touchpoint | stage). {third}: what happens right after a touchpoint in the "
                "stage (conversion, churn, drop-off) and the chance the journey eventually "
-               "converts from there (diamond). EM maximum-likelihood point estimates: the "
-               "model gives no intervals, so read small differences with care; "
-               f"log-likelihood {model.log_likelihood_:,.1f}, {model.n_parameters_} "
-               "parameters.")
-    return Figure(f"{sid}-map", "The journey map", caption, render(fig))
+               "converts from there (diamond). EM maximum-likelihood point "
+               "estimates: the model gives no intervals, so read small differences "
+               f"with care; log-likelihood {model.log_likelihood_:,.1f}, "
+               f"{model.n_parameters_} parameters.")
+    emotion = ""
+    if exp is not None:
+        from journeymodel.report.figures_pain import draw_stage_emotion
+
+        axes[2].xaxis.set_tick_params(labelbottom=True)  # keep the stage names under the bars
+        draw_stage_emotion(axes[3], exp, order,
+                           [model.stage_names_[k].split(": ")[0] for k in order])
+        ci = round(100 * float(exp.attrs["ci"]))
+        emotion = (" Bottom, the emotion curve: "
+                   "mean sentiment (rescaled to -1..1) of the scored "
+                   "touchpoints in each stage, each event weighted by the probability that it "
+                   f"belongs to the stage, with its {ci}% interval (Student t on the effective "
+                   "number of scored events; the stage assignment taken as given) and the "
+                   "number of scored events; dashed: the average of all scored events; magenta: "
+                   "the whole interval lies below the average (friction). Unscored events are "
+                   "left out, not counted as 0.")
+    return fig, caption.format(third="Bottom" if exp is None else "Third row") + emotion
 
 
 def _draw_flows(ax, model: StageModel, flows: dict, order: np.ndarray) -> None:
@@ -210,9 +257,16 @@ def _percent():
     return PercentFormatter(1.0, decimals=0)
 
 
-def stage_table(model: StageModel, flows: dict, sid: str) -> Table:
+def stage_table(model: StageModel, flows: dict, sid: str, exp=None) -> Table:
     order = journey_order(model)
     rows = []
+    caption = ("Each stage's typical touchpoints, where journeys start, how long they stay "
+               "(expected touchpoints per journey) and the outcome chances after a touchpoint "
+               "in the stage. Point estimates (EM).")
+    if exp is not None:
+        caption += (f" Sentiment: mean on -1..1 with its {round(100 * float(exp.attrs['ci']))}% "
+                    "interval, and the scored events behind it (weighted by stage "
+                    "probability).")
     for k in order:
         top = np.argsort(-model.emissionprob_[k], kind="stable")[:3]
         rows.append({
@@ -225,11 +279,15 @@ def stage_table(model: StageModel, flows: dict, sid: str) -> Table:
             "churn after a step": pct(model.exitprob_[k, 2]),
             "drop-off after a step": pct(model.exitprob_[k, 3]),
             "converts eventually": pct(flows["eventually"][k, 0])})
+        if exp is not None:
+            from journeymodel.report.figures_pain import interval_text
+
+            rows[-1]["sentiment"] = interval_text(exp["stage_mean"].values[k],
+                                                  exp["stage_low"].values[k],
+                                                  exp["stage_high"].values[k], signed=True)
+            rows[-1]["scored events"] = f"{exp['stage_scored'].values[k]:,.0f}"
     frame = pd.DataFrame(rows).set_index("stage")
-    return Table(f"{sid}-stages", "Stages in journey order",
-                 "Each stage's typical touchpoints, where journeys start, how long they stay "
-                 "(expected touchpoints per journey) and the outcome chances after a touchpoint "
-                 "in the stage. Point estimates (EM).", frame)
+    return Table(f"{sid}-stages", "Stages in journey order", caption, frame)
 
 
 def transition_table(model: StageModel, sid: str) -> Table:
