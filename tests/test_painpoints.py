@@ -309,3 +309,18 @@ def test_sample_data_without_problems(run_cli, tmp_path):
     assert a.read_bytes() == (tmp_path / "ref_a.csv").read_bytes()
     assert b.read_bytes() == (tmp_path / "ref_b.csv").read_bytes()
     assert a.read_bytes() != b.read_bytes()
+
+
+def test_demo_step_prints_the_top_pain_points(saved, tmp_path, capsys):
+    import shutil
+
+    from journeymodel.cli.cmd_pain_points import demo_step
+
+    _, events, m, s = saved
+    assert demo_step(events, tmp_path, 0) is None  # no models yet: nothing to print
+    assert capsys.readouterr().out == ""
+    shutil.copy(m, tmp_path / "markov.nc")
+    shutil.copy(s, tmp_path / "stages.nc")
+    demo_step(events, tmp_path, 0)
+    out = capsys.readouterr().out
+    assert "Pain points" in out and "mobile > desktop" in out and "support_chat" in out
