@@ -311,9 +311,10 @@ def test_sample_data_without_problems(run_cli, tmp_path):
     assert a.read_bytes() != b.read_bytes()
 
 
-def test_demo_step_prints_the_top_pain_points(saved, tmp_path, capsys):
+def test_demo_step_prints_the_top_pain_points(saved, tmp_path, capsys, monkeypatch):
     import shutil
 
+    monkeypatch.setenv("COLUMNS", "200")  # no wrapped table cells
     from journeymodel.cli.cmd_pain_points import demo_step
 
     _, events, m, s = saved
