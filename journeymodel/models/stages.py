@@ -578,8 +578,9 @@ def stage_names(model: StageModel, top: int = 2) -> list[str]:
 
     Roles: ``convert`` for the stage most likely to end in a conversion after a touchpoint,
     ``churn risk`` for the highest churn exit, ``entry`` for the most likely first stage,
-    ``engage`` otherwise (first rule that applies, each role used once; ``convert`` and
-    ``churn risk`` only when that stage's rate is at least 1.5 times the median stage's).
+    ``engage`` otherwise (first rule that applies, each role used once, the next stage in line
+    when the best is taken; ``convert`` and ``churn risk`` only when the rate of the stage that
+    gets the role is at least 1.5 times the median stage's).
     """
     K = len(model.startprob_)
     roles = ["engage"] * K
@@ -587,11 +588,14 @@ def stage_names(model: StageModel, top: int = 2) -> list[str]:
              ("entry", model.startprob_, 0.0)]
     taken: set[int] = set()
     for role, score, lift in rules:
-        if K > 1 and score.max() > 0 and score.max() >= lift * np.median(score):
-            k = int(np.argmax(np.where(np.isin(np.arange(K), list(taken)), -1.0, score)))
-            if k not in taken:
-                roles[k] = role
-                taken.add(k)
+        if K < 2:
+            break
+        k = int(np.argmax(np.where(np.isin(np.arange(K), list(taken)), -1.0, score)))
+        # the lift is checked on the stage that gets the role: a stage already named for
+        # another role does not lend its rate to the runner-up
+        if k not in taken and score[k] > 0 and score[k] >= lift * np.median(score):
+            roles[k] = role
+            taken.add(k)
     names = []
     for k, short in enumerate(_short_names(K)):
         order = np.argsort(-model.emissionprob_[k, :-1], kind="stable")[:top]
