@@ -114,6 +114,61 @@ def test_counts_of_two_halves_add_up(seed, order, cut):
     assert (a + b).equals(count_transitions(js, order))
 
 
+def _reference_counts(js, order, collapse):
+    """count_transitions by a plain loop over journeys (independent reference)."""
+    from collections import defaultdict
+
+    base, abs_key = len(js.touchpoints) + 1, {0: -1, 1: -3, 2: -2}
+    count, value, dsum, dn = (defaultdict(float) for _ in range(4))
+    for j in range(js.n_journeys):
+        lo, hi = js.offsets[j], js.offsets[j + 1]
+        codes, times, w = js.codes[lo:hi], js.times[lo:hi], js.weight[j]
+        L = len(codes)
+        ends = range(order - 1, L) if L >= order else range(L - 1, L) if L else range(0)
+        states = []
+        for e in ends:
+            window = codes[max(0, e - order + 1):e + 1]
+            key = sum(int(c + 1) * base ** (len(window) - 1 - i) for i, c in enumerate(window))
+            if not (collapse and states and states[-1][0] == key):
+                states.append((key, times[e]))
+        prev = 0
+        for (key, t), nxt in zip(states, states[1:] + [None]):
+            count[prev, key] += w
+            prev = key
+            d = (nxt[1] - t) if nxt else (js.end[j] - t if js.outcome[j] in (0, 1) else np.nan)
+            if np.isfinite(d):
+                dsum[key] += d * w
+                dn[key] += w
+        if js.outcome[j] != 3:
+            count[prev, abs_key[js.outcome[j]]] += w
+            value[prev, abs_key[js.outcome[j]]] += js.value[j] * w if js.outcome[j] == 0 else 0
+    return count, value, dsum, dn
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), order=st.integers(1, 4), collapse=st.booleans(),
+       unit=st.booleans())
+def test_counts_and_dwell_match_a_loop_reference(seed, order, collapse, unit):
+    from dataclasses import replace
+
+    js = random_journeys(seed, n=60, T=3, weights=not unit)
+    rng = np.random.default_rng(seed)
+    times = np.cumsum(rng.exponential(10.0, js.n_events))
+    times[rng.random(js.n_events) < 0.05] = np.nan  # unknown times give no dwell
+    last = np.where(js.lengths > 0, times[np.maximum(js.offsets[1:] - 1, 0)], 0.0)
+    js = replace(js, times=times, end=last + 3.0, time_kind="datetime",
+                 value=rng.integers(0, 5, js.n_journeys).astype(float))
+    tc = count_transitions(js, order, collapse)
+    count, value, dsum, dn = _reference_counts(js, order, collapse)
+    pairs = sorted(count)
+    assert [tuple(p) for p in zip(tc.from_key.tolist(), tc.to_key.tolist(), strict=True)] == pairs
+    np.testing.assert_allclose(tc.count, [count[p] for p in pairs], rtol=1e-12)
+    np.testing.assert_allclose(tc.value, [value[p] for p in pairs], rtol=1e-12, atol=1e-12)
+    assert tc.dwell_key.tolist() == sorted(dn)
+    np.testing.assert_allclose(tc.dwell_sum, [dsum[k] for k in sorted(dn)], rtol=1e-12)
+    np.testing.assert_allclose(tc.dwell_n, [dn[k] for k in sorted(dn)], rtol=1e-12)
+
+
 def test_window_states_follow_channelattribution():
     js = journeys_from_codes([["a", "b", "c", "d"], ["a", "a", "a", "b"], ["a"]],
                              ["conversion", "dropoff", "conversion"])

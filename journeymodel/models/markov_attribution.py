@@ -163,11 +163,13 @@ def heuristic_totals(journeys: JourneySet) -> dict[str, tuple[np.ndarray, np.nda
     for name, code in (("first", first_code), ("last", last_code)):
         out[name] = (np.bincount(code, weights=w[has], minlength=T),
                      np.bincount(code, weights=v[has], minlength=T))
-    per_touch = np.repeat(1.0 / np.maximum(journeys.lengths, 1), journeys.lengths)
-    wl = np.repeat(w, journeys.lengths) * per_touch
-    vl = np.repeat(v, journeys.lengths) * per_touch
-    out["linear"] = (np.bincount(journeys.codes, weights=wl, minlength=T),
-                     np.bincount(journeys.codes, weights=vl, minlength=T))
+    # per journey first, then repeated per touch: the same products, one event-sized array
+    per_touch = 1.0 / np.maximum(journeys.lengths, 1)
+    lin_w = np.bincount(journeys.codes, weights=np.repeat(w * per_touch, journeys.lengths),
+                        minlength=T)
+    lin_v = (np.bincount(journeys.codes, weights=np.repeat(v * per_touch, journeys.lengths),
+                         minlength=T) if v.any() else np.zeros(T))
+    out["linear"] = (lin_w, lin_v)
     return out
 
 

@@ -75,28 +75,49 @@ class StateSequences:
 def state_sequences(journeys: JourneySet, order: int, collapse: bool = True,
                     base: int | None = None) -> StateSequences:
     """Window states of every journey (see module docstring), vectorised over all events."""
+    keys, offsets, entered = _states(journeys, order, collapse, base, times=True)
+    return StateSequences(keys.astype(np.int64), offsets, entered)
+
+
+def _states(journeys: JourneySet, order: int, collapse: bool, base: int | None, times: bool):
+    """(state keys, CSR offsets, entry times or None) of every journey.
+
+    Memory-lean: keys are int32 where they fit; window keys are built from shifted slices (no
+    gathers), repeats are found event by event, and each output is gathered once."""
     base = base or state_base(len(journeys.touchpoints), order)
-    codes = journeys.codes.astype(np.int64) + 1
+    n = journeys.n_events
     lengths = journeys.lengths
-    starts = np.repeat(journeys.offsets[:-1], lengths)
-    rel = np.arange(journeys.n_events) - starts
-    key = np.zeros(journeys.n_events, np.int64)
-    for j in range(order):
-        ok = rel >= j
-        key[ok] += codes[np.flatnonzero(ok) - j] * base**j
-    length_of_event = np.repeat(lengths, lengths)
-    keep = rel >= np.minimum(order, length_of_event) - 1
-    jid = np.repeat(np.arange(journeys.n_journeys), lengths)
-    if collapse:
-        prev_same = np.zeros(journeys.n_events, bool)
-        idx = np.flatnonzero(keep)
-        dup = (jid[idx[1:]] == jid[idx[:-1]]) & (key[idx[1:]] == key[idx[:-1]])
-        prev_same[idx[1:][dup]] = True
-        keep &= ~prev_same
-    n_per = np.bincount(jid[keep], minlength=journeys.n_journeys)
-    offsets = np.zeros(journeys.n_journeys + 1, np.int64)
-    np.cumsum(n_per, out=offsets[1:])
-    return StateSequences(key[keep], offsets, journeys.times[keep])
+    itype = np.int32 if n < 2**31 and float(base) ** order < 2**31 else np.int64
+    rel = np.arange(n, dtype=itype)  # position of each event within its journey
+    rel -= np.repeat(journeys.offsets[:-1].astype(itype), lengths)
+    key = journeys.codes.astype(itype)
+    key += 1
+    if order > 1:
+        codes = key.copy()
+        for j in range(1, order):  # add the touchpoint j steps back, where the journey has one
+            contrib = codes[:-j] * itype(base**j)
+            contrib[rel[j:] < j] = 0
+            key[j:] += contrib
+        del codes, contrib
+    # a journey of L touchpoints has states at its last max(L - order + 1, 1) events ...
+    keep = rel >= order - 1
+    short = (lengths > 0) & (lengths < order)
+    keep[journeys.offsets[1:][short] - 1] = True
+    if collapse and n > 1:  # ... minus those repeating the state of the event before
+        repeat = np.zeros(n, bool)
+        np.equal(key[1:], key[:-1], out=repeat[1:])
+        repeat &= rel >= order  # the event before holds a state of the same journey
+        keep &= ~repeat
+        del repeat
+    del rel
+    nonempty = lengths > 0
+    counts = np.zeros(len(lengths), np.int64)
+    if nonempty.any():
+        counts[nonempty] = np.add.reduceat(keep, journeys.offsets[:-1][nonempty],
+                                           dtype=np.int64)
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return key[keep], offsets, journeys.times[keep] if times else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,16 +198,19 @@ def _group_pairs(a: np.ndarray, b: np.ndarray, weights: list[np.ndarray]):
     return ua[idx // len(ub)], ub[idx % len(ub)], sums
 
 
-def _compress(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct sorted keys, index of each key), by a lookup table when keys are small."""
+def _compress(keys: np.ndarray, itype=np.int64) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct sorted keys, index of each key), by a lookup table when keys are small.
+
+    ``itype=np.int32`` halves the memory of the index where the lookup table applies (callers
+    must then keep products of indices below 2**31)."""
     if len(keys) == 0:
         return keys.astype(np.int64), keys.astype(np.int64)
     lo, hi = int(keys.min()), int(keys.max())
     if hi - lo <= 1 << 24:
         present = np.zeros(hi - lo + 1, bool)
         present[keys - lo] = True
-        index = np.cumsum(present) - 1
-        return np.flatnonzero(present) + lo, index[keys - lo]
+        index = (np.cumsum(present) - 1).astype(itype)
+        return np.flatnonzero(present) + lo, index[keys - lo] if lo else index[keys]
     return np.unique(keys, return_inverse=True)
 
 
@@ -217,31 +241,64 @@ def count_transitions(journeys: JourneySet, order: int, collapse: bool = True
     >>> tc.from_key.tolist(), tc.to_key.tolist(), tc.count.tolist()
     ([0, 0, 1, 1, 2, 3, 3], [1, 2, -2, 2, 3, -2, -1], [2.0, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0])
     """
-    seq = state_sequences(journeys, order, collapse)
+    timed = journeys.time_kind != "none"
+    seq = StateSequences(*_states(journeys, order, collapse, None, times=timed))
     n_j = journeys.n_journeys
     n_per = np.diff(seq.offsets)
-    occ_j = np.repeat(np.arange(n_j), n_per)
     has = n_per > 0
     first = seq.offsets[:-1][has]
     last = seq.offsets[1:][has] - 1
-    nxt_same = np.zeros(len(seq.keys), bool)
-    nxt_same[:-1] = occ_j[1:] == occ_j[:-1]
-    within = np.flatnonzero(nxt_same)
-
+    w = journeys.weight
+    unit = bool(np.all(w == 1.0))
+    # Three kinds of transitions with disjoint (from, to) pairs, grouped separately: start ->
+    # first state; state -> next state within a journey; last state -> outcome. Each pair's
+    # sum therefore adds the same terms in the same order as one grouping of all of them.
     ended = journeys.outcome != CENSORED
     last_key = np.zeros(n_j, np.int64)
     last_key[has] = seq.keys[last]
     abs_key = np.select([journeys.outcome == o for o in _ABS_KEY],
                         list(_ABS_KEY.values()), 0).astype(np.int64)
-    w = journeys.weight
-    frm = np.concatenate([np.zeros(int(has.sum()), np.int64), seq.keys[within], last_key[ended]])
-    to = np.concatenate([seq.keys[first], seq.keys[within + 1], abs_key[ended]])
-    wt = np.concatenate([w[has], w[occ_j[within]], w[ended]])
     conv_value = np.where(journeys.outcome == CONVERSION, journeys.value * w, 0.0)
-    val = np.concatenate([np.zeros(int(has.sum()) + len(within)), conv_value[ended]])
-    f, t, (c, v) = _group_pairs(frm, to, [wt, val])
-    dk, ds, dn = _dwell(seq, occ_j, within, journeys, has, last)
-    return TransitionCounts(order, collapse, tuple(journeys.touchpoints), f, t, c, v, dk, ds, dn)
+    uk, ik = _compress(seq.keys, np.int32)  # state indices 0..U-1, for pairs and dwell
+    nxt = np.ones(len(seq.keys), bool)  # the state has a next state in its journey
+    nxt[last] = False
+    parts = [
+        _group_pairs(np.zeros(int(has.sum()), np.int64), seq.keys[first],
+                     [w[has], np.zeros(int(has.sum()))]),
+        _within_pairs(uk, ik, nxt, None if unit else np.repeat(w, n_per)),
+        _group_pairs(last_key[ended], abs_key[ended], [w[ended], conv_value[ended]]),
+    ]
+    f = np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False)
+    t = np.concatenate([p[1] for p in parts]).astype(np.int64, copy=False)
+    c = np.concatenate([p[2][0] for p in parts])
+    v = np.concatenate([p[2][1] for p in parts])
+    srt = np.lexsort((t, f))
+    dk, ds, dn = _dwell(seq, uk, ik, nxt, n_per, last, journeys, has, unit)
+    return TransitionCounts(order, collapse, tuple(journeys.touchpoints), f[srt], t[srt], c[srt],
+                            v[srt], dk, ds, dn)
+
+
+def _within_pairs(uk, ik, nxt, occ_weight):
+    """Distinct (state, next state) pairs inside journeys, sorted, with summed weights (1 per
+    transition when ``occ_weight`` is None) and zero value. ``uk, ik`` are the distinct state
+    keys and each occurrence's index into them; ``nxt`` marks occurrences followed by a state
+    of the same journey."""
+    U = len(uk)
+    if len(ik) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), [np.zeros(0), np.zeros(0)]
+    if U * U <= 1 << 24:  # bincount over the small pair space; the last bin collects non-pairs
+        pair = ik[:-1] * ik.dtype.type(U)
+        pair += ik[1:]
+        pair[~nxt[:-1]] = U * U
+        present_n = np.bincount(pair, minlength=U * U + 1)[:-1]
+        idx = np.flatnonzero(present_n)
+        cnt = (present_n[idx].astype(np.float64) if occ_weight is None else
+               np.bincount(pair, weights=occ_weight[:-1], minlength=U * U + 1)[idx])
+        return uk[idx // U], uk[idx % U], [cnt, np.zeros(len(idx))]
+    pos = np.flatnonzero(nxt)
+    fw = [np.ones(len(pos)) if occ_weight is None else occ_weight[pos]]
+    a, b, (cnt,) = _group_pairs(uk[ik[pos]], uk[ik[pos + 1]], fw)
+    return a, b, [cnt, np.zeros(len(cnt))]
 
 
 def count_transitions_chunked(journeys: JourneySet, order: int, collapse: bool = True,
@@ -259,22 +316,38 @@ def count_transitions_chunked(journeys: JourneySet, order: int, collapse: bool =
     return total
 
 
-def _dwell(seq: StateSequences, occ_j, within, journeys: JourneySet, has, last):
+def _dwell(seq: StateSequences, uk, ik, nxt, n_per, last, journeys: JourneySet, has,
+           unit: bool):
     """Dwell time per state: to the next state, or to the outcome row of a converted/churned
-    journey. Drop-offs and censored ends have no observed dwell."""
+    journey. Drop-offs and censored ends have no observed dwell. Sums run over the dwell
+    times in occurrence order (those to a next state first, then those to an outcome)."""
     empty = np.zeros(0)
     if journeys.time_kind == "none" or len(seq.keys) == 0:
         return empty.astype(np.int64), empty, empty
-    d_within = seq.entered[within + 1] - seq.entered[within]
     jl = np.flatnonzero(has)
     out = np.isin(journeys.outcome[jl], (CONVERSION, CHURN))
     d_last = journeys.end[jl[out]] - seq.entered[last[out]]
-    keys = np.concatenate([seq.keys[within], seq.keys[last[out]]])
-    d = np.concatenate([d_within, d_last])
-    w = np.concatenate([journeys.weight[occ_j[within]], journeys.weight[jl[out]]])
-    ok = np.isfinite(d)
-    k, (s, n) = _group_keys(keys[ok], [d[ok] * w[ok], w[ok]])
-    return k, s, n
+    ok_last = np.isfinite(d_last)
+    d_last, i_last = d_last[ok_last], ik[last[out]][ok_last]
+    d_all = np.diff(seq.entered)
+    sel = nxt[:-1] & np.isfinite(d_all)  # a next state, and a finite time to it
+    k = int(np.count_nonzero(sel))
+    d, idx = np.empty(k + len(d_last)), np.empty(k + len(d_last), ik.dtype)
+    np.compress(sel, d_all, out=d[:k])
+    del d_all
+    np.compress(sel, ik[:-1], out=idx[:k])
+    d[k:], idx[k:] = d_last, i_last
+    U = len(uk)
+    present = np.bincount(idx, minlength=U)
+    if unit:
+        s, n = np.bincount(idx, weights=d, minlength=U), present.astype(np.float64)
+    else:
+        wo = np.repeat(journeys.weight, n_per)[:-1][sel]
+        w = np.concatenate([wo, journeys.weight[jl[out]][ok_last]])
+        s, n = (np.bincount(idx, weights=d * w, minlength=U),
+                np.bincount(idx, weights=w, minlength=U))
+    keep = np.flatnonzero(present)
+    return uk[keep], s[keep], n[keep]
 
 
 # ---------------------------------------------------------------------------------------------
