@@ -139,12 +139,13 @@ def full(tmp_path_factory, markov, stages, journeys):
 
 def test_all_fast_models_with_events(full):
     report, folder = full
-    page = check_page(report.path, ["stages", "markov", "markov-2", "data"])
+    page = check_page(report.path, ["stages", "markov", "markov-2", "pain", "data"])
     for sid in ("markov", "markov-2"):
         assert {f"fig-{sid}-{k}" for k in ("flow", "paths", "transitions", "attribution",
                                             "hotspots")} <= set(page.figures)
         assert f"table-{sid}-attribution-table" in page.tables
-    assert {"fig-stages-map", "fig-data-outcomes", "fig-data-usage"} <= set(page.figures)
+    assert {"fig-stages-map", "fig-stages-emotion", "fig-pain-gaps", "fig-pain-sentiment",
+            "fig-data-outcomes", "fig-data-usage"} <= set(page.figures)
     assert {"table-stages-stages", "table-stages-transitions", "table-data-ledger",
             "table-data-journeys"} <= set(page.tables)
     text = report.path.read_text()
@@ -169,8 +170,9 @@ def test_captions_say_how_uncertain(full):
 
 def test_markov_alone(tmp_path, markov):
     report = build_report([markov], tmp_path / "map.html")
-    page = check_page(report.path, ["markov", "data"])
-    assert len(page.images) == 7  # five Markov figures, outcome mix and usage from its counts
+    page = check_page(report.path, ["markov", "pain", "data"])
+    # five Markov figures, the gap chart and touchpoint sentiment, outcome mix and usage
+    assert len(page.images) == 9
 
 
 def test_stages_alone_is_deterministic(tmp_path, stages):
@@ -178,8 +180,10 @@ def test_stages_alone_is_deterministic(tmp_path, stages):
     b = build_report({"my stages": stages}, tmp_path / "b.html", title="Stages <only>")
     text = a.path.read_text()
     assert text == b.path.read_text()
-    page = check_page(a.path, ["stages", "data"])
-    assert page.figures == ["fig-stages-map"]  # a stage model stores no outcome counts
+    page = check_page(a.path, ["stages", "pain", "data"])
+    # a stage model stores no outcome counts: no data figures
+    assert page.figures == ["fig-stages-map", "fig-stages-emotion", "fig-pain-gaps",
+                            "fig-pain-sentiment"]
     assert "<title>Stages &lt;only&gt;</title>" in text  # escaped
     assert "my stages" in text
 
@@ -337,7 +341,7 @@ def test_cli_report(run_cli, tmp_path, saved):
                                 "--title", "Wall map")
     assert code == 0, err
     assert f"wrote {out}" in " ".join(stdout.split())
-    check_page(out, ["stages", "data"])
+    check_page(out, ["stages", "pain", "data"])
     assert "<title>Wall map</title>" in out.read_text()
     assert len(list(png.glob("*.png"))) == len(Page(out.read_text()).images)
 
@@ -351,10 +355,11 @@ def test_cli_report_json_with_events(run_cli, tmp_path, saved, journeys):
     code, stdout, err = run_cli("report", saved[1], "-o", out, "--events", events, "--json")
     assert code == 0, err
     payload = json.loads(stdout)
-    assert payload["sections"] == ["stages", "data"]
-    assert payload["figures"] == ["stages-map", "data-outcomes", "data-usage"]
+    assert payload["sections"] == ["stages", "pain", "data"]
+    assert payload["figures"] == ["stages-map", "stages-emotion", "pain-gaps", "pain-sentiment",
+                                  "data-outcomes", "data-usage"]
     assert payload["png"] == []
-    check_page(out, ["stages", "data"])
+    check_page(out, ["stages", "pain", "data"])
 
 
 def test_cli_errors(run_cli, tmp_path, saved):
@@ -389,7 +394,7 @@ def test_demo_step(tmp_path, capsys, saved, journeys):
     path = demo_step(events, tmp_path, 0)
     assert path == tmp_path / "journey-map.html"
     assert str(path.resolve()) in "".join(capsys.readouterr().out.split())
-    page = check_page(path, ["stages", "data"])
+    page = check_page(path, ["stages", "pain", "data"])
     assert "fig-data-outcomes" in page.figures
 
 

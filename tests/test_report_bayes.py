@@ -80,7 +80,7 @@ def test_all_four_models(tmp_path, bayes_models, journeys):
     stages = StageModel(n_stages=3, restarts=1, max_iter=100).fit(journeys)
     report = build_report([*bayes_models, markov, stages], tmp_path / "map.html",
                           events=journeys)
-    check_page(report.path, ["stages", "markov", "conversion", "churn", "data"])
+    check_page(report.path, ["stages", "markov", "conversion", "churn", "pain", "data"])
 
 
 def test_cli_all_four(run_cli, tmp_path, bayes_models, journeys):
@@ -92,7 +92,7 @@ def test_cli_all_four(run_cli, tmp_path, bayes_models, journeys):
     out = tmp_path / "map.html"
     code, _, err = run_cli("report", *paths, "-o", out, "--png-dir", tmp_path / "png")
     assert code == 0, err
-    check_page(out, ["markov", "conversion", "churn", "data"])
+    check_page(out, ["markov", "conversion", "churn", "pain", "data"])
 
 
 def test_conversion_rates_match_the_model(bayes_models):
