@@ -24,7 +24,6 @@ def sample_data(
     """Write a realistic sample event log (personas, stages, conversions, churn, drop-offs,
     sentiment, devices)."""
     from journeymodel.datasets import write_sample_events
-
     from journeymodel.errors import OptionError
 
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
