@@ -461,7 +461,8 @@ def test_preconditioned_iteration_matches_direct_solves(monkeypatch):
     A = np.eye(chain.n)
     A[qr, qc] -= qd.mean(axis=0)
     minv = np.linalg.inv(A[np.ix_(keep, keep)]).astype(np.float32)
-    x, done = mc._precond_iterate(chain.n, qr, qc, qd, rhs, keep, minv)
+    Q = mc.interleaved_blocks(chain.n, qr, qc, qd)
+    x, done = mc._precond_iterate(Q, np.ascontiguousarray(rhs.transpose(1, 0, 2)), keep, minv)
     assert done.all()
     np.testing.assert_allclose(x[:, 0], direct[:, 1], rtol=1e-10, atol=1e-14)
     # through the public API: the new path (forced on) vs the direct sparse solves

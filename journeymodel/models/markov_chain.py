@@ -36,7 +36,7 @@ _DENSE_MAX = 250  # chains up to this many transient states are solved densely
 _BLOCK_NNZ = 2_000_000  # entries per block-diagonal sparse batch
 _PRECOND_MAX = 3000  # many draws of chains up to this size: iteration preconditioned by the mean
 _PRECOND_MIN_DRAWS = 8  # fewer draws than this: direct sparse solves are cheaper
-_ITER_TOL = 1e-13  # stop when no value moves by more than this (relative to the largest)
+_ITER_TOL = 1e-10  # stop when no value moves by more than this (relative to the largest)
 _ITER_MAX = 60  # draws not converged by then are solved directly
 
 
@@ -500,9 +500,13 @@ def draw_rows(conc: sp.csr_matrix, n_draws: int, rng: np.random.Generator) -> np
     sums[:, nonempty] = np.add.reduceat(g, starts[nonempty], axis=1)
     row_of = np.repeat(np.arange(conc.shape[0]), counts)
     s = sums[:, row_of]
-    mean = conc.data / np.asarray(conc.sum(axis=1)).ravel()[row_of]
+    np.divide(g, s, out=g, where=s > 0)  # in place: the draws are large (n_draws x nnz)
     # gamma variates with tiny shapes can all underflow to 0 in a row: use the mean there
-    return np.where(s > 0, g / np.where(s > 0, s, 1.0), mean[None, :])
+    zero = s <= 0
+    if zero.any():
+        mean = conc.data / np.asarray(conc.sum(axis=1)).ravel()[row_of]
+        g[zero] = np.broadcast_to(mean, g.shape)[zero]
+    return g
 
 
 def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.ndarray,
@@ -546,14 +550,21 @@ def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.nda
 
 def _one_blas_thread():
     """Batched small matrices gain nothing from BLAS threads, and threaded OpenBLAS on a busy
-    machine made them 25x slower (measured): run them single-threaded."""
+    machine made them 25x slower (measured): run them single-threaded. The controller (which
+    scans the loaded libraries, ~10 ms) is made once per process."""
+    global _BLAS_CONTROLLER
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - threadpoolctl comes with pymc
         from contextlib import nullcontext
 
         return nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    if _BLAS_CONTROLLER is None:
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_BLAS_CONTROLLER = None
 
 
 def _dense_start(n, qr, qc, qd, rhs, removed, start):
@@ -620,15 +631,18 @@ def _iterative_start(n, qr, qc, qd, rhs, removed, start):
     mean of the draws restricted to the kept states (its dense inverse comes from one inverse of
     the full mean matrix by the Schur complement). Draws scatter little around their mean, so
     the error shrinks by a large factor per step; each step is one block-diagonal sparse matvec
-    over all draws and one dense product. ``M^-1`` is kept in float32 (twice as fast): it only
-    steers the steps, while residuals and values stay float64, so the fixed point is exact.
-    Draws not converged after ``_ITER_MAX`` steps are solved directly (:func:`_sparse_start`),
-    so the result is that of a direct solve to
-    ``_ITER_TOL``."""
+    over the draws still iterating and one dense product. ``M^-1`` is kept in float32 (twice as
+    fast): it only steers the steps, while residuals and values stay float64, so the fixed
+    point is exact. Draws not converged after ``_ITER_MAX`` steps are solved directly
+    (:func:`_sparse_start`), so the result is that of a direct solve to about
+    ``_ITER_TOL / 10`` relative (the error shrinks ten-fold or more per step)."""
     D, S, m = qd.shape[0], removed.shape[0], rhs.shape[2]
     A = np.eye(n)
     A[qr, qc] -= qd.mean(axis=0)
-    B = np.linalg.inv(A).astype(np.float32)  # a preconditioner needs no more precision
+    B = np.linalg.inv(A.astype(np.float32))  # a preconditioner needs no more precision
+    del A
+    Q = interleaved_blocks(n, qr, qc, qd)
+    b = np.ascontiguousarray(rhs.transpose(1, 0, 2))  # (n, D, m)
     out = np.zeros((D, S, m))
     for s in range(S):  # loop over scenarios only; all draws together
         if removed[s, start]:
@@ -639,7 +653,7 @@ def _iterative_start(n, qr, qc, qd, rhs, removed, start):
         if len(drop):
             minv = minv - B[np.ix_(keep, drop)] @ np.linalg.solve(B[np.ix_(drop, drop)],
                                                                   B[np.ix_(drop, keep)])
-        x, done = _precond_iterate(n, qr, qc, qd, rhs, keep, minv)
+        x, done = _precond_iterate(Q, b, keep, minv)
         out[:, s] = x[:, int(np.searchsorted(keep, start)), :]
         bad = np.flatnonzero(~done)
         if len(bad):
@@ -648,33 +662,67 @@ def _iterative_start(n, qr, qc, qd, rhs, removed, start):
     return out
 
 
-def _precond_iterate(n, qr, qc, qd, rhs, keep, minv):
-    """The iteration of :func:`_iterative_start` on the kept states; returns the values
-    (D, k, m) and whether each draw converged (D,)."""
-    D, m, k = qd.shape[0], rhs.shape[2], len(keep)
-    pos = np.full(n, -1)
-    pos[keep] = np.arange(k)
-    ok = (pos[qr] >= 0) & (pos[qc] >= 0)
-    rr, cc = pos[qr[ok]], pos[qc[ok]]
-    order = np.argsort(rr, kind="stable")
-    rr, cc, vals = rr[order], cc[order], qd[:, ok][:, order]
-    per_row = np.bincount(rr, minlength=k)
-    indptr = np.concatenate([[0], np.cumsum(np.tile(per_row, D))])
-    indices = (np.arange(D)[:, None] * k + cc[None, :]).ravel()
-    Q = sp.csr_matrix((vals.ravel(), indices, indptr), shape=(D * k, D * k))
-    b = rhs[:, keep, :]  # (D, k, m)
-    # layout (k, D * m) for the dense products, (D * k, m) for the block-diagonal matvec
-    x = (minv @ b.transpose(1, 0, 2).reshape(k, D * m).astype(np.float32)).astype(np.float64)
+def interleaved_blocks(n, qr, qc, qd) -> sp.csr_matrix:
+    """The transient blocks ``Q_d`` of all D draws as one sparse (n * D, n * D) matrix whose
+    row and column ``r * D + d`` belong to state ``r`` of draw ``d`` (entries ``(qr, qc)``,
+    sorted by row; values ``qd`` of shape (D, nnz)). With values laid out (state, draw), one
+    matvec applies every draw's matrix, and the same layout serves the dense products.
+
+    Built draw by draw (the values as they are, no gather), then its rows permuted."""
+    D, nnz = qd.shape
+    per_row = np.bincount(qr, minlength=n)
+    indptr = np.zeros(D * n + 1, np.int64)
+    np.cumsum(np.tile(per_row, D), out=indptr[1:])
+    cols = qc[None, :] * D + np.arange(D)[:, None]  # (D, nnz), column in (state, draw) order
+    by_draw = sp.csr_matrix((qd.ravel(), cols.ravel(), indptr), shape=(D * n, n * D))
+    return by_draw[(np.arange(n)[:, None] + np.arange(D)[None, :] * n).ravel()]
+
+
+def _precond_iterate(Q, b, keep, minv):
+    """The iteration of :func:`_iterative_start` on the kept states ``keep``.
+
+    ``Q`` comes from :func:`interleaved_blocks`, ``b`` is (n, D, m), ``minv`` (k, k). Values of
+    removed states stay 0, so ``Q`` applies as it is (transitions into removed states drop out).
+    Draws leave the iteration as soon as they converge (most need about ten steps, a few many
+    more), so later steps cost only what the remaining draws need. All draws start from the
+    solution for the mean right-hand side. Returns the values (D, k, m) and whether each draw
+    converged (D,)."""
+    n, D, m = b.shape
+    k = len(keep)
+    bk = b[keep]  # (k, D, m)
+    xk = np.repeat((minv @ bk.mean(axis=1).astype(np.float32)).astype(np.float64)[:, None, :],
+                   D, axis=1)  # (k, D, m)
+    x = np.zeros((n, D, m))
+    x[keep] = xk
     done = np.zeros(D, bool)
+    act = np.arange(D)  # draws still iterating
+    rows = act  # draws whose rows Qa holds: re-sliced when at most half of them still iterate
+    Qa = Q if k == n else Q[(keep[:, None] * D + act[None, :]).ravel()]
     for _ in range(_ITER_MAX):
-        xd = x.reshape(k, D, m).transpose(1, 0, 2)  # (D, k, m)
-        resid = b - xd + (Q @ xd.reshape(D * k, m)).reshape(D, k, m)
-        dx = minv @ resid.transpose(1, 0, 2).reshape(k, D * m).astype(np.float32)
-        x += dx
-        scale = np.abs(x).reshape(k, D, m).max(axis=(0, 2))
-        step = np.abs(dx).reshape(k, D, m).max(axis=(0, 2))
-        done = step <= _ITER_TOL * np.maximum(scale, 1e-300)
-        if done.all():
-            break
-    done &= np.isfinite(x).reshape(k, D, m).all(axis=(0, 2))
-    return x.reshape(k, D, m).transpose(1, 0, 2), done
+        A = len(act)
+        xa = xk if A == D else xk[:, act]
+        resid = (Qa @ x.reshape(n * D, m)).reshape(k, len(rows), m)
+        if len(rows) > A:
+            resid = resid[:, np.searchsorted(rows, act)]
+        resid += bk if A == D else bk[:, act]
+        resid -= xa
+        dx = (minv @ resid.astype(np.float32).reshape(k, A * m)).reshape(k, A, m)
+        xa += dx
+        if A == D:
+            x[keep] = xk
+        else:
+            xk[:, act] = xa
+            x[np.ix_(keep, act)] = xa
+        scale = np.abs(xa).max(axis=(0, 2))
+        step = np.abs(dx).max(axis=(0, 2))
+        conv = step <= _ITER_TOL * np.maximum(scale, 1e-300)
+        if conv.any():
+            done[act[conv]] = True
+            act = act[~conv]
+            if len(act) == 0:
+                break
+            if 2 * len(act) <= len(rows):
+                rows = act
+                Qa = Q[(keep[:, None] * D + act[None, :]).ravel()]
+    done &= np.isfinite(xk).all(axis=(0, 2))
+    return xk.transpose(1, 0, 2), done
