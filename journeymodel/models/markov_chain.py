@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from journeymodel.errors import OptionError
 from journeymodel.journeys import CENSORED, CHURN, CONVERSION, DROPOFF, JourneySet
@@ -454,13 +453,17 @@ def _ranges(cnt: np.ndarray) -> np.ndarray:
 
 def _fix_closed(conc: sp.csr_matrix, n: int, n_abs: int, notes: list[str]) -> sp.csr_matrix:
     """Give states that cannot reach any absorbing state a way out (concentration 1 each)."""
-    from scipy.sparse.csgraph import breadth_first_order
-
-    g = sp.hstack([conc.T, sp.csr_matrix((n + n_abs, n_abs))]).tocsr()  # reversed graph
-    reach = np.zeros(n + n_abs, bool)
-    for a in range(n, n + n_abs):
-        reach[breadth_first_order(g, a, directed=True, return_predecessors=False)] = True
-    stuck = np.flatnonzero(~reach[:n])
+    # states that reach an absorbing state, found backwards one step at a time (one sparse
+    # matvec per step; scipy.sparse.csgraph would pull in scipy's solvers, ~0.1-0.3 s to import)
+    links = sp.csr_matrix((np.ones(conc.nnz), conc.indices, conc.indptr), shape=conc.shape)
+    reach = np.zeros(n + n_abs)
+    reach[n:] = 1.0
+    while True:
+        new = (links @ reach > 0) & (reach[:n] == 0)
+        if not new.any():
+            break
+        reach[:n][new] = 1.0
+    stuck = np.flatnonzero(reach[:n] == 0)
     if len(stuck):
         notes.append(f"{len(stuck)} states never led to an outcome (loops seen only in "
                      "in-flight journeys); they were given a uniform prior over outcomes")
@@ -483,8 +486,12 @@ def fundamental_solve(chain_P: sp.csr_matrix, n: int, rhs: np.ndarray) -> np.nda
     columns of P) and expected steps (rhs = ones).
     """
     Q = chain_P[:, :n]
-    A = sp.csc_matrix(sp.identity(n) - Q)
-    return spla.splu(A).solve(np.asarray(rhs, np.float64))
+    rhs = np.asarray(rhs, np.float64)
+    if n <= _DENSE_MAX:  # small chains: a dense solve, and no import of scipy's solvers
+        return np.linalg.solve(np.eye(n) - Q.toarray(), rhs)
+    import scipy.sparse.linalg as spla  # ~50 ms (up to 0.3 s cold) to import: only when needed
+
+    return spla.splu(sp.csc_matrix(sp.identity(n) - Q)).solve(rhs)
 
 
 def draw_rows(conc: sp.csr_matrix, n_draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -540,6 +547,8 @@ def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.nda
         sel = cols == col
         np.add.at(rhs[:, :, j], (slice(None), rows[sel]), data[:, sel] * rhs_weight[j][rows[sel]])
     if n <= _DENSE_MAX:
+        if data.shape[0] < _PRECOND_MIN_DRAWS:  # a point estimate: nothing to batch
+            return _dense_start(n, qr, qc, qd, rhs, removed, start)
         with _one_blas_thread():
             return _dense_start(n, qr, qc, qd, rhs, removed, start)
     if n <= _PRECOND_MAX and data.shape[0] >= _PRECOND_MIN_DRAWS:
@@ -601,6 +610,8 @@ def _dense_start(n, qr, qc, qd, rhs, removed, start):
 
 
 def _sparse_start(n, qr, qc, qd, rhs, removed, start):
+    from scipy.sparse.linalg import splu
+
     D, S = qd.shape[0], removed.shape[0]
     nnz = len(qr)
     pairs = np.stack(np.meshgrid(np.arange(D), np.arange(S), indexing="ij"), -1).reshape(-1, 2)
@@ -620,7 +631,7 @@ def _sparse_start(n, qr, qc, qd, rhs, removed, start):
                            (np.concatenate([r, diag]), np.concatenate([c, diag]))),
                           shape=(B * n, B * n))
         b = (rhs[blk[:, 0]] * keep[:, :, None]).reshape(B * n, -1)
-        x = spla.splu(A).solve(b).reshape(B, n, -1)
+        x = splu(A).solve(b).reshape(B, n, -1)
         out[blk[:, 0], blk[:, 1]] = x[:, start, :]
     return out
 
