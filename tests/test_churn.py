@@ -13,12 +13,13 @@ from numpy.testing import assert_allclose
 from scipy import stats
 from scipy.special import beta as B
 from scipy.special import gamma as G
+from scipy.special import gammaln
 
 from journeymodel.errors import InputError, NotFittedError, OptionError
 from journeymodel.journeys import load_journeys
 from journeymodel.models import churn_data as cd
 from journeymodel.models import churn_likelihoods as lk
-from journeymodel.models.churn import ChurnModel
+from journeymodel.models.churn import DATA_KEYS, ChurnModel
 
 DAY = 86400.0
 
@@ -267,26 +268,89 @@ def test_pytensor_likelihoods_match_numpy():
     ev = (rng.random(40) < 0.5).astype(float)
     per = rng.integers(0, 2, 40)
     w = rng.integers(1, 4, 40).astype(float)
-    f = _compile(lambda u: lk.pt_weibull_loglik(u[0], u[1], per, np.log(d), ev, w), [2, 2])
+    n = w.astype(int)  # weights as repeated customers
+    rows = cd.weibull_rows(np.repeat(per, n), np.repeat(d, n), np.repeat(ev > 0, n), 2)
+    f = _compile(lambda u: lk.pt_weibull_loglik(
+        u[0], u[1], *(rows[k] for k in DATA_KEYS["weibull"]), n_personas=2), [2, 2])
     k, lam = np.array([1.3, 0.7]), np.array([3.0, 8.0])
     ref = (w * lk.weibull_loglik(k[per], lam[per], d, ev.astype(bool))).sum()
     assert_allclose(f(np.r_[k, lam])[0], ref, rtol=1e-12)
 
 
-def test_pytensor_bgnbd_matches_numpy_with_compressed_cells():
-    from journeymodel.models.churn_data import compress
+def test_weibull_rows_sufficient_statistics():
+    """Rows sorted by persona, churned customers summed per persona (hand-counted)."""
+    rows = cd.weibull_rows(np.array([1, 0, 1, 1]), np.array([2.0, 3.0, 2.0, 5.0]),
+                           np.array([True, False, True, False]), 3)
+    assert rows["offsets"].tolist() == [0, 1, 3, 3]
+    assert_allclose(np.exp(rows["log_d"]), [3.0, 2.0, 5.0])
+    assert rows["weight"].tolist() == [1.0, 2.0, 1.0]
+    assert rows["events"].tolist() == [0.0, 2.0, 0.0]
+    assert_allclose(rows["events_log_d"], [0.0, 2 * np.log(2.0), 0.0])
 
-    x, t_x, T = _cdnow_small()
+
+def test_pytensor_bgnbd_matches_numpy_with_compressed_cells():
+    x, t_x, T = (np.r_[v, v[:60]] for v in _cdnow_small())  # 60 customers twice
     per = np.arange(len(x)) % 2
-    (p, xx, tx, tt), w, _ = compress(per, x, t_x, T)
-    (cp, cx), _, cell = compress(p, xx)
-    f = _compile(lambda u: lk.pt_bgnbd_loglik(u[0], u[1], u[2], u[3], cp.astype(int), cx,
-                                              cell, p.astype(int), xx, tx, tt, w), [2] * 4)
+    rows = cd.bgnbd_rows(per, x, t_x, T, 2)
+    assert rows["weight"].sum() == len(x) and len(rows["weight"]) == len(x) - 60
+    f = _compile(lambda u: lk.pt_bgnbd_loglik(
+        *u, *(rows[k] for k in DATA_KEYS["bgnbd"]), n_personas=2), [2] * 4)
     prm = np.array([[0.24, 0.4], [4.4, 2.0], [0.79, 1.5], [2.4, 0.9]])
     ref = lk.bgnbd_loglik(*(prm[:, per]), x, t_x, T).sum()
     val, grad = f(prm.ravel())
     assert_allclose(val, ref, rtol=1e-12)
     assert np.isfinite(grad).all()
+
+
+def test_bgnbd_rows_layout_by_hand():
+    rows = cd.bgnbd_rows(np.array([1, 0, 1, 1, 0]), np.array([2.0, 0.0, 0.0, 2.0, 1.0]),
+                         np.array([3.0, 0.0, 0.0, 3.0, 1.0]), np.array([5.0, 4.0, 5.0, 5.0, 4.0]),
+                         2)
+    # persona 0: x=0 row, x=1 row; persona 1: x=0 row, x=2 row (twice)
+    assert rows["offsets"].tolist() == [0, 1, 2, 3, 4]
+    assert rows["x"].tolist() == [0, 1, 0, 2] and rows["weight"].tolist() == [1, 1, 1, 2]
+    assert rows["times"].tolist() == [0.0, 1.0, 3.0, 4.0, 5.0]
+    assert rows["times"][rows["t_x_at"]].tolist() == [0.0, 1.0, 0.0, 3.0]
+    assert rows["times"][rows["T_at"]].tolist() == [4.0, 4.0, 5.0, 5.0]
+    cells = set(zip(rows["cell_p"].tolist(), rows["cell_x"].tolist(), rows["cell_w"].tolist(),
+                    strict=True))
+    assert cells == {(0, 0, 1.0), (0, 1, 1.0), (1, 0, 1.0), (1, 2, 2.0)}
+
+
+def test_pytensor_likelihoods_stable_at_huge_concentration():
+    """A weakly identified concentration alpha + beta (or a + b) can wander to 1e12 while
+    sampling; gammaln differences lose every digit there, the log-sums on a grid do not."""
+    lost, alive = np.array([[5.0, 3.0, 2.0]]), np.array([[0.0, 4.0, 1.0, 9.0]])
+    cells = {}
+    for name, table, t0 in (("lost", lost, 1), ("alive", alive, 0)):
+        p, t = np.nonzero(table)
+        cells[name] = (p, (t + t0).astype(float), table[p, t])
+    f = _compile(lambda u: lk.pt_sbg_loglik(u[0], u[1], *cells["lost"], *cells["alive"]),
+                 [1, 1])
+    for kappa in (1e6, 1e12, 1e15):
+        al, be = 0.2 * kappa, 0.8 * kappa
+        # the limit is geometric churn with theta = 0.2
+        geo = (lost[0] * (np.log(0.2) + np.arange(3) * np.log(0.8))).sum() + (
+            alive[0] * np.arange(4) * np.log(0.8)).sum()
+        val, grad = f(np.array([al, be]))
+        assert_allclose(val, lk.sbg_loglik_counts(al, be, lost[0], alive[0]), rtol=1e-9)
+        assert_allclose(val, geo, rtol=1e-5) and np.isfinite(grad).all()
+    x, t_x, T = _cdnow_small()
+    rows = cd.bgnbd_rows(np.zeros(len(x), int), x, t_x, T, 1)
+    f = _compile(lambda u: lk.pt_bgnbd_loglik(
+        *u, *(rows[k] for k in DATA_KEYS["bgnbd"]), n_personas=1), [1] * 4)
+    # the limit: drop-out probability p = a / (a + b) = 0.25 for everyone (FHL 2005, eq. 3
+    # integrated over lambda only)
+    r, alpha, p = 0.24, 4.4, 0.25
+    c4 = np.where(x > 0, np.log(p) + (x - 1) * np.log1p(-p), -np.inf)
+    limit = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * np.log(alpha + t_x)
+             + np.logaddexp(x * np.log1p(-p) + (r + x) * np.log((alpha + t_x) / (alpha + T)),
+                            c4)).sum()
+    for kappa in (1e6, 1e12, 1e15):
+        prm = np.array([r, alpha, p * kappa, (1 - p) * kappa])
+        val, grad = f(prm)
+        assert_allclose(val, lk.bgnbd_loglik(*prm, x, t_x, T).sum(), rtol=1e-9)
+        assert_allclose(val, limit, rtol=1e-4) and np.isfinite(grad).all()
 
 
 def _cdnow_small():

@@ -18,10 +18,11 @@ uncorrelated in the posterior (sBG: logit of the mean churn probability ``alpha 
 beta)`` and ``log(alpha + beta)``; Weibull: ``log shape``, ``log scale``; BG/NBD: ``log(r /
 alpha)`` (mean transaction rate), ``log r``, logit of ``a / (a + b)``, ``log(a + b)``), and each
 coordinate is normal around a population mean: ``u_p ~ Normal(mu, sigma)``, ``mu ~ Normal(m,
-s)``, ``sigma ~ Gamma(4, 4)``. With one persona there is no population level (``u ~ Normal(m,
-s)``). The prior centres ``m`` are fixed, except those with the unit of time (Weibull scale,
-BG/NBD rate), which centre on the data's time scale. Results are reported in the published
-parameters.
+s)``, ``log sigma ~ Normal(0, 0.5)``. With one persona there is no population level (``u ~
+Normal(m, s)``). The prior centres ``m`` are fixed, except those with the unit of time (Weibull
+scale, BG/NBD rate), which centre on the data's time scale. Results are reported in the
+published parameters. How the population level is sampled (``mu`` integrated out, or
+non-centred where the data identify a coordinate weakly) is explained in :func:`build_pymc`.
 
 Which times are used, and the time units, are described in :mod:`journeymodel.models.churn_data`.
 
@@ -44,6 +45,7 @@ import numpy as np
 from journeymodel.errors import InputError, ModelFileError, OptionError
 from journeymodel.models import churn_data as cd
 from journeymodel.models import churn_likelihoods as lk
+from journeymodel.models import churn_pooling as pooling
 from journeymodel.models.base import JourneyModel, Result
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,17 +61,21 @@ PARAMS = {"sbg": ("alpha", "beta"), "weibull": ("shape", "scale"),
 COORDS = {"sbg": ("logit_mean_churn", "log_concentration"),
           "weibull": ("log_shape", "log_scale"),
           "bgnbd": ("log_rate", "log_r", "logit_mean_dropout", "log_concentration")}
-#: Coordinates pooled non-centred (``u_p = mu + sigma * z_p``): the concentration of a beta
-#: mixing distribution is weakly identified by short histories, and a centred hierarchy on it
-#: makes NUTS diverge in the funnel; the other coordinates are well identified and centred.
-NON_CENTERED = {"sbg": frozenset({"log_concentration"}), "weibull": frozenset(),
-                "bgnbd": frozenset()}
+#: Population spread of each coordinate: ``log sigma ~ Normal(0, 0.5)`` (median 1, 95% in
+#: 0.38-2.7); see :func:`build_pymc`.
+SIGMA_PRIOR = (0.0, 0.5)
+#: NUTS target acceptance by model. sBG keeps 0.95: on short histories (the demo's year of
+#: months) its data bound the concentration ``alpha + beta`` from below only, a one-sided wall
+#: that still gives a few divergences at 0.8 in every parameterisation tried; its likelihood
+#: works on per-period counts, so the smaller steps cost next to nothing.
+TARGET_ACCEPT = {"sbg": 0.95, "weibull": 0.8, "bgnbd": 0.8}
 #: Prior scale of each coordinate's population mean (centres: ``Prepared.prior_loc``).
 PRIOR_SCALE = {"sbg": (1.5, 1.5), "weibull": (1.0, 2.0), "bgnbd": (2.0, 1.5, 1.5, 1.5)}
 DATA_KEYS = {
     "sbg": ("lost_p", "lost_t", "lost_n", "alive_p", "alive_t", "alive_n"),
-    "weibull": ("row_persona", "log_d", "churned", "weight"),
-    "bgnbd": ("cell_p", "cell_x", "cell", "row_persona", "x", "t_x", "T", "weight"),
+    "weibull": ("offsets", "log_d", "weight", "events", "events_log_d"),
+    "bgnbd": ("cell_p", "cell_x", "cell_w", "offsets", "times", "x", "t_x_at", "T_at",
+              "weight"),
 }
 LOGLIK = {"sbg": lk.pt_sbg_loglik, "weibull": lk.pt_weibull_loglik,
           "bgnbd": lk.pt_bgnbd_loglik}
@@ -141,9 +147,7 @@ def prepare(model: str, journeys: JourneySet, cust: cd.Customers, unit: float,
         notes.append(f"{int((zero & churned).sum())} customers churned at their origin "
                      "(lifetime 0): left out of the Weibull fit")
     use = ~zero
-    (p, d, ev), w, _ = cd.compress(persona[use], duration[use], churned[use])
-    data = {"row_persona": p.astype(np.int64), "log_d": np.log(d), "churned": ev,
-            "weight": w}
+    data = cd.weibull_rows(persona[use], duration[use], churned[use], n_p)
     scale_loc = float(np.log(max(duration[use].mean(), 1e-3))) + 1.0
     return Prepared(data, np.array([0.0, scale_loc]), counts, events, cells, notes)
 
@@ -164,10 +168,7 @@ def _prepare_bgnbd(journeys: JourneySet, cust: cd.Customers, unit: float, n_p: i
     if not (s.T > 0).any():
         raise InputError("bgnbd needs customers observed for some time after their first "
                          "transaction; every first transaction is on the last day observed")
-    (p, x, t_x, T), w, _ = cd.compress(persona, s.x, s.t_x, s.T)
-    (cp, cx), _, cell = cd.compress(p, x)
-    data = {"cell_p": cp.astype(np.int64), "cell_x": cx, "cell": cell.astype(np.int64),
-            "row_persona": p.astype(np.int64), "x": x, "t_x": t_x, "T": T, "weight": w}
+    data = cd.bgnbd_rows(persona, s.x, s.t_x, s.T, n_p)
     rate_loc = float(np.log(max(s.x.mean(), 0.1) / max(s.T.mean(), 1e-3)))
     cells = {"index": s.index, "cell_persona": persona, "x": s.x, "t_x": s.t_x, "T": s.T}
     return Prepared(data, np.array([rate_loc, 0.0, -1.0, 1.0]),
@@ -191,15 +192,30 @@ def _published(model: str, u):
 
 
 def build_pymc(model: str, n_personas: int, data: dict[str, np.ndarray],
-               prior_loc: np.ndarray):
+               prior_loc: np.ndarray, non_centered: frozenset[str] = frozenset()):
     """The hierarchical PyMC model (data in ``pm.Data`` so a compiled model can be reused).
 
     Personas are pooled on coordinates that are nearly uncorrelated in the posterior (see
-    :data:`COORDS`; :data:`NON_CENTERED` ones as ``mu + sigma * z_p``): ``u_p ~ Normal(mu,
-    sigma)``, ``mu ~ Normal(prior_loc, PRIOR_SCALE)``,
-    ``sigma ~ Gamma(4, 4)`` (mean 1; a boundary-avoiding prior for a scale estimated from few
-    groups, after Chung et al. 2013, which keeps NUTS out of the funnel at ``sigma -> 0``);
-    one persona: ``u ~ Normal(prior_loc, PRIOR_SCALE)``.
+    :data:`COORDS`): ``u_p ~ Normal(mu, sigma)``, ``mu ~ Normal(prior_loc, PRIOR_SCALE)``,
+    ``log sigma ~ Normal(0, 0.5)`` (median 1; a boundary-avoiding prior for a scale estimated
+    from few groups, after Chung et al. 2013); one persona: ``u ~ Normal(prior_loc,
+    PRIOR_SCALE)``. The spread's prior is normal in ``log sigma``, the coordinate NUTS moves
+    in: a ``Gamma(4, 4)`` prior (used before) has a doubly exponential tail there, whose
+    curvature grows fourfold from the bulk to ``sigma = 4``, and trajectories that reached it
+    diverged.
+
+    How the population level is sampled (the model is the same either way):
+
+    * coordinates in ``non_centered`` (weakly identified by the data, see
+      :mod:`journeymodel.models.churn_pooling`) as ``u_p = mu + sigma * z_p``,
+      ``z_p ~ Normal(0, 1)``;
+    * the others (identified by each persona's data) with ``mu`` integrated out: ``u`` is
+      multivariate normal with covariance ``sigma**2 I + s**2 J`` (:func:`_pooled_logp`), and
+      ``mu`` is drawn exactly from its conditional posterior ``Normal(mu | u, sigma)`` through a
+      standard normal ``eta_<coord>``. With two or three personas the conditional spread of
+      ``mu`` (``sigma / sqrt(P)``) varies twentyfold over the posterior of ``sigma``, a
+      funnel that made NUTS diverge; without ``mu`` only ``u`` and ``sigma`` are sampled and
+      neither scale depends much on the other when the data identify ``u``.
     """
     import pymc as pm
 
@@ -211,19 +227,51 @@ def build_pymc(model: str, n_personas: int, data: dict[str, np.ndarray],
             scale = PRIOR_SCALE[model][i]
             if n_personas == 1:
                 u.append(pm.Normal(name, loc[i], scale, dims="persona"))
-            else:
+                continue
+            sigma = pm.LogNormal(f"sigma_{name}", mu=SIGMA_PRIOR[0], sigma=SIGMA_PRIOR[1])
+            if name in non_centered:
                 mu = pm.Normal(f"mu_{name}", loc[i], scale)
-                sigma = pm.Gamma(f"sigma_{name}", alpha=4.0, beta=4.0)
-                if name in NON_CENTERED[model]:
-                    z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="persona")
-                    u.append(pm.Deterministic(name, mu + sigma * z, dims="persona"))
-                else:
-                    u.append(pm.Normal(name, mu, sigma, dims="persona"))
+                z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="persona")
+                u.append(pm.Deterministic(name, mu + sigma * z, dims="persona"))
+                continue
+            v = pm.Flat(name, dims="persona")
+            pm.Potential(f"pool_{name}", _pooled_logp(v, sigma, loc[i], scale))
+            eta = pm.Normal(f"eta_{name}", 0.0, 1.0)
+            mean, sd = _mu_given(v, sigma, loc[i], scale)
+            pm.Deterministic(f"mu_{name}", mean + sd * eta)
+            u.append(v)
         theta = {k: pm.Deterministic(k, v, dims="persona")
                  for k, v in _published(model, u).items()}
+        sizes = {} if model == "sbg" else {"n_personas": n_personas}
         pm.Potential("loglik", LOGLIK[model](*(theta[n] for n in PARAMS[model]),
-                                             *(d[k] for k in DATA_KEYS[model])))
+                                             *(d[k] for k in DATA_KEYS[model]), **sizes))
     return m
+
+
+def _pooled_logp(u, sigma, m, s):
+    """log density of ``u`` (P personas) with ``u_p ~ Normal(mu, sigma)``, ``mu ~ Normal(m, s)``
+    and ``mu`` integrated out: ``u ~ MvNormal(m 1, sigma**2 I + s**2 J)``.
+
+    The covariance has eigenvalue ``sigma**2 + P s**2`` along ``1`` and ``sigma**2`` on its
+    complement, so with ``ubar`` the mean of ``u`` and ``S = sum (u_p - ubar)**2``:
+    ``-(P - 1) log sigma - log(sigma**2 + P s**2) / 2 - S / (2 sigma**2)
+    - P (ubar - m)**2 / (2 (sigma**2 + P s**2))`` (constant ``-P/2 log 2 pi`` left out).
+    """
+    import pytensor.tensor as pt
+
+    n = u.shape[0]
+    ubar = pt.mean(u)
+    wide = sigma**2 + n * s**2
+    return (-(n - 1) * pt.log(sigma) - 0.5 * pt.log(wide)
+            - pt.sum((u - ubar) ** 2) / (2 * sigma**2) - n * (ubar - m) ** 2 / (2 * wide))
+
+
+def _mu_given(u, sigma, m, s):
+    """Mean and sd of ``mu | u, sigma`` (conjugate normal): precision ``1/s**2 + P/sigma**2``."""
+    import pytensor.tensor as pt
+
+    precision = 1.0 / s**2 + u.shape[0] / sigma**2
+    return (m / s**2 + pt.sum(u) / sigma**2) / precision, 1.0 / pt.sqrt(precision)
 
 
 class ChurnModel(JourneyModel):
@@ -252,9 +300,8 @@ class ChurnModel(JourneyModel):
         file holds no ids and forecasts are per persona.
     hdi_prob : float
         Credible mass of reported intervals.
-    target_accept : float
-        NUTS target acceptance; 0.95 (smaller steps) avoids the divergences that the
-        population level otherwise causes with only a few personas.
+    target_accept : float or None
+        NUTS target acceptance; default :data:`TARGET_ACCEPT` (0.8, sbg 0.95).
 
     Attributes
     ----------
@@ -287,7 +334,7 @@ class ChurnModel(JourneyModel):
     def __init__(self, model: str = "sbg", time_unit: str | None = None, origin: str = "auto",
                  draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0,
                  keep_customers: bool = False, hdi_prob: float = 0.94,
-                 target_accept: float = 0.95) -> None:
+                 target_accept: float | None = None) -> None:
         self.model = model
         self.time_unit = time_unit
         self.origin = origin
@@ -325,12 +372,15 @@ class ChurnModel(JourneyModel):
             self.origin, cust)
         prep = prepare(self.model, journeys, cust, unit, origin)
         n_p = len(cust.personas)
+        weak = frozenset() if n_p == 1 else pooling.non_centered(
+            COORDS[self.model], pooling.laplace_sd(self.model, prep.data, prep.prior_loc,
+                                                   np.array(PRIOR_SCALE[self.model]), n_p))
         sampling = bayes.sample(
-            lambda: build_pymc(self.model, n_p, prep.data, prep.prior_loc),
-            key=("journeymodel.churn", self.model, n_p),
+            lambda: build_pymc(self.model, n_p, prep.data, prep.prior_loc, weak),
+            key=("journeymodel.churn", self.model, n_p, tuple(sorted(weak))),
             data={**prep.data, "prior_loc": prep.prior_loc}, draws=self.draws,
             tune=self.tune, chains=self.chains, seed=self.seed, progress=progress,
-            target_accept=self.target_accept,
+            target_accept=self.target_accept or TARGET_ACCEPT[self.model],
             description=f"Sampling {self.model}")
         tree = sampling.tree
         keep = {g: tree[g].to_dataset() for g in bayes.POSTERIOR_GROUPS}
@@ -344,6 +394,7 @@ class ChurnModel(JourneyModel):
                               if self.model == "bgnbd" and self.keep_customers else None)
         self.info_ = {"time_unit": unit_name, "unit_seconds": unit if journeys.time_kind ==
                       "datetime" else None, "origin": origin, "sampler": sampling.sampler,
+                      "non_centered": sorted(weak),
                       "compile_seconds": round(sampling.compile_seconds, 2),
                       "sample_seconds": round(sampling.sample_seconds, 2),
                       "notes": prep.notes}

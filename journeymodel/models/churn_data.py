@@ -260,3 +260,63 @@ def compress(*columns: np.ndarray):
     stacked = np.stack([np.asarray(c, np.float64) for c in columns], axis=1)
     uniq, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
     return tuple(uniq.T), counts.astype(np.float64), inverse.ravel()
+
+
+def weibull_rows(persona: np.ndarray, duration: np.ndarray, churned: np.ndarray,
+                 n_personas: int) -> dict[str, np.ndarray]:
+    """Data of :func:`~journeymodel.models.churn_likelihoods.pt_weibull_loglik`.
+
+    Parameters
+    ----------
+    persona : ndarray of int, shape (n,)
+    duration : ndarray of float64, shape (n,)
+        Lifetimes > 0 in time units.
+    churned : ndarray of bool, shape (n,)
+
+    Returns
+    -------
+    dict
+        ``offsets`` (n_personas + 1,): persona ``p``'s rows are ``offsets[p]:offsets[p + 1]``;
+        ``log_d``, ``weight``: distinct (persona, duration, churned) rows sorted by persona;
+        ``events``, ``events_log_d`` (n_personas,): churned customers and the sum of their
+        log durations, per persona.
+    """
+    (p, d, ev), w, _ = compress(persona, duration, churned)
+    p = p.astype(np.int64)
+    log_d = np.log(d)
+    ev = ev > 0
+    return {"offsets": np.searchsorted(p, np.arange(n_personas + 1)).astype(np.int64),
+            "log_d": log_d, "weight": w,
+            "events": np.bincount(p[ev], weights=w[ev], minlength=n_personas),
+            "events_log_d": np.bincount(p[ev], weights=(w * log_d)[ev],
+                                        minlength=n_personas)}
+
+
+def bgnbd_rows(persona: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
+               n_personas: int) -> dict[str, np.ndarray]:
+    """Data of :func:`~journeymodel.models.churn_likelihoods.pt_bgnbd_loglik`.
+
+    One row per distinct (persona, x, t_x, T) with its count, sorted by persona and x; the
+    likelihood is exact and its cost follows the number of distinct rows (at day resolution
+    about half the customers at 100,000, a tenth at 10,000 over 39 weeks), not of customers.
+
+    Returns
+    -------
+    dict
+        ``cell_p``, ``cell_x``, ``cell_w``: total count per (persona, x); ``offsets``
+        (2 n_personas + 1,): persona ``p``'s rows with ``x == 0`` are ``offsets[2p]:offsets[2p +
+        1]``, with ``x > 0`` ``offsets[2p + 1]:offsets[2p + 2]``; ``times``: the distinct values
+        of ``t_x`` and ``T``; per row ``x`` (int64), ``t_x_at`` and ``T_at`` (indices into
+        ``times``) and ``weight``.
+    """
+    (p, xx, tx, tt), w, _ = compress(persona, x, t_x, T)
+    p = p.astype(np.int64)
+    xx = xx.astype(np.int64)
+    (cp, cx), _, cell = compress(p, xx)
+    times, at = np.unique(np.concatenate([tx, tt]), return_inverse=True)
+    bounds = np.searchsorted(p * 2 + (xx > 0), np.arange(2 * n_personas + 1))
+    return {"cell_p": cp.astype(np.int64), "cell_x": cx.astype(np.int64),
+            "cell_w": np.bincount(cell, weights=w, minlength=len(cp)),
+            "offsets": bounds.astype(np.int64), "times": times, "x": xx,
+            "t_x_at": at[:len(tx)].astype(np.int64), "T_at": at[len(tx):].astype(np.int64),
+            "weight": w}

@@ -18,20 +18,45 @@ References
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, gammaln, hyp2f1
+from scipy.special import gammaln, hyp2f1
 
 # ---------------------------------------------------------------------------------------------
 # shifted-beta-geometric
 
 
+#: Above this the gamma-function differences lose digits; ratios are summed term by term.
+_BIG = 1e5
+
+
+def log_rising_ratio(num, den, n):
+    """``log(G(num + n) G(den) / (G(num) G(den + n))) = sum_{j < n} log((num + j) / (den + j))``.
+
+    ``n``: non-negative integers (any dtype); arguments broadcast. Gamma-function differences
+    where ``num`` and ``den`` are moderate, the sum of ``n`` log-ratios where either exceeds
+    1e5 (there ``gammaln`` differences cancel catastrophically: at 1e12 no digit is left).
+    """
+    num, den, n = np.broadcast_arrays(np.asarray(num, np.float64), np.asarray(den, np.float64),
+                                      np.rint(n))
+    out = gammaln(num + n) - gammaln(num) - gammaln(den + n) + gammaln(den)
+    big = (np.maximum(num, den) > _BIG) & (n > 0)
+    if big.any():
+        nb, db, kb = num[big], den[big], n[big]
+        acc = np.zeros(len(kb))
+        for j in range(int(kb.max())):  # loop over the count, vectorised over elements
+            acc += np.where(kb > j, np.log((nb + j) / (db + j)), 0.0)
+        out = np.array(out)
+        out[big] = acc
+    return out
+
+
 def sbg_log_survival(alpha, beta, t):
     """log S(t) = log P(T > t) = log B(alpha, beta + t) - log B(alpha, beta), t = 0, 1, ..."""
-    return betaln(alpha, beta + t) - betaln(alpha, beta)
+    return log_rising_ratio(beta, np.add(alpha, beta), t)
 
 
 def sbg_log_pmf(alpha, beta, t):
     """log P(T = t) = log B(alpha + 1, beta + t - 1) - log B(alpha, beta), t = 1, 2, ..."""
-    return betaln(alpha + 1, beta + t - 1) - betaln(alpha, beta)
+    return np.log(alpha / np.add(alpha + beta, t - 1)) + sbg_log_survival(alpha, beta, t - 1)
 
 
 def sbg_hazard(alpha, beta, t):
@@ -89,7 +114,7 @@ def bgnbd_loglik(r, alpha, a, b, x, t_x, T):
     log B(a, b + x) - log B(a, b)`` (the form of lifetimes and pymc-marketing).
     """
     a1 = (gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-          + betaln(a, b + x) - betaln(a, b))
+          + log_rising_ratio(b, np.add(a, b), x))  # log B(a, b + x) - log B(a, b)
     log_c3 = (r + x) * (np.log(alpha + t_x) - np.log(alpha + T))
     with np.errstate(divide="ignore", invalid="ignore"):
         log_c4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)), -np.inf)
@@ -122,18 +147,28 @@ def bgnbd_expected_future(r, alpha, a, b, x, t_x, T, t):
 
 def bgnbd_log_survival(a, b, n):
     """log P(still alive after n repeat transactions) = log B(a, b + n) - log B(a, b)."""
-    return betaln(a, b + n) - betaln(a, b)
+    return log_rising_ratio(b, np.add(a, b), n)
 
 
 # ---------------------------------------------------------------------------------------------
 # PyTensor versions (what is sampled). Data arguments may be numpy arrays or pm.Data tensors;
-# see :func:`journeymodel.models.churn.likelihood_data` for how they are built.
+# :func:`journeymodel.models.churn_data.weibull_rows` and :func:`~.churn_data.bgnbd_rows` build
+# them. Two rules keep them fast and exact at any size:
+#
+# * terms that are linear in a data column are summed once (sufficient statistics), and rows
+#   are sorted by persona so that each persona's rows are one slice with scalar parameters (no
+#   gather per row, and the gradient is a plain sum);
+# * ratios of gamma functions are products of ``t`` factors, summed as logs on a small grid
+#   (``log B(a, b + x) - log B(a, b) = sum_{j < x} log((b + j) / (a + b + j))``): exact, and free
+#   of the cancellation that ``gammaln(a) + gammaln(b) - gammaln(a + b)`` suffers when a weakly
+#   identified concentration ``a + b`` wanders to 1e10 and beyond.
 
 
-def _pt_betaln(a, b):
+def _pt_cumlog(step):
+    """``out[p, k] = sum_{j < k} step[p, j]`` for k = 0..K: shape (P, K + 1), zeros first."""
     import pytensor.tensor as pt
 
-    return pt.gammaln(a) + pt.gammaln(b) - pt.gammaln(a + b)
+    return pt.concatenate([pt.zeros_like(step[:, :1]), pt.cumsum(step, axis=1)], axis=1)
 
 
 def pt_sbg_loglik(alpha, beta, lost_p, lost_t, lost_n, alive_p, alive_t, alive_n):
@@ -142,47 +177,74 @@ def pt_sbg_loglik(alpha, beta, lost_p, lost_t, lost_n, alive_p, alive_t, alive_n
     The data are the non-zero cells of the count tables: ``lost_n`` customers of persona
     ``lost_p`` lost in period ``lost_t``; ``alive_n`` of persona ``alive_p`` still active after
     ``alive_t`` renewals. The cost depends on the number of cells, not of customers.
+    ``log S(t) = sum_{i < t} log((beta + i) / (alpha + beta + i))`` and
+    ``log P(T = t) = log S(t - 1) + log(alpha / (alpha + beta + t - 1))`` (Fader & Hardie 2007,
+    eq. 3-4) are summed on the grid of periods 0..max t.
     """
     import pytensor.tensor as pt
 
+    lt = pt.cast(lost_t, "int64")
+    at = pt.cast(alive_t, "int64")
+    i = pt.arange(pt.maximum(pt.max(lt), pt.max(at)))
+    log_s = _pt_cumlog(pt.log(beta[:, None] + i) - pt.log((alpha + beta)[:, None] + i))
     al, bl = alpha[lost_p], beta[lost_p]
-    aa, ba = alpha[alive_p], beta[alive_p]
-    log_pmf = _pt_betaln(al + 1, bl + lost_t - 1) - _pt_betaln(al, bl)
-    log_s = _pt_betaln(aa, ba + alive_t) - _pt_betaln(aa, ba)
-    return pt.sum(lost_n * log_pmf) + pt.sum(alive_n * log_s)
+    log_pmf = log_s[lost_p, lt - 1] + pt.log(al) - pt.log(al + bl + lost_t - 1)
+    return pt.sum(lost_n * log_pmf) + pt.sum(alive_n * log_s[alive_p, at])
 
 
-def pt_weibull_loglik(shape, scale, persona, log_d, churned, weight):
+def pt_weibull_loglik(shape, scale, offsets, log_d, weight, events, events_log_d, *,
+                      n_personas):
     """Weighted Weibull log-likelihood with right-censoring; ``shape``, ``scale`` (P,).
 
-    Data of shape (n,): ``log_d`` log duration (durations > 0), ``churned`` 1/0, ``weight``.
+    Rows (durations > 0) sorted by persona, persona ``p`` in ``offsets[p]:offsets[p + 1]``:
+    ``log_d`` log duration, ``weight``. Per persona the churned rows enter through two sums,
+    ``events`` (their weight) and ``events_log_d`` (weighted sum of their ``log_d``):
+    ``sum_churned log f(d) + sum_all log S(d) = E (log k - k log lam) + (k - 1) sum log d
+    - sum_all w (d / lam) ** k``.
     """
     import pytensor.tensor as pt
 
-    k, lam = shape[persona], scale[persona]
-    log_z = log_d - pt.log(lam)
-    ll = churned * (pt.log(k) - pt.log(lam) + (k - 1) * log_z) - pt.exp(k * log_z)
-    return pt.sum(weight * ll)
+    k, log_lam = shape, pt.log(scale)
+    total = pt.sum(events * (pt.log(k) - k * log_lam) + (k - 1) * events_log_d)
+    for p in range(n_personas):
+        rows = slice(offsets[p], offsets[p + 1])
+        total -= pt.sum(weight[rows] * pt.exp(k[p] * (log_d[rows] - log_lam[p])))
+    return total
 
 
-def pt_bgnbd_loglik(r, alpha, a, b, cell_p, cell_x, cell, persona, x, t_x, T, weight):
-    """Weighted BG/NBD log-likelihood (stable form of :func:`bgnbd_loglik`); params (P,).
+def pt_bgnbd_loglik(r, alpha, a, b, cell_p, cell_x, cell_w, offsets, times, x, t_x_at, T_at,
+                    weight, *, n_personas):
+    """Weighted BG/NBD log-likelihood (:func:`bgnbd_loglik`, FHL 2005 eq. 6); params (P,).
 
-    The gamma-function terms depend on (persona, x) only, so they are computed once per
-    distinct cell (``cell_p``, ``cell_x``) and gathered with ``cell`` (the cell of each row).
+    ``log L = A(x) + r log alpha - (r + x) log(alpha + t_x)
+    + log(((alpha + t_x) / (alpha + T)) ** (r + x) + [x > 0] a / (b + x - 1))`` with
+    ``A(x) = log G(r + x) - log G(r) + log B(a, b + x) - log B(a, b)
+    = sum_{j < x} log((r + j) (b + j) / (a + b + j))``.
+
+    Data (see :func:`journeymodel.models.churn_data.bgnbd_rows`): ``A`` and ``r log alpha``
+    enter through the total ``cell_w`` of each (``cell_p``, ``cell_x``) cell; rows are distinct
+    (x, t_x, T) per persona, sorted by persona and x, persona ``p``'s customers without repeat
+    in ``offsets[2p]:offsets[2p + 1]`` and with repeats in ``offsets[2p + 1]:offsets[2p + 2]``;
+    ``t_x`` and ``T`` are indices into ``times`` (the distinct times), so ``log(alpha + t)`` is
+    computed once per distinct time.
     """
     import pytensor.tensor as pt
 
-    ru, au, bu = r[cell_p], a[cell_p], b[cell_p]
-    a1 = pt.gammaln(ru + cell_x) - pt.gammaln(ru) + _pt_betaln(au, bu + cell_x) - _pt_betaln(
-        au, bu)
-    # [x > 0] a / (b + x - 1); for x = 0 a finite stand-in for 0 (exp(-1e4)) keeps the
-    # gradients finite
-    none = pt.le(cell_x, 0)
-    log_c4 = pt.log(au) - pt.log(bu + cell_x - 1 + none) - 1e4 * none
-    rr, al = r[persona], alpha[persona]
-    rx = rr + x
-    log_at = pt.log(al + t_x)
-    log_c3 = rx * (log_at - pt.log(al + T))
-    ll = a1[cell] + rr * pt.log(al) - rx * log_at + pt.logaddexp(log_c3, log_c4[cell])
-    return pt.sum(weight * ll)
+    cx = pt.cast(cell_x, "int64")
+    j = pt.arange(pt.max(cx) + 1)
+    a_x = _pt_cumlog(pt.log(r[:, None] + j) + pt.log(b[:, None] + j)
+                     - pt.log((a + b)[:, None] + j))
+    total = pt.sum(cell_w * (a_x[cell_p, cx] + r[cell_p] * pt.log(alpha[cell_p])))
+    xi = pt.cast(x, "int64")
+    for p in range(n_personas):
+        log_at = pt.log(alpha[p] + times)
+        none, some = slice(offsets[2 * p], offsets[2 * p + 1]), slice(offsets[2 * p + 1],
+                                                                      offsets[2 * p + 2])
+        total -= r[p] * pt.sum(weight[none] * log_at[T_at[none]])
+        # log(a / (b + x - 1)) by x (x >= 1; entry 0 is a placeholder never gathered)
+        log_c4 = pt.log(a[p]) - pt.log(b[p] + pt.maximum(j - 1, 0) + pt.eq(j, 0))
+        rx = r[p] + x[some]
+        l_tx = log_at[t_x_at[some]]
+        total += pt.sum(weight[some] * (pt.logaddexp(rx * (l_tx - log_at[T_at[some]]),
+                                                     log_c4[xi[some]]) - rx * l_tx))
+    return total
