@@ -330,13 +330,15 @@ def _as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_trim_whitespace(arr)
 
 
-def _encode(arr: pa.ChunkedArray, *, sort: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Dictionary-encode a column as text: (codes int64, -1 for null/blank; vocabulary).
+def _encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Dictionary-encode a column as text: (codes, -1 for null/blank; vocabulary).
 
     Encodes first and cleans only the dictionary: whitespace is trimmed there, values that
     become equal are merged, blanks map to -1. With ``sort`` the vocabulary comes out sorted, so
     codes do not depend on row order (touchpoints, personas); without it (customer ids, up to
-    millions) a dictionary that is already clean is used as it is, in first-appearance order.
+    millions) a dictionary that is already clean is used as it is, in first-appearance order
+    (codes int64); sorted codes come as ``dtype``.
     """
     enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
     enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
@@ -354,7 +356,7 @@ def _encode(arr: pa.ChunkedArray, *, sort: bool = True) -> tuple[np.ndarray, np.
     new = np.cumsum(~blank) - 1
     remap = np.append(np.where(blank[remap], -1, new[remap]), -1)  # last slot: null index
     indices = pc.fill_null(enc.indices, len(raw)).to_numpy(zero_copy_only=False)
-    codes = remap[indices.astype(np.int64)]
+    codes = remap.astype(dtype)[indices]
     vocab = vocab[~blank].astype(object)
     return codes, vocab
 
@@ -542,7 +544,7 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
     cols = _resolve_columns(table, name, o)
     ledger = Ledger(source=name, rows_read=table.num_rows)
     customer, customers = _encode(table[cols["customer"]], sort=False)
-    touchpoint, labels = _encode(table[cols["touchpoint"]])
+    touchpoint, labels = _encode(table[cols["touchpoint"]], dtype=np.int32)
     time, time_kind, t_missing, t_bad = _parse_times(table[cols["time"]], o.timestamps)
     masks = {
         "missing_customer": customer < 0,
@@ -550,26 +552,31 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
         "bad_timestamp": t_bad,
         "missing_touchpoint": touchpoint < 0,
     }
-    persona, personas = (_encode(table[cols["persona"]]) if cols["persona"]
+    persona, personas = (_encode(table[cols["persona"]], dtype=np.int32) if cols["persona"]
                          else (None, np.array([], dtype=object)))
     value, sentiment, device, devices, field_bad = _optional_fields(table, cols, o, ledger)
     _check_strict(o, name, table, cols, masks, field_bad)
-    invalid = np.zeros(len(time), bool)
+    n = len(time)
+    invalid = np.zeros(n, bool)
     for reason, mask in masks.items():  # one reason per row, the first that applies
-        ledger.drop(reason, int(np.count_nonzero(mask & ~invalid)))
-        invalid |= mask
+        if mask.any():
+            ledger.drop(reason, int(np.count_nonzero(mask & ~invalid)))
+            invalid |= mask
     if invalid.all():
         raise InputError(f"no usable rows ({ledger.summary_line()})", source=name)
     observed_until = _observed_until(o, time, invalid, time_kind)
-    late = ~invalid & (time > observed_until)
-    ledger.drop("after_observed_until", int(np.count_nonzero(late)))
-    keep = ~(invalid | late)
-    n = len(time)
+    late = (time > observed_until) if o.observed_until is not None or invalid.any() else None
+    if late is not None:
+        late &= ~invalid
+        ledger.drop("after_observed_until", int(np.count_nonzero(late)))
+    keep = ~invalid if late is None else ~(invalid | late)
     idx = np.arange(n) if keep.all() else np.flatnonzero(keep)
     cust_s, time_s = (customer, time) if len(idx) == n else (customer[idx], time[idx])
-    order = _sort_order(cust_s, time_s)
+    order, sorted_cust = _sort_order(cust_s, time_s)
     if order is not None:
-        idx, cust_s, time_s = idx[order], cust_s[order], time_s[order]
+        idx = order if len(idx) == n else idx[order]
+        cust_s = cust_s[order] if sorted_cust is None else sorted_cust
+        time_s = time_s[order]
     dup = _duplicates(idx, cust_s, time_s, touchpoint, persona, value, sentiment, device)
     n_dup = int(np.count_nonzero(dup))
     ledger.drop("duplicate", n_dup)
@@ -616,7 +623,7 @@ def _optional_fields(table, cols, o: ReadOptions, ledger: Ledger):
         field_bad["sentiment"] = bad | out_of_scale
     device, devices = None, np.array([], dtype=object)
     if cols["device"]:
-        device, devices = _encode(table[cols["device"]])
+        device, devices = _encode(table[cols["device"]], dtype=np.int32)
     for key, bad in field_bad.items():
         if bad.any():
             ledger.invalid_fields[key] = int(np.count_nonzero(bad))
@@ -678,12 +685,13 @@ def customer_time_order(customer: np.ndarray, time: np.ndarray) -> np.ndarray:
     >>> customer_time_order(np.array([1, 0, 1, 0]), np.array([5.0, 7.0, 2.0, 7.0])).tolist()
     [1, 3, 2, 0]
     """
-    order = _sort_order(customer, time)
+    order = _sort_order(customer, time)[0]
     return np.arange(len(time), dtype=np.int64) if order is None else order
 
 
-def _sort_order(customer: np.ndarray, time: np.ndarray) -> np.ndarray | None:
-    """:func:`customer_time_order`, or ``None`` when the rows are already in that order.
+def _sort_order(customer: np.ndarray, time: np.ndarray):
+    """(:func:`customer_time_order`, the customers in that order), where the first is ``None``
+    when the rows are already in order and the second ``None`` when not known without a gather.
 
     Two cheap checks first: a log already grouped by customer in time order needs no sort, and
     a log in time order (as logs are usually written) needs only a stable sort by customer.
@@ -692,45 +700,51 @@ def _sort_order(customer: np.ndarray, time: np.ndarray) -> np.ndarray | None:
     """
     n = len(time)
     if n == 0:
-        return None
+        return None, None
     c = customer.astype(np.int64, copy=False)
     n_cust = int(c.max()) + 1
     time_sorted = bool(np.all(time[1:] >= time[:-1]))
     if time_sorted or bool(np.all(c[1:] >= c[:-1])):
         if time_sorted:
             if bool(np.all(c[1:] >= c[:-1])):
-                return None
+                return None, None
             return _stable_argsort(c, n_cust - 1)
         same = c[1:] == c[:-1]
         if bool(np.all(time[1:][same] >= time[:-1][same])):
-            return None
+            return None, None
     lo, hi = float(time.min()), float(time.max())
     if np.array_equal(time, np.floor(time)) and (hi - lo + 1) * n_cust < 2**62:
         rank, span = (time - lo).astype(np.int64), int(hi - lo) + 1
     else:
         _, rank = np.unique(time, return_inverse=True)
         span = int(rank.max()) + 1
-    return _stable_argsort(c * span + rank, n_cust * span - 1)
+    order, keys = _stable_argsort(c * span + rank, n_cust * span - 1)
+    if keys is not None:
+        keys //= span  # composite key -> customer
+    return order, keys
 
 
-def _stable_argsort(key: np.ndarray, key_max: int) -> np.ndarray:
-    """``np.argsort(key, kind="stable")`` for non-negative int64 keys up to ``key_max``.
+def _stable_argsort(key: np.ndarray, key_max: int):
+    """``np.argsort(key, kind="stable")`` for non-negative int64 keys up to ``key_max``, and
+    the sorted keys when they come for free (else ``None``).
 
-    Faster routes with the same result: a radix sort when keys fit 16 bits; otherwise, when key
+    Faster routes with the same order: a radix sort when keys fit 16 bits; otherwise, when key
     and row number fit 63 bits together, a plain sort of ``key << bits | row`` (sorting values
-    is about twice as fast as sorting indices, and the row number makes ties stable).
+    is about twice as fast as sorting indices, the row number makes ties stable, and the high
+    bits are then the sorted keys: no gather of them needed).
     """
     n = len(key)
     if key_max < 2**16:
-        return np.argsort(key.astype(np.uint16), kind="stable")
+        return np.argsort(key.astype(np.uint16), kind="stable"), None
     bits = max(int(n - 1).bit_length(), 1)
     if int(key_max).bit_length() + bits > 63:
-        return np.argsort(key, kind="stable")
+        return np.argsort(key, kind="stable"), None
     packed = key << bits
     packed |= np.arange(n, dtype=np.int64)
     packed.sort()
+    keys = packed >> bits
     packed &= (1 << bits) - 1
-    return packed
+    return packed, keys
 
 
 def _duplicates(idx: np.ndarray, customer: np.ndarray, time: np.ndarray, *keys) -> np.ndarray:

@@ -274,10 +274,10 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
     new[1:] = (cust[1:] != cust[:-1]) | (row_outcome[:-1] >= 0)
     if gap is not None:
         new[1:] |= np.diff(time) > gap
-    jid = np.cumsum(new) - 1
-    n_j = int(jid[-1]) + 1 if n else 0
     first = np.flatnonzero(new)
+    n_j = len(first)
     last = np.append(first[1:] - 1, n - 1)
+    del new
 
     outcome = row_outcome[last].astype(np.int8)
     open_ = outcome < 0
@@ -291,16 +291,19 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
     tp_labels = [i for i, o in enumerate(outcome_of_label) if o < 0]
     recode = np.full(len(events.labels), -1, np.int32)
     recode[tp_labels] = np.arange(len(tp_labels), dtype=np.int32)
-    lengths = np.bincount(jid[is_tp], minlength=n_j)
+    lengths = (np.add.reduceat(is_tp, first, dtype=np.int64) if n_j
+               else np.zeros(0, np.int64))  # touchpoints per journey (rows are contiguous)
     offsets = np.zeros(n_j + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
 
     persona_of_customer = _persona_per_customer(events, cust)
-    value = (np.zeros(n_j) if np.isnan(events.value).all()  # no values: skip the bincount
-             else np.bincount(jid, weights=np.nan_to_num(events.value), minlength=n_j))
-    tp_order = np.flatnonzero(is_tp)
+    if np.isnan(events.value).all():  # no values: no journey index per row needed
+        value = np.zeros(n_j)
+    else:
+        jid = np.repeat(np.arange(n_j), np.diff(np.append(first, n)))
+        value = np.bincount(jid, weights=np.nan_to_num(events.value), minlength=n_j)
     return JourneySet(
-        codes=recode[events.touchpoint[tp_order]],
+        codes=recode[events.touchpoint[is_tp]],
         offsets=offsets,
         touchpoints=tuple(events.labels[i] for i in tp_labels),
         outcome=outcome,
@@ -312,13 +315,13 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
         start=time[first],
         end=time[last],
         value=value,
-        times=events.time[tp_order],
+        times=events.time[is_tp],
         time_kind=events.time_kind,
         observed_until=events.observed_until,
         gap=gap,
         ledger=events.ledger,
-        sentiment=None if events.sentiment is None else events.sentiment[tp_order],
-        device=None if events.device is None else events.device[tp_order],
+        sentiment=None if events.sentiment is None else events.sentiment[is_tp],
+        device=None if events.device is None else events.device[is_tp],
         devices=events.devices,
     )
 
