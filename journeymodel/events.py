@@ -751,8 +751,9 @@ def _duplicates(idx: np.ndarray, customer: np.ndarray, time: np.ndarray, *keys) 
     """Mask over ``idx`` of rows repeating an earlier row on every key (NaN equals NaN).
 
     ``customer`` and ``time`` are already taken at ``idx`` (sorted by customer, time); the other
-    ``keys`` are full columns, ``None`` for absent ones (equal in every row). Only groups sharing customer and time can hold duplicates, so the
-    full comparison runs on those few rows alone."""
+    ``keys`` are full columns, ``None`` for absent ones (equal in every row). Only groups
+    sharing customer and time can hold duplicates, so the full comparison runs on those few rows
+    alone."""
     tie = np.zeros(len(idx), bool)
     same = (customer[1:] == customer[:-1]) & (time[1:] == time[:-1])
     tie[1:] |= same
