@@ -132,7 +132,7 @@ def _reference_counts(js, order, collapse):
             if not (collapse and states and states[-1][0] == key):
                 states.append((key, times[e]))
         prev = 0
-        for (key, t), nxt in zip(states, states[1:] + [None], strict=True):
+        for (key, t), nxt in zip(states, (states[1:] + [None])[:len(states)], strict=True):
             count[prev, key] += w
             prev = key
             d = (nxt[1] - t) if nxt else (js.end[j] - t if js.outcome[j] in (0, 1) else np.nan)
