@@ -1,6 +1,7 @@
 """Benchmark the churn models at 10k and 100k customers, with peers side by side.
 
-Run: ``.venv/bin/python benchmarks/bench_churn.py [--quick] [--chains N]``
+Run: ``.venv/bin/python benchmarks/bench_churn.py [--quick] [--chains N] [--models M,...]``
+(lifetimes, when importable, runs beside BG/NBD: ``PYTHONPATH=<dir with lifetimes>`` works).
 
 For each model and size it simulates an event log from the model's own generative story
 (known truth, :mod:`journeymodel.models.churn_simulate`), reads it into journeys, fits the
@@ -10,7 +11,8 @@ posterior means. Peers on the same BG/NBD data, when installed: lifetimes' ``Bet
 (maximum likelihood, no intervals) and pymc-marketing's ``BetaGeoModel``.
 
 Compilation is a one-off per model structure and process (cached), so it is listed apart.
-The machine is shared: the load average is printed; compare ratios within one run.
+The machine is shared: the load average is printed before and after each fit; compare ratios
+within one run.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def run_ours(kind: str, n: int, chains: int, seed: int) -> dict:
     t0 = time.perf_counter()
     js = load_journeys(df, observed_until=until)
     read = time.perf_counter() - t0
+    load = os.getloadavg()[0]
     tracemalloc.start()
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -68,12 +71,16 @@ def run_ours(kind: str, n: int, chains: int, seed: int) -> dict:
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     d = model.diagnostics_
+    steps = float(model.posterior_["sample_stats"].to_dataset()["n_steps"].mean())
+    nc = ",".join(model.info_["non_centered"]) or "-"
     return {"tool": "journeymodel", "model": kind, "customers": n, "rows": len(df),
             "read_s": read, "compile_s": model.info_["compile_seconds"],
             "fit_s": total - model.info_["compile_seconds"],
             "sample_s": model.info_["sample_seconds"], "peak_mb": peak,
             "converged": d.ok and not caught, "max_rel_err": worst_error(model, TRUTH[kind]),
-            "note": f"R-hat {d.r_hat_max:.3f}, ESS {d.ess_bulk_min:.0f}, {d.divergences} div"}, js
+            "note": f"R-hat {d.r_hat_max:.3f}, ESS {d.ess_bulk_min:.0f}, {d.divergences} div, "
+                    f"{steps:.1f} steps/draw, non-centred {nc}, load {load:.2f}->"
+                    f"{os.getloadavg()[0]:.2f}"}, js
 
 
 def run_lifetimes(js, n: int) -> dict | None:

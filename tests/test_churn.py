@@ -418,3 +418,64 @@ def test_cli_errors(tmp_path, run_cli):
                            "--observed-until", "yesterday-ish")
     assert_one_error_line(code, err, "--observed-until")
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# how the population level is sampled
+
+
+def test_pooled_density_integrates_the_population_mean_out():
+    """u ~ MvNormal(m 1, sigma^2 I + s^2 J) and mu | u, sigma by the conjugate normal formulas,
+    checked against scipy and against numerical integration over mu."""
+    import pytensor.tensor as pt
+    from scipy import integrate
+
+    from journeymodel.models.churn import _mu_given, _pooled_logp
+
+    u, sigma, m, s = np.array([0.3, -0.2, 0.9]), 0.4, 0.1, 1.5
+    got = _pooled_logp(pt.as_tensor(u), pt.as_tensor(sigma), m, s).eval()
+    cov = sigma**2 * np.eye(3) + s**2 * np.ones((3, 3))
+    assert_allclose(got, stats.multivariate_normal(np.full(3, m), cov).logpdf(u)
+                    + 1.5 * np.log(2 * np.pi), rtol=1e-12)
+    joint = lambda mu: (stats.norm(mu, sigma).pdf(u).prod()  # noqa: E731
+                        * stats.norm(m, s).pdf(mu))
+    z = integrate.quad(joint, -10, 10)[0]
+    mean = integrate.quad(lambda mu: mu * joint(mu), -10, 10)[0] / z
+    var = integrate.quad(lambda mu: (mu - mean) ** 2 * joint(mu), -10, 10)[0] / z
+    got_mean, got_sd = (v.eval() for v in _mu_given(pt.as_tensor(u), pt.as_tensor(sigma), m, s))
+    assert_allclose([got_mean, got_sd], [mean, np.sqrt(var)], rtol=1e-7)
+
+
+def test_numpy_coordinates_mirror_the_pymc_ones():
+    import pytensor.tensor as pt
+
+    from journeymodel.models.churn import PARAMS, _published
+    from journeymodel.models.churn_pooling import published
+
+    u = np.array([[0.3, -1.2], [0.5, 2.0], [-0.7, 0.1], [1.4, 3.0]])
+    for model, names in PARAMS.items():
+        ref = _published(model, [pt.as_tensor(row) for row in u[:len(names)]])
+        got = published(model, u)
+        for name, value in zip(names, got, strict=True):
+            assert_allclose(value, ref[name].eval(), rtol=1e-12)
+
+
+def test_weakly_identified_coordinates_are_found_from_the_data():
+    """Demo data: the BG/NBD concentration log(a + b) is weakly identified (Laplace sd about 1)
+    and goes non-centred; the rate, r and mean drop-out, and Weibull's shape and scale, are
+    identified (sd < 0.4) and stay centred."""
+    from journeymodel.datasets import make_demo_data
+    from journeymodel.models import churn as ch
+    from journeymodel.models import churn_pooling as pooling
+
+    js = load_journeys(make_demo_data(2000, seed=0).events)
+    cust = cd.customers_of(js)
+    found = {}
+    for model, unit in (("bgnbd", "W"), ("weibull", "M")):
+        origin = "first_transaction" if model == "bgnbd" else "first_conversion"
+        prep = ch.prepare(model, js, cust, cd.UNIT_SECONDS[unit], origin)
+        sd = pooling.laplace_sd(model, prep.data, prep.prior_loc,
+                                np.array(ch.PRIOR_SCALE[model]), len(cust.personas))
+        assert sd.shape == (3, len(ch.COORDS[model])) and np.isfinite(sd).all()
+        found[model] = pooling.non_centered(ch.COORDS[model], sd)
+    assert found == {"bgnbd": {"log_concentration"}, "weibull": frozenset()}

@@ -222,26 +222,44 @@ def test_sbg_alpha_beta_within_ten_percent_at_ten_times_the_size():
     _assert_recovered(model, SBG_TRUTH, within=0.10)
 
 
-# Known open problem of issue 6 (left open): with 2-3 personas the population level of BG/NBD
-# and Weibull still gives a few divergent transitions (3-7), so the ConvergenceWarning fires.
-# strict=True: when the pooling is fixed these pass and the marks must be removed.
-_DIVERGES = pytest.mark.xfail(strict=True, raises=AssertionError,
-                              reason="issue 6: a few divergences with 2-3 personas (open)")
-
-
 @pytest.mark.slow
-@_DIVERGES
 def test_bgnbd_all_parameters_within_ten_percent_at_scale():
+    """2 x 30,000 customers: every posterior mean within 10% of the truth, and the HDI holds the
+    maximum-likelihood estimate on the same customers (scipy on the numpy closed form, no
+    PyTensor or NUTS involved). It need not hold the truth: several purchases on one day count
+    once (the standard convention, and the issue's), which the continuous-time simulation does
+    not know; on these customers that moves the ML estimate of alpha 7% above the truth (4.73
+    vs 4.41; 4.47 when every purchase counts), beyond the HDI's half-width of 4%."""
+    from scipy.optimize import minimize
+
+    from journeymodel.models import churn_data as cd
+
     truth = {"cdnow": BGNBD_TRUTH["cdnow"], "heavy": {"r": 0.9, "alpha": 6.0, "a": 1.2,
                                                       "b": 4.0}}
     df, until = simulate_bgnbd(truth, 30_000, 39, seed=12)
     model = _fit(df, until, model="bgnbd", time_unit="W", seed=12)
-    _assert_recovered(model, truth, within=0.10)
+    assert model.diagnostics_.ok
+    ds = model.params()
+    js = load_journeys(df, observed_until=until)
+    cust = cd.customers_of(js)
+    s = cd.rfm(js, cust, js.observed_until, cd.UNIT_SECONDS["W"])
+    for j, persona in enumerate(cust.personas):
+        m = cust.persona[s.index] == j
+        rfm = (s.x[m], s.t_x[m], s.T[m])
+        neg = lambda v, rfm=rfm: -lk.bgnbd_loglik(*np.exp(v), *rfm).sum()  # noqa: E731
+        mle = np.exp(minimize(neg, np.zeros(4), method="Nelder-Mead",
+                              options={"xatol": 1e-6, "fatol": 1e-8, "maxiter": 4000}).x)
+        for name, value, true in zip(("r", "alpha", "a", "b"), mle, truth[persona].values(),
+                                     strict=True):
+            cell = ds.sel(persona=persona, param=name)
+            assert float(cell["hdi_low"]) <= value <= float(cell["hdi_high"]), (
+                persona, name, value, cell.to_dict())
+            assert abs(float(cell["mean"]) / true - 1) < 0.10, (persona, name,
+                                                                 float(cell["mean"]))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["sbg", pytest.param("weibull", marks=_DIVERGES),
-                                  pytest.param("bgnbd", marks=_DIVERGES)])
+@pytest.mark.parametrize("kind", ["sbg", "weibull", "bgnbd"])
 def test_diagnostics_pass_on_demo_data(kind):
     from journeymodel.datasets import make_demo_data
 
