@@ -237,11 +237,14 @@ def _read_parquet(path: Path, options: ReadOptions) -> pa.Table:
     When a required column (or an optional one named explicitly) is missing, everything is read,
     so that the error lists all columns and an aggregated path table is read whole. Touchpoint,
     persona and device text come dictionary-encoded straight from Parquet's own dictionaries
-    (a few distinct values: no string per row is materialised).
+    (a few distinct values: no string per row is materialised). So do customer ids when the
+    file has a single row group (one dictionary; 0.8M rows: 14 ms instead of 39 ms); across
+    several row groups, merging their dictionaries costs more than encoding the text.
     """
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(path)
+    meta = pq.ParquetFile(path)
+    schema = meta.schema_arrow
     names = schema.names
     o = options
     required = [o.customer_col, o.time_col, o.touchpoint_col]
@@ -258,6 +261,8 @@ def _read_parquet(path: Path, options: ReadOptions) -> pa.Table:
     text = {c for c in columns if pa.types.is_string(schema.field(c).type)
             or pa.types.is_large_string(schema.field(c).type)}
     low_card = [c for c in (o.touchpoint_col, persona, device) if c in text]
+    if meta.metadata.num_row_groups == 1 and o.customer_col in text:
+        low_card.append(o.customer_col)
     return pq.read_table(path, columns=columns, read_dictionary=low_card or None)
 
 

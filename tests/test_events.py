@@ -223,19 +223,38 @@ def test_customer_time_order_wide_keys_fall_back_to_stable_argsort():
                                   _lexsort_reference(customer, time))
 
 
-def test_parquet_reads_only_usable_columns_and_gives_the_same_table(tmp_path):
-    df = BASE.assign(notes=["x"] * 5, device=["mobile", "desktop", None, "mobile", "tablet"])
+@pytest.mark.parametrize("row_group_size", [None, 2])  # one dictionary per file or per group
+def test_parquet_reads_only_usable_columns_and_gives_the_same_table(tmp_path, row_group_size):
+    df = BASE.assign(notes=["x"] * 5, device=["mobile", "desktop", None, "mobile", "tablet"],
+                     customer_id=["b ", "a", "b", None, " c"])
     path = tmp_path / "events.parquet"
-    df.to_parquet(path)
+    df.to_parquet(path, row_group_size=row_group_size)
     from journeymodel.events import read_table
 
     table, _ = read_table(path, ReadOptions())
     assert "notes" not in table.column_names
     assert str(table.schema.field("touchpoint").type).startswith("dictionary")
-    a, b = read_events(path), read_events(df)
-    for f in ("customer", "time", "touchpoint", "persona", "device", "row"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the missing customer id
+        a, b = read_events(path), read_events(df)
+    for f in ("customer", "customers", "time", "touchpoint", "persona", "device", "row"):
         np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
     assert (a.labels, a.personas, a.devices) == (b.labels, b.personas, b.devices)
+    assert a.customers.tolist() == ["a", "b", "c"]
+    assert a.ledger.dropped == b.ledger.dropped == {"missing_customer": 1}
     # a missing column is reported with every column of the file, as before
     with pytest.raises(InputError, match=r"missing required column 'tp'.*'notes'"):
         read_events(path, touchpoint_col="tp")
+
+
+@pytest.mark.parametrize("row_group_size", [None, 3])
+def test_parquet_clean_customer_ids_keep_first_appearance_order(tmp_path, row_group_size):
+    df = pd.DataFrame({"customer_id": ["z", "y", "z", "x", "y", "w", "x"],
+                       "timestamp": np.arange(7.0),
+                       "touchpoint": ["web", "web", "email", "web", "conversion", "web", "web"]})
+    path = tmp_path / "events.parquet"
+    df.to_parquet(path, row_group_size=row_group_size)
+    a, b = read_events(path), read_events(df)
+    assert a.customers.tolist() == b.customers.tolist() == ["z", "y", "x", "w"]
+    np.testing.assert_array_equal(a.customer, b.customer)
+    np.testing.assert_array_equal(a.row, b.row)
