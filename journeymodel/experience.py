@@ -34,6 +34,51 @@ START = "(start)"
 MAX_POSITION = 20
 
 
+def _moments(values: np.ndarray, group: np.ndarray, n_groups: int,
+             weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per group: sum of weights ``sw``, of squared weights ``sw2``, weighted ``mean`` and sum
+    of weighted squared deviations ``ss`` of the finite values (numpy only)."""
+    values = np.asarray(values, np.float64)
+    group = np.asarray(group)
+    ok = np.isfinite(values) & (group >= 0)
+    g, x = group[ok], values[ok]
+    if weight is None:
+        w = None
+        sw = np.bincount(g, minlength=n_groups).astype(np.float64)
+        sw2 = sw
+        sx = np.bincount(g, x, n_groups)
+    else:
+        w = np.asarray(weight, np.float64)[ok]
+        pos = w > 0
+        g, x, w = g[pos], x[pos], w[pos]
+        sw = np.bincount(g, w, n_groups)
+        sw2 = np.bincount(g, w * w, n_groups)
+        sx = np.bincount(g, w * x, n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sx / sw
+    dev = x - mean[g]
+    ss = np.bincount(g, dev * dev if w is None else w * dev * dev, n_groups)
+    return {"sw": sw, "sw2": sw2, "mean": mean, "ss": ss}
+
+
+def _interval(m: dict[str, np.ndarray] | None, n_groups: int,
+              ci: float) -> dict[str, np.ndarray]:
+    """``scored``, ``mean``, ``low``, ``high`` from :func:`_moments` (all NaN / 0 for None)."""
+    if m is None:
+        nan = np.full(n_groups, np.nan)
+        return {"scored": np.zeros(n_groups), "mean": nan, "low": nan.copy(),
+                "high": nan.copy()}
+    from scipy import stats
+
+    sw, sw2, mean, ss = m["sw"], m["sw2"], m["mean"], m["ss"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n_eff = sw * sw / sw2
+        var = ss / (sw - sw2 / sw)  # unbiased for reliability weights; ss / (n - 1) when w = 1
+        half = stats.t.ppf(0.5 + ci / 2, np.maximum(n_eff - 1, 1e-12)) * np.sqrt(var / n_eff)
+    half = np.where(n_eff > 1 + 1e-9, half, np.nan)
+    return {"scored": sw, "mean": mean, "low": mean - half, "high": mean + half}
+
+
 def mean_interval(values: np.ndarray, group: np.ndarray, n_groups: int,
                   weight: np.ndarray | None = None, ci: float = 0.94) -> dict[str, np.ndarray]:
     """Weighted mean of ``values`` per group with a ``ci`` interval; NaN values are unscored.
@@ -49,44 +94,27 @@ def mean_interval(values: np.ndarray, group: np.ndarray, n_groups: int,
     >>> bool(r["low"][0] < 0 < r["high"][0]), bool(np.isnan(r["low"][1]))
     (True, True)
     """
-    from scipy import stats
-
-    values = np.asarray(values, np.float64)
-    group = np.asarray(group, np.int64)
-    ok = np.isfinite(values) & (group >= 0)
-    w = np.ones(int(ok.sum())) if weight is None else np.asarray(weight, np.float64)[ok]
-    g, x = group[ok], values[ok]
-    ok_w = w > 0
-    g, x, w = g[ok_w], x[ok_w], w[ok_w]
-    sw = np.bincount(g, w, n_groups)
-    sw2 = np.bincount(g, w * w, n_groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.bincount(g, w * x, n_groups) / sw
-        dev = x - mean[g]
-        ss = np.bincount(g, w * dev * dev, n_groups)
-        n_eff = sw * sw / sw2
-        var = ss / (sw - sw2 / sw)  # unbiased for reliability weights; ss / (n - 1) when w = 1
-        half = stats.t.ppf(0.5 + ci / 2, np.maximum(n_eff - 1, 1e-12)) * np.sqrt(var / n_eff)
-    half = np.where(n_eff > 1 + 1e-9, half, np.nan)
-    return {"scored": sw, "mean": mean, "low": mean - half, "high": mean + half}
+    return _interval(_moments(values, group, n_groups, weight), n_groups, ci)
 
 
 def _arrivals(journeys: JourneySet):
-    """Per event: previous code (-1 at the start), whether what follows is known, dropped,
-    whether its journey converted, and its journey weight."""
-    lengths = journeys.lengths
-    jid = journeys.journey_of_event
-    pos = np.arange(journeys.n_events) - journeys.offsets[:-1][jid]
-    first = pos == 0
-    prev = np.empty(journeys.n_events, np.int64)
+    """Per event: journey, step in the journey, previous code (-1 at the start), whether what
+    follows is known, whether it is a drop-off, whether the journey converted (compact
+    dtypes: these arrays are as long as the log)."""
+    n, lengths = journeys.n_journeys, journeys.lengths
+    idx = np.int32 if max(n, journeys.n_events) < 2**31 else np.int64
+    jid = np.repeat(np.arange(n, dtype=idx), lengths)
+    pos = np.arange(journeys.n_events, dtype=idx)
+    pos -= np.repeat(journeys.offsets[:-1].astype(idx), lengths)
+    prev = np.empty(journeys.n_events, np.int32)
     prev[1:] = journeys.codes[:-1]
-    prev[first] = -1
-    last = pos == lengths[jid] - 1
+    prev[pos == 0] = -1
     outcome = journeys.outcome[jid]
+    last = pos == (lengths.astype(idx) - 1)[jid]
     known = ~(last & (outcome == CENSORED))
     dropped = last & (outcome == DROPOFF)
     converted = outcome == CONVERSION
-    return jid, pos, first, prev, known, dropped, converted, journeys.weight[jid]
+    return jid, pos, prev, known, dropped, converted
 
 
 def _distinct_journeys(jid: np.ndarray, group: np.ndarray, n_journeys: int,
@@ -95,7 +123,7 @@ def _distinct_journeys(jid: np.ndarray, group: np.ndarray, n_journeys: int,
     fits in 64 MB, else a sort)."""
     if n_journeys * n_groups <= 64_000_000:
         seen = np.zeros(n_journeys * n_groups, bool)
-        seen[jid * n_groups + group] = True
+        seen[jid.astype(np.int64) * n_groups + group] = True
         return seen.reshape(n_journeys, n_groups).sum(axis=0)
     pairs = np.unique(jid.astype(np.int64) * n_groups + group)
     return np.bincount(pairs % n_groups, minlength=n_groups)
@@ -119,6 +147,116 @@ def _pair_counts(key, n_keys, known, dropped, converted, w):
     return seen, n[seen], d[seen], c[seen]
 
 
+def experience_counts(journeys: JourneySet, *, stage_posterior: np.ndarray | None = None,
+                      stage_names: list[str] | None = None) -> dict:
+    """The counting half of :func:`journey_experience`: numpy only, no xarray or scipy import
+    (a Markov fit keeps these and builds the dataset only when it is asked for or saved)."""
+    names = np.asarray(journeys.touchpoints, dtype=object)
+    T = len(names)
+    jid, pos, prev, known, dropped, converted = _arrivals(journeys)
+    codes = journeys.codes
+    unit = bool(np.all(journeys.weight == 1.0))
+    w = None if unit else journeys.weight[jid]
+    sent = journeys.sentiment
+    has_sentiment = sent is not None and bool(np.isfinite(sent).any())
+    out: dict = {"T": T, "names": names, "n_events": int(journeys.n_events),
+                 "has_sentiment": has_sentiment}
+    out["tp_events"] = (np.bincount(codes, minlength=T).astype(np.float64) if unit
+                        else np.bincount(codes, w, T))
+    key = (prev.astype(np.int64) + 1) * T + codes
+    out["pairs"] = _pair_counts(key, (T + 1) * T, known, dropped, converted, w)
+    seen = out["pairs"][0]
+    if has_sentiment:
+        scored = np.isfinite(sent)
+        out["scored_events"] = int(scored.sum())
+        out["tp"] = _moments(sent, codes, T, w)
+        out["tp_journeys"] = _distinct_journeys(jid[scored], codes[scored],
+                                                journeys.n_journeys, T)
+        out["pos"] = _moments(sent, np.minimum(pos, MAX_POSITION - 1), MAX_POSITION, w)
+        inverse = np.full((T + 1) * T, -1, np.int64)
+        inverse[seen] = np.arange(len(seen))
+        out["pair"] = _moments(sent, inverse[key], len(seen), w)
+        out["overall"] = _moments(sent, np.zeros(len(sent), np.int8), 1, w)
+    devices = np.asarray(journeys.devices, dtype=object)
+    out["devices"] = devices
+    out["has_device"] = journeys.device is not None and bool((journeys.device >= 0).any())
+    if out["has_device"]:
+        D = len(devices)
+        dev = journeys.device.astype(np.int64)
+        pdev = np.empty_like(dev)
+        pdev[1:] = dev[:-1]
+        pdev[pos == 0] = -1
+        dkey = np.where((dev >= 0) & (pdev >= 0), pdev * D + dev, -1)
+        out["dpairs"] = _pair_counts(dkey, D * D, known, dropped, converted, w)
+    if stage_posterior is not None:
+        K = stage_posterior.shape[1]
+        wj = np.ones(journeys.n_events) if w is None else w
+        out["K"] = K
+        out["stage_names"] = list(stage_names or [f"S{k + 1}" for k in range(K)])
+        out["stage_events"] = (wj[:, None] * stage_posterior).sum(axis=0)
+        if has_sentiment:
+            zero = np.zeros(len(sent), np.int8)
+            out["stage"] = [_moments(sent, zero, 1, wj * stage_posterior[:, k])
+                            for k in range(K)]
+            top = np.argmax(stage_posterior, axis=1)
+            out["stage_journeys"] = _distinct_journeys(jid[scored], top[scored],
+                                                       journeys.n_journeys, K)
+    return out
+
+
+def experience_dataset(counts: dict, ci: float = 0.94) -> xr.Dataset:
+    """The labelled dataset of :func:`journey_experience` from :func:`experience_counts`."""
+    import xarray as xr
+
+    T, names = counts["T"], counts["names"]
+    has = counts["has_sentiment"]
+    seen, n, d, c = counts["pairs"]
+    from_names = np.concatenate([[START], names])
+    tp = _interval(counts.get("tp"), T, ci)
+    ps = _interval(counts.get("pos"), MAX_POSITION, ci)
+    pair_sent = _interval(counts.get("pair"), len(seen), ci)
+    data = {
+        **{f"tp_{k}": ("channel", v) for k, v in tp.items()},
+        "tp_events": ("channel", counts["tp_events"]),
+        "tp_journeys": ("channel", np.asarray(counts.get("tp_journeys", np.zeros(T)),
+                                              np.int64)),
+        **{f"pos_{k}": ("position", v) for k, v in ps.items()},
+        "pair_from": ("pair", from_names[seen // T].astype(str)),
+        "pair_to": ("pair", names[seen % T].astype(str)),
+        "pair_n": ("pair", n), "pair_dropped": ("pair", d), "pair_converted": ("pair", c),
+        **{f"pair_{k}": ("pair", v) for k, v in pair_sent.items()},
+    }
+    coords = {"channel": names.astype(str), "position": np.arange(1, MAX_POSITION + 1)}
+    devices = counts["devices"]
+    D = max(len(devices), 1)
+    if counts["has_device"]:
+        dseen, dn, dd, dc = counts["dpairs"]
+    else:
+        dseen, dn, dd, dc = (np.zeros(0, np.int64),) + (np.zeros(0),) * 3
+    data.update({"dpair_from": ("device_pair", devices[dseen // D].astype(str)),
+                 "dpair_to": ("device_pair", devices[dseen % D].astype(str)),
+                 "dpair_n": ("device_pair", dn), "dpair_dropped": ("device_pair", dd),
+                 "dpair_converted": ("device_pair", dc)})
+    if "K" in counts:
+        K = counts["K"]
+        parts = ([_interval(m, 1, ci) for m in counts["stage"]] if has
+                 else [_interval(None, 1, ci)] * K)
+        for k in ("scored", "mean", "low", "high"):
+            data[f"stage_{k}"] = ("stage_label", np.array([p[k][0] for p in parts]))
+        data["stage_events"] = ("stage_label", counts["stage_events"])
+        data["stage_journeys"] = ("stage_label", np.asarray(
+            counts.get("stage_journeys", np.zeros(K)), np.int64))
+        coords["stage_label"] = counts["stage_names"]
+    overall = _interval(counts.get("overall"), 1, ci)
+    attrs = {"sentiment_mean": float(overall["mean"][0]),
+             "sentiment_low": float(overall["low"][0]),
+             "sentiment_high": float(overall["high"][0]),
+             "scored_events": int(counts.get("scored_events", 0)),
+             "events": counts["n_events"], "has_sentiment": int(has),
+             "has_device": int(counts["has_device"]), "ci": float(ci)}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
 def journey_experience(journeys: JourneySet, *, stage_posterior: np.ndarray | None = None,
                        stage_names: list[str] | None = None, ci: float = 0.94) -> xr.Dataset:
     """Emotion curves and switch outcomes of ``journeys``, as a labelled dataset.
@@ -140,88 +278,18 @@ def journey_experience(journeys: JourneySet, *, stage_posterior: np.ndarray | No
         the model's tree). Per ``channel`` (touchpoint): ``tp_scored``, ``tp_mean``,
         ``tp_low``, ``tp_high`` (sentiment), ``tp_events`` and ``tp_journeys`` (journeys with a
         scored event there). Per ``position`` (1 .. 20, the last bin holding 20 and later):
-        ``pos_*``. Per channel ``pair`` (from, to;
-        from ``(start)`` for first touchpoints): ``pair_from``, ``pair_to``, ``pair_n``
-        (arrivals with a known sequel), ``pair_dropped``, ``pair_converted`` and the sentiment
-        of the arrival (``pair_scored``, ``pair_mean``, ``pair_low``, ``pair_high``). Per
-        ``device_pair``: ``dpair_from``, ``dpair_to``, ``dpair_n``, ``dpair_dropped``,
-        ``dpair_converted``. With ``stage_posterior``, per ``stage_label``: ``stage_*``
-        (sentiment) and ``stage_events`` (expected touchpoints in the stage). Attributes:
-        overall ``sentiment_mean`` / ``sentiment_low`` / ``sentiment_high``, ``scored_events``,
+        ``pos_*``. Per channel ``pair`` (from, to; from ``(start)`` for first touchpoints):
+        ``pair_from``, ``pair_to``, ``pair_n`` (arrivals with a known sequel),
+        ``pair_dropped``, ``pair_converted`` and the sentiment of the arrival
+        (``pair_scored``, ``pair_mean``, ``pair_low``, ``pair_high``). Per ``device_pair``:
+        ``dpair_from``, ``dpair_to``, ``dpair_n``, ``dpair_dropped``, ``dpair_converted``.
+        With ``stage_posterior``, per ``stage_label``: ``stage_*`` (sentiment) and
+        ``stage_events`` (expected touchpoints in the stage). Attributes: overall
+        ``sentiment_mean`` / ``sentiment_low`` / ``sentiment_high``, ``scored_events``,
         ``events``, ``has_sentiment``, ``has_device``, ``ci``.
     """
-    import xarray as xr
-
-    names = np.asarray(journeys.touchpoints, dtype=object)
-    T = len(names)
-    jid, pos, _, prev, known, dropped, converted, w = _arrivals(journeys)
-    codes = journeys.codes.astype(np.int64)
-    sent = (journeys.sentiment if journeys.sentiment is not None
-            else np.full(journeys.n_events, np.nan))
-    scored = np.isfinite(sent)
-
-    tp = mean_interval(sent, codes, T, w, ci)
-    tp_events = np.bincount(codes, w, T)
-    tp_journeys = _distinct_journeys(jid[scored], codes[scored], journeys.n_journeys, T)
-    position = np.minimum(pos, MAX_POSITION - 1)
-    ps = mean_interval(sent, position, MAX_POSITION, w, ci)
-
-    key = (prev + 1) * T + codes
-    unit = None if np.all(journeys.weight == 1.0) else w
-    seen, n, d, c = _pair_counts(key, (T + 1) * T, known, dropped, converted, unit)
-    inverse = np.full((T + 1) * T, -1, np.int64)
-    inverse[seen] = np.arange(len(seen))
-    pair_sent = mean_interval(sent, inverse[key], len(seen), w, ci)
-    from_names = np.concatenate([[START], names])
-
-    data = {
-        **{f"tp_{k}": ("channel", v) for k, v in tp.items()},
-        "tp_events": ("channel", tp_events),
-        "tp_journeys": ("channel", tp_journeys.astype(np.int64)),
-        **{f"pos_{k}": ("position", v) for k, v in ps.items()},
-        "pair_from": ("pair", from_names[seen // T].astype(str)),
-        "pair_to": ("pair", names[seen % T].astype(str)),
-        "pair_n": ("pair", n), "pair_dropped": ("pair", d), "pair_converted": ("pair", c),
-        **{f"pair_{k}": ("pair", v) for k, v in pair_sent.items()},
-    }
-    coords = {"channel": names.astype(str), "position": np.arange(1, MAX_POSITION + 1)}
-
-    has_device = journeys.device is not None and bool((journeys.device >= 0).any())
-    devices = np.asarray(journeys.devices, dtype=object)
-    D = len(devices)
-    if has_device:
-        dev = journeys.device.astype(np.int64)
-        pdev = np.empty_like(dev)
-        pdev[1:] = dev[:-1]
-        pdev[pos == 0] = -1
-        dkey = np.where((dev >= 0) & (pdev >= 0), pdev * D + dev, -1)
-        dseen, dn, dd, dc = _pair_counts(dkey, D * D, known, dropped, converted, unit)
-    else:
-        dseen, dn, dd, dc = (np.zeros(0, np.int64),) + (np.zeros(0),) * 3
-    data.update({"dpair_from": ("device_pair", devices[dseen // max(D, 1)].astype(str)),
-                 "dpair_to": ("device_pair", devices[dseen % max(D, 1)].astype(str)),
-                 "dpair_n": ("device_pair", dn), "dpair_dropped": ("device_pair", dd),
-                 "dpair_converted": ("device_pair", dc)})
-
-    if stage_posterior is not None:
-        K = stage_posterior.shape[1]
-        parts = [mean_interval(sent, np.zeros(len(sent), np.int64), 1,
-                               w * stage_posterior[:, k], ci) for k in range(K)]
-        for k in ("scored", "mean", "low", "high"):
-            data[f"stage_{k}"] = ("stage_label", np.array([p[k][0] for p in parts]))
-        data["stage_events"] = ("stage_label", (w[:, None] * stage_posterior).sum(axis=0))
-        top = np.argmax(stage_posterior, axis=1)
-        data["stage_journeys"] = ("stage_label", _distinct_journeys(
-            jid[scored], top[scored], journeys.n_journeys, K).astype(np.int64))
-        coords["stage_label"] = list(stage_names or [f"S{k + 1}" for k in range(K)])
-
-    overall = mean_interval(sent, np.zeros(len(sent), np.int64), 1, w, ci)
-    attrs = {"sentiment_mean": float(overall["mean"][0]),
-             "sentiment_low": float(overall["low"][0]),
-             "sentiment_high": float(overall["high"][0]),
-             "scored_events": int(scored.sum()), "events": int(journeys.n_events),
-             "has_sentiment": int(scored.any()), "has_device": int(has_device), "ci": float(ci)}
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return experience_dataset(experience_counts(journeys, stage_posterior=stage_posterior,
+                                                stage_names=stage_names), ci)
 
 
 def emotion_summary(exp: xr.Dataset | None) -> tuple[dict | None, list]:

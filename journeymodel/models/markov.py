@@ -131,9 +131,10 @@ class MarkovJourneyModel(JourneyModel):
             raise InputError("no journey has ended (all are in flight); cannot estimate "
                              "conversion or drop-off")
         self._remember(journeys)
-        from journeymodel.experience import journey_experience
+        from journeymodel.experience import experience_counts
 
-        self.experience_ = journey_experience(journeys)
+        # counts now (numpy only); the labelled dataset (xarray, scipy) when first asked for
+        self._experience, self._experience_counts = None, experience_counts(journeys)
         self.order_ = int(order)
         self.counts_ = counts
         self.chain_, self.notes_ = build_chain(counts, float(self.prior))
@@ -168,6 +169,23 @@ class MarkovJourneyModel(JourneyModel):
         v_conv = np.bincount(ci, weights=counts.value[into], minlength=n)
         with np.errstate(invalid="ignore", divide="ignore"):
             self.conversion_value_ = np.where(n_conv > 0, v_conv / n_conv, 0.0)
+
+    _experience = None
+    _experience_counts = None
+
+    @property
+    def experience_(self) -> xr.Dataset | None:
+        """Emotion curves and switch outcomes (None for a file saved before they existed)."""
+        if self._experience is None and self._experience_counts is not None:
+            from journeymodel.experience import experience_dataset
+
+            self._experience = experience_dataset(self._experience_counts)
+            self._experience_counts = None
+        return self._experience
+
+    @experience_.setter
+    def experience_(self, value: xr.Dataset | None) -> None:
+        self._experience, self._experience_counts = value, None
 
     # -- labels ----------------------------------------------------------------------------
     @property
