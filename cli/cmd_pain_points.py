@@ -31,21 +31,12 @@ def pain_points(
     interval and the journeys behind it."""
     from journeymodel.cli.options import load_model_cli, print_result, write_frame
 
-    from journeymodel.errors import ModelFileError, OptionError
-    from journeymodel.painpoints import find_pain_points
+    from journeymodel.painpoints import check_model, find_pain_points
 
-    if not 0 < ci < 1:
-        raise OptionError(f"--ci must be between 0 and 1 (got {ci})")
     fitted = []
     for path in models:
-        model = load_model_cli(path)
-        if model.model_type not in ("markov", "stages"):
-            raise OptionError(f"{path}: pain points come from a markov or stages model "
-                              f"(this is a {model.model_type} model)")
-        if getattr(model, "experience_", None) is None:
-            raise ModelFileError(f"{path}: this model has no experience data (saved before "
-                                 "pain points existed); fit it again")
-        fitted.append(model)
+        fitted.append(load_model_cli(path))
+        check_model(fitted[-1], source=str(path))  # errors name the file
     found = find_pain_points(fitted, top=top, seed=seed, ci=ci, min_prob=min_prob)
     result = found.result(ci)
     if out is not None:

@@ -257,6 +257,25 @@ def gaps(exp, *, seed: int = 0, ci: float = 0.94) -> list[dict]:
 # All together
 
 
+def check_model(model, source: str | None = None) -> None:
+    """Raise unless ``model`` can give pain points; ``source`` (a file) prefixes the message.
+
+    Raises
+    ------
+    OptionError
+        A model of another type than markov or stages.
+    ModelFileError
+        A model saved before pain points existed (no ``experience`` data).
+    """
+    where = f"{source}: " if source else ""
+    if model.model_type not in ("markov", "stages"):
+        raise OptionError(f"{where}pain points come from a markov or stages model "
+                          f"(got a {model.model_type} model)")
+    if getattr(model, "experience_", None) is None:
+        raise ModelFileError(f"{where}this {model.model_type} model has no experience data "
+                             "(saved before pain points existed); fit it again")
+
+
 def find_pain_points(models, *, top: int | None = 10, seed: int = 0, ci: float = 0.94,
                      min_prob: float = 0.9) -> PainPoints:
     """Leaks, friction and gaps from fitted Markov and/or stages models, ranked by cost.
@@ -282,7 +301,8 @@ def find_pain_points(models, *, top: int | None = 10, seed: int = 0, ci: float =
     Raises
     ------
     OptionError
-        A model of another type, ``top`` < 1, or ``min_prob`` outside [0, 1).
+        A model of another type, ``top`` < 1, ``ci`` outside (0, 1) or ``min_prob`` outside
+        [0, 1).
     ModelFileError
         A model saved before pain points existed (no ``experience`` data).
     """
@@ -290,18 +310,15 @@ def find_pain_points(models, *, top: int | None = 10, seed: int = 0, ci: float =
         models = [models]
     if top is not None and top < 1:
         raise OptionError(f"--top must be at least 1 (got {top})")
+    if not 0 < ci < 1:
+        raise OptionError(f"--ci must be between 0 and 1 (got {ci})")
     if not 0 <= min_prob < 1:
         raise OptionError(f"--min-prob must be in [0, 1) (got {min_prob})")
     out = PainPoints()
     notes: list[str] = []
     for m in models:
-        if m.model_type not in ("markov", "stages"):
-            raise OptionError(f"pain points come from a markov or stages model "
-                              f"(got a {m.model_type} model)")
-        exp = getattr(m, "experience_", None)
-        if exp is None:
-            raise ModelFileError(f"this {m.model_type} model has no experience data (saved "
-                                 "before pain points existed); fit it again")
+        check_model(m)
+        exp = m.experience_
         if m.model_type == "markov":
             items, base = state_leaks(m, ci)
             out.leaks += items

@@ -222,6 +222,8 @@ def test_library_errors():
         find_pain_points(m, top=0)
     with pytest.raises(OptionError, match="--min-prob must be in"):
         find_pain_points(m, min_prob=1.0)
+    with pytest.raises(OptionError, match="--ci must be between 0 and 1"):
+        find_pain_points(m, ci=1.5)
     m.experience_ = None
     with pytest.raises(ModelFileError, match="no experience data"):
         find_pain_points(m)
@@ -266,6 +268,8 @@ def test_cli_errors(saved, run_cli, tmp_path):
     d, events, m, _ = saved
     assert_one_error_line(*run_cli("pain-points", m, "--top", "0")[::2],
                           match="--top must be at least 1")
+    assert_one_error_line(*run_cli("pain-points", m, "--ci", "0")[::2],
+                          match="--ci must be between 0 and 1")
     assert_one_error_line(*run_cli("pain-points", tmp_path / "none.nc")[::2],
                           match="none.nc")
     assert_one_error_line(*run_cli("pain-points", events)[::2], match="events.parquet")
