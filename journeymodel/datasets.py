@@ -257,8 +257,10 @@ def demo_truth(start: str | pd.Timestamp = "2025-01-01", days: int = 365, *,
     leak = np.zeros((len(STAGES), len(TOUCHPOINTS)))
     planted: dict = {}
     if problems:
-        leak[STAGES.index(_LEAK[0]), :] = _LEAK[1]
-        planted = {"leak": ("store", "call"), "leak_stage": _LEAK[0],
+        s_leak = STAGES.index(_LEAK[0])
+        leak[s_leak, :] = _LEAK[1]
+        top2 = np.argsort(-np.array(_EMISSION[s_leak]), kind="stable")[:2]  # store, call
+        planted = {"leak": tuple(TOUCHPOINTS[i] for i in top2), "leak_stage": _LEAK[0],
                    "friction_touchpoint": _FRICTION_TOUCHPOINT[0],
                    "friction_stage": _FRICTION_STAGE[0], "device_gap": _DEVICE_GAP[:2]}
     conv = np.array(_CONVERSION_EXIT)
