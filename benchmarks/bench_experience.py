@@ -1,0 +1,46 @@
+"""Time the experience step of a fit (emotion curves and switch counts, issue 8).
+
+    .venv/bin/python benchmarks/bench_experience.py [--customers 60000]
+
+Prints, for the demo log with sentiment and device and for the same journeys without them,
+the counting step (what `fit` runs) and the labelled dataset built from it (what `pain-points`,
+`inspect` and saving run), best of 3, after one warm-up call (imports excluded).
+"""
+
+import argparse
+import os
+import time
+from dataclasses import replace
+
+from journeymodel.datasets import make_demo_data
+from journeymodel.experience import experience_counts, experience_dataset
+from journeymodel.journeys import load_journeys
+
+
+def best(fn, repeat=3):
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--customers", type=int, default=60_000)
+    args = ap.parse_args()
+    js = load_journeys(make_demo_data(args.customers, seed=0).events)
+    print(f"load average {os.getloadavg()[0]:.2f} (2 cores); {js}")
+    print(f"{'log':<28} {'counts s':>9} {'dataset s':>10}")
+    for label, data in (("sentiment + device", js),
+                        ("no sentiment, no device", replace(js, sentiment=None, device=None))):
+        counts = experience_counts(data)
+        t_counts = best(lambda d=data: experience_counts(d))
+        t_data = best(lambda c=counts: experience_dataset(c))
+        print(f"{label:<28} {t_counts:>9.3f} {t_data:>10.3f}")
+
+
+if __name__ == "__main__":
+    main()
