@@ -34,7 +34,8 @@ def attribute(
         "-o", "--out", dir_okay=False, help="Also write the table to CSV or Parquet.")] = None,
 ) -> None:
     """Share conversions and conversion value among channels (Markov models)."""
-    from journeymodel.cli.options import load_model_cli, print_result, require, write_frame
+    from journeymodel.cli.options import load_model_cli, require
+    from journeymodel.cli.output import print_result, write_frame
 
     fitted = load_model_cli(model)
     fn = require(fitted, "attribute", "attribute")

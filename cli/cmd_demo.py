@@ -35,7 +35,7 @@ def demo(
                                            help="Customers in the sample data.")] = 2000,
 ) -> None:
     """Write a sample event log (known ground truth), describe it, and run every model on it."""
-    from journeymodel.cli.options import console, print_result
+    from journeymodel.cli.output import console, print_result
     from journeymodel.datasets import write_sample_events
 
     from journeymodel.describe import describe_journeys

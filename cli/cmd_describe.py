@@ -19,7 +19,8 @@ def describe(
 ) -> None:
     """Customers, journeys, events, outcomes, path lengths, top paths, touchpoints, personas,
     and where every input row went (the ledger)."""
-    from journeymodel.cli.options import load_journeys_cli, print_result
+    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.output import print_result
 
     from journeymodel.describe import describe_journeys
 

@@ -63,7 +63,8 @@ def fit_churn(
     """Fit churn by persona (hierarchical Bayesian sBG, Weibull or BG/NBD). Saves the model
     with its posterior (netCDF) and prints parameters, retention and churn hazard per persona
     with 94% credible intervals. Forecast with `journeymodel forecast M.nc --horizon H`."""
-    from journeymodel.cli.options import load_journeys_cli, print_fit_result
+    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.output import print_fit_result
 
     churn = _model(model, time_unit, origin, draws, tune, chains, keep_customers, seed)
     journeys = load_journeys_cli(events, read)
@@ -90,7 +91,7 @@ def _model(kind, time_unit, origin, draws: int, tune: int, chains: int, keep: bo
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
     """Fit sBG churn by persona on the demo log, save out_dir/churn.nc, print retention."""
-    from journeymodel.cli.options import console, print_result
+    from journeymodel.cli.output import console, print_result
 
     from journeymodel.journeys import load_journeys
     from journeymodel.models.churn import ChurnModel

@@ -53,7 +53,8 @@ def fit_conversion(
     """Fit conversion by persona: a hierarchical Bayesian model (partial pooling) of the
     conversion rate of completed journeys. Saves the model with its full posterior (netCDF) and
     prints each persona's rate with a 94% credible interval and P(persona A > persona B)."""
-    from journeymodel.cli.options import load_journeys_cli, print_fit_result
+    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.output import print_fit_result
 
     model = _model(by, draws, tune, chains, parameterization, seed, sampler)
     journeys = load_journeys_cli(events, read)
@@ -81,7 +82,7 @@ def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int,
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
     """Fit conversion by persona on the demo log, save out_dir/conversion.nc, print the rates."""
-    from journeymodel.cli.options import console, print_result
+    from journeymodel.cli.output import console, print_result
 
     from journeymodel.journeys import load_journeys
     from journeymodel.models.conversion import ConversionModel

@@ -45,7 +45,8 @@ def fit_markov(
 ) -> None:
     """Fit a Markov journey model (start, touchpoint windows, conversion/dropoff/churn) and
     save it as a netCDF model file."""
-    from journeymodel.cli.options import load_journeys_cli, print_fit_result
+    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.output import print_fit_result
 
     from journeymodel.models.markov import MarkovJourneyModel
 
@@ -74,7 +75,7 @@ def fit_markov(
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
     """Fit the demo log at the best order, save out_dir/markov.nc, print the attribution."""
-    from journeymodel.cli.options import console, print_result
+    from journeymodel.cli.output import console, print_result
 
     from journeymodel.journeys import load_journeys
     from journeymodel.models.markov import MarkovJourneyModel

@@ -74,7 +74,8 @@ def fit_stages(
 ) -> None:
     """Fit hidden journey stages: latent stages emit touchpoints and end journeys in
     conversion, churn or drop-off. Saves a netCDF model file and prints the stages."""
-    from journeymodel.cli.options import load_journeys_cli, print_fit_result
+    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.output import print_fit_result
 
     from journeymodel.models.stages import StageModel
 
@@ -102,7 +103,7 @@ def _fit_with_progress(model, journeys):
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
     """Fit stages on the demo log (K by BIC), save out_dir/stages.nc, print the stages."""
-    from journeymodel.cli.options import console, print_result
+    from journeymodel.cli.output import console, print_result
 
     from journeymodel.journeys import load_journeys
     from journeymodel.models.stages import StageModel

@@ -25,7 +25,8 @@ def forecast(
 ) -> None:
     """Forecast from a fitted model: expected conversions for new journeys (conversion model),
     survivors / expected transactions ahead (churn models), with credible intervals."""
-    from journeymodel.cli.options import load_model_cli, print_result, require, write_frame
+    from journeymodel.cli.options import load_model_cli, require
+    from journeymodel.cli.output import print_result, write_frame
 
     fitted = load_model_cli(model)
     result = require(fitted, "forecast", "forecast")(horizon=horizon, journeys=journeys,

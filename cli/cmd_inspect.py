@@ -10,7 +10,8 @@ def register(app: typer.Typer, fit: typer.Typer) -> None:
 
 def inspect(model: ModelArg, as_json: JsonFlag = False) -> None:
     """Print a saved model's parameters, diagnostics and the ledger of its training data."""
-    from journeymodel.cli.options import load_model_cli, print_result
+    from journeymodel.cli.options import load_model_cli
+    from journeymodel.cli.output import print_result
 
     fitted = load_model_cli(model)
     result = fitted.summary()

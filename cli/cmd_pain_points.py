@@ -29,7 +29,8 @@ def pain_points(
     """Rank what to fix: leaks (where journeys that could convert are lost), friction (lowest
     sentiment) and channel/device gaps (switches followed by drop-off), each with its cost,
     interval and the journeys behind it."""
-    from journeymodel.cli.options import load_model_cli, print_result, write_frame
+    from journeymodel.cli.options import load_model_cli
+    from journeymodel.cli.output import print_result, write_frame
 
     from journeymodel.painpoints import check_model, find_pain_points
 
@@ -50,7 +51,7 @@ def pain_points(
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> None:
     """Print the top three pain points of each kind from the demo's Markov and stages models."""
-    from journeymodel.cli.options import console, print_result
+    from journeymodel.cli.output import console, print_result
 
     from journeymodel.painpoints import find_pain_points
     from journeymodel.persist import load_model

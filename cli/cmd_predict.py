@@ -23,13 +23,8 @@ def predict(
 ) -> None:
     """For each in-flight (censored) journey in EVENTS: P(conversion), expected remaining steps
     and the next-touchpoint distribution (Markov and stages models)."""
-    from journeymodel.cli.options import (
-        load_journeys_cli,
-        load_model_cli,
-        print_result,
-        require,
-        write_frame,
-    )
+    from journeymodel.cli.options import load_journeys_cli, load_model_cli, require
+    from journeymodel.cli.output import print_result, write_frame
 
     fitted = load_model_cli(model)
     predict_fn = require(fitted, "predict", "predict")

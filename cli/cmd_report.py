@@ -40,7 +40,8 @@ def report(
     read=None,
 ) -> None:
     """Draw the journey map of fitted models as one self-contained HTML page."""
-    from journeymodel.cli.options import load_journeys_cli, print_json
+    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.output import print_json
 
     from journeymodel.report.build import build_report, check_output
 
@@ -75,7 +76,7 @@ def _status(text: str):
 
 
 def _print_done(built) -> None:
-    from journeymodel.cli.options import console
+    from journeymodel.cli.output import console
 
     sections = ", ".join(s.title for s in built.sections)
     console().print(f"wrote {built.path} ({len(built.figures)} figures in "
@@ -87,7 +88,7 @@ def _print_done(built) -> None:
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
     """Draw the models the earlier demo steps saved in out_dir (``*.nc``) into
     out_dir/journey-map.html and print its path."""
-    from journeymodel.cli.options import console
+    from journeymodel.cli.output import console
 
     from journeymodel.journeys import load_journeys
     from journeymodel.report.build import build_report

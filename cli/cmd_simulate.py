@@ -22,7 +22,8 @@ def simulate(
 ) -> None:
     """Simulate N journeys from a fitted Markov or stages model, written as a canonical event log
     (customer_id, timestamp, touchpoint) that `describe` and `fit` read back."""
-    from journeymodel.cli.options import load_model_cli, require, write_frame
+    from journeymodel.cli.options import load_model_cli, require
+    from journeymodel.cli.output import write_frame
 
     fitted = load_model_cli(model)
     events = require(fitted, "simulate", "simulate")(n, seed=seed)
