@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+
 def console():
     from rich.console import Console
 
@@ -31,25 +32,168 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def print_frame(title: str, frame, *, max_rows: int = 40) -> None:
-    """Print a DataFrame as a rich table (numbers right-aligned, floats to 4 significant)."""
+def print_frame(title: str, frame, *, max_rows: int = 40, kinds: dict | None = None,
+                width: int | None = None) -> None:
+    """Print a DataFrame as rich tables that fit the terminal, names never cut.
+
+    Numbers are formatted by their column's kind (``kinds``: column -> kind, see
+    :mod:`journeymodel.formatting`; money and durations get units, nothing prints in scientific
+    notation); columns whose every cell is missing are left out. Text columns (names) keep their
+    whole width and never wrap; other columns wrap at spaces, headers at spaces and
+    underscores. When even that is too wide for the terminal, the columns are printed in
+    several tables, each repeating the first (name) column.
+    """
+    out = console()
+    layout = _layout(frame.head(max_rows), kinds or {}, width or out.width)
+    for i, (columns, widths) in enumerate(layout.groups):
+        out.print(_rich_table(title if i == 0 else f"{title} (continued)", layout, columns,
+                              widths))
+    if len(frame) > max_rows:
+        out.print(f"... {len(frame) - max_rows} more rows (use --json or -o for all)")
+
+
+#: Column names formatted as money unless a kind says otherwise.
+_MONEY_NAMES = ("value", "revenue", "total_value")
+
+
+class _Layout:
+    """Formatted cells of a frame and how its columns are split and sized for a width."""
+
+    def __init__(self, headers, cells, names, numeric, *, has_index: bool):
+        self.headers, self.cells, self.names, self.numeric = headers, cells, names, numeric
+        self.has_index = has_index
+        self.groups: list[tuple[list[int], list[int]]] = []
+
+
+def _layout(frame, kinds: dict, total_width: int) -> _Layout:
+    from journeymodel.formatting import MISSING, format_column
+
+    headers, cells, names, numeric = [], [], [], []
+    index_name = frame.index.name
+    has_index = index_name is not None or not _is_range_index(frame)
+    if has_index:
+        headers.append(str(index_name or ""))
+        cells.append([str(v) for v in frame.index])
+        names.append(True)
+        numeric.append(False)
+    for col in frame.columns:
+        kind = kinds.get(col) or _default_kind(col, frame[col])
+        text = format_column(frame[col].tolist(), kind)
+        if len(frame) and all(t == MISSING for t in text):
+            continue  # a column of nothing but "-" says nothing
+        is_number = frame[col].dtype.kind in "iuf" or kind in (
+            "money", "duration", "periods", "count", "probability", "number")
+        headers.append(str(col))
+        cells.append(text)
+        names.append(not is_number and kind != "text")
+        numeric.append(is_number)
+    layout = _Layout(headers, cells, names, numeric, has_index=has_index)
+    layout.groups = _fit(layout, total_width)
+    return layout
+
+
+def _default_kind(col, series) -> str | None:
+    name = str(col).lower()
+    if series.dtype.kind == "f" and (name in _MONEY_NAMES or name.endswith(("_value",
+                                                                            "_revenue"))):
+        return "money"
+    return None
+
+
+def _words(text: str, *, header: bool) -> list[str]:
+    import re
+
+    return [w for w in re.split(r"[\s_]+" if header else r"\s+", text) if w] or [""]
+
+
+def _fit(layout: _Layout, total_width: int) -> list[tuple[list[int], list[int]]]:
+    """Column groups with their widths so that each table fits ``total_width``.
+
+    Each column's natural width is its longest cell or header; its least width is its longest
+    cell for a name, else its longest word, and at least the longest word of its header
+    (cells split at spaces, headers also at underscores). When the columns do not fit with
+    every cell on one line, later columns go to further tables that repeat the first column;
+    within a table, widths shrink from natural toward least (headers wrap first, then cells),
+    in proportion to what each can give.
+    """
+    n = len(layout.headers)
+    natural, least = [], []
+    for h, col, is_name in zip(layout.headers, layout.cells, layout.names, strict=True):
+        longest = max((len(c) for c in col), default=0)
+        natural.append(max(longest, len(h), 1))
+        head_word = max(len(w) for w in _words(h, header=True))
+        cell_word = longest if is_name else max(
+            (len(w) for c in col for w in _words(c, header=False)), default=1)
+        least.append(max(cell_word, head_word, 1))
+
+    def room(k: int) -> int:  # content width left for k columns (padding 2, borders k + 1)
+        return total_width - 3 * k - 1
+
+    whole = [max(least[i], max((len(c) for c in layout.cells[i]), default=0))
+             for i in range(n)]  # no cell wraps (headers may)
+    groups, rest = [], list(range(n))
+    key = [0] if n > 1 else []
+    while rest:
+        group = list(key) if groups else []
+        for i in rest:
+            if i in group:
+                continue
+            if len(group) > len(key) and sum(whole[j] for j in group + [i]) > room(
+                    len(group) + 1):
+                break
+            group.append(i)
+        rest = [i for i in rest if i not in group]
+        groups.append((group, _share(group, layout, natural, least,
+                                     max(room(len(group)), 1))))
+    return groups
+
+
+def _share(group: list[int], layout: _Layout, natural: list[int], least: list[int],
+           room: int) -> list[int]:
+    """Widths of ``group``'s columns in ``room``: natural when they fit; else headers wrap
+    first (down to each column's widest cell), and only then cells wrap (down to their least)."""
+    nat = [natural[i] for i in group]
+    cell = [max(least[i], max((len(c) for c in layout.cells[i]), default=0)) for i in group]
+    low = [least[i] for i in group]
+    widths = nat
+    for target in (cell, low):
+        if sum(widths) <= room:
+            return widths
+        widths = _shrink(widths, [min(a, b) for a, b in zip(widths, target, strict=True)],
+                         room)
+    return widths  # a name wider than the terminal: rich folds it
+
+
+def _shrink(widths: list[int], floor: list[int], room: int) -> list[int]:
+    """``widths`` reduced toward ``floor`` to sum to ``room``, in proportion to what each
+    column can give."""
+    if sum(floor) >= room:
+        return floor
+    slack = [a - b for a, b in zip(widths, floor, strict=True)]
+    spare = room - sum(floor)
+    out = [b + (s * spare) // sum(slack) for b, s in zip(floor, slack, strict=True)]
+    for j in sorted(range(len(out)), key=lambda j: -slack[j]):  # hand out the rounding
+        if sum(out) < room and out[j] < widths[j]:
+            out[j] += 1
+    return out
+
+
+def _rich_table(title: str, layout: _Layout, columns: list[int], widths: list[int]):
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", title_style="bold")
-    index_name = frame.index.name
-    show_index = index_name is not None or not _is_range_index(frame)
-    if show_index:
-        table.add_column(str(index_name or ""), style="bold")
-    for col in frame.columns:
-        numeric = frame[col].dtype.kind in "iuf"
-        table.add_column(str(col), justify="right" if numeric else "left")
-    for idx, row in frame.head(max_rows).iterrows():
-        cells = [_fmt(v) for v in row.tolist()]
-        table.add_row(*([str(idx)] if show_index else []), *cells)
-    out = console()
-    out.print(table)
-    if len(frame) > max_rows:
-        out.print(f"... {len(frame) - max_rows} more rows (use --json or -o for all)")
+    for i, w in zip(columns, widths, strict=True):
+        header = layout.headers[i]
+        if len(header) > w:  # wrap long headers at underscores too
+            header = header.replace("_", " ")
+        # widths are at least each name's length, so names never wrap; "fold" only breaks a
+        # name wider than the whole terminal (rich's default would cut it with an ellipsis)
+        table.add_column(header, width=w, overflow="fold",
+                         justify="right" if layout.numeric[i] else "left",
+                         style="bold" if i == 0 and layout.has_index else None)
+    for r in range(len(layout.cells[0]) if layout.cells else 0):
+        table.add_row(*(layout.cells[i][r] for i in columns))
+    return table
 
 
 def _is_range_index(frame) -> bool:
@@ -59,15 +203,10 @@ def _is_range_index(frame) -> bool:
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        if v != v:
-            return "-"
-        if v == int(v) and abs(v) < 1e12:
-            return f"{int(v):,}" if abs(v) >= 1000 else str(int(v))
-        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
-    if isinstance(v, int) and abs(v) >= 1000:
-        return f"{v:,}"
-    return str(v)
+    """One value as text (:func:`journeymodel.formatting.cell`)."""
+    from journeymodel.formatting import cell
+
+    return cell(v)
 
 
 def print_result(result, *, as_json: bool) -> None:
@@ -76,7 +215,7 @@ def print_result(result, *, as_json: bool) -> None:
         print_json(result.json)
         return
     for title, frame in result.tables:
-        print_frame(title, frame)
+        print_frame(title, frame, kinds=getattr(result, "kinds", None))
     for note in result.notes:
         console().print(note)
 

@@ -55,42 +55,49 @@ class PainPoints:
         return {k: [_plain(item) for item in getattr(self, k)] for k in KINDS}
 
     def result(self, ci: float = 0.94):
-        """As a :class:`~journeymodel.models.base.Result`: compact tables per kind (the JSON
-        keeps every field)."""
+        """As a :class:`~journeymodel.models.base.Result`: one table per kind, indexed by the
+        item's name (the JSON keeps every field)."""
         import pandas as pd
 
         from journeymodel.models.base import Result
 
         pct = f"{ci:.0%}"
-        frames = {
-            "leaks": [{"kind": i["kind"], "name": i["name"], "lost conversions": f"{i['cost']:.1f}",
-                       pct: f"{i['cost_low']:.1f} .. {i['cost_high']:.1f}",
-                       "passes": int(round(i["journeys"])),
-                       "drop-off vs baseline": f"{i['drop_rate']:.3f} vs {i['baseline']:.3f}",
-                       "P(worse)": f"{i['p_worse']:.3f}"} for i in self.leaks],
-            "friction": [{"kind": i["kind"], "name": i["name"],
-                          "sentiment": f"{i['sentiment']:+.3f}",
-                          "below average": f"{i['cost']:.3f}",
-                          pct: f"{i['cost_low']:.3f} .. {i['cost_high']:.3f}",
+
+        def interval(i, digits):
+            return f"{i['cost_low']:.{digits}f} .. {i['cost_high']:.{digits}f}"
+
+        rows = {
+            "leaks": [{"name": i["name"], "kind": i["kind"], "lost": i["cost"],
+                       pct: interval(i, 1), "passes": round(i["journeys"]),
+                       "drop-off": i["drop_rate"], "P(worse)": i["p_worse"]}
+                      for i in self.leaks],
+            "friction": [{"name": i["name"], "kind": i["kind"], "sentiment": i["sentiment"],
+                          "below average": i["cost"], pct: interval(i, 3),
                           "journeys": i["journeys"],
-                          "scored events": int(round(i["scored_events"]))}
+                          "scored events": round(i["scored_events"])}
                          for i in self.friction],
-            "gaps": [{"kind": i["kind"], "switch": i["name"],
-                      "lost conversions": f"{i['cost']:.1f}",
-                      pct: f"{i['cost_low']:.1f} .. {i['cost_high']:.1f}",
-                      "journeys": int(round(i["journeys"])),
-                      "drop-off vs staying": f"{i['drop_rate']:.3f} vs {i['stay_drop_rate']:.3f}",
-                      "P(worse)": f"{i['p_worse']:.3f}"} for i in self.gaps],
+            "gaps": [{"switch": i["name"], "kind": i["kind"], "lost": i["cost"],
+                      pct: interval(i, 1), "journeys": round(i["journeys"]),
+                      "drop-off": i["drop_rate"],
+                      "staying": i["stay_drop_rate"], "P(worse)": i["p_worse"]}
+                     for i in self.gaps],
         }
-        titles = {"leaks": "Leaks: where journeys that could convert are lost",
+        titles = {"leaks": "Leaks: where journeys that could convert are lost (lost: expected "
+                           "conversions; drop-off per pass, baselines below)",
                   "friction": "Friction: sentiment (-1..1) below the average",
-                  "gaps": "Channel and device gaps: switches followed by drop-off"}
+                  "gaps": "Channel and device gaps: switches followed by drop-off (lost: "
+                          "expected conversions)"}
         tables = []
         for k in KINDS:
-            frame = pd.DataFrame(frames[k]).round(3) if frames[k] else pd.DataFrame(
-                {"kind": [], "name": []})
+            key = "switch" if k == "gaps" else "name"
+            frame = (pd.DataFrame(rows[k]) if rows[k] else pd.DataFrame(
+                {key: [], "kind": []})).set_index(key)
             tables.append((titles[k], frame))
-        return Result(json=self.to_json(), tables=tables, notes=list(self.notes))
+        kinds = {"lost": "count", pct: "text", "passes": "count", "journeys": "count",
+                 "scored events": "count", "drop-off": "probability",
+                 "staying": "probability", "P(worse)": "probability", "sentiment": "number",
+                 "below average": "number"}
+        return Result(json=self.to_json(), tables=tables, notes=list(self.notes), kinds=kinds)
 
 
 def _plain(item: dict) -> dict:

@@ -39,12 +39,18 @@ class Result:
         Written by ``-o FILE`` (CSV or Parquet) where the command offers it.
     notes : list of str
         Short lines printed after the tables (caveats, convergence, what to try).
+    kinds : dict of str to str
+        What the numbers of a column are, by column name, for every table: ``money``,
+        ``duration`` (seconds), ``periods``, ``count``, ``probability``, ``number``, ``text``
+        (may wrap) or ``name`` (never cut); see :mod:`journeymodel.formatting`. Only the text
+        tables use it: the JSON and the frame keep raw numbers.
     """
 
     json: dict[str, Any]
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
     frame: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
