@@ -9,9 +9,12 @@ User errors (bad options, unreadable files, bad data) print one line ``error: ..
 ``--debug`` shows the traceback instead.
 """
 
+import contextlib
 import importlib
 import pkgutil
+import signal
 import sys
+import threading
 import warnings
 from typing import Annotated
 
@@ -64,11 +67,50 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {text}", file=sys.stderr)
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: raised in the main thread so that every ``finally`` block and
+    context manager runs (temporary output files are removed) before the process exits."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+def _interrupt(signum: int, frame) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second signal of the same kind ends at once
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """Turn SIGINT and SIGTERM into :class:`Interrupted` while a command runs; restore the
+    previous handlers afterwards (``main`` is also called in-process, by tests)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script: run the app, turn user errors into exit code 2."""
+    """Entry point of the console script: run the app, turn user errors into exit code 2 and
+    SIGINT / SIGTERM into exit codes 130 / 143 (after clean-up: no partial output remains)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        with _signals_raise():
+            return _run(args)
+    except Interrupted as exc:
+        print(f"error: interrupted by {exc}; no partial output was left behind", file=sys.stderr)
+        return 128 + exc.signum
+
+
+def _run(args: list[str]) -> int:
     from journeymodel.errors import JourneyModelError
 
-    args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     warnings.showwarning = _show_warning
     command = typer.main.get_command(app)

@@ -26,7 +26,8 @@ def attribute(
         "--method", help="removal: exact removal effects with credible intervals; "
         "first/last/linear touch; shapley: Shapley values on the chain.")] = Method.removal,
     draws: Annotated[int, typer.Option(
-        "--draws", min=0, help="Posterior draws for the credible intervals (0: none).")] = 1000,
+        "--draws", min=0, help="Posterior draws for the credible intervals (0: none; at most "
+        "100,000).")] = 1000,
     ci: Annotated[float, typer.Option("--ci", help="Credible interval mass.")] = 0.94,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
@@ -37,6 +38,12 @@ def attribute(
     from journeymodel.cli.options import load_model_cli, require
     from journeymodel.cli.output import print_result, write_frame
 
+    from journeymodel.models.markov_attribution import check_draws
+    from journeymodel.outputs import check_table_output
+
+    check_draws(draws, "--draws")  # bounded before any work
+    if out is not None:  # before any work: not over an input, a known format, writable
+        check_table_output(out, [model], "attribution table")
     fitted = load_model_cli(model)
     fn = require(fitted, "attribute", "attribute")
     result = fn(Method(method).value, n_draws=draws, ci=ci, seed=seed)

@@ -36,11 +36,18 @@ def demo(
 ) -> None:
     """Write a sample event log (known ground truth), describe it, and run every model on it."""
     from journeymodel.cli.output import console, print_result
-    from journeymodel.datasets import write_sample_events
 
+    from journeymodel.datasets import (
+        MAX_SAMPLE_CUSTOMERS,
+        sample_size_message,
+        write_sample_events,
+    )
     from journeymodel.describe import describe_journeys
+    from journeymodel.errors import OptionError
     from journeymodel.journeys import load_journeys
 
+    if customers > MAX_SAMPLE_CUSTOMERS:
+        raise OptionError(sample_size_message(customers, "--customers"))
     out.mkdir(parents=True, exist_ok=True)
     events = out / "events.parquet"
     rows = write_sample_events(events, n_customers=customers, seed=seed)

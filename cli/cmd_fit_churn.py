@@ -66,6 +66,9 @@ def fit_churn(
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 
+    from journeymodel.outputs import check_not_input
+
+    check_not_input(out, [events])  # never save the model over the event log
     churn = _model(model, time_unit, origin, draws, tune, chains, keep_customers, seed)
     journeys = load_journeys_cli(events, read)
     churn.fit(journeys, progress=True)

@@ -56,6 +56,9 @@ def fit_conversion(
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 
+    from journeymodel.outputs import check_not_input
+
+    check_not_input(out, [events])  # never save the model over the event log
     model = _model(by, draws, tune, chains, parameterization, seed, sampler)
     journeys = load_journeys_cli(events, read)
     model.fit(journeys, progress=True)

@@ -49,7 +49,9 @@ def fit_markov(
     from journeymodel.cli.output import print_fit_result
 
     from journeymodel.models.markov import MarkovJourneyModel
+    from journeymodel.outputs import check_not_input
 
+    check_not_input(out, [events])  # never save the model over the event log
     journeys = load_journeys_cli(events, read)
     model = MarkovJourneyModel(order=_parse_order(order), prior=prior,
                                collapse_repeats=not keep_repeats, seed=seed)

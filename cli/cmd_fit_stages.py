@@ -78,7 +78,9 @@ def fit_stages(
     from journeymodel.cli.output import print_fit_result
 
     from journeymodel.models.stages import StageModel
+    from journeymodel.outputs import check_not_input
 
+    check_not_input(out, [events])  # never save the model over the event log
     model = StageModel(n_stages=parse_stages(stages), topology=Topology(topology).value,
                        restarts=restarts, seed=seed, max_iter=max_iter,
                        engine=Engine(engine).value, auto_range=parse_range(auto_range))

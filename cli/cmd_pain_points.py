@@ -32,8 +32,11 @@ def pain_points(
     from journeymodel.cli.options import load_model_cli
     from journeymodel.cli.output import print_result, write_frame
 
+    from journeymodel.outputs import check_table_output
     from journeymodel.painpoints import check_model, find_pain_points
 
+    if out is not None:  # before any work: not over an input, a known format, writable
+        check_table_output(out, models, "pain-points table")
     fitted = []
     for path in models:
         fitted.append(load_model_cli(path))

@@ -43,8 +43,11 @@ def report(
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_json
 
+    from journeymodel.outputs import check_not_input
     from journeymodel.report.build import build_report, check_output
 
+    check_not_input(out, [*models, events])  # before any work
+    check_not_input(png_dir, [*models, events], option="--png-dir")
     check_output(out)
     with _status("Loading models"):
         named = _load(models)

@@ -23,10 +23,16 @@ def sample_data(
 ) -> None:
     """Write a realistic sample event log (personas, stages, conversions, churn, drop-offs,
     sentiment, devices)."""
-    from journeymodel.datasets import write_sample_events
+    from journeymodel.datasets import (
+        MAX_SAMPLE_CUSTOMERS,
+        sample_size_message,
+        write_sample_events,
+    )
     from journeymodel.errors import OptionError
 
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise OptionError(f"{out}: output must end in .csv or .parquet")
+    if customers > MAX_SAMPLE_CUSTOMERS:
+        raise OptionError(sample_size_message(customers, "--customers"))
     rows = write_sample_events(out, n_customers=customers, seed=seed, problems=problems)
     typer.echo(f"wrote {rows} events of {customers} customers to {out}")

@@ -21,11 +21,31 @@ def simulate(
     seed: SeedOpt = 0,
 ) -> None:
     """Simulate N journeys from a fitted Markov or stages model, written as a canonical event log
-    (customer_id, timestamp, touchpoint) that `describe` and `fit` read back."""
+    (customer_id, timestamp, touchpoint) that `describe` and `fit` read back. Journeys stream to
+    the file in chunks (bounded memory); the file appears only once it is complete."""
     from journeymodel.cli.options import load_model_cli, require
-    from journeymodel.cli.output import write_frame
 
+    from journeymodel.outputs import check_table_output
+
+    check_table_output(out, [model], "simulated event log")  # before any work
     fitted = load_model_cli(model)
-    events = require(fitted, "simulate", "simulate")(n, seed=seed)
-    write_frame(events, out)
-    typer.echo(f"wrote {len(events)} events of {n} simulated journeys to {out}")
+    require(fitted, "simulate", "simulate")
+    written = _simulate_with_progress(fitted, n, out, seed)
+    typer.echo(f"wrote {written.events} events of {n} simulated journeys to {out}")
+
+
+def _simulate_with_progress(fitted, n: int, out: Path, seed: int):
+    """Stream the journeys to ``out``, with a status line on stderr when there are several
+    chunks."""
+    from rich.console import Console
+
+    from journeymodel.simulate import CHUNK_JOURNEYS, simulate_to_file
+
+    if n <= CHUNK_JOURNEYS:
+        return simulate_to_file(fitted, n, out, seed=seed)
+    err = Console(stderr=True, highlight=False)
+    with err.status(f"simulating {n:,} journeys ...") as status:
+        def progress(done: int) -> None:
+            status.update(f"simulating: {done:,} of {n:,} journeys written")
+
+        return simulate_to_file(fitted, n, out, seed=seed, progress=progress)

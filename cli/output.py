@@ -231,14 +231,8 @@ def print_fit_result(result, out: Path, *, as_json: bool) -> None:
 
 
 def write_frame(frame, path: Path) -> Path:
-    """Write a DataFrame to CSV or Parquet, chosen by the file suffix."""
-    from journeymodel.errors import OptionError
+    """Write a DataFrame to CSV, TSV or Parquet, chosen by the file suffix, atomically (a
+    temporary file renamed into place; see :func:`journeymodel.outputs.write_frame`)."""
+    from journeymodel.outputs import write_frame as write
 
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        frame.to_parquet(path, index=False)
-    elif suffix in (".csv", ".txt", ".tsv"):
-        frame.to_csv(path, index=False, sep="\t" if suffix == ".tsv" else ",")
-    else:
-        raise OptionError(f"{path}: output must end in .csv, .tsv or .parquet")
-    return path
+    return write(frame, path)

@@ -619,9 +619,15 @@ def make_demo_data(n_customers: int = 2000, *, seed: int | np.random.Generator =
                     customers=_customer_table(truth, c, ids), stage=stage)
 
 
+#: Most customers :func:`write_sample_events` generates: the whole log is built in memory first
+#: (about 4.5 KB and 0.1 ms per customer, measured at 200,000 customers: 0.9 GB, 22 s).
+MAX_SAMPLE_CUSTOMERS = 1_000_000
+
+
 def write_sample_events(path: str | Path, n_customers: int = 2000, *,
                         seed: int | np.random.Generator = 0, problems: bool = True) -> int:
-    """Write the event log of :func:`make_demo_data` to ``.csv`` or ``.parquet``.
+    """Write the event log of :func:`make_demo_data` to ``.csv`` or ``.parquet``, at most
+    :data:`MAX_SAMPLE_CUSTOMERS` customers.
 
     Parameters
     ----------
@@ -638,7 +644,10 @@ def write_sample_events(path: str | Path, n_customers: int = 2000, *,
     Raises
     ------
     OptionError
-        If the suffix is not one of ``.csv``, ``.parquet``, ``.pq``.
+        If ``n_customers`` is above :data:`MAX_SAMPLE_CUSTOMERS`, the suffix is not one of
+        ``.csv``, ``.parquet``, ``.pq``, or the file cannot be written there (a folder, a
+        missing folder, no permission); all checked before any work. The file is written
+        atomically: an error or an interrupt leaves no partial file.
 
     Examples
     --------
@@ -648,13 +657,21 @@ def write_sample_events(path: str | Path, n_customers: int = 2000, *,
     >>> rows > 50
     True
     """
+    from journeymodel.outputs import check_target, write_frame
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise OptionError(f"{path}: output must end in .csv or .parquet (got {suffix!r})")
+    if n_customers > MAX_SAMPLE_CUSTOMERS:
+        raise OptionError(sample_size_message(n_customers, "n_customers"))
+    check_target(path, "sample event log")  # before the work, not after it
     events = make_demo_data(n_customers, seed=seed, problems=problems).events
-    if suffix == ".csv":
-        events.to_csv(path, index=False)
-    else:
-        events.to_parquet(path, index=False)
+    write_frame(events, path)  # atomically: a temporary file renamed into place
     return len(events)
+
+
+def sample_size_message(n_customers: int, option: str) -> str:
+    """Why ``n_customers`` sample customers are refused (named by ``option``)."""
+    return (f"{option} must be at most {MAX_SAMPLE_CUSTOMERS:,} (got {n_customers:,}): the "
+            "sample log is built in memory, about 4.5 KB per customer")

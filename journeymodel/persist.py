@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,22 +72,28 @@ def _json_default(obj: Any) -> Any:
 
 
 def save_model(model: JourneyModel, path: str | Path) -> Path:
-    """Write ``model`` to ``path`` as netCDF (atomically: a failed write leaves no half file)."""
+    """Write ``model`` to ``path`` as netCDF, atomically: the file is written under a temporary
+    name in the same folder and renamed into place when complete, so an error or an interrupt
+    leaves no half-written model and no temporary file (see :func:`journeymodel.outputs.
+    atomic_path`). The file gets normal permissions (``0o666`` less the umask).
+
+    Raises
+    ------
+    ModelFileError
+        The folder does not exist, or ``path`` is a folder or cannot be written.
+    """
+    from journeymodel.errors import OptionError
+    from journeymodel.outputs import atomic_path
+
     path = Path(path)
     tree = model.to_datatree()
     if path.parent and not path.parent.exists():
         raise ModelFileError(f"{path}: the folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(suffix=".nc.tmp", dir=path.parent or ".")
-    os.close(fd)
     try:
-        tree.to_netcdf(tmp, engine="h5netcdf")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with atomic_path(path, "model file") as tmp:
+            tree.to_netcdf(tmp, engine="h5netcdf")
+    except OptionError as exc:
+        raise ModelFileError(str(exc)) from None
     return path
 
 

@@ -24,11 +24,53 @@ from math import factorial
 
 import numpy as np
 
+from journeymodel.errors import OptionError
 from journeymodel.journeys import CONVERSION, JourneySet
 from journeymodel.models.markov_chain import draw_rows, start_values
 
 #: Largest number of channels for exact Shapley values (2**16 coalitions).
 SHAPLEY_EXACT_MAX = 16
+#: Most posterior draws for removal-effect intervals, and most random channel orders for
+#: sampled Shapley values. Each draw's result is kept (for the quantiles), and at 100,000 draws
+#: the Monte-Carlo error of a 94% interval's ends is already about 0.2% of its width (normal
+#: posterior: sd of the 3% quantile = sqrt(0.03 * 0.97 / D) / phi(1.88) = 0.008 sd at
+#: D = 100,000, against a width of 3.76 sd): more only costs time and memory.
+MAX_DRAWS = 100_000
+#: Memory for one batch of posterior draws (draws are solved in batches of this size).
+DRAW_BATCH_BYTES = 256 * 2**20
+
+
+def check_draws(n_draws, option: str = "n_draws", limit: int = MAX_DRAWS) -> int:
+    """``n_draws`` as an int in 0 .. ``limit``, else an OptionError naming ``option`` and why.
+
+    Examples
+    --------
+    >>> check_draws(1000)
+    1000
+    >>> check_draws(10**9, "--draws")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    journeymodel.errors.OptionError: --draws must be at most 100,000 (got 1,000,000,000): ...
+    """
+    if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)):
+        raise OptionError(f"{option} must be a whole number (got {n_draws!r})")
+    n_draws = int(n_draws)
+    if n_draws < 0:
+        raise OptionError(f"{option} must be >= 0 (got {n_draws})")
+    if n_draws > limit:
+        raise OptionError(
+            f"{option} must be at most {limit:,} (got {n_draws:,}): at {limit:,} the "
+            "Monte-Carlo error of the interval ends is already about 0.2% of the interval's "
+            "width, and every draw's result is kept in memory")
+    return n_draws
+
+
+def draws_per_batch(nnz: int, n: int, n_sets: int) -> int:
+    """Posterior draws solved at once so that one batch needs about
+    :data:`DRAW_BATCH_BYTES`: per draw, the transition rows (a few copies of ``nnz`` values),
+    per-state vectors and one value per removal scenario."""
+    per_draw = 8 * (8 * nnz + 6 * n + 4 * n_sets)
+    return max(1, DRAW_BATCH_BYTES // per_draw)
 
 
 @dataclass
@@ -93,14 +135,22 @@ def removal_attribution(chain, state_codes, state_value, channels, *, total_conv
     total_conversions, total_value : float
         What is shared out.
     n_draws : int
-        Posterior draws of the transition rows for the intervals (0: no intervals).
+        Posterior draws of the transition rows for the intervals (0: no intervals), at most
+        :data:`MAX_DRAWS`; drawn and solved in batches of :func:`draws_per_batch` (one
+        generator, so the draws do not depend on the batch size).
     ci : float
         Credible interval mass (equal-tailed).
 
     Returns
     -------
     Attribution
+
+    Raises
+    ------
+    OptionError
+        ``n_draws`` negative or above :data:`MAX_DRAWS`.
     """
+    n_draws = check_draws(n_draws)
     masks = channel_masks(state_codes, len(channels))
     removed = np.vstack([np.zeros((1, chain.n), bool), masks])
     conc = chain.conc
@@ -113,15 +163,30 @@ def removal_attribution(chain, state_codes, state_value, channels, *, total_conv
     re_v, value = _shares(vals[None], total_value, 1)
     low = high = re_low = re_high = np.full(len(channels), np.nan)
     if n_draws > 0:
-        rng = np.random.default_rng(seed)
-        data = draw_rows(conc, n_draws, rng)
-        dvals = start_values(conc, chain.n, data, conv_col, weights[:1], removed)
-        re_d, conv_d = _shares(dvals, total_conversions, 0, keep_draws=True)
+        re_d, conv_d = _draw_shares(chain, n_draws, np.random.default_rng(seed), conv_col,
+                                    weights[:1], removed, total_conversions)
         q = [(1 - ci) / 2, (1 + ci) / 2]
         low, high = np.quantile(conv_d, q, axis=0)
         re_low, re_high = np.quantile(re_d, q, axis=0)
     return Attribution("removal", tuple(channels), total_conversions, total_value, re[0],
                        conv[0], low, high, value[0], re_low, re_high)
+
+
+def _draw_shares(chain, n_draws, rng, conv_col, weights, removed, total):
+    """Removal effects and conversion shares of ``n_draws`` posterior draws, (D, C) each,
+    drawn and solved batch by batch (bounded memory)."""
+    per = draws_per_batch(chain.conc.nnz, chain.n, removed.shape[0])
+    re_parts, conv_parts = [], []
+    for d0 in range(0, n_draws, per):
+        data = draw_rows(chain.conc, min(per, n_draws - d0), rng)
+        dvals = start_values(chain.conc, chain.n, data, conv_col, weights, removed)
+        del data
+        re_d, conv_d = _shares(dvals, total, 0, keep_draws=True)
+        re_parts.append(re_d)
+        conv_parts.append(conv_d)
+    if len(re_parts) == 1:
+        return re_parts[0], conv_parts[0]
+    return np.concatenate(re_parts), np.concatenate(conv_parts)
 
 
 def _shares(vals: np.ndarray, total: float, j: int, keep_draws: bool = False):
@@ -196,6 +261,11 @@ def shapley_attribution(chain, state_codes, channels, *, total_conversions: floa
     unbiased estimate and its standard error, reported as a 95% interval
     (``conversions_low``/``conversions_high``). Conversions and value are shared out in
     proportion to the Shapley values.
+
+    Raises
+    ------
+    OptionError
+        ``n_permutations`` < 1 or above :data:`MAX_DRAWS` (when the orders are sampled).
     """
     C = len(channels)
     masks = channel_masks(state_codes, C)
@@ -203,6 +273,10 @@ def shapley_attribution(chain, state_codes, channels, *, total_conversions: floa
         phi, se = _shapley_exact(chain, masks), None
         note = f"exact Shapley values over {2 ** C} coalitions"
     else:
+        n_permutations = check_draws(n_permutations, "n_permutations")
+        if n_permutations < 2:
+            raise OptionError(f"n_permutations must be >= 2 for a standard error "
+                              f"(got {n_permutations})")
         phi, se = _shapley_sampled(chain, masks, n_permutations, np.random.default_rng(seed))
         note = (f"Shapley values estimated from {n_permutations} random channel orders; "
                 "intervals are +-1.96 Monte-Carlo standard errors")
@@ -247,8 +321,11 @@ def _shapley_sampled(chain, masks, n_perm: int, rng: np.random.Generator):
     rank = np.argsort(perms, axis=1)  # position of each channel
     # coalition before position t: channels with rank < t; t = 0..C
     t = np.arange(C + 1)
-    coal = rank[:, None, :] < t[None, :, None]  # (P, C+1, C)
-    v = _coalition_values(chain, masks, coal.reshape(-1, C)).reshape(n_perm, C + 1)
+    per = max(1, DRAW_BATCH_BYTES // (8 * (C + 1) * (chain.n + C) * 4))  # orders per batch
+    v = np.empty((n_perm, C + 1))
+    for p0 in range(0, n_perm, per):  # bounded memory: the coalitions of a batch of orders
+        coal = rank[p0:p0 + per, None, :] < t[None, :, None]  # (p, C+1, C)
+        v[p0:p0 + per] = _coalition_values(chain, masks, coal.reshape(-1, C)).reshape(-1, C + 1)
     marg = np.diff(v, axis=1)  # (P, C): contribution of the channel at position t
     contrib = np.take_along_axis(marg, rank, axis=1)  # (P, C) by channel
     return contrib.mean(axis=0), contrib.std(axis=0, ddof=1) / np.sqrt(n_perm)

@@ -254,9 +254,36 @@ def _auc(score: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
 def simulate_journeys(model: MarkovJourneyModel, n: int, *,
                       seed: int | np.random.Generator = 0, max_steps: int = 1000
                       ) -> pd.DataFrame:
+    """Draw ``n`` journeys from the chain, in chunks of
+    :data:`journeymodel.simulate.CHUNK_JOURNEYS` journeys (each drawn by :func:`simulate_chunk`
+    from one generator made from ``seed``), at most
+    :data:`journeymodel.simulate.MAX_IN_MEMORY` (more: stream them to a file with
+    :func:`journeymodel.simulate.simulate_to_file`).
+
+    Returns
+    -------
+    DataFrame
+        As :func:`simulate_chunk`, for customers ``sim1`` .. ``simN`` zero-padded to the width
+        of ``n``.
+
+    Raises
+    ------
+    OptionError
+        ``n`` < 1 or above :data:`journeymodel.simulate.MAX_IN_MEMORY`.
+    """
+    from journeymodel.simulate import simulate_frame
+
+    return simulate_frame(model, n, seed=seed, max_steps=max_steps)
+
+
+def simulate_chunk(model: MarkovJourneyModel, n: int, rng: np.random.Generator, *,
+                   offset: int = 0, n_total: int | None = None, max_steps: int = 1000
+                   ) -> pd.DataFrame:
     """Draw ``n`` journeys from the chain, all active journeys stepped at once.
 
-    Each journey is its own customer (``sim0000001``...). Time: journeys start uniformly over
+    Each journey is its own customer, numbered from ``offset + 1`` (``sim`` + the number
+    zero-padded to the width of ``n_total``; see :func:`journeymodel.simulate.simulated_ids`).
+    Time: journeys start uniformly over
     the training journeys' start times; the time spent in a state is exponential with the
     state's fitted mean dwell (the overall mean where a state has none); the touchpoints of a
     first window of several touchpoints are spaced by the overall mean dwell. Without
@@ -271,10 +298,6 @@ def simulate_journeys(model: MarkovJourneyModel, n: int, *,
         ``customer_id``, ``timestamp``, ``touchpoint`` (and ``value`` on conversion rows if the
         model saw conversion values), sorted by customer and time.
     """
-
-    if n < 1:
-        raise OptionError(f"n must be >= 1 (got {n})")
-    rng = np.random.default_rng(seed)
     chain = model.chain_
     P = chain.P
     N, T = chain.n, len(model.journeys_.touchpoints)
@@ -323,7 +346,7 @@ def simulate_journeys(model: MarkovJourneyModel, n: int, *,
         cur[a_t] = to
         active = a_t
     j, t, c = np.concatenate(ev_j), np.concatenate(ev_t), np.concatenate(ev_c)
-    return _events_frame(model, j, t, c, np.concatenate(ev_v), n)
+    return _events_frame(model, j, t, c, np.concatenate(ev_v), n, offset, n_total)
 
 
 def _row_cumsum(data: np.ndarray, indptr: np.ndarray) -> np.ndarray:
@@ -337,21 +360,22 @@ def _row_cumsum(data: np.ndarray, indptr: np.ndarray) -> np.ndarray:
     return out
 
 
-def _events_frame(model, j, t, c, v, n) -> pd.DataFrame:
+def _events_frame(model, j, t, c, v, n, offset, n_total) -> pd.DataFrame:
     import pandas as pd
+
+    from journeymodel.simulate import simulated_ids
 
     names = np.asarray(list(model.journeys_.touchpoints) + list(model.chain_.absorbing),
                        dtype=object)
     order = np.lexsort((np.arange(len(j)), t, j))
     j, t, c, v = j[order], t[order], c[order], v[order]
-    width = len(str(n))
-    ids = pd.Series(j + 1).astype(str).str.zfill(width)
+    ids = simulated_ids(n, offset=offset, n_total=n_total)[j]
     kind = model.journeys_.time_kind
     if kind == "datetime":
         stamp = pd.to_datetime(np.round(t * 1e6).astype("int64"), unit="us", utc=True)
     else:
         stamp = t
-    frame = pd.DataFrame({"customer_id": ("sim" + ids).to_numpy(), "timestamp": stamp,
+    frame = pd.DataFrame({"customer_id": ids, "timestamp": stamp,
                           "touchpoint": names[c]})
     if model.total_value_ > 0:
         # conversion value: the mean value of conversions reached from the last state

@@ -70,7 +70,8 @@ def build_report(models: Sequence[JourneyModel] | Mapping[str, JourneyModel],
         Any of MarkovJourneyModel, StageModel, ConversionModel, ChurnModel, in any number.
         Labels name the models in tables (default: the model type, numbered if repeated).
     out_path : path
-        The HTML file to write; its folder must exist.
+        The HTML file to write; its folder must exist. Written atomically (a temporary file
+        renamed into place), as is each PNG: an error or interrupt leaves no partial file.
     title : str
         Page title.
     png_dir : path, optional
@@ -103,17 +104,16 @@ def build_report(models: Sequence[JourneyModel] | Mapping[str, JourneyModel],
     out_path = check_output(Path(out_path))
     png_path = None if png_dir is None else _check_png_dir(Path(png_dir))
     sections = build_sections(named, events)
+    from journeymodel.outputs import write_bytes, write_text
     from journeymodel.report.html import render_page
 
     page = render_page(title, _subtitle(named), sections, _footer())
-    out_path.write_text(page, encoding="utf-8")
     written = []
-    if png_path is not None:
+    if png_path is not None:  # each PNG, then the page, whole or not at all
         for section in sections:
             for fig in section.figures:
-                path = png_path / f"{fig.key}.png"
-                path.write_bytes(fig.png)
-                written.append(path)
+                written.append(write_bytes(png_path / f"{fig.key}.png", fig.png, "figure"))
+    write_text(out_path, page, "report")
     return Report(out_path, sections, written, time.perf_counter() - start)
 
 
