@@ -15,13 +15,9 @@ batched forward-backward and EM, and the M-step re-factorises the expected count
 log-likelihood never decreases). Identical journeys are fitted once, with their count as weight.
 
 Stages are ordered canonically by their mean position in the journey (posterior-weighted step
-index), so the same data and seed give the same labels and the main flow reads forward, S1 to SK.
-``topology="funnel"`` (starts only in the first half of the stages, transitions only forward or
-one stage back) is fitted in its structural order and then numbered the same way: EM may settle
-with the funnel's first stage as a side stage that journeys rarely start in (on the demo data
-with 3 stages, "engage" took 19% of starts and "entry" 81%), and numbering by the structure
-would then show the main flow going backwards. ``funnel_rank_`` keeps each stage's place in the
-fitted funnel, so the constraint can still be checked (:func:`funnel_structure`).
+index), so the same data and seed give the same labels; ``topology="funnel"`` keeps its
+structural order instead (starts only in the first half of the stages, transitions only forward
+or one stage back).
 
 References
 ----------
@@ -185,12 +181,6 @@ def topology_masks(K: int, topology: str) -> tuple[np.ndarray | None, np.ndarray
     return start, trans
 
 
-def funnel_structure(model: StageModel) -> np.ndarray:
-    """Stage indices in the order of the fitted funnel (``arange(K)`` for ``free``)."""
-    rank = getattr(model, "funnel_rank_", None)
-    return np.arange(len(model.startprob_)) if rank is None else np.argsort(rank)
-
-
 def fit_stages(enc: Encoded, K: int, *, topology: str, restarts: int, seed, max_iter: int,
                tol: float, engine: str, warmup: int | None = None, progress=None) -> StageFit:
     """EM for K stages on encoded journeys, best of ``restarts`` random starts."""
@@ -232,16 +222,11 @@ def mean_position(fit: StageFit, enc: Encoded) -> np.ndarray:
     return (w * pos[:, None]).sum(0) / np.maximum(w.sum(0), 1e-300)
 
 
-def canonical_order(fit: StageFit, enc: Encoded
-                    ) -> tuple[StageFit, np.ndarray, np.ndarray]:
-    """Stages sorted by posterior mean position in the journey (ties keep their order).
-
-    Returns the permuted fit, the sorted mean positions and the order (fitted stage index of
-    each new stage).
-    """
+def canonical_order(fit: StageFit, enc: Encoded) -> tuple[StageFit, np.ndarray]:
+    """Stages sorted by posterior mean position in the journey (ties keep their order)."""
     mean_pos = mean_position(fit, enc)
     order = np.argsort(mean_pos, kind="stable")
-    return permute(fit, order), mean_pos[order], order
+    return permute(fit, order), mean_pos[order]
 
 
 def permute(fit: StageFit, order: np.ndarray) -> StageFit:
@@ -300,10 +285,6 @@ class StageModel(JourneyModel):
     exitprob_ : ndarray, shape (K, 4)
         After a touchpoint in stage k: continue, conversion, churn, dropoff.
     stage_names_ : list of str
-    funnel_rank_ : ndarray of int, shape (K,), or None
-        ``topology="funnel"``: each stage's place in the funnel as fitted (stages are numbered
-        by mean position); ``transmat_`` reordered by ``argsort(funnel_rank_)`` starts only in
-        the first ceil(K/2) stages and moves only forward or one stage back.
     log_likelihood_, aic_, bic_ : float
     n_parameters_ : int
     selection_ : DataFrame or None
@@ -401,10 +382,11 @@ class StageModel(JourneyModel):
                          "aic": crit[0], "bic": crit[1], "n_parameters": fit.n_parameters})
             if best is None or crit[1] < best[1][1]:
                 best = (fit, crit)
-        # both topologies number the stages in journey order (the funnel's main flow forward);
-        # funnel_rank_ keeps each stage's place in the funnel structure as fitted
-        fit, mean_pos, order = canonical_order(best[0], enc)
-        self.funnel_rank_ = np.asarray(order, np.int64) if self.topology == "funnel" else None
+        fit = best[0]
+        if self.topology == "free":
+            fit, mean_pos = canonical_order(fit, enc)
+        else:
+            mean_pos = mean_position(fit, enc)
         self._set_fit(fit, mean_pos, enc.n_obs, journeys)
         self.selection_ = pd.DataFrame(rows) if self.n_stages == "auto" else None
         self._remember(journeys)
@@ -645,14 +627,14 @@ def simulate_chunk(model: StageModel, n: int, rng: np.random.Generator, *, offse
     canonical event log, customers numbered from ``offset + 1`` of ``n_total``
     (:func:`journeymodel.simulate.simulated_ids`). A journey ends at its first outcome symbol
     or after ``max_length`` touchpoints."""
+    from journeymodel.simulate import simulated_ids
+
     B = model.params_.emissionprob.reshape(model.n_stages_, -1, _NS).copy()
     B[:, :, _UNKNOWN] = 0.0
     p = hmm.HMMParams(model.startprob_, model.transmat_, B.reshape(model.n_stages_, -1))
     stops = [x * _NS + e for x in range(len(model.symbols_)) for e in (1, 2, 3)]
     codes, offsets, _ = hmm.sample(p, int(n), stop_symbols=stops, max_length=max_length,
                                    seed=rng)
-    from journeymodel.simulate import simulated_ids
-
     log = _event_log(codes, offsets, model.symbols_, model.timing_, model.journeys_, rng)
     ids = simulated_ids(int(n), offset=offset, n_total=n_total)
     log["customer_id"] = ids[log["customer_id"].to_numpy()]
@@ -787,8 +769,6 @@ def _to_tree(model: StageModel) -> xr.DataTree:
         "mean_position": ("stage", model.mean_position_),
         "stage_name": ("stage", np.asarray(model.stage_names_, dtype=object)),
         "history": ("iteration", model.history_)}, coords=coords)
-    if getattr(model, "funnel_rank_", None) is not None:
-        ds["funnel_rank"] = ("stage", np.asarray(model.funnel_rank_, np.int64))
     ds.attrs["fit"] = to_attr({
         "log_likelihood": model.log_likelihood_, "n_parameters": model.n_parameters_,
         "n_observations": model.n_observations_, "n_iter": model.n_iter_,
@@ -813,10 +793,6 @@ def _from_tree(model: StageModel, tree: xr.DataTree) -> None:
     model.exitprob_ = ds["exitprob"].values
     model.mean_position_ = ds["mean_position"].values
     model.stage_names_ = [str(s) for s in ds["stage_name"].values]
-    # files from before stages were renumbered kept the funnel's own order
-    model.funnel_rank_ = (ds["funnel_rank"].values.astype(np.int64) if "funnel_rank" in ds
-                          else np.arange(len(model.startprob_)) if model.topology == "funnel"
-                          else None)
     model.history_ = ds["history"].values
     model.log_likelihood_ = float(fit["log_likelihood"])
     model.n_parameters_ = int(fit["n_parameters"])
