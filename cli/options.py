@@ -65,6 +65,9 @@ _READ_PARAMS: list[tuple[str, Any, Any]] = [
     ("sentiment_scale", Annotated[str | None, _opt(
         "--sentiment-scale", help="MIN,MAX of the sentiment scale, mapped to -1..1 "
         "[default: observed range].")], None),
+    ("time_format", Annotated[str | None, _opt(
+        "--time-format", help="strftime format of date text, e.g. '%d/%m/%Y %H:%M' (as in "
+        "pandas.to_datetime). Default: ISO-8601 or a detected common format.")], None),
 ]
 _READ_NAMES = [name for name, _, _ in _READ_PARAMS]
 

@@ -53,5 +53,10 @@ class NotFittedError(JourneyModelError, AttributeError):
     """A method that needs a fitted model was called before ``fit``."""
 
 
+class DataWarning(UserWarning):
+    """Rows or fields were dropped or repaired while reading an event log, or the data hold a
+    surprise that changes the answer (outlying end of observation, no conversion rows)."""
+
+
 class ConvergenceWarning(UserWarning):
     """A fit finished but its convergence checks failed; the message lists remedies."""

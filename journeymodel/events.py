@@ -24,7 +24,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymodel.errors import InputError, OptionError
+from journeymodel.datachecks import infer_sentiment_scale, outlying_end
+from journeymodel.errors import DataWarning, InputError, OptionError
+from journeymodel.ordering import _duplicates, _sort_order, customer_time_order
+from journeymodel.timestamps import parse_time_point, parse_times
+
+__all__ = ["DROP_REASONS", "DataWarning", "EventTable", "Ledger", "ReadOptions",
+           "customer_time_order", "events_from_table", "normalise_sentiment", "parse_gap",
+           "parse_time_point", "read_events", "read_table"]
 
 #: Reasons a row can be dropped, in the order the ledger reports them.
 DROP_REASONS = (
@@ -51,10 +58,6 @@ _REASON_TEXT = {
     "bad_count": "bad or negative count",
 }
 TimestampKind = Literal["auto", "datetime", "epoch", "period"]
-
-
-class DataWarning(UserWarning):
-    """Rows or fields were dropped or repaired while reading an event log."""
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,18 @@ class ReadOptions:
     sep : str or None
         CSV delimiter; auto-detected when ``None``.
     timestamps : {"auto", "datetime", "epoch", "period"}
-        How to read the time column. ``auto``: datetimes and ISO-8601 text are datetimes; numbers
-        above 1e11 are epoch milliseconds, above 1e8 epoch seconds, and smaller numbers are plain
-        ordered periods (1, 2, 3, ...).
+        How to read the time column. ``auto``: datetimes, ISO-8601 text and common date formats
+        are datetimes; numbers above 1e8 are epoch times, read by size (below 1e11 seconds,
+        then milliseconds, microseconds, nanoseconds), and smaller numbers are plain ordered
+        periods (1, 2, 3, ...). See :mod:`journeymodel.timestamps`.
     sentiment_scale : tuple of float or None
-        ``(min, max)`` of the sentiment scale; scores are mapped linearly to -1..1. Default: the
-        observed range.
+        ``(min, max)`` of the sentiment scale; scores are mapped linearly to -1..1. Default:
+        inferred from the bulk of the scores (1-5, 0-10, -1..1, ...; see
+        :func:`journeymodel.datachecks.infer_sentiment_scale`), scores outside it counted as
+        invalid.
+    time_format : str or None
+        strftime format of date text (``"%d/%m/%Y %H:%M"``), as in
+        ``pandas.to_datetime(format=...)``. Default: ISO-8601 or a detected common format.
     """
 
     customer_col: str = "customer_id"
@@ -108,6 +117,7 @@ class ReadOptions:
     sep: str | None = None
     timestamps: TimestampKind = "auto"
     sentiment_scale: tuple[float, float] | None = None
+    time_format: str | None = None
 
     def replace(self, **changes: Any) -> ReadOptions:
         """Return a copy with ``changes`` applied."""
@@ -171,8 +181,15 @@ class Ledger:
         )
 
     def summary_line(self) -> str:
-        parts = [f"{n} {_REASON_TEXT.get(r, r)}" for r, n in self.dropped.items()]
-        return f"dropped {self.rows_dropped} of {self.rows_read} rows: " + ", ".join(parts)
+        """``dropped D of R rows: ...; invalid fields in kept rows: ...`` (one line)."""
+        parts = [f"{n:,} {_REASON_TEXT.get(r, r)}" for r, n in self.dropped.items()]
+        text = (f"dropped {self.rows_dropped:,} of {self.rows_read:,} rows" if self.dropped
+                else f"kept all {self.rows_read:,} rows")
+        text += (": " + ", ".join(parts)) if parts else ""
+        if self.invalid_fields:
+            text += "; invalid fields in kept rows: " + ", ".join(
+                f"{n:,} {k}" for k, n in self.invalid_fields.items())
+        return text
 
 
 @dataclass(frozen=True)
@@ -209,7 +226,7 @@ class EventTable:
 def read_table(source: str | Path | pd.DataFrame, options: ReadOptions) -> tuple[pa.Table, str]:
     """Read ``source`` into an Arrow table; returns the table and a name for messages."""
     if isinstance(source, pd.DataFrame):
-        return pa.Table.from_pandas(source, preserve_index=False), "<DataFrame>"
+        return _from_pandas(source), "<DataFrame>"
     if isinstance(source, pa.Table):
         return source, "<Table>"
     path = Path(source)
@@ -220,15 +237,85 @@ def read_table(source: str | Path | pd.DataFrame, options: ReadOptions) -> tuple
         raise InputError("is a directory, expected an event log file", source=name)
     if path.stat().st_size == 0:
         raise InputError("the file is empty", source=name)
+    sep = _check_sep(options.sep)
+    with open(path, "rb") as fh:
+        magic = fh.read(8)
+    _refuse_other_files(magic, name)
     suffixes = [s.lower() for s in path.suffixes]
+    parquet = magic[:4] == b"PAR1" or bool(suffixes and suffixes[-1] in (".parquet", ".pq"))
     try:
-        if suffixes and suffixes[-1] in (".parquet", ".pq"):
+        if parquet:
             return _read_parquet(path, options), name
-        return _read_csv(path, options.sep), name
-    except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error, OSError) as exc:
-        kind = "Parquet" if suffixes and suffixes[-1] in (".parquet", ".pq") else "CSV"
+        return _read_csv(path, sep), name
+    except (pa.ArrowException, UnicodeDecodeError, csv.Error, OSError, EOFError) as exc:
+        kind = "Parquet" if parquet else "CSV"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read as {kind}: {first}", source=name) from exc
+
+
+#: File signatures that are not event logs, with what to tell the user.
+_SIGNATURES = (
+    (b"\x89HDF\r\n\x1a\n", "is a model file (netCDF-4/HDF5), not an event log; commands that "
+     "read a model: inspect, attribute, predict, simulate, forecast, pain-points, report"),
+    (b"CDF\x01", "is a model file (netCDF), not an event log"),
+    (b"CDF\x02", "is a model file (netCDF), not an event log"),
+    (b"PK\x03\x04", "is a zip archive (an Excel workbook?), not an event log; export it as "
+     "CSV or Parquet"),
+    (b"\xd0\xcf\x11\xe0", "is an old Excel/Office file, not an event log; export it as CSV"),
+)
+
+
+def _refuse_other_files(magic: bytes, name: str) -> None:
+    for signature, message in _SIGNATURES:
+        if magic.startswith(signature):
+            raise InputError(message, source=name)
+
+
+def _check_sep(sep: str | None) -> str | None:
+    """``--sep``: one character; ``\\t`` and ``tab`` mean a tab."""
+    if sep is None:
+        return None
+    if sep in ("\\t", "tab", "TAB"):
+        return "\t"
+    if len(sep) != 1 or sep in "\r\n\"":
+        raise OptionError(f"--sep must be a single character such as , ; | or \\t "
+                          f"(got {sep!r})")
+    return sep
+
+
+def _from_pandas(df: pd.DataFrame) -> pa.Table:
+    """A DataFrame as an Arrow table; object columns mixing types (ids ``1`` and ``"a"``) are
+    read as text, and a column Arrow cannot hold is an InputError naming it."""
+    if len(set(map(str, df.columns))) != len(df.columns):
+        dup = sorted({str(c) for c in df.columns if list(map(str, df.columns)).count(str(c)) > 1})
+        raise InputError(f"duplicate column names {dup}", source="<DataFrame>")
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        pass
+    arrays = {}
+    for col in df.columns:
+        series = df[col]
+        try:
+            arrays[str(col)] = pa.array(series, from_pandas=True)
+            continue
+        except (pa.ArrowException, TypeError, ValueError):
+            pass
+        try:
+            text = [None if _is_missing(v) else (v.decode("utf-8") if isinstance(v, bytes)
+                                                   else str(v)) for v in series.tolist()]
+            arrays[str(col)] = pa.array(text, pa.string())
+        except (pa.ArrowException, UnicodeDecodeError, TypeError, ValueError) as exc:
+            raise InputError(f"cannot read the column as text or numbers: {exc}",
+                             source="<DataFrame>", column=str(col)) from exc
+    return pa.table(arrays)
+
+
+def _is_missing(v: Any) -> bool:
+    try:
+        return v is None or bool(pd.isna(v))
+    except (TypeError, ValueError):  # lists, arrays: not a scalar
+        return False
 
 
 def _read_parquet(path: Path, options: ReadOptions) -> pa.Table:
@@ -327,6 +414,32 @@ def _resolve_columns(table: pa.Table, name: str, o: ReadOptions) -> dict[str, st
     return cols
 
 
+def _check_kinds(table: pa.Table, cols: dict[str, str | None], name: str) -> pa.Table:
+    """Columns of a kind no event field can hold (lists, structs, maps: Parquet or Arrow input)
+    are an InputError naming the column; binary columns are read as UTF-8 text."""
+    for key, col in cols.items():
+        if col is None:
+            continue
+        t = table.schema.field(col).type
+        base = t.value_type if pa.types.is_dictionary(t) else t
+        if pa.types.is_binary(base) or pa.types.is_large_binary(base) or \
+                pa.types.is_fixed_size_binary(base):
+            try:
+                text = pc.cast(table[col].cast(base) if base is not t else table[col],
+                               pa.string())
+            except pa.ArrowException:
+                raise InputError(f"the {key} column holds binary data that is not UTF-8 text",
+                                 source=name, column=col) from None
+            table = table.set_column(table.schema.get_field_index(col), col, text)
+            continue
+        if (pa.types.is_nested(base) or pa.types.is_duration(base) or pa.types.is_time(base)
+                or pa.types.is_interval(base) or pa.types.is_union(base)):
+            raise InputError(f"the {key} column holds values of type {base}; expected text or "
+                             "numbers" + (" or dates" if key == "time" else ""),
+                             source=name, column=col)
+    return table
+
+
 def _as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
@@ -335,9 +448,13 @@ def _as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_trim_whitespace(arr)
 
 
-def _encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
+            nul: dict | None = None, key: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Dictionary-encode a column as text: (codes, -1 for null/blank; vocabulary).
+
+    With ``nul`` (sorted columns: touchpoint, persona, device, whose names go into model files),
+    NUL characters are removed from the names (netCDF cannot store them; a name that becomes
+    blank is missing) and ``nul[key]`` receives the mask of rows that held one.
 
     Encodes first and cleans only the dictionary: whitespace is trimmed there, values that
     become equal are merged, blanks map to -1. With ``sort`` the vocabulary comes out sorted, so
@@ -353,14 +470,21 @@ def _encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64
             and not pc.any(pc.equal(dictionary, "")).as_py():
         codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
         return codes, np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
-    raw = _as_string(pa.chunked_array([enc.dictionary])).to_numpy(zero_copy_only=False)
-    raw = np.asarray(raw, dtype=object)
+    text = _as_string(pa.chunked_array([enc.dictionary]))
+    has_nul = None
+    if nul is not None and pc.any(pc.match_substring(text, "\x00")).as_py():
+        has_nul = np.append(np.asarray(pc.match_substring(text, "\x00").fill_null(False)
+                                       .to_numpy(zero_copy_only=False), bool), False)
+        text = pc.utf8_trim_whitespace(pc.replace_substring(text, "\x00", ""))
+    raw = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
     raw[pd.isna(raw)] = ""
     vocab, remap = np.unique(raw.astype(str), return_inverse=True)
     blank = vocab == ""
     new = np.cumsum(~blank) - 1
     remap = np.append(np.where(blank[remap], -1, new[remap]), -1)  # last slot: null index
     indices = pc.fill_null(enc.indices, len(raw)).to_numpy(zero_copy_only=False)
+    if has_nul is not None:
+        nul[key] = has_nul[indices]
     codes = remap.astype(dtype)[indices]
     vocab = vocab[~blank].astype(object)
     return codes, vocab
@@ -377,11 +501,23 @@ def _compact(codes: np.ndarray, vocab: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.where(codes >= 0, new[np.maximum(codes, 0)], -1), vocab[used]
 
 
+#: Largest magnitude of a value or score read as a number: beyond 1e15 float64 no longer holds
+#: cents, and sums of such values overflow; larger numbers are export errors (invalid fields).
+MAX_FIELD = 1e15
+
+
 def _numeric(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """Parse a column as float64: (values with NaN for missing, mask of present-but-invalid)."""
+    """Parse a column as float64: (values with NaN for missing or invalid, mask of
+    present-but-invalid). Text that is not a number, ``inf``, ``-inf``, ``nan`` written out
+    and magnitudes above :data:`MAX_FIELD` are invalid; a null (or a float NaN, pandas'
+    missing value) is missing."""
+    if pa.types.is_decimal(arr.type) or pa.types.is_boolean(arr.type):
+        arr = pc.cast(arr, pa.float64())
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
         vals = arr.to_numpy().astype(np.float64)
-        return vals, np.zeros(len(vals), bool)
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(vals) <= MAX_FIELD) & ~np.isnan(vals)
+        return (np.where(bad, np.nan, vals) if bad.any() else vals), bad
     if pa.types.is_null(arr.type):
         return np.full(len(arr), np.nan), np.zeros(len(arr), bool)
     s = _as_string(arr)
@@ -389,66 +525,9 @@ def _numeric(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     present = np.asarray(present, dtype=bool)
     vals = pd.to_numeric(pd.Series(s.to_numpy(zero_copy_only=False)), errors="coerce")
     vals = vals.to_numpy(dtype=np.float64, na_value=np.nan)
-    return vals, present & np.isnan(vals)
-
-
-def _parse_times(
-    arr: pa.ChunkedArray, kind: TimestampKind
-) -> tuple[np.ndarray, str, np.ndarray, np.ndarray]:
-    """Return (time float64, time_kind, missing mask, unparseable mask)."""
-    t = arr.type
-    n = len(arr)
-    if pa.types.is_dictionary(t):
-        arr, t = arr.cast(t.value_type), t.value_type
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        if kind == "period" or kind == "epoch":
-            raise OptionError(f"--timestamps {kind} given, but the time column holds dates")
-        ns = pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64()).to_numpy(zero_copy_only=False)
-        if arr.null_count == 0:  # the usual case: skip the mask and the select
-            secs = ns.astype(np.float64)
-            secs /= 1e9
-            return secs, "datetime", np.zeros(n, bool), np.zeros(n, bool)
-        missing = np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), bool)
-        secs = np.where(missing, np.nan, ns / 1e9)
-        return secs, "datetime", missing, np.zeros(n, bool)
-    if pa.types.is_null(t):
-        return np.full(n, np.nan), "period", np.ones(n, bool), np.zeros(n, bool)
-    if pa.types.is_integer(t) or pa.types.is_floating(t):
-        vals = arr.to_numpy().astype(np.float64)
-        missing = np.isnan(vals)
-        return _numeric_times(vals, kind, missing, np.zeros(n, bool))
-    s = _as_string(arr)
-    missing = np.asarray(
-        pc.or_kleene(pc.is_null(s), pc.equal(s, "")).fill_null(True).to_numpy(
-            zero_copy_only=False), bool)
-    text = pd.Series(s.to_numpy(zero_copy_only=False), dtype=object)
-    if kind in ("auto", "epoch", "period") and _looks_numeric(text[~missing]):
-        vals = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
-        return _numeric_times(vals, kind, missing, ~missing & np.isnan(vals))
-    if kind in ("epoch", "period"):
-        vals = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
-        return _numeric_times(vals, kind, missing, ~missing & np.isnan(vals))
-    dt = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    bad = ~missing & dt.isna().to_numpy()
-    ns = dt.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    secs = np.where(missing | bad, np.nan, ns / 1e9)
-    return secs, "datetime", missing, bad
-
-
-def _looks_numeric(sample: pd.Series) -> bool:
-    head = sample.iloc[:2000]
-    if head.empty:
-        return False
-    return bool(pd.to_numeric(head, errors="coerce").notna().mean() > 0.5)
-
-
-def _numeric_times(vals, kind, missing, bad):
-    finite = vals[np.isfinite(vals)]
-    top = float(np.max(np.abs(finite))) if finite.size else 0.0
-    if kind == "period" or (kind == "auto" and top <= 1e8):
-        return vals, "period", missing, bad
-    scale = 1e-3 if (kind == "auto" and top > 1e11) else 1.0
-    return vals * scale, "datetime", missing, bad
+    with np.errstate(invalid="ignore"):
+        bad = present & ~(np.abs(vals) <= MAX_FIELD)
+    return np.where(bad, np.nan, vals), bad
 
 
 def parse_gap(gap: str | float | None, time_kind: str) -> float | None:
@@ -482,23 +561,6 @@ def parse_gap(gap: str | float | None, time_kind: str) -> float | None:
     if not np.isfinite(number) or number <= 0:
         raise OptionError(f"--gap must be positive (got {gap!r})")
     return number
-
-
-def parse_time_point(text: str | float, time_kind: str, what: str) -> float:
-    """Parse a single time (``--observed-until``) into the table's time axis."""
-    if time_kind == "datetime":
-        try:
-            ts = pd.Timestamp(text)
-        except (ValueError, TypeError):
-            raise OptionError(f"{what} must be a date like 2025-06-30 (got {text!r})") from None
-        if ts is pd.NaT:
-            raise OptionError(f"{what} must be a date like 2025-06-30 (got {text!r})")
-        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-        return ts.value / 1e9
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        raise OptionError(f"{what} must be a period number for this log (got {text!r})") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -544,22 +606,33 @@ def read_events(source: str | Path | pd.DataFrame, options: ReadOptions | None =
 
 
 def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
+    """Validate an Arrow table of events (see :func:`read_events`)."""
     if table.num_rows == 0:
         raise InputError("the event log has no rows", source=name)
     cols = _resolve_columns(table, name, o)
+    table = _check_kinds(table, cols, name)
     ledger = Ledger(source=name, rows_read=table.num_rows)
+    alerts: list[str] = []
+    nul: dict[str, np.ndarray] = {}
     customer, customers = _encode(table[cols["customer"]], sort=False)
-    touchpoint, labels = _encode(table[cols["touchpoint"]], dtype=np.int32)
-    time, time_kind, t_missing, t_bad = _parse_times(table[cols["time"]], o.timestamps)
+    touchpoint, labels = _encode(table[cols["touchpoint"]], dtype=np.int32, nul=nul,
+                                 key="touchpoint")
+    times = parse_times(table[cols["time"]], o.timestamps, o.time_format, source=name,
+                        column=cols["time"])
+    time, time_kind = times.time, times.kind
+    ledger.notes.extend(times.notes)
+    alerts.extend(times.alerts)
     masks = {
         "missing_customer": customer < 0,
-        "missing_timestamp": t_missing,
-        "bad_timestamp": t_bad,
+        "missing_timestamp": times.missing,
+        "bad_timestamp": times.bad,
         "missing_touchpoint": touchpoint < 0,
     }
-    persona, personas = (_encode(table[cols["persona"]], dtype=np.int32) if cols["persona"]
+    persona, personas = (_encode(table[cols["persona"]], dtype=np.int32, nul=nul,
+                                 key="persona") if cols["persona"]
                          else (None, np.array([], dtype=object)))
-    value, sentiment, device, devices, field_bad = _optional_fields(table, cols, o, ledger)
+    value, sentiment, device, devices, field_bad = _optional_fields(table, cols, o, ledger,
+                                                                    nul, alerts)
     _check_strict(o, name, table, cols, masks, field_bad)
     n = len(time)
     invalid = np.zeros(n, bool)
@@ -569,7 +642,7 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
             invalid |= mask
     if invalid.all():
         raise InputError(f"no usable rows ({ledger.summary_line()})", source=name)
-    observed_until = _observed_until(o, time, invalid, time_kind)
+    observed_until = _observed_until(o, time, invalid, time_kind, name, alerts)
     late = (time > observed_until) if o.observed_until is not None or invalid.any() else None
     if late is not None:
         late &= ~invalid
@@ -591,8 +664,7 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
     ledger.check()
     if ledger.rows_used == 0:
         raise InputError(f"no usable rows ({ledger.summary_line()})", source=name)
-    if ledger.rows_dropped - ledger.dropped.get("after_observed_until", 0):
-        warnings.warn(f"{name}: {ledger.summary_line()}", DataWarning, stacklevel=2)
+    _warn(name, ledger, table, cols, field_bad, alerts)
     in_order = order is None and len(idx) == n  # every row kept, in input order: no gathers
     take = (lambda a: a) if in_order else (lambda a: a[idx])  # noqa: E731
     customer, customers = _compact(cust_s, customers)
@@ -616,7 +688,34 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
     )
 
 
-def _optional_fields(table, cols, o: ReadOptions, ledger: Ledger):
+#: How each kind of invalid field is handled (the row is always kept).
+_FIELD_TEXT = {"value": "not a finite number up to 1e15; treated as missing",
+               "sentiment": "not a number on the scale; left unscored",
+               "touchpoint": "NUL characters removed", "persona": "NUL characters removed",
+               "device": "NUL characters removed"}
+
+
+def _warn(name, ledger: Ledger, table, cols, field_bad, alerts) -> None:
+    """One DataWarning for dropped rows and invalid fields (with an example of each invalid
+    field), one for each other surprise."""
+    dropped = ledger.rows_dropped - ledger.dropped.get("after_observed_until", 0)
+    if dropped or ledger.invalid_fields:
+        text = f"{name}: {ledger.summary_line()}"
+        details = []
+        for key, bad in field_bad.items():
+            if bad.any():
+                row = int(np.argmax(bad))
+                raw = table[cols[key]][row].as_py()
+                details.append(f"{key}: {_FIELD_TEXT.get(key, 'invalid')}, e.g. row {row + 1}: "
+                               f"{raw!r}")
+        if details:
+            text += " (" + "; ".join(details) + ")"
+        warnings.warn(text, DataWarning, stacklevel=3)
+    for alert in alerts:
+        warnings.warn(f"{name}: {alert}", DataWarning, stacklevel=3)
+
+
+def _optional_fields(table, cols, o: ReadOptions, ledger: Ledger, nul, alerts):
     field_bad: dict[str, np.ndarray] = {}
     value = None  # no column: NaN everywhere, filled in at the end
     if cols["value"]:
@@ -624,28 +723,57 @@ def _optional_fields(table, cols, o: ReadOptions, ledger: Ledger):
     sentiment = None
     if cols["sentiment"]:
         raw, bad = _numeric(table[cols["sentiment"]])
-        sentiment, out_of_scale = normalise_sentiment(raw, o.sentiment_scale)
+        scale = o.sentiment_scale
+        if scale is None:
+            scale, known = infer_sentiment_scale(raw)
+            if scale is not None:
+                ledger.notes.append(_scale_note(scale, known))
+                if not known:
+                    alerts.append(_scale_note(scale, known))
+        sentiment, out_of_scale = normalise_sentiment(raw, scale)
+        if out_of_scale.any():
+            row = int(np.argmax(out_of_scale))
+            how = "declared" if o.sentiment_scale else "inferred from the other scores"
+            alerts.append(f"{int(out_of_scale.sum()):,} sentiment scores lie outside the scale "
+                          f"{_num(scale[0])}..{_num(scale[1])} {how} (e.g. row {row + 1}: "
+                          f"{_num(raw[row])}); they are counted as invalid and left unscored"
+                          + ("" if o.sentiment_scale else
+                             "; if the scale is wider, set --sentiment-scale MIN,MAX"))
         field_bad["sentiment"] = bad | out_of_scale
     device, devices = None, np.array([], dtype=object)
     if cols["device"]:
-        device, devices = _encode(table[cols["device"]], dtype=np.int32)
+        device, devices = _encode(table[cols["device"]], dtype=np.int32, nul=nul, key="device")
+    field_bad.update(nul)
     for key, bad in field_bad.items():
         if bad.any():
             ledger.invalid_fields[key] = int(np.count_nonzero(bad))
     return value, sentiment, device, devices, field_bad
 
 
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def _scale_note(scale, known: bool) -> str:
+    lo, hi = _num(scale[0]), _num(scale[1])
+    if known:
+        return (f"sentiment scale {lo}..{hi} inferred from the scores, mapped to -1..1 "
+                "(set --sentiment-scale MIN,MAX to change it)")
+    return (f"sentiment scores fit no common scale (1-5, 0-10, -1..1, 0-100, ...); their "
+            f"observed range {lo}..{hi} is mapped to -1..1: set --sentiment-scale MIN,MAX")
+
+
 def normalise_sentiment(raw: np.ndarray, scale: tuple[float, float] | None):
-    """Map scores linearly from ``scale`` (default: observed range) to -1..1.
+    """Map scores linearly from ``scale`` to -1..1 (default: inferred by
+    :func:`~journeymodel.datachecks.infer_sentiment_scale`).
 
     Returns the normalised scores (NaN where unscored or outside the scale) and the mask of
-    scores outside the declared scale.
+    scores outside the scale.
     """
-    finite = raw[np.isfinite(raw)]
     if scale is None:
-        if finite.size == 0:
+        scale = infer_sentiment_scale(raw)[0]
+        if scale is None:
             return np.full(raw.shape, np.nan), np.zeros(raw.shape, bool)
-        scale = (float(finite.min()), float(finite.max()))
     lo, hi = scale
     if not hi > lo:
         raise OptionError(f"--sentiment-scale needs MIN < MAX (got {lo}, {hi})")
@@ -662,7 +790,8 @@ def _check_strict(o: ReadOptions, name, table, cols, masks, field_bad) -> None:
         (masks["missing_timestamp"], "time", "missing timestamp"),
         (masks["bad_timestamp"], "time", "cannot parse timestamp"),
         (masks["missing_touchpoint"], "touchpoint", "missing touchpoint"),
-    )] + [(bad, cols[k], f"invalid {k}") for k, bad in field_bad.items()]
+    )] + [(bad, cols[k], "NUL character in the name" if _FIELD_TEXT.get(k, "").startswith(
+        "NUL") else f"invalid {k}") for k, bad in field_bad.items()]
     first = min(((int(np.argmax(m)), col, what) for m, col, what in checks if m.any()),
                 default=None)
     if first is None:
@@ -673,118 +802,43 @@ def _check_strict(o: ReadOptions, name, table, cols, masks, field_bad) -> None:
                      value=raw if raw is not None else "")
 
 
-def _observed_until(o: ReadOptions, time, invalid, time_kind) -> float:
+def _observed_until(o: ReadOptions, time, invalid, time_kind, name, alerts) -> float:
+    """The end of observation; a default one set by a small outlying tail of rows is said."""
+    valid = time if not invalid.any() else time[~invalid]  # no copy when every row is valid
     if o.observed_until is not None:
-        return parse_time_point(o.observed_until, time_kind, "--observed-until")
-    if not invalid.any():  # no copy of the valid times needed
-        return float(time.max()) if time.size else float("nan")
-    valid = time[~invalid]
-    return float(valid.max()) if valid.size else float("nan")
+        until = parse_time_point(o.observed_until, time_kind, "--observed-until",
+                                 o.time_format)
+        first = float(valid.min()) if valid.size else float("nan")
+        if until < first:
+            raise InputError(f"no usable rows: --observed-until {o.observed_until} is before "
+                             f"the first event ({_show_time(first, time_kind)})", source=name)
+        return until
+    if not valid.size:
+        return float("nan")
+    try:
+        gap = parse_gap(o.gap, time_kind)
+    except OptionError:  # reported where journeys are cut
+        gap = None
+    tail = outlying_end(valid, gap)
+    if tail is not None:
+        bulk_end, end, n_tail = tail
+        alerts.append(
+            f"the end of observation ({_show_time(end, time_kind)}) is set by {n_tail:,} "
+            f"row{'s' if n_tail > 1 else ''} ({n_tail / valid.size:.2%}) far after all the "
+            f"others, which end at {_show_time(bulk_end, time_kind)}; journeys still open "
+            "then count as drop-offs instead of censored (in progress). If those rows are "
+            f"errors, set --observed-until {_show_time(bulk_end, time_kind, option=True)} "
+            "(later rows are then left out and counted)")
+        return end
+    return float(valid.max())
 
 
-def customer_time_order(customer: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """Stable order by (customer, time): ties keep their input order.
-
-    Examples
-    --------
-    >>> customer_time_order(np.array([1, 0, 1, 0]), np.array([5.0, 7.0, 2.0, 7.0])).tolist()
-    [1, 3, 2, 0]
-    """
-    order = _sort_order(customer, time)[0]
-    return np.arange(len(time), dtype=np.int64) if order is None else order
-
-
-def _sort_order(customer: np.ndarray, time: np.ndarray):
-    """(:func:`customer_time_order`, the customers in that order), where the first is ``None``
-    when the rows are already in order and the second ``None`` when not known without a gather.
-
-    Two cheap checks first: a log already grouped by customer in time order needs no sort, and
-    a log in time order (as logs are usually written) needs only a stable sort by customer.
-    Otherwise one sort on a composite key: times that are whole numbers with a small span are
-    used directly, other times are replaced by their rank first.
-    """
-    n = len(time)
-    if n == 0:
-        return None, None
-    c = customer.astype(np.int64, copy=False)
-    n_cust = int(c.max()) + 1
-    time_sorted = bool(np.all(time[1:] >= time[:-1]))
-    if time_sorted or bool(np.all(c[1:] >= c[:-1])):
-        if time_sorted:
-            if bool(np.all(c[1:] >= c[:-1])):
-                return None, None
-            return _stable_argsort(c, n_cust - 1)
-        same = c[1:] == c[:-1]
-        if bool(np.all(time[1:][same] >= time[:-1][same])):
-            return None, None
-    lo, hi = float(time.min()), float(time.max())
-    if np.array_equal(time, np.floor(time)) and (hi - lo + 1) * n_cust < 2**62:
-        rank, span = (time - lo).astype(np.int64), int(hi - lo) + 1
-    else:
-        _, rank = np.unique(time, return_inverse=True)
-        span = int(rank.max()) + 1
-    order, keys = _stable_argsort(c * span + rank, n_cust * span - 1)
-    if keys is not None:
-        keys //= span  # composite key -> customer
-    return order, keys
-
-
-def _stable_argsort(key: np.ndarray, key_max: int):
-    """``np.argsort(key, kind="stable")`` for non-negative int64 keys up to ``key_max``, and
-    the sorted keys when they come for free (else ``None``).
-
-    Faster routes with the same order: numpy's radix sort of 16-bit digits when keys fit 32 bits
-    (one or two stable passes, least significant digit first); otherwise, when key and row
-    number fit 63 bits together, a plain sort of ``key << bits | row`` (sorting values is about
-    twice as fast as sorting indices, the row number makes ties stable, and the high bits are
-    then the sorted keys). Measured at 0.8M rows: 20 ms, 43 ms and 70 ms for the radix, packed
-    and plain stable sorts; at 8M rows the two-pass radix is no faster than the packed sort
-    (its gathers leave the cache) and needs more memory, so it is used below 2M rows.
-    """
-    n = len(key)
-    if key_max < 2**16:
-        return np.argsort(key.astype(np.uint16), kind="stable"), None
-    if key_max < 2**32 and n < 2**21:
-        order = np.argsort((key & 0xFFFF).astype(np.uint16), kind="stable")
-        low_sorted = key[order]
-        high = np.argsort((low_sorted >> 16).astype(np.uint16), kind="stable")
-        return order[high], low_sorted[high]
-    bits = max(int(n - 1).bit_length(), 1)
-    if int(key_max).bit_length() + bits > 63:
-        return np.argsort(key, kind="stable"), None
-    packed = key << bits
-    packed |= np.arange(n, dtype=np.int64)
-    packed.sort()
-    keys = packed >> bits
-    packed &= (1 << bits) - 1
-    return packed, keys
-
-
-def _duplicates(idx: np.ndarray, customer: np.ndarray, time: np.ndarray, *keys) -> np.ndarray:
-    """Mask over ``idx`` of rows repeating an earlier row on every key (NaN equals NaN).
-
-    ``customer`` and ``time`` are already taken at ``idx`` (sorted by customer, time); the other
-    ``keys`` are full columns, ``None`` for absent ones (equal in every row). Only groups
-    sharing customer and time can hold duplicates, so the full comparison runs on those few rows
-    alone."""
-    tie = np.zeros(len(idx), bool)
-    same = (customer[1:] == customer[:-1]) & (time[1:] == time[:-1])
-    tie[1:] |= same
-    tie[:-1] |= same
-    cand = np.flatnonzero(tie)
-    dup = np.zeros(len(idx), bool)
-    if cand.size == 0:
-        return dup
-    cols = [customer[cand], time[cand]] + [k[idx[cand]] for k in keys if k is not None]
-    order = np.lexsort(cols[::-1])
-    equal = np.ones(len(cand) - 1, bool)
-    for c in cols:
-        v = c[order]
-        eq = v[1:] == v[:-1]
-        if v.dtype.kind == "f":
-            eq |= np.isnan(v[1:]) & np.isnan(v[:-1])
-        equal &= eq
-    # among equal rows the first in input order is kept: cand is in (customer, time, row) order
-    # and lexsort is stable, so order[1:][equal] are the later copies
-    dup[cand[order[1:][equal]]] = True
-    return dup
+def _show_time(t: float, time_kind: str, option: bool = False) -> str:
+    if time_kind != "datetime" or not np.isfinite(t):
+        return _num(t)
+    ts = pd.Timestamp(t, unit="s", tz="UTC")
+    if option:
+        ts = ts.ceil("s")  # the least precise text that keeps every row up to t
+        return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime(
+            "%Y-%m-%dT%H:%M:%S")
+    return ts.strftime("%Y-%m-%d %H:%M:%S UTC")
