@@ -104,13 +104,15 @@ def outlying_end(time: np.ndarray, gap: float | None) -> tuple[float, float, int
 
 
 def conversion_candidates(labels, touchpoint: np.ndarray, first: np.ndarray,
-                          exclude: set[str], top: int = 5) -> list[tuple[str, str]]:
-    """Touchpoints that look like conversions: ``[(label, why), ...]``.
+                          exclude: set[str], value: np.ndarray | None = None,
+                          top: int = 5) -> list[tuple[str, str]]:
+    """Touchpoints that look like conversions: ``[(label, why), ...]``, named ones first.
 
-    By name (purchase, order, checkout_complete, signup, subscribe, ...) and by behaviour: a
-    touchpoint seen at least 5 times that ends at least half of the journeys it appears in.
-    ``touchpoint`` holds each row's code into ``labels`` (rows sorted by customer and time) and
-    ``first`` the first row of each journey.
+    By name (purchase, order, checkout_complete, signup, subscribe, ...) and by behaviour,
+    among touchpoints seen at least 5 times: one that ends at least half of the journeys it
+    appears in, or one whose rows mostly carry a value (revenue). ``touchpoint`` holds each
+    row's code into ``labels`` (rows sorted by customer and time), ``first`` the first row of
+    each journey, ``value`` each row's value (NaN where none).
     """
     n, L = len(touchpoint), len(labels)
     if n == 0 or L == 0:
@@ -120,22 +122,21 @@ def conversion_candidates(labels, touchpoint: np.ndarray, first: np.ndarray,
     np.cumsum(jid, out=jid)
     last = np.append(first[1:] - 1, n - 1)
     ends = np.bincount(touchpoint[last], minlength=L)
-    pairs = np.unique(jid * L + touchpoint)
-    contains = np.bincount(pairs % L, minlength=L)
+    contains = np.bincount(np.unique(jid * L + touchpoint) % L, minlength=L)
+    rows = np.bincount(touchpoint, minlength=L)
+    valued = (np.bincount(touchpoint, weights=(np.nan_to_num(value) != 0), minlength=L)
+              if value is not None else np.zeros(L))
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = ends / contains
-    found: dict[str, str] = {}
-    order = np.argsort(-share, kind="stable")
-    for i in order:
-        lab = str(labels[i])
-        if lab in exclude or contains[i] < 5 or not share[i] >= 0.5:
+        end_share, value_share = ends / contains, valued / rows
+    found = []
+    for i, lab in enumerate(str(x) for x in labels):
+        if lab in exclude:
             continue
-        found[lab] = f"ends {share[i]:.0%} of the {contains[i]:,} journeys it appears in"
-    for i, lab in enumerate(labels):
-        lab = str(lab)
-        if lab not in exclude and lab not in found and _CONVERSION_NAME.search(lab):
-            found[lab] = (f"its name; ends {share[i]:.0%} of the journeys it appears in"
-                          if contains[i] else "its name")
-    named = [(lab, why) for lab, why in found.items() if _CONVERSION_NAME.search(lab)]
-    rest = [(lab, why) for lab, why in found.items() if not _CONVERSION_NAME.search(lab)]
-    return (named + rest)[:top]
+        why = ["its name"] if _CONVERSION_NAME.search(lab) else []
+        if contains[i] >= 5 and end_share[i] >= 0.5:
+            why.append(f"ends {end_share[i]:.0%} of the {contains[i]:,} journeys it is in")
+        if rows[i] >= 5 and value_share[i] >= 0.5:
+            why.append(f"{value_share[i]:.0%} of its rows carry a value")
+        if why:
+            found.append((why[0] != "its name", -len(why), -rows[i], lab, "; ".join(why)))
+    return [(lab, why) for *_, lab, why in sorted(found)][:top]

@@ -129,11 +129,34 @@ def _distinct_journeys(jid: np.ndarray, group: np.ndarray, n_journeys: int,
     return np.bincount(pairs % n_groups, minlength=n_groups)
 
 
+#: Pair keys up to this many (or twice the events) are counted in dense arrays; beyond it, on
+#: the unique keys that occur (50,000 touchpoints make 2.5e9 possible pairs: 18.6 GiB dense).
+DENSE_KEYS = 1 << 20
+
+
+def _dense(n_keys: int, n_events: int) -> bool:
+    return n_keys <= max(DENSE_KEYS, 2 * n_events)
+
+
 def _pair_counts(key, n_keys, known, dropped, converted, w):
     """Arrivals, drop-offs and conversions per pair key (only keys seen among known ones);
-    ``w`` None means unit weights (integer counting, no weight arrays)."""
+    ``w`` None means unit weights (integer counting, no weight arrays).
+
+    Returns ``(seen, n, d, c)``: the sorted keys with arrivals and their counts. Memory grows
+    with the events and the pairs that occur, not with ``n_keys`` (the square of the alphabet):
+    above :data:`DENSE_KEYS` the keys are counted on their unique values.
+    """
     k = known & (key >= 0)
     kk = key[k]
+    if not _dense(n_keys, len(key)):
+        seen, inv = np.unique(kk, return_inverse=True)
+        m = len(seen)
+        wk = np.ones(len(kk)) if w is None else w[k]
+        n = np.bincount(inv, wk, m)
+        d = np.bincount(inv, wk * dropped[k], m)
+        c = np.bincount(inv, wk * converted[k], m)
+        pos = n > 0
+        return seen[pos], n[pos], d[pos], c[pos]
     if w is None:
         n = np.bincount(kk, minlength=n_keys).astype(np.float64)
         d = np.bincount(kk[dropped[k]], minlength=n_keys).astype(np.float64)
@@ -145,6 +168,19 @@ def _pair_counts(key, n_keys, known, dropped, converted, w):
         c = np.bincount(kk, wk * converted[k], n_keys)
     seen = np.flatnonzero(n > 0)
     return seen, n[seen], d[seen], c[seen]
+
+
+def _index_of(seen: np.ndarray, key: np.ndarray, n_keys: int) -> np.ndarray:
+    """Position of each ``key`` in the sorted ``seen`` keys, -1 where absent (a lookup table
+    when the key space is small, else a binary search: no array of size ``n_keys``)."""
+    if _dense(n_keys, len(key)):
+        inverse = np.full(n_keys, -1, np.int64)
+        inverse[seen] = np.arange(len(seen))
+        return inverse[key]
+    if len(seen) == 0:
+        return np.full(len(key), -1, np.int64)
+    pos = np.minimum(np.searchsorted(seen, key), len(seen) - 1)
+    return np.where(seen[pos] == key, pos, -1)
 
 
 def experience_counts(journeys: JourneySet, *, stage_posterior: np.ndarray | None = None,
@@ -173,9 +209,7 @@ def experience_counts(journeys: JourneySet, *, stage_posterior: np.ndarray | Non
         out["tp_journeys"] = _distinct_journeys(jid[scored], codes[scored],
                                                 journeys.n_journeys, T)
         out["pos"] = _moments(sent, np.minimum(pos, MAX_POSITION - 1), MAX_POSITION, w)
-        inverse = np.full((T + 1) * T, -1, np.int64)
-        inverse[seen] = np.arange(len(seen))
-        out["pair"] = _moments(sent, inverse[key], len(seen), w)
+        out["pair"] = _moments(sent, _index_of(seen, key, (T + 1) * T), len(seen), w)
         out["overall"] = _moments(sent, np.zeros(len(sent), np.int8), 1, w)
     devices = np.asarray(journeys.devices, dtype=object)
     out["devices"] = devices

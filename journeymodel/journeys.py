@@ -12,6 +12,7 @@ customer is silent for longer than the inactivity gap. A journey without an outc
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeymodel.errors import InputError, OptionError
+from journeymodel.datachecks import conversion_candidates
+from journeymodel.errors import DataWarning, InputError, OptionError
 from journeymodel.events import (
     EventTable,
     Ledger,
@@ -278,6 +280,8 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
     n_j = len(first)
     last = np.append(first[1:] - 1, n - 1)
     del new
+    if not (outcome_of_label == CONVERSION).any():
+        _warn_no_conversions(events, options, first)
 
     outcome = row_outcome[last].astype(np.int8)
     open_ = outcome < 0
@@ -324,6 +328,24 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
         device=None if events.device is None else events.device[is_tp],
         devices=events.devices,
     )
+
+
+def _warn_no_conversions(events: EventTable, options: ReadOptions, first: np.ndarray) -> None:
+    """No row carries a conversion label: say so once, naming touchpoints that look like
+    conversions (by name and by ending most journeys they appear in) and the option."""
+    found = conversion_candidates(events.labels, events.touchpoint, first,
+                                  exclude={options.churn_label}, value=events.value)
+    given = ", ".join(repr(lab) for lab in options.conversion_labels)
+    text = (f"{events.ledger.source}: no conversion rows: no touchpoint is labelled {given} "
+            "(--conversion-label), so every journey ends in churn, drop-off or censored")
+    if found:
+        text += ". Touchpoints that look like conversions: " + ", ".join(
+            f"{lab!r} ({why})" for lab, why in found)
+        text += (f". If one of them is the conversion, pass --conversion-label {found[0][0]} "
+                 "(repeatable)")
+    else:
+        text += "; if the log has conversions, name their touchpoint with --conversion-label"
+    warnings.warn(text, DataWarning, stacklevel=3)
 
 
 def _outcome_of_label(labels: tuple[str, ...], options: ReadOptions) -> np.ndarray:

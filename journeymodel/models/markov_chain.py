@@ -416,6 +416,12 @@ def build_chain(counts: TransitionCounts, prior: float = 0.0) -> tuple[Chain, li
     return Chain(keys, absorbing, conc), notes
 
 
+#: Most feasible transitions :func:`feasible_pairs` builds (about 60 bytes each while the
+#: prior matrix is assembled): beyond it the fit stops with a clear error instead of a
+#: MemoryError (50,000 touchpoints at order 1 make 2.4e9).
+MAX_FEASIBLE = 30_000_000
+
+
 def feasible_pairs(keys: np.ndarray, base: int, order: int, collapse: bool, n_abs: int):
     """(row, column) of every feasible transition (see :func:`build_chain`)."""
     n = len(keys)
@@ -431,6 +437,15 @@ def feasible_pairs(keys: np.ndarray, base: int, order: int, collapse: bool, n_ab
     lo = np.searchsorted(pre_sorted, suffix[rows_full], "left")
     hi = np.searchsorted(pre_sorted, suffix[rows_full], "right")
     cnt = hi - lo
+    total = int(cnt.sum()) + (n - 1) + n * n_abs
+    if total > MAX_FEASIBLE:
+        from journeymodel.errors import OptionError
+
+        raise OptionError(
+            f"the Markov chain would have {n:,} states and {total:,} feasible transitions to "
+            f"give a prior to (about {total * 60 / 2**30:.0f} GiB; the limit is "
+            f"{MAX_FEASIBLE:,}): the log has too many distinct touchpoints ({base - 1:,}) for a "
+            "Markov chain; group rare touchpoints into one (e.g. 'other') before fitting")
     r = np.repeat(rows_full, cnt)
     c = full[srt][np.repeat(lo, cnt) + _ranges(cnt)]
     if collapse:
