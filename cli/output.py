@@ -143,8 +143,21 @@ def _fit(layout: _Layout, total_width: int) -> list[tuple[list[int], list[int]]]
                 break
             group.append(i)
         rest = [i for i in rest if i not in group]
-        groups.append((group, _share(group, layout, natural, least,
-                                     max(room(len(group)), 1))))
+        groups.append(group)
+    groups = _balance(groups, key, whole, room)
+    return [(g, _share(g, layout, natural, least, max(room(len(g)), 1))) for g in groups]
+
+
+def _balance(groups: list[list[int]], key: list[int], whole: list[int], room) -> list[list[int]]:
+    """The same number of tables with the columns spread evenly (not one lonely last column),
+    when every table still fits."""
+    if len(groups) < 2:
+        return groups
+    others = [i for g in groups for i in g if i not in key]
+    size = -(-len(others) // len(groups))
+    even = [key + others[j:j + size] for j in range(0, len(others), size)]
+    if all(sum(whole[i] for i in g) <= room(len(g)) for g in even):
+        return even
     return groups
 
 

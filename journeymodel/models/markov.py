@@ -275,18 +275,42 @@ class MarkovJourneyModel(JourneyModel):
             frame = frame.drop(columns=[f"low_{pct}", f"high_{pct}"])
         frame = frame.sort_values("conversions", ascending=False, kind="stable")
         title = (f"Attribution ({method}, order {self.order_}): "
-                 f"{a.total_conversions:g} conversions")
+                 f"{a.total_conversions:,.0f} conversions")
         notes = [a.note] if a.note else []
         if method == "removal" and n_draws:
             notes.append(f"{pct}% credible intervals from {n_draws} posterior draws of the "
                          "transition rows")
+        kinds = {"removal_effect": "probability", "conversions": "count",
+                 f"low_{pct}": "count", f"high_{pct}": "count", "share": "probability",
+                 "value": "money"}
         return Result(json=a.to_json(), tables=[(title, frame.reset_index(drop=True))],
-                      frame=frame, notes=notes)
+                      frame=frame, notes=notes, kinds=kinds)
 
     # -- summary ---------------------------------------------------------------------------
+    def state_count_text(self) -> str:
+        """``9 touchpoint states + (start)``: what the chain's transient states are (the report
+        and ``inspect`` say the same)."""
+        n = self.chain_.n - 1
+        what = ("touchpoint states" if self.order_ == 1
+                else f"window states (up to {self.order_} touchpoints)")
+        return f"{n:,} {what} + (start)"
+
+    def counts_text(self) -> str:
+        """One line: what the model counts, and why it can differ from ``describe``."""
+        oc = self.journeys_.outcome_counts or {}
+        journeys = sum(oc.values()) if oc else self.journeys_.n_journeys
+        line = (f"counts: {self.state_count_text()}; {self.total_conversions_:,.0f} "
+                f"conversions of {journeys:,.0f} journeys (as `describe` counts them)")
+        if oc.get("censored"):
+            line += (f"; the {oc['censored']:,.0f} in-flight journeys add their steps but no "
+                     "outcome (not a drop-off)")
+        return line
+
     def summary(self) -> Result:
-        """Chain size, outcome totals, and the states with the highest conversion probability."""
+        """Chain size, outcome totals, and the most visited states."""
         import pandas as pd
+
+        from journeymodel.formatting import money, number, probability
 
         self._check_fitted()
         labels = self.state_labels()
@@ -298,15 +322,23 @@ class MarkovJourneyModel(JourneyModel):
                                "mean_dwell": self.mean_dwell_})
         top = states.sort_values("visits", ascending=False, kind="stable").head(20)
         info = {"order": self.order_, "n_states": self.chain_.n,
+                "n_touchpoint_states": self.chain_.n - 1,
                 "n_transitions": int(self.chain_.conc.nnz),
                 "absorbing": list(self.chain_.absorbing),
                 "total_conversions": self.total_conversions_,
                 "total_value": self.total_value_,
                 "p_conversion_from_start": float(self.p_conversion_[0]),
                 "expected_steps_from_start": float(self.expected_steps_[0])}
-        overview = pd.DataFrame({"quantity": list(info), "value": [
-            str(v) if isinstance(v, list) else v for v in info.values()]})
-        tables = [("Markov journey model", overview), ("Most visited states", top)]
+        shown = {"order": str(self.order_), "states": self.state_count_text(),
+                 "outcomes": ", ".join(self.chain_.absorbing),
+                 "transitions": f"{info['n_transitions']:,} possible",
+                 "conversions": f"{self.total_conversions_:,.0f}",
+                 "conversion value": money(self.total_value_),
+                 "P(conversion) from the start": probability(info["p_conversion_from_start"]),
+                 "expected steps from the start": number(info["expected_steps_from_start"])}
+        overview = pd.DataFrame({"quantity": list(shown), "value": list(shown.values())})
+        tables = [("Markov journey model", overview),
+                  ("Most visited states", top.reset_index(drop=True))]
         js: dict[str, Any] = {**info, "states": states.to_dict(orient="records")}
         if self.order_table_ is not None:
             tables.append(("Order selection", self.order_table_))
@@ -315,7 +347,12 @@ class MarkovJourneyModel(JourneyModel):
 
         js["emotion"], emotion_tables = emotion_summary(getattr(self, "experience_", None))
         tables += emotion_tables
-        return Result(json=js, tables=tables, notes=list(self.notes_))
+        time_kind = self.journeys_.time_kind
+        kinds = {"visits": "count", "p_conversion": "probability",
+                 "mean_dwell": "periods" if time_kind == "period" else "duration",
+                 "scored": "count"}
+        return Result(json=js, tables=tables, notes=[self.counts_text(), *self.notes_],
+                      kinds=kinds)
 
     # -- prediction and simulation (markov_predict) ----------------------------------------
     def predict(self, journeys: JourneySet) -> Result:

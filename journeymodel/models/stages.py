@@ -15,9 +15,13 @@ batched forward-backward and EM, and the M-step re-factorises the expected count
 log-likelihood never decreases). Identical journeys are fitted once, with their count as weight.
 
 Stages are ordered canonically by their mean position in the journey (posterior-weighted step
-index), so the same data and seed give the same labels; ``topology="funnel"`` keeps its
-structural order instead (starts only in the first half of the stages, transitions only forward
-or one stage back).
+index), so the same data and seed give the same labels and the main flow reads forward, S1 to SK.
+``topology="funnel"`` (starts only in the first half of the stages, transitions only forward or
+one stage back) is fitted in its structural order and then numbered the same way: EM may settle
+with the funnel's first stage as a side stage that journeys rarely start in (on the demo data
+with 3 stages, "engage" took 19% of starts and "entry" 81%), and numbering by the structure
+would then show the main flow going backwards. ``funnel_rank_`` keeps each stage's place in the
+fitted funnel, so the constraint can still be checked (:func:`funnel_structure`).
 
 References
 ----------
@@ -181,6 +185,12 @@ def topology_masks(K: int, topology: str) -> tuple[np.ndarray | None, np.ndarray
     return start, trans
 
 
+def funnel_structure(model: StageModel) -> np.ndarray:
+    """Stage indices in the order of the fitted funnel (``arange(K)`` for ``free``)."""
+    rank = getattr(model, "funnel_rank_", None)
+    return np.arange(len(model.startprob_)) if rank is None else np.argsort(rank)
+
+
 def fit_stages(enc: Encoded, K: int, *, topology: str, restarts: int, seed, max_iter: int,
                tol: float, engine: str, warmup: int | None = None, progress=None) -> StageFit:
     """EM for K stages on encoded journeys, best of ``restarts`` random starts."""
@@ -222,11 +232,16 @@ def mean_position(fit: StageFit, enc: Encoded) -> np.ndarray:
     return (w * pos[:, None]).sum(0) / np.maximum(w.sum(0), 1e-300)
 
 
-def canonical_order(fit: StageFit, enc: Encoded) -> tuple[StageFit, np.ndarray]:
-    """Stages sorted by posterior mean position in the journey (ties keep their order)."""
+def canonical_order(fit: StageFit, enc: Encoded
+                    ) -> tuple[StageFit, np.ndarray, np.ndarray]:
+    """Stages sorted by posterior mean position in the journey (ties keep their order).
+
+    Returns the permuted fit, the sorted mean positions and the order (fitted stage index of
+    each new stage).
+    """
     mean_pos = mean_position(fit, enc)
     order = np.argsort(mean_pos, kind="stable")
-    return permute(fit, order), mean_pos[order]
+    return permute(fit, order), mean_pos[order], order
 
 
 def permute(fit: StageFit, order: np.ndarray) -> StageFit:
@@ -285,6 +300,10 @@ class StageModel(JourneyModel):
     exitprob_ : ndarray, shape (K, 4)
         After a touchpoint in stage k: continue, conversion, churn, dropoff.
     stage_names_ : list of str
+    funnel_rank_ : ndarray of int, shape (K,), or None
+        ``topology="funnel"``: each stage's place in the funnel as fitted (stages are numbered
+        by mean position); ``transmat_`` reordered by ``argsort(funnel_rank_)`` starts only in
+        the first ceil(K/2) stages and moves only forward or one stage back.
     log_likelihood_, aic_, bic_ : float
     n_parameters_ : int
     selection_ : DataFrame or None
@@ -382,11 +401,10 @@ class StageModel(JourneyModel):
                          "aic": crit[0], "bic": crit[1], "n_parameters": fit.n_parameters})
             if best is None or crit[1] < best[1][1]:
                 best = (fit, crit)
-        fit = best[0]
-        if self.topology == "free":
-            fit, mean_pos = canonical_order(fit, enc)
-        else:
-            mean_pos = mean_position(fit, enc)
+        # both topologies number the stages in journey order (the funnel's main flow forward);
+        # funnel_rank_ keeps each stage's place in the funnel structure as fitted
+        fit, mean_pos, order = canonical_order(best[0], enc)
+        self.funnel_rank_ = np.asarray(order, np.int64) if self.topology == "funnel" else None
         self._set_fit(fit, mean_pos, enc.n_obs, journeys)
         self.selection_ = pd.DataFrame(rows) if self.n_stages == "auto" else None
         self._remember(journeys)
@@ -704,10 +722,12 @@ def _summary(model: StageModel) -> Result:
     stages = _stage_table(model)
     trans = pd.DataFrame(model.transmat_, index=pd.Index(short, name="from \\ to"),
                          columns=short)
-    profile = pd.DataFrame(model.emissionprob_, index=pd.Index(short, name="stage"),
-                           columns=list(model.symbols_))
-    if not (profile[DIRECT] > 0).any():
-        profile = profile.drop(columns=DIRECT)
+    # touchpoints as rows: a column per stage fits a terminal, a column per touchpoint not
+    profile = pd.DataFrame(model.emissionprob_.T, index=pd.Index(list(model.symbols_),
+                                                                  name="touchpoint"),
+                           columns=short)
+    if not (profile.loc[DIRECT] > 0).any():
+        profile = profile.drop(index=DIRECT)
     stage_json = []
     for k, (name, row) in enumerate(stages.iterrows()):
         order = np.argsort(-model.emissionprob_[k, :-1], kind="stable")[:3]
@@ -736,7 +756,7 @@ def _summary(model: StageModel) -> Result:
     tables = [("Stages: exit rates after each touchpoint, P(convert) from the stage, dwell "
                "and mean position in steps", shown),
               ("Stage transitions, given the journey continues (row: from)", trans),
-              ("Emission profile: touchpoint probabilities per stage", profile)]
+              ("Emission profile: touchpoint probabilities per stage (column: stage)", profile)]
     if model.selection_ is not None:
         tables.append(("Choosing the number of stages (lowest BIC kept)",
                        model.selection_.set_index("n_stages")))
@@ -744,13 +764,36 @@ def _summary(model: StageModel) -> Result:
 
     payload["emotion"], emotion_tables = emotion_summary(getattr(model, "experience_", None))
     tables += emotion_tables[:1]  # the stages' curve; touchpoints are in `pain-points`
-    notes = [f"log-likelihood {model.log_likelihood_:.2f}, AIC {model.aic_:.1f}, "
-             f"BIC {model.bic_:.1f}, {model.n_parameters_} parameters; EM "
+    notes = [counts_text(model),
+             f"log-likelihood {model.log_likelihood_:,.2f}, AIC {model.aic_:,.1f}, "
+             f"BIC {model.bic_:,.1f}, {model.n_parameters_} parameters; EM "
              f"{'converged' if model.converged_ else 'did NOT converge'} in "
              f"{model.n_iter_} iterations",
              f"backward moves: {back:.1%} of a stage's transitions on average go to an "
              "earlier stage"]
-    return Result(json=payload, tables=tables, notes=notes)
+    structure = funnel_structure(model)
+    if model.topology == "funnel":
+        payload["funnel_order"] = [short[k] for k in structure]
+        if (structure != np.arange(model.n_stages_)).any():
+            notes.append("funnel fitted as " + " > ".join(short[k] for k in structure) +
+                         " (starts in the first half, moves forward or one stage back in "
+                         "that order); stages are numbered in journey order (mean position)")
+    kinds = {c: "probability" for c in ("start", "conversion", "churn", "dropoff",
+                                        "p_convert", *short)}
+    return Result(json=payload, tables=tables, notes=notes, kinds=kinds)
+
+
+def counts_text(model: StageModel) -> str:
+    """One line: what the stages model counts, and why it can differ from ``describe``."""
+    oc = model.journeys_.outcome_counts or {}
+    journeys = sum(oc.values()) if oc else model.journeys_.n_journeys
+    line = (f"counts: {model.n_stages_} stages fitted to {model.n_observations_:,.0f} steps of "
+            f"{journeys:,.0f} journeys ({oc.get('conversion', 0):,.0f} conversions, as "
+            "`describe` counts them)")
+    if oc.get("censored"):
+        line += (f"; the {oc['censored']:,.0f} in-flight journeys add their steps but no "
+                 "outcome")
+    return line + "; a journey with an outcome but no touchpoint is one (direct) step"
 
 
 def _to_tree(model: StageModel) -> xr.DataTree:
@@ -769,6 +812,8 @@ def _to_tree(model: StageModel) -> xr.DataTree:
         "mean_position": ("stage", model.mean_position_),
         "stage_name": ("stage", np.asarray(model.stage_names_, dtype=object)),
         "history": ("iteration", model.history_)}, coords=coords)
+    if getattr(model, "funnel_rank_", None) is not None:
+        ds["funnel_rank"] = ("stage", np.asarray(model.funnel_rank_, np.int64))
     ds.attrs["fit"] = to_attr({
         "log_likelihood": model.log_likelihood_, "n_parameters": model.n_parameters_,
         "n_observations": model.n_observations_, "n_iter": model.n_iter_,
@@ -793,6 +838,10 @@ def _from_tree(model: StageModel, tree: xr.DataTree) -> None:
     model.exitprob_ = ds["exitprob"].values
     model.mean_position_ = ds["mean_position"].values
     model.stage_names_ = [str(s) for s in ds["stage_name"].values]
+    # files from before stages were renumbered kept the funnel's own order
+    model.funnel_rank_ = (ds["funnel_rank"].values.astype(np.int64) if "funnel_rank" in ds
+                          else np.arange(len(model.startprob_)) if model.topology == "funnel"
+                          else None)
     model.history_ = ds["history"].values
     model.log_likelihood_ = float(fit["log_likelihood"])
     model.n_parameters_ = int(fit["n_parameters"])

@@ -46,7 +46,7 @@ def markov_section(model: MarkovJourneyModel, label: str, palette: Palette, *,
              "where journeys go next, which paths end in a conversion or a drop-off, how much "
              "each channel contributes, and where journeys are lost.")
     section = Section(sid, f"Paths and channels ({label})", intro)
-    section.facts = [("order", str(k)), ("states", f"{model.chain_.n - 1:,}"),
+    section.facts = [("order", str(k)), ("states", model.state_count_text()),
                      ("conversions", f"{model.total_conversions_:,.0f}"),
                      ("P(conversion) from the start", pct(float(model.p_conversion_[0]))),
                      ("expected steps", f"{float(model.expected_steps_[0]):.2f}")]
