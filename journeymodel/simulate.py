@@ -86,35 +86,42 @@ def check_journeys(n: Any, limit: int | None = None) -> int:
 
 
 def _simulator(model: JourneyModel):
-    model._check_fitted()
     target = SIMULATORS.get(model.model_type)
     if target is None:
         raise OptionError(f"simulation applies to {' and '.join(SIMULATORS)} models, not to a "
                           f"{model.model_type} model")
+    model._check_fitted()
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)
 
 
 def simulate_chunks(model: JourneyModel, n: int, *, seed: int | np.random.Generator = 0,
-                    chunk: int = CHUNK_JOURNEYS, **options: Any) -> Iterator[pd.DataFrame]:
-    """Yield ``n`` simulated journeys as event-log DataFrames of at most ``chunk`` journeys.
+                    chunk: int | None = None, **options: Any) -> Iterator[pd.DataFrame]:
+    """Yield ``n`` simulated journeys as event-log DataFrames of at most ``chunk`` journeys
+    (default :data:`CHUNK_JOURNEYS`).
 
     One generator (``np.random.default_rng(seed)``) draws every chunk in turn, so the output is
     fixed by ``seed`` and ``chunk``; customer ids run on across chunks. ``options`` go to the
     model's simulator (``max_steps`` for Markov, ``max_length`` for stages).
     """
     n = check_journeys(n)
-    if int(chunk) < 1:
-        raise OptionError(f"chunk must be >= 1 (got {chunk})")
+    chunk = _chunk(chunk)
     draw = _simulator(model)
     rng = np.random.default_rng(seed)
-    for offset in range(0, n, int(chunk)):
-        size = min(int(chunk), n - offset)
+    for offset in range(0, n, chunk):
+        size = min(chunk, n - offset)
         yield draw(model, size, rng, offset=offset, n_total=n, **options)
 
 
+def _chunk(chunk: int | None) -> int:
+    chunk = CHUNK_JOURNEYS if chunk is None else chunk
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise OptionError(f"chunk must be a whole number >= 1 (got {chunk!r})")
+    return int(chunk)
+
+
 def simulate_frame(model: JourneyModel, n: int, *, seed: int | np.random.Generator = 0,
-                   chunk: int = CHUNK_JOURNEYS, **options: Any) -> pd.DataFrame:
+                   chunk: int | None = None, **options: Any) -> pd.DataFrame:
     """``n`` simulated journeys as one DataFrame (at most :data:`MAX_IN_MEMORY`).
 
     The rows equal those :func:`simulate_to_file` writes for the same seed.
@@ -143,7 +150,7 @@ class Simulated:
 
 
 def simulate_to_file(model: JourneyModel, n: int, path: str | Path, *,
-                     seed: int | np.random.Generator = 0, chunk: int = CHUNK_JOURNEYS,
+                     seed: int | np.random.Generator = 0, chunk: int | None = None,
                      progress=None, **options: Any) -> Simulated:
     """Simulate ``n`` journeys straight into a CSV, TSV or Parquet event log, in bounded memory.
 
@@ -168,13 +175,14 @@ def simulate_to_file(model: JourneyModel, n: int, path: str | Path, *,
 
     n = check_journeys(n)
     fmt = frame_format(path)
-    chunk = max(1, min(int(chunk), n))
+    chunk = _chunk(chunk)
     with atomic_path(path, "simulated event log") as tmp, FrameWriter(tmp, fmt) as writer:
         done = 0
         for frame in simulate_chunks(model, n, seed=seed, chunk=chunk, **options):
             writer.write(frame)
+            first = done == 0
             done += min(chunk, n - done)
-            if done == chunk and done < n:
+            if first and done < n:
                 _check_space(tmp, done, n, path)
             if progress is not None:
                 progress(done)
