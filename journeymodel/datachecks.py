@@ -23,8 +23,11 @@ SENTIMENT_SCALES = ((0.0, 1.0), (-1.0, 1.0), (1.0, 5.0), (0.0, 5.0), (1.0, 7.0),
                     (0.0, 10.0), (0.0, 100.0), (-100.0, 100.0))
 #: Share of scores allowed outside an inferred scale (they are counted as invalid).
 OUTLIER_SHARE = 0.01
-#: A tail of at most this share of rows that sets the end of observation is called outlying.
-TAIL_SHARE = 0.01
+#: Least share of a common scale the scores must span for it to be taken.
+MIN_FILL = 0.2
+#: A tail of at most this share of rows (at least one row) that sets the end of observation,
+#: after a hole longer than the gap and than the time the other rows span, is called outlying.
+TAIL_SHARE = 0.05
 
 _CONVERSION_NAME = re.compile(
     r"purchas|order|checkout|sign_?up|signed_?up|subscri|convert|conversion|buy|bought|"
@@ -35,9 +38,11 @@ _CONVERSION_NAME = re.compile(
 def infer_sentiment_scale(raw: np.ndarray) -> tuple[tuple[float, float] | None, bool]:
     """The scale of sentiment scores: ``(scale, known)``.
 
-    ``known`` is True when the scale is one of :data:`SENTIMENT_SCALES` (the narrowest that
-    holds all but at most ``OUTLIER_SHARE`` of the scores); otherwise the observed range is
-    returned with ``known`` False. ``(None, False)`` without any finite score.
+    ``known`` is True when the scale is one of :data:`SENTIMENT_SCALES`: the narrowest that
+    holds all but at most ``OUTLIER_SHARE`` of the scores and whose scores span at least
+    :data:`MIN_FILL` of it (scores in -3..2 are not on -100..100). Otherwise the observed range
+    is returned with ``known`` False (constant scores: the narrowest common scale holding
+    them). ``(None, False)`` without any finite score.
 
     Examples
     --------
@@ -56,10 +61,22 @@ def infer_sentiment_scale(raw: np.ndarray) -> tuple[tuple[float, float] | None, 
     lo_obs, hi_obs = float(finite.min()), float(finite.max())
     for lo, hi in SENTIMENT_SCALES:
         if lo <= lo_obs and hi_obs <= hi:
+            span = hi_obs - lo_obs
+        elif allowed and not (hi_obs < lo or lo_obs > hi):
+            inside = finite[(finite >= lo) & (finite <= hi)]
+            if n - inside.size > allowed or inside.size == 0:
+                continue
+            span = float(inside.max() - inside.min())
+        else:
+            continue
+        if span >= MIN_FILL * (hi - lo):
             return (lo, hi), True
-        if allowed and n - int(np.count_nonzero((finite >= lo) & (finite <= hi))) <= allowed:
-            return (lo, hi), True
-    return (lo_obs, hi_obs), False
+    if hi_obs > lo_obs:
+        return (lo_obs, hi_obs), False
+    for lo, hi in SENTIMENT_SCALES:
+        if lo <= lo_obs <= hi:
+            return (lo, hi), False
+    return (lo_obs - 1.0, lo_obs + 1.0), False
 
 
 def outlying_end(time: np.ndarray, gap: float | None) -> tuple[float, float, int] | None:
@@ -67,9 +84,11 @@ def outlying_end(time: np.ndarray, gap: float | None) -> tuple[float, float, int
     by a small tail of rows
     that lie more than ``gap`` after the end of all the others (``bulk_end``), else None.
 
-    A tail is "small" when it holds at most ``TAIL_SHARE`` of the rows. Detection halves the
-    time range: rows in the later half are the tail when they are few; the search repeats on
-    the earlier rows while the tail stays small (a tail in 2200 and another in 2100).
+    A tail is outlying when it holds at most ``TAIL_SHARE`` of the rows (at least one) and the
+    hole before it is longer than the gap and than the time all the other rows span (a log
+    that pauses and resumes is not flagged). Detection halves the time range: rows in the
+    later half are the tail when they are few; the search repeats on the earlier rows while
+    the tail stays small (a tail in 2200 and another in 2100).
     Without a gap nothing turns into a drop-off, so nothing is reported.
 
     Examples
@@ -83,7 +102,7 @@ def outlying_end(time: np.ndarray, gap: float | None) -> tuple[float, float, int
     if gap is None or time.size < 2:
         return None
     end = float(time.max())
-    limit = int(TAIL_SHARE * time.size)
+    limit = max(1, int(TAIL_SHARE * time.size))
     lo, hi, tail = float(time.min()), end, 0
     for _ in range(8):
         if hi <= lo:
@@ -93,7 +112,7 @@ def outlying_end(time: np.ndarray, gap: float | None) -> tuple[float, float, int
         if tail + later > limit or later == 0:
             break
         bulk_end = float(time[time <= mid].max())
-        if hi - bulk_end <= gap:
+        if hi - bulk_end <= max(gap, bulk_end - lo):
             break
         tail += later
         time = time[time <= mid]
@@ -109,7 +128,7 @@ def conversion_candidates(labels, touchpoint: np.ndarray, first: np.ndarray,
     """Touchpoints that look like conversions: ``[(label, why), ...]``, named ones first.
 
     By name (purchase, order, checkout_complete, signup, subscribe, ...) and by behaviour,
-    among touchpoints seen at least 5 times: one that ends at least half of the journeys it
+    among touchpoints seen at least 5 times: one that ends most (over half) of the journeys it
     appears in, or one whose rows mostly carry a value (revenue). ``touchpoint`` holds each
     row's code into ``labels`` (rows sorted by customer and time), ``first`` the first row of
     each journey, ``value`` each row's value (NaN where none).
@@ -133,7 +152,7 @@ def conversion_candidates(labels, touchpoint: np.ndarray, first: np.ndarray,
         if lab in exclude:
             continue
         why = ["its name"] if _CONVERSION_NAME.search(lab) else []
-        if contains[i] >= 5 and end_share[i] >= 0.5:
+        if contains[i] >= 5 and end_share[i] > 0.5:
             why.append(f"ends {end_share[i]:.0%} of the {contains[i]:,} journeys it is in")
         if rows[i] >= 5 and value_share[i] >= 0.5:
             why.append(f"{value_share[i]:.0%} of its rows carry a value")

@@ -44,11 +44,15 @@ def describe_journeys(journeys: JourneySet, *, top: int = 10) -> Result:
         "time": _time_info(js),
         "top_paths": top_paths.to_dict(orient="records"),
     }
+    invalid = ledger["invalid_fields"]
     overview = pd.DataFrame(
         {"count": [payload["rows_read"], payload["rows_used"], sum(ledger["rows_dropped"].values()),
-                   payload["customers"], payload["journeys"], payload["events"]]},
-        index=pd.Index(["rows read", "rows used", "rows dropped", "customers", "journeys",
+                   *invalid.values(), payload["customers"], payload["journeys"],
+                   payload["events"]]},
+        index=pd.Index(["rows read", "rows used", "rows dropped",
+                        *(f"invalid {k} (row kept)" for k in invalid), "customers", "journeys",
                         "events"], name="ledger"))
+    payload["counts"] = counts_line(payload)
     drops = pd.DataFrame({"rows": list(ledger["rows_dropped"].values())},
                          index=pd.Index(list(ledger["rows_dropped"]), name="dropped because"))
     total = sum(outcomes.values()) or 1
@@ -66,8 +70,20 @@ def describe_journeys(journeys: JourneySet, *, top: int = 10) -> Result:
     if payload["personas"]:
         tables.append(("Personas", pd.Series(payload["personas"], name="customers")
                        .to_frame().rename_axis("persona")))
-    notes = [f"note: {n}" for n in ledger["notes"]]
+    notes = [payload["counts"]] + [f"note: {n}" for n in ledger["notes"]]
     return Result(json=payload, tables=tables, notes=notes)
+
+
+def counts_line(payload: dict) -> str:
+    """One line saying what ``describe`` counts, to set beside each model's own line."""
+    o = payload["outcomes"]
+    until = payload["time"].get("observed_until")
+    end = (f" at {str(until)[:19].replace('T', ' ')}, the end of observation"
+           if until is not None else "")
+    return (f"counts: {payload['journeys']:,} journeys = {o['conversion']:,} conversions + "
+            f"{o['churn']:,} churns + {o['dropoff']:,} drop-offs + {o['censored']:,} censored "
+            f"(still open{end}); describe counts every journey, each "
+            "model says which ones it uses")
 
 
 def _num(x) -> int | float:

@@ -689,7 +689,7 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
 
 
 #: How each kind of invalid field is handled (the row is always kept).
-_FIELD_TEXT = {"value": "not a finite number up to 1e15; treated as missing",
+_FIELD_TEXT = {"value": "not a number (or infinite, or above 1e15); treated as missing",
                "sentiment": "not a number on the scale; left unscored",
                "touchpoint": "NUL characters removed", "persona": "NUL characters removed",
                "device": "NUL characters removed"}
@@ -759,8 +759,8 @@ def _scale_note(scale, known: bool) -> str:
     if known:
         return (f"sentiment scale {lo}..{hi} inferred from the scores, mapped to -1..1 "
                 "(set --sentiment-scale MIN,MAX to change it)")
-    return (f"sentiment scores fit no common scale (1-5, 0-10, -1..1, 0-100, ...); their "
-            f"observed range {lo}..{hi} is mapped to -1..1: set --sentiment-scale MIN,MAX")
+    return (f"sentiment scores fit no common scale (1-5, 0-10, -1..1, 0-100, ...); {lo}..{hi} "
+            "is mapped to -1..1: set their scale with --sentiment-scale MIN,MAX")
 
 
 def normalise_sentiment(raw: np.ndarray, scale: tuple[float, float] | None):
