@@ -283,6 +283,17 @@ def check_model(model, source: str | None = None) -> None:
                              "(saved before pain points existed); fit it again")
 
 
+def _counts_note(model) -> str:
+    """One line: what a model's pain points count, and how that relates to ``describe``."""
+    oc = model.journeys_.outcome_counts or {}
+    journeys = sum(oc.values()) if oc else model.journeys_.n_journeys
+    what = ("passes are visits to a state or pair" if model.model_type == "markov"
+            else "passes are expected touchpoints in a stage or visits to a pair")
+    return (f"counts ({model.model_type} model): {journeys:,.0f} journeys, "
+            f"{oc.get('conversion', 0):,.0f} conversions, as `describe` counts them; {what}, "
+            "so a journey that returns to a step passes it again")
+
+
 def find_pain_points(models, *, top: int | None = 10, seed: int = 0, ci: float = 0.94,
                      min_prob: float = 0.9) -> PainPoints:
     """Leaks, friction and gaps from fitted Markov and/or stages models, ranked by cost.
@@ -326,6 +337,7 @@ def find_pain_points(models, *, top: int | None = 10, seed: int = 0, ci: float =
     for m in models:
         check_model(m)
         exp = m.experience_
+        notes.append(_counts_note(m))
         if m.model_type == "markov":
             items, base = state_leaks(m, ci)
             out.leaks += items
@@ -342,8 +354,8 @@ def find_pain_points(models, *, top: int | None = 10, seed: int = 0, ci: float =
         out.gaps += gaps(exp, seed=seed, ci=ci)
         if exp.attrs["has_sentiment"]:
             notes.append(f"average sentiment {exp.attrs['sentiment_mean']:+.3f} (-1..1) over "
-                         f"{exp.attrs['scored_events']} scored of {exp.attrs['events']} events; "
-                         "unscored events are left out")
+                         f"{int(exp.attrs['scored_events']):,} scored of "
+                         f"{int(exp.attrs['events']):,} events; unscored events are left out")
         else:
             notes.append("no sentiment in the data: no friction")
         if not exp.attrs["has_device"]:
