@@ -15,8 +15,13 @@ A model file is one netCDF-4 file holding an xarray DataTree. Its root carries t
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
 import json
+import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,54 +103,138 @@ def save_model(model: JourneyModel, path: str | Path) -> Path:
 
 
 def read_tree(path: str | Path) -> xr.DataTree:
-    """Open a model file fully into memory, with clear errors for anything that is not one."""
-    import xarray as xr
+    """Open a model file fully into memory, with clear errors for anything that is not one.
 
+    The file is untrusted: before any array is read, the declared sizes of its variables are
+    checked against its size on disk (:func:`journeymodel.validate.check_file_size`), so a
+    small compressed file cannot expand into gigabytes. Nothing is printed: errors that h5py or
+    h5netcdf raise while cleaning up after a damaged file (which Python would print as
+    "Exception ignored ...") are collected, and the file is closed in every case.
+
+    Raises
+    ------
+    ModelFileError
+        Missing, a directory, not netCDF/HDF5, damaged, or declaring too much data.
+    """
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"{path}: file not found")
     if path.is_dir():
         raise ModelFileError(f"{path}: is a directory, expected a model file (.nc)")
-    try:
-        with xr.open_datatree(path, engine="h5netcdf") as tree:
+    with _quiet_cleanup():
+        try:
+            return _open_tree(path)
+        except ModelFileError:
+            raise
+        except Exception as exc:  # h5py/netCDF raise many types for damaged or foreign files
+            raise ModelFileError(f"{path}: not a readable model file (damaged, or not "
+                                 f"netCDF): {_describe(exc)}") from None
+
+
+def _open_tree(path: Path) -> xr.DataTree:
+    import xarray as xr
+
+    from journeymodel.validate import check_file_size
+
+    check_file_size(path, str(path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with xr.open_datatree(path, engine="h5netcdf", decode_times=False,
+                              decode_timedelta=False) as tree:
             tree = tree.load()
-    except Exception as exc:  # h5py/netCDF raise many types for damaged or foreign files
-        raise ModelFileError(
-            f"{path}: not a readable model file (damaged, or not netCDF): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
-        ) from exc
+    for w in caught:  # decoding a model file written by journeymodel warns about nothing
+        if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning,
+                                   FutureWarning)):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        else:
+            raise ModelFileError(f"{path}: damaged model file: reading it warned: "
+                                 f"{_describe(w.message)}")
     return tree
+
+
+def _describe(exc: BaseException | Warning) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _quiet_cleanup() -> Iterator[None]:
+    """Collect "Exception ignored" reports (h5netcdf's ``File.close`` on a half-opened file)
+    instead of printing them, running the garbage collector before leaving."""
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        yield
+    finally:
+        gc.collect()
+        sys.unraisablehook = previous
 
 
 def load_model(path: str | Path) -> JourneyModel:
     """Load a fitted model saved by :func:`save_model` (any model type).
 
+    The file is checked before the model is built (:func:`journeymodel.validate.check_tree`):
+    declared sizes, attribute types, JSON attributes, array shapes against each other,
+    probabilities finite, in [0, 1] and summing to 1, parameters of the right type and range.
+
     Raises
     ------
     ModelFileError
-        The file is missing, damaged, not a journeymodel model, or from a newer schema.
+        The file is missing, damaged, not a journeymodel model, from a newer schema, or fails
+        a check; the message names the file and what is wrong.
     """
+    from journeymodel.validate import check_tree
+
     tree = read_tree(path)
     attrs = tree.attrs
     model_type = attrs.get(TYPE_ATTR)
     if model_type is None:
         raise ModelFileError(f"{path}: not a journeymodel model file (no {TYPE_ATTR} attribute)")
-    cls = model_class(str(model_type))
+    if not isinstance(model_type, str):
+        raise ModelFileError(f"{path}: bad {TYPE_ATTR} attribute {_show(model_type)}")
     try:
-        schema = int(attrs.get(SCHEMA_ATTR, -1))
-    except (TypeError, ValueError):
-        schema = -1
+        cls = model_class(model_type)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    schema = _schema(attrs)
     if schema > cls.schema_version:
         raise ModelFileError(
             f"{path}: written by a newer journeymodel (schema {schema} of {model_type!r}, this "
             f"version reads up to {cls.schema_version}; written by journeymodel "
-            f"{attrs.get(VERSION_ATTR, '?')}); upgrade journeymodel to read it"
+            f"{str(attrs.get(VERSION_ATTR, '?'))[:40]}); upgrade journeymodel to read it"
         )
     if schema < 1:
-        raise ModelFileError(f"{path}: bad {SCHEMA_ATTR} attribute {attrs.get(SCHEMA_ATTR)!r}")
-    try:
-        return cls.from_datatree(tree)
-    except ModelFileError:
-        raise
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: damaged {model_type} model file: {exc}") from exc
+        raise ModelFileError(f"{path}: bad {SCHEMA_ATTR} attribute "
+                             f"{_show(attrs.get(SCHEMA_ATTR))}")
+    with _quiet_cleanup(), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # overflow etc. on damaged numbers
+        check_tree(tree, model_type, cls, str(path))
+        try:
+            return cls.from_datatree(tree)
+        except ModelFileError as exc:
+            raise ModelFileError(f"{path}: {exc}") from None if str(path) not in str(exc) \
+                else exc
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError, RecursionError,
+                OverflowError, RuntimeWarning) as exc:
+            raise ModelFileError(f"{path}: damaged {model_type} model file: "
+                                 f"{_describe(exc)}") from exc
+
+
+def _show(value: Any) -> str:
+    """A short repr of an attribute value (numpy scalars and arrays as plain Python)."""
+    import numpy as np
+
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.tolist()
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _schema(attrs: dict) -> int:
+    import numpy as np
+
+    value = np.asarray(attrs.get(SCHEMA_ATTR, -1))
+    if value.size != 1 or value.dtype.kind not in "iu":
+        return -1
+    return int(value.reshape(()))

@@ -95,7 +95,8 @@ def test_unknown_type_and_missing_attribute(tiny, tmp_path):
     tree = tiny.to_datatree()
     del tree.attrs["ledger"]
     tree.to_netcdf(tmp_path / "l.nc", engine="h5netcdf")
-    with pytest.raises(ModelFileError, match="'ledger' attribute is missing"):
+    with pytest.raises(ModelFileError, match="l.nc: damaged tiny model file: attribute 'ledger' is "
+                       "missing"):
         persist.load_model(tmp_path / "l.nc")
 
 
