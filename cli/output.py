@@ -5,6 +5,7 @@ so every command module can import it without slowing ``journeymodel --help``.
 """
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,38 @@ def console():
 
 
 def print_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, default=_json_default) + "\n")
+    """Print ``payload`` as strict JSON (RFC 8259): never ``NaN``, ``Infinity`` or ``-Infinity``.
+
+    A non-finite number means "not available" (an undefined rate, an interval that cannot be
+    computed, a value nobody recorded), so it is printed as ``null``; numpy scalars and arrays,
+    tuples and paths become plain JSON. The text is then written with ``allow_nan=False``, so a
+    non-finite number that slipped through would fail loudly rather than print invalid JSON.
+    """
+    text = json.dumps(strict_json(payload), indent=2, allow_nan=False, default=_json_default)
+    sys.stdout.write(text + "\n")
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by ``None`` and numpy values made plain
+    (dicts, lists and tuples walked; other objects through :func:`_json_default`)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int)):  # bool is an int
+        return obj
+    if isinstance(obj, dict):
+        return {_json_key(k): strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return strict_json(_json_default(obj))
+
+
+def _json_key(key: Any) -> Any:
+    """Dict keys as JSON allows them: numpy scalars made plain, non-finite floats as text."""
+    if hasattr(key, "item") and not isinstance(key, (str, int, float)):
+        key = key.item()
+    if isinstance(key, float) and not math.isfinite(key):
+        return str(key)
+    return key
 
 
 def _json_default(obj: Any) -> Any:
@@ -29,6 +61,8 @@ def _json_default(obj: Any) -> Any:
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=str)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
