@@ -28,7 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 fit_app = typer.Typer(help="Fit a model to an event log and save it as a netCDF file.",
                       no_args_is_help=True)
@@ -138,7 +138,10 @@ def _run(args: list[str]) -> int:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """The message on one line, without pydantic's "Value error, " prefix (Typer validates
+    choices through pydantic: "Invalid value for '--method': Value error, 'foo' is not one of
+    'removal', ...")."""
+    return " ".join(text.replace("Value error, ", "").split())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,19 +1,15 @@
 """``journeymodel attribute M.nc``: channel attribution from a fitted Markov model."""
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from journeymodel.cli.options import JsonFlag, ModelArg, SeedOpt
 
+from journeymodel.choices import ATTRIBUTION_METHODS, choice_enum
 
-class Method(str, Enum):
-    removal = "removal"
-    first = "first"
-    last = "last"
-    linear = "linear"
-    shapley = "shapley"
+#: --method's choices, from the library's tuple.
+Method = choice_enum("Method", ATTRIBUTION_METHODS)
 
 
 def register(app: typer.Typer, fit: typer.Typer) -> None:

@@ -17,8 +17,11 @@ def describe(
     top: Annotated[int, typer.Option("--top", help="How many top paths to list.", min=1)] = 10,
     read=None,
 ) -> None:
-    """Customers, journeys, events, outcomes, path lengths, top paths, touchpoints, personas,
-    and where every input row went (the ledger)."""
+    """Summarise an event log: journeys, outcomes, top paths and the ledger.
+
+    Customers, journeys, events, outcomes, path lengths, top paths, touchpoints, personas, and
+    where every input row went (the ledger).
+    """
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_result
 

@@ -60,9 +60,12 @@ def fit_churn(
     as_json: JsonFlag = False,
     read=None,
 ) -> None:
-    """Fit churn by persona (hierarchical Bayesian sBG, Weibull or BG/NBD). Saves the model
-    with its posterior (netCDF) and prints parameters, retention and churn hazard per persona
-    with 94% credible intervals. Forecast with `journeymodel forecast M.nc --horizon H`."""
+    """Fit churn by persona (hierarchical Bayesian sBG, Weibull or BG/NBD).
+
+    Saves the model with its posterior (netCDF) and prints parameters, retention and churn
+    hazard per persona with 94% credible intervals. Forecast with `journeymodel forecast M.nc
+    --horizon H`.
+    """
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 

@@ -50,9 +50,12 @@ def fit_conversion(
     as_json: JsonFlag = False,
     read=None,
 ) -> None:
-    """Fit conversion by persona: a hierarchical Bayesian model (partial pooling) of the
-    conversion rate of completed journeys. Saves the model with its full posterior (netCDF) and
-    prints each persona's rate with a 94% credible interval and P(persona A > persona B)."""
+    """Fit conversion by persona (hierarchical Bayesian, partial pooling).
+
+    Models the conversion rate of completed journeys. Saves the model with its full posterior
+    (netCDF) and prints each persona's rate with a 94% credible interval and P(persona A >
+    persona B).
+    """
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 

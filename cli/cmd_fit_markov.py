@@ -43,8 +43,11 @@ def fit_markov(
     as_json: JsonFlag = False,
     read=None,
 ) -> None:
-    """Fit a Markov journey model (start, touchpoint windows, conversion/dropoff/churn) and
-    save it as a netCDF model file."""
+    """Fit a Markov journey model and save it as a netCDF model file.
+
+    States: the start, windows of the last touchpoints, and the outcomes conversion, dropoff and
+    churn.
+    """
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 

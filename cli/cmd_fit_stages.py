@@ -1,24 +1,20 @@
 """``journeymodel fit stages EVENTS -o M.nc``: hidden journey stages (an HMM) from an event log."""
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from journeymodel.cli.options import EventsArg, JsonFlag, OutModel, SeedOpt, with_read_options
 
+from journeymodel.choices import HMM_ENGINES, STAGE_TOPOLOGIES, choice_enum
+
 #: Where the stages step runs in ``journeymodel demo`` (after the Markov model).
 DEMO_ORDER = 20
 
 
-class Topology(str, Enum):
-    free = "free"
-    funnel = "funnel"
-
-
-class Engine(str, Enum):
-    numba = "numba"
-    hmmlearn = "hmmlearn"
+#: --topology's and --engine's choices, from the library's tuples.
+Topology = choice_enum("Topology", STAGE_TOPOLOGIES)
+Engine = choice_enum("Engine", HMM_ENGINES)
 
 
 def register(app: typer.Typer, fit: typer.Typer) -> None:
@@ -57,8 +53,9 @@ def fit_stages(
         "--stages", help="Number of stages K, or auto (each K of --auto-range, lowest BIC).")
     ] = "4",
     topology: Annotated[Topology, typer.Option(
-        "--topology", help="free: any transition; funnel: start in the early stages, move "
-        "forward or one stage back.")] = Topology.free,
+        "--topology", help="free: any transition; funnel: start in the first half of the "
+        "stages, move forward or one stage back (stages are numbered in journey order either "
+        "way).")] = Topology.free,
     restarts: Annotated[int, typer.Option("--restarts", min=1,
                                           help="Random EM starts per K (best kept).")] = 3,
     auto_range: Annotated[str, typer.Option("--auto-range",
@@ -72,8 +69,11 @@ def fit_stages(
     as_json: JsonFlag = False,
     read=None,
 ) -> None:
-    """Fit hidden journey stages: latent stages emit touchpoints and end journeys in
-    conversion, churn or drop-off. Saves a netCDF model file and prints the stages."""
+    """Fit hidden journey stages (an HMM) and save them as a netCDF model file.
+
+    Latent stages emit touchpoints and end journeys in conversion, churn or drop-off; prints the
+    stages, numbered in the order journeys go through them.
+    """
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 

@@ -23,8 +23,11 @@ def forecast(
                    ] = None,
     seed: SeedOpt = 0,
 ) -> None:
-    """Forecast from a fitted model: expected conversions for new journeys (conversion model),
-    survivors / expected transactions ahead (churn models), with credible intervals."""
+    """Forecast conversions or retention ahead, with credible intervals.
+
+    Conversion models: expected conversions for new journeys. Churn models: survivors and
+    expected transactions ahead.
+    """
     from journeymodel.cli.options import load_model_cli, require
     from journeymodel.cli.output import print_result, write_frame
 

@@ -26,9 +26,12 @@ def pain_points(
     out: Annotated[Path | None, typer.Option(
         "-o", "--out", dir_okay=False, help="Also write every item to CSV or Parquet.")] = None,
 ) -> None:
-    """Rank what to fix: leaks (where journeys that could convert are lost), friction (lowest
-    sentiment) and channel/device gaps (switches followed by drop-off), each with its cost,
-    interval and the journeys behind it."""
+    """Rank what to fix: leaks, friction and channel/device gaps.
+
+    Leaks (where journeys that could convert are lost), friction (lowest sentiment) and
+    channel/device gaps (switches followed by drop-off), each with its cost, interval and the
+    journeys behind it.
+    """
     from journeymodel.cli.options import load_model_cli
     from journeymodel.cli.output import print_result, write_frame
 

@@ -21,8 +21,11 @@ def predict(
         dir_okay=False)] = None,
     read=None,
 ) -> None:
-    """For each in-flight (censored) journey in EVENTS: P(conversion), expected remaining steps
-    and the next-touchpoint distribution (Markov and stages models)."""
+    """Predict what comes next for in-flight journeys (Markov and stages models).
+
+    For each in-flight (censored) journey in EVENTS: P(conversion), expected remaining steps and
+    the next-touchpoint distribution.
+    """
     from journeymodel.cli.options import load_journeys_cli, load_model_cli, require
     from journeymodel.cli.output import print_result, write_frame
 

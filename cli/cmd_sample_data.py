@@ -21,8 +21,10 @@ def sample_data(
         "--problems/--no-problems", help="Plant the demo's pain points (a leaking purchase "
         "stage, support friction, a mobile -> desktop gap).")] = True,
 ) -> None:
-    """Write a realistic sample event log (personas, stages, conversions, churn, drop-offs,
-    sentiment, devices)."""
+    """Write a realistic sample event log with known ground truth.
+
+    Personas, stages, conversions, churn, drop-offs, sentiment and devices.
+    """
     from journeymodel.datasets import (
         MAX_SAMPLE_CUSTOMERS,
         sample_size_message,

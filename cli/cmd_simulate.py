@@ -20,9 +20,12 @@ def simulate(
         "simulated.parquet"),
     seed: SeedOpt = 0,
 ) -> None:
-    """Simulate N journeys from a fitted Markov or stages model, written as a canonical event log
-    (customer_id, timestamp, touchpoint) that `describe` and `fit` read back. Journeys stream to
-    the file in chunks (bounded memory); the file appears only once it is complete."""
+    """Simulate N journeys from a fitted Markov or stages model into an event log.
+
+    A canonical event log (customer_id, timestamp, touchpoint) that `describe` and `fit` read
+    back. Journeys stream to the file in chunks (bounded memory); the file appears only once it
+    is complete.
+    """
     from journeymodel.cli.options import load_model_cli, require
 
     from journeymodel.outputs import check_table_output

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
+from journeymodel.choices import ATTRIBUTION_METHODS
 from journeymodel.errors import InputError, ModelFileError, OptionError
 from journeymodel.journeys import CONVERSION, JourneySet
 from journeymodel.models import markov_attribution as attr
@@ -44,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import xarray as xr
 
-METHODS = ("removal", "first", "last", "linear", "shapley")
+METHODS = ATTRIBUTION_METHODS
 
 
 class MarkovJourneyModel(JourneyModel):

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 import pandas as pd
 
+from journeymodel.choices import STAGE_TOPOLOGIES
 from journeymodel.errors import InputError, OptionError
 from journeymodel.fit import hmm
 from journeymodel.journeys import CENSORED, CHURN, CONVERSION, DROPOFF, OUTCOMES
@@ -53,7 +54,7 @@ EXITS = ("continue", "conversion", "churn", "dropoff")
 _UNKNOWN = 4  # exit status of the last step of a censored journey (factor 1)
 _NS = 5  # statuses per touchpoint in the combined symbol alphabet
 _STATUS_OF_OUTCOME = np.array([1, 2, 3, _UNKNOWN])  # by OUTCOMES index
-TOPOLOGIES = ("free", "funnel")
+TOPOLOGIES = STAGE_TOPOLOGIES
 assert (CONVERSION, CHURN, DROPOFF, CENSORED) == (0, 1, 2, 3)
 
 
