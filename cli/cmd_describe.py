@@ -27,4 +27,8 @@ def describe(
 
     from journeymodel.describe import describe_journeys
 
-    print_result(describe_journeys(load_journeys_cli(events, read), top=top), as_json=as_json)
+    result = describe_journeys(load_journeys_cli(events, read), top=top)
+    result.json["config"] = read.config_path  # the config file used (journeymodel.toml), or None
+    if read.config_path is not None:
+        result.notes.append(f"reading options from config file {read.config_path}")
+    print_result(result, as_json=as_json)

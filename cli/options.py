@@ -92,22 +92,72 @@ def build_read_options(**values: Any):
     return ReadOptions(conversion_labels=labels, sentiment_scale=scale, **values)
 
 
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", help="Config file with a [read] table of these options [default: "
+    "journeymodel.toml in the working directory, if there is one].", dir_okay=False,
+    rich_help_panel=READING, show_default=False)]
+
+
 def with_read_options(func):
-    """Give ``func`` every reading option; it receives them as ``read: ReadOptions``."""
+    """Give ``func`` every reading option and ``--config``; it receives them as
+    ``read: ReadOptions``. Options not given on the command line come from the config file
+    (``--config FILE``, or ``journeymodel.toml`` in the working directory), then from the
+    defaults; ``read.config_path`` names the file used."""
     sig = inspect.signature(func)
     own = [p for p in sig.parameters.values() if p.name != "read"]
     extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                annotation=annotation)
              for name, annotation, default in _READ_PARAMS]
+    extra.append(inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                   annotation=ConfigOpt))
+    # typer hands a parameter annotated typer.Context the click context (not an option)
+    extra.append(inspect.Parameter("read_context", inspect.Parameter.KEYWORD_ONLY,
+                                   default=None, annotation=typer.Context))
 
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
-        read = build_read_options(**{k: kwargs.pop(k) for k in _READ_NAMES})
+        given = {k: kwargs.pop(k) for k in _READ_NAMES}
+        names = _given_names(kwargs.pop("read_context", None))
+        read = read_options_with_config(given, kwargs.pop("config"), names)
         return func(read=read, **kwargs)
 
     wrapper.__signature__ = sig.replace(parameters=own + extra)
     wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
     return wrapper
+
+
+def _given_names(ctx: Any) -> set[str] | None:
+    """Names of the reading options given on the command line (or by environment), from the
+    click context's parameter sources; None without a context (then every value counts)."""
+    if ctx is None:
+        return None
+    given = set()
+    for name in _READ_NAMES:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            given.add(name)
+    return given
+
+
+def read_options_with_config(values: dict[str, Any], config: Path | None,
+                             given: set[str] | None = None):
+    """ReadOptions from the command line's ``values`` over the config file's ``[read]`` table.
+
+    ``given`` names the options the user typed (they win over the file); the others take the
+    file's value when it has one, else their default. ``config`` is ``--config`` (None: look
+    for ``journeymodel.toml`` in the working directory).
+    """
+    from journeymodel.config import load_config
+
+    loaded = load_config(config)
+    merged = dict(values)
+    for key, value in loaded.read.items():
+        if given is None or key not in given:
+            merged[key] = value
+    read = build_read_options(**merged)
+    if loaded.path is not None:
+        read = read.replace(config_path=str(loaded.path))
+    return read
 
 
 # ---------------------------------------------------------------------------------------------

@@ -100,6 +100,9 @@ class ReadOptions:
     time_format : str or None
         strftime format of date text (``"%d/%m/%Y %H:%M"``), as in
         ``pandas.to_datetime(format=...)``. Default: ISO-8601 or a detected common format.
+    config_path : str or None
+        The config file these options were read from (set by the CLI; see
+        :mod:`journeymodel.config`), None when there was none.
     """
 
     customer_col: str = "customer_id"
@@ -118,6 +121,7 @@ class ReadOptions:
     timestamps: TimestampKind = "auto"
     sentiment_scale: tuple[float, float] | None = None
     time_format: str | None = None
+    config_path: str | None = None
 
     def replace(self, **changes: Any) -> ReadOptions:
         """Return a copy with ``changes`` applied."""
