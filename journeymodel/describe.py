@@ -7,6 +7,7 @@ import pandas as pd
 
 from journeymodel.journeys import OUTCOMES, JourneySet
 from journeymodel.models.base import Result
+from journeymodel.timestamps import to_timestamp
 
 
 def describe_journeys(journeys: JourneySet, *, top: int = 10) -> Result:
@@ -130,7 +131,7 @@ def _time_info(js: JourneySet) -> dict[str, object]:
         return {"kind": js.time_kind}
     lo, hi = float(np.nanmin(js.start)), float(np.nanmax(js.end))
     if js.time_kind == "datetime":
-        fmt = lambda s: pd.Timestamp(s, unit="s", tz="UTC").isoformat()  # noqa: E731
+        fmt = lambda s: to_timestamp(s).isoformat()  # noqa: E731
         return {"kind": "datetime", "first": fmt(lo), "last": fmt(hi),
                 "observed_until": fmt(js.observed_until),
                 "gap_days": None if js.gap is None else js.gap / 86400}

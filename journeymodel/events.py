@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from journeymodel.datachecks import infer_sentiment_scale, outlying_end
 from journeymodel.errors import DataWarning, InputError, OptionError
 from journeymodel.ordering import _duplicates, _sort_order, customer_time_order
-from journeymodel.timestamps import parse_time_point, parse_times
+from journeymodel.timestamps import parse_time_point, parse_times, to_timestamp
 
 __all__ = ["DROP_REASONS", "DataWarning", "EventTable", "Ledger", "ReadOptions",
            "customer_time_order", "events_from_table", "normalise_sentiment", "parse_gap",
@@ -295,7 +295,7 @@ def _from_pandas(df: pd.DataFrame) -> pa.Table:
         raise InputError(f"duplicate column names {dup}", source="<DataFrame>")
     try:
         return pa.Table.from_pandas(df, preserve_index=False)
-    except (pa.ArrowException, TypeError, ValueError):
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
         pass
     arrays = {}
     for col in df.columns:
@@ -303,7 +303,7 @@ def _from_pandas(df: pd.DataFrame) -> pa.Table:
         try:
             arrays[str(col)] = pa.array(series, from_pandas=True)
             continue
-        except (pa.ArrowException, TypeError, ValueError):
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
             pass
         try:
             text = [None if _is_missing(v) else (v.decode("utf-8") if isinstance(v, bytes)
@@ -709,7 +709,7 @@ def _warn(name, ledger: Ledger, table, cols, field_bad, alerts) -> None:
         for key, bad in field_bad.items():
             if bad.any():
                 row = int(np.argmax(bad))
-                raw = table[cols[key]][row].as_py()
+                raw = _raw(table, cols[key], row)
                 details.append(f"{key}: {_FIELD_TEXT.get(key, 'invalid')}, e.g. row {row + 1}: "
                                f"{raw!r}")
         if details:
@@ -717,6 +717,18 @@ def _warn(name, ledger: Ledger, table, cols, field_bad, alerts) -> None:
         warnings.warn(text, DataWarning, stacklevel=3)
     for alert in alerts:
         warnings.warn(f"{name}: {alert}", DataWarning, stacklevel=3)
+
+
+def _raw(table: pa.Table, col: str, row: int) -> Any:
+    """The value of one cell as Python, for messages (its text when Python cannot hold it)."""
+    cell = table[col].slice(row, 1)
+    try:
+        return cell[0].as_py()
+    except (OverflowError, ValueError, pa.ArrowException):
+        try:
+            return pc.cast(cell, pa.string())[0].as_py()
+        except pa.ArrowException:
+            return f"<{cell.type}>"
 
 
 def _optional_fields(table, cols, o: ReadOptions, ledger: Ledger, nul, alerts):
@@ -801,7 +813,7 @@ def _check_strict(o: ReadOptions, name, table, cols, masks, field_bad) -> None:
     if first is None:
         return
     row, col, what = first
-    raw = table[col][row].as_py()
+    raw = _raw(table, col, row)
     raise InputError(f"{what} (strict mode)", source=name, row=row + 1, column=col,
                      value=raw if raw is not None else "")
 
@@ -840,7 +852,7 @@ def _observed_until(o: ReadOptions, time, invalid, time_kind, name, alerts) -> f
 def _show_time(t: float, time_kind: str, option: bool = False) -> str:
     if time_kind != "datetime" or not np.isfinite(t):
         return _num(t)
-    ts = pd.Timestamp(t, unit="s", tz="UTC")
+    ts = to_timestamp(t)
     if option:
         ts = ts.ceil("s")  # the least precise text that keeps every row up to t
         return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime(

@@ -144,6 +144,14 @@ def numeric_times(vals: np.ndarray, kind: str, missing: np.ndarray, bad: np.ndar
     finite = np.isfinite(vals)
     bad = bad | (~missing & ~finite & ~np.isnan(vals))  # inf, -inf
     top = float(np.max(np.abs(vals[finite]))) if finite.any() else 0.0
+    if kind == "auto" and _yyyymmdd(vals[finite]):
+        text = pd.Series(np.where(finite, vals, 0).astype(np.int64).astype(str), dtype=object)
+        secs, unread = _parse_text(text, "%Y%m%d", missing | ~finite)
+        where = f"column {column!r}" if column else "the time column"
+        return TimeColumn(secs, "datetime", missing, bad | unread,
+                          [f"{where} holds numbers like {_show(vals[finite][0])}: read as dates "
+                           "with the format '%Y%m%d' (set --timestamps period for plain period "
+                           "numbers)"])
     if kind == "period" or (kind == "auto" and top <= 1e8):
         return TimeColumn(np.where(bad, np.nan, vals), "period", missing, bad)
     mag = np.abs(np.where(finite, vals, 0.0))
@@ -166,6 +174,18 @@ def numeric_times(vals: np.ndarray, kind: str, missing: np.ndarray, bad: np.ndar
     out = ~missing & finite & ~((secs >= MIN_SECONDS) & (secs <= MAX_SECONDS))
     bad = bad | out
     return TimeColumn(np.where(bad, np.nan, secs), "datetime", missing, bad, notes, notes)
+
+
+def _yyyymmdd(vals: np.ndarray) -> bool:
+    """Every number is a whole date written as yyyymmdd between 1900 and 2100 (no period
+    numbering reaches 19000101)."""
+    if vals.size == 0 or vals.min() < 19000101 or vals.max() > 21001231:
+        return False
+    if not np.array_equal(vals, np.floor(vals)):
+        return False
+    v = vals.astype(np.int64)
+    month, day = v // 100 % 100, v % 100
+    return bool(np.all((month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)))
 
 
 def _show(x: float) -> str:
@@ -294,6 +314,12 @@ def parse_time_point(text: str | float, time_kind: str, what: str,
         return float(text)
     except (TypeError, ValueError):
         raise OptionError(f"{what} must be a period number for this log (got {text!r})") from None
+
+
+def to_timestamp(seconds: float) -> pd.Timestamp:
+    """A UTC :class:`pandas.Timestamp` for any time this module returns (years 1-9999; by way
+    of microseconds: ``pd.Timestamp(s, unit="s")`` refuses some floats near 2262)."""
+    return pd.Timestamp(int(round(seconds * 1e6)), unit="us", tz="UTC")
 
 
 def _fits(text: str, fmt: str) -> bool:
