@@ -88,6 +88,6 @@ def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
     model = MarkovJourneyModel(order="auto", seed=seed).fit(load_journeys(events))
     path = model.save(out_dir / "markov.nc")
     console().print(f"[bold]Markov journey model[/bold] (order {model.order_}, "
-                    f"{model.chain_.n} states) saved to {path}")
+                    f"{model.state_count_text()}) saved to {path}")
     print_result(model.attribute("removal", n_draws=500, seed=seed), as_json=False)
     return path

@@ -1,5 +1,6 @@
 """Text output a person can read: money, durations, no scientific notation, names never cut."""
 
+import dataclasses
 import re
 
 import numpy as np
@@ -149,3 +150,28 @@ def test_print_result_uses_the_result_kinds(capsys, monkeypatch):
                  kinds={"amount": "money"})
     print_result(res, as_json=False)
     assert "26,180.55" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# the HTML report's tables
+
+
+def test_report_cells_never_scientific():
+    from journeymodel.report.html import _cell
+
+    assert [_cell(x) for x in (1.2e-05, 0.2787, 12.34, 9633.2, 5.0, float("nan"))] == [
+        "0.000012", "0.279", "12.3", "9,633", "5", "-"]
+
+
+def test_report_attribution_value_is_money():
+    from journeymodel.journeys import journeys_from_codes
+    from journeymodel.models.markov import MarkovJourneyModel
+    from journeymodel.report.figures_markov import attribution_table
+
+    js = journeys_from_codes([["c1", "c2", "c3"], ["c1"], ["c2", "c3"]],
+                             ["conversion", "dropoff", "conversion"])
+    js = dataclasses.replace(js, value=np.array([1234.5, 0.0, 20000.0]))  # revenue
+    m = MarkovJourneyModel().fit(js)
+    table = attribution_table(m.attribution("removal", n_draws=0), "markov")
+    values = table.frame["value"].tolist()
+    assert all(re.fullmatch(r"\d{1,3}(,\d{3})*\.\d\d", v) for v in values), values

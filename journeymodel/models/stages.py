@@ -531,7 +531,7 @@ class StageModel(JourneyModel):
             frame[f"p_{name}"] = current[:, k]
         for i, name in enumerate(touch):
             frame[f"next_{name}"] = tp[:, i]
-        notes = [f"{len(frame)} in-flight (censored) journeys; stages: " +
+        notes = [f"{len(frame):,} in-flight (censored) journeys; stages: " +
                  "; ".join(self.stage_names_)]
         if n_unknown:
             notes.append(f"{n_unknown} touchpoints unknown to the model were left out")
@@ -540,7 +540,8 @@ class StageModel(JourneyModel):
         return Result(json={"n_in_flight": len(frame), "stages": list(self.stage_names_),
                             "predictions": frame.to_dict(orient="records")},
                       tables=[("In-flight journeys (first 20)", head)], frame=frame,
-                      notes=notes)
+                      notes=notes, kinds={"p_conversion": "probability",
+                                          "p_churn": "probability", "n_touchpoints": "count"})
 
     def simulate(self, n: int, *, seed: int | np.random.Generator = 0,
                  max_length: int = 200) -> pd.DataFrame:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from journeymodel.formatting import money
 from journeymodel.report.figure import (
     Figure,
     Section,
@@ -431,7 +432,8 @@ def attribution_table(a, sid: str) -> Table:
         "conversions": a.conversions, f"low {pct_ci}%": a.conversions_low,
         f"high {pct_ci}%": a.conversions_high,
         "share": [pct(v / max(a.total_conversions, 1e-300)) for v in a.conversions],
-        "removal effect": [pct(v) for v in a.removal_effect], "value": a.value},
+        "removal effect": [pct(v) for v in a.removal_effect],
+        "value": [money(v) for v in a.value]},
         index=pd.Index(list(a.channels), name="channel")).sort_values(
         "conversions", ascending=False)
     return Table(f"{sid}-attribution-table", "Attribution in numbers",

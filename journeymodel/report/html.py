@@ -103,10 +103,12 @@ def render_table(table: Table) -> str:
 
 
 def _cell(value: Any) -> str:
+    """A float to about 3 significant digits (``1,234``, ``0.279``, ``0.000012``), never in
+    scientific notation (:func:`journeymodel.formatting.number`)."""
     if isinstance(value, float):
-        if value != value:
-            return "-"
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+        from journeymodel.formatting import number
+
+        return number(value, 3)
     return str(value)
 
 
