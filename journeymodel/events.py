@@ -835,7 +835,8 @@ def _observed_until(o: ReadOptions, time, invalid, time_kind, name, alerts) -> f
         gap = parse_gap(o.gap, time_kind)
     except OptionError:  # reported where journeys are cut
         gap = None
-    tail = outlying_end(valid, gap)
+    last = float(valid.max())
+    tail = outlying_end(valid, gap, end=last)
     if tail is not None:
         bulk_end, end, n_tail = tail
         alerts.append(
@@ -846,7 +847,7 @@ def _observed_until(o: ReadOptions, time, invalid, time_kind, name, alerts) -> f
             f"errors, set --observed-until {_show_time(bulk_end, time_kind, option=True)} "
             "(later rows are then left out and counted)")
         return end
-    return float(valid.max())
+    return last
 
 
 def _show_time(t: float, time_kind: str, option: bool = False) -> str:

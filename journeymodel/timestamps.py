@@ -95,7 +95,7 @@ def parse_times(arr: pa.ChunkedArray, kind: str = "auto", time_format: str | Non
     notes = []
     fmt = time_format
     if fmt is None:
-        fmt, notes = detect_format(text[~missing], source=source, column=column)
+        fmt, notes = detect_format(text, missing, source=source, column=column)
     secs, bad = _parse_text(text, fmt, missing)
     _check_mostly_read(text, missing, bad, fmt, time_format is not None, source, column)
     return TimeColumn(secs, "datetime", missing, bad, notes)
@@ -205,10 +205,18 @@ def _parse_text(text: pd.Series, fmt: str | None, missing: np.ndarray):
     return secs, bad
 
 
-def _sample(values: pd.Series) -> pd.Series:
-    if len(values) <= SAMPLE:
-        return values
-    return values.iloc[np.linspace(0, len(values) - 1, SAMPLE).astype(np.int64)]
+def _sample(values: pd.Series, missing: np.ndarray) -> pd.Series:
+    """Up to :data:`SAMPLE` present values, evenly spread (no copy of the whole column)."""
+    if len(values) > 4 * SAMPLE:
+        pos = np.linspace(0, len(values) - 1, 4 * SAMPLE).astype(np.int64)
+        pos = pos[~missing[pos]]
+        if len(pos) >= SAMPLE // 4:
+            return values.iloc[pos[np.linspace(0, len(pos) - 1, min(SAMPLE, len(pos)))
+                                   .astype(np.int64)]].reset_index(drop=True)
+    present = values[~missing].reset_index(drop=True)
+    if len(present) <= SAMPLE:
+        return present
+    return present.iloc[np.linspace(0, len(present) - 1, SAMPLE).astype(np.int64)]
 
 
 def _fraction_read(sample: pd.Series, fmt: str | None) -> float:
@@ -216,14 +224,19 @@ def _fraction_read(sample: pd.Series, fmt: str | None) -> float:
     return float(dt.notna().mean())
 
 
-def detect_format(values: pd.Series, *, source=None, column=None) -> tuple[str | None, list]:
+def detect_format(values: pd.Series, missing: np.ndarray | None = None, *, source=None,
+                  column=None) -> tuple[str | None, list]:
     """The format of date text: ``None`` for ISO-8601, else one of :data:`FORMATS`.
+
+    ``values`` is the column as text, ``missing`` marks its blank cells (default: none).
 
     Returns the format and notes. Raises :class:`InputError` when the text reads day-first and
     month-first alike; text that fits no format is left to the caller's check (most values
     unreadable: an error naming ``--time-format``).
     """
-    sample = _sample(values.reset_index(drop=True))
+    if missing is None:
+        missing = np.asarray(values.isna(), bool)
+    sample = _sample(values, missing)
     if sample.empty or _fraction_read(sample, None) >= 0.5:
         return None, []
     head = [str(v) for v in sample.iloc[:20]]
@@ -235,7 +248,8 @@ def detect_format(values: pd.Series, *, source=None, column=None) -> tuple[str |
     fmt = fits[0]
     swapped = _swap_day_month(fmt)
     if swapped in fits:
-        fmt = _day_or_month_first(values, fmt, swapped, source=source, column=column)
+        fmt = _day_or_month_first(values[~missing], fmt, swapped, source=source,
+                                  column=column)
     where = f"column {column!r}" if column else "the time column"
     return fmt, [f"{where} read with the format {fmt!r} (detected; set --time-format to "
                  "change it)"]
