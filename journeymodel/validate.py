@@ -306,6 +306,10 @@ def check_experience(c: Checker, node: str = "experience") -> None:
         if key in ds.attrs:
             c.number_attr(ds.attrs, key, integer=True, low=0, where=where)
     for name, da in ds.data_vars.items():
+        dim = _EXPERIENCE_DIMS.get(str(name).split("_", 1)[0])
+        if dim is not None and tuple(da.dims) != (dim,):
+            c.fail(f"{where}variable {name!r} has dimensions {tuple(da.dims)}, expected "
+                   f"({dim!r},)")
         if da.dtype.kind in "OUS":
             continue
         if da.dtype.kind not in "fiub":
@@ -318,6 +322,12 @@ def check_experience(c: Checker, node: str = "experience") -> None:
             c.finite(da.values, f"{where}{name}", low=-1.0, high=1.0, nan_ok=True)
         else:
             c.finite(da.values, f"{where}{name}", nan_ok=True)
+
+
+#: The experience dataset's variables by name prefix -> their one dimension
+#: (see :func:`journeymodel.experience.experience_dataset`).
+_EXPERIENCE_DIMS = {"tp": "channel", "pos": "position", "pair": "pair",
+                    "dpair": "device_pair", "stage": "stage_label"}
 
 
 def _scalar(c: Checker, attrs: dict, key: str, where: str) -> float:

@@ -132,6 +132,18 @@ def test_markov_experience_counts_below_zero(files, tmp_path):
     _raises(bad, r"group 'experience': tp_events must be finite >= 0.0")
 
 
+def test_experience_arrays_of_the_wrong_length(files, tmp_path):
+    """Found by the corruption property test: the stages summary failed in pandas."""
+    def shorten(nodes, attrs):
+        ds = nodes["/experience"]
+        nodes["/experience"] = ds.drop_vars("tp_mean").assign(
+            tp_mean=("bad_dim", ds["tp_mean"].values[:-1]))
+
+    bad = rewrite(files["stages"], tmp_path / "x.nc", shorten)
+    _raises(bad, r"group 'experience': variable 'tp_mean' has dimensions \('bad_dim',\), "
+                 r"expected \('channel',\)")
+
+
 # -- stages ------------------------------------------------------------------------------------
 
 
