@@ -13,9 +13,9 @@ The public API is small and stable (other model modules import it):
 :func:`check_convergence`
     Compare :class:`Diagnostics` with the thresholds (R-hat <= 1.01, bulk ESS >= 400, no
     divergences) and issue a :class:`~journeymodel.errors.ConvergenceWarning` that lists the
-    remedies when they fail.
+    remedies when they fail; :func:`remedies` words them for the settings actually used.
 :func:`interval`
-    Posterior mean and highest-density interval (94 % by default) of a DataArray over
+    Posterior median, mean and highest-density interval (94 % by default) of a DataArray over
     ``chain`` and ``draw``.
 :func:`storable_groups` / :func:`restore_posterior`
     Put the posterior groups (``posterior``, ``sample_stats``) into a model's DataTree as
@@ -69,10 +69,11 @@ HDI_PROB = 0.94
 POSTERIOR_GROUPS = ("posterior", "sample_stats")
 
 DEFAULT_REMEDIES = (
-    "run longer: more draws and tuning steps (e.g. --draws 4000)",
-    "run more chains (--chains 4 or more) so R-hat can detect poor mixing",
+    "run longer: more draws and tuning steps",
     "check the data for groups with almost no journeys, or merge them",
 )
+#: The least number of chains for R-hat to detect poor mixing reliably.
+CHAINS_MIN = 4
 
 _CACHE_SIZE = 16
 _COMPILED: OrderedDict[Hashable, Any] = OrderedDict()
@@ -251,6 +252,28 @@ def _check_sizes(**sizes: int) -> None:
             raise OptionError(f"{name} must be an integer >= {lows[name]} (got {value!r})")
 
 
+def exact_float_math():
+    """Context in which PyTensor compiles to numba without fast-math (IEEE floating point).
+
+    PyTensor's default numba flags (``reassoc``, ``contract``, ``afn``, ``arcp``, ``nsz``) let
+    LLVM reorder sums, fuse multiply-adds and approximate functions differently depending on
+    what it can see at once: a log density compiled fresh (its pieces inlined into one
+    function) and the same density assembled from pieces loaded from the numba cache
+    (``base_compiledir``, ``NUMBA_CACHE_DIR``) give results that differ in the last bits. NUTS
+    amplifies such bits over its tuning steps into different posterior draws, so "same seed,
+    same posterior" held only when the caches were in the same state. Measured on the BG/NBD
+    churn model of the 2,000-customer sample data: with fast-math, 200 log-density-and-gradient
+    evaluations hashed differently with empty and warm caches, and the posteriors of two fits
+    with seed 21 differed by up to 1e-2 (cold vs warm) and by whole posterior widths (warm vs
+    warm again); without it, every hash and every draw is identical. Compilation happens
+    inside this context, so the flag applies to the compiled model only (the cache key of
+    PyTensor's numba functions records it).
+    """
+    import pytensor
+
+    return pytensor.config.change_flags(numba__fastmath=False)
+
+
 def _compile(build: Callable[[], pm.Model] | pm.Model, sampler: str) -> Any:
     import pymc as pm
 
@@ -259,7 +282,8 @@ def _compile(build: Callable[[], pm.Model] | pm.Model, sampler: str) -> Any:
         return model
     import nutpie
 
-    return nutpie.compile_pymc_model(model)
+    with exact_float_math():
+        return nutpie.compile_pymc_model(model)
 
 
 def _sample_nutpie(compiled: Any, data: Mapping[str, np.ndarray] | None, *, draws: int,
@@ -282,7 +306,7 @@ def _sample_pymc(model: Any, data: Mapping[str, np.ndarray] | None, *, draws: in
                  description: str, target_accept: float) -> xr.DataTree:
     import pymc as pm
 
-    with model:
+    with model, exact_float_math():  # PyMC compiles its functions inside pm.sample
         if data:
             pm.set_data(dict(data))
         tree = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
@@ -432,11 +456,47 @@ def check_convergence(diagnostics: Diagnostics, *, what: str = "model",
     return False
 
 
+def remedies(diagnostics: Diagnostics, *, draws: int, tune: int, chains: int,
+             target_accept: float, extra: Sequence[str] = ()) -> list[str]:
+    """What to change when ``diagnostics`` fail, worded for the settings of the fit.
+
+    Only what applies is listed: more draws and tuning (doubled from the settings used) when
+    R-hat or ESS fail, more chains only when fewer than :data:`CHAINS_MIN` ran, a higher
+    target acceptance only when there were divergences and it can still go up; then
+    ``extra`` (model-specific advice).
+
+    Examples
+    --------
+    >>> d = Diagnostics(r_hat_max=1.02, ess_bulk_min=300, divergences=0, chains=4, draws=1000)
+    >>> remedies(d, draws=1000, tune=1000, chains=4, target_accept=0.8)
+    ['run longer: --draws 2000 --tune 2000 (this fit: 1000 and 1000)']
+    """
+    out = []
+    mixing = not (diagnostics.r_hat_max <= R_HAT_MAX and diagnostics.ess_bulk_min
+                  >= ESS_BULK_MIN)
+    if mixing:
+        out.append(f"run longer: --draws {2 * draws} --tune {max(2 * tune, 1000)} "
+                   f"(this fit: {draws} and {tune})")
+        if chains < CHAINS_MIN:
+            out.append(f"run {CHAINS_MIN} chains (--chains {CHAINS_MIN}; this fit: {chains}) "
+                       "so R-hat can detect poor mixing")
+    if diagnostics.divergences and target_accept < 0.99:
+        higher = 0.95 if target_accept < 0.95 else 0.99
+        out.append(f"take smaller steps: --target-accept {higher} (this fit: "
+                   f"{target_accept:g})")
+    out.extend(extra)
+    return out
+
+
 # -- summaries -------------------------------------------------------------------------------
 
 
 def interval(da: xr.DataArray, prob: float = HDI_PROB) -> xr.Dataset:
-    """Posterior mean and HDI of ``da`` over ``chain`` and ``draw``.
+    """Posterior median, mean and HDI of ``da`` over ``chain`` and ``draw``.
+
+    Report the median with the HDI: it always lies inside any interval holding more than half
+    of the draws, whereas the mean of a skewed posterior (a weakly identified scale
+    parameter) can fall outside its own HDI.
 
     Parameters
     ----------
@@ -447,7 +507,8 @@ def interval(da: xr.DataArray, prob: float = HDI_PROB) -> xr.Dataset:
     Returns
     -------
     xarray.Dataset
-        Variables ``mean``, ``hdi_low``, ``hdi_high``, each with the remaining dims of ``da``.
+        Variables ``median``, ``mean``, ``hdi_low``, ``hdi_high``, each with the remaining dims
+        of ``da``.
     """
     import arviz as az
     import xarray as xr
@@ -456,6 +517,7 @@ def interval(da: xr.DataArray, prob: float = HDI_PROB) -> xr.Dataset:
         raise OptionError(f"the interval probability must be in (0, 1) (got {prob!r})")
     hdi = az.hdi(da, prob=prob, dim=["chain", "draw"])
     return xr.Dataset({
+        "median": da.median(("chain", "draw")),
         "mean": da.mean(("chain", "draw")),
         "hdi_low": hdi.sel(ci_bound="lower", drop=True),
         "hdi_high": hdi.sel(ci_bound="upper", drop=True),
