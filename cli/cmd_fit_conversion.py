@@ -46,6 +46,9 @@ def fit_conversion(
     sampler: Annotated[Sampler | None, typer.Option(
         "--sampler", help="NUTS implementation [default: nutpie if installed, else pymc].")
     ] = None,
+    target_accept: Annotated[float | None, typer.Option(
+        "--target-accept", help="NUTS target acceptance in (0, 1); raise it (0.95, 0.99) when "
+        "the fit reports divergences [default: the model's, see its docs].")] = None,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
     read=None,
@@ -62,7 +65,7 @@ def fit_conversion(
     from journeymodel.outputs import check_not_input
 
     check_not_input(out, [events])  # never save the model over the event log
-    model = _model(by, draws, tune, chains, parameterization, seed, sampler)
+    model = _model(by, draws, tune, chains, parameterization, seed, sampler, target_accept)
     journeys = load_journeys_cli(events, read)
     model.fit(journeys, progress=True)
     model.save(out)
@@ -71,7 +74,7 @@ def fit_conversion(
 
 
 def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int,
-           sampler=None):
+           sampler=None, target_accept: float | None = None):
     """The ConversionModel for the options (checking them before the data are read)."""
     from journeymodel.errors import OptionError
     from journeymodel.models.conversion import ConversionModel
@@ -80,10 +83,19 @@ def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int,
                              ("--chains", chains, 1)):
         if value < low:
             raise OptionError(f"{name} must be a whole number >= {low} (got {value})")
+    _check_target_accept(target_accept)
     groups = ["persona"] + ([SecondGrouping(by).value] if by is not None else [])
     return ConversionModel(by=groups, draws=draws, tune=tune, chains=chains, seed=seed,
                            parameterization=Parameterization(parameterization).value,
-                           sampler=None if sampler is None else Sampler(sampler).value)
+                           sampler=None if sampler is None else Sampler(sampler).value,
+                           target_accept=target_accept)
+
+
+def _check_target_accept(value: float | None) -> None:
+    from journeymodel.errors import OptionError
+
+    if value is not None and not 0 < value < 1:
+        raise OptionError(f"--target-accept must be between 0 and 1 (got {value:g})")
 
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:

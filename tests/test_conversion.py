@@ -121,6 +121,8 @@ def test_recent_journeys_are_left_out_with_the_censored():
     c = count_conversions(js)
     # started after 10 - 2 = 8: journeys 4 (a conversion) and 5 (open) are left out
     assert c.trials.tolist() == [4] and c.conversions.tolist() == [2] and c.censored == 2
+    assert c.recent == 1 and c.in_flight == 1  # journey 4 ended, journey 5 is open
+    assert (c + c).recent == 2
 
 
 def test_count_errors():
@@ -203,12 +205,17 @@ def test_summary_json_contract(big):
     js = model.summary().json
     p0 = js["personas"]["p0"]
     assert set(p0) == {"conversion_rate", "journeys", "conversions"}
-    assert set(p0["conversion_rate"]) == {"mean", "hdi_low", "hdi_high"}
+    assert set(p0["conversion_rate"]) == {"median", "mean", "hdi_low", "hdi_high"}
+    rate = p0["conversion_rate"]
+    assert rate["hdi_low"] <= rate["median"] <= rate["hdi_high"]
     assert p0["journeys"] == int(model.counts_.trials[0])
     assert set(js["diagnostics"]) >= {"r_hat_max", "ess_bulk_min", "divergences"}
     assert 0 < js["pooled_rate"]["hdi_low"] < js["pooled_rate"]["mean"] < 1
     assert js["prob_greater"]["p4"]["p0"] == 1.0 and "p4" not in js["prob_greater"]["p4"]
     assert js["censored_journeys"] == 37
+    assert js["counted"] == {"journeys": int(model.counts_.trials.sum()),
+                             "conversions": int(model.counts_.conversions.sum()),
+                             "left_out_in_flight": 37, "left_out_started_within_gap": 0}
 
 
 def test_forecast_predictive_interval(big):
@@ -280,9 +287,11 @@ def test_hard_case_warns_with_remedies():
     # large counts forced non-centred, and short chains: poor mixing of the group scale
     journeys = simulate_journeys(np.full(5, 40000), [0.05, 0.1, 0.15, 0.2, 0.25], seed=9)
     model = ConversionModel(parameterization="non-centered", draws=150, tune=150, seed=0)
-    with pytest.warns(ConvergenceWarning, match=r"did not converge.*Remedies: fit again with "
-                      r"more draws.*parameterisation"):
+    with pytest.warns(ConvergenceWarning, match=r"did not converge.*Remedies: run longer: "
+                      r"--draws 300 --tune 1000 \(this fit: 150 and 150\); force the other "
+                      r"parameterisation") as caught:
         model.fit(journeys)
+    assert "chains" not in str(caught[0].message)  # 4 chains ran: no advice to run 4
     assert not model.diagnostics_.ok
     assert "DID NOT CONVERGE" in model.summary().notes[-1]
 

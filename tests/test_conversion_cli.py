@@ -136,6 +136,22 @@ def test_forecast_needs_journeys(fitted, capsys):
     assert "--journeys N" in _one_error(capsys)
 
 
+def test_fit_inspect_text_says_what_it_counts(fitted, capsys):
+    """One line reconciles the model's counts with describe's: conversions among journeys
+    whose outcome is known, and what was left out (in flight or started within the gap)."""
+    _, out = fitted
+    capsys.readouterr()
+    assert main(["inspect", str(out), "--json"]) == 0
+    counted = json.loads(capsys.readouterr().out)["counted"]
+    assert main(["inspect", str(out)]) == 0
+    text = " ".join(capsys.readouterr().out.split())  # notes may wrap at the terminal width
+    assert (f"counts: {counted['conversions']:,} conversions in {counted['journeys']:,} "
+            "journeys whose outcome is known") in text
+    left = counted["left_out_in_flight"] + counted["left_out_started_within_gap"]
+    assert (f"left out {left:,}" in text) == (left > 0)
+    assert "Conversion rate by persona (posterior median, 94% HDI)" in text
+
+
 @pytest.mark.slow
 def test_crossed_by_first_touchpoint(fitted, tmp_path, capsys):
     events, _ = fitted
@@ -146,6 +162,10 @@ def test_crossed_by_first_touchpoint(fitted, tmp_path, capsys):
     assert js["by"] == ["persona", "first_touchpoint"]
     assert {c["first_touchpoint"] for c in js["cells"]} == {"email", "search", "social"}
     assert js["diagnostics"]["divergences"] == 0
+    assert main(["inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "persona / first_touchpoint" in " ".join(text.split()) and "analyst / email" in text
+    assert "('analyst'" not in text
 
 
 @pytest.mark.slow

@@ -60,9 +60,9 @@ PARAMETERIZATIONS = ("auto", "centered", "non-centered")
 #: NUTS target acceptance: 0.8 left 12-16 divergences (of 4000 draws) on the 3-persona demo
 #: data, centred; 0.95 none, for about twice the leapfrog steps (still well under a second).
 TARGET_ACCEPT = 0.95
+#: Advice of this model, after the general remedies of :func:`journeymodel.fit.bayes.remedies`.
 REMEDIES = (
-    "fit again with more draws and tuning (e.g. --draws 4000)",
-    "force the other parameterisation (parameterization='centered' or 'non-centered')",
+    "force the other parameterisation (--parameterization centered or non-centered)",
     "merge personas or touchpoints with very few journeys",
 )
 
@@ -80,8 +80,11 @@ class ConversionCounts:
     trials, conversions : ndarray of int64, shape (n_levels_0[, n_levels_1])
         Completed journeys and conversions per cell.
     censored : int
-        Journeys left out because their outcome is not known yet (open, or started within the
-        last inactivity gap).
+        Journeys left out because their outcome is not known yet: open (in flight), or
+        started within the last inactivity gap.
+    recent : int
+        Of ``censored``, the journeys that ended (so ``describe`` counts them as converted or
+        dropped off) but started within the last inactivity gap; the rest are in flight.
     """
 
     by: tuple[str, ...]
@@ -89,13 +92,19 @@ class ConversionCounts:
     trials: np.ndarray
     conversions: np.ndarray
     censored: int
+    recent: int = 0
 
     def __add__(self, other: ConversionCounts) -> ConversionCounts:
         if (self.by, self.levels) != (other.by, other.levels):
             raise OptionError("counts of different groupings cannot be added")
         return ConversionCounts(self.by, self.levels, self.trials + other.trials,
                                 self.conversions + other.conversions,
-                                self.censored + other.censored)
+                                self.censored + other.censored, self.recent + other.recent)
+
+    @property
+    def in_flight(self) -> int:
+        """Journeys left out because they are still open at the end of observation."""
+        return self.censored - self.recent
 
 
 def count_conversions(journeys: JourneySet, by: tuple[str, ...] = ("persona",)
@@ -114,7 +123,8 @@ def count_conversions(journeys: JourneySet, by: tuple[str, ...] = ("persona",)
         Grouping by persona when the journeys have no persona at all, or no completed journey.
     """
     _check_by(by)
-    done = (journeys.outcome != CENSORED) & ~_too_recent(journeys)
+    recent = _too_recent(journeys) & (journeys.outcome != CENSORED)
+    done = (journeys.outcome != CENSORED) & ~recent
     codes, levels = [], []
     for name in by:
         code, names = _group_codes(journeys, name)
@@ -135,7 +145,8 @@ def count_conversions(journeys: JourneySet, by: tuple[str, ...] = ("persona",)
                          f"{journeys.n_journeys} journeys are censored or there are none)")
     return ConversionCounts(tuple(by), tuple(levels), np.rint(trials).astype(np.int64)
                             .reshape(shape), np.rint(conv).astype(np.int64).reshape(shape),
-                            int(np.rint(journeys.weight[~done].sum())))
+                            int(np.rint(journeys.weight[~done].sum())),
+                            int(np.rint(journeys.weight[recent].sum())))
 
 
 def _too_recent(journeys: JourneySet) -> np.ndarray:
@@ -334,6 +345,8 @@ class ConversionModel(JourneyModel):
         NUTS implementation; default nutpie when installed. nutpie samples fastest but compiles
         the model with numba in every new process (about 5 s here unloaded); PyMC's sampler
         reuses its compiled C code from disk across processes and samples slower.
+    target_accept : float, optional
+        NUTS target acceptance in (0, 1); default :data:`TARGET_ACCEPT`.
 
     Attributes
     ----------
@@ -360,12 +373,13 @@ class ConversionModel(JourneyModel):
     def __init__(self, by: list[str] | tuple[str, ...] = ("persona",), draws: int = 1000,
                  tune: int = 1000, chains: int = 4, seed: int = 0,
                  parameterization: str = "auto", hdi_prob: float = 0.94,
-                 sampler: str | None = None) -> None:
+                 sampler: str | None = None, target_accept: float | None = None) -> None:
         self.by = list(by)
         self.draws, self.tune, self.chains, self.seed = draws, tune, chains, seed
         self.parameterization = parameterization
         self.hdi_prob = hdi_prob
         self.sampler = sampler
+        self.target_accept = target_accept
 
     def _check_params(self) -> None:
         from journeymodel.fit.bayes import _check_sizes
@@ -414,7 +428,7 @@ class ConversionModel(JourneyModel):
             data={"trials": counts.trials, "conversions": counts.conversions},
             draws=self.draws, tune=self.tune, chains=self.chains, seed=self.seed,
             progress=progress, description="Sampling conversion rates", sampler=self.sampler,
-            target_accept=TARGET_ACCEPT)
+            target_accept=self.target_accept or TARGET_ACCEPT)
         self.counts_ = counts
         self.parameterization_ = choice
         self.posterior_ = _label_posterior(sampled.tree, counts)
@@ -422,7 +436,11 @@ class ConversionModel(JourneyModel):
                         "compile_seconds": round(sampled.compile_seconds, 3),
                         "sample_seconds": round(sampled.sample_seconds, 3)}
         self.diagnostics_ = bayes.diagnose(self.posterior_)
-        bayes.check_convergence(self.diagnostics_, what="conversion model", remedies=REMEDIES,
+        advice = bayes.remedies(self.diagnostics_, draws=self.draws, tune=self.tune,
+                                chains=self.chains,
+                                target_accept=self.target_accept or TARGET_ACCEPT,
+                                extra=REMEDIES)
+        bayes.check_convergence(self.diagnostics_, what="conversion model", remedies=advice,
                                 stacklevel=3)
 
         self._remember_counts(counts)
@@ -480,7 +498,7 @@ class ConversionModel(JourneyModel):
         -------
         pandas.DataFrame
             Index: the levels of the first grouping; columns ``journeys``, ``conversions``,
-            ``observed`` (k/n), ``rate_mean``, ``hdi_low``, ``hdi_high``.
+            ``observed`` (k/n), ``rate_mean``, ``rate_median``, ``hdi_low``, ``hdi_high``.
         """
         draws = self.rate_draws()["levels"]
         n = self.counts_.trials.reshape(len(draws[self.by[0]]), -1).sum(1)
@@ -508,8 +526,8 @@ class ConversionModel(JourneyModel):
             observed = np.where(n > 0, k / np.maximum(n, 1), np.nan)
         return pd.DataFrame({
             "journeys": n, "conversions": k, "observed": observed,
-            "rate_mean": summary["mean"].values, "hdi_low": summary["hdi_low"].values,
-            "hdi_high": summary["hdi_high"].values,
+            "rate_mean": summary["mean"].values, "rate_median": summary["median"].values,
+            "hdi_low": summary["hdi_low"].values, "hdi_high": summary["hdi_high"].values,
         }, index=summary.indexes[dim] if dim == "cell" else pd.Index(
             list(draws[dim].values), name=dim))
 
@@ -581,7 +599,7 @@ class ConversionModel(JourneyModel):
 
     # -- summary -----------------------------------------------------------------------------
     def summary(self) -> Result:
-        """Rates per level with HDIs, pooled rate, P(A > B), diagnostics (``inspect``)."""
+        """Rates per level (median, HDI), pooled rate, P(A > B), what was counted, diagnostics."""
         from journeymodel.fit.bayes import interval
 
         rates = self.rates()
@@ -590,23 +608,28 @@ class ConversionModel(JourneyModel):
         overall = interval(draws["overall"], self.hdi_prob)
         greater = self.prob_greater()
         key = "personas" if self.by[0] == "persona" else self.by[0] + "s"
+        c = self.counts_
         payload: dict[str, Any] = {
             "by": self.by, "hdi_prob": self.hdi_prob,
             key: {str(name): {"conversion_rate": _rate_json(row), "journeys": int(
                 row["journeys"]), "conversions": int(row["conversions"])}
                 for name, row in rates.iterrows()},
-            "pooled_rate": _rate_json(pooled, "mean"),
-            "overall_rate": _rate_json(overall, "mean"),
+            "pooled_rate": _rate_json(pooled, ""),
+            "overall_rate": _rate_json(overall, ""),
             "prob_greater": {str(a): {str(b): round(float(greater.loc[a, b]), 4)
                                       for b in greater.columns if b != a}
                              for a in greater.index},
-            "censored_journeys": self.counts_.censored,
+            "counted": {"journeys": int(c.trials.sum()), "conversions": int(c.conversions.sum()),
+                        "left_out_in_flight": c.in_flight,
+                        "left_out_started_within_gap": c.recent},
+            "censored_journeys": c.censored,
             "diagnostics": self.diagnostics_.to_dict(),
             "parameterization": self.parameterization_,
             "timing": self.timing_,
         }
         pct = round(self.hdi_prob * 100)
-        tables = [(f"Conversion rate by {self.by[0]} ({pct}% HDI)", rates),
+        tables = [(f"Conversion rate by {self.by[0]} (posterior median, {pct}% HDI)",
+                   _shown(rates)),
                   (f"P(row {self.by[0]} converts better than column)", greater.round(3))]
         if len(self.by) == 2:
             cells = self.cell_rates()
@@ -614,19 +637,40 @@ class ConversionModel(JourneyModel):
                 {self.by[0]: str(a), self.by[1]: str(b), "conversion_rate": _rate_json(row),
                  "journeys": int(row["journeys"]), "conversions": int(row["conversions"])}
                 for (a, b), row in cells.iterrows() if row["journeys"] > 0]
-            tables.append((f"Conversion rate by {self.by[0]} x {self.by[1]} ({pct}% HDI)",
-                           cells[cells["journeys"] > 0]))
-        return Result(json=payload, tables=tables, notes=self._notes(pooled, overall))
+            tables.append((f"Conversion rate by {self.by[0]} / {self.by[1]} (posterior median, "
+                           f"{pct}% HDI; cells with journeys)",
+                           _shown(cells[cells["journeys"] > 0])))
+        return Result(json=payload, tables=tables, notes=self._notes(pooled, overall),
+                      kinds={**dict.fromkeys(map(str, greater.columns), "probability"),
+                             **TABLE_KINDS})
+
+    def counts_line(self) -> str:
+        """What the model counts, in one line (it differs from ``describe``, which counts every
+        journey): conversions among journeys whose outcome is known, and what was left out."""
+        c = self.counts_
+        line = (f"counts: {int(c.conversions.sum()):,} conversions in {int(c.trials.sum()):,} "
+                "journeys whose outcome is known")
+        if not c.censored:
+            return line
+        gap = _gap_text(self.journeys_) if self.journeys_ is not None else None
+        if c.recent and gap:
+            return (f"{line}; left out {c.censored:,}: {c.in_flight:,} in flight and "
+                    f"{c.recent:,} that started within the last {gap} (only a conversion "
+                    "could be known for them yet)")
+        if gap:
+            return f"{line}; left out {c.censored:,} in flight or started within the last {gap}"
+        return f"{line}; left out {c.censored:,} in flight"
 
     def _notes(self, pooled, overall) -> list[str]:
         d = self.diagnostics_
         ok = "converged" if d.ok else "DID NOT CONVERGE (see the warning)"
         return [
-            f"pooled rate {float(pooled['mean']):.4f} [{float(pooled['hdi_low']):.4f}, "
-            f"{float(pooled['hdi_high']):.4f}]; overall rate {float(overall['mean']):.4f}",
-            f"censored journeys left out: {self.counts_.censored:,}",
-            f"sampling {ok}: R-hat max {d.r_hat_max:.4f}, bulk ESS min {d.ess_bulk_min:.0f}, "
-            f"{d.divergences} divergences ({d.chains} chains x {d.draws} draws, "
+            self.counts_line(),
+            f"pooled rate (a typical {self.by[0]}) {_p(pooled['median'])} "
+            f"[{_p(pooled['hdi_low'])}, {_p(pooled['hdi_high'])}]; overall rate "
+            f"{_p(overall['median'])} [{_p(overall['hdi_low'])}, {_p(overall['hdi_high'])}]",
+            f"sampling {ok}: R-hat max {d.r_hat_max:.3f}, bulk ESS min {d.ess_bulk_min:,.0f}, "
+            f"{d.divergences} divergences ({d.chains} chains x {d.draws:,} draws; "
             f"{', '.join(f'{k} {v}' for k, v in self.parameterization_.items())})",
         ]
 
@@ -642,6 +686,7 @@ class ConversionModel(JourneyModel):
         root = xr.Dataset({"trials": (self.by, self.counts_.trials),
                            "conversions": (self.by, self.counts_.conversions)}, coords=coords)
         root.attrs = {"censored_journeys": int(self.counts_.censored),
+                      "recent_journeys": int(self.counts_.recent),
                       "diagnostics": to_attr(self.diagnostics_.to_dict()),
                       "parameterization": to_attr(self.parameterization_),
                       "timing": to_attr(self.timing_)}
@@ -658,7 +703,8 @@ class ConversionModel(JourneyModel):
                                       for name in self.by),
                 root["trials"].values.astype(np.int64),
                 root["conversions"].values.astype(np.int64),
-                int(root.attrs["censored_journeys"]))
+                int(root.attrs["censored_journeys"]),
+                int(root.attrs.get("recent_journeys", 0)))
             self.posterior_ = restore_posterior(tree)
         except KeyError as exc:
             raise ModelFileError(f"damaged conversion model file: {exc}") from exc
@@ -686,9 +732,51 @@ def _hdi_columns(samples: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarr
     return s[start, cols], s[start + width - 1, cols]
 
 
-def _rate_json(row: Any, mean_key: str = "rate_mean") -> dict[str, float]:
-    return {"mean": round(float(row[mean_key]), 6), "hdi_low": round(float(row["hdi_low"]), 6),
+def _rate_json(row: Any, prefix: str = "rate_") -> dict[str, float]:
+    """``{"median", "mean", "hdi_low", "hdi_high"}`` of a :meth:`rates` row (``prefix``
+    ``"rate_"``) or of an :func:`~journeymodel.fit.bayes.interval` (``prefix`` ``""``)."""
+    return {"median": round(float(row[prefix + "median"]), 6),
+            "mean": round(float(row[prefix + "mean"]), 6),
+            "hdi_low": round(float(row["hdi_low"]), 6),
             "hdi_high": round(float(row["hdi_high"]), 6)}
+
+
+#: What the numbers of the printed rate tables are (see ``Result.kinds``).
+TABLE_KINDS = {"journeys": "count", "conversions": "count", "observed": "probability",
+               "rate": "probability", "hdi_low": "probability", "hdi_high": "probability"}
+
+
+def _shown(rates: Any) -> Any:
+    """A :meth:`ConversionModel.rates` table as printed: the posterior median as ``rate`` with
+    its HDI, and labels a person reads (``bargain_hunter / app`` for a cell, not a tuple)."""
+    import pandas as pd
+
+    frame = rates[["journeys", "conversions", "observed", "rate_median", "hdi_low",
+                   "hdi_high"]].rename(columns={"rate_median": "rate"})
+    index = rates.index
+    if isinstance(index, pd.MultiIndex):
+        labels = [" / ".join(str(v) for v in key) for key in index]
+        frame.index = pd.Index(labels, name=" / ".join(str(n) for n in index.names))
+    return frame
+
+
+def _p(value: Any) -> str:
+    """A rate as printed in notes: three decimals (``0.279``)."""
+    return f"{float(value):.3f}"
+
+
+def _gap_text(meta: Any) -> str | None:
+    """The inactivity gap of the journeys a model saw, for a person (``30 days``), or None."""
+    gap = getattr(meta, "gap", None)
+    if gap is None or not np.isfinite(gap):
+        return None
+    if meta.time_kind != "datetime":
+        return f"{gap:g} periods"
+    for unit, size in (("days", 86400.0), ("hours", 3600.0), ("minutes", 60.0)):
+        if gap >= size and gap % size == 0:
+            n = int(gap // size)
+            return f"{n:,} {unit[:-1] if n == 1 else unit}"
+    return f"{gap:,g} seconds"
 
 
 def _data_array(values: np.ndarray, dims: list[str]) -> Any:
