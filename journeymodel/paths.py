@@ -7,12 +7,14 @@ journeys (one converting, one ending in drop-off); nothing is expanded row by ro
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymodel.errors import InputError
-from journeymodel.events import Ledger, ReadOptions, _numeric
+from journeymodel.errors import DataWarning, InputError
+from journeymodel.events import Ledger, ReadOptions, _check_kinds, _numeric
 from journeymodel.journeys import CONVERSION, DROPOFF, JourneySet, csr_event_index
 
 
@@ -21,6 +23,9 @@ def journeys_from_paths(table: pa.Table, name: str, options: ReadOptions) -> Jou
     n = table.num_rows
     if n == 0:
         raise InputError("the path table has no rows", source=name)
+    table = _check_kinds(table, {c: c for c in ("path", "total_conversions", "total_null",
+                                                 "total_conversion_value")
+                                 if c in table.column_names}, name)
     ledger = Ledger(source=name, rows_read=n)
     conv, bad_conv = _counts(table, "total_conversions")
     null, bad_null = _counts(table, "total_null")
@@ -44,6 +49,8 @@ def journeys_from_paths(table: pa.Table, name: str, options: ReadOptions) -> Jou
     ledger.check()
     if ledger.rows_used == 0:
         raise InputError(f"no usable paths ({ledger.summary_line()})", source=name)
+    if ledger.rows_dropped:
+        warnings.warn(f"{name}: {ledger.summary_line()}", DataWarning, stacklevel=3)
 
     enc = pc.dictionary_encode(flat)
     vocab = np.asarray(enc.dictionary.to_pylist(), dtype=object)
