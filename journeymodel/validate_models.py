@@ -21,9 +21,15 @@ if TYPE_CHECKING:  # pragma: no cover
 # Markov
 
 
+#: The heuristic attributions a Markov model file stores, in order (models/markov.py).
+HEURISTICS = ("first", "last", "linear")
+
+
 def check_markov(c: Checker) -> None:
     """States, absorbing outcomes, the sparse transition matrix, counts, dwell, heuristics."""
     import numpy as np
+
+    from journeymodel.models.markov_chain import ABSORBING
 
     ds, attrs = c.root, c.root.attrs
     states = c.var(ds, "state", ("state",), "U")
@@ -35,8 +41,8 @@ def check_markov(c: Checker) -> None:
         c.fail("state_key must be strictly increasing")
     outcomes = c.var(ds, "outcome", ("outcome",), "U")
     k = len(outcomes)
-    if k < 1 or len(set(outcomes.tolist())) != k or "conversion" not in outcomes.tolist():
-        c.fail(f"outcome must list distinct absorbing states with 'conversion' "
+    if outcomes.tolist() not in (list(ABSORBING[:2]), list(ABSORBING)):
+        c.fail(f"outcome must be {list(ABSORBING[:2])} or {list(ABSORBING)} "
                f"(got {outcomes.tolist()})")
     c.probabilities(c.var(ds, "p_conversion", ("state",)), "p_conversion", rows=False)
     c.finite(c.var(ds, "expected_steps", ("state",)), "expected_steps", low=0.0)
@@ -71,7 +77,9 @@ def check_markov(c: Checker) -> None:
     touchpoints = json.loads(c.tree.attrs["journeys"])["touchpoints"]
     c.var(ds, "touchpoint", ("touchpoint",), "U")
     c.length(ds, "touchpoint", len(touchpoints), "the touchpoints in 'journeys'")
-    c.var(ds, "heuristic", ("heuristic",), "U")
+    heuristics = c.var(ds, "heuristic", ("heuristic",), "U").tolist()
+    if heuristics != list(HEURISTICS):
+        c.fail(f"heuristic must be {list(HEURISTICS)} (got {heuristics})")
     c.finite(c.var(ds, "heuristic_conversions", ("heuristic", "touchpoint")),
              "heuristic_conversions", low=0.0)
     c.finite(c.var(ds, "heuristic_value", ("heuristic", "touchpoint")), "heuristic_value",
