@@ -71,7 +71,7 @@ def fit_churn(
 
     from journeymodel.outputs import check_not_input
 
-    check_not_input(out, [events])  # never save the model over the event log
+    check_not_input(out, [events, read.config_path])  # never over the log or the config
     churn = _model(model, time_unit, origin, draws, tune, chains, keep_customers, seed)
     journeys = load_journeys_cli(events, read)
     churn.fit(journeys, progress=True)

@@ -64,7 +64,7 @@ def fit_conversion(
 
     from journeymodel.outputs import check_not_input
 
-    check_not_input(out, [events])  # never save the model over the event log
+    check_not_input(out, [events, read.config_path])  # never over the log or the config
     model = _model(by, draws, tune, chains, parameterization, seed, sampler, target_accept)
     journeys = load_journeys_cli(events, read)
     model.fit(journeys, progress=True)

@@ -54,7 +54,7 @@ def fit_markov(
     from journeymodel.models.markov import MarkovJourneyModel
     from journeymodel.outputs import check_not_input
 
-    check_not_input(out, [events])  # never save the model over the event log
+    check_not_input(out, [events, read.config_path])  # never over the log or the config
     journeys = load_journeys_cli(events, read)
     model = MarkovJourneyModel(order=_parse_order(order), prior=prior,
                                collapse_repeats=not keep_repeats, seed=seed)

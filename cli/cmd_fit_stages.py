@@ -80,7 +80,7 @@ def fit_stages(
     from journeymodel.models.stages import StageModel
     from journeymodel.outputs import check_not_input
 
-    check_not_input(out, [events])  # never save the model over the event log
+    check_not_input(out, [events, read.config_path])  # never over the log or the config
     model = StageModel(n_stages=parse_stages(stages), topology=Topology(topology).value,
                        restarts=restarts, seed=seed, max_iter=max_iter,
                        engine=Engine(engine).value, auto_range=parse_range(auto_range))

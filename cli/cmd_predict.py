@@ -32,7 +32,7 @@ def predict(
     from journeymodel.outputs import check_table_output
 
     if out is not None:  # before any work: not over an input, a known format, writable
-        check_table_output(out, [model, events], "predictions")
+        check_table_output(out, [model, events, read.config_path], "predictions")
     fitted = load_model_cli(model)
     predict_fn = require(fitted, "predict", "predict")
     result = predict_fn(load_journeys_cli(events, read))

@@ -46,8 +46,9 @@ def report(
     from journeymodel.outputs import check_not_input
     from journeymodel.report.build import build_report, check_output
 
-    check_not_input(out, [*models, events])  # before any work
-    check_not_input(png_dir, [*models, events], option="--png-dir")
+    inputs = [*models, events, read.config_path]
+    check_not_input(out, inputs)  # before any work
+    check_not_input(png_dir, inputs, option="--png-dir")
     check_output(out)
     with _status("Loading models"):
         named = _load(models)

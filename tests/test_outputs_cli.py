@@ -193,3 +193,46 @@ def test_killed_simulate_leaves_no_partial_output(files, tmp_path, sig, code, na
         f"error: interrupted by {name}; no partial output was left behind"]
     assert not tmp.exists() and leftovers(tmp_path) == []
     assert (out.read_bytes() if out.exists() else None) == before
+
+
+_SLOW_SAVE = """
+import sys, time
+import xarray as xr
+from journeymodel.cli.app import main
+
+real = xr.DataTree.to_netcdf
+
+def slow(self, target, **kw):  # write the model, then hang as a slow disk would
+    real(self, target, **kw)
+    print("saving", flush=True)
+    time.sleep(60)
+
+xr.DataTree.to_netcdf = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_fit_killed_while_saving_leaves_no_temp_file(files, tmp_path):
+    """A fit killed during the save (the moment that used to leave ``tmpXXXX.nc.tmp``)."""
+    out = tmp_path / "m.nc"
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, "fit", "markov",
+                             str(files["csv"]), "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "saving", proc.communicate()
+    assert len(leftovers(tmp_path)) == 1  # the whole model, under its temporary name
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "error: interrupted by SIGTERM" in stderr and "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_naming_the_config_file_is_refused(run_cli, files, tmp_path):
+    config = tmp_path / "journeymodel.toml"
+    config.write_text("[read]\nchurn_label = \"churn\"\n")
+    before = config.read_bytes()
+    for command in (["fit", "markov", files["csv"]], ["predict", files["model"], files["csv"]],
+                    ["report", files["model"]]):
+        code, _, err = run_cli(*command, "--config", config, "-o", config)
+        assert_one_error_line(code, err, r"journeymodel\.toml: is the input")
+    assert config.read_bytes() == before
