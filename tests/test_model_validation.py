@@ -224,9 +224,12 @@ def test_huge_declared_variable_is_refused_before_reading(files, tmp_path):
 
 
 def test_bit_flips_never_print_and_never_escape(files, tmp_path, capfd):
+    import os
+
     data = files["markov"].read_bytes()
     rng = np.random.default_rng(7)
     outcomes = set()
+    open_before = len(os.listdir("/proc/self/fd"))
     for i in range(5):
         flipped = bytearray(data)
         pos = int(rng.integers(0, 4096))  # the HDF5 superblock and object headers
@@ -241,6 +244,7 @@ def test_bit_flips_never_print_and_never_escape(files, tmp_path, capfd):
             outcomes.add("refused")
     assert "refused" in outcomes
     assert capfd.readouterr().err == ""
+    assert len(os.listdir("/proc/self/fd")) == open_before  # every file closed
 
 
 def test_truncated_file(files, tmp_path):
