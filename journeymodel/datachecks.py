@@ -25,7 +25,7 @@ SENTIMENT_SCALES = ((0.0, 1.0), (-1.0, 1.0), (1.0, 5.0), (0.0, 5.0), (1.0, 7.0),
 OUTLIER_SHARE = 0.01
 #: Least share of a common scale the scores must span for it to be taken.
 MIN_FILL = 0.2
-#: A tail of at most this share of rows (at least one row) that sets the end of observation,
+#: A tail of at most this share of rows that sets the end of observation,
 #: after a hole longer than the gap and than the time the other rows span, is called outlying.
 TAIL_SHARE = 0.05
 
@@ -85,7 +85,7 @@ def outlying_end(time: np.ndarray, gap: float | None, end: float | None = None
     by a small tail of rows
     that lie more than ``gap`` after the end of all the others (``bulk_end``), else None.
 
-    A tail is outlying when it holds at most ``TAIL_SHARE`` of the rows (at least one) and the
+    A tail is outlying when it holds at most ``TAIL_SHARE`` of the rows and the
     hole before it is longer than the gap and than the time all the other rows span (a log
     that pauses and resumes is not flagged). Detection halves the time range: rows in the
     later half are the tail when they are few; the search repeats on the earlier rows while
@@ -104,7 +104,9 @@ def outlying_end(time: np.ndarray, gap: float | None, end: float | None = None
     if gap is None or time.size < 2:
         return None
     end = float(time.max()) if end is None else end
-    limit = max(1, int(TAIL_SHARE * time.size))
+    limit = int(TAIL_SHARE * time.size)  # below 20 rows no row is a "small" tail
+    if limit == 0:
+        return None
     lo, hi, tail = float(time.min()), end, 0
     if time.size > 200_000:  # most logs: a strided sample shows the later half is no tail
         step = time.size // 100_000

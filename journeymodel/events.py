@@ -11,9 +11,6 @@ Everything is vectorised with pyarrow and numpy; nothing loops over rows in Pyth
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -27,6 +24,7 @@ import pyarrow.compute as pc
 from journeymodel.datachecks import infer_sentiment_scale, outlying_end
 from journeymodel.errors import DataWarning, InputError, OptionError
 from journeymodel.ordering import _duplicates, _sort_order, customer_time_order
+from journeymodel.readers import read_table
 from journeymodel.timestamps import parse_time_point, parse_times, to_timestamp
 
 __all__ = ["DROP_REASONS", "DataWarning", "EventTable", "Ledger", "ReadOptions",
@@ -221,170 +219,6 @@ class EventTable:
     row: np.ndarray  # (n,) int64 0-based input row; rows are sorted by customer, time, row
     observed_until: float
     ledger: Ledger
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading raw tables
-
-
-def read_table(source: str | Path | pd.DataFrame, options: ReadOptions) -> tuple[pa.Table, str]:
-    """Read ``source`` into an Arrow table; returns the table and a name for messages."""
-    if isinstance(source, pd.DataFrame):
-        return _from_pandas(source), "<DataFrame>"
-    if isinstance(source, pa.Table):
-        return source, "<Table>"
-    path = Path(source)
-    name = str(source)
-    if not path.exists():
-        raise InputError("file not found", source=name)
-    if path.is_dir():
-        raise InputError("is a directory, expected an event log file", source=name)
-    if path.stat().st_size == 0:
-        raise InputError("the file is empty", source=name)
-    sep = _check_sep(options.sep)
-    with open(path, "rb") as fh:
-        magic = fh.read(8)
-    _refuse_other_files(magic, name)
-    suffixes = [s.lower() for s in path.suffixes]
-    parquet = magic[:4] == b"PAR1" or bool(suffixes and suffixes[-1] in (".parquet", ".pq"))
-    try:
-        if parquet:
-            return _read_parquet(path, options), name
-        return _read_csv(path, sep), name
-    except (pa.ArrowException, UnicodeDecodeError, csv.Error, OSError, EOFError) as exc:
-        kind = "Parquet" if parquet else "CSV"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read as {kind}: {first}", source=name) from exc
-
-
-#: File signatures that are not event logs, with what to tell the user.
-_SIGNATURES = (
-    (b"\x89HDF\r\n\x1a\n", "is a model file (netCDF-4/HDF5), not an event log; commands that "
-     "read a model: inspect, attribute, predict, simulate, forecast, pain-points, report"),
-    (b"CDF\x01", "is a model file (netCDF), not an event log"),
-    (b"CDF\x02", "is a model file (netCDF), not an event log"),
-    (b"PK\x03\x04", "is a zip archive (an Excel workbook?), not an event log; export it as "
-     "CSV or Parquet"),
-    (b"\xd0\xcf\x11\xe0", "is an old Excel/Office file, not an event log; export it as CSV"),
-)
-
-
-def _refuse_other_files(magic: bytes, name: str) -> None:
-    for signature, message in _SIGNATURES:
-        if magic.startswith(signature):
-            raise InputError(message, source=name)
-
-
-def _check_sep(sep: str | None) -> str | None:
-    """``--sep``: one character; ``\\t`` and ``tab`` mean a tab."""
-    if sep is None:
-        return None
-    if sep in ("\\t", "tab", "TAB"):
-        return "\t"
-    if len(sep) != 1 or sep in "\r\n\"":
-        raise OptionError(f"--sep must be a single character such as , ; | or \\t "
-                          f"(got {sep!r})")
-    return sep
-
-
-def _from_pandas(df: pd.DataFrame) -> pa.Table:
-    """A DataFrame as an Arrow table; object columns mixing types (ids ``1`` and ``"a"``) are
-    read as text, and a column Arrow cannot hold is an InputError naming it."""
-    if len(set(map(str, df.columns))) != len(df.columns):
-        dup = sorted({str(c) for c in df.columns if list(map(str, df.columns)).count(str(c)) > 1})
-        raise InputError(f"duplicate column names {dup}", source="<DataFrame>")
-    try:
-        return pa.Table.from_pandas(df, preserve_index=False)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        pass
-    arrays = {}
-    for col in df.columns:
-        series = df[col]
-        try:
-            arrays[str(col)] = pa.array(series, from_pandas=True)
-            continue
-        except (pa.ArrowException, TypeError, ValueError, OverflowError):
-            pass
-        try:
-            text = [None if _is_missing(v) else (v.decode("utf-8") if isinstance(v, bytes)
-                                                   else str(v)) for v in series.tolist()]
-            arrays[str(col)] = pa.array(text, pa.string())
-        except (pa.ArrowException, UnicodeDecodeError, TypeError, ValueError) as exc:
-            raise InputError(f"cannot read the column as text or numbers: {exc}",
-                             source="<DataFrame>", column=str(col)) from exc
-    return pa.table(arrays)
-
-
-def _is_missing(v: Any) -> bool:
-    try:
-        return v is None or bool(pd.isna(v))
-    except (TypeError, ValueError):  # lists, arrays: not a scalar
-        return False
-
-
-def _read_parquet(path: Path, options: ReadOptions) -> pa.Table:
-    """Read only the columns an event log can use, low-cardinality text as dictionaries.
-
-    When a required column (or an optional one named explicitly) is missing, everything is read,
-    so that the error lists all columns and an aggregated path table is read whole. Touchpoint,
-    persona and device text come dictionary-encoded straight from Parquet's own dictionaries
-    (a few distinct values: no string per row is materialised). So do customer ids when the
-    file has a single row group (one dictionary; 0.8M rows: 14 ms instead of 39 ms); across
-    several row groups, merging their dictionaries costs more than encoding the text.
-    """
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(path)
-    schema = meta.schema_arrow
-    names = schema.names
-    o = options
-    required = [o.customer_col, o.time_col, o.touchpoint_col]
-    named = [c for c in (o.persona_col, o.value_col, o.sentiment_col, o.device_col)
-             if c is not None]
-    if len(set(names)) != len(names) or any(c not in names for c in required + named):
-        return pq.read_table(path)
-    persona, value, sentiment, device = (
-        c if c is not None else default for c, default in (
-            (o.persona_col, "persona"), (o.value_col, "value"),
-            (o.sentiment_col, "sentiment"), (o.device_col, "device")))
-    columns = list(dict.fromkeys(
-        required + [c for c in (persona, value, sentiment, device) if c in names]))
-    text = {c for c in columns if pa.types.is_string(schema.field(c).type)
-            or pa.types.is_large_string(schema.field(c).type)}
-    low_card = [c for c in (o.touchpoint_col, persona, device) if c in text]
-    if meta.metadata.num_row_groups == 1 and o.customer_col in text:
-        low_card.append(o.customer_col)
-    return pq.read_table(path, columns=columns, read_dictionary=low_card or None)
-
-
-def _read_csv(path: Path, sep: str | None) -> pa.Table:
-    import pyarrow.csv as pacsv
-
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
-        head = fh.read(65536)
-    if not head.strip():
-        raise InputError("the file is empty", source=str(path))
-    if sep is None:
-        try:
-            sep = csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
-        except csv.Error:
-            sep = ","
-    header = next(csv.reader(io.StringIO(head), delimiter=sep))
-    if len(set(header)) != len(header):
-        dup = sorted({h for h in header if header.count(h) > 1})
-        raise InputError(f"duplicate column names {dup}", source=str(path))
-    return pacsv.read_csv(
-        path,
-        parse_options=pacsv.ParseOptions(delimiter=sep),
-        read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
-        convert_options=pacsv.ConvertOptions(
-            column_types={h: pa.string() for h in header},
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        ),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -639,19 +473,7 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
                                                                     nul, alerts)
     _check_strict(o, name, table, cols, masks, field_bad)
     n = len(time)
-    invalid = np.zeros(n, bool)
-    for reason, mask in masks.items():  # one reason per row, the first that applies
-        if mask.any():
-            ledger.drop(reason, int(np.count_nonzero(mask & ~invalid)))
-            invalid |= mask
-    if invalid.all():
-        raise InputError(f"no usable rows ({ledger.summary_line()})", source=name)
-    observed_until = _observed_until(o, time, invalid, time_kind, name, alerts)
-    late = (time > observed_until) if o.observed_until is not None or invalid.any() else None
-    if late is not None:
-        late &= ~invalid
-        ledger.drop("after_observed_until", int(np.count_nonzero(late)))
-    keep = ~invalid if late is None else ~(invalid | late)
+    keep, observed_until = _rows_to_keep(o, name, ledger, masks, time, time_kind, alerts)
     idx = np.arange(n) if keep.all() else np.flatnonzero(keep)
     cust_s, time_s = (customer, time) if len(idx) == n else (customer[idx], time[idx])
     order, sorted_cust = _sort_order(cust_s, time_s)
@@ -690,6 +512,25 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
         devices=tuple(str(x) for x in devices), row=idx.astype(np.int64, copy=False),
         observed_until=observed_until, ledger=ledger,
     )
+
+
+def _rows_to_keep(o: ReadOptions, name, ledger: Ledger, masks, time, time_kind, alerts):
+    """Mask of rows kept (valid and not after the end of observation), and that end; each
+    dropped row is counted once, under the first reason that applies."""
+    invalid = np.zeros(len(time), bool)
+    for reason, mask in masks.items():
+        if mask.any():
+            ledger.drop(reason, int(np.count_nonzero(mask & ~invalid)))
+            invalid |= mask
+    if invalid.all():
+        raise InputError(f"no usable rows ({ledger.summary_line()})", source=name)
+    observed_until = _observed_until(o, time, invalid, time_kind, name, alerts)
+    late = (time > observed_until) if o.observed_until is not None or invalid.any() else None
+    if late is None:
+        return ~invalid, observed_until
+    late &= ~invalid
+    ledger.drop("after_observed_until", int(np.count_nonzero(late)))
+    return ~(invalid | late), observed_until
 
 
 #: How each kind of invalid field is handled (the row is always kept).

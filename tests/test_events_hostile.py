@@ -112,8 +112,7 @@ def test_parquet_dates_in_2300_are_read(tmp_path, arrow_type):
                       "touchpoint": ["web", "conversion", "web"]})
     path = tmp_path / "e.parquet"
     pq.write_table(table, path)
-    with pytest.warns(DataWarning, match="end of observation"):
-        t = read_events(path)
+    t = read_events(path)  # one row in three is no "small tail": no warning
     assert t.time.max() == pd.Timestamp("2300-01-01", tz="UTC").timestamp()
     assert t.time.min() == pd.Timestamp("2025-01-01", tz="UTC").timestamp()
 
