@@ -45,6 +45,25 @@ def test_every_model_type_loads_and_passes(files, kind, capfd):
     assert capfd.readouterr().err == ""
 
 
+@pytest.mark.slow
+def test_other_valid_layouts_load(tmp_path):
+    """No false alarms: an order-2 Markov model, funnel stages, plain periods, without value,
+    sentiment or device columns, pass the checks."""
+    from journeymodel.datasets import make_demo_data
+    from journeymodel.journeys import load_journeys
+    from journeymodel.models.markov import MarkovJourneyModel
+    from journeymodel.models.stages import StageModel
+
+    events = make_demo_data(120, seed=3).events[["customer_id", "timestamp", "touchpoint"]]
+    periods = events.assign(timestamp=events.groupby("customer_id").cumcount() + 1)
+    cases = [(events, MarkovJourneyModel(order=2)),
+             (events, StageModel(n_stages=2, restarts=1, topology="funnel")),
+             (periods, MarkovJourneyModel(order=1))]
+    for log, model in cases:
+        back = load_model(model.fit(load_journeys(log)).save(tmp_path / "m.nc"))
+        assert back.get_params() == model.get_params()
+
+
 # -- JSON attributes ---------------------------------------------------------------------------
 
 
