@@ -56,6 +56,9 @@ def fit_churn(
         "--keep-customers", help="bgnbd: store customer ids and (x, t_x, T) in the model "
         "file so forecasts list P(alive) per customer; off by default, so a model file "
         "holds no customer records.")] = False,
+    target_accept: Annotated[float | None, typer.Option(
+        "--target-accept", help="NUTS target acceptance in (0, 1); raise it (0.95, 0.99) when "
+        "the fit reports divergences [default: the model's, see its docs].")] = None,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
     read=None,
@@ -72,7 +75,8 @@ def fit_churn(
     from journeymodel.outputs import check_not_input
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
-    churn = _model(model, time_unit, origin, draws, tune, chains, keep_customers, seed)
+    churn = _model(model, time_unit, origin, draws, tune, chains, keep_customers, seed,
+                   target_accept)
     journeys = load_journeys_cli(events, read)
     churn.fit(journeys, progress=True)
     churn.save(out)
@@ -80,7 +84,8 @@ def fit_churn(
     print_fit_result(result, out, as_json=as_json)
 
 
-def _model(kind, time_unit, origin, draws: int, tune: int, chains: int, keep: bool, seed: int):
+def _model(kind, time_unit, origin, draws: int, tune: int, chains: int, keep: bool, seed: int,
+           target_accept: float | None = None):
     """The ChurnModel for the options (checked before the data are read)."""
     from journeymodel.errors import OptionError
     from journeymodel.models.churn import ChurnModel
@@ -89,10 +94,13 @@ def _model(kind, time_unit, origin, draws: int, tune: int, chains: int, keep: bo
                              ("--chains", chains, 1)):
         if value < low:
             raise OptionError(f"{name} must be a whole number >= {low} (got {value})")
+    if target_accept is not None and not 0 < target_accept < 1:
+        raise OptionError(f"--target-accept must be between 0 and 1 (got {target_accept:g})")
     return ChurnModel(model=ChurnKind(kind).value,
                       time_unit=None if time_unit is None else TimeUnit(time_unit).value,
                       origin=Origin(origin).value.replace("-", "_"), draws=draws, tune=tune,
-                      chains=chains, seed=seed, keep_customers=keep)
+                      chains=chains, seed=seed, keep_customers=keep,
+                      target_accept=target_accept)
 
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:

@@ -91,8 +91,8 @@ def test_sbg_summary_json_and_tables(sbg):
     assert set(personas) == set(SBG_TRUTH)
     assert personas["regular"]["customers"] == 1000
     cell = personas["highend"]["params"]["beta"]
-    assert set(cell) == {"mean", "hdi_low", "hdi_high"}
-    assert cell["hdi_low"] < cell["mean"] < cell["hdi_high"]
+    assert set(cell) == {"median", "mean", "hdi_low", "hdi_high"}
+    assert cell["hdi_low"] < cell["median"] < cell["hdi_high"]
     assert res.json["diagnostics"]["converged"] is True
     assert res.json["time_unit"] == "Y" and res.json["origin"] == "first_event"
     assert [t for t, _ in res.tables][1].startswith("Retention")
@@ -199,8 +199,8 @@ def test_cli_fit_inspect_forecast(sbg_events, tmp_path, run_cli):
     info = json.loads(stdout)
     assert info["model_type"] == "churn"
     assert info["personas"]["regular"]["customers"] == 1000
-    assert set(info["personas"]["regular"]["params"]["alpha"]) == {"mean", "hdi_low",
-                                                                   "hdi_high"}
+    assert set(info["personas"]["regular"]["params"]["alpha"]) == {"median", "mean",
+                                                                   "hdi_low", "hdi_high"}
     assert info["diagnostics"]["converged"] is True
     csv = tmp_path / "forecast.csv"
     code, stdout, err = run_cli("forecast", out, "--horizon", "2", "-o", csv, "--json")

@@ -79,8 +79,8 @@ DATA_KEYS = {
 }
 LOGLIK = {"sbg": lk.pt_sbg_loglik, "weibull": lk.pt_weibull_loglik,
           "bgnbd": lk.pt_bgnbd_loglik}
+#: Advice of this model, after the general remedies of :func:`journeymodel.fit.bayes.remedies`.
 REMEDIES = (
-    "run longer (draws=2000, tune=2000) and with more chains (chains=4)",
     "merge personas with very few customers, or fit without --persona-col",
     "for sbg/weibull, check that the log has enough churn events per persona",
 )
@@ -400,8 +400,12 @@ class ChurnModel(JourneyModel):
                       "notes": prep.notes}
         self.diagnostics_ = bayes.diagnose(self.posterior_)
         self._remember(journeys)
+        advice = bayes.remedies(self.diagnostics_, draws=self.draws, tune=self.tune,
+                                chains=self.chains,
+                                target_accept=self.target_accept or TARGET_ACCEPT[self.model],
+                                extra=REMEDIES)
         bayes.check_convergence(self.diagnostics_, what=f"{self.model} churn model",
-                                remedies=REMEDIES, stacklevel=2)
+                                remedies=advice, stacklevel=2)
         return self
 
     # -- persistence -----------------------------------------------------------------------
@@ -445,8 +449,8 @@ class ChurnModel(JourneyModel):
 
     # -- results ---------------------------------------------------------------------------
     def params(self) -> xr.Dataset:
-        """Per-persona parameter posteriors: variables ``mean``, ``hdi_low``, ``hdi_high`` with
-        dims (param, persona)."""
+        """Per-persona parameter posteriors: variables ``median``, ``mean``, ``hdi_low``,
+        ``hdi_high`` with dims (param, persona)."""
         import xarray as xr
 
         from journeymodel.fit import bayes
@@ -458,7 +462,8 @@ class ChurnModel(JourneyModel):
         return bayes.interval(stacked, self.hdi_prob)
 
     def summary(self) -> Result:
-        """Parameters per persona (mean, HDI), retention and hazard, diagnostics."""
+        """Key figures, retention and hazard, parameters per persona (median, HDI),
+        diagnostics."""
         from journeymodel.models.churn_results import summary
 
         self._check_fitted()
@@ -472,8 +477,8 @@ class ChurnModel(JourneyModel):
         Returns
         -------
         xarray.Dataset
-            ``survival_mean``, ``survival_low``, ``survival_high``, ``hazard_mean``,
-            ``hazard_low``, ``hazard_high`` with dims (persona, period).
+            ``survival_median``, ``survival_mean``, ``survival_low``, ``survival_high`` and the
+            same four for ``hazard``, with dims (persona, period).
         """
         from journeymodel.models.churn_results import retention
 
@@ -525,14 +530,17 @@ def _tree(groups: dict[str, Any]):
 
 
 def summary_params(model: ChurnModel) -> dict[str, Any]:
-    """``{persona: {"params": {param: {"mean", "hdi_low", "hdi_high"}}, "customers": n}}``."""
+    """``{persona: {"params": {param: {"median", "mean", "hdi_low", "hdi_high"}},
+    "customers": n}}`` (report the median with the HDI: the mean of a weakly identified
+    parameter can lie outside its own interval)."""
     ds = model.params()
     out = {}
     for i, persona in enumerate(model.personas_):
         params = {}
         for name in PARAMS[model.model]:
             cell = ds.sel(param=name).isel(persona=i)
-            params[name] = {k: round(float(cell[k]), 6) for k in ("mean", "hdi_low", "hdi_high")}
+            params[name] = {k: round(float(cell[k]), 6)
+                            for k in ("median", "mean", "hdi_low", "hdi_high")}
         out[persona] = {"params": params, "customers": int(model.customers_[i]),
                         ("churned" if model.model != "bgnbd" else "repeat_buyers"):
                         int(model.events_[i])}

@@ -39,7 +39,8 @@ def hdi(samples: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _band(draws: np.ndarray, prob: float) -> dict[str, np.ndarray]:
     low, high = hdi(draws, prob)
-    return {"mean": draws.mean(axis=0), "low": low, "high": high}
+    return {"median": np.median(draws, axis=0), "mean": draws.mean(axis=0), "low": low,
+            "high": high}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,44 +88,151 @@ def _axis(model: ChurnModel) -> str:
 # summary
 
 
+#: A positive parameter whose HDI spans more than this factor (high / low) is reported as
+#: weakly identified: the data bound it only loosely, so its value says little on its own.
+WEAK_RATIO = 10.0
+#: One year in each time unit: the horizon of the key figures.
+YEAR = {"D": 365.0, "W": 52.0, "M": 12.0, "Y": 1.0}
+
+
 def summary(model: ChurnModel, periods: int = 12) -> Result:
-    from journeymodel.models.churn import PARAMS, summary_params
+    """Key figures first (what people act on: retention, lifetime, expected transactions), then
+    the curves, then the model's parameters (posterior median and HDI), and one line naming
+    the parameters the data identify only weakly."""
+    from journeymodel.models.churn import summary_params
 
     personas = summary_params(model)
     ret = retention(model, periods)
     diag = model.diagnostics_
     pct = f"{round(model.hdi_prob * 100)}%"
+    shown = min(periods, 12)
+    axis_name = "after n repeat transactions" if model.model == "bgnbd" else "period"
+    key_title, key_table, key_json = key_figures(model)
+    tables = [(f"{key_title} (posterior median [{pct} HDI])", key_table),
+              (f"{_survival_title(model)} (median [{pct} HDI])",
+               _band_table(ret, "survival", shown, axis_name)),
+              (f"{_hazard_title(model)} (median [{pct} HDI])",
+               _band_table(ret, "hazard", shown, axis_name)),
+              (f"Model parameters {model.model} per persona (median [{pct} HDI])",
+               _params_table(model, personas))]
+    verdict = "converged" if diag.ok else "did NOT converge"
+    notes = [*_weak_note(model, personas),
+             f"diagnostics: {verdict} (R-hat max {diag.r_hat_max:.3f}, bulk ESS min "
+             f"{diag.ess_bulk_min:,.0f}, {diag.divergences} divergences; {diag.chains} chains x "
+             f"{diag.draws:,} draws)", f"time unit: {_unit_text(model)}",
+             *model.info_.get("notes", [])]
+    curve_json = {p: {stat: [round(float(v), 6) for v in ret[f"survival_{stat}"].values[i]]
+                      for stat in ("median", "mean", "low", "high")}
+                  for i, p in enumerate(model.personas_)}
+    json_out = {"model": model.model, "time_unit": model.info_["time_unit"],
+                "origin": model.info_["origin"], "key_figures": key_json,
+                "personas": personas,
+                "weakly_identified": weakly_identified(model, personas),
+                "diagnostics": {**diag.to_dict(), "converged": diag.ok},
+                "retention": {"axis": ret.attrs["axis"], "curves": curve_json},
+                "timing": {k: model.info_.get(k) for k in ("sampler", "compile_seconds",
+                                                           "sample_seconds")},
+                "notes": list(model.info_.get("notes", []))}
+    kinds = {col: "text" for _, frame in tables for col in frame.columns}
+    kinds.update({"customers": "count", "churned": "count", "repeat_buyers": "count"})
+    return Result(json=json_out, tables=tables, notes=notes, kinds=kinds)
+
+
+def _iv(median: float, low: float, high: float) -> str:
+    """``median [low, high]`` for a person: three significant digits, thousands separators,
+    never scientific notation."""
+    from journeymodel.formatting import number
+
+    return f"{number(median, 3)} [{number(low, 3)}, {number(high, 3)}]"
+
+
+def _params_table(model: ChurnModel, personas: dict[str, Any]) -> pd.DataFrame:
+    from journeymodel.models.churn import PARAMS
+
     rows = []
     for name, entry in personas.items():
         row: dict[str, Any] = {"persona": name, "customers": entry["customers"]}
         row.update({k: v for k, v in entry.items() if k not in ("params", "customers")})
         for p in PARAMS[model.model]:
             cell = entry["params"][p]
-            row[p] = f"{cell['mean']:.3g} [{cell['hdi_low']:.3g}, {cell['hdi_high']:.3g}]"
+            row[p] = _iv(cell["median"], cell["hdi_low"], cell["hdi_high"])
         rows.append(row)
-    params_table = pd.DataFrame(rows).set_index("persona")
-    shown = min(periods, 12)
-    axis_name = "after n repeat transactions" if model.model == "bgnbd" else "period"
-    tables = [(f"Churn model {model.model}: parameters per persona (mean, {pct} HDI)",
-               params_table),
-              (f"{_survival_title(model)} (mean [{pct} HDI])",
-               _band_table(ret, "survival", shown, axis_name)),
-              (f"{_hazard_title(model)} (mean [{pct} HDI])",
-               _band_table(ret, "hazard", shown, axis_name))]
-    verdict = "converged" if diag.ok else "did NOT converge"
-    notes = [f"diagnostics: {verdict} (R-hat max {diag.r_hat_max:.3f}, bulk ESS min "
-             f"{diag.ess_bulk_min:.0f}, {diag.divergences} divergences; {diag.chains} chains x "
-             f"{diag.draws} draws)", f"time unit: {_unit_text(model)}",
-             *model.info_.get("notes", [])]
-    curve_json = {p: {stat: [round(float(v), 6) for v in ret[f"survival_{stat}"].values[i]]
-                      for stat in ("mean", "low", "high")}
-                  for i, p in enumerate(model.personas_)}
-    json_out = {"model": model.model, "time_unit": model.info_["time_unit"],
-                "origin": model.info_["origin"], "personas": personas,
-                "diagnostics": {**diag.to_dict(), "converged": diag.ok},
-                "retention": {"axis": ret.attrs["axis"], "curves": curve_json},
-                "notes": list(model.info_.get("notes", []))}
-    return Result(json=json_out, tables=tables, notes=notes)
+    return pd.DataFrame(rows).set_index("persona")
+
+
+def key_figure_draws(model: ChurnModel) -> tuple[str, dict[str, np.ndarray]]:
+    """The quantities people act on, as posterior draws (n_draws, n_personas) by column name.
+
+    sbg: churn at the first renewal ``alpha / (alpha + beta)`` and retention after a year;
+    weibull: median lifetime ``scale * log(2) ** (1 / shape)`` and retention after a year;
+    bgnbd: repeat transactions per time unit while active ``r / alpha``, drop-out chance after
+    a transaction ``a / (a + b)`` and a new customer's expected repeat transactions in a year
+    (FHL 2005 eq. 9). A year is 12 periods for logs of plain period numbers.
+    """
+    unit = model.info_["time_unit"]
+    year = YEAR.get(unit, 12.0)
+    span = f"{year:g} {unit}"
+    if model.model == "sbg":
+        a, b = (model.draws_of(n) for n in ("alpha", "beta"))
+        return "Key figures per persona", {
+            "churn at first renewal": a / (a + b),
+            f"retention after {span}": np.exp(lk.sbg_log_survival(a, b, np.floor(year)))}
+    if model.model == "weibull":
+        k, lam = (model.draws_of(n) for n in ("shape", "scale"))
+        return "Key figures per persona", {
+            f"median lifetime ({unit})": lam * np.log(2.0) ** (1.0 / k),
+            f"retention after {span}": np.exp(lk.weibull_log_survival(k, lam, year))}
+    r, al, a, b = (model.draws_of(n) for n in ("r", "alpha", "a", "b"))
+    with np.errstate(all="ignore"):
+        expected = lk.bgnbd_expected_new(r, al, a, b, year)
+    return "Key figures per persona", {
+        f"repeat transactions per {unit} while active": r / al,
+        "drop-out chance after a transaction": a / (a + b),
+        f"expected repeat transactions of a new customer in {span}": expected}
+
+
+def key_figures(model: ChurnModel) -> tuple[str, pd.DataFrame, dict[str, Any]]:
+    """Title, printed table and JSON of :func:`key_figure_draws` (median and HDI)."""
+    title, draws = key_figure_draws(model)
+    table: dict[str, list[str]] = {}
+    out: dict[str, dict[str, Any]] = {p: {} for p in model.personas_}
+    for name, values in draws.items():
+        low, high = hdi(values, model.hdi_prob)
+        median = np.median(values, axis=0)
+        table[name] = [_iv(m, lo, hi) for m, lo, hi in zip(median, low, high, strict=True)]
+        for i, p in enumerate(model.personas_):
+            out[p][name] = {"median": round(float(median[i]), 6),
+                            "hdi_low": round(float(low[i]), 6),
+                            "hdi_high": round(float(high[i]), 6)}
+    frame = pd.DataFrame(table, index=pd.Index(list(model.personas_), name="persona"))
+    return title, frame, out
+
+
+def weakly_identified(model: ChurnModel, personas: dict[str, Any]) -> dict[str, list[str]]:
+    """``{param: [persona, ...]}`` where the HDI spans more than :data:`WEAK_RATIO`."""
+    from journeymodel.models.churn import PARAMS
+
+    weak: dict[str, list[str]] = {}
+    for name in PARAMS[model.model]:
+        for persona, entry in personas.items():
+            cell = entry["params"][name]
+            low, high = cell["hdi_low"], cell["hdi_high"]
+            if not (low > 0 and high / low <= WEAK_RATIO):
+                weak.setdefault(name, []).append(persona)
+    return weak
+
+
+def _weak_note(model: ChurnModel, personas: dict[str, Any]) -> list[str]:
+    weak = weakly_identified(model, personas)
+    if not weak:
+        return []
+    ratio = max(personas[p]["params"][n]["hdi_high"] / max(personas[p]["params"][n]["hdi_low"],
+                                                          1e-300)
+                for n, ps in weak.items() for p in ps)
+    which = "; ".join(f"{n} ({', '.join(ps)})" for n, ps in weak.items())
+    return [f"weakly identified by these data (interval wider than a factor of "
+            f"{WEAK_RATIO:g}, up to {ratio:,.0f}): {which}; read the key figures and curves, "
+            "which the data pin down, rather than these parameters"]
 
 
 def _survival_title(model: ChurnModel) -> str:
@@ -148,11 +256,12 @@ def _unit_text(model: ChurnModel) -> str:
 
 
 def _band_table(ret: xr.Dataset, name: str, shown: int, axis_name: str) -> pd.DataFrame:
-    mean, low, high = (ret[f"{name}_{s}"].values[:, :shown] for s in ("mean", "low", "high"))
+    mid, low, high = (ret[f"{name}_{s}"].values[:, :shown]
+                      for s in ("median", "low", "high"))
     cols = {}
     for i, p in enumerate(ret["persona"].values):
         cols[str(p)] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
-                        for m, lo, hi in zip(mean[i], low[i], high[i], strict=True)]
+                        for m, lo, hi in zip(mid[i], low[i], high[i], strict=True)]
     frame = pd.DataFrame(cols, index=pd.Index(np.arange(1, shown + 1), name=axis_name))
     return frame
 
