@@ -91,6 +91,8 @@ def _axis(model: ChurnModel) -> str:
 #: A positive parameter whose HDI spans more than this factor (high / low) is reported as
 #: weakly identified: the data bound it only loosely, so its value says little on its own.
 WEAK_RATIO = 10.0
+#: Key figures that are probabilities (printed with three decimals), by how their names start.
+PROBABILITY_FIGURES = ("churn at", "retention after", "drop-out chance")
 #: One year in each time unit: the horizon of the key figures.
 YEAR = {"D": 365.0, "W": 52.0, "M": 12.0, "Y": 1.0}
 
@@ -138,12 +140,13 @@ def summary(model: ChurnModel, periods: int = 12) -> Result:
     return Result(json=json_out, tables=tables, notes=notes, kinds=kinds)
 
 
-def _iv(median: float, low: float, high: float) -> str:
-    """``median [low, high]`` for a person: three significant digits, thousands separators,
-    never scientific notation."""
-    from journeymodel.formatting import number
+def _iv(median: float, low: float, high: float, kind: str = "number") -> str:
+    """``median [low, high]`` for a person: probabilities with three decimals, other numbers
+    with three significant digits and thousands separators; never scientific notation."""
+    from journeymodel.formatting import number, probability
 
-    return f"{number(median, 3)} [{number(low, 3)}, {number(high, 3)}]"
+    fmt = probability if kind == "probability" else (lambda v: number(v, 3))
+    return f"{fmt(median)} [{fmt(low)}, {fmt(high)}]"
 
 
 def _params_table(model: ChurnModel, personas: dict[str, Any]) -> pd.DataFrame:
@@ -199,7 +202,9 @@ def key_figures(model: ChurnModel) -> tuple[str, pd.DataFrame, dict[str, Any]]:
     for name, values in draws.items():
         low, high = hdi(values, model.hdi_prob)
         median = np.median(values, axis=0)
-        table[name] = [_iv(m, lo, hi) for m, lo, hi in zip(median, low, high, strict=True)]
+        kind = "probability" if name.startswith(PROBABILITY_FIGURES) else "number"
+        table[name] = [_iv(m, lo, hi, kind) for m, lo, hi in zip(median, low, high,
+                                                                 strict=True)]
         for i, p in enumerate(model.personas_):
             out[p][name] = {"median": round(float(median[i]), 6),
                             "hdi_low": round(float(low[i]), 6),
