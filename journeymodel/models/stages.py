@@ -752,11 +752,11 @@ def _summary(model: StageModel) -> Result:
         "selection": None if model.selection_ is None else model.selection_.to_dict(
             orient="records")}
     shown = stages.rename(columns={
-        "conversion_rate": "conversion", "churn_rate": "churn", "dropoff_rate": "dropoff",
+        "conversion_rate": "convert", "churn_rate": "churn", "dropoff_rate": "dropoff",
         "p_convert_eventually": "p_convert", "expected_dwell": "dwell",
         "mean_position": "position"})
-    tables = [("Stages: exit rates after each touchpoint, P(convert) from the stage, dwell "
-               "and mean position in steps", shown),
+    tables = [("Stages: exit rates after each touchpoint (convert, churn, dropoff), "
+               "P(convert) from the stage, dwell and mean position in steps", shown),
               ("Stage transitions, given the journey continues (row: from)", trans),
               ("Emission profile: touchpoint probabilities per stage (column: stage)", profile)]
     if model.selection_ is not None:
@@ -780,7 +780,7 @@ def _summary(model: StageModel) -> Result:
             notes.append("funnel fitted as " + " > ".join(short[k] for k in structure) +
                          " (starts in the first half, moves forward or one stage back in "
                          "that order); stages are numbered in journey order (mean position)")
-    kinds = {c: "probability" for c in ("start", "conversion", "churn", "dropoff",
+    kinds = {c: "probability" for c in ("start", "convert", "churn", "dropoff",
                                         "p_convert", *short)}
     return Result(json=payload, tables=tables, notes=notes, kinds=kinds)
 
