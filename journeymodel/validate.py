@@ -122,8 +122,10 @@ class Checker:
                       f" (got {x!r})")
         return x
 
-    def fields(self, d: dict, spec: dict[str, Any], label: str, *, optional: tuple = ()) -> None:
-        """``d[key]`` is of the type(s) ``spec[key]`` for every key (missing: only optional)."""
+    def fields(self, d: dict, spec: dict[str, Any], label: str, *, optional: tuple = (),
+               nan_ok: bool = False) -> None:
+        """``d[key]`` is of the type(s) ``spec[key]`` for every key (missing: only optional);
+        floats finite, or NaN too where ``nan_ok`` (a value the model marks as not available)."""
         for key, types in spec.items():
             if key not in d:
                 if key in optional:
@@ -134,7 +136,8 @@ class Checker:
                 self.fail(f"{label}: {key!r} must be {_kind_name(types)} (got {value!r})")
             if not isinstance(value, types):
                 self.fail(f"{label}: {key!r} must be {_kind_name(types)} (got {_show(value)})")
-            if isinstance(value, float) and not math.isfinite(value):
+            if isinstance(value, float) and not math.isfinite(value) and not (
+                    nan_ok and math.isnan(value)):
                 self.fail(f"{label}: {key!r} must be finite (got {value!r})")
 
     # -- arrays --------------------------------------------------------------------------------
