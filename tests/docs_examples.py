@@ -446,6 +446,14 @@ def test_differences_fail_and_update_rewrites(tmp_path: Path) -> None:
     assert run.ran == 1 and "ZeroDivisionError" in run.errors[0] and "doc.md:2" in run.errors[0]
 
 
+def test_skip_directive(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text('<!-- skip: next "takes an hour" -->\n\n```console\n$ false\n```\n\n'
+                   "```console\n$ echo ran\nran\n```\n")
+    run = run_doc(doc, tmp_path)
+    assert run.skipped == ["line 3: takes an hour"] and not run.errors and not run.failures
+
+
 def test_docs_cover_every_file() -> None:
     assert (ROOT / "README.md") in DOC_FILES and len(DOC_FILES) >= 2
 
