@@ -473,7 +473,8 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
                                                                     nul, alerts)
     _check_strict(o, name, table, cols, masks, field_bad)
     n = len(time)
-    keep, observed_until = _rows_to_keep(o, name, ledger, masks, time, time_kind, alerts)
+    keep, observed_until = _rows_to_keep(o.replace(time_format=o.time_format or times.fmt),
+                                         name, ledger, masks, time, time_kind, alerts)
     idx = np.arange(n) if keep.all() else np.flatnonzero(keep)
     cust_s, time_s = (customer, time) if len(idx) == n else (customer[idx], time[idx])
     order, sorted_cust = _sort_order(cust_s, time_s)

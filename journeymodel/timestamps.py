@@ -59,12 +59,13 @@ class TimeColumn:
     """A parsed time column: ``time`` (float64), ``kind`` (``"datetime"`` or ``"period"``),
     ``missing`` and ``bad`` masks, ``notes`` for the ledger and ``alerts`` worth a warning."""
 
-    __slots__ = ("time", "kind", "missing", "bad", "notes", "alerts")
+    __slots__ = ("time", "kind", "missing", "bad", "notes", "alerts", "fmt")
 
-    def __init__(self, time, kind, missing, bad, notes=None, alerts=None):
+    def __init__(self, time, kind, missing, bad, notes=None, alerts=None, fmt=None):
         self.time, self.kind, self.missing, self.bad = time, kind, missing, bad
         self.notes = list(notes or [])
         self.alerts = list(alerts or [])
+        self.fmt = fmt  # the strftime format the text was read with (None: ISO-8601, numbers)
 
 
 def parse_times(arr: pa.ChunkedArray, kind: str = "auto", time_format: str | None = None, *,
@@ -98,7 +99,7 @@ def parse_times(arr: pa.ChunkedArray, kind: str = "auto", time_format: str | Non
         fmt, notes = detect_format(text, missing, source=source, column=column)
     secs, bad = _parse_text(text, fmt, missing)
     _check_mostly_read(text, missing, bad, fmt, time_format is not None, source, column)
-    return TimeColumn(secs, "datetime", missing, bad, notes)
+    return TimeColumn(secs, "datetime", missing, bad, notes, fmt=fmt)
 
 
 def _typed_times(arr: pa.ChunkedArray) -> TimeColumn:

@@ -121,6 +121,15 @@ def test_observed_until_accepts_the_time_format():
     assert t.observed_until == pd.Timestamp("2025-02-15", tz="UTC").timestamp()
 
 
+def test_observed_until_is_read_with_the_detected_format():
+    stamps = ["31/01/2025", "13/02/2025", "20/03/2025"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        t = read_events(_log(stamps), observed_until="01/03/2025")  # 1 March, day first
+    assert t.observed_until == pd.Timestamp("2025-03-01", tz="UTC").timestamp()
+    assert t.ledger.dropped == {"after_observed_until": 1}
+
+
 def test_cli_time_format(run_cli, tmp_path):
     path = tmp_path / "dm.csv"
     _log(["01/02/2025", "03/04/2025", "05/06/2025"]).to_csv(path, index=False)
