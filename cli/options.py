@@ -60,11 +60,11 @@ _READ_PARAMS: list[tuple[str, Any, Any]] = [
     ("sep", Annotated[str | None, _opt("--sep", help="CSV delimiter [default: detected].")],
      None),
     ("timestamps", Annotated[TimestampKind, _opt(
-        "--timestamps", help="How to read times: datetimes/ISO text, epoch seconds, "
-        "or plain period numbers.")], TimestampKind.auto),
+        "--timestamps", help="How to read times: datetimes/ISO text, epoch numbers "
+        "(s, ms, µs or ns, read by size), or plain period numbers.")], TimestampKind.auto),
     ("sentiment_scale", Annotated[str | None, _opt(
         "--sentiment-scale", help="MIN,MAX of the sentiment scale, mapped to -1..1 "
-        "[default: observed range].")], None),
+        "[default: inferred from the bulk of the scores: 1,5 or 0,10 or -1,1 ...].")], None),
     ("time_format", Annotated[str | None, _opt(
         "--time-format", help="strftime format of date text, e.g. '%d/%m/%Y %H:%M' (as in "
         "pandas.to_datetime). Default: ISO-8601 or a detected common format.")], None),

@@ -408,3 +408,12 @@ def test_help_is_quick_and_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_report_times_outside_the_nanosecond_range():
+    """The reader keeps dates from year 1 to 9999; the report prints them (pandas' seconds
+    constructor refuses some floats near 2262 and everything before 1677)."""
+    from journeymodel.report.figures_data import _when
+
+    assert _when(10_413_792_000.0, "datetime") == "2300-01-01 00:00 UTC"
+    assert _when(-11_676_096_000.0, "datetime") == "1600-01-01 00:00 UTC"

@@ -125,7 +125,9 @@ def _when(t: float, kind: str) -> str:
     if t != t:
         return "-"
     if kind == "datetime":
-        return pd.Timestamp(t, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+        from journeymodel.timestamps import to_timestamp
+
+        return to_timestamp(t).strftime("%Y-%m-%d %H:%M UTC")
     return f"{t:g}"
 
 
