@@ -92,12 +92,15 @@ def _assert_same_fit(kind: str, events: Path, tmp_path: Path) -> None:
         assert path[-1] in inspected[0][path[0]]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["conversion", "sbg", "weibull", "bgnbd"])
+@pytest.mark.parametrize("kind", [
+    "weibull",  # the cheapest: 51 s for both fits on 2 cores at load 2-3 (fast suite)
+    pytest.param("conversion", marks=pytest.mark.slow),  # 57 s
+    pytest.param("sbg", marks=pytest.mark.slow),  # about 100 s
+    pytest.param("bgnbd", marks=pytest.mark.slow),  # minutes (471 s at load 10)
+])
 def test_same_seed_same_draws_with_cold_and_warm_caches(kind, events, tmp_path):
-    """Slow even for the conversion model: with empty caches numba compiles all of PyTensor's
-    pieces afresh (the conversion case took 432 s on a loaded 2-core machine, load 10); the
-    fast suite keeps :func:`test_models_compile_without_fast_math`."""
+    """With empty caches numba compiles all of PyTensor's pieces afresh, so even the cheapest
+    model costs most of a minute; one model in the fast suite, every model with -m slow."""
     _assert_same_fit(kind, events, tmp_path)
 
 
