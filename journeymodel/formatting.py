@@ -163,8 +163,31 @@ def cell(v: Any, kind: str | None = None) -> str:
 
 
 def format_column(values: Sequence[Any], kind: str | None = None) -> list[str]:
-    """A whole column as text (a duration column shares one unit)."""
+    """A whole column as text (a duration column shares one unit, a plain number column one
+    number of decimals)."""
     if kind == "duration":
         unit = duration_unit(values)
         return [duration(v, unit) for v in values]
+    if kind in (None, "number"):
+        return number_column(values)
     return [cell(v, kind) for v in values]
+
+
+def number_column(values: Sequence[Any], digits: int = 4) -> list[str]:
+    """Plain numbers with the same decimals down the column, so they line up: about ``digits``
+    significant digits for the column's largest value (``3.620``, ``3.706``, ``4.801``); whole
+    numbers stay whole, and a value that would show as zero keeps its own digits."""
+    xs = [None if isinstance(v, (bool, str)) else _float(v) for v in values]
+    finite = [abs(x) for x in xs if x is not None and math.isfinite(x)]
+    if not finite or all(x == int(x) for x in finite) or max(finite) == 0:
+        return [cell(v) for v in values]
+    big = max(finite)
+    decimals = 0 if big >= 10 ** (digits - 1) else min(digits - 1 - math.floor(math.log10(big)), 8)
+    out = []
+    for v, x in zip(values, xs, strict=True):
+        if x is None or not math.isfinite(x):
+            out.append(cell(v))
+            continue
+        text = f"{x:,.{decimals}f}"
+        out.append(number(x) if x != 0 and float(text.replace(",", "")) == 0 else text)
+    return out

@@ -175,3 +175,15 @@ def test_report_attribution_value_is_money():
     table = attribution_table(m.attribution("removal", n_draws=0), "markov")
     values = table.frame["value"].tolist()
     assert all(re.fullmatch(r"\d{1,3}(,\d{3})*\.\d\d", v) for v in values), values
+
+
+def test_plain_number_columns_share_their_decimals():
+    """Numbers in one column line up: the decimals of the largest value's 4 significant digits
+    (3.62 next to 3.706 read as different precision), whole columns stay whole, and a value the
+    shared decimals would round to zero keeps its own digits."""
+    assert fmt.format_column([4.801, 3.706, 3.62, float("nan")]) == [
+        "4.801", "3.706", "3.620", "-"]
+    assert fmt.format_column([0.3492, -0.3319, 0.02605]) == ["0.3492", "-0.3319", "0.0261"]
+    assert fmt.format_column([1652.0, 96.0]) == ["1,652", "96"]
+    assert fmt.format_column([7.468e-06, 0.3]) == ["0.0000075", "0.3000"]
+    assert fmt.format_column(["(start)", 1.5]) == ["(start)", "1.500"]
