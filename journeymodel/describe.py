@@ -81,10 +81,15 @@ def counts_line(payload: dict) -> str:
     until = payload["time"].get("observed_until")
     end = (f" at {str(until)[:19].replace('T', ' ')}, the end of observation"
            if until is not None else "")
-    return (f"counts: {payload['journeys']:,} journeys = {o['conversion']:,} conversions + "
-            f"{o['churn']:,} churns + {o['dropoff']:,} drop-offs + {o['censored']:,} censored "
-            f"(still open{end}); describe counts every journey, each "
+    parts = " + ".join(_plural(o[key], word) for key, word in (
+        ("conversion", "conversion"), ("churn", "churn"), ("dropoff", "drop-off")))
+    return (f"counts: {_plural(payload['journeys'], 'journey')} = {parts} + "
+            f"{o['censored']:,} censored (still open{end}); describe counts every journey, each "
             "model says which ones it uses")
+
+
+def _plural(n: float, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _num(x) -> int | float:
