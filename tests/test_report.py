@@ -417,3 +417,21 @@ def test_report_times_outside_the_nanosecond_range():
 
     assert _when(10_413_792_000.0, "datetime") == "2300-01-01 00:00 UTC"
     assert _when(-11_676_096_000.0, "datetime") == "1600-01-01 00:00 UTC"
+
+
+def test_conversion_section_splits_what_it_left_out():
+    """The section says what the model left out as the model's own counts line does: journeys
+    in flight and journeys started within the last gap, apart (tests/data/conversion.nc is the
+    demo's conversion model, cut to 2 chains x 50 draws)."""
+    from pathlib import Path
+
+    from journeymodel.persist import load_model
+    from journeymodel.report.figures_conversion import conversion_section
+    from journeymodel.report.palette import palette_for
+
+    model = load_model(Path(__file__).parent / "data" / "conversion.nc")
+    facts = dict(conversion_section(model, "conversion.nc", palette_for([model])).facts)
+    c = model.counts_
+    assert facts["left out: in flight"] == f"{c.in_flight:,}"
+    assert facts["left out: started within the last gap"] == f"{c.recent:,}"
+    assert c.in_flight + c.recent == c.censored

@@ -32,7 +32,8 @@ def conversion_section(model: ConversionModel, label: str, palette: Palette, *,
     d = model.diagnostics_
     section.facts = [("completed journeys", f"{int(model.counts_.trials.sum()):,}"),
                      ("conversions", f"{int(model.counts_.conversions.sum()):,}"),
-                     ("in flight (left out)", f"{model.counts_.censored:,}"),
+                     ("left out: in flight", f"{model.counts_.in_flight:,}"),
+                     ("left out: started within the last gap", f"{model.counts_.recent:,}"),
                      ("sampling", "converged" if d.ok else "did NOT converge")]
     section.items += [forest_figure(model, palette, sid), greater_table(model, sid)]
     return section
