@@ -108,5 +108,5 @@ def test_conversion_rates_match_the_model(bayes_models):
     assert list(rates.index) == [str(v) for v in ref.index]
     np.testing.assert_allclose(rates.to_numpy(float), ref.to_numpy(float), rtol=1e-12)
     ref_pooled = interval(conversion.rate_draws()["pooled"], conversion.hdi_prob)
-    for key in ("mean", "hdi_low", "hdi_high"):
+    for key in ("mean", "median", "hdi_low", "hdi_high"):
         assert pooled[key] == pytest.approx(float(ref_pooled[key]), rel=1e-12)

@@ -40,8 +40,9 @@ def conversion_section(model: ConversionModel, label: str, palette: Palette, *,
 
 
 def conversion_rates(model: ConversionModel) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The rows of ``model.rates()`` (journeys, conversions, observed, rate_mean, hdi_low,
-    hdi_high per level of the first grouping) and the pooled rate's mean and HDI, computed
+    """The rows of ``model.rates()`` (journeys, conversions, observed, rate_mean, rate_median,
+    hdi_low, hdi_high per level of the first grouping) and the pooled rate's median and HDI,
+    computed
     from ``model.rate_draws()`` with a numpy HDI (same method as ArviZ's, without importing
     ArviZ, which would add seconds to every report)."""
     from journeymodel.report.figure import hdi
@@ -56,17 +57,19 @@ def conversion_rates(model: ConversionModel) -> tuple[pd.DataFrame, dict[str, fl
     with np.errstate(invalid="ignore", divide="ignore"):
         observed = np.where(n > 0, k / np.maximum(n, 1), np.nan)
     rates = pd.DataFrame({"journeys": n, "conversions": k, "observed": observed,
-                          "rate_mean": flat.mean(0), "hdi_low": low, "hdi_high": high},
+                          "rate_mean": flat.mean(0), "rate_median": np.median(flat, 0),
+                          "hdi_low": low, "hdi_high": high},
                          index=pd.Index([str(v) for v in levels[by].values], name=by))
     pooled = np.asarray(draws["pooled"].values, dtype=float).ravel()
     p_low, p_high = hdi(pooled, model.hdi_prob)
-    return rates, {"mean": float(pooled.mean()), "hdi_low": float(p_low),
+    return rates, {"mean": float(pooled.mean()), "median": float(np.median(pooled)),
+                   "hdi_low": float(p_low),
                    "hdi_high": float(p_high)}
 
 
 def forest_figure(model: ConversionModel, palette: Palette, sid: str) -> Figure:
     rates, pooled = conversion_rates(model)
-    rates = rates.sort_values("rate_mean", kind="stable")
+    rates = rates.sort_values("rate_median", kind="stable")
     by = model.by[0]
     names = [str(n) for n in rates.index]
     y = np.arange(len(names))
@@ -74,18 +77,18 @@ def forest_figure(model: ConversionModel, palette: Palette, sid: str) -> Figure:
     ax = fig.add_subplot()
     lo, hi = float(pooled["hdi_low"]), float(pooled["hdi_high"])
     ax.axvspan(lo, hi, color="#e8e8e8", zorder=0,
-               label=f"typical {by} (pooled mean), {_p(model)} HDI")
-    ax.axvline(float(pooled["mean"]), color="#9a9a9a", linestyle="--", linewidth=1, zorder=1)
+               label=f"typical {by} (pooled median), {_p(model)} HDI")
+    ax.axvline(float(pooled["median"]), color="#9a9a9a", linestyle="--", linewidth=1, zorder=1)
     colours = [palette.level(by, n) for n in names]
     ax.hlines(y, rates["hdi_low"], rates["hdi_high"], colors=colours, linewidth=3, zorder=2)
-    ax.scatter(rates["rate_mean"], y, color=colours, s=60, zorder=3,
-               label=f"posterior mean with {_p(model)} HDI")
+    ax.scatter(rates["rate_median"], y, color=colours, s=60, zorder=3,
+               label=f"posterior median with {_p(model)} HDI")
     ax.scatter(rates["observed"], y, marker="x", color="#222222", s=30, zorder=4,
                label="observed rate (conversions / journeys)")
     ax.set_yticks(y, [f"{n}\n{int(r.journeys):,} journeys" for n, r in
                       zip(names, rates.itertuples(), strict=True)], fontsize=8.5)
     for yi, r in enumerate(rates.itertuples()):
-        ax.text(r.hdi_high, yi, f"  {r.rate_mean:.1%} [{r.hdi_low:.1%}, {r.hdi_high:.1%}]",
+        ax.text(r.hdi_high, yi, f"  {r.rate_median:.1%} [{r.hdi_low:.1%}, {r.hdi_high:.1%}]",
                 va="center", fontsize=8)
     right = max(float(rates["hdi_high"].max()), hi)
     ax.set_xlim(max(0.0, min(float(rates["hdi_low"].min()), lo) - 0.05), min(1.0, right * 1.25
@@ -112,7 +115,7 @@ def greater_table(model: ConversionModel, sid: str) -> Table:
     greater = model.prob_greater()
     greater.index = greater.columns = [str(v) for v in greater.index]
     rates, _ = conversion_rates(model)
-    order = list(rates.sort_values("rate_mean", ascending=False, kind="stable").index)
+    order = list(rates.sort_values("rate_median", ascending=False, kind="stable").index)
     greater = greater.loc[order, order]
     values = greater.to_numpy()
     n = len(order)
