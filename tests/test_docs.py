@@ -20,7 +20,9 @@ How each block of the docs is treated
   file, a small CSV export).
 - ``...`` in shown output stands for anything (doctest's ELLIPSIS): a line of only ``...`` for
   lines left out, ``...`` inside a line for what varies (timings, paths). Trailing spaces and
-  trailing blank lines are ignored; everything else must be equal.
+  trailing blank lines are ignored; everything else must be equal. So a program's own ``...``
+  (pandas abbreviating a wide frame) would match anything there: print frames with
+  ``to_string()`` in the docs.
 - ```` ```bash ````, ```` ```text ```` and unlabelled blocks are never run: command synopses,
   install commands, benchmark transcripts (they take minutes; each says so beside it). A line
   ``$ journeymodel ...`` may not appear in them (``test_every_shown_command_runs``), so any
