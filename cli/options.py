@@ -74,22 +74,10 @@ _READ_NAMES = [name for name, _, _ in _READ_PARAMS]
 
 def build_read_options(**values: Any):
     """Turn the CLI's reading options into a ReadOptions (validating what typer cannot)."""
-    from journeymodel.errors import OptionError
-    from journeymodel.events import ReadOptions
+    from journeymodel.config import to_read_options
 
-    labels = tuple(values.pop("conversion_label") or ("conversion",))
-    if any(not lab.strip() for lab in labels):
-        raise OptionError("--conversion-label must not be empty")
-    scale = values.pop("sentiment_scale")
-    if scale is not None:
-        try:
-            lo, hi = (float(x) for x in scale.split(","))
-        except ValueError:
-            raise OptionError(
-                f"--sentiment-scale must be MIN,MAX like 1,5 (got {scale!r})") from None
-        scale = (lo, hi)
     values["timestamps"] = TimestampKind(values["timestamps"]).value
-    return ReadOptions(conversion_labels=labels, sentiment_scale=scale, **values)
+    return to_read_options(values)
 
 
 ConfigOpt = Annotated[Path | None, typer.Option(

@@ -120,17 +120,31 @@ def load_config(path: str | Path | None = None, *, cwd: str | Path | None = None
 def read_options(path: str | Path | None = None, **overrides: Any) -> ReadOptions:
     """A :class:`~journeymodel.events.ReadOptions` from the config file, ``overrides`` (keys as
     in :data:`KEYS`) taking precedence. For Python users who keep a ``journeymodel.toml``."""
+    config = load_config(path)
+    read = to_read_options({**config.read, **overrides})
+    return read if config.path is None else read.replace(config_path=str(config.path))
+
+
+def to_read_options(values: dict[str, Any]) -> ReadOptions:
+    """ReadOptions from option values named as in :data:`KEYS` (the command line's and the
+    config file's): ``conversion_label`` a label or list of labels (default ``conversion``),
+    ``sentiment_scale`` ``"MIN,MAX"``; the rest as ReadOptions takes them."""
     from journeymodel.events import ReadOptions
 
-    config = load_config(path)
-    values = {**config.read, **overrides}
-    labels = values.pop("conversion_label", None)
-    if labels is not None:
-        values["conversion_labels"] = tuple([labels] if isinstance(labels, str) else labels)
+    values = dict(values)
+    labels = values.pop("conversion_label", None) or ("conversion",)
+    labels = (labels,) if isinstance(labels, str) else tuple(labels)
+    if any(not lab.strip() for lab in labels):
+        raise OptionError("--conversion-label must not be empty")
     scale = values.pop("sentiment_scale", None)
     if scale is not None:
-        values["sentiment_scale"] = tuple(float(x) for x in str(scale).split(","))
-    return ReadOptions(**values)
+        try:
+            lo, hi = (float(x) for x in str(scale).split(","))
+        except ValueError:
+            raise OptionError(
+                f"--sentiment-scale must be MIN,MAX like 1,5 (got {scale!r})") from None
+        scale = (lo, hi)
+    return ReadOptions(conversion_labels=labels, sentiment_scale=scale, **values)
 
 
 def _suggest(key: str) -> str | None:
