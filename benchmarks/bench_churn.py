@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/bench_churn.py [--quick] [--chains N] [--mode
 (lifetimes, when importable, runs beside BG/NBD: ``PYTHONPATH=<dir with lifetimes>`` works).
 
 For each model and size it simulates an event log from the model's own generative story
-(known truth, :mod:`journeymodel.models.churn_simulate`), reads it into journeys, fits the
+(known truth, :mod:`journeymodel.models.churn.simulate`), reads it into journeys, fits the
 hierarchical Bayesian model (NUTS) and reports: seconds to read, to compile, to sample, peak
 Python memory of the fit (tracemalloc), convergence and the largest relative error of the
 posterior means. Peers on the same BG/NBD data, when installed: lifetimes' ``BetaGeoFitter``
@@ -37,7 +37,7 @@ UNIT = {"sbg": "Y", "weibull": "M", "bgnbd": "W"}
 
 
 def simulate(kind: str, n: int, seed: int):
-    from journeymodel.models import churn_simulate as cs
+    from journeymodel.models.churn import simulate as cs
 
     per = n // len(TRUTH[kind])
     if kind == "sbg":
@@ -54,8 +54,8 @@ def worst_error(model, truth) -> float:
 
 
 def run_ours(kind: str, n: int, chains: int, seed: int) -> dict:
-    from journeymodel.journeys import load_journeys
-    from journeymodel.models.churn import ChurnModel
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.churn.model import ChurnModel
 
     df, until = simulate(kind, n, seed)
     t0 = time.perf_counter()
@@ -89,7 +89,7 @@ def run_lifetimes(js, n: int) -> dict | None:
         return None
     from lifetimes import BetaGeoFitter
 
-    from journeymodel.models import churn_data as cd
+    from journeymodel.models.churn import data as cd
 
     cust = cd.customers_of(js)
     s = cd.rfm(js, cust, js.observed_until, cd.UNIT_SECONDS["W"])

@@ -50,8 +50,8 @@ def journey_set(persona, converted):
     """A JourneySet of one-touchpoint journeys, built from arrays (vectorised)."""
     import numpy as np
 
-    from journeymodel.events import Ledger
-    from journeymodel.journeys import CONVERSION, DROPOFF, JourneySet
+    from journeymodel.data.events import Ledger
+    from journeymodel.data.journeys import CONVERSION, DROPOFF, JourneySet
 
     n = len(persona)
     nan = np.full(n, np.nan)
@@ -69,7 +69,7 @@ def worker_journeymodel(n: int, seed: int, sampler: str | None = None) -> dict:
     t0 = time.perf_counter()
     import pymc  # noqa: F401  (timed as import, like the peer)
 
-    from journeymodel.models.conversion import ConversionModel, count_conversions
+    from journeymodel.models.conversion.model import ConversionModel, count_conversions
 
     t_import = time.perf_counter() - t0
     persona, converted, rates = simulate(n, seed)

@@ -12,9 +12,9 @@ import os
 import time
 from dataclasses import replace
 
-from journeymodel.datasets import make_demo_data
-from journeymodel.experience import experience_counts, experience_dataset
-from journeymodel.journeys import load_journeys
+from journeymodel.data.datasets import make_demo_data
+from journeymodel.analysis.experience import experience_counts, experience_dataset
+from journeymodel.data.journeys import load_journeys
 
 
 def best(fn, repeat=3):

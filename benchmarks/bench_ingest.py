@@ -54,7 +54,7 @@ def _child(kind: str, path: str) -> None:
 
     t0 = time.perf_counter()
     if kind == "journeymodel":
-        from journeymodel.journeys import load_journeys
+        from journeymodel.data.journeys import load_journeys
 
         js = load_journeys(path)
         n = js.n_journeys

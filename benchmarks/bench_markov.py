@@ -16,7 +16,7 @@ in a fresh process, both libraries alike) and the fastest is kept: the machine i
 the minimum is the least disturbed run. Each row shows the 1-minute load average when it was
 measured. ``--skip-experience`` is a diagnostic: it replaces the experience step that
 ``MarkovJourneyModel.fit`` also runs (emotion curves for pain points and the report, see
-``journeymodel.experience``) by a no-op, to show what the Markov chain itself costs.
+``journeymodel.analysis.experience``) by a no-op, to show what the Markov chain itself costs.
 
 The synthetic data: journeys of ~8 touchpoints over 10 channels (first-order chain with
 channel-dependent conversion), one journey per customer.
@@ -107,14 +107,14 @@ def worker(kind: str, order: int, data: str) -> dict:
     if os.environ.get("JM_BENCH_SKIP_EXPERIENCE") and kind.startswith("jm"):  # diagnostic
         import types
 
-        sys.modules["journeymodel.experience"] = types.SimpleNamespace(
+        sys.modules["journeymodel.analysis.experience"] = types.SimpleNamespace(
             journey_experience=lambda journeys: None)
     t0 = time.perf_counter()
     out: dict = {}
     with redirect_stdout(io.StringIO()):  # ChannelAttribution prints banners
         if kind == "jm_e2e":
-            from journeymodel.journeys import load_journeys
-            from journeymodel.models.markov import MarkovJourneyModel
+            from journeymodel.data.journeys import load_journeys
+            from journeymodel.models.markov.model import MarkovJourneyModel
 
             js = load_journeys(data, gap="3650D")
             m = MarkovJourneyModel(order=order).fit(js)
@@ -123,7 +123,7 @@ def worker(kind: str, order: int, data: str) -> dict:
         elif kind == "ca_e2e":
             res = _peer_markov(_peer_paths(data), order)
         elif kind in ("jm_mem", "jm_ci"):
-            from journeymodel.models.markov import MarkovJourneyModel
+            from journeymodel.models.markov.model import MarkovJourneyModel
 
             js = _load_arrays(data)
             t0 = time.perf_counter()
@@ -154,7 +154,7 @@ def _save_arrays(js, path: Path) -> None:
 
 
 def _load_arrays(path: str):
-    from journeymodel.journeys import journeys_from_codes
+    from journeymodel.data.journeys import journeys_from_codes
 
     z = np.load(path)
     base = journeys_from_codes([[]], ["dropoff"], touchpoints=list(z["touchpoints"]))
@@ -217,7 +217,7 @@ def main() -> None:
 def _make(n: int, tmp: Path) -> None:
     """Write the inputs (in a subprocess, so the parent stays small: children inherit the
     parent's ru_maxrss high-water mark)."""
-    from journeymodel.journeys import load_journeys
+    from journeymodel.data.journeys import load_journeys
 
     events = tmp / f"events_{n}.parquet"
     df = make_events(n)

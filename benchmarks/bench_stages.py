@@ -95,9 +95,9 @@ rows_log: dict[int, float] = {}
 
 
 def auto_fit(n_customers: int, restarts: int, auto_range) -> dict:
-    from journeymodel.datasets import make_demo_data
-    from journeymodel.journeys import load_journeys
-    from journeymodel.models.stages import StageModel
+    from journeymodel.data.datasets import make_demo_data
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.stages.model import StageModel
 
     js = load_journeys(make_demo_data(n_customers, seed=0).events)
     t = time.perf_counter()

@@ -25,7 +25,7 @@ def describe(
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_result
 
-    from journeymodel.describe import describe_journeys
+    from journeymodel.analysis.describe import describe_journeys
 
     result = describe_journeys(load_journeys_cli(events, read), top=top)
     result.json["config"] = read.config_path  # the config file used (journeymodel.toml), or None

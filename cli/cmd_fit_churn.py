@@ -72,7 +72,7 @@ def fit_churn(
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 
-    from journeymodel.outputs import check_not_input
+    from journeymodel.io.outputs import check_not_input
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
     churn = _model(model, time_unit, origin, draws, tune, chains, keep_customers, seed,
@@ -88,7 +88,7 @@ def _model(kind, time_unit, origin, draws: int, tune: int, chains: int, keep: bo
            target_accept: float | None = None):
     """The ChurnModel for the options (checked before the data are read)."""
     from journeymodel.errors import OptionError
-    from journeymodel.models.churn import ChurnModel
+    from journeymodel.models.churn.model import ChurnModel
 
     for name, value, low in (("--draws", draws, 1), ("--tune", tune, 0),
                              ("--chains", chains, 1)):
@@ -107,8 +107,8 @@ def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
     """Fit sBG churn by persona on the demo log, save out_dir/churn.nc, print retention."""
     from journeymodel.cli.output import console, print_result
 
-    from journeymodel.journeys import load_journeys
-    from journeymodel.models.churn import ChurnModel
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.churn.model import ChurnModel
 
     model = ChurnModel("sbg", seed=seed).fit(load_journeys(events), progress=True)
     path = model.save(out_dir / "churn.nc")

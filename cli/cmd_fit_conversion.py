@@ -62,7 +62,7 @@ def fit_conversion(
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 
-    from journeymodel.outputs import check_not_input
+    from journeymodel.io.outputs import check_not_input
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
     model = _model(by, draws, tune, chains, parameterization, seed, sampler, target_accept)
@@ -77,7 +77,7 @@ def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int,
            sampler=None, target_accept: float | None = None):
     """The ConversionModel for the options (checking them before the data are read)."""
     from journeymodel.errors import OptionError
-    from journeymodel.models.conversion import ConversionModel
+    from journeymodel.models.conversion.model import ConversionModel
 
     for name, value, low in (("--draws", draws, 1), ("--tune", tune, 0),
                              ("--chains", chains, 1)):
@@ -102,8 +102,8 @@ def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
     """Fit conversion by persona on the demo log, save out_dir/conversion.nc, print the rates."""
     from journeymodel.cli.output import console, print_result
 
-    from journeymodel.journeys import load_journeys
-    from journeymodel.models.conversion import ConversionModel
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.conversion.model import ConversionModel
 
     model = ConversionModel(seed=seed).fit(load_journeys(events), progress=True)
     path = model.save(out_dir / "conversion.nc")

@@ -51,8 +51,8 @@ def fit_markov(
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 
-    from journeymodel.models.markov import MarkovJourneyModel
-    from journeymodel.outputs import check_not_input
+    from journeymodel.models.markov.model import MarkovJourneyModel
+    from journeymodel.io.outputs import check_not_input
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
     journeys = load_journeys_cli(events, read)
@@ -60,7 +60,7 @@ def fit_markov(
                                collapse_repeats=not keep_repeats, seed=seed)
     scores = None
     if holdout is not None:
-        from journeymodel.models.markov_predict import holdout_scores
+        from journeymodel.models.markov.predict import holdout_scores
 
         train, test = journeys.split(holdout, seed)
         model.fit(train)
@@ -82,8 +82,8 @@ def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
     """Fit the demo log at the best order, save out_dir/markov.nc, print the attribution."""
     from journeymodel.cli.output import console, print_result
 
-    from journeymodel.journeys import load_journeys
-    from journeymodel.models.markov import MarkovJourneyModel
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.markov.model import MarkovJourneyModel
 
     model = MarkovJourneyModel(order="auto", seed=seed).fit(load_journeys(events))
     path = model.save(out_dir / "markov.nc")

@@ -77,8 +77,8 @@ def fit_stages(
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 
-    from journeymodel.models.stages import StageModel
-    from journeymodel.outputs import check_not_input
+    from journeymodel.models.stages.model import StageModel
+    from journeymodel.io.outputs import check_not_input
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
     model = StageModel(n_stages=parse_stages(stages), topology=Topology(topology).value,
@@ -107,8 +107,8 @@ def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
     """Fit stages on the demo log (K by BIC), save out_dir/stages.nc, print the stages."""
     from journeymodel.cli.output import console, print_result
 
-    from journeymodel.journeys import load_journeys
-    from journeymodel.models.stages import StageModel
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.stages.model import StageModel
 
     model = StageModel(n_stages="auto", auto_range=[2, 6], seed=seed)
     _fit_with_progress(model, load_journeys(events))

@@ -31,7 +31,7 @@ def forecast(
     from journeymodel.cli.options import load_model_cli, require
     from journeymodel.cli.output import print_result, write_frame
 
-    from journeymodel.outputs import check_table_output
+    from journeymodel.io.outputs import check_table_output
 
     if out is not None:  # before any work: not over the model, a known format, writable
         check_table_output(out, [model], "forecast table")

@@ -35,8 +35,8 @@ def pain_points(
     from journeymodel.cli.options import load_model_cli
     from journeymodel.cli.output import print_result, write_frame
 
-    from journeymodel.outputs import check_table_output
-    from journeymodel.painpoints import check_model, find_pain_points
+    from journeymodel.io.outputs import check_table_output
+    from journeymodel.analysis.painpoints import check_model, find_pain_points
 
     if out is not None:  # before any work: not over an input, a known format, writable
         check_table_output(out, models, "pain-points table")
@@ -59,8 +59,8 @@ def demo_step(events: Path, out_dir: Path, seed: int) -> None:
     """Print the top three pain points of each kind from the demo's Markov and stages models."""
     from journeymodel.cli.output import console, print_result
 
-    from journeymodel.painpoints import find_pain_points
-    from journeymodel.persist import load_model
+    from journeymodel.analysis.painpoints import find_pain_points
+    from journeymodel.io.persist import load_model
 
     paths = [p for p in (out_dir / "markov.nc", out_dir / "stages.nc") if p.exists()]
     if not paths:

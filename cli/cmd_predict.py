@@ -29,7 +29,7 @@ def predict(
     from journeymodel.cli.options import load_journeys_cli, load_model_cli, require
     from journeymodel.cli.output import print_result, write_frame
 
-    from journeymodel.outputs import check_table_output
+    from journeymodel.io.outputs import check_table_output
 
     if out is not None:  # before any work: not over an input, a known format, writable
         check_table_output(out, [model, events, read.config_path], "predictions")

@@ -43,7 +43,7 @@ def report(
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_json
 
-    from journeymodel.outputs import check_not_input
+    from journeymodel.io.outputs import check_not_input
     from journeymodel.report.build import build_report, check_output
 
     inputs = [*models, events, read.config_path]
@@ -94,7 +94,7 @@ def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
     out_dir/journey-map.html and print its path."""
     from journeymodel.cli.output import console
 
-    from journeymodel.journeys import load_journeys
+    from journeymodel.data.journeys import load_journeys
     from journeymodel.report.build import build_report
 
     paths = sorted(out_dir.glob("*.nc"))

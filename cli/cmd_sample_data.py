@@ -25,7 +25,7 @@ def sample_data(
 
     Personas, stages, conversions, churn, drop-offs, sentiment and devices.
     """
-    from journeymodel.datasets import (
+    from journeymodel.data.datasets import (
         MAX_SAMPLE_CUSTOMERS,
         sample_size_message,
         write_sample_events,

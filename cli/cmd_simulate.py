@@ -28,7 +28,7 @@ def simulate(
     """
     from journeymodel.cli.options import load_model_cli, require
 
-    from journeymodel.outputs import check_table_output
+    from journeymodel.io.outputs import check_table_output
 
     check_table_output(out, [model], "simulated event log")  # before any work
     fitted = load_model_cli(model)
@@ -42,7 +42,7 @@ def _simulate_with_progress(fitted, n: int, out: Path, seed: int):
     chunks."""
     from rich.console import Console
 
-    from journeymodel.simulate import CHUNK_JOURNEYS, simulate_to_file
+    from journeymodel.models.simulate import CHUNK_JOURNEYS, simulate_to_file
 
     if n <= CHUNK_JOURNEYS:
         return simulate_to_file(fitted, n, out, seed=seed)

@@ -3,7 +3,7 @@ loading inputs (printing lives in :mod:`journeymodel.cli.output`).
 
 :func:`with_read_options` adds every event-log reading option (columns, labels, ``--gap``,
 ``--observed-until``, ``--strict``, ...) to a command and hands the command one
-:class:`journeymodel.events.ReadOptions` as its ``read`` argument.
+:class:`journeymodel.data.events.ReadOptions` as its ``read`` argument.
 """
 
 import functools
@@ -74,7 +74,7 @@ _READ_NAMES = [name for name, _, _ in _READ_PARAMS]
 
 def build_read_options(**values: Any):
     """Turn the CLI's reading options into a ReadOptions (validating what typer cannot)."""
-    from journeymodel.config import to_read_options
+    from journeymodel.data.config import to_read_options
 
     values["timestamps"] = TimestampKind(values["timestamps"]).value
     return to_read_options(values)
@@ -135,7 +135,7 @@ def read_options_with_config(values: dict[str, Any], config: Path | None,
     file's value when it has one, else their default. ``config`` is ``--config`` (None: look
     for ``journeymodel.toml`` in the working directory).
     """
-    from journeymodel.config import load_config
+    from journeymodel.data.config import load_config
 
     loaded = load_config(config)
     merged = dict(values)
@@ -165,13 +165,13 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, sa
 
 def load_journeys_cli(events: Path, read):
     """Read an event log for a command (errors become ``error:`` lines via the app)."""
-    from journeymodel.journeys import load_journeys
+    from journeymodel.data.journeys import load_journeys
 
     return load_journeys(events, read)
 
 
 def load_model_cli(path: Path):
-    from journeymodel.persist import load_model
+    from journeymodel.io.persist import load_model
 
     return load_model(path)
 

@@ -71,7 +71,7 @@ def print_frame(title: str, frame, *, max_rows: int = 40, kinds: dict | None = N
     """Print a DataFrame as rich tables that fit the terminal, names never cut.
 
     Numbers are formatted by their column's kind (``kinds``: column -> kind, see
-    :mod:`journeymodel.formatting`; money and durations get units, nothing prints in scientific
+    :mod:`journeymodel.io.formatting`; money and durations get units, nothing prints in scientific
     notation); columns whose every cell is missing are left out. Text columns (names) keep their
     whole width and never wrap; other columns wrap at spaces, headers at spaces and
     underscores. When even that is too wide for the terminal, the columns are printed in
@@ -100,7 +100,7 @@ class _Layout:
 
 
 def _layout(frame, kinds: dict, total_width: int) -> _Layout:
-    from journeymodel.formatting import MISSING, format_column
+    from journeymodel.io.formatting import MISSING, format_column
 
     headers, cells, names, numeric = [], [], [], []
     index_name = frame.index.name
@@ -250,8 +250,8 @@ def _is_range_index(frame) -> bool:
 
 
 def _fmt(v: Any) -> str:
-    """One value as text (:func:`journeymodel.formatting.cell`)."""
-    from journeymodel.formatting import cell
+    """One value as text (:func:`journeymodel.io.formatting.cell`)."""
+    from journeymodel.io.formatting import cell
 
     return cell(v)
 
@@ -279,7 +279,7 @@ def print_fit_result(result, out: Path, *, as_json: bool) -> None:
 
 def write_frame(frame, path: Path) -> Path:
     """Write a DataFrame to CSV, TSV or Parquet, chosen by the file suffix, atomically (a
-    temporary file renamed into place; see :func:`journeymodel.outputs.write_frame`)."""
-    from journeymodel.outputs import write_frame as write
+    temporary file renamed into place; see :func:`journeymodel.io.outputs.write_frame`)."""
+    from journeymodel.io.outputs import write_frame as write
 
     return write(frame, path)

@@ -18,19 +18,19 @@ _EXPORTS = {
     "ModelFileError": "journeymodel.errors",
     "NotFittedError": "journeymodel.errors",
     "ConvergenceWarning": "journeymodel.errors",
-    "ReadOptions": "journeymodel.events",
-    "Ledger": "journeymodel.events",
-    "read_events": "journeymodel.events",
-    "JourneySet": "journeymodel.journeys",
-    "load_journeys": "journeymodel.journeys",
-    "build_journeys": "journeymodel.journeys",
-    "save_model": "journeymodel.persist",
-    "load_model": "journeymodel.persist",
-    "make_demo_data": "journeymodel.datasets",
-    "MarkovJourneyModel": "journeymodel.models.markov",
-    "StageModel": "journeymodel.models.stages",
-    "ConversionModel": "journeymodel.models.conversion",
-    "ChurnModel": "journeymodel.models.churn",
+    "ReadOptions": "journeymodel.data.events",
+    "Ledger": "journeymodel.data.events",
+    "read_events": "journeymodel.data.events",
+    "JourneySet": "journeymodel.data.journeys",
+    "load_journeys": "journeymodel.data.journeys",
+    "build_journeys": "journeymodel.data.journeys",
+    "save_model": "journeymodel.io.persist",
+    "load_model": "journeymodel.io.persist",
+    "make_demo_data": "journeymodel.data.datasets",
+    "MarkovJourneyModel": "journeymodel.models.markov.model",
+    "StageModel": "journeymodel.models.stages.model",
+    "ConversionModel": "journeymodel.models.conversion.model",
+    "ChurnModel": "journeymodel.models.churn.model",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -50,7 +50,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from journeymodel.datasets import make_demo_data
+    from journeymodel.data.datasets import make_demo_data
     from journeymodel.errors import (
         ConvergenceWarning,
         InputError,
@@ -59,10 +59,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         NotFittedError,
         OptionError,
     )
-    from journeymodel.events import Ledger, ReadOptions, read_events
-    from journeymodel.journeys import JourneySet, build_journeys, load_journeys
-    from journeymodel.models.churn import ChurnModel
-    from journeymodel.models.conversion import ConversionModel
-    from journeymodel.models.markov import MarkovJourneyModel
-    from journeymodel.models.stages import StageModel
-    from journeymodel.persist import load_model, save_model
+    from journeymodel.data.events import Ledger, ReadOptions, read_events
+    from journeymodel.data.journeys import JourneySet, build_journeys, load_journeys
+    from journeymodel.models.churn.model import ChurnModel
+    from journeymodel.models.conversion.model import ConversionModel
+    from journeymodel.models.markov.model import MarkovJourneyModel
+    from journeymodel.models.stages.model import StageModel
+    from journeymodel.io.persist import load_model, save_model

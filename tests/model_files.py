@@ -20,10 +20,10 @@ TYPES = ("markov", "stages", "conversion", "churn")
 
 def write_model_files(folder: Path) -> dict[str, Path]:
     """One saved model of each type in ``folder``, plus the events they were fitted on."""
-    from journeymodel.datasets import write_sample_events
-    from journeymodel.journeys import load_journeys
-    from journeymodel.models.markov import MarkovJourneyModel
-    from journeymodel.models.stages import StageModel
+    from journeymodel.data.datasets import write_sample_events
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.markov.model import MarkovJourneyModel
+    from journeymodel.models.stages.model import StageModel
 
     events = folder / "events.csv"
     write_sample_events(events, n_customers=200, seed=0)

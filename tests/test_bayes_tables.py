@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from journeymodel.fit import bayes
 from journeymodel.fit.bayes import Diagnostics
-from journeymodel.models.churn import ChurnModel
-from journeymodel.models.churn_results import hdi
-from journeymodel.models.conversion import ConversionCounts, ConversionModel
+from journeymodel.models.churn.model import ChurnModel
+from journeymodel.models.churn.results import hdi
+from journeymodel.models.conversion.model import ConversionCounts, ConversionModel
 
 INTERVAL = re.compile(r"^(-?[\d,.]+) \[(-?[\d,.]+), (-?[\d,.]+)\]$")
 
@@ -256,7 +256,7 @@ def test_cli_target_accept_out_of_range(command, value, tmp_path, run_cli):
 def test_bgnbd_takes_smaller_steps_where_the_data_are_weak():
     """0.95 on data that identify a pooled coordinate weakly (2 divergences at 0.8 on the
     500-customer sample data), 0.8 where every coordinate is identified."""
-    from journeymodel.models.churn import default_target_accept
+    from journeymodel.models.churn.model import default_target_accept
 
     assert default_target_accept("bgnbd", frozenset({"log_concentration"})) == 0.95
     assert default_target_accept("bgnbd", frozenset()) == 0.8

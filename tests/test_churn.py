@@ -16,10 +16,10 @@ from scipy.special import gamma as G
 from scipy.special import gammaln
 
 from journeymodel.errors import InputError, NotFittedError, OptionError
-from journeymodel.journeys import load_journeys
-from journeymodel.models import churn_data as cd
-from journeymodel.models import churn_likelihoods as lk
-from journeymodel.models.churn import DATA_KEYS, ChurnModel
+from journeymodel.data.journeys import load_journeys
+from journeymodel.models.churn import data as cd
+from journeymodel.models.churn import likelihoods as lk
+from journeymodel.models.churn.model import DATA_KEYS, ChurnModel
 
 DAY = 86400.0
 
@@ -430,7 +430,7 @@ def test_pooled_density_integrates_the_population_mean_out():
     import pytensor.tensor as pt
     from scipy import integrate
 
-    from journeymodel.models.churn import _mu_given, _pooled_logp
+    from journeymodel.models.churn.model import _mu_given, _pooled_logp
 
     u, sigma, m, s = np.array([0.3, -0.2, 0.9]), 0.4, 0.1, 1.5
     got = _pooled_logp(pt.as_tensor(u), pt.as_tensor(sigma), m, s).eval()
@@ -449,8 +449,8 @@ def test_pooled_density_integrates_the_population_mean_out():
 def test_numpy_coordinates_mirror_the_pymc_ones():
     import pytensor.tensor as pt
 
-    from journeymodel.models.churn import PARAMS, _published
-    from journeymodel.models.churn_pooling import published
+    from journeymodel.models.churn.model import PARAMS, _published
+    from journeymodel.models.churn.pooling import published
 
     u = np.array([[0.3, -1.2], [0.5, 2.0], [-0.7, 0.1], [1.4, 3.0]])
     for model, names in PARAMS.items():
@@ -464,9 +464,9 @@ def test_weakly_identified_coordinates_are_found_from_the_data():
     """Demo data: the BG/NBD concentration log(a + b) is weakly identified (Laplace sd about 1)
     and goes non-centred; the rate, r and mean drop-out, and Weibull's shape and scale, are
     identified (sd < 0.4) and stay centred."""
-    from journeymodel.datasets import make_demo_data
-    from journeymodel.models import churn as ch
-    from journeymodel.models import churn_pooling as pooling
+    from journeymodel.data.datasets import make_demo_data
+    from journeymodel.models.churn import model as ch
+    from journeymodel.models.churn import pooling as pooling
 
     js = load_journeys(make_demo_data(2000, seed=0).events)
     cust = cd.customers_of(js)

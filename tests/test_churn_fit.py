@@ -17,11 +17,11 @@ import pytest
 import xarray as xr
 
 from journeymodel.errors import ConvergenceWarning, OptionError
-from journeymodel.journeys import load_journeys
-from journeymodel.models import churn_likelihoods as lk
-from journeymodel.models.churn import ChurnModel
-from journeymodel.models.churn_simulate import simulate_bgnbd, simulate_sbg, simulate_weibull
-from journeymodel.persist import load_model
+from journeymodel.data.journeys import load_journeys
+from journeymodel.models.churn import likelihoods as lk
+from journeymodel.models.churn.model import ChurnModel
+from journeymodel.models.churn.simulate import simulate_bgnbd, simulate_sbg, simulate_weibull
+from journeymodel.io.persist import load_model
 
 #: Fader & Hardie (2007), "regular" and "high end" cohorts.
 SBG_TRUTH = {"regular": {"alpha": 0.704, "beta": 1.182},
@@ -232,7 +232,7 @@ def test_bgnbd_all_parameters_within_ten_percent_at_scale():
     vs 4.41; 4.47 when every purchase counts), beyond the HDI's half-width of 4%."""
     from scipy.optimize import minimize
 
-    from journeymodel.models import churn_data as cd
+    from journeymodel.models.churn import data as cd
 
     truth = {"cdnow": BGNBD_TRUTH["cdnow"], "heavy": {"r": 0.9, "alpha": 6.0, "a": 1.2,
                                                       "b": 4.0}}
@@ -261,7 +261,7 @@ def test_bgnbd_all_parameters_within_ten_percent_at_scale():
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sbg", "weibull", "bgnbd"])
 def test_diagnostics_pass_on_demo_data(kind):
-    from journeymodel.datasets import make_demo_data
+    from journeymodel.data.datasets import make_demo_data
 
     demo = make_demo_data(2000, seed=0)
     model = _fit(demo.events, None, model=kind, seed=0)

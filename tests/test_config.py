@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from journeymodel.config import KEYS, Config, load_config, read_options
+from journeymodel.data.config import KEYS, Config, load_config, read_options
 from journeymodel.errors import OptionError
 from tests.conftest import assert_one_error_line
 

@@ -12,15 +12,15 @@ from journeymodel.errors import (  # noqa: E402
     NotFittedError,
     OptionError,
 )
-from journeymodel.events import Ledger  # noqa: E402
-from journeymodel.journeys import (  # noqa: E402
+from journeymodel.data.events import Ledger  # noqa: E402
+from journeymodel.data.journeys import (  # noqa: E402
     CENSORED,
     CONVERSION,
     DROPOFF,
     JourneySet,
     journeys_from_codes,
 )
-from journeymodel.models.conversion import (  # noqa: E402
+from journeymodel.models.conversion.model import (  # noqa: E402
     NO_PERSONA,
     ConversionCounts,
     ConversionModel,
@@ -30,7 +30,7 @@ from journeymodel.models.conversion import (  # noqa: E402
     prefers_centered,
     spread_estimate,
 )
-from journeymodel.persist import load_model  # noqa: E402
+from journeymodel.io.persist import load_model  # noqa: E402
 
 TOUCHPOINTS = ("email", "search", "social")
 
@@ -368,10 +368,10 @@ def test_sample_data_crossed_cells_are_sampled_non_centred(tmp_path):
     """On the 2,000-customer sample data the cell interaction's moment estimate (0.24) passes
     the plain rule (median I sigma^2 = 2.0 >= 1) though the posterior puts sigma_cells near
     0.12, where the centred form mixed badly (R-hat 1.027, ESS 129): cells need >= 4."""
-    from journeymodel.datasets import write_sample_events
-    from journeymodel.events import ReadOptions
-    from journeymodel.journeys import load_journeys
-    from journeymodel.models.conversion import CELLS_CENTERED_MIN, spread_estimate
+    from journeymodel.data.datasets import write_sample_events
+    from journeymodel.data.events import ReadOptions
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.conversion.model import CELLS_CENTERED_MIN, spread_estimate
 
     path = tmp_path / "s.parquet"
     write_sample_events(path, 2000, seed=0)  # as `journeymodel sample-data -o s.parquet`

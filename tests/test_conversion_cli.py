@@ -172,8 +172,8 @@ def test_crossed_by_first_touchpoint(fitted, tmp_path, capsys):
 def test_demo_step_on_demo_data(tmp_path, capsys):
     from journeymodel.cli.cmd_fit_conversion import DEMO_ORDER, demo_step
 
-    from journeymodel.datasets import write_sample_events
-    from journeymodel.persist import load_model
+    from journeymodel.data.datasets import write_sample_events
+    from journeymodel.io.persist import load_model
 
     assert DEMO_ORDER == 30
     events = tmp_path / "demo.parquet"

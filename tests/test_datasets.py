@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeymodel.datasets import (
+from journeymodel.data.datasets import (
     DEVICES,
     DemoData,
     demo_truth,
@@ -169,7 +169,7 @@ def test_outcome_mix_is_realistic(small):
 
 
 def test_segmentation_of_events_agrees_with_truth(small):
-    from journeymodel.journeys import load_journeys
+    from journeymodel.data.journeys import load_journeys
 
     js = load_journeys(small.events)
     expected = small.journeys["observed_outcome"].value_counts().to_dict()

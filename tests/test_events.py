@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeymodel.errors import InputError, OptionError
-from journeymodel.events import DataWarning, ReadOptions, parse_gap, read_events
-from journeymodel.journeys import load_journeys
+from journeymodel.data.events import DataWarning, ReadOptions, parse_gap, read_events
+from journeymodel.data.journeys import load_journeys
 
 BASE = pd.DataFrame({
     "customer_id": ["a", "a", "b", "b", "c"],
@@ -193,7 +193,7 @@ def _lexsort_reference(customer, time):
 @pytest.mark.parametrize("n_customers", [7, 70_000])
 @pytest.mark.parametrize("whole", [True, False])
 def test_customer_time_order_matches_lexsort(layout, n_customers, whole):
-    from journeymodel.events import customer_time_order
+    from journeymodel.data.events import customer_time_order
 
     rng = np.random.default_rng(n_customers)
     n = 200_000
@@ -214,7 +214,7 @@ def test_customer_time_order_matches_lexsort(layout, n_customers, whole):
 
 
 def test_customer_time_order_wide_keys_fall_back_to_stable_argsort():
-    from journeymodel.events import customer_time_order
+    from journeymodel.data.events import customer_time_order
 
     rng = np.random.default_rng(1)
     customer = rng.integers(0, 3, 1000)
@@ -230,7 +230,7 @@ def test_parquet_reads_only_usable_columns_and_gives_the_same_table(tmp_path, ro
                      customer_id=["b ", "a", "b", None, " c"])
     path = tmp_path / "events.parquet"
     df.to_parquet(path, row_group_size=row_group_size)
-    from journeymodel.events import read_table
+    from journeymodel.data.events import read_table
 
     table, _ = read_table(path, ReadOptions())
     assert "notes" not in table.column_names

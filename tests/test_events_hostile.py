@@ -13,8 +13,8 @@ import pytest
 from conftest import assert_one_error_line
 
 from journeymodel.errors import DataWarning, InputError, OptionError
-from journeymodel.events import read_events
-from journeymodel.journeys import load_journeys
+from journeymodel.data.events import read_events
+from journeymodel.data.journeys import load_journeys
 
 DAY = 86400.0
 
@@ -46,7 +46,7 @@ def quiet_read(*args, **kw):
 
 def test_datawarning_import_paths_are_the_same_class():
     from journeymodel.errors import DataWarning as A
-    from journeymodel.events import DataWarning as B
+    from journeymodel.data.events import DataWarning as B
 
     assert A is B and issubclass(A, UserWarning)
 
@@ -372,7 +372,7 @@ def test_sentiment_outliers_do_not_rescale_the_scores():
     ([-0.8, 0.2, 0.9], (-1, 1)), ([2, 3, 4], (1, 5)), ([0.1, 0.7], (0, 1)),
     ([-80, 20, 75], (-100, 100))])
 def test_common_sentiment_scales_are_recognised(values, scale):
-    from journeymodel.datachecks import infer_sentiment_scale
+    from journeymodel.data.datachecks import infer_sentiment_scale
 
     assert infer_sentiment_scale(np.asarray(values, float)) == (tuple(map(float, scale)), True)
 
@@ -385,7 +385,7 @@ def test_sentiment_on_no_common_scale_warns_and_uses_the_range():
 
 
 def test_constant_sentiment_uses_the_narrowest_common_scale():
-    from journeymodel.datachecks import infer_sentiment_scale
+    from journeymodel.data.datachecks import infer_sentiment_scale
 
     assert infer_sentiment_scale(np.full(10, 4.0)) == ((1.0, 5.0), False)
     t = quiet_read(_log(n_customers=2, per=2, sentiment=4))

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import assert_one_error_line
 
-from journeymodel import experience
+from journeymodel.analysis import experience
 from journeymodel.errors import DataWarning, InputError, OptionError
-from journeymodel.journeys import journeys_from_codes, load_journeys
+from journeymodel.data.journeys import journeys_from_codes, load_journeys
 
 
 def _random_journeys(n_touchpoints, n_journeys, seed=0, sentiment=True):
@@ -74,8 +74,8 @@ def test_fifty_thousand_touchpoints_use_memory_of_the_pairs_that_occur():
 
 
 def test_markov_fit_with_too_many_feasible_transitions_is_a_clear_error(monkeypatch):
-    from journeymodel.models import markov_chain
-    from journeymodel.models.markov import MarkovJourneyModel
+    from journeymodel.models.markov import chain as markov_chain
+    from journeymodel.models.markov.model import MarkovJourneyModel
 
     js = _random_journeys(300, 2000, sentiment=False)
     monkeypatch.setattr(markov_chain, "MAX_FEASIBLE", 1000)
@@ -86,7 +86,7 @@ def test_markov_fit_with_too_many_feasible_transitions_is_a_clear_error(monkeypa
 
 
 def test_cli_markov_too_many_touchpoints(run_cli, tmp_path, monkeypatch):
-    from journeymodel.models import markov_chain
+    from journeymodel.models.markov import chain as markov_chain
 
     rng = np.random.default_rng(0)
     n = 3000

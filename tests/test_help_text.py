@@ -99,8 +99,8 @@ def test_cli_choices_come_from_the_library():
 
     from journeymodel import choices
     from journeymodel.fit.hmm import ENGINES
-    from journeymodel.models.markov import METHODS
-    from journeymodel.models.stages import TOPOLOGIES
+    from journeymodel.models.markov.model import METHODS
+    from journeymodel.models.stages.model import TOPOLOGIES
 
     assert tuple(m.value for m in Method) == METHODS == choices.ATTRIBUTION_METHODS
     assert tuple(t.value for t in Topology) == TOPOLOGIES == choices.STAGE_TOPOLOGIES

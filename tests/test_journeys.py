@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from journeymodel.errors import InputError, OptionError
-from journeymodel.journeys import OUTCOMES, journeys_from_codes, load_journeys
+from journeymodel.data.journeys import OUTCOMES, journeys_from_codes, load_journeys
 
 
 def frame(rows, columns=("customer_id", "timestamp", "touchpoint")):

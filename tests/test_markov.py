@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from journeymodel.errors import InputError, NotFittedError, OptionError
-from journeymodel.journeys import journeys_from_codes, load_journeys
-from journeymodel.models.markov import MarkovJourneyModel
-from journeymodel.models.markov_attribution import channel_masks
-from journeymodel.models.markov_chain import count_transitions, decode_keys
+from journeymodel.data.journeys import journeys_from_codes, load_journeys
+from journeymodel.models.markov.model import MarkovJourneyModel
+from journeymodel.models.markov.attribution import channel_masks
+from journeymodel.models.markov.chain import count_transitions, decode_keys
 
 TEXTBOOK = (["c1", "c2", "c3"], ["c1"], ["c2", "c3"]), ("conversion", "dropoff", "dropoff")
 
@@ -261,7 +261,7 @@ def test_shapley_exact_matches_permutation_enumeration(order):
 
 
 def test_shapley_sampling_agrees_with_exact(monkeypatch):
-    import journeymodel.models.markov_attribution as ma
+    import journeymodel.models.markov.attribution as ma
 
     m = MarkovJourneyModel().fit(random_journeys(6, n=300, T=5))
     exact = m.attribution("shapley")
@@ -310,7 +310,7 @@ def test_dwell_times_and_holdout_auc(events):
     # repeats are merged: ad -> ad (p = 0.2) makes ad's dwell geometric sums of 5 h gaps
     np.testing.assert_allclose(m.mean_dwell_[[lab.index(s) for s in ("ad", "web", "call")]],
                                np.array([5 / 0.8, 5, 5]) * 3600, rtol=0.1)
-    from journeymodel.models.markov_predict import holdout_scores
+    from journeymodel.models.markov.predict import holdout_scores
 
     tr, ho = js.split(0.3, 0)
     s = holdout_scores(MarkovJourneyModel().fit(tr), ho, seed=0)
@@ -350,7 +350,7 @@ def test_prefix_prediction_is_weighted_average_of_windows():
     js = journeys_from_codes([["a", "b"], ["a", "c"], ["a", "c"], ["a"], ["a"]],
                              ["conversion", "dropoff", "conversion", "censored", "dropoff"])
     m = MarkovJourneyModel(order=2).fit(js)
-    from journeymodel.models.markov_predict import state_of_journeys
+    from journeymodel.models.markov.predict import state_of_journeys
 
     r = state_of_journeys(m, js.take([3]))
     # start -> (a,b) 1/5 [p=1], (a,c) 2/5 [p=1/2], (a) 2/5 (the censored one too) [p=0]
@@ -409,7 +409,7 @@ def test_user_errors():
 
 
 def test_sparse_and_dense_solvers_agree(monkeypatch):
-    import journeymodel.models.markov_chain as mc
+    import journeymodel.models.markov.chain as mc
 
     m = MarkovJourneyModel(order=2).fit(random_journeys(7, n=300))
     dense = m.attribution(n_draws=30, seed=2)
@@ -423,7 +423,7 @@ def test_sparse_and_dense_solvers_agree(monkeypatch):
 
 
 def test_chunked_counting_equals_whole():
-    from journeymodel.models.markov_chain import count_transitions_chunked
+    from journeymodel.models.markov.chain import count_transitions_chunked
 
     js = random_journeys(8, n=500)
     for order in (1, 3):
@@ -434,8 +434,8 @@ def test_chunked_counting_equals_whole():
 def test_preconditioned_iteration_matches_direct_solves(monkeypatch):
     """Order-3 chain, a few posterior draws: the mean-preconditioned iteration used for
     intervals of mid-sized chains gives the direct sparse and dense solves' start values."""
-    import journeymodel.models.markov_chain as mc
-    from journeymodel.models.markov_attribution import channel_masks
+    import journeymodel.models.markov.chain as mc
+    from journeymodel.models.markov.attribution import channel_masks
 
     m = MarkovJourneyModel(order=3).fit(random_journeys(11, n=400))
     chain = m.chain_

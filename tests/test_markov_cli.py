@@ -122,8 +122,8 @@ def _ca_data():
 
 def test_heuristics_match_channelattribution_exactly():
     ca, path = _ca_data()
-    from journeymodel.journeys import load_journeys
-    from journeymodel.models.markov import MarkovJourneyModel
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.markov.model import MarkovJourneyModel
 
     df = pd.read_csv(path, sep=";")
     h = ca.heuristic_models(df, "path", "total_conversions", var_value="total_conversion_value",
@@ -142,8 +142,8 @@ def test_removal_matches_channelattribution_within_monte_carlo_error(order):
     """ChannelAttribution simulates; its spread over seeds is its Monte-Carlo error. Our exact
     removal effects and conversions must sit within a few of its standard deviations."""
     ca, path = _ca_data()
-    from journeymodel.journeys import load_journeys
-    from journeymodel.models.markov import MarkovJourneyModel
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.markov.model import MarkovJourneyModel
 
     df = pd.read_csv(path, sep=";")
     a = MarkovJourneyModel(order=order).fit(load_journeys(path)).attribution(n_draws=0)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeymodel.errors import ModelFileError
-from journeymodel.persist import load_model
+from journeymodel.io.persist import load_model
 from tests.model_files import TYPES, add_huge_variable, rewrite, write_model_files
 
 _names = itertools.count()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from journeymodel.errors import ModelFileError
-from journeymodel.persist import load_model
+from journeymodel.io.persist import load_model
 from tests.conftest import assert_one_error_line
 from tests.model_files import (
     TYPES,
@@ -49,10 +49,10 @@ def test_every_model_type_loads_and_passes(files, kind, capfd):
 def test_other_valid_layouts_load(tmp_path):
     """No false alarms: an order-2 Markov model, funnel stages, plain periods, without value,
     sentiment or device columns, pass the checks."""
-    from journeymodel.datasets import make_demo_data
-    from journeymodel.journeys import load_journeys
-    from journeymodel.models.markov import MarkovJourneyModel
-    from journeymodel.models.stages import StageModel
+    from journeymodel.data.datasets import make_demo_data
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.markov.model import MarkovJourneyModel
+    from journeymodel.models.stages.model import StageModel
 
     events = make_demo_data(120, seed=3).events[["customer_id", "timestamp", "touchpoint"]]
     periods = events.assign(timestamp=events.groupby("customer_id").cumcount() + 1)

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from journeymodel.formatting import money
+from journeymodel.io.formatting import money
 
 WIDTH = 80
 #: Demo touchpoints renamed to names as long as a real export's.
@@ -21,7 +21,7 @@ LONG = {"store": "payment_page_checkout", "call": "shipping_options_hotline",
 def files(tmp_path_factory):
     from journeymodel.cli.app import main
 
-    from journeymodel.datasets import make_demo_data
+    from journeymodel.data.datasets import make_demo_data
 
     folder = tmp_path_factory.mktemp("longnames")
     events = make_demo_data(300, seed=3).events
@@ -109,9 +109,9 @@ def test_predict(files, narrow):
 
 def test_markov_and_report_count_states_alike(files, monkeypatch):
     """Issue 13: the Markov model said 10 states and the report 9 (the start state)."""
-    from journeymodel.persist import load_model
-    from journeymodel.report import figures_markov
-    from journeymodel.report.figures_markov import markov_section
+    from journeymodel.io.persist import load_model
+    from journeymodel.report.sections import markov as figures_markov
+    from journeymodel.report.sections.markov import markov_section
     from journeymodel.report.palette import palette_for
 
     for figure in ("flow_figure", "paths_figure", "heatmap_figure", "attribution_figure",

@@ -10,14 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from journeymodel.cli.output import print_frame, print_result
 
-from journeymodel import formatting as fmt
+from journeymodel.io import formatting as fmt
 from journeymodel.models.base import Result
 
 SCI = re.compile(r"\d[eE][+-]?\d")
 
 
 # ---------------------------------------------------------------------------------------------
-# journeymodel.formatting
+# journeymodel.io.formatting
 
 
 @pytest.mark.parametrize("value, text", [
@@ -164,9 +164,9 @@ def test_report_cells_never_scientific():
 
 
 def test_report_attribution_value_is_money():
-    from journeymodel.journeys import journeys_from_codes
-    from journeymodel.models.markov import MarkovJourneyModel
-    from journeymodel.report.figures_markov import attribution_table
+    from journeymodel.data.journeys import journeys_from_codes
+    from journeymodel.models.markov.model import MarkovJourneyModel
+    from journeymodel.report.sections.markov import attribution_table
 
     js = journeys_from_codes([["c1", "c2", "c3"], ["c1"], ["c2", "c3"]],
                              ["conversion", "dropoff", "conversion"])

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeymodel import outputs
+from journeymodel.io import outputs
 from journeymodel.errors import ModelFileError, OptionError
 
 
@@ -21,22 +21,22 @@ def leftovers(folder) -> list[str]:
 
 @pytest.fixture(scope="module")
 def journeys():
-    from journeymodel.datasets import make_demo_data
-    from journeymodel.journeys import load_journeys
+    from journeymodel.data.datasets import make_demo_data
+    from journeymodel.data.journeys import load_journeys
 
     return load_journeys(make_demo_data(300, seed=4).events)
 
 
 @pytest.fixture(scope="module")
 def markov(journeys):
-    from journeymodel.models.markov import MarkovJourneyModel
+    from journeymodel.models.markov.model import MarkovJourneyModel
 
     return MarkovJourneyModel(order=1, seed=0).fit(journeys)
 
 
 @pytest.fixture(scope="module")
 def stages(journeys):
-    from journeymodel.models.stages import StageModel
+    from journeymodel.models.stages.model import StageModel
 
     return StageModel(n_stages=2, restarts=1, max_iter=300, seed=0).fit(journeys)
 
@@ -214,7 +214,7 @@ def test_save_model_is_atomic(markov, tmp_path, monkeypatch):
 
 
 def test_sample_events_bounded_and_atomic(tmp_path, monkeypatch):
-    import journeymodel.datasets as ds
+    import journeymodel.data.datasets as ds
 
     with pytest.raises(OptionError, match=r"n_customers must be at most 1,000,000 \(got "
                                           r"1,000,000,000\): the sample log is built in memory"):
@@ -280,7 +280,7 @@ def test_report_and_pngs_written_whole(markov, tmp_path, monkeypatch):
 
 
 def test_simulated_ids_one_format_for_every_model(markov, stages):
-    from journeymodel.simulate import simulated_ids
+    from journeymodel.models.simulate import simulated_ids
 
     assert simulated_ids(3, n_total=1000, offset=998).tolist() == [
         "sim0999", "sim1000", "sim1001"]  # padded to the width of n_total only
@@ -296,7 +296,7 @@ def test_simulated_ids_one_format_for_every_model(markov, stages):
 @pytest.mark.parametrize("kind", ["markov", "stages"])
 def test_chunked_simulation_deterministic_unique_and_equal_to_file(kind, markov, stages,
                                                                     tmp_path):
-    from journeymodel.simulate import simulate_frame, simulate_to_file
+    from journeymodel.models.simulate import simulate_frame, simulate_to_file
 
     model = {"markov": markov, "stages": stages}[kind]
     frame = simulate_frame(model, 50, seed=7, chunk=8)  # 7 chunks
@@ -319,7 +319,7 @@ def test_chunked_simulation_deterministic_unique_and_equal_to_file(kind, markov,
 
 
 def test_in_memory_simulation_is_bounded_before_any_work(markov, stages):
-    from journeymodel.simulate import MAX_IN_MEMORY
+    from journeymodel.models.simulate import MAX_IN_MEMORY
 
     for model in (markov, stages):
         with pytest.raises(OptionError, match=r"cannot simulate 1,000,000,000,000 journeys in "
@@ -334,7 +334,7 @@ def test_simulation_that_would_fill_the_disk_is_refused(markov, tmp_path, monkey
     import shutil
     from collections import namedtuple
 
-    from journeymodel import simulate
+    from journeymodel.models import simulate
 
     out = tmp_path / "sim.csv"
     out.write_text("old")
@@ -348,8 +348,8 @@ def test_simulation_that_would_fill_the_disk_is_refused(markov, tmp_path, monkey
 
 
 def test_simulation_of_a_model_that_cannot(tmp_path):
-    from journeymodel.models.conversion import ConversionModel
-    from journeymodel.simulate import simulate_to_file
+    from journeymodel.models.conversion.model import ConversionModel
+    from journeymodel.models.simulate import simulate_to_file
 
     model = ConversionModel()
     with pytest.raises(OptionError, match="simulation applies to markov and stages models, "
@@ -363,7 +363,7 @@ def test_simulation_of_a_model_that_cannot(tmp_path):
 
 
 def test_attribution_draws_bounded(markov):
-    from journeymodel.models.markov_attribution import MAX_DRAWS, check_draws
+    from journeymodel.models.markov.attribution import MAX_DRAWS, check_draws
 
     with pytest.raises(OptionError, match=r"n_draws must be at most 100,000 \(got "
                                           r"1,000,000,000\): .*Monte-Carlo error"):
@@ -374,7 +374,7 @@ def test_attribution_draws_bounded(markov):
 
 
 def test_attribution_in_batches_equals_one_batch(markov, monkeypatch):
-    from journeymodel.models import markov_attribution as ma
+    from journeymodel.models.markov import attribution as ma
 
     one = markov.attribution(n_draws=300, seed=5)
     calls = []
@@ -396,9 +396,9 @@ def test_attribution_in_batches_equals_one_batch(markov, monkeypatch):
 
 
 def test_sampled_shapley_bounded_and_batched(monkeypatch):
-    from journeymodel.journeys import journeys_from_codes
-    from journeymodel.models import markov_attribution as ma
-    from journeymodel.models.markov import MarkovJourneyModel
+    from journeymodel.data.journeys import journeys_from_codes
+    from journeymodel.models.markov import attribution as ma
+    from journeymodel.models.markov.model import MarkovJourneyModel
 
     rng = np.random.default_rng(3)
     names = [f"c{i:02d}" for i in range(ma.SHAPLEY_EXACT_MAX + 1)]  # too many for exact

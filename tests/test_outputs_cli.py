@@ -24,9 +24,9 @@ def leftovers(folder: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A small event log (CSV and Parquet) and a Markov model fitted on it."""
-    from journeymodel.datasets import write_sample_events
-    from journeymodel.journeys import load_journeys
-    from journeymodel.models.markov import MarkovJourneyModel
+    from journeymodel.data.datasets import write_sample_events
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.markov.model import MarkovJourneyModel
 
     folder = tmp_path_factory.mktemp("outputs_cli")
     csv = folder / "s.csv"
@@ -87,9 +87,9 @@ def test_simulate_too_many_is_refused_without_a_trace(run_cli, files, tmp_path):
 
 
 def test_simulate_error_mid_stream_keeps_the_old_file(run_cli, files, tmp_path, monkeypatch):
-    from journeymodel import simulate
+    from journeymodel.models import simulate
     from journeymodel.errors import OptionError
-    from journeymodel.models import markov_predict
+    from journeymodel.models.markov import predict as markov_predict
 
     out = tmp_path / "sim.csv"
     assert run_cli("simulate", files["model"], "-n", "30", "-o", out)[0] == 0
@@ -111,7 +111,7 @@ def test_simulate_error_mid_stream_keeps_the_old_file(run_cli, files, tmp_path, 
 
 
 def test_simulate_ids_and_streaming_through_the_cli(run_cli, files, tmp_path, monkeypatch):
-    from journeymodel import simulate
+    from journeymodel.models import simulate
 
     monkeypatch.setattr(simulate, "CHUNK_JOURNEYS", 40)  # 3 chunks
     out = tmp_path / "sim.parquet"

@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from journeymodel.datasets import make_demo_data
+from journeymodel.data.datasets import make_demo_data
 from journeymodel.errors import ModelFileError, OptionError
-from journeymodel.experience import journey_experience, mean_interval
-from journeymodel.journeys import journeys_from_codes, load_journeys
-from journeymodel.models.markov import MarkovJourneyModel
-from journeymodel.models.stages import StageModel
-from journeymodel.painpoints import _gap_items, find_pain_points
+from journeymodel.analysis.experience import journey_experience, mean_interval
+from journeymodel.data.journeys import journeys_from_codes, load_journeys
+from journeymodel.models.markov.model import MarkovJourneyModel
+from journeymodel.models.stages.model import StageModel
+from journeymodel.analysis.painpoints import _gap_items, find_pain_points
 from tests.conftest import assert_one_error_line
 
 # -- the building blocks ------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def test_unscored_events_are_never_zero():
     # unscored events do not pull any mean towards 0
     assert exp.attrs["sentiment_mean"] == pytest.approx(np.nanmean(only.sentiment))
     assert exp.attrs["scored_events"] == 2
-    from journeymodel.painpoints import friction
+    from journeymodel.analysis.painpoints import friction
 
     assert "call" not in [i["name"] for i in friction(exp)]
 
@@ -303,7 +303,7 @@ def test_inspect_shows_the_emotion_curve(saved, run_cli):
 
 
 def test_sample_data_without_problems(run_cli, tmp_path):
-    from journeymodel.datasets import write_sample_events
+    from journeymodel.data.datasets import write_sample_events
 
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     assert run_cli("sample-data", "-o", a, "--customers", "300")[0] == 0

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from journeymodel.errors import NotFittedError, OptionError
-from journeymodel.journeys import journeys_from_codes
-from journeymodel.models.markov import MarkovJourneyModel
-from journeymodel.models.stages import StageModel
+from journeymodel.data.journeys import journeys_from_codes
+from journeymodel.models.markov.model import MarkovJourneyModel
+from journeymodel.models.stages.model import StageModel
 from journeymodel.report.build import build_report
 from journeymodel.report.figure import png_size
 from journeymodel.report.palette import OUTCOME_COLOURS, TOUCHPOINT_COLOURS, Palette
@@ -33,8 +33,8 @@ from tests.conftest import assert_one_error_line
 
 @pytest.fixture(scope="module")
 def journeys():
-    from journeymodel.datasets import make_demo_data
-    from journeymodel.journeys import load_journeys
+    from journeymodel.data.datasets import make_demo_data
+    from journeymodel.data.journeys import load_journeys
 
     return load_journeys(make_demo_data(300, seed=1).events)
 
@@ -236,7 +236,7 @@ def tiny():
 
 
 def test_step_flows_hand_worked(tiny):
-    from journeymodel.report.figures_markov import step_flows
+    from journeymodel.report.sections.markov import step_flows
 
     # start -> a 2/3, b 1/3; a -> b 1/2, a -> dropoff 1/2; b -> conversion 1/2, dropoff 1/2
     f = step_flows(tiny, steps=3)
@@ -252,7 +252,7 @@ def test_step_flows_hand_worked(tiny):
 
 
 def test_step_flows_conserve_mass(markov):
-    from journeymodel.report.figures_markov import step_flows
+    from journeymodel.report.sections.markov import step_flows
 
     f = step_flows(markov, steps=6)
     assert f["first"].sum() + f["direct"].sum() == pytest.approx(1)
@@ -272,7 +272,7 @@ def test_step_flows_conserve_mass(markov):
 
 
 def test_top_paths_hand_worked(tiny):
-    from journeymodel.report.figures_markov import top_paths
+    from journeymodel.report.sections.markov import top_paths
 
     found = top_paths(tiny, k=5)
     a, b = tiny.journeys_.touchpoints.index("a"), tiny.journeys_.touchpoints.index("b")
@@ -283,7 +283,7 @@ def test_top_paths_hand_worked(tiny):
 
 
 def test_top_paths_bounded_by_absorption(markov):
-    from journeymodel.report.figures_markov import top_paths
+    from journeymodel.report.sections.markov import top_paths
 
     found = top_paths(markov, k=50)
     for j, name in enumerate(markov.chain_.absorbing):
@@ -294,7 +294,7 @@ def test_top_paths_bounded_by_absorption(markov):
 
 
 def test_hotspots_counts(markov):
-    from journeymodel.report.figures_markov import hotspots
+    from journeymodel.report.sections.markov import hotspots
 
     states, moves = hotspots(markov, top=100)
     c = markov.counts_
@@ -306,7 +306,7 @@ def test_hotspots_counts(markov):
 
 
 def test_transition_counts_sum_to_observed(markov):
-    from journeymodel.report.figures_markov import transition_counts
+    from journeymodel.report.sections.markov import transition_counts
 
     M, rows, cols = transition_counts(markov)
     assert M.sum() == pytest.approx(markov.counts_.count.sum())
@@ -317,7 +317,7 @@ def test_transition_counts_sum_to_observed(markov):
 def test_stage_flows_match_simulation(stages):
     """Expected steps per journey and P(conversion) from the closed form agree with journeys
     simulated from the same model."""
-    from journeymodel.report.figures_stages import stage_flows
+    from journeymodel.report.sections.stages import stage_flows
 
     f = stage_flows(stages)
     sim = stages.simulate(20_000, seed=3)
@@ -347,7 +347,7 @@ def test_cli_report(run_cli, tmp_path, saved):
 
 
 def test_cli_report_json_with_events(run_cli, tmp_path, saved, journeys):
-    from journeymodel.datasets import write_sample_events
+    from journeymodel.data.datasets import write_sample_events
 
     events = tmp_path / "events.parquet"
     write_sample_events(events, n_customers=300, seed=1)
@@ -383,7 +383,7 @@ def test_demo_step(tmp_path, capsys, saved, journeys):
 
     from journeymodel.cli.cmd_report import DEMO_ORDER, demo_step
 
-    from journeymodel.datasets import write_sample_events
+    from journeymodel.data.datasets import write_sample_events
 
     assert DEMO_ORDER == 90
     events = tmp_path / "events.parquet"
@@ -413,7 +413,7 @@ def test_help_is_quick_and_light():
 def test_report_times_outside_the_nanosecond_range():
     """The reader keeps dates from year 1 to 9999; the report prints them (pandas' seconds
     constructor refuses some floats near 2262 and everything before 1677)."""
-    from journeymodel.report.figures_data import _when
+    from journeymodel.report.sections.data import _when
 
     assert _when(10_413_792_000.0, "datetime") == "2300-01-01 00:00 UTC"
     assert _when(-11_676_096_000.0, "datetime") == "1600-01-01 00:00 UTC"
@@ -425,8 +425,8 @@ def test_conversion_section_splits_what_it_left_out():
     demo's conversion model, cut to 2 chains x 50 draws)."""
     from pathlib import Path
 
-    from journeymodel.persist import load_model
-    from journeymodel.report.figures_conversion import conversion_section
+    from journeymodel.io.persist import load_model
+    from journeymodel.report.sections.conversion import conversion_section
     from journeymodel.report.palette import palette_for
 
     model = load_model(Path(__file__).parent / "data" / "conversion.nc")

@@ -18,16 +18,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def journeys():
-    from journeymodel.datasets import make_demo_data
-    from journeymodel.journeys import load_journeys
+    from journeymodel.data.datasets import make_demo_data
+    from journeymodel.data.journeys import load_journeys
 
     return load_journeys(make_demo_data(300, seed=1).events)
 
 
 @pytest.fixture(scope="module")
 def bayes_models(journeys):
-    from journeymodel.models.churn import ChurnModel
-    from journeymodel.models.conversion import ConversionModel
+    from journeymodel.models.churn.model import ChurnModel
+    from journeymodel.models.conversion.model import ConversionModel
 
     with warnings.catch_warnings():  # few draws on purpose: the report, not the fit, is tested
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -60,7 +60,7 @@ def test_churn_alone(tmp_path, bayes_models):
 
 
 def test_churn_forecast_bands(bayes_models):
-    from journeymodel.report.figures_churn import HORIZONS, forecast_bands
+    from journeymodel.report.sections.churn import HORIZONS, forecast_bands
 
     _, churn = bayes_models
     bands = forecast_bands(churn)
@@ -73,8 +73,8 @@ def test_churn_forecast_bands(bayes_models):
 
 
 def test_all_four_models(tmp_path, bayes_models, journeys):
-    from journeymodel.models.markov import MarkovJourneyModel
-    from journeymodel.models.stages import StageModel
+    from journeymodel.models.markov.model import MarkovJourneyModel
+    from journeymodel.models.stages.model import StageModel
 
     markov = MarkovJourneyModel().fit(journeys)
     stages = StageModel(n_stages=3, restarts=1, max_iter=100).fit(journeys)
@@ -84,7 +84,7 @@ def test_all_four_models(tmp_path, bayes_models, journeys):
 
 
 def test_cli_all_four(run_cli, tmp_path, bayes_models, journeys):
-    from journeymodel.models.markov import MarkovJourneyModel
+    from journeymodel.models.markov.model import MarkovJourneyModel
 
     paths = [bayes_models[0].save(tmp_path / "conversion.nc"),
              bayes_models[1].save(tmp_path / "churn.nc"),
@@ -100,7 +100,7 @@ def test_conversion_rates_match_the_model(bayes_models):
     import numpy as np
 
     from journeymodel.fit.bayes import interval
-    from journeymodel.report.figures_conversion import conversion_rates
+    from journeymodel.report.sections.conversion import conversion_rates
 
     conversion, _ = bayes_models
     rates, pooled = conversion_rates(conversion)

@@ -16,10 +16,10 @@ import json
 import numpy as np
 import pytest
 
-from journeymodel.journeys import journeys_from_codes, load_journeys
-from journeymodel.models.markov import MarkovJourneyModel
-from journeymodel.models.stages import StageModel
-from journeymodel.painpoints import find_pain_points
+from journeymodel.data.journeys import journeys_from_codes, load_journeys
+from journeymodel.models.markov.model import MarkovJourneyModel
+from journeymodel.models.stages.model import StageModel
+from journeymodel.analysis.painpoints import find_pain_points
 from journeymodel.report.build import build_report
 from journeymodel.report.figure import Figure, Table, rc_context
 from journeymodel.report.palette import Palette, palette_for
@@ -32,7 +32,7 @@ from tests.test_report import Page, check_page
 
 @pytest.fixture(scope="module")
 def demo():
-    from journeymodel.datasets import make_demo_data
+    from journeymodel.data.datasets import make_demo_data
 
     return load_journeys(make_demo_data(1500, seed=0).events)
 
@@ -50,7 +50,7 @@ def stages(demo):
 @pytest.fixture(scope="module")
 def plain():
     """Markov and stage models of a log without sentiment and device columns."""
-    from journeymodel.datasets import make_demo_data
+    from journeymodel.data.datasets import make_demo_data
 
     events = make_demo_data(400, seed=2).events.drop(columns=["sentiment", "device"])
     js = load_journeys(events)
@@ -78,7 +78,7 @@ def items(section, cls):
 
 
 def pain_section_of(named):
-    from journeymodel.report.figures_pain import pain_section
+    from journeymodel.report.sections.pain import pain_section
 
     with rc_context():
         return pain_section(named, palette_for([m for _, m in named]))
@@ -111,7 +111,7 @@ def test_sections_figures_and_tables(full):
 
 
 def test_tables_list_the_planted_problems(markov, stages):
-    from journeymodel.report.figures_stages import journey_order
+    from journeymodel.report.sections.stages import journey_order
 
     section = pain_section_of([("markov", markov), ("stages", stages)])
     tables = items(section, Table)
@@ -151,8 +151,8 @@ def test_tables_list_the_planted_problems(markov, stages):
 def test_emotion_curve_lines_up_under_the_stage_columns(stages):
     from matplotlib.collections import PathCollection
 
-    from journeymodel.report.figures_pain import sentiment_of
-    from journeymodel.report.figures_stages import draw_map, journey_order, stage_flows
+    from journeymodel.report.sections.pain import sentiment_of
+    from journeymodel.report.sections.stages import draw_map, journey_order, stage_flows
 
     exp = sentiment_of(stages)
     order = journey_order(stages)
@@ -188,8 +188,8 @@ def test_emotion_curve_lines_up_under_the_stage_columns(stages):
 
 
 def test_stage_table_gains_sentiment(full, stages):
-    from journeymodel.report.figures_pain import interval_text
-    from journeymodel.report.figures_stages import journey_order
+    from journeymodel.report.sections.pain import interval_text
+    from journeymodel.report.sections.stages import journey_order
 
     section = full[0].sections[0]
     frame = items(section, Table)["stages-stages"].frame
@@ -226,7 +226,7 @@ def test_without_sentiment_and_device(tmp_path, plain):
         assert "fig-pain-gaps" not in page.figures
     # the map has its three rows, as before sentiment existed
     with rc_context():
-        from journeymodel.report.figures_stages import draw_map, stage_flows
+        from journeymodel.report.sections.stages import draw_map, stage_flows
 
         fig, caption = draw_map(stages, stage_flows(stages), Palette(stages.symbols_))
     assert len(fig.axes) == 3 and "emotion" not in caption

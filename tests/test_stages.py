@@ -12,8 +12,8 @@ from scipy.special import logsumexp
 
 from journeymodel.errors import InputError, NotFittedError, OptionError
 from journeymodel.fit import hmm
-from journeymodel.journeys import OUTCOMES, journeys_from_codes, load_journeys
-from journeymodel.models.stages import (
+from journeymodel.data.journeys import OUTCOMES, journeys_from_codes, load_journeys
+from journeymodel.models.stages.model import (
     DIRECT,
     StageFit,
     StageModel,
@@ -204,7 +204,7 @@ def test_funnel_topology(small):
 def test_funnel_main_flow_goes_forward_on_the_demo_data(seed):
     """Issue 13: with 3 stages the fitted funnel began with a side stage ("engage", 19% of
     starts) and listed it before "entry" (81%), so the main flow read backwards."""
-    from journeymodel.datasets import make_demo_data
+    from journeymodel.data.datasets import make_demo_data
 
     js = load_journeys(make_demo_data(2000, seed=0).events)
     m = StageModel(n_stages=3, topology="funnel", seed=seed).fit(js)
@@ -222,7 +222,7 @@ def test_funnel_main_flow_goes_forward_on_the_demo_data(seed):
 
 
 def test_funnel_rank_survives_save_and_load(tmp_path):
-    from journeymodel.datasets import make_demo_data
+    from journeymodel.data.datasets import make_demo_data
 
     js = load_journeys(make_demo_data(300, seed=0).events)
     m = StageModel(n_stages=3, topology="funnel", seed=0, restarts=1).fit(js)
@@ -312,7 +312,7 @@ def test_summary_contents(fitted):
 
 
 def test_auto_finds_demo_stages():
-    from journeymodel.datasets import make_demo_data
+    from journeymodel.data.datasets import make_demo_data
 
     js = load_journeys(make_demo_data(2000, seed=0).events)
     m = StageModel(n_stages="auto", auto_range=[3, 5], seed=0).fit(js)
@@ -322,7 +322,7 @@ def test_auto_finds_demo_stages():
 
 @pytest.mark.slow
 def test_auto_full_range_finds_demo_stages():
-    from journeymodel.datasets import make_demo_data
+    from journeymodel.data.datasets import make_demo_data
 
     data = make_demo_data(2000, seed=1)
     m = StageModel(n_stages="auto", seed=0).fit(load_journeys(data.events))

@@ -12,7 +12,7 @@ from tests.conftest import assert_one_error_line
 
 @pytest.fixture(scope="module")
 def events(tmp_path_factory):
-    from journeymodel.datasets import write_sample_events
+    from journeymodel.data.datasets import write_sample_events
 
     path = tmp_path_factory.mktemp("stages") / "events.parquet"
     write_sample_events(path, n_customers=800, seed=2)

@@ -1,7 +1,7 @@
 """Categorical hidden Markov models on many short sequences: forward-backward, EM, Viterbi.
 
 Model-agnostic machinery: arrays in, arrays out. Sequences are given the way
-:class:`journeymodel.journeys.JourneySet` holds journeys (and hmmlearn holds samples): one flat
+:class:`journeymodel.data.journeys.JourneySet` holds journeys (and hmmlearn holds samples): one flat
 array of symbol codes plus CSR ``offsets``, so sequence ``j`` is ``codes[offsets[j]:offsets[j+1]]``.
 Each sequence may carry a weight (how many identical sequences it stands for); expected counts
 are multiplied by it, so a table of unique paths with counts fits exactly like the expanded data.
@@ -474,7 +474,7 @@ def _em_hmmlearn(codes, offsets, init: HMMParams, weights, *, max_iter: int,
     if not np.allclose(weights, np.round(weights)):
         raise OptionError("engine 'hmmlearn' cannot weight journeys: weights must be whole "
                           "counts (they are expanded into repeated sequences); use engine 'numba'")
-    from journeymodel.journeys import csr_event_index
+    from journeymodel.data.journeys import csr_event_index
 
     lengths = np.diff(offsets)
     reps = np.round(weights).astype(np.int64)

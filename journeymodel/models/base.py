@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import xarray as xr
 
-    from journeymodel.journeys import JourneySet
+    from journeymodel.data.journeys import JourneySet
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Result:
     kinds : dict of str to str
         What the numbers of a column are, by column name, for every table: ``money``,
         ``duration`` (seconds), ``periods``, ``count``, ``probability``, ``number``, ``text``
-        (may wrap) or ``name`` (never cut); see :mod:`journeymodel.formatting`. Only the text
+        (may wrap) or ``name`` (never cut); see :mod:`journeymodel.io.formatting`. Only the text
         tables use it: the JSON and the frame keep raw numbers.
     """
 
@@ -146,7 +146,7 @@ class JourneyModel:
     def to_datatree(self) -> xr.DataTree:
         """The fitted model as an xarray DataTree with the standard attributes."""
         from journeymodel import __version__
-        from journeymodel.persist import SCHEMA_ATTR, TYPE_ATTR, VERSION_ATTR, to_attr
+        from journeymodel.io.persist import SCHEMA_ATTR, TYPE_ATTR, VERSION_ATTR, to_attr
 
         self._check_fitted()
         tree = self._to_tree()
@@ -162,7 +162,7 @@ class JourneyModel:
 
     @classmethod
     def from_datatree(cls, tree: xr.DataTree) -> Self:
-        from journeymodel.events import Ledger
+        from journeymodel.data.events import Ledger
 
         attrs = tree.attrs
         for key in ("params", "ledger", "journeys"):
@@ -175,15 +175,15 @@ class JourneyModel:
         return model
 
     def save(self, path: str | Path) -> Path:
-        """Save to a netCDF file; see :func:`journeymodel.persist.save_model`."""
-        from journeymodel.persist import save_model
+        """Save to a netCDF file; see :func:`journeymodel.io.persist.save_model`."""
+        from journeymodel.io.persist import save_model
 
         return save_model(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
         """Load a model of this class; refuses files of another model type."""
-        from journeymodel.persist import load_model
+        from journeymodel.io.persist import load_model
 
         model = load_model(path)
         if not isinstance(model, cls):

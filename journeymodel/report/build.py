@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Any
 from journeymodel.errors import OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from journeymodel.journeys import JourneySet
+    from journeymodel.data.journeys import JourneySet
     from journeymodel.models.base import JourneyModel
     from journeymodel.report.figure import Figure, Section
 
 #: Model type -> "module:function" building its section, in the order sections appear.
 SECTION_BUILDERS = {
-    "stages": "journeymodel.report.figures_stages:stages_section",
-    "markov": "journeymodel.report.figures_markov:markov_section",
-    "conversion": "journeymodel.report.figures_conversion:conversion_section",
-    "churn": "journeymodel.report.figures_churn:churn_section",
+    "stages": "journeymodel.report.sections.stages:stages_section",
+    "markov": "journeymodel.report.sections.markov:markov_section",
+    "conversion": "journeymodel.report.sections.conversion:conversion_section",
+    "churn": "journeymodel.report.sections.churn:churn_section",
 }
 DEFAULT_TITLE = "Customer journey map"
 
@@ -104,7 +104,7 @@ def build_report(models: Sequence[JourneyModel] | Mapping[str, JourneyModel],
     out_path = check_output(Path(out_path))
     png_path = None if png_dir is None else _check_png_dir(Path(png_dir))
     sections = build_sections(named, events)
-    from journeymodel.outputs import write_bytes, write_text
+    from journeymodel.io.outputs import write_bytes, write_text
     from journeymodel.report.html import render_page
 
     page = render_page(title, _subtitle(named), sections, _footer())
@@ -122,8 +122,8 @@ def build_sections(named: list[tuple[str, Any]], events: JourneySet | None = Non
     """Every section of the report, in page order: model sections, the pain points (from the
     Markov and stages models, when they hold experience data), then the data."""
     from journeymodel.report.figure import rc_context
-    from journeymodel.report.figures_data import data_section
-    from journeymodel.report.figures_pain import pain_section
+    from journeymodel.report.sections.data import data_section
+    from journeymodel.report.sections.pain import pain_section
     from journeymodel.report.palette import palette_for
 
     palette = palette_for([m for _, m in named], events)

@@ -104,9 +104,9 @@ def render_table(table: Table) -> str:
 
 def _cell(value: Any) -> str:
     """A float to about 3 significant digits (``1,234``, ``0.279``, ``0.000012``), never in
-    scientific notation (:func:`journeymodel.formatting.number`)."""
+    scientific notation (:func:`journeymodel.io.formatting.number`)."""
     if isinstance(value, float):
-        from journeymodel.formatting import number
+        from journeymodel.io.formatting import number
 
         return number(value, 3)
     return str(value)

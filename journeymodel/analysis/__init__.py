@@ -1,0 +1,1 @@
+"""Analyses built on journeys and fitted models: describe, the experience (emotion curves, switches) and pain points."""

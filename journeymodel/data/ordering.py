@@ -1,0 +1,117 @@
+"""Row order of an event log: stable sort by (customer, time), and exact duplicates.
+
+Split from :mod:`journeymodel.data.events` (which re-exports :func:`customer_time_order`); the sorts
+are tuned for ingestion speed, see :func:`_stable_argsort`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def customer_time_order(customer: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """Stable order by (customer, time): ties keep their input order.
+
+    Examples
+    --------
+    >>> customer_time_order(np.array([1, 0, 1, 0]), np.array([5.0, 7.0, 2.0, 7.0])).tolist()
+    [1, 3, 2, 0]
+    """
+    order = _sort_order(customer, time)[0]
+    return np.arange(len(time), dtype=np.int64) if order is None else order
+
+
+def _sort_order(customer: np.ndarray, time: np.ndarray):
+    """(:func:`customer_time_order`, the customers in that order), where the first is ``None``
+    when the rows are already in order and the second ``None`` when not known without a gather.
+
+    Two cheap checks first: a log already grouped by customer in time order needs no sort, and
+    a log in time order (as logs are usually written) needs only a stable sort by customer.
+    Otherwise one sort on a composite key: times that are whole numbers with a small span are
+    used directly, other times are replaced by their rank first.
+    """
+    n = len(time)
+    if n == 0:
+        return None, None
+    c = customer.astype(np.int64, copy=False)
+    n_cust = int(c.max()) + 1
+    time_sorted = bool(np.all(time[1:] >= time[:-1]))
+    if time_sorted or bool(np.all(c[1:] >= c[:-1])):
+        if time_sorted:
+            if bool(np.all(c[1:] >= c[:-1])):
+                return None, None
+            return _stable_argsort(c, n_cust - 1)
+        same = c[1:] == c[:-1]
+        if bool(np.all(time[1:][same] >= time[:-1][same])):
+            return None, None
+    lo, hi = float(time.min()), float(time.max())
+    if np.array_equal(time, np.floor(time)) and (hi - lo + 1) * n_cust < 2**62:
+        rank, span = (time - lo).astype(np.int64), int(hi - lo) + 1
+    else:
+        _, rank = np.unique(time, return_inverse=True)
+        span = int(rank.max()) + 1
+    order, keys = _stable_argsort(c * span + rank, n_cust * span - 1)
+    if keys is not None:
+        keys //= span  # composite key -> customer
+    return order, keys
+
+
+def _stable_argsort(key: np.ndarray, key_max: int):
+    """``np.argsort(key, kind="stable")`` for non-negative int64 keys up to ``key_max``, and
+    the sorted keys when they come for free (else ``None``).
+
+    Faster routes with the same order: numpy's radix sort of 16-bit digits when keys fit 32 bits
+    (one or two stable passes, least significant digit first); otherwise, when key and row
+    number fit 63 bits together, a plain sort of ``key << bits | row`` (sorting values is about
+    twice as fast as sorting indices, the row number makes ties stable, and the high bits are
+    then the sorted keys). Measured at 0.8M rows: 20 ms, 43 ms and 70 ms for the radix, packed
+    and plain stable sorts; at 8M rows the two-pass radix is no faster than the packed sort
+    (its gathers leave the cache) and needs more memory, so it is used below 2M rows.
+    """
+    n = len(key)
+    if key_max < 2**16:
+        return np.argsort(key.astype(np.uint16), kind="stable"), None
+    if key_max < 2**32 and n < 2**21:
+        order = np.argsort((key & 0xFFFF).astype(np.uint16), kind="stable")
+        low_sorted = key[order]
+        high = np.argsort((low_sorted >> 16).astype(np.uint16), kind="stable")
+        return order[high], low_sorted[high]
+    bits = max(int(n - 1).bit_length(), 1)
+    if int(key_max).bit_length() + bits > 63:
+        return np.argsort(key, kind="stable"), None
+    packed = key << bits
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    keys = packed >> bits
+    packed &= (1 << bits) - 1
+    return packed, keys
+
+
+def _duplicates(idx: np.ndarray, customer: np.ndarray, time: np.ndarray, *keys) -> np.ndarray:
+    """Mask over ``idx`` of rows repeating an earlier row on every key (NaN equals NaN).
+
+    ``customer`` and ``time`` are already taken at ``idx`` (sorted by customer, time); the other
+    ``keys`` are full columns, ``None`` for absent ones (equal in every row). Only groups
+    sharing customer and time can hold duplicates, so the full comparison runs on those few rows
+    alone."""
+    tie = np.zeros(len(idx), bool)
+    same = (customer[1:] == customer[:-1]) & (time[1:] == time[:-1])
+    tie[1:] |= same
+    tie[:-1] |= same
+    cand = np.flatnonzero(tie)
+    dup = np.zeros(len(idx), bool)
+    if cand.size == 0:
+        return dup
+    cols = [customer[cand], time[cand]] + [k[idx[cand]] for k in keys if k is not None]
+    order = np.lexsort(cols[::-1])
+    equal = np.ones(len(cand) - 1, bool)
+    for c in cols:
+        v = c[order]
+        eq = v[1:] == v[:-1]
+        if v.dtype.kind == "f":
+            eq |= np.isnan(v[1:]) & np.isnan(v[:-1])
+        equal &= eq
+    # among equal rows the first in input order is kept: cand is in (customer, time, row) order
+    # and lexsort is stable, so order[1:][equal] are the later copies
+    dup[cand[order[1:][equal]]] = True
+    return dup

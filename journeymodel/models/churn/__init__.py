@@ -1,0 +1,22 @@
+"""Churn by persona: Bayesian retention models (sBG, Weibull, BG/NBD) with partial pooling.
+
+``ChurnModel`` lives in :mod:`journeymodel.models.churn.model`; it is re-exported here lazily (PEP 562),
+so importing one module of the package does not load the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__all__ = ["ChurnModel"]
+
+
+def __getattr__(name: str):
+    if name == "ChurnModel":
+        return importlib.import_module("journeymodel.models.churn.model").ChurnModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from journeymodel.models.churn.model import ChurnModel

@@ -1,0 +1,563 @@
+"""Churn by persona: Bayesian retention models (sBG, Weibull, BG/NBD) with partial pooling.
+
+Three published models, each hierarchical across personas (a persona with little data borrows
+strength from the others):
+
+``sbg``
+    Shifted-beta-geometric (Fader & Hardie 2007), contractual, discrete renewal periods:
+    ``theta ~ Beta(alpha, beta)`` per customer, churn at each renewal with probability ``theta``.
+``weibull``
+    Continuous time to churn with right-censoring: ``S(t) = exp(-(t / scale) ** shape)``.
+``bgnbd``
+    BG/NBD (Fader, Hardie & Lee 2005), non-contractual, no churn events needed: transactions
+    (conversion events) at rate ``lambda ~ Gamma(r, alpha)`` while alive, drop-out after each
+    transaction with probability ``p ~ Beta(a, b)``.
+
+Partial pooling: each persona's parameters are mapped to coordinates that are nearly
+uncorrelated in the posterior (sBG: logit of the mean churn probability ``alpha / (alpha +
+beta)`` and ``log(alpha + beta)``; Weibull: ``log shape``, ``log scale``; BG/NBD: ``log(r /
+alpha)`` (mean transaction rate), ``log r``, logit of ``a / (a + b)``, ``log(a + b)``), and each
+coordinate is normal around a population mean: ``u_p ~ Normal(mu, sigma)``, ``mu ~ Normal(m,
+s)``, ``log sigma ~ Normal(0, 0.5)``. With one persona there is no population level (``u ~
+Normal(m, s)``). The prior centres ``m`` are fixed, except those with the unit of time (Weibull
+scale, BG/NBD rate), which centre on the data's time scale. Results are reported in the
+published parameters. How the population level is sampled (``mu`` integrated out, or
+non-centred where the data identify a coordinate weakly) is explained in :func:`build_pymc`.
+
+Which times are used, and the time units, are described in :mod:`journeymodel.models.churn.data`.
+
+References
+----------
+.. [1] Fader, P. S. & Hardie, B. G. S. (2007). How to project customer retention. Journal of
+   Interactive Marketing, 21(1), 76-90.
+.. [2] Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). "Counting your customers" the easy
+   way: an alternative to the Pareto/NBD model. Marketing Science, 24(2), 275-284.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import numpy as np
+
+from journeymodel.errors import InputError, ModelFileError, OptionError
+from journeymodel.models.churn import data as cd
+from journeymodel.models.churn import likelihoods as lk
+from journeymodel.models.churn import pooling as pooling
+from journeymodel.models.base import JourneyModel, Result
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from journeymodel.data.journeys import JourneySet
+
+MODELS = ("sbg", "weibull", "bgnbd")
+#: Parameters of each model, per persona (published names).
+PARAMS = {"sbg": ("alpha", "beta"), "weibull": ("shape", "scale"),
+          "bgnbd": ("r", "alpha", "a", "b")}
+#: Coordinates on which personas are pooled (functions of the published parameters).
+COORDS = {"sbg": ("logit_mean_churn", "log_concentration"),
+          "weibull": ("log_shape", "log_scale"),
+          "bgnbd": ("log_rate", "log_r", "logit_mean_dropout", "log_concentration")}
+#: Population spread of each coordinate: ``log sigma ~ Normal(0, 0.5)`` (median 1, 95% in
+#: 0.38-2.7); see :func:`build_pymc`.
+SIGMA_PRIOR = (0.0, 0.5)
+#: NUTS target acceptance by model. sBG keeps 0.95: on short histories (the demo's year of
+#: months) its data bound the concentration ``alpha + beta`` from below only, a one-sided wall
+#: that still gives a few divergences at 0.8 in every parameterisation tried; its likelihood
+#: works on per-period counts, so the smaller steps cost next to nothing.
+TARGET_ACCEPT = {"sbg": 0.95, "weibull": 0.8, "bgnbd": 0.8}
+#: BG/NBD where the data identify some pooled coordinate only weakly (sampled non-centred, see
+#: :mod:`~journeymodel.models.churn.pooling`): the 500-customer sample data (about 90 repeat
+#: buyers per persona; ``log_r``, ``logit_mean_dropout`` and ``log_concentration`` weak) gave 2
+#: divergences at 0.8 and none at 0.95. Large cohorts identify every coordinate and keep 0.8.
+WEAK_TARGET_ACCEPT = {"bgnbd": 0.95}
+#: Prior scale of each coordinate's population mean (centres: ``Prepared.prior_loc``).
+PRIOR_SCALE = {"sbg": (1.5, 1.5), "weibull": (1.0, 2.0), "bgnbd": (2.0, 1.5, 1.5, 1.5)}
+DATA_KEYS = {
+    "sbg": ("lost_p", "lost_t", "lost_n", "alive_p", "alive_t", "alive_n"),
+    "weibull": ("offsets", "log_d", "weight", "events", "events_log_d"),
+    "bgnbd": ("cell_p", "cell_x", "cell_w", "offsets", "times", "x", "t_x_at", "T_at",
+              "weight"),
+}
+LOGLIK = {"sbg": lk.pt_sbg_loglik, "weibull": lk.pt_weibull_loglik,
+          "bgnbd": lk.pt_bgnbd_loglik}
+#: Advice of this model, after the general remedies of :func:`journeymodel.fit.bayes.remedies`.
+REMEDIES = {
+    "sbg": ("merge personas with very few customers, or fit without --persona-col",
+            "check that the log has enough churn events per persona"),
+    "weibull": ("merge personas with very few customers, or fit without --persona-col",
+                "check that the log has enough churn events per persona"),
+    "bgnbd": ("merge personas with very few customers, or fit without --persona-col",),
+}
+
+
+@dataclass
+class Prepared:
+    """Likelihood data of one fit and what the model keeps for forecasts (no customer ids).
+
+    Attributes
+    ----------
+    data : dict of str to ndarray
+        Values of the PyMC model's ``pm.Data`` containers (see :data:`DATA_KEYS`).
+    prior_loc : ndarray, shape (n_params,)
+        Prior centres of the log-parameters' population means.
+    customers, events : ndarray of int64, shape (n_personas,)
+        Customers in the fit and churned customers (sbg, weibull) or customers with a repeat
+        transaction (bgnbd), per persona.
+    cells : dict of str to ndarray
+        sbg, weibull: the still-active customers as ``(cell_persona, cell_age, cell_count)``
+        (ages in time units rounded to 1/100 unit). bgnbd: per customer ``x``,
+        ``t_x``, ``T`` and row index into the customer table (``index``); ``cell_persona``.
+    notes : list of str
+    """
+
+    data: dict[str, np.ndarray]
+    prior_loc: np.ndarray
+    customers: np.ndarray
+    events: np.ndarray
+    cells: dict[str, np.ndarray]
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(model: str, journeys: JourneySet, cust: cd.Customers, unit: float,
+            origin: str) -> Prepared:
+    """Likelihood data for ``model`` from the customers of ``journeys`` (vectorised)."""
+    n_p = len(cust.personas)
+    if model == "bgnbd":
+        return _prepare_bgnbd(journeys, cust, unit, n_p)
+    at_risk, duration, churned = cd.lifetimes(cust, journeys.observed_until, unit, origin)
+    persona = cust.persona[at_risk]
+    notes = []
+    if not at_risk.all():
+        notes.append(f"{int((~at_risk).sum())} customers never reached the origin "
+                     f"({origin.replace('_', ' ')}) or churned before it: not at risk")
+    if not churned.any():
+        raise InputError(
+            f"{model} needs churn events and none of the {int(at_risk.sum())} customers at risk "
+            "has one (rows labelled by --churn-label, default 'churn'); for non-contractual "
+            "data without churn events use --model bgnbd")
+    alive = ~churned
+    age = np.round(duration[alive], 2)
+    (cell_p, cell_age), cell_n, _ = cd.compress(persona[alive], age)
+    cells = {"cell_persona": cell_p.astype(np.int64), "cell_age": cell_age,
+             "cell_count": cell_n}
+    counts = np.bincount(persona, minlength=n_p)
+    events = np.bincount(persona[churned], minlength=n_p)
+    if model == "sbg":
+        lost, alive_n = cd.period_counts(duration, churned, persona, n_p)
+        data = {**_cells("lost", lost, 1), **_cells("alive", alive_n, 0)}
+        return Prepared(data, np.array([-1.0, 1.0]), counts, events, cells, notes)
+    zero = duration <= 0
+    if (zero & churned).any():
+        notes.append(f"{int((zero & churned).sum())} customers churned at their origin "
+                     "(lifetime 0): left out of the Weibull fit")
+    use = ~zero
+    data = cd.weibull_rows(persona[use], duration[use], churned[use], n_p)
+    scale_loc = float(np.log(max(duration[use].mean(), 1e-3))) + 1.0
+    return Prepared(data, np.array([0.0, scale_loc]), counts, events, cells, notes)
+
+
+def _cells(prefix: str, table: np.ndarray, t0: int) -> dict[str, np.ndarray]:
+    p, t = np.nonzero(table)
+    return {f"{prefix}_p": p.astype(np.int64), f"{prefix}_t": (t + t0).astype(np.float64),
+            f"{prefix}_n": table[p, t]}
+
+
+def _prepare_bgnbd(journeys: JourneySet, cust: cd.Customers, unit: float, n_p: int) -> Prepared:
+    s = cd.rfm(journeys, cust, journeys.observed_until, unit)
+    persona = cust.persona[s.index]
+    notes = []
+    if len(s.index) < len(cust):
+        notes.append(f"{len(cust) - len(s.index)} customers without any conversion are not in "
+                     "the BG/NBD cohort (it starts at a customer's first transaction)")
+    if not (s.T > 0).any():
+        raise InputError("bgnbd needs customers observed for some time after their first "
+                         "transaction; every first transaction is on the last day observed")
+    data = cd.bgnbd_rows(persona, s.x, s.t_x, s.T, n_p)
+    rate_loc = float(np.log(max(s.x.mean(), 0.1) / max(s.T.mean(), 1e-3)))
+    cells = {"index": s.index, "cell_persona": persona, "x": s.x, "t_x": s.t_x, "T": s.T}
+    return Prepared(data, np.array([rate_loc, 0.0, -1.0, 1.0]),
+                    np.bincount(persona, minlength=n_p),
+                    np.bincount(persona[s.x > 0], minlength=n_p), cells, notes)
+
+
+def _published(model: str, u):
+    """Published parameters from the pooling coordinates ``u`` (list of PyTensor vectors)."""
+    import pytensor.tensor as pt
+
+    if model == "weibull":
+        return {"shape": pt.exp(u[0]), "scale": pt.exp(u[1])}
+    if model == "sbg":  # u = (logit of the mean churn probability, log(alpha + beta))
+        kappa = pt.exp(u[1])
+        return {"alpha": pt.sigmoid(u[0]) * kappa, "beta": pt.sigmoid(-u[0]) * kappa}
+    # bgnbd: u = (log mean rate r / alpha, log r, logit of mean drop-out a / (a + b), log(a + b))
+    r, kappa = pt.exp(u[1]), pt.exp(u[3])
+    return {"r": r, "alpha": r * pt.exp(-u[0]), "a": pt.sigmoid(u[2]) * kappa,
+            "b": pt.sigmoid(-u[2]) * kappa}
+
+
+def build_pymc(model: str, n_personas: int, data: dict[str, np.ndarray],
+               prior_loc: np.ndarray, non_centered: frozenset[str] = frozenset()):
+    """The hierarchical PyMC model (data in ``pm.Data`` so a compiled model can be reused).
+
+    Personas are pooled on coordinates that are nearly uncorrelated in the posterior (see
+    :data:`COORDS`): ``u_p ~ Normal(mu, sigma)``, ``mu ~ Normal(prior_loc, PRIOR_SCALE)``,
+    ``log sigma ~ Normal(0, 0.5)`` (median 1; a boundary-avoiding prior for a scale estimated
+    from few groups, after Chung et al. 2013); one persona: ``u ~ Normal(prior_loc,
+    PRIOR_SCALE)``. The spread's prior is normal in ``log sigma``, the coordinate NUTS moves
+    in: a ``Gamma(4, 4)`` prior (used before) has a doubly exponential tail there, whose
+    curvature grows fourfold from the bulk to ``sigma = 4``, and trajectories that reached it
+    diverged.
+
+    How the population level is sampled (the model is the same either way):
+
+    * coordinates in ``non_centered`` (weakly identified by the data, see
+      :mod:`journeymodel.models.churn.pooling`) as ``u_p = mu + sigma * z_p``,
+      ``z_p ~ Normal(0, 1)``;
+    * the others (identified by each persona's data) with ``mu`` integrated out: ``u`` is
+      multivariate normal with covariance ``sigma**2 I + s**2 J`` (:func:`_pooled_logp`), and
+      ``mu`` is drawn exactly from its conditional posterior ``Normal(mu | u, sigma)`` through a
+      standard normal ``eta_<coord>``. With two or three personas the conditional spread of
+      ``mu`` (``sigma / sqrt(P)``) varies twentyfold over the posterior of ``sigma``, a
+      funnel that made NUTS diverge; without ``mu`` only ``u`` and ``sigma`` are sampled and
+      neither scale depends much on the other when the data identify ``u``.
+    """
+    import pymc as pm
+
+    with pm.Model(coords={"persona": np.arange(n_personas)}) as m:
+        d = {k: pm.Data(k, data[k]) for k in DATA_KEYS[model]}
+        loc = pm.Data("prior_loc", prior_loc)
+        u = []
+        for i, name in enumerate(COORDS[model]):
+            scale = PRIOR_SCALE[model][i]
+            if n_personas == 1:
+                u.append(pm.Normal(name, loc[i], scale, dims="persona"))
+                continue
+            sigma = pm.LogNormal(f"sigma_{name}", mu=SIGMA_PRIOR[0], sigma=SIGMA_PRIOR[1])
+            if name in non_centered:
+                mu = pm.Normal(f"mu_{name}", loc[i], scale)
+                z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="persona")
+                u.append(pm.Deterministic(name, mu + sigma * z, dims="persona"))
+                continue
+            v = pm.Flat(name, dims="persona")
+            pm.Potential(f"pool_{name}", _pooled_logp(v, sigma, loc[i], scale))
+            eta = pm.Normal(f"eta_{name}", 0.0, 1.0)
+            mean, sd = _mu_given(v, sigma, loc[i], scale)
+            pm.Deterministic(f"mu_{name}", mean + sd * eta)
+            u.append(v)
+        theta = {k: pm.Deterministic(k, v, dims="persona")
+                 for k, v in _published(model, u).items()}
+        sizes = {} if model == "sbg" else {"n_personas": n_personas}
+        pm.Potential("loglik", LOGLIK[model](*(theta[n] for n in PARAMS[model]),
+                                             *(d[k] for k in DATA_KEYS[model]), **sizes))
+    return m
+
+
+def _pooled_logp(u, sigma, m, s):
+    """log density of ``u`` (P personas) with ``u_p ~ Normal(mu, sigma)``, ``mu ~ Normal(m, s)``
+    and ``mu`` integrated out: ``u ~ MvNormal(m 1, sigma**2 I + s**2 J)``.
+
+    The covariance has eigenvalue ``sigma**2 + P s**2`` along ``1`` and ``sigma**2`` on its
+    complement, so with ``ubar`` the mean of ``u`` and ``S = sum (u_p - ubar)**2``:
+    ``-(P - 1) log sigma - log(sigma**2 + P s**2) / 2 - S / (2 sigma**2)
+    - P (ubar - m)**2 / (2 (sigma**2 + P s**2))`` (constant ``-P/2 log 2 pi`` left out).
+    """
+    import pytensor.tensor as pt
+
+    n = u.shape[0]
+    ubar = pt.mean(u)
+    wide = sigma**2 + n * s**2
+    return (-(n - 1) * pt.log(sigma) - 0.5 * pt.log(wide)
+            - pt.sum((u - ubar) ** 2) / (2 * sigma**2) - n * (ubar - m) ** 2 / (2 * wide))
+
+
+def _mu_given(u, sigma, m, s):
+    """Mean and sd of ``mu | u, sigma`` (conjugate normal): precision ``1/s**2 + P/sigma**2``."""
+    import pytensor.tensor as pt
+
+    precision = 1.0 / s**2 + u.shape[0] / sigma**2
+    return (m / s**2 + pt.sum(u) / sigma**2) / precision, 1.0 / pt.sqrt(precision)
+
+
+class ChurnModel(JourneyModel):
+    """Bayesian churn / retention model by persona: ``sbg``, ``weibull`` or ``bgnbd``.
+
+    Parameters
+    ----------
+    model : {"sbg", "weibull", "bgnbd"}
+        See the module docstring.
+    time_unit : {"D", "W", "M", "Y"} or None
+        Unit of periods and parameters for calendar timestamps (M = 30.4375 days, Y = 365.25
+        days); default M for sbg/weibull, W for bgnbd. Logs of plain period numbers use their
+        own periods (leave it None).
+    origin : {"auto", "first_event", "first_conversion"}
+        Where a customer's lifetime starts (sbg, weibull): ``auto`` is the first conversion (the
+        customer starts paying) when the log has conversions, else the first event. BG/NBD
+        always starts at the first transaction.
+    draws, tune, chains : int
+        NUTS draws and tuning steps per chain, and chains.
+    seed : int
+        Same seed, same posterior.
+    keep_customers : bool
+        bgnbd only: store each customer's id and (x, t_x, T) in the model so that
+        :meth:`forecast` can list P(alive) and expected transactions per customer. Off by
+        default: a model file must be shareable without customer records, so without it the
+        file holds no ids and forecasts are per persona.
+    hdi_prob : float
+        Credible mass of reported intervals.
+    target_accept : float or None
+        NUTS target acceptance; default :func:`default_target_accept` (0.8; sbg 0.95; bgnbd
+        0.95 where the data identify a pooled coordinate only weakly).
+
+    Attributes
+    ----------
+    posterior_ : xarray.DataTree
+        Groups ``posterior`` (per-persona parameters, dims chain, draw, persona) and
+        ``sample_stats``.
+    personas_ : tuple of str
+    customers_, events_ : ndarray of int64, shape (n_personas,)
+        Customers in the fit; churned (sbg, weibull) or repeat buyers (bgnbd) among them.
+    diagnostics_ : journeymodel.fit.bayes.Diagnostics
+    info_ : dict
+        Time unit and its length in seconds, origin, sampler, seconds, notes.
+
+    Examples
+    --------
+    >>> from journeymodel.data.datasets import make_demo_data
+    >>> from journeymodel.data.journeys import load_journeys
+    >>> js = load_journeys(make_demo_data(800, seed=1).events)
+    >>> m = ChurnModel("sbg", draws=300, tune=300).fit(js)  # doctest: +SKIP
+    >>> m.summary().json["personas"]["loyalist"]["params"]["alpha"]["mean"]  # doctest: +SKIP
+
+    References
+    ----------
+    Fader & Hardie (2007); Fader, Hardie & Lee (2005): see the module docstring.
+    """
+
+    model_type: ClassVar[str] = "churn"
+    schema_version: ClassVar[int] = 1
+
+    def __init__(self, model: str = "sbg", time_unit: str | None = None, origin: str = "auto",
+                 draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0,
+                 keep_customers: bool = False, hdi_prob: float = 0.94,
+                 target_accept: float | None = None) -> None:
+        self.model = model
+        self.time_unit = time_unit
+        self.origin = origin
+        self.draws = draws
+        self.tune = tune
+        self.chains = chains
+        self.seed = seed
+        self.keep_customers = keep_customers
+        self.hdi_prob = hdi_prob
+        self.target_accept = target_accept
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.model not in MODELS:
+            raise OptionError(f"model must be one of {', '.join(MODELS)} (got {self.model!r})")
+        if not 0 < self.hdi_prob < 1:
+            raise OptionError(f"hdi_prob must be in (0, 1) (got {self.hdi_prob!r})")
+
+    def fit(self, journeys: JourneySet, *, progress: bool = False) -> Self:
+        """Sample the posterior from ``journeys`` (an event log's JourneySet).
+
+        Raises
+        ------
+        OptionError
+            Bad model name, time unit or origin.
+        InputError
+            No customers or times; sbg/weibull without churn events; bgnbd without conversions.
+        """
+        from journeymodel.fit import bayes
+
+        self._check_params()
+        unit_name, unit = cd.unit_length(journeys.time_kind, self.time_unit, self.model)
+        cust = cd.customers_of(journeys)
+        origin = "first_transaction" if self.model == "bgnbd" else cd.resolve_origin(
+            self.origin, cust)
+        prep = prepare(self.model, journeys, cust, unit, origin)
+        n_p = len(cust.personas)
+        weak = frozenset() if n_p == 1 else pooling.non_centered(
+            COORDS[self.model], pooling.laplace_sd(self.model, prep.data, prep.prior_loc,
+                                                   np.array(PRIOR_SCALE[self.model]), n_p))
+        accept = self.target_accept or default_target_accept(self.model, weak)
+        sampling = bayes.sample(
+            lambda: build_pymc(self.model, n_p, prep.data, prep.prior_loc, weak),
+            key=("journeymodel.churn", self.model, n_p, tuple(sorted(weak))),
+            data={**prep.data, "prior_loc": prep.prior_loc}, draws=self.draws,
+            tune=self.tune, chains=self.chains, seed=self.seed, progress=progress,
+            target_accept=accept, description=f"Sampling {self.model}")
+        tree = sampling.tree
+        keep = {g: tree[g].to_dataset() for g in bayes.POSTERIOR_GROUPS}
+        keep["posterior"] = keep["posterior"].assign_coords(persona=list(cust.personas))
+        self.posterior_ = _tree(keep)
+        self.personas_ = tuple(cust.personas)
+        self.customers_ = prep.customers.astype(np.int64)
+        self.events_ = prep.events.astype(np.int64)
+        self.cells_ = prep.cells
+        self.customer_ids_ = (np.asarray(cust.ids)[prep.cells["index"]].astype(str)
+                              if self.model == "bgnbd" and self.keep_customers else None)
+        self.info_ = {"time_unit": unit_name, "unit_seconds": unit if journeys.time_kind ==
+                      "datetime" else None, "origin": origin, "sampler": sampling.sampler,
+                      "non_centered": sorted(weak), "target_accept": accept,
+                      "compile_seconds": round(sampling.compile_seconds, 2),
+                      "sample_seconds": round(sampling.sample_seconds, 2),
+                      "notes": prep.notes}
+        self.diagnostics_ = bayes.diagnose(self.posterior_)
+        self._remember(journeys)
+        advice = bayes.remedies(self.diagnostics_, draws=self.draws, tune=self.tune,
+                                chains=self.chains,
+                                target_accept=accept, extra=REMEDIES[self.model])
+        bayes.check_convergence(self.diagnostics_, what=f"{self.model} churn model",
+                                remedies=advice, stacklevel=2)
+        return self
+
+    # -- persistence -----------------------------------------------------------------------
+    def _to_tree(self) -> xr.DataTree:
+        import xarray as xr
+
+        from journeymodel.fit import bayes
+        from journeymodel.io.persist import to_attr
+
+        root = xr.Dataset(
+            {"customers": ("persona", self.customers_), "events": ("persona", self.events_)},
+            coords={"persona": np.array(self.personas_, dtype=object)},
+            attrs={"info": to_attr(self.info_),
+                   "diagnostics": to_attr(self.diagnostics_.to_dict())})
+        nodes = {"/": root, **{f"/{k}": v
+                               for k, v in bayes.storable_groups(self.posterior_).items()}}
+        cells = {k: ("cell", v) for k, v in self.cells_.items()
+                 if not (self.model == "bgnbd" and k == "index")}
+        if self.model == "bgnbd" and self.customer_ids_ is not None:
+            cells["customer_id"] = ("cell", self.customer_ids_.astype(object))
+        nodes["/at_risk"] = xr.Dataset(cells)
+        return xr.DataTree.from_dict(nodes)
+
+    def _from_tree(self, tree: xr.DataTree) -> None:
+        from journeymodel.fit import bayes
+
+        for node in ("posterior", "sample_stats", "at_risk"):
+            if node not in tree.children:
+                raise ModelFileError(f"damaged churn model file: the {node!r} group is missing")
+        root = tree.to_dataset()
+        self.posterior_ = bayes.restore_posterior(tree)
+        self.personas_ = tuple(str(p) for p in root["persona"].values)
+        self.customers_ = root["customers"].values
+        self.events_ = root["events"].values
+        self.info_ = json.loads(root.attrs["info"])
+        self.diagnostics_ = bayes.Diagnostics.from_dict(json.loads(root.attrs["diagnostics"]))
+        at_risk = tree["at_risk"].to_dataset()
+        self.cells_ = {k: at_risk[k].values for k in at_risk.data_vars if k != "customer_id"}
+        self.customer_ids_ = (at_risk["customer_id"].values.astype(str)
+                              if "customer_id" in at_risk else None)
+
+    # -- results ---------------------------------------------------------------------------
+    def params(self) -> xr.Dataset:
+        """Per-persona parameter posteriors: variables ``median``, ``mean``, ``hdi_low``,
+        ``hdi_high`` with dims (param, persona)."""
+        import xarray as xr
+
+        from journeymodel.fit import bayes
+
+        self._check_fitted()
+        post = self.posterior_["posterior"].to_dataset()
+        names = list(PARAMS[self.model])
+        stacked = xr.concat([post[n] for n in names], dim=xr.Variable("param", names))
+        return bayes.interval(stacked, self.hdi_prob)
+
+    def summary(self) -> Result:
+        """Key figures, retention and hazard, parameters per persona (median, HDI),
+        diagnostics."""
+        from journeymodel.models.churn.results import summary
+
+        self._check_fitted()
+        return summary(self)
+
+    def retention(self, periods: int = 12) -> xr.Dataset:
+        """Survival / retention and churn hazard per persona and period, with HDIs.
+
+        For bgnbd the axis is the number of repeat transactions (P(still alive after n)).
+
+        Returns
+        -------
+        xarray.Dataset
+            ``survival_median``, ``survival_mean``, ``survival_low``, ``survival_high`` and the
+            same four for ``hazard``, with dims (persona, period).
+        """
+        from journeymodel.models.churn.results import retention
+
+        self._check_fitted()
+        return retention(self, periods)
+
+    def forecast(self, *, horizon: float | None = None, journeys: int | None = None,
+                 seed: int | np.random.Generator = 0) -> Result:
+        """Forecast ``horizon`` time units past the end of observation.
+
+        sbg, weibull: expected survivors per persona among the customers active at the end of
+        observation. bgnbd: P(alive) now and expected transactions in the horizon, per
+        customer (when stored) and per persona.
+
+        Raises
+        ------
+        OptionError
+            ``horizon`` missing or not positive, or ``journeys`` given.
+        """
+        from journeymodel.models.churn.results import forecast
+
+        self._check_fitted()
+        if journeys is not None:
+            raise OptionError("--journeys applies to conversion models; churn forecasts take "
+                              "--horizon in time units")
+        if horizon is None or not horizon > 0:
+            raise OptionError(f"a churn forecast needs --horizon > 0 in the model's time unit "
+                              f"({self.info_['time_unit']}) (got {horizon!r})")
+        return forecast(self, float(horizon), seed)
+
+    def draws_of(self, name: str, max_draws: int | None = None,
+                 seed: int | np.random.Generator = 0) -> np.ndarray:
+        """Posterior draws of parameter ``name``, shape (n_draws, n_personas), optionally a
+        random subset of ``max_draws`` (seeded)."""
+        from journeymodel.fit import bayes
+
+        values = bayes.draws_of(self.posterior_["posterior"].to_dataset()[name])
+        if max_draws is not None and len(values) > max_draws:
+            pick = np.sort(np.random.default_rng(seed).choice(len(values), max_draws,
+                                                              replace=False))
+            values = values[pick]
+        return values
+
+
+def default_target_accept(model: str, weak: frozenset[str]) -> float:
+    """NUTS target acceptance of ``model`` when the coordinates ``weak`` are sampled
+    non-centred: :data:`WEAK_TARGET_ACCEPT` if any, else :data:`TARGET_ACCEPT`."""
+    if weak and model in WEAK_TARGET_ACCEPT:
+        return WEAK_TARGET_ACCEPT[model]
+    return TARGET_ACCEPT[model]
+
+
+def _tree(groups: dict[str, Any]):
+    import xarray as xr
+
+    return xr.DataTree.from_dict({f"/{k}": v for k, v in groups.items()})
+
+
+def summary_params(model: ChurnModel) -> dict[str, Any]:
+    """``{persona: {"params": {param: {"median", "mean", "hdi_low", "hdi_high"}},
+    "customers": n}}`` (report the median with the HDI: the mean of a weakly identified
+    parameter can lie outside its own interval)."""
+    ds = model.params()
+    out = {}
+    for i, persona in enumerate(model.personas_):
+        params = {}
+        for name in PARAMS[model.model]:
+            cell = ds.sel(param=name).isel(persona=i)
+            params[name] = {k: round(float(cell[k]), 6)
+                            for k in ("median", "mean", "hdi_low", "hdi_high")}
+        out[persona] = {"params": params, "customers": int(model.customers_[i]),
+                        ("churned" if model.model != "bgnbd" else "repeat_buyers"):
+                        int(model.events_[i])}
+    return out

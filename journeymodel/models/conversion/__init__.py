@@ -1,0 +1,22 @@
+"""Conversion by persona: a hierarchical Bayesian model fitted on counts.
+
+``ConversionModel`` lives in :mod:`journeymodel.models.conversion.model`; it is re-exported here lazily (PEP 562),
+so importing one module of the package does not load the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__all__ = ["ConversionModel"]
+
+
+def __getattr__(name: str):
+    if name == "ConversionModel":
+        return importlib.import_module("journeymodel.models.conversion.model").ConversionModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from journeymodel.models.conversion.model import ConversionModel

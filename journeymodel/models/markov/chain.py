@@ -1,0 +1,759 @@
+"""Absorbing Markov chains over touchpoint windows: counting, posterior, linear-algebra solves.
+
+States follow ChannelAttribution's ``markov_model`` so that results can be compared with it:
+
+* at order ``k`` a state is a window of ``k`` consecutive touchpoints; a journey enters its first
+  window (its first ``min(k, L)`` touchpoints) straight from the start state, then slides one
+  touchpoint at a time. A journey shorter than ``k`` is a single state holding its whole path.
+* with ``collapse_repeats`` (the default, as ChannelAttribution does) consecutive identical states
+  are merged, so at order 1 ``email > email > web`` is ``email > web``.
+* absorbing states: ``conversion``, ``dropoff`` and ``churn`` (where the data have churn).
+  Censored journeys contribute their transitions but no absorption.
+
+A state is encoded as one integer: with ``base = n_touchpoints + 1`` the window
+``(c_1, ..., c_j)`` (oldest first, ``j <= k``) is ``sum_i (c_i + 1) * base**(j - i)``, so the
+empty window, ``0``, is the start state and the newest touchpoint is the lowest digit.
+Absorbing states have negative keys. Counting works on whole arrays (no loop per journey), and
+:class:`TransitionCounts` of two halves of the data add up to those of the whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from journeymodel.errors import OptionError
+from journeymodel.data.journeys import CENSORED, CHURN, CONVERSION, DROPOFF, JourneySet
+
+#: Absorbing states, in the order they follow the transient states.
+ABSORBING = ("conversion", "dropoff", "churn")
+#: Key of each outcome's absorbing state (indexed by journeys.OUTCOMES code).
+_ABS_KEY = {CONVERSION: -1, DROPOFF: -2, CHURN: -3}
+_DENSE_MAX = 250  # chains up to this many transient states are solved densely
+_BLOCK_NNZ = 2_000_000  # entries per block-diagonal sparse batch
+_PRECOND_MAX = 3000  # many draws of chains up to this size: iteration preconditioned by the mean
+_PRECOND_MIN_DRAWS = 8  # fewer draws than this: direct sparse solves are cheaper
+_ITER_TOL = 1e-10  # stop when no value moves by more than this (relative to the largest)
+_ITER_MAX = 60  # draws not converged by then are solved directly
+
+
+def state_base(n_touchpoints: int, order: int) -> int:
+    """The integer base of window keys; raises OptionError if keys would overflow int64."""
+    base = n_touchpoints + 1
+    if order < 1 or order > 4:
+        raise OptionError(f"order must be 1, 2, 3, 4 or 'auto' (got {order!r})")
+    if float(base) ** (order + 1) >= 2.0**62:
+        raise OptionError(f"order {order} with {n_touchpoints} touchpoints is too large "
+                          "to encode; use a lower order")
+    return base
+
+
+def decode_keys(keys: np.ndarray, base: int, order: int) -> np.ndarray:
+    """Window keys -> touchpoint codes, shape (n, order), oldest first, -1 padded at the end."""
+    keys = np.asarray(keys, np.int64)
+    digits = np.stack([(keys // base**p) % base for p in range(order - 1, -1, -1)], axis=1) - 1
+    # windows shorter than `order` have leading zeros (-1 after the shift): move them to the end
+    n_pad = (digits < 0).sum(axis=1)
+    idx = (np.arange(order)[None, :] + n_pad[:, None]) % order
+    out = np.take_along_axis(digits, idx, axis=1)
+    out[np.arange(order)[None, :] >= order - n_pad[:, None]] = -1
+    return out
+
+
+@dataclass(frozen=True)
+class StateSequences:
+    """Each journey's sequence of state keys (CSR), with the time each state was entered."""
+
+    keys: np.ndarray  # (n_occurrences,) int64
+    offsets: np.ndarray  # (n_journeys + 1,) int64
+    entered: np.ndarray  # (n_occurrences,) float64
+
+
+def state_sequences(journeys: JourneySet, order: int, collapse: bool = True,
+                    base: int | None = None) -> StateSequences:
+    """Window states of every journey (see module docstring), vectorised over all events."""
+    keys, offsets, entered = _states(journeys, order, collapse, base, times=True)
+    return StateSequences(keys.astype(np.int64), offsets, entered)
+
+
+def _states(journeys: JourneySet, order: int, collapse: bool, base: int | None, times: bool):
+    """(state keys, CSR offsets, entry times or None) of every journey.
+
+    Memory-lean: keys are int32 where they fit; window keys are built from shifted slices (no
+    gathers), repeats are found event by event, and each output is gathered once."""
+    base = base or state_base(len(journeys.touchpoints), order)
+    n = journeys.n_events
+    lengths = journeys.lengths
+    itype = np.int32 if n < 2**31 and float(base) ** order < 2**31 else np.int64
+    rel = np.arange(n, dtype=itype)  # position of each event within its journey
+    rel -= np.repeat(journeys.offsets[:-1].astype(itype), lengths)
+    key = journeys.codes.astype(itype)
+    key += 1
+    if order > 1:
+        codes = key.copy()
+        for j in range(1, order):  # add the touchpoint j steps back, where the journey has one
+            contrib = codes[:-j] * itype(base**j)
+            contrib[rel[j:] < j] = 0
+            key[j:] += contrib
+        del codes, contrib
+    # a journey of L touchpoints has states at its last max(L - order + 1, 1) events ...
+    keep = rel >= order - 1
+    short = (lengths > 0) & (lengths < order)
+    keep[journeys.offsets[1:][short] - 1] = True
+    if collapse and n > 1:  # ... minus those repeating the state of the event before
+        repeat = np.zeros(n, bool)
+        np.equal(key[1:], key[:-1], out=repeat[1:])
+        repeat &= rel >= order  # the event before holds a state of the same journey
+        keep &= ~repeat
+        del repeat
+    del rel
+    nonempty = lengths > 0
+    counts = np.zeros(len(lengths), np.int64)
+    if nonempty.any():
+        counts[nonempty] = np.add.reduceat(keep, journeys.offsets[:-1][nonempty],
+                                           dtype=np.int64)
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return key[keep], offsets, journeys.times[keep] if times else None
+
+
+@dataclass(frozen=True, eq=False)
+class TransitionCounts:
+    """Additive sufficient statistics of a Markov journey model.
+
+    Attributes
+    ----------
+    order : int
+    touchpoints : tuple of str
+    from_key, to_key : ndarray of int64, shape (n_pairs,)
+        Distinct observed transitions (window keys; absorbing states negative), sorted.
+    count : ndarray of float64, shape (n_pairs,)
+        Weighted number of transitions.
+    value : ndarray of float64, shape (n_pairs,)
+        Weighted conversion value carried by transitions into ``conversion`` (0 elsewhere).
+    dwell_key, dwell_sum, dwell_n : ndarray, shape (n_dwell,)
+        Per state key: total and number of observed dwell times (time from entering the state
+        to the next state or outcome row); empty without timestamps.
+    """
+
+    order: int
+    collapse: bool
+    touchpoints: tuple[str, ...]
+    from_key: np.ndarray
+    to_key: np.ndarray
+    count: np.ndarray
+    value: np.ndarray
+    dwell_key: np.ndarray
+    dwell_sum: np.ndarray
+    dwell_n: np.ndarray
+
+    def __add__(self, other: TransitionCounts) -> TransitionCounts:
+        if (self.order, self.collapse, self.touchpoints) != (
+                other.order, other.collapse, other.touchpoints):
+            raise OptionError("can only add counts of the same order, repeat handling and "
+                              f"touchpoints (got order {self.order} vs {other.order})")
+        f, t, (c, v) = _group_pairs(np.concatenate([self.from_key, other.from_key]),
+                                    np.concatenate([self.to_key, other.to_key]),
+                                    [np.concatenate([self.count, other.count]),
+                                     np.concatenate([self.value, other.value])])
+        dk, (ds, dn) = _group_keys(np.concatenate([self.dwell_key, other.dwell_key]),
+                                   [np.concatenate([self.dwell_sum, other.dwell_sum]),
+                                    np.concatenate([self.dwell_n, other.dwell_n])])
+        return TransitionCounts(self.order, self.collapse, self.touchpoints, f, t, c, v,
+                                dk, ds, dn)
+
+    def equals(self, other: TransitionCounts, rtol: float = 1e-9) -> bool:
+        """Same transitions with the same counts (up to float rounding)."""
+        return (np.array_equal(self.from_key, other.from_key)
+                and np.array_equal(self.to_key, other.to_key)
+                and np.allclose(self.count, other.count, rtol=rtol)
+                and np.allclose(self.value, other.value, rtol=rtol)
+                and np.array_equal(self.dwell_key, other.dwell_key)
+                and np.allclose(self.dwell_sum, other.dwell_sum, rtol=rtol)
+                and np.allclose(self.dwell_n, other.dwell_n, rtol=rtol))
+
+
+def _group_keys(keys: np.ndarray, weights: list[np.ndarray]):
+    uniq, inv = _compress(keys)
+    return uniq, [np.bincount(inv, weights=w, minlength=len(uniq)) for w in weights]
+
+
+def _group_pairs(a: np.ndarray, b: np.ndarray, weights: list[np.ndarray]):
+    """Distinct (a, b) pairs, sorted, with summed weights (bincount when the key space is small)."""
+    ua, ia = _compress(a)
+    ub, ib = _compress(b)
+    combined = ia * len(ub) + ib
+    space = len(ua) * len(ub)
+    if space <= 1 << 24:
+        sums = [np.bincount(combined, weights=w, minlength=space) for w in weights]
+        present = np.bincount(combined, minlength=space) > 0
+        idx = np.flatnonzero(present)
+        sums = [s[idx] for s in sums]
+    else:
+        idx, inv = np.unique(combined, return_inverse=True)
+        sums = [np.bincount(inv, weights=w, minlength=len(idx)) for w in weights]
+    return ua[idx // len(ub)], ub[idx % len(ub)], sums
+
+
+def _compress(keys: np.ndarray, itype=np.int64) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct sorted keys, index of each key), by a lookup table when keys are small.
+
+    ``itype=np.int32`` halves the memory of the index where the lookup table applies (callers
+    must then keep products of indices below 2**31)."""
+    if len(keys) == 0:
+        return keys.astype(np.int64), keys.astype(np.int64)
+    lo, hi = int(keys.min()), int(keys.max())
+    if hi - lo <= 1 << 24:
+        present = np.zeros(hi - lo + 1, bool)
+        present[keys - lo] = True
+        index = (np.cumsum(present) - 1).astype(itype)
+        return np.flatnonzero(present) + lo, index[keys - lo] if lo else index[keys]
+    return np.unique(keys, return_inverse=True)
+
+
+def count_transitions(journeys: JourneySet, order: int, collapse: bool = True
+                      ) -> TransitionCounts:
+    """Count weighted transitions between window states of every journey (vectorised).
+
+    Parameters
+    ----------
+    journeys : JourneySet
+    order : int
+        Window length, 1..4.
+    collapse : bool
+        Merge consecutive identical states (ChannelAttribution's convention).
+
+    Returns
+    -------
+    TransitionCounts
+        Additive: ``count_transitions(a) + count_transitions(b)`` equals the counts of the
+        journeys of ``a`` and ``b`` together.
+
+    Examples
+    --------
+    >>> from journeymodel.data.journeys import journeys_from_codes
+    >>> js = journeys_from_codes([["c1", "c2", "c3"], ["c1"], ["c2", "c3"]],
+    ...                          ["conversion", "dropoff", "dropoff"])
+    >>> tc = count_transitions(js, order=1)
+    >>> tc.from_key.tolist(), tc.to_key.tolist(), tc.count.tolist()
+    ([0, 0, 1, 1, 2, 3, 3], [1, 2, -2, 2, 3, -2, -1], [2.0, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0])
+    """
+    timed = journeys.time_kind != "none"
+    seq = StateSequences(*_states(journeys, order, collapse, None, times=timed))
+    n_j = journeys.n_journeys
+    n_per = np.diff(seq.offsets)
+    has = n_per > 0
+    first = seq.offsets[:-1][has]
+    last = seq.offsets[1:][has] - 1
+    w = journeys.weight
+    unit = bool(np.all(w == 1.0))
+    # Three kinds of transitions with disjoint (from, to) pairs, grouped separately: start ->
+    # first state; state -> next state within a journey; last state -> outcome. Each pair's
+    # sum therefore adds the same terms in the same order as one grouping of all of them.
+    ended = journeys.outcome != CENSORED
+    last_key = np.zeros(n_j, np.int64)
+    last_key[has] = seq.keys[last]
+    abs_key = np.select([journeys.outcome == o for o in _ABS_KEY],
+                        list(_ABS_KEY.values()), 0).astype(np.int64)
+    conv_value = np.where(journeys.outcome == CONVERSION, journeys.value * w, 0.0)
+    uk, ik = _compress(seq.keys, np.int32)  # state indices 0..U-1, for pairs and dwell
+    nxt = np.ones(len(seq.keys), bool)  # the state has a next state in its journey
+    nxt[last] = False
+    parts = [
+        _group_pairs(np.zeros(int(has.sum()), np.int64), seq.keys[first],
+                     [w[has], np.zeros(int(has.sum()))]),
+        _within_pairs(uk, ik, nxt, None if unit else np.repeat(w, n_per)),
+        _group_pairs(last_key[ended], abs_key[ended], [w[ended], conv_value[ended]]),
+    ]
+    f = np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False)
+    t = np.concatenate([p[1] for p in parts]).astype(np.int64, copy=False)
+    c = np.concatenate([p[2][0] for p in parts])
+    v = np.concatenate([p[2][1] for p in parts])
+    srt = np.lexsort((t, f))
+    dk, ds, dn = _dwell(seq, uk, ik, nxt, n_per, last, journeys, has, unit)
+    return TransitionCounts(order, collapse, tuple(journeys.touchpoints), f[srt], t[srt], c[srt],
+                            v[srt], dk, ds, dn)
+
+
+def _within_pairs(uk, ik, nxt, occ_weight):
+    """Distinct (state, next state) pairs inside journeys, sorted, with summed weights (1 per
+    transition when ``occ_weight`` is None) and zero value. ``uk, ik`` are the distinct state
+    keys and each occurrence's index into them; ``nxt`` marks occurrences followed by a state
+    of the same journey."""
+    U = len(uk)
+    if len(ik) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), [np.zeros(0), np.zeros(0)]
+    if U * U <= 1 << 24:  # bincount over the small pair space; the last bin collects non-pairs
+        pair = ik[:-1] * ik.dtype.type(U)
+        pair += ik[1:]
+        pair[~nxt[:-1]] = U * U
+        present_n = np.bincount(pair, minlength=U * U + 1)[:-1]
+        idx = np.flatnonzero(present_n)
+        cnt = (present_n[idx].astype(np.float64) if occ_weight is None else
+               np.bincount(pair, weights=occ_weight[:-1], minlength=U * U + 1)[idx])
+        return uk[idx // U], uk[idx % U], [cnt, np.zeros(len(idx))]
+    pos = np.flatnonzero(nxt)
+    fw = [np.ones(len(pos)) if occ_weight is None else occ_weight[pos]]
+    a, b, (cnt,) = _group_pairs(uk[ik[pos]], uk[ik[pos + 1]], fw)
+    return a, b, [cnt, np.zeros(len(cnt))]
+
+
+def count_transitions_chunked(journeys: JourneySet, order: int, collapse: bool = True,
+                              chunk_events: int = 1_000_000) -> TransitionCounts:
+    """:func:`count_transitions` over consecutive chunks of about ``chunk_events`` events,
+    summed (the counts are additive): same result, bounded temporary memory."""
+    if journeys.n_events <= chunk_events:
+        return count_transitions(journeys, order, collapse)
+    cuts = np.searchsorted(journeys.offsets, np.arange(0, journeys.n_events, chunk_events))
+    bounds = np.unique(np.concatenate([cuts, [journeys.n_journeys]]))
+    total = None
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):  # loop over chunks only
+        part = count_transitions(journeys.take(np.arange(lo, hi)), order, collapse)
+        total = part if total is None else total + part
+    return total
+
+
+def _dwell(seq: StateSequences, uk, ik, nxt, n_per, last, journeys: JourneySet, has,
+           unit: bool):
+    """Dwell time per state: to the next state, or to the outcome row of a converted/churned
+    journey. Drop-offs and censored ends have no observed dwell. Sums run over the dwell
+    times in occurrence order (those to a next state first, then those to an outcome)."""
+    empty = np.zeros(0)
+    if journeys.time_kind == "none" or len(seq.keys) == 0:
+        return empty.astype(np.int64), empty, empty
+    jl = np.flatnonzero(has)
+    out = np.isin(journeys.outcome[jl], (CONVERSION, CHURN))
+    d_last = journeys.end[jl[out]] - seq.entered[last[out]]
+    ok_last = np.isfinite(d_last)
+    d_last, i_last = d_last[ok_last], ik[last[out]][ok_last]
+    d_all = np.diff(seq.entered)
+    sel = nxt[:-1] & np.isfinite(d_all)  # a next state, and a finite time to it
+    k = int(np.count_nonzero(sel))
+    d, idx = np.empty(k + len(d_last)), np.empty(k + len(d_last), ik.dtype)
+    np.compress(sel, d_all, out=d[:k])
+    del d_all
+    np.compress(sel, ik[:-1], out=idx[:k])
+    d[k:], idx[k:] = d_last, i_last
+    U = len(uk)
+    present = np.bincount(idx, minlength=U)
+    if unit:
+        s, n = np.bincount(idx, weights=d, minlength=U), present.astype(np.float64)
+    else:
+        wo = np.repeat(journeys.weight, n_per)[:-1][sel]
+        w = np.concatenate([wo, journeys.weight[jl[out]][ok_last]])
+        s, n = (np.bincount(idx, weights=d * w, minlength=U),
+                np.bincount(idx, weights=w, minlength=U))
+    keep = np.flatnonzero(present)
+    return uk[keep], s[keep], n[keep]
+
+
+# ---------------------------------------------------------------------------------------------
+# The chain
+
+
+@dataclass(frozen=True, eq=False)
+class Chain:
+    """An absorbing chain: transient states ``0..n-1`` (0 = start), then absorbing states.
+
+    ``conc`` is the Dirichlet posterior concentration of every row (CSR, shape
+    (n, n + n_absorbing)); ``P`` its row-normalised mean.
+    """
+
+    keys: np.ndarray  # (n,) window keys of transient states, keys[0] == 0 (start)
+    absorbing: tuple[str, ...]
+    conc: sp.csr_matrix
+
+    @property
+    def n(self) -> int:
+        return len(self.keys)
+
+    @property
+    def P(self) -> sp.csr_matrix:
+        rows = np.asarray(self.conc.sum(axis=1)).ravel()
+        row_of = np.repeat(np.arange(self.n), np.diff(self.conc.indptr))
+        return sp.csr_matrix((self.conc.data / rows[row_of], self.conc.indices,
+                              self.conc.indptr), shape=self.conc.shape)
+
+
+def build_chain(counts: TransitionCounts, prior: float = 0.0) -> tuple[Chain, list[str]]:
+    """Posterior concentration per row: counts plus ``prior`` on every feasible next state.
+
+    A feasible next state of a full window ``(a_1..a_k)`` is an observed window
+    ``(a_2..a_k, x)`` or an absorbing state; the start state may move to any observed state;
+    a window shorter than ``k`` (a whole short journey) only to absorbing states. Rows with no
+    observed transitions (states seen only at the end of censored journeys) and states from
+    which no absorbing state can be reached get concentration 1 on their feasible next states
+    (respectively on the absorbing states), and a note says so.
+    """
+    notes: list[str] = []
+    absorbing = tuple(name for name, key in zip(ABSORBING, (-1, -2, -3), strict=True)
+                      if name != "churn" or np.any(counts.to_key == key))
+    keys = np.union1d(np.union1d(counts.from_key, counts.to_key[counts.to_key >= 0]), [0])
+    n = len(keys)
+    fi = np.searchsorted(keys, counts.from_key)
+    # absorbing keys -1, -2, -3 follow the transient states in ABSORBING order
+    ti = np.where(counts.to_key >= 0, np.searchsorted(keys, np.maximum(counts.to_key, 0)),
+                  n - 1 - counts.to_key)
+    shape = (n, n + len(absorbing))
+    conc = sp.csr_matrix((counts.count, (fi, ti)), shape=shape)
+    base = len(counts.touchpoints) + 1
+    empty = np.asarray(conc.sum(axis=1)).ravel() <= 0
+    if prior > 0 or empty.any():
+        fr, fc = feasible_pairs(keys, base, counts.order, counts.collapse, len(absorbing))
+        alpha = np.where(empty[fr], max(prior, 1.0) if prior <= 0 else prior, prior)
+        if prior <= 0:
+            sel = empty[fr]
+            fr, fc, alpha = fr[sel], fc[sel], alpha[sel]
+        conc = conc + sp.csr_matrix((alpha, (fr, fc)), shape=shape)
+        if empty.any():
+            notes.append(f"{int(empty.sum())} states were seen only at the end of in-flight "
+                         "journeys; their rows use a uniform prior over feasible next states")
+    conc = _fix_closed(conc, n, len(absorbing), notes)
+    conc.sum_duplicates()
+    conc.sort_indices()
+    return Chain(keys, absorbing, conc), notes
+
+
+#: Most feasible transitions :func:`feasible_pairs` builds (about 60 bytes each while the
+#: prior matrix is assembled): beyond it the fit stops with a clear error instead of a
+#: MemoryError (50,000 touchpoints at order 1 make 2.4e9).
+MAX_FEASIBLE = 30_000_000
+
+
+def feasible_pairs(keys: np.ndarray, base: int, order: int, collapse: bool, n_abs: int):
+    """(row, column) of every feasible transition (see :func:`build_chain`)."""
+    n = len(keys)
+    length = np.zeros(n, np.int64)
+    for p in range(order):
+        length += keys >= base**p
+    full = np.flatnonzero(length == order)
+    prefix = keys[full] // base  # drop newest digit
+    suffix = keys % base ** (order - 1)  # drop oldest digit
+    srt = np.argsort(prefix, kind="stable")
+    pre_sorted = prefix[srt]
+    rows_full = full[full > 0]
+    lo = np.searchsorted(pre_sorted, suffix[rows_full], "left")
+    hi = np.searchsorted(pre_sorted, suffix[rows_full], "right")
+    cnt = hi - lo
+    total = int(cnt.sum()) + (n - 1) + n * n_abs
+    if total > MAX_FEASIBLE:
+        from journeymodel.errors import OptionError
+
+        raise OptionError(
+            f"the Markov chain would have {n:,} states and {total:,} feasible transitions to "
+            f"give a prior to (about {total * 60 / 2**30:.0f} GiB; the limit is "
+            f"{MAX_FEASIBLE:,}): the log has too many distinct touchpoints ({base - 1:,}) for a "
+            "Markov chain; group rare touchpoints into one (e.g. 'other') before fitting")
+    r = np.repeat(rows_full, cnt)
+    c = full[srt][np.repeat(lo, cnt) + _ranges(cnt)]
+    if collapse:
+        r, c = r[r != c], c[r != c]
+    start_r = np.zeros(n - 1, np.int64)
+    start_c = np.arange(1, n)
+    abs_r = np.repeat(np.arange(n), n_abs)
+    abs_c = np.tile(np.arange(n, n + n_abs), n)
+    return np.concatenate([start_r, r, abs_r]), np.concatenate([start_c, c, abs_c])
+
+
+def _ranges(cnt: np.ndarray) -> np.ndarray:
+    """concatenate([arange(c) for c in cnt]) without a loop."""
+    total = int(cnt.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(cnt)
+    return np.arange(total) - np.repeat(ends - cnt, cnt)
+
+
+def _fix_closed(conc: sp.csr_matrix, n: int, n_abs: int, notes: list[str]) -> sp.csr_matrix:
+    """Give states that cannot reach any absorbing state a way out (concentration 1 each)."""
+    # states that reach an absorbing state, found backwards one step at a time (one sparse
+    # matvec per step; scipy.sparse.csgraph would pull in scipy's solvers, ~0.1-0.3 s to import)
+    links = sp.csr_matrix((np.ones(conc.nnz), conc.indices, conc.indptr), shape=conc.shape)
+    reach = np.zeros(n + n_abs)
+    reach[n:] = 1.0
+    while True:
+        new = (links @ reach > 0) & (reach[:n] == 0)
+        if not new.any():
+            break
+        reach[:n][new] = 1.0
+    stuck = np.flatnonzero(reach[:n] == 0)
+    if len(stuck):
+        notes.append(f"{len(stuck)} states never led to an outcome (loops seen only in "
+                     "in-flight journeys); they were given a uniform prior over outcomes")
+        extra = sp.csr_matrix((np.ones(len(stuck) * n_abs),
+                               (np.repeat(stuck, n_abs), np.tile(np.arange(n, n + n_abs),
+                                                                 len(stuck)))),
+                              shape=conc.shape)
+        conc = conc + extra
+    return sp.csr_matrix(conc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Solves
+
+
+def fundamental_solve(chain_P: sp.csr_matrix, n: int, rhs: np.ndarray) -> np.ndarray:
+    """Solve ``(I - Q) X = rhs`` for the transient block ``Q`` of ``chain_P``.
+
+    ``rhs`` has shape (n,) or (n, m); used for absorption probabilities (rhs = the absorbing
+    columns of P) and expected steps (rhs = ones).
+    """
+    Q = chain_P[:, :n]
+    rhs = np.asarray(rhs, np.float64)
+    if n <= _DENSE_MAX:  # small chains: a dense solve, and no import of scipy's solvers
+        return np.linalg.solve(np.eye(n) - Q.toarray(), rhs)
+    import scipy.sparse.linalg as spla  # ~50 ms (up to 0.3 s cold) to import: only when needed
+
+    return spla.splu(sp.csc_matrix(sp.identity(n) - Q)).solve(rhs)
+
+
+def draw_rows(conc: sp.csr_matrix, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Posterior draws of every row (Dirichlet via gamma variates), shape (n_draws, nnz).
+
+    Entries follow ``conc``'s CSR layout; all rows and draws in one vectorised call.
+    """
+    g = rng.standard_gamma(np.broadcast_to(conc.data, (n_draws, conc.nnz)))
+    starts = conc.indptr[:-1]
+    counts = np.diff(conc.indptr)
+    nonempty = counts > 0
+    sums = np.zeros((n_draws, conc.shape[0]))
+    sums[:, nonempty] = np.add.reduceat(g, starts[nonempty], axis=1)
+    row_of = np.repeat(np.arange(conc.shape[0]), counts)
+    s = sums[:, row_of]
+    if (sums[:, nonempty] > 0).all():
+        g /= s  # in place: the draws are large (n_draws x nnz)
+        return g
+    np.divide(g, s, out=g, where=s > 0)
+    # gamma variates with tiny shapes can all underflow to 0 in a row: use the mean there
+    zero = s <= 0
+    if zero.any():
+        mean = conc.data / np.asarray(conc.sum(axis=1)).ravel()[row_of]
+        g[zero] = np.broadcast_to(mean, g.shape)[zero]
+    return g
+
+
+def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.ndarray,
+                 rhs_weight: np.ndarray, removed: np.ndarray, start: int = 0) -> np.ndarray:
+    """Absorption values at the start state for every draw and every set of removed states.
+
+    Parameters
+    ----------
+    conc : csr_matrix, shape (n, n + n_abs)
+        Gives the sparsity pattern; ``data`` the probabilities.
+    data : ndarray, shape (n_draws, nnz)
+        Transition probabilities in ``conc``'s layout, one row per draw.
+    rhs_cols : ndarray of int, shape (m,)
+        Absorbing columns whose probabilities form right-hand sides (e.g. conversion).
+    rhs_weight : ndarray, shape (m, n)
+        Per right-hand side, a weight per transient state multiplying that column (ones for the
+        conversion probability; mean conversion value for value-weighted conversion).
+    removed : ndarray of bool, shape (n_sets, n)
+        States removed in each scenario: transitions into them go to drop-off.
+
+    Returns
+    -------
+    ndarray, shape (n_draws, n_sets, m)
+    """
+    rows = np.repeat(np.arange(conc.shape[0]), np.diff(conc.indptr))
+    cols = conc.indices
+    q = cols < n
+    qr, qc, qd = rows[q], cols[q], data[:, q]
+    rhs = np.zeros((data.shape[0], n, len(rhs_cols)))
+    for j, col in enumerate(rhs_cols):
+        sel = cols == col
+        np.add.at(rhs[:, :, j], (slice(None), rows[sel]), data[:, sel] * rhs_weight[j][rows[sel]])
+    if n <= _DENSE_MAX:
+        if data.shape[0] < _PRECOND_MIN_DRAWS:  # a point estimate: nothing to batch
+            return _dense_start(n, qr, qc, qd, rhs, removed, start)
+        with _one_blas_thread():
+            return _dense_start(n, qr, qc, qd, rhs, removed, start)
+    if n <= _PRECOND_MAX and data.shape[0] >= _PRECOND_MIN_DRAWS:
+        with _one_blas_thread():  # also here: 1.8 s vs 2.9 s threaded (order 3, 200 draws)
+            return _iterative_start(n, qr, qc, qd, rhs, removed, start)
+    return _sparse_start(n, qr, qc, qd, rhs, removed, start)
+
+
+def _one_blas_thread():
+    """Batched small matrices gain nothing from BLAS threads, and threaded OpenBLAS on a busy
+    machine made them 25x slower (measured): run them single-threaded. The controller (which
+    scans the loaded libraries, ~10 ms) is made once per process."""
+    global _BLAS_CONTROLLER
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl comes with pymc
+        from contextlib import nullcontext
+
+        return nullcontext()
+    if _BLAS_CONTROLLER is None:
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_BLAS_CONTROLLER = None
+
+
+def _dense_start(n, qr, qc, qd, rhs, removed, start):
+    """Dense path: one inverse ``B = (I - Q)^-1`` per draw, then every removal scenario by the
+    Schur complement: with ``x = B rhs`` and removed states ``R``,
+    ``x_start(R) = x_start - B[start, R] B[R, R]^-1 x[R]`` (scenarios batched by ``|R|``)."""
+    D, S, m = qd.shape[0], removed.shape[0], rhs.shape[2]
+    out = np.empty((D, S, m))
+    size = removed.sum(axis=1)
+    per = max(1, 8_000_000 // (n * n))
+    for d0 in range(0, D, per):
+        dd = min(per, D - d0)
+        A = np.zeros((dd, n, n))
+        A[:, qr, qc] -= qd[d0:d0 + dd]
+        A[:, np.arange(n), np.arange(n)] += 1.0
+        B = np.linalg.inv(A)
+        x = B @ rhs[d0:d0 + dd]  # (dd, n, m)
+        y = B[:, start, :]  # (dd, n)
+        for r in np.unique(size):  # scenarios grouped by how many states they remove
+            sc = np.flatnonzero(size == r)
+            if r == 0:
+                out[d0:d0 + dd, sc] = x[:, None, start, :]
+                continue
+            idx = np.nonzero(removed[sc])[1].reshape(len(sc), r)  # (s, r)
+            chunk = max(1, 4_000_000 // (dd * r * r))
+            for c0 in range(0, len(sc), chunk):
+                ii = idx[c0:c0 + chunk]
+                Brr = B[:, ii[:, :, None], ii[:, None, :]]  # (dd, s, r, r)
+                xr = x[:, ii, :]  # (dd, s, r, m)
+                z = np.linalg.solve(Brr, xr)
+                corr = np.einsum("dsr,dsrm->dsm", y[:, ii], z)
+                out[d0:d0 + dd, sc[c0:c0 + chunk]] = x[:, None, start, :] - corr
+    return out
+
+
+def _sparse_start(n, qr, qc, qd, rhs, removed, start):
+    from scipy.sparse.linalg import splu
+
+    D, S = qd.shape[0], removed.shape[0]
+    nnz = len(qr)
+    pairs = np.stack(np.meshgrid(np.arange(D), np.arange(S), indexing="ij"), -1).reshape(-1, 2)
+    out = np.empty((D, S, rhs.shape[2]))
+    per = max(1, _BLOCK_NNZ // max(nnz + n, 1))
+    for b0 in range(0, len(pairs), per):
+        blk = pairs[b0:b0 + per]
+        B = len(blk)
+        keep = ~removed[blk[:, 1]]  # (B, n)
+        ok = keep[:, qr] & keep[:, qc]  # (B, nnz)
+        bi, ei = np.nonzero(ok)
+        r = bi * n + qr[ei]
+        c = bi * n + qc[ei]
+        v = -qd[blk[bi, 0], ei]
+        diag = np.arange(B * n)
+        A = sp.csc_matrix((np.concatenate([v, np.ones(B * n)]),
+                           (np.concatenate([r, diag]), np.concatenate([c, diag]))),
+                          shape=(B * n, B * n))
+        b = (rhs[blk[:, 0]] * keep[:, :, None]).reshape(B * n, -1)
+        x = splu(A).solve(b).reshape(B, n, -1)
+        out[blk[:, 0], blk[:, 1]] = x[:, start, :]
+    return out
+
+
+def _iterative_start(n, qr, qc, qd, rhs, removed, start):
+    """Many draws of a mid-sized chain: per scenario, iterate
+    ``x <- x + M^-1 (rhs - (I - Q_d) x)`` for all draws at once, where ``M`` is ``I - Q`` at the
+    mean of the draws restricted to the kept states (its dense inverse comes from one inverse of
+    the full mean matrix by the Schur complement). Draws scatter little around their mean, so
+    the error shrinks by a large factor per step; each step is one block-diagonal sparse matvec
+    over the draws still iterating and one dense product. ``M^-1`` is kept in float32 (twice as
+    fast): it only steers the steps, while residuals and values stay float64, so the fixed
+    point is exact. Draws not converged after ``_ITER_MAX`` steps are solved directly
+    (:func:`_sparse_start`), so the result is that of a direct solve to about
+    ``_ITER_TOL / 10`` relative (the error shrinks ten-fold or more per step)."""
+    from scipy.linalg import inv  # LU + getri: 4x faster than numpy's solve against I
+
+    D, S, m = qd.shape[0], removed.shape[0], rhs.shape[2]
+    A = np.eye(n, dtype=np.float32)
+    A[qr, qc] -= qd.mean(axis=0)
+    B = inv(A, overwrite_a=True, check_finite=False)  # float32: a preconditioner needs no more
+    del A
+    Q = interleaved_blocks(n, qr, qc, qd)
+    b = np.ascontiguousarray(rhs.transpose(1, 0, 2))  # (n, D, m)
+    out = np.zeros((D, S, m))
+    for s in range(S):  # loop over scenarios only; all draws together
+        if removed[s, start]:
+            continue  # no way out of a removed start: values are 0, as in the direct solve
+        keep = np.flatnonzero(~removed[s])
+        drop = np.flatnonzero(removed[s])
+        minv = B[np.ix_(keep, keep)]
+        if len(drop):
+            minv = minv - B[np.ix_(keep, drop)] @ np.linalg.solve(B[np.ix_(drop, drop)],
+                                                                  B[np.ix_(drop, keep)])
+        x, done = _precond_iterate(Q, b, keep, minv)
+        out[:, s] = x[:, int(np.searchsorted(keep, start)), :]
+        bad = np.flatnonzero(~done)
+        if len(bad):
+            out[bad, s] = _sparse_start(n, qr, qc, qd[bad], rhs[bad], removed[s:s + 1],
+                                        start)[:, 0]
+    return out
+
+
+def interleaved_blocks(n, qr, qc, qd) -> sp.csr_matrix:
+    """The transient blocks ``Q_d`` of all D draws as one sparse (n * D, n * D) matrix whose
+    row and column ``r * D + d`` belong to state ``r`` of draw ``d`` (entries ``(qr, qc)``,
+    sorted by row; values ``qd`` of shape (D, nnz)). With values laid out (state, draw), one
+    matvec applies every draw's matrix, and the same layout serves the dense products.
+
+    Built draw by draw (the values as they are, no gather), then its rows permuted."""
+    D, nnz = qd.shape
+    per_row = np.bincount(qr, minlength=n)
+    indptr = np.zeros(D * n + 1, np.int64)
+    np.cumsum(np.tile(per_row, D), out=indptr[1:])
+    cols = qc[None, :] * D + np.arange(D)[:, None]  # (D, nnz), column in (state, draw) order
+    by_draw = sp.csr_matrix((qd.ravel(), cols.ravel(), indptr), shape=(D * n, n * D))
+    return by_draw[(np.arange(n)[:, None] + np.arange(D)[None, :] * n).ravel()]
+
+
+def _precond_iterate(Q, b, keep, minv):
+    """The iteration of :func:`_iterative_start` on the kept states ``keep``.
+
+    ``Q`` comes from :func:`interleaved_blocks`, ``b`` is (n, D, m), ``minv`` (k, k). Values of
+    removed states stay 0, so ``Q`` applies as it is (transitions into removed states drop out).
+    Draws leave the iteration as soon as they converge (most need about ten steps, a few many
+    more), so later steps cost only what the remaining draws need. All draws start from the
+    solution for the mean right-hand side. Returns the values (D, k, m) and whether each draw
+    converged (D,)."""
+    n, D, m = b.shape
+    k = len(keep)
+    bk = b[keep]  # (k, D, m)
+    xk = np.repeat((minv @ bk.mean(axis=1).astype(np.float32)).astype(np.float64)[:, None, :],
+                   D, axis=1)  # (k, D, m)
+    x = np.zeros((n, D, m))
+    x[keep] = xk
+    done = np.zeros(D, bool)
+    act = np.arange(D)  # draws still iterating
+    rows = act  # draws whose rows Qa holds: re-sliced when at most half of them still iterate
+    Qa = Q if k == n else Q[(keep[:, None] * D + act[None, :]).ravel()]
+    for _ in range(_ITER_MAX):
+        A = len(act)
+        xa = xk if A == D else xk[:, act]
+        resid = (Qa @ x.reshape(n * D, m)).reshape(k, len(rows), m)
+        if len(rows) > A:
+            resid = resid[:, np.searchsorted(rows, act)]
+        resid += bk if A == D else bk[:, act]
+        resid -= xa
+        dx = (minv @ resid.astype(np.float32).reshape(k, A * m)).reshape(k, A, m)
+        xa += dx
+        if A == D:
+            x[keep] = xk
+        else:
+            xk[:, act] = xa
+            x[np.ix_(keep, act)] = xa
+        scale = np.abs(xa).max(axis=(0, 2))
+        step = np.abs(dx).max(axis=(0, 2))
+        conv = step <= _ITER_TOL * np.maximum(scale, 1e-300)
+        if conv.any():
+            done[act[conv]] = True
+            act = act[~conv]
+            if len(act) == 0:
+                break
+            if 2 * len(act) <= len(rows):
+                rows = act
+                Qa = Q[(keep[:, None] * D + act[None, :]).ravel()]
+    done &= np.isfinite(xk).all(axis=(0, 2))
+    return xk.transpose(1, 0, 2), done

@@ -1,0 +1,479 @@
+"""Markov journey model: an absorbing Markov chain over touchpoint windows of order 1..4.
+
+States are a start state, windows of ``k`` touchpoints and the absorbing outcomes
+``conversion``, ``dropoff`` and ``churn`` (see :mod:`journeymodel.models.markov.chain` for the
+exact state definition, which follows ChannelAttribution's ``markov_model``). Each row of the
+transition matrix has a Dirichlet posterior: observed (weighted) counts plus ``prior`` on every
+feasible next state. The default ``prior=0`` makes the point estimate the maximum-likelihood
+matrix, as ChannelAttribution's, and keeps transitions that were never observed impossible (with
+``k`` > 1 most windows are rare, and pseudo-counts on every feasible move would invent paths);
+the posterior over observed transitions is then Dirichlet(counts) and gives the credible
+intervals of attribution.
+
+References
+----------
+.. [1] Anderl, E., Becker, I., von Wangenheim, F., Schumann, J. H. (2016). Mapping the customer
+   journey: Lessons learned from graph-based online attribution modeling. International Journal
+   of Research in Marketing 33(3), 457-474.
+.. [2] Kemeny, J. G., Snell, J. L. (1960). Finite Markov Chains. Van Nostrand (absorbing chains,
+   the fundamental matrix).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from journeymodel.choices import ATTRIBUTION_METHODS
+from journeymodel.errors import InputError, ModelFileError, OptionError
+from journeymodel.data.journeys import CONVERSION, JourneySet
+from journeymodel.models.markov import attribution as attr
+from journeymodel.models.base import JourneyModel, Result
+from journeymodel.models.markov.chain import (
+    Chain,
+    build_chain,
+    count_transitions_chunked,
+    decode_keys,
+    fundamental_solve,
+    state_base,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import xarray as xr
+
+METHODS = ATTRIBUTION_METHODS
+
+
+class MarkovJourneyModel(JourneyModel):
+    """Absorbing Markov chain of customer journeys, with exact attribution and uncertainty.
+
+    Parameters
+    ----------
+    order : int or "auto"
+        Window length 1..4; ``"auto"`` picks the order with the best held-out log-likelihood
+        among 1..4 (see :func:`journeymodel.models.markov.select.select_order`).
+    prior : float
+        Dirichlet concentration added to every feasible next state of each row (default 0: the
+        maximum-likelihood matrix; see the module docstring).
+    collapse_repeats : bool
+        Merge consecutive identical states, as ChannelAttribution does (default). ``False``
+        models repeated touchpoints as self-transitions.
+    seed : int
+        Seed of the held-out split used by ``order="auto"``.
+
+    Attributes
+    ----------
+    order_ : int
+    chain_ : Chain
+        Transient state keys, absorbing states and posterior concentration.
+    counts_ : TransitionCounts
+    p_conversion_, expected_steps_, mean_dwell_ : ndarray, shape (n_states,)
+        P(conversion), expected transitions until absorption, and mean time spent in each
+        transient state (NaN where not observed or without timestamps).
+    experience_ : xarray.Dataset
+        Emotion curves and switch outcomes (:func:`journeymodel.analysis.experience.journey_experience`).
+
+    Examples
+    --------
+    >>> from journeymodel.data.journeys import journeys_from_codes
+    >>> js = journeys_from_codes([["c1", "c2", "c3"], ["c1"], ["c2", "c3"]],
+    ...                          ["conversion", "dropoff", "dropoff"])
+    >>> m = MarkovJourneyModel().fit(js)
+    >>> a = m.attribution("removal", n_draws=0)
+    >>> a.removal_effect.round(6).tolist(), a.conversions.round(6).tolist()
+    ([0.5, 1.0, 1.0], [0.2, 0.4, 0.4])
+    """
+
+    model_type: ClassVar[str] = "markov"
+    schema_version: ClassVar[int] = 1
+
+    def __init__(self, order: int | str = 1, prior: float = 0.0, collapse_repeats: bool = True,
+                 seed: int = 0) -> None:
+        self.order = order
+        self.prior = prior
+        self.collapse_repeats = collapse_repeats
+        self.seed = seed
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.order != "auto" and (isinstance(self.order, bool)
+                                     or self.order not in (1, 2, 3, 4)):
+            raise OptionError(f"order must be 1, 2, 3, 4 or 'auto' (got {self.order!r})")
+        if not (isinstance(self.prior, (int, float)) and np.isfinite(self.prior)
+                and self.prior >= 0):
+            raise OptionError(f"prior must be a number >= 0 (got {self.prior!r})")
+
+    def fit(self, journeys: JourneySet) -> Self:
+        """Count transitions, form the posterior and solve the chain's analytics.
+
+        Raises
+        ------
+        OptionError
+            Bad ``order`` or ``prior``.
+        InputError
+            No journey has a touchpoint, or no journey has ended.
+        """
+        self._check_params()
+        if journeys.n_events == 0:
+            raise InputError("no journey has a touchpoint; a Markov model needs touchpoints")
+        self.order_table_ = None
+        order = self.order
+        if order == "auto":
+            from journeymodel.models.markov.select import select_order
+
+            order, self.order_table_ = select_order(journeys, seed=self.seed,
+                                                    collapse=self.collapse_repeats)
+        counts = count_transitions_chunked(journeys, int(order), self.collapse_repeats)
+        if not np.any(counts.to_key < 0):
+            raise InputError("no journey has ended (all are in flight); cannot estimate "
+                             "conversion or drop-off")
+        self._remember(journeys)
+        from journeymodel.analysis.experience import experience_counts
+
+        # counts now (numpy only); the labelled dataset (xarray, scipy) when first asked for
+        self._experience, self._experience_counts = None, experience_counts(journeys)
+        self.order_ = int(order)
+        self.counts_ = counts
+        self.chain_, self.notes_ = build_chain(counts, float(self.prior))
+        starts = journeys.start[np.isfinite(journeys.start)]
+        self.start_range_ = (float(starts.min()), float(starts.max())) if len(starts) else (
+            0.0, 0.0)
+        self.heuristics_ = attr.heuristic_totals(journeys)
+        conv = journeys.outcome == CONVERSION
+        self.total_conversions_ = float(journeys.weight[conv].sum())
+        self.total_value_ = float((journeys.weight * journeys.value)[conv].sum())
+        self._analyse()
+        return self
+
+    def _analyse(self) -> None:
+        """P(conversion), expected steps, dwell and conversion value of every state."""
+        chain, counts = self.chain_, self.counts_
+        n = chain.n
+        P = chain.P
+        absorb = np.asarray(P[:, n:].todense())
+        sol = fundamental_solve(P, n, np.column_stack([absorb, np.ones(n)]))
+        self.absorption_ = sol[:, :-1]
+        self.p_conversion_ = sol[:, chain.absorbing.index("conversion")]
+        self.expected_steps_ = sol[:, -1]
+        idx = np.searchsorted(chain.keys, counts.dwell_key)
+        dwell = np.full(n, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dwell[idx] = counts.dwell_sum / counts.dwell_n
+        self.mean_dwell_ = dwell
+        into = counts.to_key == -1
+        ci = np.searchsorted(chain.keys, counts.from_key[into])
+        n_conv = np.bincount(ci, weights=counts.count[into], minlength=n)
+        v_conv = np.bincount(ci, weights=counts.value[into], minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.conversion_value_ = np.where(n_conv > 0, v_conv / n_conv, 0.0)
+
+    _experience = None
+    _experience_counts = None
+
+    @property
+    def experience_(self) -> xr.Dataset | None:
+        """Emotion curves and switch outcomes (None for a file saved before they existed)."""
+        if self._experience is None and self._experience_counts is not None:
+            from journeymodel.analysis.experience import experience_dataset
+
+            self._experience = experience_dataset(self._experience_counts)
+            self._experience_counts = None
+        return self._experience
+
+    @experience_.setter
+    def experience_(self, value: xr.Dataset | None) -> None:
+        self._experience, self._experience_counts = value, None
+
+    # -- labels ----------------------------------------------------------------------------
+    @property
+    def base_(self) -> int:
+        return state_base(len(self.journeys_.touchpoints), self.order_)
+
+    @property
+    def state_codes_(self) -> np.ndarray:
+        """Touchpoint codes of each transient state, shape (n_states, order), -1 padded."""
+        return decode_keys(self.chain_.keys, self.base_, self.order_)
+
+    def state_labels(self) -> list[str]:
+        names = np.asarray(self.journeys_.touchpoints, dtype=object)
+        labels = []
+        for row in self.state_codes_:
+            row = row[row >= 0]
+            labels.append(" > ".join(names[row]) if len(row) else "(start)")
+        return labels
+
+    def to_state_labels(self) -> list[str]:
+        return self.state_labels() + [f"({a})" for a in self.chain_.absorbing]
+
+    def transition_matrix(self) -> xr.DataArray:
+        """Posterior-mean transition probabilities as a dense labelled (from_state, to_state)
+        array (for inspection; the model keeps the matrix sparse)."""
+        import xarray as xr
+
+        self._check_fitted()
+        return xr.DataArray(self.chain_.P.toarray(), dims=("from_state", "to_state"),
+                            coords={"from_state": self.state_labels(),
+                                    "to_state": self.to_state_labels()},
+                            name="transition_probability")
+
+    # -- attribution -----------------------------------------------------------------------
+    def attribution(self, method: str = "removal", *, n_draws: int = 1000, ci: float = 0.94,
+                    seed: int | np.random.Generator = 0, n_permutations: int = 2000
+                    ) -> attr.Attribution:
+        """Per-channel attribution (see :mod:`journeymodel.models.markov.attribution`).
+
+        Parameters
+        ----------
+        method : {"removal", "first", "last", "linear", "shapley"}
+        n_draws : int
+            Posterior draws for the removal-effect credible intervals (0: none).
+        ci : float
+            Credible interval mass, in (0, 1).
+
+        Raises
+        ------
+        OptionError
+            Unknown method, ``ci`` outside (0, 1), negative ``n_draws``.
+        """
+        self._check_fitted()
+        if method not in METHODS:
+            raise OptionError(f"attribution method must be one of {METHODS} (got {method!r})")
+        if not 0 < ci < 1:
+            raise OptionError(f"ci must be between 0 and 1 (got {ci})")
+        if n_draws < 0:
+            raise OptionError(f"draws must be >= 0 (got {n_draws})")
+        channels = self.journeys_.touchpoints
+        common = dict(total_conversions=self.total_conversions_, total_value=self.total_value_)
+        if method == "removal":
+            return attr.removal_attribution(self.chain_, self.state_codes_,
+                                            self.conversion_value_, channels, n_draws=n_draws,
+                                            ci=ci, seed=seed, **common)
+        if method == "shapley":
+            return attr.shapley_attribution(self.chain_, self.state_codes_, channels,
+                                            n_permutations=n_permutations, seed=seed, **common)
+        return attr.heuristic_attribution(method, self.heuristics_, channels, **common)
+
+    def attribute(self, method: str = "removal", *, n_draws: int = 1000, ci: float = 0.94,
+                  seed: int | np.random.Generator = 0) -> Result:
+        """:meth:`attribution` as a :class:`Result` (JSON, a table and notes)."""
+        import pandas as pd
+
+        a = self.attribution(method, n_draws=n_draws, ci=ci, seed=seed)
+        pct = int(round(ci * 100))
+        frame = pd.DataFrame({"channel": list(a.channels), "removal_effect": a.removal_effect,
+                              "conversions": a.conversions,
+                              f"low_{pct}": a.conversions_low,
+                              f"high_{pct}": a.conversions_high,
+                              "share": a.conversions / max(a.total_conversions, 1e-300),
+                              "value": a.value})
+        if method != "removal":
+            frame = frame.drop(columns="removal_effect")
+        if not np.isfinite(a.conversions_low).any():
+            frame = frame.drop(columns=[f"low_{pct}", f"high_{pct}"])
+        frame = frame.sort_values("conversions", ascending=False, kind="stable")
+        title = (f"Attribution ({method}, order {self.order_}): "
+                 f"{a.total_conversions:,.0f} conversions")
+        notes = [a.note] if a.note else []
+        if method == "removal" and n_draws:
+            notes.append(f"{pct}% credible intervals from {n_draws} posterior draws of the "
+                         "transition rows")
+        kinds = {"removal_effect": "probability", "conversions": "count",
+                 f"low_{pct}": "count", f"high_{pct}": "count", "share": "probability",
+                 "value": "money"}
+        return Result(json=a.to_json(), tables=[(title, frame.reset_index(drop=True))],
+                      frame=frame, notes=notes, kinds=kinds)
+
+    # -- summary ---------------------------------------------------------------------------
+    def state_count_text(self) -> str:
+        """``9 touchpoint states + (start)``: what the chain's transient states are (the report
+        and ``inspect`` say the same)."""
+        n = self.chain_.n - 1
+        what = ("touchpoint states" if self.order_ == 1
+                else f"window states (up to {self.order_} touchpoints)")
+        return f"{n:,} {what} + (start)"
+
+    def counts_text(self) -> str:
+        """One line: what the model counts, and why it can differ from ``describe``."""
+        oc = self.journeys_.outcome_counts or {}
+        journeys = sum(oc.values()) if oc else self.journeys_.n_journeys
+        line = (f"counts: {self.state_count_text()}; {self.total_conversions_:,.0f} "
+                f"conversions of {journeys:,.0f} journeys (as `describe` counts them)")
+        if oc.get("censored"):
+            line += (f"; the {oc['censored']:,.0f} in-flight journeys add their steps but no "
+                     "outcome (not a drop-off)")
+        return line
+
+    def summary(self) -> Result:
+        """Chain size, outcome totals, and the most visited states."""
+        import pandas as pd
+
+        from journeymodel.io.formatting import money, number, probability
+
+        self._check_fitted()
+        labels = self.state_labels()
+        visits = np.bincount(np.searchsorted(self.chain_.keys, self.counts_.from_key),
+                             weights=self.counts_.count, minlength=self.chain_.n)
+        states = pd.DataFrame({"state": labels, "visits": visits,
+                               "p_conversion": self.p_conversion_,
+                               "expected_steps": self.expected_steps_,
+                               "mean_dwell": self.mean_dwell_})
+        top = states.sort_values("visits", ascending=False, kind="stable").head(20)
+        info = {"order": self.order_, "n_states": self.chain_.n,
+                "n_touchpoint_states": self.chain_.n - 1,
+                "n_transitions": int(self.chain_.conc.nnz),
+                "absorbing": list(self.chain_.absorbing),
+                "total_conversions": self.total_conversions_,
+                "total_value": self.total_value_,
+                "p_conversion_from_start": float(self.p_conversion_[0]),
+                "expected_steps_from_start": float(self.expected_steps_[0])}
+        shown = {"order": str(self.order_), "states": self.state_count_text(),
+                 "outcomes": ", ".join(self.chain_.absorbing),
+                 "transitions": f"{info['n_transitions']:,} possible",
+                 "conversions": f"{self.total_conversions_:,.0f}",
+                 "conversion value": money(self.total_value_),
+                 "P(conversion) from the start": probability(info["p_conversion_from_start"]),
+                 "expected steps from the start": number(info["expected_steps_from_start"])}
+        overview = pd.DataFrame({"quantity": list(shown), "value": list(shown.values())})
+        tables = [("Markov journey model", overview),
+                  ("Most visited states", top.reset_index(drop=True))]
+        js: dict[str, Any] = {**info, "states": states.to_dict(orient="records")}
+        if self.order_table_ is not None:
+            tables.append(("Order selection", self.order_table_))
+            js["order_selection"] = self.order_table_.to_dict(orient="records")
+        from journeymodel.analysis.experience import emotion_summary
+
+        js["emotion"], emotion_tables = emotion_summary(getattr(self, "experience_", None))
+        tables += emotion_tables
+        time_kind = self.journeys_.time_kind
+        kinds = {"visits": "count", "p_conversion": "probability",
+                 "mean_dwell": "periods" if time_kind == "period" else "duration",
+                 "scored": "count"}
+        return Result(json=js, tables=tables, notes=[self.counts_text(), *self.notes_],
+                      kinds=kinds)
+
+    # -- prediction and simulation (markov_predict) ----------------------------------------
+    def predict(self, journeys: JourneySet) -> Result:
+        """P(conversion), expected remaining steps and next touchpoint for in-flight journeys;
+        see :func:`journeymodel.models.markov.predict.predict_in_flight`."""
+        from journeymodel.models.markov.predict import predict_in_flight
+
+        self._check_fitted()
+        return predict_in_flight(self, journeys)
+
+    def simulate(self, n: int, *, seed: int | np.random.Generator = 0) -> pd.DataFrame:
+        """``n`` journeys drawn from the chain as a canonical event log; see
+        :func:`journeymodel.models.markov.predict.simulate_journeys`."""
+        from journeymodel.models.markov.predict import simulate_journeys
+
+        self._check_fitted()
+        return simulate_journeys(self, n, seed=seed)
+
+    # -- persistence -----------------------------------------------------------------------
+    def _to_tree(self) -> xr.DataTree:
+        import xarray as xr
+
+        from journeymodel.io.persist import to_attr
+
+        chain, c = self.chain_, self.counts_
+        coo = chain.conc.tocoo()
+        P = chain.P.tocoo()
+        count = sp.csr_matrix(chain.conc.shape)
+        fi = np.searchsorted(chain.keys, c.from_key)
+        n = chain.n
+        ti = np.where(c.to_key >= 0, np.searchsorted(chain.keys, np.maximum(c.to_key, 0)),
+                      n - 1 - c.to_key)
+        count = sp.csr_matrix((c.count, (fi, ti)), shape=chain.conc.shape).tocoo()
+        to_labels = np.asarray(self.to_state_labels(), dtype=object)
+        methods = ["first", "last", "linear"]
+        ds = xr.Dataset(
+            {"state_key": ("state", chain.keys),
+             "p_conversion": ("state", self.p_conversion_),
+             "expected_steps": ("state", self.expected_steps_),
+             "mean_dwell": ("state", self.mean_dwell_),
+             "conversion_value": ("state", self.conversion_value_),
+             "absorption": (("state", "outcome"), self.absorption_),
+             "from_index": ("transition", coo.row.astype(np.int64)),
+             "to_index": ("transition", coo.col.astype(np.int64)),
+             "from_state": ("transition", to_labels[coo.row].astype(str)),
+             "to_state": ("transition", to_labels[coo.col].astype(str)),
+             "concentration": ("transition", coo.data),
+             "probability": ("transition", P.data),
+             "count_from": ("observed", count.row.astype(np.int64)),
+             "count_to": ("observed", count.col.astype(np.int64)),
+             "count": ("observed", count.data),
+             "count_value": ("observed", _pair_values(c, chain.keys, count)),
+             "dwell_key": ("dwelling", c.dwell_key),
+             "dwell_sum": ("dwelling", c.dwell_sum),
+             "dwell_n": ("dwelling", c.dwell_n),
+             "heuristic_conversions": (("heuristic", "touchpoint"),
+                                       np.stack([self.heuristics_[m][0] for m in methods])),
+             "heuristic_value": (("heuristic", "touchpoint"),
+                                 np.stack([self.heuristics_[m][1] for m in methods]))},
+            coords={"state": np.asarray(self.state_labels(), dtype=object).astype(str),
+                    "outcome": list(chain.absorbing), "heuristic": methods,
+                    "touchpoint": list(self.journeys_.touchpoints)},
+            attrs={"order_": self.order_, "total_conversions": self.total_conversions_,
+                   "total_value": self.total_value_, "start_range": list(self.start_range_),
+                   "notes": to_attr(self.notes_)})
+        children = {"experience": xr.DataTree(self.experience_)}
+        if self.order_table_ is not None:
+            children["order_selection"] = xr.DataTree(xr.Dataset.from_dataframe(
+                self.order_table_.set_index("order")))
+        return xr.DataTree(ds, children=children)
+
+    def _from_tree(self, tree: xr.DataTree) -> None:
+        from journeymodel.models.markov.chain import TransitionCounts
+
+        ds = tree.to_dataset()
+        try:
+            keys = ds["state_key"].values.astype(np.int64)
+            absorbing = tuple(str(x) for x in ds["outcome"].values)
+            n = len(keys)
+            shape = (n, n + len(absorbing))
+            conc = sp.csr_matrix((ds["concentration"].values, (ds["from_index"].values,
+                                                               ds["to_index"].values)),
+                                 shape=shape)
+            self.order_ = int(ds.attrs["order_"])
+            self.chain_ = Chain(keys, absorbing, conc)
+            cf, ct = ds["count_from"].values, ds["count_to"].values
+            to_key = np.where(ct < n, keys[np.minimum(ct, n - 1)], n - 1 - ct)
+            srt = np.lexsort((to_key, keys[cf]))
+            self.counts_ = TransitionCounts(
+                self.order_, bool(self.collapse_repeats), tuple(self.journeys_.touchpoints),
+                keys[cf][srt], to_key[srt], ds["count"].values[srt],
+                ds["count_value"].values[srt], ds["dwell_key"].values.astype(np.int64),
+                ds["dwell_sum"].values, ds["dwell_n"].values)
+            for name in ("p_conversion", "expected_steps", "mean_dwell", "conversion_value"):
+                setattr(self, f"{name}_", ds[name].values)
+            self.absorption_ = ds["absorption"].values
+            hc, hv = ds["heuristic_conversions"].values, ds["heuristic_value"].values
+            self.heuristics_ = {m: (hc[i], hv[i]) for i, m in enumerate(
+                str(x) for x in ds["heuristic"].values)}
+            self.total_conversions_ = float(ds.attrs["total_conversions"])
+            self.total_value_ = float(ds.attrs["total_value"])
+            self.start_range_ = tuple(float(x) for x in np.atleast_1d(ds.attrs["start_range"]))
+            self.notes_ = list(json.loads(ds.attrs["notes"]))
+        except KeyError as exc:
+            raise ModelFileError(f"damaged markov model file: missing {exc}") from exc
+        self.experience_ = (tree["experience"].to_dataset(inherit=False)
+                            if "experience" in tree.children else None)
+        self.order_table_ = None
+        if "order_selection" in tree.children:
+            self.order_table_ = (tree["order_selection"].to_dataset(inherit=False)
+                                 .to_dataframe().reset_index())
+
+
+def _pair_values(c, keys: np.ndarray, count_coo) -> np.ndarray:
+    """Conversion value of each observed pair, aligned with ``count_coo``'s entries."""
+    n = len(keys)
+    fi = np.searchsorted(keys, c.from_key)
+    ti = np.where(c.to_key >= 0, np.searchsorted(keys, np.maximum(c.to_key, 0)),
+                  n - 1 - c.to_key)
+    width = count_coo.shape[1]
+    order = np.argsort(fi * width + ti)
+    pos = np.searchsorted((fi * width + ti)[order], count_coo.row * width + count_coo.col)
+    return c.value[order][pos]

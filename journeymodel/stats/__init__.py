@@ -1,0 +1,1 @@
+"""Additive sufficient statistics: what each model needs from journeys, summed over parts of a log."""
