@@ -12,8 +12,8 @@ import os
 import time
 from dataclasses import replace
 
-from journeymodel.data.datasets import make_demo_data
 from journeymodel.analysis.experience import experience_counts, experience_dataset
+from journeymodel.data.datasets import make_demo_data
 from journeymodel.data.journeys import load_journeys
 
 

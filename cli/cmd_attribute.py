@@ -34,8 +34,8 @@ def attribute(
     from journeymodel.cli.options import load_model_cli, require
     from journeymodel.cli.output import print_result, write_frame
 
-    from journeymodel.models.markov.attribution import check_draws
     from journeymodel.io.outputs import check_table_output
+    from journeymodel.models.markov.attribution import check_draws
 
     check_draws(draws, "--draws")  # bounded before any work
     if out is not None:  # before any work: not over an input, a known format, writable

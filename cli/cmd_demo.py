@@ -37,14 +37,14 @@ def demo(
     """Write a sample event log (known ground truth), describe it, and run every model on it."""
     from journeymodel.cli.output import console, print_result
 
+    from journeymodel.analysis.describe import describe_journeys
     from journeymodel.data.datasets import (
         MAX_SAMPLE_CUSTOMERS,
         sample_size_message,
         write_sample_events,
     )
-    from journeymodel.analysis.describe import describe_journeys
-    from journeymodel.errors import OptionError
     from journeymodel.data.journeys import load_journeys
+    from journeymodel.errors import OptionError
 
     if customers > MAX_SAMPLE_CUSTOMERS:
         raise OptionError(sample_size_message(customers, "--customers"))

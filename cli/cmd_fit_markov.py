@@ -51,8 +51,8 @@ def fit_markov(
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 
-    from journeymodel.models.markov.model import MarkovJourneyModel
     from journeymodel.io.outputs import check_not_input
+    from journeymodel.models.markov.model import MarkovJourneyModel
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
     journeys = load_journeys_cli(events, read)

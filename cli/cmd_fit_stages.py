@@ -77,8 +77,8 @@ def fit_stages(
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 
-    from journeymodel.models.stages.model import StageModel
     from journeymodel.io.outputs import check_not_input
+    from journeymodel.models.stages.model import StageModel
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
     model = StageModel(n_stages=parse_stages(stages), topology=Topology(topology).value,

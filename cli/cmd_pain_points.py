@@ -35,8 +35,8 @@ def pain_points(
     from journeymodel.cli.options import load_model_cli
     from journeymodel.cli.output import print_result, write_frame
 
-    from journeymodel.io.outputs import check_table_output
     from journeymodel.analysis.painpoints import check_model, find_pain_points
+    from journeymodel.io.outputs import check_table_output
 
     if out is not None:  # before any work: not over an input, a known format, writable
         check_table_output(out, models, "pain-points table")

@@ -51,6 +51,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from journeymodel.data.datasets import make_demo_data
+    from journeymodel.data.events import Ledger, ReadOptions, read_events
+    from journeymodel.data.journeys import JourneySet, build_journeys, load_journeys
     from journeymodel.errors import (
         ConvergenceWarning,
         InputError,
@@ -59,10 +61,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         NotFittedError,
         OptionError,
     )
-    from journeymodel.data.events import Ledger, ReadOptions, read_events
-    from journeymodel.data.journeys import JourneySet, build_journeys, load_journeys
+    from journeymodel.io.persist import load_model, save_model
     from journeymodel.models.churn.model import ChurnModel
     from journeymodel.models.conversion.model import ConversionModel
     from journeymodel.models.markov.model import MarkovJourneyModel
     from journeymodel.models.stages.model import StageModel
-    from journeymodel.io.persist import load_model, save_model

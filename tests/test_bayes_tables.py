@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from journeymodel.fit import bayes
 from journeymodel.fit.bayes import Diagnostics
+from journeymodel.fit.intervals import hdi
 from journeymodel.models.churn.model import ChurnModel
-from journeymodel.models.churn.results import hdi
 from journeymodel.models.conversion.model import ConversionCounts, ConversionModel
 
 INTERVAL = re.compile(r"^(-?[\d,.]+) \[(-?[\d,.]+), (-?[\d,.]+)\]$")

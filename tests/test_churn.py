@@ -15,8 +15,8 @@ from scipy.special import beta as B
 from scipy.special import gamma as G
 from scipy.special import gammaln
 
-from journeymodel.errors import InputError, NotFittedError, OptionError
 from journeymodel.data.journeys import load_journeys
+from journeymodel.errors import InputError, NotFittedError, OptionError
 from journeymodel.models.churn import data as cd
 from journeymodel.models.churn import likelihoods as lk
 from journeymodel.models.churn.model import DATA_KEYS, ChurnModel

@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from journeymodel.errors import ConvergenceWarning, OptionError
 from journeymodel.data.journeys import load_journeys
+from journeymodel.errors import ConvergenceWarning, OptionError
+from journeymodel.io.persist import load_model
 from journeymodel.models.churn import likelihoods as lk
 from journeymodel.models.churn.model import ChurnModel
 from journeymodel.models.churn.simulate import simulate_bgnbd, simulate_sbg, simulate_weibull
-from journeymodel.io.persist import load_model
 
 #: Fader & Hardie (2007), "regular" and "high end" cohorts.
 SBG_TRUTH = {"regular": {"alpha": 0.704, "beta": 1.182},

@@ -6,12 +6,6 @@ import xarray as xr
 
 pytest.importorskip("pymc")
 
-from journeymodel.errors import (  # noqa: E402
-    ConvergenceWarning,
-    InputError,
-    NotFittedError,
-    OptionError,
-)
 from journeymodel.data.events import Ledger  # noqa: E402
 from journeymodel.data.journeys import (  # noqa: E402
     CENSORED,
@@ -20,6 +14,13 @@ from journeymodel.data.journeys import (  # noqa: E402
     JourneySet,
     journeys_from_codes,
 )
+from journeymodel.errors import (  # noqa: E402
+    ConvergenceWarning,
+    InputError,
+    NotFittedError,
+    OptionError,
+)
+from journeymodel.io.persist import load_model  # noqa: E402
 from journeymodel.models.conversion.model import (  # noqa: E402
     NO_PERSONA,
     ConversionCounts,
@@ -30,7 +31,6 @@ from journeymodel.models.conversion.model import (  # noqa: E402
     prefers_centered,
     spread_estimate,
 )
-from journeymodel.io.persist import load_model  # noqa: E402
 
 TOUCHPOINTS = ("email", "search", "social")
 

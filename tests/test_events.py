@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeymodel.errors import InputError, OptionError
 from journeymodel.data.events import DataWarning, ReadOptions, parse_gap, read_events
 from journeymodel.data.journeys import load_journeys
+from journeymodel.errors import InputError, OptionError
 
 BASE = pd.DataFrame({
     "customer_id": ["a", "a", "b", "b", "c"],

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeymodel.errors import DataWarning, InputError
 from journeymodel.data.journeys import load_journeys
+from journeymodel.errors import DataWarning, InputError
 
 #: 40 fixed examples per test in the fast suite (a few seconds); JM_FUZZ_EXAMPLES=2000 runs a
 #: deeper random search.

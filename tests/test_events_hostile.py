@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import assert_one_error_line
 
-from journeymodel.errors import DataWarning, InputError, OptionError
 from journeymodel.data.events import read_events
 from journeymodel.data.journeys import load_journeys
+from journeymodel.errors import DataWarning, InputError, OptionError
 
 DAY = 86400.0
 
@@ -45,8 +45,8 @@ def quiet_read(*args, **kw):
 # -- DataWarning lives in errors.py, the old import still works --------------------------------
 
 def test_datawarning_import_paths_are_the_same_class():
-    from journeymodel.errors import DataWarning as A
     from journeymodel.data.events import DataWarning as B
+    from journeymodel.errors import DataWarning as A
 
     assert A is B and issubclass(A, UserWarning)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeymodel.errors import InputError, OptionError
 from journeymodel.data.journeys import OUTCOMES, journeys_from_codes, load_journeys
+from journeymodel.errors import InputError, OptionError
 
 
 def frame(rows, columns=("customer_id", "timestamp", "touchpoint")):

@@ -12,11 +12,11 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journeymodel.errors import InputError, NotFittedError, OptionError
 from journeymodel.data.journeys import journeys_from_codes, load_journeys
-from journeymodel.models.markov.model import MarkovJourneyModel
+from journeymodel.errors import InputError, NotFittedError, OptionError
 from journeymodel.models.markov.attribution import channel_masks
 from journeymodel.models.markov.chain import count_transitions, decode_keys
+from journeymodel.models.markov.model import MarkovJourneyModel
 
 TEXTBOOK = (["c1", "c2", "c3"], ["c1"], ["c2", "c3"]), ("conversion", "dropoff", "dropoff")
 

@@ -110,9 +110,9 @@ def test_predict(files, narrow):
 def test_markov_and_report_count_states_alike(files, monkeypatch):
     """Issue 13: the Markov model said 10 states and the report 9 (the start state)."""
     from journeymodel.io.persist import load_model
+    from journeymodel.report.palette import palette_for
     from journeymodel.report.sections import markov as figures_markov
     from journeymodel.report.sections.markov import markov_section
-    from journeymodel.report.palette import palette_for
 
     for figure in ("flow_figure", "paths_figure", "heatmap_figure", "attribution_figure",
                    "attribution_table", "hotspots_figure"):  # only the facts are compared

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeymodel.io import outputs
 from journeymodel.errors import ModelFileError, OptionError
+from journeymodel.io import outputs
 
 
 def leftovers(folder) -> list[str]:

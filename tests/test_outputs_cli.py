@@ -87,8 +87,8 @@ def test_simulate_too_many_is_refused_without_a_trace(run_cli, files, tmp_path):
 
 
 def test_simulate_error_mid_stream_keeps_the_old_file(run_cli, files, tmp_path, monkeypatch):
-    from journeymodel.models import simulate
     from journeymodel.errors import OptionError
+    from journeymodel.models import simulate
     from journeymodel.models.markov import predict as markov_predict
 
     out = tmp_path / "sim.csv"

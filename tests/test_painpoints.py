@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from journeymodel.data.datasets import make_demo_data
-from journeymodel.errors import ModelFileError, OptionError
 from journeymodel.analysis.experience import journey_experience, mean_interval
+from journeymodel.analysis.painpoints import _gap_items, find_pain_points
+from journeymodel.data.datasets import make_demo_data
 from journeymodel.data.journeys import journeys_from_codes, load_journeys
+from journeymodel.errors import ModelFileError, OptionError
 from journeymodel.models.markov.model import MarkovJourneyModel
 from journeymodel.models.stages.model import StageModel
-from journeymodel.analysis.painpoints import _gap_items, find_pain_points
 from tests.conftest import assert_one_error_line
 
 # -- the building blocks ------------------------------------------------------------------------

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from journeymodel.io import persist
-from journeymodel.errors import ModelFileError, NotFittedError
 from journeymodel.data.journeys import journeys_from_codes
+from journeymodel.errors import ModelFileError, NotFittedError
+from journeymodel.io import persist
 from journeymodel.models.base import JourneyModel, Result
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from journeymodel.errors import NotFittedError, OptionError
 from journeymodel.data.journeys import journeys_from_codes
+from journeymodel.errors import NotFittedError, OptionError
 from journeymodel.models.markov.model import MarkovJourneyModel
 from journeymodel.models.stages.model import StageModel
 from journeymodel.report.build import build_report
@@ -426,8 +426,8 @@ def test_conversion_section_splits_what_it_left_out():
     from pathlib import Path
 
     from journeymodel.io.persist import load_model
-    from journeymodel.report.sections.conversion import conversion_section
     from journeymodel.report.palette import palette_for
+    from journeymodel.report.sections.conversion import conversion_section
 
     model = load_model(Path(__file__).parent / "data" / "conversion.nc")
     facts = dict(conversion_section(model, "conversion.nc", palette_for([model])).facts)

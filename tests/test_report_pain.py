@@ -16,10 +16,10 @@ import json
 import numpy as np
 import pytest
 
+from journeymodel.analysis.painpoints import find_pain_points
 from journeymodel.data.journeys import journeys_from_codes, load_journeys
 from journeymodel.models.markov.model import MarkovJourneyModel
 from journeymodel.models.stages.model import StageModel
-from journeymodel.analysis.painpoints import find_pain_points
 from journeymodel.report.build import build_report
 from journeymodel.report.figure import Figure, Table, rc_context
 from journeymodel.report.palette import Palette, palette_for

@@ -10,9 +10,9 @@ import xarray as xr
 from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 
+from journeymodel.data.journeys import OUTCOMES, journeys_from_codes, load_journeys
 from journeymodel.errors import InputError, NotFittedError, OptionError
 from journeymodel.fit import hmm
-from journeymodel.data.journeys import OUTCOMES, journeys_from_codes, load_journeys
 from journeymodel.models.stages.model import (
     DIRECT,
     StageFit,

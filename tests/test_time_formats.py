@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from conftest import assert_one_error_line
 
-from journeymodel.errors import DataWarning, InputError
 from journeymodel.data.events import read_events
 from journeymodel.data.timestamps import FORMATS, detect_format
+from journeymodel.errors import DataWarning, InputError
 
 WHEN = pd.to_datetime(["2025-01-31 08:05:09", "2025-02-03 17:45:00", "2025-03-13 23:59:59",
                        "2025-12-01 00:00:00"]).tz_localize("UTC")

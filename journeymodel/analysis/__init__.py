@@ -1,1 +1,3 @@
-"""Analyses built on journeys and fitted models: describe, the experience (emotion curves, switches) and pain points."""
+"""Analyses built on journeys and fitted models: describe, the experience (emotion curves,
+switches) and pain points.
+"""

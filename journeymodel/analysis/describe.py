@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from journeymodel.data.journeys import OUTCOMES, JourneySet
-from journeymodel.models.base import Result
 from journeymodel.data.timestamps import to_timestamp
+from journeymodel.models.base import Result
 
 
 def describe_journeys(journeys: JourneySet, *, top: int = 10) -> Result:

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from journeymodel.errors import ModelFileError, OptionError
 from journeymodel.analysis.experience import START
+from journeymodel.errors import ModelFileError, OptionError
 
 KINDS = ("leaks", "friction", "gaps")
 _N_DRAWS = 4000

@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymodel.data.datachecks import infer_sentiment_scale, outlying_end
-from journeymodel.errors import DataWarning, InputError, OptionError
 from journeymodel.data.ordering import _duplicates, _sort_order, customer_time_order
 from journeymodel.data.readers import read_table
 from journeymodel.data.timestamps import parse_time_point, parse_times, to_timestamp
+from journeymodel.errors import DataWarning, InputError, OptionError
 
 __all__ = ["DROP_REASONS", "DataWarning", "EventTable", "Ledger", "ReadOptions",
            "customer_time_order", "events_from_table", "normalise_sentiment", "parse_gap",

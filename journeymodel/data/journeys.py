@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from journeymodel.data.datachecks import conversion_candidates
-from journeymodel.errors import DataWarning, InputError, OptionError
 from journeymodel.data.events import (
     EventTable,
     Ledger,
@@ -30,10 +29,41 @@ from journeymodel.data.events import (
     parse_gap,
     read_table,
 )
+from journeymodel.errors import DataWarning, InputError, OptionError
 
 #: Journey outcomes; ``JourneySet.outcome`` holds indices into this tuple.
 OUTCOMES = ("conversion", "churn", "dropoff", "censored")
 CONVERSION, CHURN, DROPOFF, CENSORED = range(4)
+
+
+def sequence_keys(codes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """A 64-bit key per sequence of a CSR layout, equal for equal sequences (vectorised).
+
+    Each position has its own fixed random multiplier, so the key is a hash of the whole
+    sequence; collisions among distinct sequences are negligible (probability ~ n^2 / 2^64).
+    The one hash of paths: journeys' paths (:meth:`JourneySet.path_keys`) and the stages
+    model's encoded sequences both use it.
+
+    Examples
+    --------
+    >>> k = sequence_keys(np.array([0, 1, 0, 1, 1]), np.array([0, 2, 4, 5, 5]))
+    >>> bool(k[0] == k[1]), bool(k[0] == k[2]), bool(k[2] == k[3])
+    (True, False, False)
+    """
+    lengths = np.diff(offsets)
+    n = len(lengths)
+    if len(codes) == 0:
+        return lengths.astype(np.uint64)
+    pos = np.arange(len(codes)) - np.repeat(offsets[:-1], lengths)
+    mult = np.random.default_rng(0x5EED).integers(
+        1, 2**63, size=int(pos.max()) + 1, dtype=np.uint64) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        terms = (np.asarray(codes).astype(np.uint64) + np.uint64(1)) * mult[pos]
+        key = np.zeros(n, np.uint64)
+        nonempty = lengths > 0
+        key[nonempty] = np.add.reduceat(terms, offsets[:-1][nonempty])
+        key += lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return key
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,24 +203,8 @@ class JourneySet:
         return {p: int(c) for p, c in zip(self.personas, counts, strict=True)}
 
     def path_keys(self) -> np.ndarray:
-        """A 64-bit key per journey, equal for equal paths (vectorised; for grouping paths).
-
-        Each position has its own fixed random multiplier, so the key is a hash of the whole
-        sequence; collisions among distinct paths are negligible (probability ~ n^2 / 2^64).
-        """
-        n = self.n_journeys
-        if self.n_events == 0:
-            return self.lengths.astype(np.uint64)
-        pos = np.arange(self.n_events) - np.repeat(self.offsets[:-1], self.lengths)
-        mult = np.random.default_rng(0x5EED).integers(
-            1, 2**63, size=int(pos.max()) + 1, dtype=np.uint64) | np.uint64(1)
-        with np.errstate(over="ignore"):
-            terms = (self.codes.astype(np.uint64) + np.uint64(1)) * mult[pos]
-            key = np.zeros(n, np.uint64)
-            nonempty = self.lengths > 0
-            key[nonempty] = np.add.reduceat(terms, self.offsets[:-1][nonempty])
-            key += self.lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        return key
+        """A 64-bit key per journey, equal for equal paths (see :func:`sequence_keys`)."""
+        return sequence_keys(self.codes, self.offsets)
 
     def path_strings(self, sep: str = " > ") -> np.ndarray:
         """Each journey's path as text, e.g. ``"email > web"`` (for display, not hot paths)."""

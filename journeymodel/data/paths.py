@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymodel.errors import DataWarning, InputError
 from journeymodel.data.events import Ledger, ReadOptions, _check_kinds, _numeric
 from journeymodel.data.journeys import CONVERSION, DROPOFF, JourneySet, csr_event_index
+from journeymodel.errors import DataWarning, InputError
 
 
 def journeys_from_paths(table: pa.Table, name: str, options: ReadOptions) -> JourneySet:

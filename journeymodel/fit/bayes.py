@@ -510,17 +510,20 @@ def interval(da: xr.DataArray, prob: float = HDI_PROB) -> xr.Dataset:
         Variables ``median``, ``mean``, ``hdi_low``, ``hdi_high``, each with the remaining dims
         of ``da``.
     """
-    import arviz as az
     import xarray as xr
+
+    from journeymodel.fit.intervals import hdi
 
     if not 0 < prob < 1:
         raise OptionError(f"the interval probability must be in (0, 1) (got {prob!r})")
-    hdi = az.hdi(da, prob=prob, dim=["chain", "draw"])
+    other = [d for d in da.dims if d not in ("chain", "draw")]
+    low, high = hdi(draws_of(da), prob)
+    coords = {d: da.coords[d] for d in other if d in da.coords}
     return xr.Dataset({
         "median": da.median(("chain", "draw")),
         "mean": da.mean(("chain", "draw")),
-        "hdi_low": hdi.sel(ci_bound="lower", drop=True),
-        "hdi_high": hdi.sel(ci_bound="upper", drop=True),
+        "hdi_low": xr.DataArray(low, dims=other, coords=coords),
+        "hdi_high": xr.DataArray(high, dims=other, coords=coords),
     })
 
 

@@ -79,7 +79,8 @@ def check_journeys(n: Any, limit: int | None = None) -> int:
         raise OptionError(
             f"cannot simulate {n:,} journeys in memory (at most {limit:,}: a DataFrame takes "
             "about 0.2 GB per million journeys, several times that while they are drawn); "
-            "write them to a file instead with journeymodel.models.simulate.simulate_to_file(model, "
+            "write them to a file instead with "
+            "journeymodel.models.simulate.simulate_to_file(model, "
             f"n, path), which streams them in chunks of {CHUNK_JOURNEYS:,} (the CLI's "
             "`journeymodel simulate -o` does)")
     return n

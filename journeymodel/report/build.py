@@ -122,9 +122,9 @@ def build_sections(named: list[tuple[str, Any]], events: JourneySet | None = Non
     """Every section of the report, in page order: model sections, the pain points (from the
     Markov and stages models, when they hold experience data), then the data."""
     from journeymodel.report.figure import rc_context
+    from journeymodel.report.palette import palette_for
     from journeymodel.report.sections.data import data_section
     from journeymodel.report.sections.pain import pain_section
-    from journeymodel.report.palette import palette_for
 
     palette = palette_for([m for _, m in named], events)
     sections = []

@@ -168,27 +168,3 @@ def spread(values, min_gap: float):
     out = np.empty_like(pos)
     out[order] = pos
     return out
-
-
-def hdi(samples, prob: float):
-    """Highest-density interval along axis 0 of ``samples`` (n_draws, ...): the shortest
-    interval holding ``floor(prob * n_draws)`` steps of the sorted draws (ArviZ's method for
-    unimodal posteriors), vectorised over the other axes.
-
-    Returns
-    -------
-    low, high : ndarray, shape samples.shape[1:]
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> [float(v) for v in hdi(np.array([0.0, 1.0, 1.1, 1.2, 9.0]), 0.5)]
-    [1.0, 1.2]
-    """
-    import numpy as np
-
-    s = np.sort(np.asarray(samples, dtype=float), axis=0)
-    n = s.shape[0]
-    k = min(max(int(np.floor(prob * n)), 1), n - 1)
-    start = np.argmin(s[k:] - s[: n - k], axis=0)[None]
-    return np.take_along_axis(s, start, 0)[0], np.take_along_axis(s, start + k, 0)[0]

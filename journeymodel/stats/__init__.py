@@ -1,1 +1,2 @@
-"""Additive sufficient statistics: what each model needs from journeys, summed over parts of a log."""
+"""Additive sufficient statistics: what each model needs from journeys, summed over parts of a log.
+"""

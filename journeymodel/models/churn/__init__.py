@@ -1,6 +1,7 @@
 """Churn by persona: Bayesian retention models (sBG, Weibull, BG/NBD) with partial pooling.
 
-``ChurnModel`` lives in :mod:`journeymodel.models.churn.model`; it is re-exported here lazily (PEP 562),
+``ChurnModel`` lives in :mod:`journeymodel.models.churn.model`; it is re-exported here lazily
+(PEP 562),
 so importing one module of the package does not load the others.
 """
 

@@ -1,4 +1,4 @@
-"""Per-customer churn data from a :class:`~journeymodel.data.journeys.JourneySet` (vectorised numpy).
+"""Per-customer churn data from a :class:`~journeymodel.data.journeys.JourneySet` (numpy).
 
 Three views of the same customers, one per churn model:
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from journeymodel.errors import InputError, OptionError
 from journeymodel.data.journeys import CHURN, CONVERSION, JourneySet
+from journeymodel.errors import InputError, OptionError
 
 DAY = 86400.0
 #: Length of each time unit in seconds (calendar timestamps).

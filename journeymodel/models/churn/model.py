@@ -43,10 +43,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 
 from journeymodel.errors import InputError, ModelFileError, OptionError
+from journeymodel.models.base import JourneyModel, Result
 from journeymodel.models.churn import data as cd
 from journeymodel.models.churn import likelihoods as lk
 from journeymodel.models.churn import pooling as pooling
-from journeymodel.models.base import JourneyModel, Result
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr

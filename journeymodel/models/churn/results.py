@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from journeymodel.models.churn import likelihoods as lk
+from journeymodel.fit.intervals import hdi
 from journeymodel.models.base import Result
+from journeymodel.models.churn import likelihoods as lk
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -20,21 +21,6 @@ if TYPE_CHECKING:  # pragma: no cover
 FORECAST_DRAWS = 400
 CUSTOMER_FORECAST_DRAWS = 200
 _CHUNK = 20_000
-
-
-def hdi(samples: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
-    """Highest-density interval along axis 0 of ``samples`` (n_draws, ...), vectorised.
-
-    Returns
-    -------
-    low, high : ndarray, shape samples.shape[1:]
-    """
-    s = np.sort(samples, axis=0)
-    n = s.shape[0]
-    k = min(max(int(np.floor(prob * n)), 1), n - 1)
-    width = s[k:] - s[: n - k]
-    start = np.argmin(width, axis=0)[None]
-    return (np.take_along_axis(s, start, 0)[0], np.take_along_axis(s, start + k, 0)[0])
 
 
 def _band(draws: np.ndarray, prob: float) -> dict[str, np.ndarray]:

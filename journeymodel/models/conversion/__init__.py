@@ -1,6 +1,7 @@
 """Conversion by persona: a hierarchical Bayesian model fitted on counts.
 
-``ConversionModel`` lives in :mod:`journeymodel.models.conversion.model`; it is re-exported here lazily (PEP 562),
+``ConversionModel`` lives in :mod:`journeymodel.models.conversion.model`; it is re-exported here
+lazily (PEP 562),
 so importing one module of the package does not load the others.
 """
 

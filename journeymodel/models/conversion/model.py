@@ -50,8 +50,9 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from journeymodel.errors import InputError, OptionError
 from journeymodel.data.journeys import CENSORED, CONVERSION, JourneySet
+from journeymodel.errors import InputError, OptionError
+from journeymodel.fit.intervals import hdi
 from journeymodel.models.base import JourneyModel, Result
 
 GROUPINGS = ("persona", "first_touchpoint")
@@ -589,7 +590,7 @@ class ConversionModel(JourneyModel):
         sims = rng.binomial(alloc[None, :], rates).astype(np.float64)
         total = sims.sum(1)
         names = [*self.counts_.levels[0], "total"]
-        lo, hi = _hdi_columns(np.column_stack([sims, total]), self.hdi_prob)
+        lo, hi = hdi(np.column_stack([sims, total]), self.hdi_prob)
         frame = pd.DataFrame({
             self.by[0]: names, "journeys": [*alloc.tolist(), int(journeys)],
             "expected_conversions": [*sims.mean(0), total.mean()],
@@ -730,16 +731,6 @@ def _allocate(total: int, weights: np.ndarray) -> np.ndarray:
     rest = total - int(base.sum())
     base[np.argsort(-(share - base), kind="stable")[:rest]] += 1
     return base
-
-
-def _hdi_columns(samples: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
-    """Shortest interval holding ``prob`` of the samples, per column (shape (S, m) -> (m,))."""
-    s = np.sort(samples, axis=0)
-    width = int(np.ceil(prob * len(s)))
-    spans = s[width - 1:] - s[: len(s) - width + 1]
-    start = np.argmin(spans, axis=0)
-    cols = np.arange(s.shape[1])
-    return s[start, cols], s[start + width - 1, cols]
 
 
 def _rate_json(row: Any, prefix: str = "rate_") -> dict[str, float]:

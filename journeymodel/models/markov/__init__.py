@@ -1,6 +1,7 @@
 """Markov journey models: chain counting and solves, attribution, prediction, order selection.
 
-``MarkovJourneyModel`` lives in :mod:`journeymodel.models.markov.model`; it is re-exported here lazily (PEP 562),
+``MarkovJourneyModel`` lives in :mod:`journeymodel.models.markov.model`; it is re-exported here
+lazily (PEP 562),
 so importing one module of the package does not load the others.
 """
 

@@ -24,8 +24,8 @@ from math import factorial
 
 import numpy as np
 
-from journeymodel.errors import OptionError
 from journeymodel.data.journeys import CONVERSION, JourneySet
+from journeymodel.errors import OptionError
 from journeymodel.models.markov.chain import draw_rows, start_values
 
 #: Largest number of channels for exact Shapley values (2**16 coalitions).

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from journeymodel.errors import OptionError
 from journeymodel.data.journeys import CENSORED, CHURN, CONVERSION, DROPOFF, JourneySet
+from journeymodel.errors import OptionError
 
 #: Absorbing states, in the order they follow the transient states.
 ABSORBING = ("conversion", "dropoff", "churn")

@@ -28,10 +28,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from journeymodel.choices import ATTRIBUTION_METHODS
-from journeymodel.errors import InputError, ModelFileError, OptionError
 from journeymodel.data.journeys import CONVERSION, JourneySet
-from journeymodel.models.markov import attribution as attr
+from journeymodel.errors import InputError, ModelFileError, OptionError
 from journeymodel.models.base import JourneyModel, Result
+from journeymodel.models.markov import attribution as attr
 from journeymodel.models.markov.chain import (
     Chain,
     build_chain,
@@ -75,7 +75,8 @@ class MarkovJourneyModel(JourneyModel):
         P(conversion), expected transitions until absorption, and mean time spent in each
         transient state (NaN where not observed or without timestamps).
     experience_ : xarray.Dataset
-        Emotion curves and switch outcomes (:func:`journeymodel.analysis.experience.journey_experience`).
+        Emotion curves and switch outcomes
+        (:func:`~journeymodel.analysis.experience.journey_experience`).
 
     Examples
     --------

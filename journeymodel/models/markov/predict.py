@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from journeymodel.errors import OptionError
 from journeymodel.data.journeys import CENSORED, CONVERSION, JourneySet, csr_event_index
+from journeymodel.errors import OptionError
 from journeymodel.models.base import Result
 from journeymodel.models.markov.chain import state_sequences
 
@@ -255,8 +255,8 @@ def simulate_journeys(model: MarkovJourneyModel, n: int, *,
                       seed: int | np.random.Generator = 0, max_steps: int = 1000
                       ) -> pd.DataFrame:
     """Draw ``n`` journeys from the chain, in chunks of
-    :data:`journeymodel.models.simulate.CHUNK_JOURNEYS` journeys (each drawn by :func:`simulate_chunk`
-    from one generator made from ``seed``), at most
+    :data:`~journeymodel.models.simulate.CHUNK_JOURNEYS` journeys (each drawn by
+    :func:`simulate_chunk` from one generator made from ``seed``), at most
     :data:`journeymodel.models.simulate.MAX_IN_MEMORY` (more: stream them to a file with
     :func:`journeymodel.models.simulate.simulate_to_file`).
 
@@ -282,7 +282,8 @@ def simulate_chunk(model: MarkovJourneyModel, n: int, rng: np.random.Generator, 
     """Draw ``n`` journeys from the chain, all active journeys stepped at once.
 
     Each journey is its own customer, numbered from ``offset + 1`` (``sim`` + the number
-    zero-padded to the width of ``n_total``; see :func:`journeymodel.models.simulate.simulated_ids`).
+    zero-padded to the width of ``n_total``; see
+    :func:`~journeymodel.models.simulate.simulated_ids`).
     Time: journeys start uniformly over
     the training journeys' start times; the time spent in a state is exponential with the
     state's fitted mean dwell (the overall mean where a state has none); the touchpoints of a

@@ -1,6 +1,7 @@
 """Hidden journey stages: an HMM whose latent stages emit touchpoints and end journeys.
 
-``StageModel`` lives in :mod:`journeymodel.models.stages.model`; it is re-exported here lazily (PEP 562),
+``StageModel`` lives in :mod:`journeymodel.models.stages.model`; it is re-exported here lazily
+(PEP 562),
 so importing one module of the package does not load the others.
 """
 

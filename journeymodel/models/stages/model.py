@@ -1,6 +1,6 @@
 """Hidden journey stages: an HMM whose latent stages emit touchpoints and end journeys.
 
-Generative story of one journey (the same as ``journeymodel.data.datasets``): the first stage is drawn
+Generative story of one journey (as ``journeymodel.data.datasets``): the first stage is drawn
 from ``startprob``; at each step the current stage ``s`` emits a touchpoint from
 ``emissionprob[s]``, and then the journey either continues or ends, by ``exitprob[s]`` over
 (``continue``, ``conversion``, ``churn``, ``dropoff``); if it continues, the next stage is drawn
@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 
 from journeymodel.choices import STAGE_TOPOLOGIES
+from journeymodel.data.journeys import CENSORED, CHURN, CONVERSION, DROPOFF, OUTCOMES
 from journeymodel.errors import InputError, OptionError
 from journeymodel.fit import hmm
-from journeymodel.data.journeys import CENSORED, CHURN, CONVERSION, DROPOFF, OUTCOMES
 from journeymodel.models.base import JourneyModel, Result
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,19 +112,13 @@ def encode(journeys: JourneySet, symbols: tuple[str, ...], *, dedupe: bool = Tru
 
 def _dedupe(enc: Encoded) -> Encoded:
     """Identical sequences merged into one with the summed weight (exact for EM)."""
-    from journeymodel.data.journeys import csr_event_index
+    from journeymodel.data.journeys import csr_event_index, sequence_keys
 
     lengths = np.diff(enc.offsets)
     n = len(lengths)
     if n == 0:
         return enc
-    pos = np.arange(len(enc.codes)) - np.repeat(enc.offsets[:-1], lengths)
-    mult = np.random.default_rng(0x5EED).integers(
-        1, 2**63, size=int(lengths.max()) + 1, dtype=np.uint64) | np.uint64(1)
-    with np.errstate(over="ignore"):
-        terms = (enc.codes.astype(np.uint64) + np.uint64(1)) * mult[pos]
-        key = np.add.reduceat(terms, enc.offsets[:-1]) if len(terms) else np.zeros(n, np.uint64)
-        key += lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    key = sequence_keys(enc.codes, enc.offsets)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     weight = np.bincount(inverse, weights=enc.weight, minlength=len(first))
     order = np.argsort(first)  # groups in order of first appearance
@@ -547,9 +541,9 @@ class StageModel(JourneyModel):
                  max_length: int = 200) -> pd.DataFrame:
         """Simulate ``n`` new journeys as a canonical event log.
 
-        Drawn in chunks of :data:`journeymodel.models.simulate.CHUNK_JOURNEYS` from one generator made
+        Drawn in chunks of :data:`~.simulate.CHUNK_JOURNEYS` from one generator made
         from ``seed`` (see :func:`simulate_chunk`); at most
-        :data:`journeymodel.models.simulate.MAX_IN_MEMORY` journeys (more: stream them to a file with
+        :data:`~.simulate.MAX_IN_MEMORY` journeys (more: stream them to a file with
         :func:`journeymodel.models.simulate.simulate_to_file`).
 
         Returns
@@ -562,7 +556,7 @@ class StageModel(JourneyModel):
         Raises
         ------
         OptionError
-            ``n`` < 1 or above :data:`journeymodel.models.simulate.MAX_IN_MEMORY`.
+            ``n`` < 1 or above :data:`~.simulate.MAX_IN_MEMORY`.
         """
         from journeymodel.models.simulate import simulate_frame
 

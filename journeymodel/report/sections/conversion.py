@@ -45,7 +45,7 @@ def conversion_rates(model: ConversionModel) -> tuple[pd.DataFrame, dict[str, fl
     computed
     from ``model.rate_draws()`` with a numpy HDI (same method as ArviZ's, without importing
     ArviZ, which would add seconds to every report)."""
-    from journeymodel.report.figure import hdi
+    from journeymodel.fit.intervals import hdi
 
     draws = model.rate_draws()
     by = model.by[0]
