@@ -28,3 +28,14 @@ def assert_one_error_line(code: int, err: str, match: str) -> None:
     assert len(errors) == 1, err
     assert "Traceback" not in err
     assert re.search(match, errors[0]), errors[0]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--reverse-order", action="store_true",
+                     help="run the tests in reverse order: proves that no test depends on "
+                          "another having run first (fixtures, caches, files)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--reverse-order"):
+        items.reverse()

@@ -4,8 +4,6 @@ import numpy as np
 import pytest
 import xarray as xr
 
-pytest.importorskip("pymc")
-
 from journeymodel.data.events import Ledger  # noqa: E402
 from journeymodel.data.journeys import (  # noqa: E402
     CENSORED,

@@ -5,9 +5,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-pytest.importorskip("pymc")
-
 from journeymodel.cli.app import main  # noqa: E402
 
 NAMES = ["analyst", "browser", "champion", "dreamer", "explorer"]

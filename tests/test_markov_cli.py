@@ -108,8 +108,9 @@ def _ce(result):
 # -- ChannelAttribution ---------------------------------------------------------------------------
 
 def _ca_data():
-    ca = pytest.importorskip("ChannelAttribution")
     import importlib.util
+
+    import ChannelAttribution as ca
 
     spec = importlib.util.find_spec("cypack")
     if spec is None or spec.submodule_search_locations is None:
