@@ -69,7 +69,8 @@ def worker_journeymodel(n: int, seed: int, sampler: str | None = None) -> dict:
     t0 = time.perf_counter()
     import pymc  # noqa: F401  (timed as import, like the peer)
 
-    from journeymodel.models.conversion.model import ConversionModel, count_conversions
+    from journeymodel.models.conversion.model import ConversionModel
+    from journeymodel.stats.conversion import count_conversions
 
     t_import = time.perf_counter() - t0
     persona, converted, rates = simulate(n, seed)

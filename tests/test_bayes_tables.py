@@ -19,7 +19,8 @@ from journeymodel.fit import bayes
 from journeymodel.fit.bayes import Diagnostics
 from journeymodel.fit.intervals import hdi
 from journeymodel.models.churn.model import ChurnModel
-from journeymodel.models.conversion.model import ConversionCounts, ConversionModel
+from journeymodel.models.conversion.model import ConversionModel
+from journeymodel.stats.conversion import ConversionCounts
 
 INTERVAL = re.compile(r"^(-?[\d,.]+) \[(-?[\d,.]+), (-?[\d,.]+)\]$")
 

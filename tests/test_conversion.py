@@ -19,15 +19,16 @@ from journeymodel.errors import (  # noqa: E402
     OptionError,
 )
 from journeymodel.io.persist import load_model  # noqa: E402
-from journeymodel.models.conversion.model import (  # noqa: E402
-    NO_PERSONA,
-    ConversionCounts,
-    ConversionModel,
-    _allocate,
+from journeymodel.models.conversion.graph import (  # noqa: E402
     choose_parameterization,
-    count_conversions,
     prefers_centered,
     spread_estimate,
+)
+from journeymodel.models.conversion.model import ConversionModel, _allocate  # noqa: E402
+from journeymodel.stats.conversion import (  # noqa: E402
+    NO_PERSONA,
+    ConversionCounts,
+    count_conversions,
 )
 
 TOUCHPOINTS = ("email", "search", "social")
@@ -369,7 +370,7 @@ def test_sample_data_crossed_cells_are_sampled_non_centred(tmp_path):
     from journeymodel.data.datasets import write_sample_events
     from journeymodel.data.events import ReadOptions
     from journeymodel.data.journeys import load_journeys
-    from journeymodel.models.conversion.model import CELLS_CENTERED_MIN, spread_estimate
+    from journeymodel.models.conversion.graph import CELLS_CENTERED_MIN, spread_estimate
 
     path = tmp_path / "s.parquet"
     write_sample_events(path, 2000, seed=0)  # as `journeymodel sample-data -o s.parquet`

@@ -17,21 +17,9 @@ likelihood uses the counts of conversions :math:`k_c` and completed journeys :ma
 each cell (sufficient statistics), so the cost of a fit does not grow with the number of
 customers. Censored (still open) journeys are left out and counted as such.
 
-Parameterisation rule
----------------------
-Each hierarchical component (persona effects, touchpoint effects, cell effects) is sampled
-*centred* when its data dominate its prior and *non-centred* otherwise. For a level with
-:math:`n` journeys and :math:`k` conversions the information about its logit rate is
-:math:`I = k (n - k) / n`; with :math:`\\hat\\sigma` a cautious moment estimate of the
-component's spread (the variance of the empirical logits minus their mean sampling variance,
-shrunk by :math:`(L-1)/(L+1)` for :math:`L` levels, at least :math:`0.01^2`; for cell effects,
-of the two-way residuals of the logits), the component
-is centred when the median over its levels of :math:`I \\hat\\sigma^2` is at least 1 (4 for the
-cell interaction, whose estimate is the noisiest: see ``CELLS_CENTERED_MIN``) — the
-data pin each level more tightly than the prior does, so the non-centred form would couple
-every level to the scale and mix badly (R-hat 1.1 seen with 20 personas of 1k-50k journeys).
-Sparse groups (few journeys, rates alike) keep the non-centred form, which avoids the funnel
-of the centred one.
+The PyMC graph and the rule that picks its parameterisation (centred or non-centred per
+component) are in :mod:`journeymodel.models.conversion.graph`; the counts in
+:mod:`journeymodel.stats.conversion`.
 
 References
 ----------
@@ -45,19 +33,17 @@ parametrization of hierarchical models. Statistical Science 22(1).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from journeymodel.data.journeys import CENSORED, CONVERSION, JourneySet
-from journeymodel.errors import InputError, OptionError
+from journeymodel.data.journeys import JourneySet
+from journeymodel.errors import OptionError
 from journeymodel.fit.intervals import hdi
 from journeymodel.models.base import JourneyModel, Result
+from journeymodel.models.conversion.graph import build_model, choose_parameterization
+from journeymodel.stats.conversion import ConversionCounts, check_grouping, count_conversions
 
-GROUPINGS = ("persona", "first_touchpoint")
-NO_PERSONA = "(none)"
-DIRECT = "(direct)"
 PARAMETERIZATIONS = ("auto", "centered", "non-centered")
 #: NUTS target acceptance: 0.8 left 12-16 divergences (of 4000 draws) on the 3-persona demo
 #: data, centred; 0.95 none, for about twice the leapfrog steps (still well under a second).
@@ -67,247 +53,6 @@ REMEDIES = (
     "force the other parameterisation (--parameterization centered or non-centered)",
     "merge personas or touchpoints with very few journeys",
 )
-
-
-@dataclass(frozen=True)
-class ConversionCounts:
-    """Completed journeys and conversions per cell of the grouping (sufficient statistics).
-
-    Attributes
-    ----------
-    by : tuple of str
-        The grouping, e.g. ``("persona",)`` or ``("persona", "first_touchpoint")``.
-    levels : tuple of tuple of str
-        Level names of each grouping.
-    trials, conversions : ndarray of int64, shape (n_levels_0[, n_levels_1])
-        Completed journeys and conversions per cell.
-    censored : int
-        Journeys left out because their outcome is not known yet: open (in flight), or
-        started within the last inactivity gap.
-    recent : int
-        Of ``censored``, the journeys that ended (so ``describe`` counts them as converted or
-        dropped off) but started within the last inactivity gap; the rest are in flight.
-    """
-
-    by: tuple[str, ...]
-    levels: tuple[tuple[str, ...], ...]
-    trials: np.ndarray
-    conversions: np.ndarray
-    censored: int
-    recent: int = 0
-
-    def __add__(self, other: ConversionCounts) -> ConversionCounts:
-        if (self.by, self.levels) != (other.by, other.levels):
-            raise OptionError("counts of different groupings cannot be added")
-        return ConversionCounts(self.by, self.levels, self.trials + other.trials,
-                                self.conversions + other.conversions,
-                                self.censored + other.censored, self.recent + other.recent)
-
-    @property
-    def in_flight(self) -> int:
-        """Journeys left out because they are still open at the end of observation."""
-        return self.censored - self.recent
-
-
-def count_conversions(journeys: JourneySet, by: tuple[str, ...] = ("persona",)
-                      ) -> ConversionCounts:
-    """Count completed journeys and conversions per persona (and first touchpoint).
-
-    Journeys without a persona form the group ``"(none)"``; journeys with no touchpoint before
-    their outcome have the first touchpoint ``"(direct)"``. Left out and counted in
-    ``censored``: open journeys, and journeys that started within the last inactivity gap
-    before the end of observation (only their conversions could be known yet, which would bias
-    the rate upward). Vectorised (``bincount``).
-
-    Raises
-    ------
-    InputError
-        Grouping by persona when the journeys have no persona at all, or no completed journey.
-    """
-    _check_by(by)
-    recent = _too_recent(journeys) & (journeys.outcome != CENSORED)
-    done = (journeys.outcome != CENSORED) & ~recent
-    codes, levels = [], []
-    for name in by:
-        code, names = _group_codes(journeys, name)
-        codes.append(code[done])
-        levels.append(names)
-    shape = tuple(len(names) for names in levels)
-    flat = np.ravel_multi_index(tuple(codes), shape) if codes[0].size else codes[0]
-    weight = journeys.weight[done]
-    if not np.allclose(weight, np.rint(weight)):
-        raise InputError("journey weights must be whole numbers of journeys to count "
-                         "conversions", value=float(weight[weight != np.rint(weight)][0]))
-    size = int(np.prod(shape))
-    trials = np.bincount(flat, weights=weight, minlength=size)
-    conv = np.bincount(flat, weights=weight * (journeys.outcome[done] == CONVERSION),
-                       minlength=size)
-    if trials.sum() == 0:
-        raise InputError("no completed journey to learn conversion from (all "
-                         f"{journeys.n_journeys} journeys are censored or there are none)")
-    return ConversionCounts(tuple(by), tuple(levels), np.rint(trials).astype(np.int64)
-                            .reshape(shape), np.rint(conv).astype(np.int64).reshape(shape),
-                            int(np.rint(journeys.weight[~done].sum())),
-                            int(np.rint(journeys.weight[recent].sum())))
-
-
-def _too_recent(journeys: JourneySet) -> np.ndarray:
-    """Journeys that started within the last inactivity gap before the end of observation.
-
-    Their outcome is known only if they converted (a drop-off needs a whole gap of silence),
-    so counting them would overstate conversion; they are left out with the censored ones.
-    """
-    gap, until = journeys.gap, journeys.observed_until
-    if gap is None or journeys.time_kind == "none" or not np.isfinite(until):
-        return np.zeros(journeys.n_journeys, bool)
-    with np.errstate(invalid="ignore"):
-        return journeys.start > until - gap
-
-
-def _check_by(by: tuple[str, ...]) -> None:
-    if not 1 <= len(by) <= 2 or len(set(by)) != len(by) or not set(by) <= set(GROUPINGS):
-        raise OptionError(f"by must be one or two distinct names among {list(GROUPINGS)} "
-                          f"(got {list(by)!r})")
-
-
-def _group_codes(journeys: JourneySet, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    if name == "persona":
-        if not journeys.personas:
-            raise InputError("the journeys have no persona column, so conversion cannot be "
-                             "modelled by persona; name it with --persona-col (or "
-                             "read_options persona_col=...)")
-        code = journeys.persona.astype(np.int64)
-        names = tuple(journeys.personas)
-        if (code < 0).any():
-            code = np.where(code < 0, len(names), code)
-            names = (*names, NO_PERSONA)
-        return code, names
-    first = np.full(journeys.n_journeys, len(journeys.touchpoints), np.int64)
-    has = journeys.lengths > 0
-    first[has] = journeys.codes[journeys.offsets[:-1][has]]
-    names = tuple(journeys.touchpoints)
-    if not has.all():
-        names = (*names, DIRECT)
-    return first, names
-
-
-# -- parameterisation ------------------------------------------------------------------------
-
-
-def _empirical_logits(trials: np.ndarray, conversions: np.ndarray):
-    n, k = np.asarray(trials, float), np.asarray(conversions, float)
-    logit = np.log((k + 0.5) / (n - k + 0.5))
-    sampling = 1.0 / (k + 0.5) + 1.0 / (n - k + 0.5)
-    return logit, sampling
-
-
-def spread_estimate(trials: np.ndarray, conversions: np.ndarray) -> float:
-    """Cautious moment estimate of the SD of logit rates across levels (>= 0.01; 1 if one level).
-
-    The moment estimate of the variance (between-level variance of the empirical logits minus
-    their mean sampling variance) is shrunk by ``(L - 1) / (L + 1)`` for ``L`` levels: from few
-    levels it is noisy (relative error ``sqrt(2 / (L - 1))``), and overstating the spread would
-    pick the centred form, whose failure (a funnel: divergences) is worse than the non-centred
-    one's (a lower ESS).
-
-    ``trials`` and ``conversions``: shape (n_levels,); for shape (n_a, n_b) the spread of the
-    interaction (two-way residuals of the logits) is estimated. Empty levels are ignored.
-    """
-    n = np.asarray(trials, float)
-    logit, sampling = _empirical_logits(n, conversions)
-    seen = n > 0
-    if n.ndim == 2:
-        if min(seen.any(1).sum(), seen.any(0).sum()) < 2:
-            return 1.0
-        masked = np.where(seen, logit, np.nan)
-        resid = (masked - np.nanmean(masked, 1, keepdims=True)
-                 - np.nanmean(masked, 0, keepdims=True) + np.nanmean(masked))
-        g, h = masked.shape
-        dof = (g - 1) * (h - 1) / (g * h)
-        between = np.nanmean(resid**2) / dof
-    else:
-        if seen.sum() < 2:
-            return 1.0
-        between = np.var(logit[seen], ddof=1)
-    levels = int(seen.sum())
-    spread = (between - sampling[seen].mean()) * (levels - 1) / (levels + 1)
-    return float(np.sqrt(max(spread, 1e-4)))
-
-
-#: The rule's threshold for the cell interaction of a crossed grouping: its spread is a
-#: moment estimate from two-way residuals of noisy logits, which overstates it on moderate
-#: data. On the 2,000-customer sample data (3 personas x 9 first touchpoints) it gave 0.24
-#: (median ``I * sigma**2`` 2.0) where the posterior put ``sigma_cells`` at 0.12 [0.015, 0.30];
-#: the centred form then mixed badly (R-hat 1.027, bulk ESS 129 for ``sigma_cells``).
-CELLS_CENTERED_MIN = 4.0
-
-
-def prefers_centered(trials: np.ndarray, conversions: np.ndarray,
-                     sigma: float | None = None, threshold: float = 1.0) -> bool:
-    """The parameterisation rule (module docstring): median of ``I * sigma**2`` >= 1 (or
-    ``threshold``)."""
-    sigma = spread_estimate(trials, conversions) if sigma is None else sigma
-    n, k = np.asarray(trials, float).ravel(), np.asarray(conversions, float).ravel()
-    info = np.where(n > 0, k * (n - k) / np.maximum(n, 1), 0.0)
-    return bool(np.median(info * sigma**2) >= threshold)
-
-
-def choose_parameterization(counts: ConversionCounts, forced: str) -> dict[str, str]:
-    """``{"levels": ..., ["second": ..., "cells": ...]}`` -> ``"centered"``/``"non-centered"``."""
-    if forced != "auto":
-        names = ("levels", "second", "cells")[: 1 if len(counts.by) == 1 else 3]
-        return dict.fromkeys(names, forced)
-    pick = lambda c: "centered" if c else "non-centered"  # noqa: E731
-    n, k = counts.trials, counts.conversions
-    if len(counts.by) == 1:
-        return {"levels": pick(prefers_centered(n, k))}
-    return {
-        "levels": pick(prefers_centered(n.sum(1), k.sum(1))),
-        "second": pick(prefers_centered(n.sum(0), k.sum(0))),
-        "cells": pick(prefers_centered(n, k, threshold=CELLS_CENTERED_MIN)),
-    }
-
-
-# -- the PyMC model --------------------------------------------------------------------------
-
-
-def build_model(shape: tuple[int, ...], choice: dict[str, str], trials: np.ndarray,
-                conversions: np.ndarray):
-    """The PyMC model for counts of ``shape`` (data in ``pm.Data`` "trials"/"conversions").
-
-    Variables kept in the posterior: ``mu``, ``sigma_levels``, ``logit_levels`` (n_levels,) and,
-    for two groupings, ``sigma_second``, ``effect_second`` (n_second,), ``sigma_cells``,
-    ``effect_cells`` (n_levels, n_second).
-    """
-    import pymc as pm
-
-    with pm.Model() as model:
-        n = pm.Data("trials", trials)
-        k = pm.Data("conversions", conversions)
-        mu = pm.Normal("mu", 0.0, 3.0)
-        sigma = pm.HalfNormal("sigma_levels", 1.0)
-        if choice["levels"] == "centered":
-            alpha = pm.Normal("logit_levels", mu, sigma, shape=shape[0])
-        else:
-            z = pm.Normal("z_levels", 0.0, 1.0, shape=shape[0])
-            alpha = pm.Deterministic("logit_levels", mu + sigma * z)
-        eta = alpha
-        if len(shape) == 2:
-            beta = _zero_sum("second", choice["second"], (shape[1],), 1)
-            gamma = _zero_sum("cells", choice["cells"], shape, 2)
-            eta = alpha[:, None] + beta[None, :] + gamma
-        pm.Binomial("observed", n=n, logit_p=eta, observed=k)
-    return model
-
-
-def _zero_sum(name: str, choice: str, shape: tuple[int, ...], axes: int):
-    import pymc as pm
-
-    sigma = pm.HalfNormal(f"sigma_{name}", 1.0)
-    if choice == "centered":
-        return pm.ZeroSumNormal(f"effect_{name}", sigma=sigma, shape=shape, n_zerosum_axes=axes)
-    z = pm.ZeroSumNormal(f"z_{name}", sigma=1.0, shape=shape, n_zerosum_axes=axes)
-    return pm.Deterministic(f"effect_{name}", sigma * z)
 
 
 def _label_posterior(tree, counts: ConversionCounts):
@@ -395,7 +140,7 @@ class ConversionModel(JourneyModel):
     def _check_params(self) -> None:
         from journeymodel.fit.bayes import _check_sizes
 
-        _check_by(tuple(self.by))
+        check_grouping(tuple(self.by))
         _check_sizes(draws=self.draws, tune=self.tune, chains=self.chains)
         if self.parameterization not in PARAMETERIZATIONS:
             raise OptionError(f"parameterization must be one of {list(PARAMETERIZATIONS)} "
