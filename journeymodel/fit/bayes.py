@@ -216,7 +216,7 @@ def sample(
     OptionError
         ``draws``, ``tune`` or ``chains`` out of range, or an unknown ``sampler``.
     """
-    _check_sizes(draws=draws, tune=tune, chains=chains)
+    check_sizes(draws=draws, tune=tune, chains=chains)
     sampler = sampler or sampler_name()
     if sampler not in ("nutpie", "pymc"):
         raise OptionError(f"sampler must be 'nutpie' or 'pymc' (got {sampler!r})")
@@ -244,7 +244,9 @@ def sample(
                     sample_seconds=time.perf_counter() - t0, seed=int_seed)
 
 
-def _check_sizes(**sizes: int) -> None:
+def check_sizes(**sizes: int) -> None:
+    """Raise OptionError unless each of ``draws`` (>= 1), ``tune`` (>= 0) and ``chains`` (>= 1)
+    given is an integer in range (not a bool)."""
     lows = {"draws": 1, "tune": 0, "chains": 1}
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (

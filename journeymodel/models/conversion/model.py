@@ -138,10 +138,10 @@ class ConversionModel(JourneyModel):
         self.target_accept = target_accept
 
     def _check_params(self) -> None:
-        from journeymodel.fit.bayes import _check_sizes
+        from journeymodel.fit.bayes import check_sizes
 
         check_grouping(tuple(self.by))
-        _check_sizes(draws=self.draws, tune=self.tune, chains=self.chains)
+        check_sizes(draws=self.draws, tune=self.tune, chains=self.chains)
         if self.parameterization not in PARAMETERIZATIONS:
             raise OptionError(f"parameterization must be one of {list(PARAMETERIZATIONS)} "
                               f"(got {self.parameterization!r})")
