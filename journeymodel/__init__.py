@@ -18,10 +18,11 @@ _EXPORTS = {
     "ModelFileError": "journeymodel.errors",
     "NotFittedError": "journeymodel.errors",
     "ConvergenceWarning": "journeymodel.errors",
-    "ReadOptions": "journeymodel.data.events",
-    "Ledger": "journeymodel.data.events",
+    "DataWarning": "journeymodel.errors",
+    "ReadOptions": "journeymodel.data.options",
+    "Ledger": "journeymodel.data.ledger",
     "read_events": "journeymodel.data.events",
-    "JourneySet": "journeymodel.data.journeys",
+    "JourneySet": "journeymodel.data.journeyset",
     "load_journeys": "journeymodel.data.journeys",
     "build_journeys": "journeymodel.data.journeys",
     "save_model": "journeymodel.io.persist",
@@ -51,10 +52,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from journeymodel.data.datasets import make_demo_data
-    from journeymodel.data.events import Ledger, ReadOptions, read_events
-    from journeymodel.data.journeys import JourneySet, build_journeys, load_journeys
+    from journeymodel.data.events import read_events
+    from journeymodel.data.journeys import build_journeys, load_journeys
+    from journeymodel.data.journeyset import JourneySet
+    from journeymodel.data.ledger import Ledger
+    from journeymodel.data.options import ReadOptions
     from journeymodel.errors import (
         ConvergenceWarning,
+        DataWarning,
         InputError,
         JourneyModelError,
         ModelFileError,

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeymodel.data.events import DataWarning, ReadOptions, parse_gap, read_events
+from journeymodel.data.events import read_events
 from journeymodel.data.journeys import load_journeys
-from journeymodel.errors import InputError, OptionError
+from journeymodel.data.options import ReadOptions, parse_gap
+from journeymodel.errors import DataWarning, InputError, OptionError
 
 BASE = pd.DataFrame({
     "customer_id": ["a", "a", "b", "b", "c"],
@@ -217,7 +218,7 @@ def _lexsort_reference(customer, time):
 @pytest.mark.parametrize("n_customers", [7, 70_000])
 @pytest.mark.parametrize("whole", [True, False])
 def test_customer_time_order_matches_lexsort(layout, n_customers, whole):
-    from journeymodel.data.events import customer_time_order
+    from journeymodel.data.ordering import customer_time_order
 
     rng = np.random.default_rng(n_customers)
     n = 200_000
@@ -238,7 +239,7 @@ def test_customer_time_order_matches_lexsort(layout, n_customers, whole):
 
 
 def test_customer_time_order_wide_keys_fall_back_to_stable_argsort():
-    from journeymodel.data.events import customer_time_order
+    from journeymodel.data.ordering import customer_time_order
 
     rng = np.random.default_rng(1)
     customer = rng.integers(0, 3, 1000)
@@ -254,7 +255,7 @@ def test_parquet_reads_only_usable_columns_and_gives_the_same_table(tmp_path, ro
                      customer_id=["b ", "a", "b", None, " c"])
     path = tmp_path / "events.parquet"
     df.to_parquet(path, row_group_size=row_group_size)
-    from journeymodel.data.events import read_table
+    from journeymodel.data.readers import read_table
 
     table, _ = read_table(path, ReadOptions())
     assert "notes" not in table.column_names

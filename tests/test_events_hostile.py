@@ -42,13 +42,14 @@ def quiet_read(*args, **kw):
         return read_events(*args, **kw)
 
 
-# -- DataWarning lives in errors.py, the old import still works --------------------------------
+# -- DataWarning lives in errors.py and is exported at the top level ---------------------------
 
 def test_datawarning_import_paths_are_the_same_class():
-    from journeymodel.data.events import DataWarning as B
+    import journeymodel
     from journeymodel.errors import DataWarning as A
 
-    assert A is B and issubclass(A, UserWarning)
+    assert journeymodel.DataWarning is A and issubclass(A, UserWarning)
+    assert "DataWarning" in journeymodel.__all__
 
 
 # -- NUL characters in names -----------------------------------------------------------------

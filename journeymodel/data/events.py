@@ -1,10 +1,13 @@
-"""Read and validate event logs; account for every row in a :class:`Ledger`.
+"""Read and validate event logs into an :class:`EventTable`; account for every row in a
+:class:`~journeymodel.data.ledger.Ledger`.
 
-An event log is a table with one row per event (see ``design.md``): who (``customer_id``), when
-(``timestamp``), what (``touchpoint``: a channel, or an outcome label such as ``conversion``), and
-optionally ``persona``, ``value``, ``sentiment`` and ``device``. :func:`read_events` reads CSV (any
-delimiter), Parquet or a pandas DataFrame into an :class:`EventTable` of normalised numpy arrays,
-and records in the ledger why each dropped row was dropped.
+An event log is a table with one row per event (see ``docs/architecture.md``, "Event logs"): who
+(``customer_id``), when (``timestamp``), what (``touchpoint``: a channel, or an outcome label
+such as ``conversion``), and optionally ``persona``, ``value``, ``sentiment`` and ``device``.
+:func:`read_events` reads CSV (any delimiter), Parquet or a pandas DataFrame into an
+:class:`EventTable` of normalised numpy arrays, and records in the ledger why each dropped row
+was dropped. How to read it is a :class:`~journeymodel.data.options.ReadOptions`; the columns
+are turned into arrays by :mod:`journeymodel.data.columns`.
 
 Everything is vectorised with pyarrow and numpy; nothing loops over rows in Python.
 """
@@ -12,186 +15,30 @@ Everything is vectorised with pyarrow and numpy; nothing loops over rows in Pyth
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymodel.data.columns import check_kinds, compact, encode, numeric
 from journeymodel.data.datachecks import infer_sentiment_scale, outlying_end
-from journeymodel.data.ordering import _duplicates, _sort_order, customer_time_order
+from journeymodel.data.ledger import Ledger
+from journeymodel.data.options import ReadOptions, parse_gap
+from journeymodel.data.ordering import duplicate_rows, sort_order
 from journeymodel.data.readers import read_table
 from journeymodel.data.timestamps import parse_time_point, parse_times, to_timestamp
 from journeymodel.errors import DataWarning, InputError, OptionError
 
-__all__ = ["DROP_REASONS", "DataWarning", "EventTable", "Ledger", "ReadOptions",
-           "customer_time_order", "events_from_table", "normalise_sentiment", "parse_gap",
-           "parse_time_point", "read_events", "read_table"]
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
-#: Reasons a row can be dropped, in the order the ledger reports them.
-DROP_REASONS = (
-    "missing_customer",
-    "missing_timestamp",
-    "bad_timestamp",
-    "missing_touchpoint",
-    "after_observed_until",
-    "duplicate",
-    "bad_path",
-    "bad_count",
-)
-#: Reasons that are errors under ``strict=True`` (the others are documented, intended drops).
-_INVALID = {"missing_customer", "missing_timestamp", "bad_timestamp", "missing_touchpoint",
-            "bad_path", "bad_count"}
-_REASON_TEXT = {
-    "missing_customer": "missing customer id",
-    "missing_timestamp": "missing timestamp",
-    "bad_timestamp": "unparseable timestamp",
-    "missing_touchpoint": "missing touchpoint",
-    "after_observed_until": "after --observed-until",
-    "duplicate": "exact duplicate",
-    "bad_path": "empty path",
-    "bad_count": "bad or negative count",
-}
-TimestampKind = Literal["auto", "datetime", "epoch", "period"]
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to read an event log: column names, outcome labels and journey segmentation.
-
-    Every command that reads an event log takes exactly these options.
-
-    Parameters
-    ----------
-    customer_col, time_col, touchpoint_col : str
-        Required columns.
-    persona_col, value_col, sentiment_col, device_col : str or None
-        Optional columns. ``None`` means "use the default name if the column exists"; a name given
-        explicitly must exist.
-    conversion_labels : tuple of str
-        Touchpoint values that mark a conversion (end of a journey).
-    churn_label : str
-        Touchpoint value that marks a churn.
-    gap : str, float or None
-        Inactivity gap that ends a journey: ``"auto"`` (30 days for calendar timestamps, none for
-        period numbers), ``"none"``, a pandas offset such as ``"30D"`` or ``"12h"``, or a number
-        (seconds for calendar timestamps, periods otherwise).
-    observed_until : str, float or None
-        End of observation. Later rows are dropped (and counted). Default: the last timestamp.
-    strict : bool
-        Raise :class:`InputError` at the first invalid row instead of dropping it.
-    sep : str or None
-        CSV delimiter; auto-detected when ``None``.
-    timestamps : {"auto", "datetime", "epoch", "period"}
-        How to read the time column. ``auto``: datetimes, ISO-8601 text and common date formats
-        are datetimes; numbers above 1e8 are epoch times, read by size (below 1e11 seconds,
-        then milliseconds, microseconds, nanoseconds), and smaller numbers are plain ordered
-        periods (1, 2, 3, ...). See :mod:`journeymodel.data.timestamps`.
-    sentiment_scale : tuple of float or None
-        ``(min, max)`` of the sentiment scale; scores are mapped linearly to -1..1. Default:
-        inferred from the bulk of the scores (1-5, 0-10, -1..1, ...; see
-        :func:`journeymodel.data.datachecks.infer_sentiment_scale`), scores outside it counted as
-        invalid.
-    time_format : str or None
-        strftime format of date text (``"%d/%m/%Y %H:%M"``), as in
-        ``pandas.to_datetime(format=...)``. Default: ISO-8601 or a detected common format.
-    config_path : str or None
-        The config file these options were read from (set by the CLI; see
-        :mod:`journeymodel.data.config`), None when there was none.
-    """
-
-    customer_col: str = "customer_id"
-    time_col: str = "timestamp"
-    touchpoint_col: str = "touchpoint"
-    persona_col: str | None = None
-    value_col: str | None = None
-    sentiment_col: str | None = None
-    device_col: str | None = None
-    conversion_labels: tuple[str, ...] = ("conversion",)
-    churn_label: str = "churn"
-    gap: str | float | None = "auto"
-    observed_until: str | float | None = None
-    strict: bool = False
-    sep: str | None = None
-    timestamps: TimestampKind = "auto"
-    sentiment_scale: tuple[float, float] | None = None
-    time_format: str | None = None
-    config_path: str | None = None
-
-    def replace(self, **changes: Any) -> ReadOptions:
-        """Return a copy with ``changes`` applied."""
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass
-class Ledger:
-    """Where every input row went: ``rows_read == rows_used + sum(dropped.values())``.
-
-    ``invalid_fields`` counts optional fields (value, sentiment) that could not be read: their row
-    is kept, the field is treated as missing. The ledger holds counts only, never customer ids, so
-    it is safe to store inside shareable model files.
-    """
-
-    source: str
-    rows_read: int = 0
-    rows_used: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-    invalid_fields: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def rows_dropped(self) -> int:
-        return int(sum(self.dropped.values()))
-
-    def drop(self, reason: str, count: int) -> None:
-        if count:
-            self.dropped[reason] = self.dropped.get(reason, 0) + int(count)
-
-    def check(self) -> None:
-        """Raise AssertionError if rows are unaccounted for (an internal bug, not a user error)."""
-        if self.rows_read != self.rows_used + self.rows_dropped:
-            raise AssertionError(
-                f"ledger does not add up: read {self.rows_read}, used {self.rows_used}, "
-                f"dropped {self.rows_dropped}"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "rows_read": self.rows_read,
-            "rows_used": self.rows_used,
-            "rows_dropped": {k: self.dropped[k] for k in DROP_REASONS if k in self.dropped},
-            "invalid_fields": dict(self.invalid_fields),
-            "notes": list(self.notes),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Ledger:
-        return cls(
-            source=d.get("source", "?"),
-            rows_read=int(d.get("rows_read", 0)),
-            rows_used=int(d.get("rows_used", 0)),
-            dropped={k: int(v) for k, v in d.get("rows_dropped", {}).items()},
-            invalid_fields={k: int(v) for k, v in d.get("invalid_fields", {}).items()},
-            notes=list(d.get("notes", [])),
-        )
-
-    def summary_line(self) -> str:
-        """``dropped D of R rows: ...; invalid fields in kept rows: ...`` (one line)."""
-        parts = [f"{n:,} {_REASON_TEXT.get(r, r)}" for r, n in self.dropped.items()]
-        text = (f"dropped {self.rows_dropped:,} of {self.rows_read:,} rows" if self.dropped
-                else f"kept all {self.rows_read:,} rows")
-        text += (": " + ", ".join(parts)) if parts else ""
-        if self.invalid_fields:
-            text += "; invalid fields in kept rows: " + ", ".join(
-                f"{n:,} {k}" for k, n in self.invalid_fields.items())
-        return text
+#: Ledger and ReadOptions have their own modules; they belong to this module's interface too
+#: (read_events takes a ReadOptions, an EventTable carries a Ledger).
+__all__ = ["EventTable", "Ledger", "ReadOptions", "events_from_table", "normalise_sentiment",
+           "read_events"]
 
 
 @dataclass(frozen=True)
@@ -221,10 +68,6 @@ class EventTable:
     ledger: Ledger
 
 
-# ---------------------------------------------------------------------------------------------
-# Column helpers
-
-
 def _resolve_columns(table: pa.Table, name: str, o: ReadOptions) -> dict[str, str | None]:
     have = table.column_names
     cols: dict[str, str | None] = {}
@@ -250,155 +93,6 @@ def _resolve_columns(table: pa.Table, name: str, o: ReadOptions) -> dict[str, st
             )
         cols[key] = col if col is not None else (default if default in have else None)
     return cols
-
-
-def _check_kinds(table: pa.Table, cols: dict[str, str | None], name: str) -> pa.Table:
-    """Columns of a kind no event field can hold (lists, structs, maps: Parquet or Arrow input)
-    are an InputError naming the column; binary columns are read as UTF-8 text."""
-    for key, col in cols.items():
-        if col is None:
-            continue
-        t = table.schema.field(col).type
-        base = t.value_type if pa.types.is_dictionary(t) else t
-        if pa.types.is_binary(base) or pa.types.is_large_binary(base) or \
-                pa.types.is_fixed_size_binary(base):
-            try:
-                text = pc.cast(table[col].cast(base) if base is not t else table[col],
-                               pa.string())
-            except pa.ArrowException:
-                raise InputError(f"the {key} column holds binary data that is not UTF-8 text",
-                                 source=name, column=col) from None
-            table = table.set_column(table.schema.get_field_index(col), col, text)
-            continue
-        if (pa.types.is_nested(base) or pa.types.is_duration(base) or pa.types.is_time(base)
-                or pa.types.is_interval(base) or pa.types.is_union(base)):
-            raise InputError(f"the {key} column holds values of type {base}; expected text or "
-                             "numbers" + (" or dates" if key == "time" else ""),
-                             source=name, column=col)
-    return table
-
-
-def _as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.cast(arr.type.value_type)
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = pc.cast(arr, pa.string())
-    return pc.utf8_trim_whitespace(arr)
-
-
-def _encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
-            nul: dict | None = None, key: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """Dictionary-encode a column as text: (codes, -1 for null/blank; vocabulary).
-
-    With ``nul`` (sorted columns: touchpoint, persona, device, whose names go into model files),
-    NUL characters are removed from the names (netCDF cannot store them; a name that becomes
-    blank is missing) and ``nul[key]`` receives the mask of rows that held one.
-
-    Encodes first and cleans only the dictionary: whitespace is trimmed there, values that
-    become equal are merged, blanks map to -1. With ``sort`` the vocabulary comes out sorted, so
-    codes do not depend on row order (touchpoints, personas); without it (customer ids, up to
-    millions) a dictionary that is already clean is used as it is, in first-appearance order
-    (codes int64); sorted codes come as ``dtype``.
-    """
-    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
-    dictionary = pc.cast(enc.dictionary, pa.string()) if not (
-        pa.types.is_string(enc.dictionary.type)) else enc.dictionary
-    if not sort and pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py() \
-            and not pc.any(pc.equal(dictionary, "")).as_py():
-        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        return codes, np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
-    text = _as_string(pa.chunked_array([enc.dictionary]))
-    has_nul = None
-    if nul is not None and pc.any(pc.match_substring(text, "\x00")).as_py():
-        has_nul = np.append(np.asarray(pc.match_substring(text, "\x00").fill_null(False)
-                                       .to_numpy(zero_copy_only=False), bool), False)
-        text = pc.utf8_trim_whitespace(pc.replace_substring(text, "\x00", ""))
-    raw = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
-    raw[pd.isna(raw)] = ""
-    vocab, remap = np.unique(raw.astype(str), return_inverse=True)
-    blank = vocab == ""
-    new = np.cumsum(~blank) - 1
-    remap = np.append(np.where(blank[remap], -1, new[remap]), -1)  # last slot: null index
-    indices = pc.fill_null(enc.indices, len(raw)).to_numpy(zero_copy_only=False)
-    if has_nul is not None:
-        nul[key] = has_nul[indices]
-    codes = remap.astype(dtype)[indices]
-    vocab = vocab[~blank].astype(object)
-    return codes, vocab
-
-
-def _compact(codes: np.ndarray, vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop vocabulary entries no kept row uses; keeps order, -1 stays -1."""
-    used = np.zeros(len(vocab) + 1, bool)
-    used[codes + 1] = True
-    used = used[1:]
-    if used.all():
-        return codes, vocab
-    new = np.cumsum(used) - 1
-    return np.where(codes >= 0, new[np.maximum(codes, 0)], -1), vocab[used]
-
-
-#: Largest magnitude of a value or score read as a number: beyond 1e15 float64 no longer holds
-#: cents, and sums of such values overflow; larger numbers are export errors (invalid fields).
-MAX_FIELD = 1e15
-
-
-def _numeric(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """Parse a column as float64: (values with NaN for missing or invalid, mask of
-    present-but-invalid). Text that is not a number, ``inf``, ``-inf``, ``nan`` written out
-    and magnitudes above :data:`MAX_FIELD` are invalid; a null (or a float NaN, pandas'
-    missing value) is missing."""
-    if pa.types.is_decimal(arr.type) or pa.types.is_boolean(arr.type):
-        arr = pc.cast(arr, pa.float64())
-    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
-        vals = arr.to_numpy().astype(np.float64)
-        with np.errstate(invalid="ignore"):
-            bad = ~(np.abs(vals) <= MAX_FIELD) & ~np.isnan(vals)
-        return (np.where(bad, np.nan, vals) if bad.any() else vals), bad
-    if pa.types.is_null(arr.type):
-        return np.full(len(arr), np.nan), np.zeros(len(arr), bool)
-    s = _as_string(arr)
-    present = pc.and_(pc.is_valid(s), pc.not_equal(s, "")).to_numpy(zero_copy_only=False)
-    present = np.asarray(present, dtype=bool)
-    vals = pd.to_numeric(pd.Series(s.to_numpy(zero_copy_only=False)), errors="coerce")
-    vals = vals.to_numpy(dtype=np.float64, na_value=np.nan)
-    with np.errstate(invalid="ignore"):
-        bad = present & ~(np.abs(vals) <= MAX_FIELD)
-    return np.where(bad, np.nan, vals), bad
-
-
-def parse_gap(gap: str | float | None, time_kind: str) -> float | None:
-    """Normalise ``--gap`` to seconds (calendar time) or periods; ``None`` means no gap."""
-    if gap is None:
-        return None
-    if isinstance(gap, str):
-        text = gap.strip().lower()
-        if text in ("none", "off", ""):
-            return None
-        if text == "auto":
-            return 30 * 86400.0 if time_kind == "datetime" else None
-        try:
-            number = float(text)
-        except ValueError:
-            if time_kind != "datetime":
-                raise OptionError(
-                    f"--gap {gap!r} is a duration, but the timestamps are plain periods; "
-                    "give a number of periods"
-                ) from None
-            try:
-                delta = pd.Timedelta(gap.strip())
-            except ValueError:
-                raise OptionError(
-                    f"--gap must be a duration like 30D, 12h or 90min, a number, or none "
-                    f"(got {gap!r})"
-                ) from None
-            number = delta.total_seconds()
-    else:
-        number = float(gap)
-    if not np.isfinite(number) or number <= 0:
-        raise OptionError(f"--gap must be positive (got {gap!r})")
-    return number
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,12 +142,12 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
     if table.num_rows == 0:
         raise InputError("the event log has no rows", source=name)
     cols = _resolve_columns(table, name, o)
-    table = _check_kinds(table, cols, name)
+    table = check_kinds(table, cols, name)
     ledger = Ledger(source=name, rows_read=table.num_rows)
     alerts: list[str] = []
     nul: dict[str, np.ndarray] = {}
-    customer, customers = _encode(table[cols["customer"]], sort=False)
-    touchpoint, labels = _encode(table[cols["touchpoint"]], dtype=np.int32, nul=nul,
+    customer, customers = encode(table[cols["customer"]], sort=False)
+    touchpoint, labels = encode(table[cols["touchpoint"]], dtype=np.int32, nul=nul,
                                  key="touchpoint")
     times = parse_times(table[cols["time"]], o.timestamps, o.time_format, source=name,
                         column=cols["time"])
@@ -466,7 +160,7 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
         "bad_timestamp": times.bad,
         "missing_touchpoint": touchpoint < 0,
     }
-    persona, personas = (_encode(table[cols["persona"]], dtype=np.int32, nul=nul,
+    persona, personas = (encode(table[cols["persona"]], dtype=np.int32, nul=nul,
                                  key="persona") if cols["persona"]
                          else (None, np.array([], dtype=object)))
     value, sentiment, device, devices, field_bad = _optional_fields(table, cols, o, ledger,
@@ -477,12 +171,12 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
                                          name, ledger, masks, time, time_kind, alerts)
     idx = np.arange(n) if keep.all() else np.flatnonzero(keep)
     cust_s, time_s = (customer, time) if len(idx) == n else (customer[idx], time[idx])
-    order, sorted_cust = _sort_order(cust_s, time_s)
+    order, sorted_cust = sort_order(cust_s, time_s)
     if order is not None:
         idx = order if len(idx) == n else idx[order]
         cust_s = cust_s[order] if sorted_cust is None else sorted_cust
         time_s = time_s[order]
-    dup = _duplicates(idx, cust_s, time_s, touchpoint, persona, value, sentiment, device)
+    dup = duplicate_rows(idx, cust_s, time_s, touchpoint, persona, value, sentiment, device)
     n_dup = int(np.count_nonzero(dup))
     ledger.drop("duplicate", n_dup)
     if n_dup:
@@ -494,14 +188,14 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
     _warn(name, ledger, table, cols, field_bad, alerts)
     in_order = order is None and len(idx) == n  # every row kept, in input order: no gathers
     take = (lambda a: a) if in_order else (lambda a: a[idx])  # noqa: E731
-    customer, customers = _compact(cust_s, customers)
-    touchpoint, labels = _compact(take(touchpoint), labels)
+    customer, customers = compact(cust_s, customers)
+    touchpoint, labels = compact(take(touchpoint), labels)
     if persona is not None:
-        persona, personas = _compact(take(persona), personas)
+        persona, personas = compact(take(persona), personas)
     else:  # no column: every row unknown
         persona = np.full(len(idx), -1, np.int32)
     if device is not None:
-        device, devices = _compact(take(device), devices)
+        device, devices = compact(take(device), devices)
     return EventTable(
         customer=customer, customers=customers.astype(str), time=time_s,
         time_kind=time_kind, touchpoint=touchpoint.astype(np.int32, copy=False),
@@ -577,10 +271,10 @@ def _optional_fields(table, cols, o: ReadOptions, ledger: Ledger, nul, alerts):
     field_bad: dict[str, np.ndarray] = {}
     value = None  # no column: NaN everywhere, filled in at the end
     if cols["value"]:
-        value, field_bad["value"] = _numeric(table[cols["value"]])
+        value, field_bad["value"] = numeric(table[cols["value"]])
     sentiment = None
     if cols["sentiment"]:
-        raw, bad = _numeric(table[cols["sentiment"]])
+        raw, bad = numeric(table[cols["sentiment"]])
         scale = o.sentiment_scale
         if scale is None:
             scale, known = infer_sentiment_scale(raw)
@@ -600,7 +294,7 @@ def _optional_fields(table, cols, o: ReadOptions, ledger: Ledger, nul, alerts):
         field_bad["sentiment"] = bad | out_of_scale
     device, devices = None, np.array([], dtype=object)
     if cols["device"]:
-        device, devices = _encode(table[cols["device"]], dtype=np.int32, nul=nul, key="device")
+        device, devices = encode(table[cols["device"]], dtype=np.int32, nul=nul, key="device")
     field_bad.update(nul)
     for key, bad in field_bad.items():
         if bad.any():

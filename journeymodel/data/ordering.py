@@ -1,7 +1,7 @@
 """Row order of an event log: stable sort by (customer, time), and exact duplicates.
 
-Split from :mod:`journeymodel.data.events` (which re-exports :func:`customer_time_order`); the sorts
-are tuned for ingestion speed, see :func:`_stable_argsort`.
+Used by the event-log reader (:mod:`journeymodel.data.events`); the sorts are tuned for
+ingestion speed, see :func:`_stable_argsort`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ def customer_time_order(customer: np.ndarray, time: np.ndarray) -> np.ndarray:
     >>> customer_time_order(np.array([1, 0, 1, 0]), np.array([5.0, 7.0, 2.0, 7.0])).tolist()
     [1, 3, 2, 0]
     """
-    order = _sort_order(customer, time)[0]
+    order = sort_order(customer, time)[0]
     return np.arange(len(time), dtype=np.int64) if order is None else order
 
 
-def _sort_order(customer: np.ndarray, time: np.ndarray):
+def sort_order(customer: np.ndarray, time: np.ndarray):
     """(:func:`customer_time_order`, the customers in that order), where the first is ``None``
     when the rows are already in order and the second ``None`` when not known without a gather.
 
@@ -87,7 +87,7 @@ def _stable_argsort(key: np.ndarray, key_max: int):
     return packed, keys
 
 
-def _duplicates(idx: np.ndarray, customer: np.ndarray, time: np.ndarray, *keys) -> np.ndarray:
+def duplicate_rows(idx: np.ndarray, customer: np.ndarray, time: np.ndarray, *keys) -> np.ndarray:
     """Mask over ``idx`` of rows repeating an earlier row on every key (NaN equals NaN).
 
     ``customer`` and ``time`` are already taken at ``idx`` (sorted by customer, time); the other

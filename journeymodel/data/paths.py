@@ -13,8 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymodel.data.events import Ledger, ReadOptions, _check_kinds, _numeric
-from journeymodel.data.journeys import CONVERSION, DROPOFF, JourneySet, csr_event_index
+from journeymodel.data.columns import check_kinds, numeric
+from journeymodel.data.journeyset import CONVERSION, DROPOFF, JourneySet, csr_event_index
+from journeymodel.data.ledger import Ledger
+from journeymodel.data.options import ReadOptions
 from journeymodel.errors import DataWarning, InputError
 
 
@@ -23,13 +25,13 @@ def journeys_from_paths(table: pa.Table, name: str, options: ReadOptions) -> Jou
     n = table.num_rows
     if n == 0:
         raise InputError("the path table has no rows", source=name)
-    table = _check_kinds(table, {c: c for c in ("path", "total_conversions", "total_null",
+    table = check_kinds(table, {c: c for c in ("path", "total_conversions", "total_null",
                                                  "total_conversion_value")
                                  if c in table.column_names}, name)
     ledger = Ledger(source=name, rows_read=n)
     conv, bad_conv = _counts(table, "total_conversions")
     null, bad_null = _counts(table, "total_null")
-    value, _ = (_numeric(table["total_conversion_value"]) if "total_conversion_value"
+    value, _ = (numeric(table["total_conversion_value"]) if "total_conversion_value"
                 in table.column_names else (np.zeros(n), None))
     value = np.nan_to_num(value)
     bad_count = bad_conv | bad_null
@@ -84,7 +86,7 @@ def journeys_from_paths(table: pa.Table, name: str, options: ReadOptions) -> Jou
 def _counts(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
     if column not in table.column_names:
         return np.zeros(table.num_rows), np.zeros(table.num_rows, bool)
-    vals, bad = _numeric(table[column])
+    vals, bad = numeric(table[column])
     bad = bad | (vals < 0) | np.isinf(vals)
     return np.where(bad | np.isnan(vals), 0.0, vals), bad
 

@@ -3,7 +3,7 @@
 CSV (any one-character delimiter, sniffed when not given; ``.gz``), Parquet (recognised by its
 signature whatever the suffix) and pandas DataFrames (object columns mixing types are read as
 text). Model files, zip archives (Excel) and old Office files given where an event log belongs
-are named as such. Split from :mod:`journeymodel.data.events`, which re-exports :func:`read_table`.
+are named as such. Used by :mod:`journeymodel.data.events` and :mod:`journeymodel.data.journeys`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pyarrow as pa
 from journeymodel.errors import InputError, OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from journeymodel.data.events import ReadOptions
+    from journeymodel.data.options import ReadOptions
 
 
 def read_table(source: str | Path | pd.DataFrame, options: ReadOptions) -> tuple[pa.Table, str]:

@@ -162,7 +162,7 @@ class JourneyModel:
 
     @classmethod
     def from_datatree(cls, tree: xr.DataTree) -> Self:
-        from journeymodel.data.events import Ledger
+        from journeymodel.data.ledger import Ledger
 
         attrs = tree.attrs
         for key in ("params", "ledger", "journeys"):

@@ -1,0 +1,133 @@
+"""Arrow columns of an input as numpy arrays: kinds checked, text encoded, numbers parsed.
+
+Shared by the event-log reader (:mod:`journeymodel.data.events`) and the path-table reader
+(:mod:`journeymodel.data.paths`). Vectorised with pyarrow and numpy; nothing loops over rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from journeymodel.errors import InputError
+
+__all__ = ["MAX_FIELD", "as_string", "check_kinds", "compact", "encode", "numeric"]
+
+
+def check_kinds(table: pa.Table, cols: dict[str, str | None], name: str) -> pa.Table:
+    """Columns of a kind no event field can hold (lists, structs, maps: Parquet or Arrow input)
+    are an InputError naming the column; binary columns are read as UTF-8 text."""
+    for key, col in cols.items():
+        if col is None:
+            continue
+        t = table.schema.field(col).type
+        base = t.value_type if pa.types.is_dictionary(t) else t
+        if pa.types.is_binary(base) or pa.types.is_large_binary(base) or \
+                pa.types.is_fixed_size_binary(base):
+            try:
+                text = pc.cast(table[col].cast(base) if base is not t else table[col],
+                               pa.string())
+            except pa.ArrowException:
+                raise InputError(f"the {key} column holds binary data that is not UTF-8 text",
+                                 source=name, column=col) from None
+            table = table.set_column(table.schema.get_field_index(col), col, text)
+            continue
+        if (pa.types.is_nested(base) or pa.types.is_duration(base) or pa.types.is_time(base)
+                or pa.types.is_interval(base) or pa.types.is_union(base)):
+            raise InputError(f"the {key} column holds values of type {base}; expected text or "
+                             "numbers" + (" or dates" if key == "time" else ""),
+                             source=name, column=col)
+    return table
+
+
+def as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pc.cast(arr, pa.string())
+    return pc.utf8_trim_whitespace(arr)
+
+
+def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
+            nul: dict | None = None, key: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Dictionary-encode a column as text: (codes, -1 for null/blank; vocabulary).
+
+    With ``nul`` (sorted columns: touchpoint, persona, device, whose names go into model files),
+    NUL characters are removed from the names (netCDF cannot store them; a name that becomes
+    blank is missing) and ``nul[key]`` receives the mask of rows that held one.
+
+    Encodes first and cleans only the dictionary: whitespace is trimmed there, values that
+    become equal are merged, blanks map to -1. With ``sort`` the vocabulary comes out sorted, so
+    codes do not depend on row order (touchpoints, personas); without it (customer ids, up to
+    millions) a dictionary that is already clean is used as it is, in first-appearance order
+    (codes int64); sorted codes come as ``dtype``.
+    """
+    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    dictionary = pc.cast(enc.dictionary, pa.string()) if not (
+        pa.types.is_string(enc.dictionary.type)) else enc.dictionary
+    if not sort and pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py() \
+            and not pc.any(pc.equal(dictionary, "")).as_py():
+        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return codes, np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    text = as_string(pa.chunked_array([enc.dictionary]))
+    has_nul = None
+    if nul is not None and pc.any(pc.match_substring(text, "\x00")).as_py():
+        has_nul = np.append(np.asarray(pc.match_substring(text, "\x00").fill_null(False)
+                                       .to_numpy(zero_copy_only=False), bool), False)
+        text = pc.utf8_trim_whitespace(pc.replace_substring(text, "\x00", ""))
+    raw = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    raw[pd.isna(raw)] = ""
+    vocab, remap = np.unique(raw.astype(str), return_inverse=True)
+    blank = vocab == ""
+    new = np.cumsum(~blank) - 1
+    remap = np.append(np.where(blank[remap], -1, new[remap]), -1)  # last slot: null index
+    indices = pc.fill_null(enc.indices, len(raw)).to_numpy(zero_copy_only=False)
+    if has_nul is not None:
+        nul[key] = has_nul[indices]
+    codes = remap.astype(dtype)[indices]
+    vocab = vocab[~blank].astype(object)
+    return codes, vocab
+
+
+def compact(codes: np.ndarray, vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop vocabulary entries no kept row uses; keeps order, -1 stays -1."""
+    used = np.zeros(len(vocab) + 1, bool)
+    used[codes + 1] = True
+    used = used[1:]
+    if used.all():
+        return codes, vocab
+    new = np.cumsum(used) - 1
+    return np.where(codes >= 0, new[np.maximum(codes, 0)], -1), vocab[used]
+
+
+#: Largest magnitude of a value or score read as a number: beyond 1e15 float64 no longer holds
+#: cents, and sums of such values overflow; larger numbers are export errors (invalid fields).
+MAX_FIELD = 1e15
+
+
+def numeric(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a column as float64: (values with NaN for missing or invalid, mask of
+    present-but-invalid). Text that is not a number, ``inf``, ``-inf``, ``nan`` written out
+    and magnitudes above :data:`MAX_FIELD` are invalid; a null (or a float NaN, pandas'
+    missing value) is missing."""
+    if pa.types.is_decimal(arr.type) or pa.types.is_boolean(arr.type):
+        arr = pc.cast(arr, pa.float64())
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        vals = arr.to_numpy().astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(vals) <= MAX_FIELD) & ~np.isnan(vals)
+        return (np.where(bad, np.nan, vals) if bad.any() else vals), bad
+    if pa.types.is_null(arr.type):
+        return np.full(len(arr), np.nan), np.zeros(len(arr), bool)
+    s = as_string(arr)
+    present = pc.and_(pc.is_valid(s), pc.not_equal(s, "")).to_numpy(zero_copy_only=False)
+    present = np.asarray(present, dtype=bool)
+    vals = pd.to_numeric(pd.Series(s.to_numpy(zero_copy_only=False)), errors="coerce")
+    vals = vals.to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = present & ~(np.abs(vals) <= MAX_FIELD)
+    return np.where(bad, np.nan, vals), bad
+
