@@ -1,33 +1,31 @@
 """``journeymodel fit churn EVENTS -o M.nc --model sbg|weibull|bgnbd``: churn by persona."""
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from journeymodel.cli.options import EventsArg, JsonFlag, OutModel, SeedOpt, with_read_options
+from journeymodel.cli.options import (
+    ChainsOpt,
+    DrawsOpt,
+    EventsArg,
+    JsonFlag,
+    OutModel,
+    SeedOpt,
+    TargetAcceptOpt,
+    TuneOpt,
+    with_read_options,
+)
+
+from journeymodel.choices import CHURN_MODELS, CHURN_ORIGINS, CHURN_TIME_UNITS, choice_enum
 
 #: Where the churn step runs in ``journeymodel demo`` (after Markov, stages, conversion).
 DEMO_ORDER = 40
 
-
-class ChurnKind(str, Enum):
-    sbg = "sbg"
-    weibull = "weibull"
-    bgnbd = "bgnbd"
-
-
-class TimeUnit(str, Enum):
-    D = "D"
-    W = "W"
-    M = "M"
-    Y = "Y"
-
-
-class Origin(str, Enum):
-    auto = "auto"
-    first_event = "first-event"
-    first_conversion = "first-conversion"
+#: --model's, --time-unit's and --origin's choices, from the library's tuples (--origin written
+#: with - for _).
+ChurnKind = choice_enum("ChurnKind", CHURN_MODELS)
+TimeUnit = choice_enum("TimeUnit", CHURN_TIME_UNITS)
+Origin = choice_enum("Origin", tuple(o.replace("_", "-") for o in CHURN_ORIGINS))
 
 
 def register(app: typer.Typer, fit: typer.Typer) -> None:
@@ -49,16 +47,14 @@ def fit_churn(
     origin: Annotated[Origin, typer.Option(
         "--origin", help="Where a lifetime starts (sbg, weibull): auto = first conversion if "
         "the log has conversions, else first event.")] = Origin.auto,
-    draws: Annotated[int, typer.Option("--draws", help="Posterior draws per chain.")] = 1000,
-    tune: Annotated[int, typer.Option("--tune", help="Tuning steps per chain.")] = 1000,
-    chains: Annotated[int, typer.Option("--chains", help="Markov chains.")] = 4,
+    draws: DrawsOpt = 1000,
+    tune: TuneOpt = 1000,
+    chains: ChainsOpt = 4,
     keep_customers: Annotated[bool, typer.Option(
         "--keep-customers", help="bgnbd: store customer ids and (x, t_x, T) in the model "
         "file so forecasts list P(alive) per customer; off by default, so a model file "
         "holds no customer records.")] = False,
-    target_accept: Annotated[float | None, typer.Option(
-        "--target-accept", help="NUTS target acceptance in (0, 1); raise it (0.95, 0.99) when "
-        "the fit reports divergences [default: the model's, see its docs].")] = None,
+    target_accept: TargetAcceptOpt = None,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
     read=None,
@@ -87,15 +83,11 @@ def fit_churn(
 def _model(kind, time_unit, origin, draws: int, tune: int, chains: int, keep: bool, seed: int,
            target_accept: float | None = None):
     """The ChurnModel for the options (checked before the data are read)."""
-    from journeymodel.errors import OptionError
+    from journeymodel.cli.options import check_sampling
+
     from journeymodel.models.churn.model import ChurnModel
 
-    for name, value, low in (("--draws", draws, 1), ("--tune", tune, 0),
-                             ("--chains", chains, 1)):
-        if value < low:
-            raise OptionError(f"{name} must be a whole number >= {low} (got {value})")
-    if target_accept is not None and not 0 < target_accept < 1:
-        raise OptionError(f"--target-accept must be between 0 and 1 (got {target_accept:g})")
+    check_sampling(draws, tune, chains, target_accept)
     return ChurnModel(model=ChurnKind(kind).value,
                       time_unit=None if time_unit is None else TimeUnit(time_unit).value,
                       origin=Origin(origin).value.replace("-", "_"), draws=draws, tune=tune,

@@ -1,29 +1,31 @@
 """``journeymodel fit conversion EVENTS -o M.nc``: conversion rate by persona (Bayesian, PyMC)."""
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from journeymodel.cli.options import EventsArg, JsonFlag, OutModel, SeedOpt, with_read_options
+from journeymodel.cli.options import (
+    ChainsOpt,
+    DrawsOpt,
+    EventsArg,
+    JsonFlag,
+    OutModel,
+    SeedOpt,
+    TargetAcceptOpt,
+    TuneOpt,
+    with_read_options,
+)
+
+from journeymodel.choices import CONVERSION_GROUPINGS, PARAMETERIZATIONS, SAMPLERS, choice_enum
 
 #: Where the conversion step runs in ``journeymodel demo`` (after Markov and stages).
 DEMO_ORDER = 30
 
-
-class SecondGrouping(str, Enum):
-    first_touchpoint = "first_touchpoint"
-
-
-class Parameterization(str, Enum):
-    auto = "auto"
-    centered = "centered"
-    non_centered = "non-centered"
-
-
-class Sampler(str, Enum):
-    nutpie = "nutpie"
-    pymc = "pymc"
+#: --by's, --parameterization's and --sampler's choices, from the library's tuples (--by: the
+#: groupings crossed with persona).
+SecondGrouping = choice_enum("SecondGrouping", CONVERSION_GROUPINGS[1:])
+Parameterization = choice_enum("Parameterization", PARAMETERIZATIONS)
+Sampler = choice_enum("Sampler", SAMPLERS)
 
 
 def register(app: typer.Typer, fit: typer.Typer) -> None:
@@ -37,18 +39,16 @@ def fit_conversion(
     by: Annotated[SecondGrouping | None, typer.Option(
         "--by", help="Also group by this (crossed with persona): which first touchpoint "
         "converts which persona.")] = None,
-    draws: Annotated[int, typer.Option("--draws", help="Posterior draws per chain.")] = 1000,
-    tune: Annotated[int, typer.Option("--tune", help="Tuning steps per chain.")] = 1000,
-    chains: Annotated[int, typer.Option("--chains", help="Markov chains.")] = 4,
+    draws: DrawsOpt = 1000,
+    tune: TuneOpt = 1000,
+    chains: ChainsOpt = 4,
     parameterization: Annotated[Parameterization, typer.Option(
         "--parameterization", help="Hierarchy form; auto picks centred for groups with "
         "many journeys, non-centred for sparse ones.")] = Parameterization.auto,
     sampler: Annotated[Sampler | None, typer.Option(
         "--sampler", help="NUTS implementation [default: nutpie if installed, else pymc].")
     ] = None,
-    target_accept: Annotated[float | None, typer.Option(
-        "--target-accept", help="NUTS target acceptance in (0, 1); raise it (0.95, 0.99) when "
-        "the fit reports divergences [default: the model's, see its docs].")] = None,
+    target_accept: TargetAcceptOpt = None,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
     read=None,
@@ -76,26 +76,16 @@ def fit_conversion(
 def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int,
            sampler=None, target_accept: float | None = None):
     """The ConversionModel for the options (checking them before the data are read)."""
-    from journeymodel.errors import OptionError
+    from journeymodel.cli.options import check_sampling
+
     from journeymodel.models.conversion.model import ConversionModel
 
-    for name, value, low in (("--draws", draws, 1), ("--tune", tune, 0),
-                             ("--chains", chains, 1)):
-        if value < low:
-            raise OptionError(f"{name} must be a whole number >= {low} (got {value})")
-    _check_target_accept(target_accept)
+    check_sampling(draws, tune, chains, target_accept)
     groups = ["persona"] + ([SecondGrouping(by).value] if by is not None else [])
     return ConversionModel(by=groups, draws=draws, tune=tune, chains=chains, seed=seed,
                            parameterization=Parameterization(parameterization).value,
                            sampler=None if sampler is None else Sampler(sampler).value,
                            target_accept=target_accept)
-
-
-def _check_target_accept(value: float | None) -> None:
-    from journeymodel.errors import OptionError
-
-    if value is not None and not 0 < value < 1:
-        raise OptionError(f"--target-accept must be between 0 and 1 (got {value:g})")
 
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:

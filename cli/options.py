@@ -3,25 +3,22 @@ loading inputs (printing lives in :mod:`journeymodel.cli.output`).
 
 :func:`with_read_options` adds every event-log reading option (columns, labels, ``--gap``,
 ``--observed-until``, ``--strict``, ...) to a command and hands the command one
-:class:`journeymodel.data.events.ReadOptions` as its ``read`` argument.
+:class:`journeymodel.data.options.ReadOptions` as its ``read`` argument.
 """
 
 import functools
 import inspect
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from journeymodel.choices import TIMESTAMP_KINDS, choice_enum
+
 READING = "Reading the event log"
 
-
-class TimestampKind(str, Enum):
-    auto = "auto"
-    datetime = "datetime"
-    epoch = "epoch"
-    period = "period"
+#: --timestamps' choices, from the library's tuple.
+TimestampKind = choice_enum("TimestampKind", TIMESTAMP_KINDS)
 
 
 def _opt(*names: str, help: str, **kw: Any) -> Any:
@@ -161,6 +158,26 @@ OutModel = Annotated[Path, typer.Option("-o", "--out", help="Where to save the m
                                         dir_okay=False, show_default=False)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same output).")]
+
+# The sampler settings of the Bayesian fits (fit conversion, fit churn)
+DrawsOpt = Annotated[int, typer.Option("--draws", help="Posterior draws per chain.")]
+TuneOpt = Annotated[int, typer.Option("--tune", help="Tuning steps per chain.")]
+ChainsOpt = Annotated[int, typer.Option("--chains", help="Markov chains.")]
+TargetAcceptOpt = Annotated[float | None, typer.Option(
+    "--target-accept", help="NUTS target acceptance in (0, 1); raise it (0.95, 0.99) when "
+    "the fit reports divergences [default: the model's, see its docs].")]
+
+
+def check_sampling(draws: int, tune: int, chains: int, target_accept: float | None) -> None:
+    """Refuse sampler settings no fit can use, before the data are read."""
+    from journeymodel.errors import OptionError
+
+    for name, value, low in (("--draws", draws, 1), ("--tune", tune, 0),
+                             ("--chains", chains, 1)):
+        if value < low:
+            raise OptionError(f"{name} must be a whole number >= {low} (got {value})")
+    if target_accept is not None and not 0 < target_accept < 1:
+        raise OptionError(f"--target-accept must be between 0 and 1 (got {target_accept:g})")
 
 
 def load_journeys_cli(events: Path, read):

@@ -120,3 +120,29 @@ def test_console_script_exit_code(tmp_path, events_csv):
                            "--customer-col", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["conversion", "churn"])
+@pytest.mark.parametrize("option, value, match", [
+    ("--draws", "0", r"--draws must be a whole number >= 1 \(got 0\)"),
+    ("--tune", "-1", r"--tune must be a whole number >= 0 \(got -1\)"),
+    ("--chains", "0", r"--chains must be a whole number >= 1 \(got 0\)"),
+    ("--target-accept", "1.5", r"--target-accept must be between 0 and 1 \(got 1\.5\)"),
+])
+def test_bayesian_fits_share_their_sampler_options(run_cli, tmp_path, events_csv, command,
+                                                   option, value, match):
+    """--draws/--tune/--chains/--target-accept are declared once (cli/options.py) and checked
+    the same way by both Bayesian fits, before the log is read: nothing is written."""
+    out = tmp_path / "m.nc"
+    code, _, err = run_cli("fit", command, events_csv, "-o", out, option, value)
+    assert_one_error_line(code, err, match)
+    assert not out.exists()
+
+
+def test_sampler_options_have_one_declaration():
+    from journeymodel.cli import cmd_fit_churn, cmd_fit_conversion, options
+
+    for module in (cmd_fit_churn, cmd_fit_conversion):
+        hints = module.__dict__
+        for name in ("DrawsOpt", "TuneOpt", "ChainsOpt", "TargetAcceptOpt"):
+            assert hints[name] is getattr(options, name)

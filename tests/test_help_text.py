@@ -81,6 +81,15 @@ def test_help_panel_wraps_at_word_boundaries(run_cli, monkeypatch, args):
                                                   "'shapley'"),
     (["fit", "stages", "{events}", "-o", "x.nc", "--topology", "foo"], "'free', 'funnel'"),
     (["fit", "stages", "{events}", "-o", "x.nc", "--engine", "foo"], "'numba', 'hmmlearn'"),
+    (["describe", "{events}", "--timestamps", "foo"], "'auto', 'datetime', 'epoch', 'period'"),
+    (["fit", "conversion", "{events}", "-o", "x.nc", "--by", "foo"], "'first_touchpoint'"),
+    (["fit", "conversion", "{events}", "-o", "x.nc", "--parameterization", "foo"],
+     "'auto', 'centered', 'non-centered'"),
+    (["fit", "conversion", "{events}", "-o", "x.nc", "--sampler", "foo"], "'nutpie', 'pymc'"),
+    (["fit", "churn", "{events}", "-o", "x.nc", "--model", "foo"], "'sbg', 'weibull', 'bgnbd'"),
+    (["fit", "churn", "{events}", "-o", "x.nc", "--time-unit", "foo"], "'D', 'W', 'M', 'Y'"),
+    (["fit", "churn", "{events}", "-o", "x.nc", "--origin", "foo"],
+     "'auto', 'first-event', 'first-conversion'"),
 ])
 def test_enum_options_list_their_choices(run_cli, tmp_path, args, choices):
     model = tmp_path / "m.nc"
@@ -107,3 +116,46 @@ def test_cli_choices_come_from_the_library():
     assert tuple(e.value for e in Engine) == ENGINES == choices.HMM_ENGINES
     assert all(isinstance(m, str) for m in Method)  # typer shows and parses them as text
     assert typer  # the CLI modules imported above need only typer at the top
+
+
+def _values(enum) -> tuple[str, ...]:
+    return tuple(m.value for m in enum)
+
+
+def test_every_cli_choice_is_generated_from_the_library_tuples():
+    """Each Enum option of the CLI holds exactly a tuple of journeymodel.choices, and the
+    library checks its parameters against the same values."""
+    import typing
+
+    from journeymodel.cli.cmd_fit_churn import ChurnKind, Origin, TimeUnit
+    from journeymodel.cli.cmd_fit_conversion import Parameterization, Sampler, SecondGrouping
+    from journeymodel.cli.options import TimestampKind
+
+    from journeymodel import choices
+    from journeymodel.data.options import TimestampKind as LibraryTimestampKind
+    from journeymodel.models.churn import data as churn_data
+    from journeymodel.models.churn import model as churn_model
+    from journeymodel.models.conversion import model as conversion_model
+    from journeymodel.stats.conversion import GROUPINGS
+
+    assert _values(TimestampKind) == choices.TIMESTAMP_KINDS == typing.get_args(
+        LibraryTimestampKind)
+    assert _values(SecondGrouping) == choices.CONVERSION_GROUPINGS[1:] == GROUPINGS[1:]
+    assert choices.CONVERSION_GROUPINGS == GROUPINGS
+    assert _values(Parameterization) == choices.PARAMETERIZATIONS == (
+        conversion_model.PARAMETERIZATIONS)
+    assert _values(Sampler) == choices.SAMPLERS
+    assert _values(ChurnKind) == choices.CHURN_MODELS == churn_model.MODELS
+    assert _values(TimeUnit) == choices.CHURN_TIME_UNITS == tuple(churn_data.UNIT_SECONDS)
+    assert tuple(v.replace("-", "_") for v in _values(Origin)) == choices.CHURN_ORIGINS == (
+        churn_data.ORIGINS)
+
+
+def test_the_samplers_the_library_accepts_are_the_cli_choices():
+    from journeymodel import choices
+    from journeymodel.errors import OptionError
+    from journeymodel.fit.bayes import sample
+
+    with pytest.raises(OptionError, match=re.escape(
+            "sampler must be " + " or ".join(repr(s) for s in choices.SAMPLERS))):
+        sample(lambda: None, sampler="foo")

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from journeymodel.choices import TIMESTAMP_KINDS
 from journeymodel.errors import OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from journeymodel.data.events import ReadOptions
+    from journeymodel.data.options import ReadOptions
 
 #: The file looked for in the working directory.
 CONFIG_NAME = "journeymodel.toml"
@@ -42,10 +43,9 @@ KEYS: dict[str, str] = {
     "conversion_label": "text or a list of text", "churn_label": _TEXT,
     "gap": "text (30D, 12h, none) or a number", "observed_until": "a date, text or a number",
     "strict": "true or false", "sep": _TEXT,
-    "timestamps": "one of auto, datetime, epoch, period",
+    "timestamps": f"one of {', '.join(TIMESTAMP_KINDS)}",
     "sentiment_scale": "two numbers [min, max] or text 'min,max'", "time_format": _TEXT,
 }
-TIMESTAMP_KINDS = ("auto", "datetime", "epoch", "period")
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,9 @@ def load_config(path: str | Path | None = None, *, cwd: str | Path | None = None
 
 
 def read_options(path: str | Path | None = None, **overrides: Any) -> ReadOptions:
-    """A :class:`~journeymodel.data.events.ReadOptions` from the config file, ``overrides`` (keys as
-    in :data:`KEYS`) taking precedence. For Python users who keep a ``journeymodel.toml``."""
+    """A :class:`~journeymodel.data.options.ReadOptions` from the config file, ``overrides``
+    (keys as in :data:`KEYS`) taking precedence. For Python users who keep a
+    ``journeymodel.toml``."""
     config = load_config(path)
     read = to_read_options({**config.read, **overrides})
     return read if config.path is None else read.replace(config_path=str(config.path))
@@ -129,7 +130,7 @@ def to_read_options(values: dict[str, Any]) -> ReadOptions:
     """ReadOptions from option values named as in :data:`KEYS` (the command line's and the
     config file's): ``conversion_label`` a label or list of labels (default ``conversion``),
     ``sentiment_scale`` ``"MIN,MAX"``; the rest as ReadOptions takes them."""
-    from journeymodel.data.events import ReadOptions
+    from journeymodel.data.options import ReadOptions
 
     values = dict(values)
     labels = values.pop("conversion_label", None) or ("conversion",)
