@@ -13,15 +13,10 @@ from scipy.special import logsumexp
 from journeymodel.data.journeys import OUTCOMES, journeys_from_codes, load_journeys
 from journeymodel.errors import InputError, NotFittedError, OptionError
 from journeymodel.fit import hmm
-from journeymodel.models.stages.model import (
-    DIRECT,
-    StageFit,
-    StageModel,
-    absorption,
-    combine,
-    encode,
-    funnel_structure,
-)
+from journeymodel.models.stages.fit import StageFit, absorption, combine
+from journeymodel.models.stages.model import StageModel
+from journeymodel.models.stages.summary import funnel_structure
+from journeymodel.stats.sequences import DIRECT, encode
 
 pytestmark = pytest.mark.filterwarnings("ignore:Setting the shape:DeprecationWarning")
 
@@ -243,7 +238,7 @@ def test_summary_counts_line(small):
 def test_absorption_matches_simulation(fitted):
     sim = fitted.simulate(20_000, seed=5)
     js = load_journeys(sim, gap="none")
-    ends = absorption(fitted._stage_fit())
+    ends = absorption(fitted.stage_fit())
     expected = fitted.startprob_ @ ends
     shares = js.outcome_counts()
     assert shares["conversion"] / 20_000 == pytest.approx(expected[0], abs=0.012)
@@ -272,7 +267,7 @@ def test_predict_in_flight(fitted, small):
     # a journey with no touchpoint yet converts with the model's overall probability
     empty = journeys_from_codes([[]], ["censored"], touchpoints=TPS)
     p0 = fitted.predict(empty).frame["p_conversion"].iloc[0]
-    assert p0 == pytest.approx(fitted.startprob_ @ absorption(fitted._stage_fit())[:, 0])
+    assert p0 == pytest.approx(fitted.startprob_ @ absorption(fitted.stage_fit())[:, 0])
 
 
 def test_predict_current_stage_is_filtered_posterior(fitted, small):

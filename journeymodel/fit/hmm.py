@@ -269,6 +269,15 @@ def _as_csr(codes, offsets, weights):
 class EStep:
     """Result of one forward-backward pass over all sequences.
 
+    E-steps add up: with the same parameters, the E-step over sequences ``A`` plus the E-step
+    over sequences ``B`` is the E-step over ``A`` followed by ``B``. The expected counts are sums
+    over sequences, so they add (in any order, to float rounding); the per-sequence
+    log-likelihoods (and posteriors, when both sides have them) are concatenated in the order
+    added, so ``(ea + eb).total(concatenate([wa, wb])) == ea.total(wa) + eb.total(wb)``. An EM
+    spread over workers (issue 15) runs :func:`forward_backward` on each part of the sequences,
+    sums the E-steps and takes one M-step from the sum. ``0 + e`` is ``e``, so ``sum(steps)``
+    works.
+
     Attributes
     ----------
     log_likelihood : ndarray, shape (n_sequences,)
@@ -279,6 +288,21 @@ class EStep:
         Expected counts, each sequence's contribution multiplied by its weight.
     posteriors : ndarray, shape (n_events, K), or None
         P(state at event | its sequence), when asked for.
+
+    Examples
+    --------
+    Two parts of three sequences, the E-step of each added, equal the E-step of all three:
+
+    >>> p = HMMParams(np.array([0.6, 0.4]), np.array([[0.7, 0.3], [0.2, 0.8]]),
+    ...               np.array([[0.9, 0.1], [0.3, 0.7]]))
+    >>> whole = forward_backward(np.array([0, 1, 1, 0, 1]), np.array([0, 2, 3, 5]), p)
+    >>> a = forward_backward(np.array([0, 1, 1]), np.array([0, 2, 3]), p)
+    >>> b = forward_backward(np.array([0, 1]), np.array([0, 2]), p)
+    >>> both = sum([a, b])
+    >>> bool(np.allclose(both.trans_counts, whole.trans_counts))
+    True
+    >>> bool(np.allclose(both.log_likelihood, whole.log_likelihood))
+    True
     """
 
     log_likelihood: np.ndarray
@@ -292,6 +316,27 @@ class EStep:
         ll = self.log_likelihood
         used = weights > 0
         return float(np.dot(weights[used], ll[used]))
+
+    def __add__(self, other: EStep) -> EStep:
+        if isinstance(other, int) and other == 0:
+            return self
+        if not isinstance(other, EStep):
+            return NotImplemented
+        if self.emission_counts.shape != other.emission_counts.shape:
+            raise OptionError(
+                "E-steps of different models cannot be added (expected counts of shape "
+                f"{self.emission_counts.shape} and {other.emission_counts.shape})")
+        both = self.posteriors is not None and other.posteriors is not None
+        return EStep(np.concatenate([self.log_likelihood, other.log_likelihood]),
+                     self.start_counts + other.start_counts,
+                     self.trans_counts + other.trans_counts,
+                     self.emission_counts + other.emission_counts,
+                     np.concatenate([self.posteriors, other.posteriors]) if both else None)
+
+    def __radd__(self, other: EStep | int) -> EStep:
+        if isinstance(other, int) and other == 0:
+            return self
+        return NotImplemented
 
 
 def forward_backward(codes, offsets, params: HMMParams, weights=None, *,
@@ -423,16 +468,24 @@ def random_params(n_states: int, n_symbols: int, rng: np.random.Generator, *,
     return HMMParams(pi / pi.sum(), A / A.sum(1, keepdims=True), B / B.sum(1, keepdims=True))
 
 
-def _norm(counts, fallback):
+def normalize(counts: np.ndarray, fallback) -> np.ndarray:
+    """Rows of ``counts`` (last axis) scaled to sum to 1; a row summing to 0 becomes
+    ``fallback`` (an array broadcastable to the row, or a number).
+
+    Examples
+    --------
+    >>> normalize(np.array([[1.0, 3.0], [0.0, 0.0]]), 0.5).tolist()
+    [[0.25, 0.75], [0.5, 0.5]]
+    """
     sums = counts.sum(axis=-1, keepdims=True)
     return np.where(sums > 0, counts / np.where(sums > 0, sums, 1.0), fallback)
 
 
 def _m_step(e: EStep, old: HMMParams, emission_update=None) -> HMMParams:
-    B = (_norm(e.emission_counts, old.emissionprob) if emission_update is None
+    B = (normalize(e.emission_counts, old.emissionprob) if emission_update is None
          else emission_update(e.emission_counts))
-    return HMMParams(_norm(e.start_counts, old.startprob), _norm(e.trans_counts, old.transmat),
-                     B)
+    return HMMParams(normalize(e.start_counts, old.startprob),
+                     normalize(e.trans_counts, old.transmat), B)
 
 
 def em(codes, offsets, init: HMMParams, weights=None, *, max_iter: int = 300,
@@ -487,7 +540,7 @@ def _em_hmmlearn(codes, offsets, init: HMMParams, weights, *, max_iter: int,
     for it in range(max_iter):
         model.startprob_, model.transmat_ = params.startprob.copy(), params.transmat.copy()
         model.likelihood_matrix = params.emissionprob
-        model.emissionprob_ = _norm(params.emissionprob, 1.0 / params.emissionprob.shape[1])
+        model.emissionprob_ = normalize(params.emissionprob, 1.0 / params.emissionprob.shape[1])
         if it + 1 == max_iter:
             history.append(float(model.score(X, lengths)))
             break
