@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from journeymodel.data.journeys import journeys_from_codes
-from journeymodel.errors import ModelFileError, NotFittedError
+from journeymodel.errors import JourneyModelError, ModelFileError, NotFittedError, OptionError
 from journeymodel.io import persist
 from journeymodel.models.base import JourneyModel, Result
 
@@ -109,6 +109,21 @@ def test_failed_save_leaves_no_file(tiny, tmp_path):
     with pytest.raises(ModelFileError, match="does not exist"):
         tiny.save(tmp_path / "no" / "such" / "m.nc")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_parameter_json_cannot_store_is_an_option_error(tmp_path):
+    """A parameter value no model file can hold is the user's error, named with its type and
+    value, raised before anything is written."""
+    js = journeys_from_codes([["a"]], ["conversion"])
+    model = TinyModel(label=object()).fit(js)
+    with pytest.raises(OptionError, match=r"cannot store object <object object at .*> in a "
+                       "model file attribute: model parameters must be numbers, text"):
+        model.save(tmp_path / "m.nc")
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(JourneyModelError, match="cannot store complex"):
+        persist.to_attr({"x": [1, 2j]})
+    assert persist.to_attr({"b": (1, np.int64(2)), "a": np.array([0.5])}) == (
+        '{"a": [0.5], "b": [1, 2]}')
 
 
 def test_no_pickle_in_the_package():

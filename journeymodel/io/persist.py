@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from journeymodel.errors import ModelFileError
+from journeymodel.errors import ModelFileError, OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -58,7 +58,13 @@ def model_class(model_type: str) -> type[JourneyModel]:
 
 
 def to_attr(value: Any) -> str:
-    """JSON text for a netCDF attribute (netCDF has no dicts, bools or None)."""
+    """JSON text for a netCDF attribute (netCDF has no dicts, bools or None).
+
+    Raises
+    ------
+    OptionError
+        ``value`` holds something JSON cannot store (a model parameter of another type).
+    """
     return json.dumps(value, sort_keys=True, default=_json_default)
 
 
@@ -73,7 +79,8 @@ def _json_default(obj: Any) -> Any:
         return list(obj)
     if isinstance(obj, Path):
         return str(obj)
-    raise TypeError(f"cannot store {type(obj).__name__} in a model file attribute")
+    raise OptionError(f"cannot store {type(obj).__name__} {_show(obj)} in a model file "
+                      "attribute: model parameters must be numbers, text, lists or dicts of them")
 
 
 def save_model(model: JourneyModel, path: str | Path) -> Path:
@@ -87,7 +94,6 @@ def save_model(model: JourneyModel, path: str | Path) -> Path:
     ModelFileError
         The folder does not exist, or ``path`` is a folder or cannot be written.
     """
-    from journeymodel.errors import OptionError
     from journeymodel.io.outputs import atomic_path
 
     path = Path(path)
@@ -174,9 +180,10 @@ def _quiet_cleanup() -> Iterator[None]:
 def load_model(path: str | Path) -> JourneyModel:
     """Load a fitted model saved by :func:`save_model` (any model type).
 
-    The file is checked before the model is built (:func:`journeymodel.io.validate.check_tree`):
-    declared sizes, attribute types, JSON attributes, array shapes against each other,
-    probabilities finite, in [0, 1] and summing to 1, parameters of the right type and range.
+    The file is checked before the model is built
+    (:func:`journeymodel.io.validate_models.check_tree`): declared sizes, attribute types, JSON
+    attributes, array shapes against each other, probabilities finite, in [0, 1] and summing to
+    1, parameters of the right type and range.
 
     Raises
     ------
@@ -184,7 +191,7 @@ def load_model(path: str | Path) -> JourneyModel:
         The file is missing, damaged, not a journeymodel model, from a newer schema, or fails
         a check; the message names the file and what is wrong.
     """
-    from journeymodel.io.validate import check_tree
+    from journeymodel.io.validate_models import check_tree
 
     tree = read_tree(path)
     attrs = tree.attrs

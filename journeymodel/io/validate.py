@@ -2,19 +2,19 @@
 
 :func:`check_file_size` runs on the HDF5 metadata alone, before any array is read: it refuses a
 file whose variables declare more data than the file could plausibly hold (a gzip-compressed
-variable may declare billions of elements in a few bytes). :func:`check_tree` runs on the loaded
-:class:`xarray.DataTree`, per model type (keyed by ``journeymodel_model_type``, reading the layout
-each model's ``_to_tree`` writes): attribute types and sizes, JSON attributes parsed safely,
-array shapes against each other, probabilities finite, in [0, 1] and rows summing to 1, and the
-model's parameters of the right type and range. Every failure is a :class:`ModelFileError` that
-names the file and what is wrong.
+variable may declare billions of elements in a few bytes). The :class:`Checker` and
+:func:`check_common` are the tools and the checks every model type shares: attribute types and
+sizes, JSON attributes parsed safely, array shapes against each other, probabilities finite, in
+[0, 1] and rows summing to 1, the model's parameters of the right type and range. The checks of
+each model type, and :func:`~journeymodel.io.validate_models.check_tree` that runs them all on
+a loaded :class:`xarray.DataTree`, are in :mod:`journeymodel.io.validate_models`. Every failure
+is a :class:`ModelFileError` that names the file and what is wrong.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from journeymodel.errors import ModelFileError, OptionError
@@ -340,27 +340,3 @@ def _scalar(c: Checker, attrs: dict, key: str, where: str) -> float:
     if value.size != 1 or value.dtype.kind not in "iuf":
         c.fail(f"{where}attribute {key!r} must be one number (got {_show(attrs[key])})")
     return float(value.reshape(()))
-
-
-# ---------------------------------------------------------------------------------------------
-# Entry point
-
-
-def check_tree(tree: xr.DataTree, model_type: str, cls: type, source: str) -> None:
-    """Check a loaded model tree of ``model_type`` before ``cls.from_datatree`` builds it.
-
-    Raises
-    ------
-    ModelFileError
-        Naming ``source`` and the first problem found.
-    """
-    import numpy as np
-
-    from journeymodel.io import validate_models
-
-    c = Checker(tree, source, model_type)
-    with np.errstate(all="ignore"):
-        check_common(c, cls)
-        specific: Callable[[Checker], None] | None = validate_models.CHECKS.get(model_type)
-        if specific is not None:
-            specific(c)

@@ -1,7 +1,8 @@
-"""Per model type checks of model files (see :mod:`journeymodel.io.validate`).
+"""Per model type checks of model files, and :func:`check_tree`, which runs them on a loaded
+file (the shared tools are in :mod:`journeymodel.io.validate`).
 
-Each function reads the layout the model's ``_to_tree`` writes (``models/markov.py``,
-``models/stages.py``, ``models/conversion.py``, ``models/churn.py``) and fails with a
+Each function reads the layout the model's ``_to_tree`` writes (``models/markov/``,
+``models/stages/``, ``models/conversion/``, ``models/churn/``) and fails with a
 :class:`~journeymodel.errors.ModelFileError` on the first thing a loaded model could not use
 honestly: a missing or mistyped variable, arrays whose shapes disagree, indices out of range,
 probabilities that are not finite, not in [0, 1] or whose rows do not sum to 1, counts below 0.
@@ -9,9 +10,10 @@ probabilities that are not finite, not in [0, 1] or whose rows do not sum to 1, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from journeymodel.io.validate import NUM, OPT_NUM, Checker, check_experience
+from journeymodel.io.validate import NUM, OPT_NUM, Checker, check_common, check_experience
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -21,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # Markov
 
 
-#: The heuristic attributions a Markov model file stores, in order (models/markov.py).
+#: The heuristic attributions a Markov model file stores, in order (models/markov/).
 HEURISTICS = ("first", "last", "linear")
 
 
@@ -269,3 +271,25 @@ def _at_risk(c: Checker, model: str, n_personas: int) -> None:
 
 CHECKS = {"markov": check_markov, "stages": check_stages, "conversion": check_conversion,
           "churn": check_churn}
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def check_tree(tree: xr.DataTree, model_type: str, cls: type, source: str) -> None:
+    """Check a loaded model tree of ``model_type`` before ``cls.from_datatree`` builds it.
+
+    Raises
+    ------
+    ModelFileError
+        Naming ``source`` and the first problem found.
+    """
+    import numpy as np
+
+    c = Checker(tree, source, model_type)
+    with np.errstate(all="ignore"):
+        check_common(c, cls)
+        specific: Callable[[Checker], None] | None = CHECKS.get(model_type)
+        if specific is not None:
+            specific(c)
