@@ -128,7 +128,7 @@ def _numeric_group(c: Checker, name: str) -> None:
 
 def check_stages(c: Checker) -> None:
     """Start, transition, emission and exit probabilities of the stages; the fit record."""
-    from journeymodel.models.stages.model import EXITS
+    from journeymodel.stats.sequences import EXITS
 
     ds = c.root
     stages = c.var(ds, "stage", ("stage",), "U")
