@@ -9,13 +9,16 @@ sequences (mean length 8, drawn from a random 4-state HMM), from the same starti
   ``"log"`` (its default), ``init_params=""``, ``tol=-inf`` so every iteration runs.
 
 It also times the whole ``StageModel(n_stages="auto")`` fit (K = 2..8, 3 restarts each) on the
-demo generator's data at about 100k journeys.
+demo generator's data at about 100k journeys, and the model's additive statistics
+(``StageModel.stats_of``: the distinct encoded sequences) of the whole log and of the same log
+in parts summed, as a distributed fit would take them.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_stages.py            # 10k, 100k, 1M journeys; K = 4, 6
     .venv/bin/python benchmarks/bench_stages.py --quick    # small sizes, a minute or so
     .venv/bin/python benchmarks/bench_stages.py --extrapolate-log   # skip hmmlearn "log" at 1M
+    .venv/bin/python benchmarks/bench_stages.py --stats-only  # the statistics only, ~100k journeys
 """
 
 from __future__ import annotations
@@ -108,6 +111,33 @@ def auto_fit(n_customers: int, restarts: int, auto_range) -> dict:
             "demo_truth_K": 4}
 
 
+def stats_timing(n_customers: int, n_parts: int) -> dict:
+    """Seconds to take the stages statistics of a demo log whole and in ``n_parts`` parts (by
+    customer) summed, and how much smaller the distinct sequences are than the journeys."""
+    from journeymodel.data.datasets import make_demo_data
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.stages.model import StageModel
+
+    js = load_journeys(make_demo_data(n_customers, seed=0).events)
+    model = StageModel()
+    t = time.perf_counter()
+    whole = model.stats_of(js)
+    whole_s = time.perf_counter() - t
+    labels = np.arange(len(js.customers)) * n_parts // len(js.customers)
+    parts = [js.take(np.flatnonzero(labels[js.customer] == i)) for i in range(n_parts)]
+    t = time.perf_counter()
+    stats = [model.stats_of(part) for part in parts]
+    parts_s = time.perf_counter() - t
+    t = time.perf_counter()
+    total = sum(stats)
+    sum_s = time.perf_counter() - t
+    if not total.equals(whole):  # pragma: no cover - the property tests check this
+        raise AssertionError("the parts' statistics do not add up to the whole's")
+    return {"journeys": js.n_journeys, "events": js.n_events,
+            "distinct_sequences": whole.sequences.n_sequences, "whole_s": whole_s,
+            "parts": n_parts, "parts_s": parts_s, "sum_s": sum_s}
+
+
 def _fmt(frame: pd.DataFrame) -> str:
     return frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
@@ -117,7 +147,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes only")
     parser.add_argument("--extrapolate-log", action="store_true",
                         help="do not time hmmlearn 'log' at 1M journeys; extrapolate from 100k")
+    parser.add_argument("--stats-only", action="store_true",
+                        help="time the additive statistics only")
     args = parser.parse_args()
+    if args.stats_only:
+        print(_fmt(pd.DataFrame([stats_timing(28_000, 10)])))
+        return
     sizes = [2_000, 10_000] if args.quick else [10_000, 100_000, 1_000_000]
     ks = [4] if args.quick else [4, 6]
     log_max = 100_000 if args.extrapolate_log and not args.quick else None
