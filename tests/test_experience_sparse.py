@@ -16,6 +16,7 @@ import pytest
 from conftest import assert_one_error_line
 
 from journeymodel.analysis import experience
+from journeymodel.stats import experience as experience_stats
 from journeymodel.data.journeys import journeys_from_codes, load_journeys
 from journeymodel.errors import DataWarning, InputError, OptionError
 
@@ -45,17 +46,18 @@ def _random_journeys(n_touchpoints, n_journeys, seed=0, sentiment=True):
 def test_sparse_pair_counts_equal_the_dense_ones(monkeypatch, sentiment):
     js = _random_journeys(40, 3000, sentiment=sentiment)
     dense = experience.experience_counts(js)
-    monkeypatch.setattr(experience, "DENSE_KEYS", 0)
-    assert not experience._dense(41 * 40, 10)
+    monkeypatch.setattr(experience_stats, "DENSE_KEYS", 0)
+    assert not experience_stats.dense(41 * 40, 10)
     sparse = experience.experience_counts(js)
-    for a, b in zip(dense["pairs"], sparse["pairs"], strict=True):
-        np.testing.assert_array_equal(a, b)
+    for name in ("frm", "to", "n", "dropped", "converted"):
+        np.testing.assert_array_equal(getattr(dense.pairs, name), getattr(sparse.pairs, name))
     if sentiment:
-        for key in ("sw", "sw2", "mean", "ss"):
-            np.testing.assert_allclose(dense["pair"][key], sparse["pair"][key])
+        for name in ("sw", "sw2", "mean", "ss"):
+            np.testing.assert_allclose(getattr(dense.pairs.sentiment, name),
+                                       getattr(sparse.pairs.sentiment, name))
     ds = experience.experience_dataset(sparse)
-    assert ds.sizes["pair"] == len(sparse["pairs"][0])
-    assert float(ds["pair_n"].sum()) == float(dense["pairs"][1].sum())
+    assert ds.sizes["pair"] == int((sparse.pairs.n > 0).sum())
+    assert float(ds["pair_n"].sum()) == float(dense.pairs.n.sum())
 
 
 def test_fifty_thousand_touchpoints_use_memory_of_the_pairs_that_occur():
@@ -65,12 +67,13 @@ def test_fifty_thousand_touchpoints_use_memory_of_the_pairs_that_occur():
     counts = experience.experience_counts(js)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    seen, n, d, c = counts["pairs"]
-    assert n.sum() == np.count_nonzero(~((np.arange(js.n_events) == js.offsets[1:][
+    pairs = counts.pairs
+    keys = (pairs.frm + 1) * len(js.touchpoints) + pairs.to
+    assert pairs.n.sum() == np.count_nonzero(~((np.arange(js.n_events) == js.offsets[1:][
         np.repeat(np.arange(js.n_journeys), js.lengths)] - 1) & (np.repeat(
             js.outcome, js.lengths) == 3)))  # every arrival except the last of censored ones
     assert peak < 100 * 2**20, f"{peak / 2**20:.0f} MiB"  # dense: 18.6 GiB
-    assert len(seen) > 90_000 and np.all(np.diff(seen) > 0)
+    assert len(keys) > 90_000 and np.all(np.diff(keys) > 0)
 
 
 def test_markov_fit_with_too_many_feasible_transitions_is_a_clear_error(monkeypatch):

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from journeymodel.data.journeys import journeys_from_codes, load_journeys
 from journeymodel.errors import InputError, NotFittedError, OptionError
 from journeymodel.models.markov.attribution import channel_masks
-from journeymodel.models.markov.chain import count_transitions, decode_keys
+from journeymodel.stats.transitions import count_transitions, decode_keys
 from journeymodel.models.markov.model import MarkovJourneyModel
 
 TEXTBOOK = (["c1", "c2", "c3"], ["c1"], ["c2", "c3"]), ("conversion", "dropoff", "dropoff")
@@ -423,7 +423,7 @@ def test_sparse_and_dense_solvers_agree(monkeypatch):
 
 
 def test_chunked_counting_equals_whole():
-    from journeymodel.models.markov.chain import count_transitions_chunked
+    from journeymodel.stats.transitions import count_transitions_chunked
 
     js = random_journeys(8, n=500)
     for order in (1, 3):

@@ -24,7 +24,6 @@ from math import factorial
 
 import numpy as np
 
-from journeymodel.data.journeys import CONVERSION, JourneySet
 from journeymodel.errors import OptionError
 from journeymodel.models.markov.chain import draw_rows, start_values
 
@@ -204,42 +203,11 @@ def _shares(vals: np.ndarray, total: float, j: int, keep_draws: bool = False):
 # Heuristics
 
 
-def heuristic_totals(journeys: JourneySet) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """First-, last- and linear-touch conversions and value per touchpoint.
-
-    As ChannelAttribution's ``heuristic_models``: a converting path credits its first channel
-    (first touch), its last (last touch), or each of its touches ``1 / length`` (linear touch, so
-    a channel seen twice in a path of length 4 gets half). Journeys without touchpoints credit
-    nobody.
-
-    Returns
-    -------
-    dict
-        ``{"first" | "last" | "linear": (conversions, value)}``, arrays of shape (n_touchpoints,).
-    """
-    T = len(journeys.touchpoints)
-    conv = (journeys.outcome == CONVERSION) & (journeys.lengths > 0)
-    w = np.where(conv, journeys.weight, 0.0)
-    v = np.where(conv, journeys.value * journeys.weight, 0.0)
-    has = journeys.lengths > 0
-    first_code = journeys.codes[journeys.offsets[:-1][has]]
-    last_code = journeys.codes[journeys.offsets[1:][has] - 1]
-    out = {}
-    for name, code in (("first", first_code), ("last", last_code)):
-        out[name] = (np.bincount(code, weights=w[has], minlength=T),
-                     np.bincount(code, weights=v[has], minlength=T))
-    # per journey first, then repeated per touch: the same products, one event-sized array
-    per_touch = 1.0 / np.maximum(journeys.lengths, 1)
-    lin_w = np.bincount(journeys.codes, weights=np.repeat(w * per_touch, journeys.lengths),
-                        minlength=T)
-    lin_v = (np.bincount(journeys.codes, weights=np.repeat(v * per_touch, journeys.lengths),
-                         minlength=T) if v.any() else np.zeros(T))
-    out["linear"] = (lin_w, lin_v)
-    return out
-
-
 def heuristic_attribution(method: str, totals, channels, total_conversions, total_value
                           ) -> Attribution:
+    """First-, last- or linear-touch attribution from the totals of
+    :func:`journeymodel.stats.transitions.heuristic_totals` (``{method: (conversions, value)}``).
+    """
     conv, value = totals[method]
     nan = np.full(len(channels), np.nan)
     return Attribution(method, tuple(channels), total_conversions, total_value, nan,

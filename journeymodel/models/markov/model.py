@@ -28,17 +28,20 @@ import numpy as np
 import scipy.sparse as sp
 
 from journeymodel.choices import ATTRIBUTION_METHODS
-from journeymodel.data.journeys import CONVERSION, JourneySet
+from journeymodel.data.journeys import OUTCOMES, JourneySet
 from journeymodel.errors import InputError, ModelFileError, OptionError
-from journeymodel.models.base import JourneyModel, Result
+from journeymodel.models.base import JourneyMeta, JourneyModel, Result
 from journeymodel.models.markov import attribution as attr
-from journeymodel.models.markov.chain import (
-    Chain,
-    build_chain,
-    count_transitions_chunked,
+from journeymodel.models.markov.chain import Chain, build_chain, fundamental_solve
+from journeymodel.models.markov.predict import predict_in_flight, simulate_journeys
+from journeymodel.models.markov.select import select_order
+from journeymodel.stats.transitions import (
+    HEURISTICS,
+    MarkovStats,
+    TransitionCounts,
     decode_keys,
-    fundamental_solve,
     state_base,
+    transition_stats,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -111,6 +114,11 @@ class MarkovJourneyModel(JourneyModel):
     def fit(self, journeys: JourneySet) -> Self:
         """Count transitions, form the posterior and solve the chain's analytics.
 
+        ``fit(journeys)`` is ``fit_stats(stats_of(journeys))`` with the training journeys'
+        ledger and vocabularies remembered; with ``order="auto"`` the order is chosen on the
+        journeys first (held-out log-likelihood, which needs the journeys themselves), then the
+        model is fitted from the statistics at that order.
+
         Raises
         ------
         OptionError
@@ -119,36 +127,87 @@ class MarkovJourneyModel(JourneyModel):
             No journey has a touchpoint, or no journey has ended.
         """
         self._check_params()
-        if journeys.n_events == 0:
-            raise InputError("no journey has a touchpoint; a Markov model needs touchpoints")
-        self.order_table_ = None
-        order = self.order
-        if order == "auto":
-            from journeymodel.models.markov.select import select_order
+        _check_events(journeys.n_events)
+        order, table = self._chosen_order(journeys)
+        self.fit_stats(transition_stats(journeys, order, self.collapse_repeats))
+        self.order_table_ = table
+        self._remember(journeys)
+        return self
 
-            order, self.order_table_ = select_order(journeys, seed=self.seed,
-                                                    collapse=self.collapse_repeats)
-        counts = count_transitions_chunked(journeys, int(order), self.collapse_repeats)
+    def stats_of(self, journeys: JourneySet) -> MarkovStats:
+        """The statistics this model is fitted from (:func:`~journeymodel.stats.transitions.
+        transition_stats` at this model's order and repeat handling; ``order="auto"`` chooses
+        the order on these journeys first). Statistics of parts of a log add up: fit the sum
+        with :meth:`fit_stats`."""
+        self._check_params()
+        _check_events(journeys.n_events)
+        return transition_stats(journeys, self._chosen_order(journeys)[0],
+                                self.collapse_repeats)
+
+    def _chosen_order(self, journeys: JourneySet) -> tuple[int, pd.DataFrame | None]:
+        """(order, order-selection table or None): ``order="auto"`` is decided here."""
+        if self.order != "auto":
+            return int(self.order), None
+        return select_order(journeys, seed=self.seed, collapse=self.collapse_repeats)
+
+    def fit_stats(self, stats: MarkovStats) -> Self:
+        """Fit from statistics alone (e.g. summed over parts of a log): the posterior of the
+        chain, its analytics, the heuristics and totals, and the experience.
+
+        The model remembers what the statistics know of the journeys (touchpoints, devices,
+        time axis, outcome counts); its ledger counts journeys as rows (source
+        ``<statistics>``). With ``order="auto"`` the statistics' order is kept (no selection
+        without journeys); an explicit order must match theirs.
+
+        Raises
+        ------
+        OptionError
+            Bad ``order`` or ``prior``, or statistics of another order or repeat handling.
+        InputError
+            No journey has a touchpoint, or no journey has ended.
+        """
+        self._check_params()
+        counts = stats.transitions
+        if (self.order not in ("auto", counts.order)
+                or bool(self.collapse_repeats) != counts.collapse):
+            raise OptionError(
+                f"these statistics were counted at order {counts.order} with "
+                f"collapse_repeats={counts.collapse}; the model has order={self.order!r}, "
+                f"collapse_repeats={self.collapse_repeats}")
+        _check_events(stats.experience.n_events)
         if not np.any(counts.to_key < 0):
             raise InputError("no journey has ended (all are in flight); cannot estimate "
                              "conversion or drop-off")
-        self._remember(journeys)
-        from journeymodel.analysis.experience import experience_counts
-
-        # counts now (numpy only); the labelled dataset (xarray, scipy) when first asked for
-        self._experience, self._experience_counts = None, experience_counts(journeys)
-        self.order_ = int(order)
+        self._remember_stats(stats)
+        # the labelled experience dataset (xarray, scipy) is built when first asked for
+        self._experience, self._experience_stats = None, stats.experience
+        self.order_table_ = None
+        self.order_ = counts.order
         self.counts_ = counts
         self.chain_, self.notes_ = build_chain(counts, float(self.prior))
-        starts = journeys.start[np.isfinite(journeys.start)]
-        self.start_range_ = (float(starts.min()), float(starts.max())) if len(starts) else (
-            0.0, 0.0)
-        self.heuristics_ = attr.heuristic_totals(journeys)
-        conv = journeys.outcome == CONVERSION
-        self.total_conversions_ = float(journeys.weight[conv].sum())
-        self.total_value_ = float((journeys.weight * journeys.value)[conv].sum())
+        finite = np.isfinite([stats.start_min, stats.start_max]).all()
+        self.start_range_ = (stats.start_min, stats.start_max) if finite else (0.0, 0.0)
+        self.heuristics_ = stats.heuristics
+        self.total_conversions_ = stats.conversions
+        self.total_value_ = stats.value
         self._analyse()
         return self
+
+    def _remember_stats(self, stats: MarkovStats) -> None:
+        """What a model fitted from statistics knows of its journeys (see :meth:`fit_stats`)."""
+        from journeymodel.data.events import Ledger
+
+        def number(x: float) -> float | int:
+            return int(x) if float(x).is_integer() else float(x)
+
+        self.ledger_ = Ledger(source="<statistics>", rows_read=stats.n_journeys,
+                              rows_used=stats.n_journeys)
+        self.journeys_ = JourneyMeta(
+            touchpoints=stats.touchpoints, personas=(), devices=stats.experience.devices,
+            time_kind=stats.time_kind, gap=None, observed_until=stats.observed_until,
+            n_journeys=stats.n_journeys, n_events=stats.experience.n_events,
+            outcome_counts={name: number(c) for name, c in zip(OUTCOMES, stats.outcomes,
+                                                               strict=True)})
 
     def _analyse(self) -> None:
         """P(conversion), expected steps, dwell and conversion value of every state."""
@@ -173,21 +232,21 @@ class MarkovJourneyModel(JourneyModel):
             self.conversion_value_ = np.where(n_conv > 0, v_conv / n_conv, 0.0)
 
     _experience = None
-    _experience_counts = None
+    _experience_stats = None
 
     @property
     def experience_(self) -> xr.Dataset | None:
         """Emotion curves and switch outcomes (None for a file saved before they existed)."""
-        if self._experience is None and self._experience_counts is not None:
+        if self._experience is None and self._experience_stats is not None:
             from journeymodel.analysis.experience import experience_dataset
 
-            self._experience = experience_dataset(self._experience_counts)
-            self._experience_counts = None
+            self._experience = experience_dataset(self._experience_stats)
+            self._experience_stats = None
         return self._experience
 
     @experience_.setter
     def experience_(self, value: xr.Dataset | None) -> None:
-        self._experience, self._experience_counts = value, None
+        self._experience, self._experience_stats = value, None
 
     # -- labels ----------------------------------------------------------------------------
     @property
@@ -356,20 +415,16 @@ class MarkovJourneyModel(JourneyModel):
         return Result(json=js, tables=tables, notes=[self.counts_text(), *self.notes_],
                       kinds=kinds)
 
-    # -- prediction and simulation (markov_predict) ----------------------------------------
+    # -- prediction and simulation (models.markov.predict) ---------------------------------
     def predict(self, journeys: JourneySet) -> Result:
         """P(conversion), expected remaining steps and next touchpoint for in-flight journeys;
         see :func:`journeymodel.models.markov.predict.predict_in_flight`."""
-        from journeymodel.models.markov.predict import predict_in_flight
-
         self._check_fitted()
         return predict_in_flight(self, journeys)
 
     def simulate(self, n: int, *, seed: int | np.random.Generator = 0) -> pd.DataFrame:
         """``n`` journeys drawn from the chain as a canonical event log; see
         :func:`journeymodel.models.markov.predict.simulate_journeys`."""
-        from journeymodel.models.markov.predict import simulate_journeys
-
         self._check_fitted()
         return simulate_journeys(self, n, seed=seed)
 
@@ -389,7 +444,7 @@ class MarkovJourneyModel(JourneyModel):
                       n - 1 - c.to_key)
         count = sp.csr_matrix((c.count, (fi, ti)), shape=chain.conc.shape).tocoo()
         to_labels = np.asarray(self.to_state_labels(), dtype=object)
-        methods = ["first", "last", "linear"]
+        methods = list(HEURISTICS)
         ds = xr.Dataset(
             {"state_key": ("state", chain.keys),
              "p_conversion": ("state", self.p_conversion_),
@@ -427,8 +482,6 @@ class MarkovJourneyModel(JourneyModel):
         return xr.DataTree(ds, children=children)
 
     def _from_tree(self, tree: xr.DataTree) -> None:
-        from journeymodel.models.markov.chain import TransitionCounts
-
         ds = tree.to_dataset()
         try:
             keys = ds["state_key"].values.astype(np.int64)
@@ -466,6 +519,11 @@ class MarkovJourneyModel(JourneyModel):
         if "order_selection" in tree.children:
             self.order_table_ = (tree["order_selection"].to_dataset(inherit=False)
                                  .to_dataframe().reset_index())
+
+
+def _check_events(n_events: int) -> None:
+    if n_events == 0:
+        raise InputError("no journey has a touchpoint; a Markov model needs touchpoints")
 
 
 def _pair_values(c, keys: np.ndarray, count_coo) -> np.ndarray:

@@ -1,4 +1,9 @@
-"""Using a fitted Markov journey model: in-flight prediction, held-out scores, simulation."""
+"""Using a fitted Markov journey model: in-flight prediction, held-out scores, simulation.
+
+Every function takes the fitted model (a ``MarkovJourneyModel``, typed here as its base class
+:class:`~journeymodel.models.base.JourneyModel`: the model module imports this one, never the
+other way round) and reads only its public fitted attributes.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,14 @@ import numpy as np
 
 from journeymodel.data.journeys import CENSORED, CONVERSION, JourneySet, csr_event_index
 from journeymodel.errors import OptionError
-from journeymodel.models.base import Result
-from journeymodel.models.markov.chain import state_sequences
+from journeymodel.models.base import JourneyModel, Result
+from journeymodel.stats.transitions import state_sequences
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from journeymodel.models.markov.model import MarkovJourneyModel
 
-
-def _recode(model: MarkovJourneyModel, journeys: JourneySet) -> tuple[JourneySet, np.ndarray]:
+def _recode(model: JourneyModel, journeys: JourneySet) -> tuple[JourneySet, np.ndarray]:
     """Journeys in the model's touchpoint codes; mask of journeys with an unknown touchpoint."""
     names = model.journeys_.touchpoints
     index = {t: i for i, t in enumerate(names)}
@@ -30,7 +33,7 @@ def _recode(model: MarkovJourneyModel, journeys: JourneySet) -> tuple[JourneySet
     return replace(journeys, codes=codes, touchpoints=names), bad
 
 
-def state_of_journeys(model: MarkovJourneyModel, journeys: JourneySet) -> dict[str, np.ndarray]:
+def state_of_journeys(model: JourneyModel, journeys: JourneySet) -> dict[str, np.ndarray]:
     """Where each journey stands now, and what the chain says about its future.
 
     A journey with at least ``order`` touchpoints is in the state of its last window. A shorter
@@ -80,7 +83,7 @@ def state_of_journeys(model: MarkovJourneyModel, journeys: JourneySet) -> dict[s
     return {"p_conversion": p, "expected_steps": steps, "next": nxt, "known": known}
 
 
-def _next_event_matrix(model: MarkovJourneyModel) -> np.ndarray:
+def _next_event_matrix(model: JourneyModel) -> np.ndarray:
     """Per transient state: distribution of the next touchpoint or outcome, (n, T + A)."""
     chain = model.chain_
     T, n = len(model.journeys_.touchpoints), chain.n
@@ -99,7 +102,7 @@ def _next_event_matrix(model: MarkovJourneyModel) -> np.ndarray:
     return out
 
 
-def _prefix_table(model: MarkovJourneyModel, nxt_state: np.ndarray):
+def _prefix_table(model: JourneyModel, nxt_state: np.ndarray):
     """For every path prefix shorter than the order: P(conversion), expected steps and the
     next-event distribution, over the start state's next states that begin with it."""
     chain, order, base = model.chain_, model.order_, model.base_
@@ -137,7 +140,7 @@ def _prefix_table(model: MarkovJourneyModel, nxt_state: np.ndarray):
     return uk, (pc, st, nd / z[:, None])
 
 
-def predict_in_flight(model: MarkovJourneyModel, journeys: JourneySet) -> Result:
+def predict_in_flight(model: JourneyModel, journeys: JourneySet) -> Result:
     """Predictions for every in-flight (censored) journey.
 
     ``Result.frame`` has one row per in-flight journey: ``customer_id``, ``state`` (its path,
@@ -213,7 +216,7 @@ def cut_journeys(journeys: JourneySet, seed: int | np.random.Generator = 0) -> J
                    device=pick(journeys.device))
 
 
-def holdout_scores(model: MarkovJourneyModel, holdout: JourneySet,
+def holdout_scores(model: JourneyModel, holdout: JourneySet,
                    seed: int | np.random.Generator = 0) -> dict[str, float]:
     """Log-loss and AUC of conversion prediction on held-out completed journeys.
 
@@ -251,7 +254,7 @@ def _auc(score: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
 # Simulation
 
 
-def simulate_journeys(model: MarkovJourneyModel, n: int, *,
+def simulate_journeys(model: JourneyModel, n: int, *,
                       seed: int | np.random.Generator = 0, max_steps: int = 1000
                       ) -> pd.DataFrame:
     """Draw ``n`` journeys from the chain, in chunks of
@@ -276,7 +279,7 @@ def simulate_journeys(model: MarkovJourneyModel, n: int, *,
     return simulate_frame(model, n, seed=seed, max_steps=max_steps)
 
 
-def simulate_chunk(model: MarkovJourneyModel, n: int, rng: np.random.Generator, *,
+def simulate_chunk(model: JourneyModel, n: int, rng: np.random.Generator, *,
                    offset: int = 0, n_total: int | None = None, max_steps: int = 1000
                    ) -> pd.DataFrame:
     """Draw ``n`` journeys from the chain, all active journeys stepped at once.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from journeymodel.data.journeys import CENSORED, JourneySet
-from journeymodel.models.markov.chain import state_base
+from journeymodel.stats.transitions import state_base
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
