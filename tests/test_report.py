@@ -293,16 +293,57 @@ def test_top_paths_bounded_by_absorption(markov):
         assert len({path for path, _ in found[name]}) == len(probs)
 
 
-def test_hotspots_counts(markov):
+def test_hotspots_are_the_pain_points_leaks(markov):
+    """One definition of a leak: the report's hot spots are the state and transition leaks
+    find_pain_points gives for the same model, item for item, interval for interval."""
+    from journeymodel.analysis.painpoints import find_pain_points
     from journeymodel.report.sections.markov import hotspots
 
     states, moves = hotspots(markov, top=100)
-    c = markov.counts_
-    lost = c.count[c.to_key <= -2].sum()
-    assert states["lost"].sum() == pytest.approx(lost)
-    assert ((states["low"] <= states["rate"]) & (states["rate"] <= states["high"])).all()
-    assert (moves["lost"] > 0).all()
-    assert (moves["p_from"] > moves["p_to"]).all()
+    leaks = find_pain_points(markov, top=None, seed=0).leaks
+    assert states == [i for i in leaks if i["kind"] == "state"]
+    assert moves == [i for i in leaks if i["kind"] == "transition"]
+    assert states and moves  # the demo data's planted leaks at store and call
+    assert {"store", "call"} <= {i["name"] for i in states}
+    top = hotspots(markov, top=1)
+    assert top == (states[:1], moves[:1])
+    # another interval mass, another interval, the same as find_pain_points at that mass
+    wide = hotspots(markov, top=100, ci=0.5)[0]
+    assert wide == [i for i in find_pain_points(markov, top=None, ci=0.5).leaks
+                    if i["kind"] == "state"]
+
+
+def test_hotspots_count_drop_offs_not_churn():
+    """A state followed only by churns is no leak; one followed by drop-offs is, with the
+    cost find_pain_points gives by hand: passes x (d - baseline) x P(convert | going on)."""
+    from journeymodel.report.sections.markov import hotspots
+
+    js = journeys_from_codes([["a", "c"]] * 4 + [["a"]] * 4 + [["b"]] * 6 + [["c"]] * 2,
+                             ["conversion"] * 4 + ["churn"] * 4 + ["dropoff"] * 6
+                             + ["conversion"] * 2)
+    model = MarkovJourneyModel().fit(js)
+    states, _ = hotspots(model)
+    # passes: a 8 (4 churn), b 6 (6 drop-offs), c 6; drop-offs 6 of 20 passes
+    assert [i["name"] for i in states] == ["b"]
+    (b,) = states
+    assert b["drop_rate"] == 1.0 and b["baseline"] == pytest.approx(6 / 20)
+    assert b["journeys"] == 6
+    # b never goes on: c falls back to the passes-weighted mean of the others (a 1/2, c 1)
+    c = (0.5 * 8 + 1.0 * 6) / (8 + 6)
+    assert b["cost"] == pytest.approx(6 * (1 - 6 / 20) * c)
+
+
+def test_hotspots_of_a_model_file_without_experience_data(markov):
+    """A model saved before pain points existed: its states ranked as find_pain_points ranks
+    them, no transitions (they come from the experience data)."""
+    import copy
+
+    from journeymodel.report.sections.markov import hotspots
+
+    old = copy.copy(markov)
+    old.experience_ = None
+    states, moves = hotspots(old, top=100)
+    assert states == hotspots(markov, top=100)[0] and moves == []
 
 
 def test_transition_counts_sum_to_observed(markov):
@@ -410,6 +451,54 @@ def test_help_is_quick_and_light():
     assert out.strip() == "[]"
 
 
+def test_data_section_reads_what_the_models_remember(markov, journeys):
+    """Outcome mix and touchpoint use come from what the model remembers of its journeys
+    (``journeys_.outcome_counts``, ``experience_``): equal to the event log's own counts, and
+    to the chain's absorbed journeys."""
+    from journeymodel.report.sections.data import outcome_mixes, touchpoint_usage
+
+    ((label, mix),) = outcome_mixes([("m", markov)])
+    done = journeys.outcome_counts()
+    assert label == "ended journeys (m)"
+    assert mix == {k: done[k] for k in ("conversion", "dropoff", "churn") if done[k]}
+    c = markov.counts_
+    absorbed = {a: c.count[c.to_key == -1 - j].sum() for j, a in
+                enumerate(markov.chain_.absorbing)}
+    assert mix == pytest.approx({k: v for k, v in absorbed.items() if v})
+    tps, personas, source = touchpoint_usage([("m", markov)])
+    assert tps.to_dict() == journeys.touchpoint_counts()  # events, as describe counts them
+    assert personas.empty and source == "the m model's training journeys"
+    _, _, source = touchpoint_usage([("m", markov)], journeys)
+    assert source == "the event log"
+
+
+def test_data_section_without_remembered_counts(markov):
+    """A model file saved before models remembered the outcome mix and the experience data
+    gives no outcome row and no usage figure (nothing re-derived from the chain)."""
+    import copy
+    from dataclasses import replace
+
+    from journeymodel.report.sections.data import outcome_mixes, touchpoint_usage
+
+    old = copy.copy(markov)
+    old.journeys_ = replace(markov.journeys_, outcome_counts=None)
+    old.experience_ = None
+    assert outcome_mixes([("old", old)]) == []
+    assert touchpoint_usage([("old", old)]) is None
+
+
+def test_data_facts_rate_is_describes(markov, journeys):
+    from journeymodel.analysis.describe import describe_journeys
+    from journeymodel.report.figure import rc_context
+    from journeymodel.report.palette import palette_for
+    from journeymodel.report.sections.data import data_section
+
+    with rc_context():
+        facts = dict(data_section([("m", markov)], palette_for([markov]), journeys).facts)
+    rate = describe_journeys(journeys).json["conversion_rate_completed"]
+    assert facts["conversion rate (ended journeys)"] == f"{rate:.1%}"
+
+
 def test_report_times_outside_the_nanosecond_range():
     """The reader keeps dates from year 1 to 9999; the report prints them (pandas' seconds
     constructor refuses some floats near 2262 and everything before 1677)."""
@@ -417,6 +506,25 @@ def test_report_times_outside_the_nanosecond_range():
 
     assert _when(10_413_792_000.0, "datetime") == "2300-01-01 00:00 UTC"
     assert _when(-11_676_096_000.0, "datetime") == "1600-01-01 00:00 UTC"
+
+
+def test_conversion_section_draws_the_models_rates():
+    """The forest plot's rates are the model's own table (``rates()``) and its pooled band the
+    pooled rate of the model's summary: nothing recomputed in the report."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from journeymodel.io.persist import load_model
+    from journeymodel.report.sections.conversion import conversion_rates
+
+    model = load_model(Path(__file__).parent / "data" / "conversion.nc")
+    rates, pooled = conversion_rates(model)
+    ref = model.rates()
+    assert list(rates.index) == [str(v) for v in ref.index]
+    pd.testing.assert_frame_equal(rates.reset_index(drop=True), ref.reset_index(drop=True))
+    summary = model.summary().json["pooled_rate"]
+    assert pooled == pytest.approx(summary, abs=5e-7)  # the summary rounds to 6 decimals
 
 
 def test_conversion_section_splits_what_it_left_out():

@@ -93,20 +93,3 @@ def test_cli_all_four(run_cli, tmp_path, bayes_models, journeys):
     code, _, err = run_cli("report", *paths, "-o", out, "--png-dir", tmp_path / "png")
     assert code == 0, err
     check_page(out, ["markov", "conversion", "churn", "pain", "data"])
-
-
-def test_conversion_rates_match_the_model(bayes_models):
-    """The report's numpy HDIs equal the model's own ArviZ-based table."""
-    import numpy as np
-
-    from journeymodel.fit.bayes import interval
-    from journeymodel.report.sections.conversion import conversion_rates
-
-    conversion, _ = bayes_models
-    rates, pooled = conversion_rates(conversion)
-    ref = conversion.rates()
-    assert list(rates.index) == [str(v) for v in ref.index]
-    np.testing.assert_allclose(rates.to_numpy(float), ref.to_numpy(float), rtol=1e-12)
-    ref_pooled = interval(conversion.rate_draws()["pooled"], conversion.hdi_prob)
-    for key in ("mean", "median", "hdi_low", "hdi_high"):
-        assert pooled[key] == pytest.approx(float(ref_pooled[key]), rel=1e-12)

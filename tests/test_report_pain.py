@@ -151,7 +151,7 @@ def test_tables_list_the_planted_problems(markov, stages):
 def test_emotion_curve_lines_up_under_the_stage_columns(stages):
     from matplotlib.collections import PathCollection
 
-    from journeymodel.report.sections.pain import sentiment_of
+    from journeymodel.report.sections.emotion import sentiment_of
     from journeymodel.report.sections.stages import draw_map, journey_order, stage_flows
 
     exp = sentiment_of(stages)
@@ -188,7 +188,7 @@ def test_emotion_curve_lines_up_under_the_stage_columns(stages):
 
 
 def test_stage_table_gains_sentiment(full, stages):
-    from journeymodel.report.sections.pain import interval_text
+    from journeymodel.report.sections.emotion import interval_text
     from journeymodel.report.sections.stages import journey_order
 
     section = full[0].sections[0]

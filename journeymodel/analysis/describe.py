@@ -33,7 +33,7 @@ def describe_journeys(journeys: JourneySet, *, top: int = 10) -> Result:
         "journeys": _num(w.sum()),
         "events": _num(np.repeat(w, lengths).sum()),
         "outcomes": outcomes,
-        "conversion_rate_completed": _rate(outcomes),
+        "conversion_rate_completed": completed_conversion_rate(outcomes),
         "path_length": {
             "mean": float(np.average(lengths, weights=w)) if w.sum() else 0.0,
             "median": float(_weighted_quantile(lengths, w, 0.5)),
@@ -97,7 +97,16 @@ def _num(x) -> int | float:
     return int(x) if x.is_integer() else x
 
 
-def _rate(outcomes: dict[str, float]) -> float | None:
+def completed_conversion_rate(outcomes: dict[str, float]) -> float | None:
+    """Conversions among the journeys that ended (converted, churned or dropped off; censored
+    journeys left out), from ``outcomes`` (:meth:`JourneySet.outcome_counts`); None when none
+    ended.
+
+    Examples
+    --------
+    >>> completed_conversion_rate({"conversion": 1, "churn": 1, "dropoff": 2, "censored": 6})
+    0.25
+    """
     done = outcomes["conversion"] + outcomes["churn"] + outcomes["dropoff"]
     return outcomes["conversion"] / done if done else None
 

@@ -16,6 +16,12 @@ where ``c`` is the probability that a journey that goes on from there converts (
 not followed by a drop-off whose journey converted). The interval comes from the Beta posterior
 of ``d`` (Jeffreys prior), ``p_worse`` is ``P(d > d0)``.
 
+A leak is a drop-off, never a churn: a churn is an ending the customer declares (a cancellation,
+recorded as its own outcome and modelled by the churn model), and the step before it is most
+often the channel where customers go to cancel (a call, the store), not where the journey failed
+them. Transitions, stages and gaps count drop-offs only too, so every leak is measured alike.
+The report's Markov hot spots are these leaks (``report.sections.markov.hotspots``).
+
 **Friction** (``kind`` ``touchpoint`` or ``stage``): mean sentiment (-1..1) below the average of
 all scored events, listed only where the whole interval is below the average. Cost is the
 sentiment deficit ``average - mean`` with its interval; unscored events are not counted.
@@ -38,7 +44,10 @@ from journeymodel.analysis.experience import START
 from journeymodel.errors import ModelFileError, OptionError
 
 KINDS = ("leaks", "friction", "gaps")
-_N_DRAWS = 4000
+#: Posterior draws behind each gap's cost interval and ``p_worse``.
+N_DRAWS = 4000
+#: Leaks and gaps are listed where P(worse than the baseline) is at least this (default).
+MIN_PROB = 0.9
 
 
 @dataclass
@@ -123,6 +132,21 @@ def _beta_evidence(k, n, baseline, ci):
     a, b = k + 0.5, n - k + 0.5
     lo, hi = stats.beta.ppf(0.5 - ci / 2, a, b), stats.beta.ppf(0.5 + ci / 2, a, b)
     return lo, hi, stats.beta.sf(baseline, a, b)
+
+
+def drop_interval(k, n, ci: float = 0.94) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed ``ci`` interval of a drop-off rate with ``k`` drop-offs in ``n`` arrivals
+    under the gaps' uniform prior (the Beta(k + 1, n - k + 1) posterior).
+
+    Examples
+    --------
+    >>> [round(float(v), 4) for v in drop_interval(0, 1, 0.5)]  # 1 - (1 - x)**2 = 0.25, 0.75
+    [0.134, 0.5]
+    """
+    from scipy.special import betaincinv
+
+    a, b = np.asarray(k, float) + 1.0, np.asarray(n, float) - np.asarray(k, float) + 1.0
+    return betaincinv(a, b, 0.5 - ci / 2), betaincinv(a, b, 0.5 + ci / 2)
 
 
 def _leak_items(kind, names, passes, dropped, cont_conv, ci):
@@ -232,8 +256,8 @@ def _gap_items(kind, src, dst, n, k, conv, rng, ci):
         c = np.where(n[switch] > k[switch], conv[switch] / (n[switch] - k[switch]), np.nan)
     overall = np.nansum(conv) / max(np.nansum(n - k), 1e-300)
     c = np.where(np.isfinite(c), c, overall)
-    draws_sw = rng.beta(k[switch] + 1, n[switch] - k[switch] + 1, size=(_N_DRAWS, len(switch)))
-    draws_st = rng.beta(k[base] + 1, n[base] - k[base] + 1, size=(_N_DRAWS, len(switch)))
+    draws_sw = rng.beta(k[switch] + 1, n[switch] - k[switch] + 1, size=(N_DRAWS, len(switch)))
+    draws_st = rng.beta(k[base] + 1, n[base] - k[base] + 1, size=(N_DRAWS, len(switch)))
     p_worse = (draws_sw > draws_st).mean(axis=0)
     lost = n[switch] * (draws_sw - draws_st) * c
     lo, hi = np.quantile(lost, [0.5 - ci / 2, 0.5 + ci / 2], axis=0)
@@ -294,8 +318,22 @@ def _counts_note(model) -> str:
             "so a journey that returns to a step passes it again")
 
 
+def rank(items: list[dict], *, top: int | None = None,
+         min_prob: float = MIN_PROB) -> list[dict]:
+    """``items`` costliest first, those with ``p_worse`` below ``min_prob`` left out, an item
+    found twice (same kind and name) listed once, the first ``top`` kept (None: all)."""
+    seen, kept = set(), []
+    for item in sorted(items, key=lambda x: -x["cost"]):
+        if item.get("p_worse", 1.0) < min_prob:
+            continue
+        if (item["kind"], item["name"]) not in seen:
+            seen.add((item["kind"], item["name"]))
+            kept.append(item)
+    return kept[:top] if top is not None else kept
+
+
 def find_pain_points(models, *, top: int | None = 10, seed: int = 0, ci: float = 0.94,
-                     min_prob: float = 0.9) -> PainPoints:
+                     min_prob: float = MIN_PROB) -> PainPoints:
     """Leaks, friction and gaps from fitted Markov and/or stages models, ranked by cost.
 
     Parameters
@@ -361,14 +399,7 @@ def find_pain_points(models, *, top: int | None = 10, seed: int = 0, ci: float =
         if not exp.attrs["has_device"]:
             notes.append("no device in the data: channel gaps only")
     for kind in KINDS:
-        seen, kept = set(), []
-        for item in sorted(getattr(out, kind), key=lambda x: -x["cost"]):
-            if item.get("p_worse", 1.0) < min_prob:
-                continue
-            if (item["kind"], item["name"]) not in seen:
-                seen.add((item["kind"], item["name"]))
-                kept.append(item)
-        setattr(out, kind, kept[:top] if top is not None else kept)
+        setattr(out, kind, rank(getattr(out, kind), top=top, min_prob=min_prob))
     out.notes = list(dict.fromkeys(notes)) + [
         f"costs and intervals ({ci:.0%}): leaks and gaps in expected conversions lost, "
         "friction in sentiment points below the average",

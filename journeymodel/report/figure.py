@@ -143,6 +143,47 @@ def pct(x: float, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}%"
 
 
+def chance(p: float) -> str:
+    """A probability as tables print it: ``'97.5%'``, ``'>99.9%'``, ``'<0.1%'`` (``'-'`` for NaN).
+
+    Examples
+    --------
+    >>> chance(0.975), chance(0.99995), chance(float("nan"))
+    ('97.5%', '>99.9%', '-')
+    """
+    if p != p:
+        return "-"
+    if p > 0.999:
+        return ">99.9%"
+    if p < 0.001:
+        return "<0.1%"
+    return f"{100 * p:.1f}%"
+
+
+def shade(value: float, colour: str) -> str:
+    """CSS background of a table cell: ``colour`` at opacity ``value`` (0..1).
+
+    Examples
+    --------
+    >>> shade(1.0, "#ff0000")
+    'background: rgba(255, 0, 0, 0.75); color: #ffffff'
+    """
+    import numpy as np
+
+    h = colour.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    alpha = float(np.clip(value, 0.0, 1.0)) * 0.75
+    ink = "#ffffff" if alpha > 0.5 else "#1d2733"
+    return f"background: rgba({r}, {g}, {b}, {alpha:.2f}); color: {ink}"
+
+
+def percent_format():
+    """The tick format of shares on the report's axes: whole percent (0.25 -> 25%)."""
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(1.0, decimals=0)
+
+
 def spread(values, min_gap: float):
     """Label positions near ``values`` that are at least ``min_gap`` apart (same order).
 

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from journeymodel.report.figure import Figure, Section, new_figure, render, spread, style_axes
+from journeymodel.report.figure import (
+    Figure,
+    Section,
+    new_figure,
+    percent_format,
+    render,
+    spread,
+    style_axes,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from journeymodel.models.churn.model import ChurnModel
@@ -77,8 +85,6 @@ def retention_figure(model: ChurnModel, palette: Palette, sid: str) -> Figure:
     for i, (end, y) in enumerate(zip(ends, spread(ends, 0.045), strict=True)):
         axes[0].text(period[-1] + 0.15, y, f"{end:.0%}", va="center", fontsize=8,
                      color=palette.persona(str(ret["persona"].values[i])))
-    from matplotlib.ticker import PercentFormatter
-
     bg = model.model == "bgnbd"
     axis = "repeat transactions" if bg else f"{_unit(model)} since the start of the lifetime"
     axes[0].set_title("P(still active) after n repeat transactions" if bg else "Retention")
@@ -87,7 +93,7 @@ def retention_figure(model: ChurnModel, palette: Palette, sid: str) -> Figure:
     axes[1].set_ylabel("P(drop out)" if bg else "P(churn in period | active at its start)")
     for ax in axes:
         ax.set_xlabel(axis)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.yaxis.set_major_formatter(percent_format())
         style_axes(ax, grid="y")
     axes[0].set_ylim(0, 1.02)
     axes[0].set_xlim(0, period[-1] + 1)

@@ -8,8 +8,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from journeymodel.report.figure import Figure, Section, Table, new_figure, pct, render, style_axes
-from journeymodel.report.sections.stages import shade
+from journeymodel.report.figure import (
+    Figure,
+    Section,
+    Table,
+    new_figure,
+    pct,
+    percent_format,
+    render,
+    shade,
+    style_axes,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from journeymodel.models.conversion.model import ConversionModel
@@ -40,31 +49,17 @@ def conversion_section(model: ConversionModel, label: str, palette: Palette, *,
 
 
 def conversion_rates(model: ConversionModel) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The rows of ``model.rates()`` (journeys, conversions, observed, rate_mean, rate_median,
-    hdi_low, hdi_high per level of the first grouping) and the pooled rate's median and HDI,
-    computed
-    from ``model.rate_draws()`` with a numpy HDI (same method as ArviZ's, without importing
-    ArviZ, which would add seconds to every report)."""
-    from journeymodel.fit.intervals import hdi
+    """The model's own rates (:meth:`~ConversionModel.rates`: journeys, conversions, observed,
+    rate_mean, rate_median, hdi_low, hdi_high per level of the first grouping, index as text)
+    and the pooled rate's mean, median and HDI (:func:`journeymodel.fit.bayes.interval` of
+    the model's pooled draws, as its summary gives them)."""
+    from journeymodel.fit.bayes import interval
 
-    draws = model.rate_draws()
-    by = model.by[0]
-    levels = draws["levels"].transpose("chain", "draw", by)
-    flat = levels.values.reshape(-1, levels.shape[-1])
-    low, high = hdi(flat, model.hdi_prob)
-    n = model.counts_.trials.reshape(flat.shape[1], -1).sum(1)
-    k = model.counts_.conversions.reshape(flat.shape[1], -1).sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        observed = np.where(n > 0, k / np.maximum(n, 1), np.nan)
-    rates = pd.DataFrame({"journeys": n, "conversions": k, "observed": observed,
-                          "rate_mean": flat.mean(0), "rate_median": np.median(flat, 0),
-                          "hdi_low": low, "hdi_high": high},
-                         index=pd.Index([str(v) for v in levels[by].values], name=by))
-    pooled = np.asarray(draws["pooled"].values, dtype=float).ravel()
-    p_low, p_high = hdi(pooled, model.hdi_prob)
-    return rates, {"mean": float(pooled.mean()), "median": float(np.median(pooled)),
-                   "hdi_low": float(p_low),
-                   "hdi_high": float(p_high)}
+    rates = model.rates()
+    rates.index = pd.Index([str(v) for v in rates.index], name=rates.index.name)
+    pooled = interval(model.rate_draws()["pooled"], model.hdi_prob)
+    return rates, {key: float(pooled[key]) for key in ("mean", "median", "hdi_low",
+                                                         "hdi_high")}
 
 
 def forest_figure(model: ConversionModel, palette: Palette, sid: str) -> Figure:
@@ -93,9 +88,7 @@ def forest_figure(model: ConversionModel, palette: Palette, sid: str) -> Figure:
     right = max(float(rates["hdi_high"].max()), hi)
     ax.set_xlim(max(0.0, min(float(rates["hdi_low"].min()), lo) - 0.05), min(1.0, right * 1.25
                                                                            + 0.02))
-    from matplotlib.ticker import PercentFormatter
-
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.xaxis.set_major_formatter(percent_format())
     ax.set_xlabel("conversion rate of a completed journey")
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, frameon=False)
     ax.set_ylim(-0.7, len(names) - 0.3)

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from journeymodel.report.figure import Figure, Section, Table, new_figure, render, style_axes
+from journeymodel.report.figure import (
+    Figure,
+    Section,
+    Table,
+    new_figure,
+    percent_format,
+    render,
+    style_axes,
+    text_colour,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from journeymodel.data.journeys import JourneySet
@@ -56,12 +65,12 @@ def _facts(named, journeys) -> list[tuple[str, str]]:
     facts = [("rows read", f"{ledger.rows_read:,}"), ("rows used", f"{ledger.rows_used:,}"),
              ("journeys", f"{meta.n_journeys:,}"), ("touchpoint events", f"{meta.n_events:,}")]
     if journeys is not None:
+        from journeymodel.analysis.describe import completed_conversion_rate
+
         facts[2] = ("journeys", f"{journeys.n_journeys:,}")
-        done = journeys.outcome_counts()
-        ended = done["conversion"] + done["churn"] + done["dropoff"]
-        if ended:
-            facts.append(("conversion rate (ended journeys)",
-                          f"{done['conversion'] / ended:.1%}"))
+        rate = completed_conversion_rate(journeys.outcome_counts())
+        if rate is not None:
+            facts.append(("conversion rate (ended journeys)", f"{rate:.1%}"))
     return facts
 
 
@@ -142,13 +151,11 @@ def outcome_mixes(named, journeys=None) -> list[tuple[str, dict[str, float]]]:
         rows.append(("journeys in the event log", dict(journeys.outcome_counts())))
     for label, model in named:
         kind = model.model_type
-        if kind == "markov":
-            to_key, count = model.counts_.to_key, model.counts_.count
-            ended = to_key < 0
-            by = np.bincount(-1 - to_key[ended], weights=count[ended], minlength=3)
-            names = ("conversion", "dropoff", "churn")
+        if kind == "markov" and model.journeys_.outcome_counts:
+            ended = model.journeys_.outcome_counts
             rows.append((f"ended journeys ({label})",
-                         {n: float(v) for n, v in zip(names, by, strict=True) if v > 0}))
+                         {n: float(ended.get(n, 0)) for n in ("conversion", "dropoff", "churn")
+                          if ended.get(n, 0) > 0}))
         elif kind == "conversion":
             n, k = model.counts_.trials.sum(), model.counts_.conversions.sum()
             rows.append((f"journeys ({label})", {"conversion": float(k),
@@ -176,15 +183,13 @@ def outcome_figure(mixes: list[tuple[str, dict[str, float]]], palette: Palette) 
             ax.barh(row, share, left=left, color=colour, edgecolor="white", height=0.7)
             seen.setdefault(name, colour)
             if share >= 0.07:
-                from journeymodel.report.figure import text_colour
-
                 ax.text(left + share / 2, row, f"{share:.0%}\n{count:,.0f}", ha="center",
                         va="center", fontsize=8, color=text_colour(colour))
             left += share
     ax.set_yticks(range(len(mixes)), [name for name, _ in mixes])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.xaxis.set_major_formatter(_percent_formatter())
+    ax.xaxis.set_major_formatter(percent_format())
     ax.set_xlabel("share")
     style_axes(ax, grid=None)
     from matplotlib.patches import Patch
@@ -198,12 +203,6 @@ def outcome_figure(mixes: list[tuple[str, dict[str, float]]], palette: Palette) 
     return Figure("data-outcomes", "Outcome mix", caption, render(fig))
 
 
-def _percent_formatter():
-    from matplotlib.ticker import PercentFormatter
-
-    return PercentFormatter(1.0, decimals=0)
-
-
 # ---------------------------------------------------------------------------------------------
 # Touchpoint use and personas
 
@@ -214,18 +213,11 @@ def touchpoint_usage(named, journeys=None):
         return (pd.Series(journeys.touchpoint_counts(), dtype=float),
                 pd.Series(journeys.persona_customers(), dtype=float), "the event log")
     for label, model in named:
-        if model.model_type == "markov":
-            c = model.counts_
-            codes = model.state_codes_
-            last = codes[np.arange(len(codes)), np.maximum((codes >= 0).sum(1) - 1, 0)]
-            idx = np.searchsorted(model.chain_.keys, c.to_key[c.to_key >= 0])
-            tp = last[idx]
-            w = c.count[c.to_key >= 0]
-            counts = np.bincount(tp[tp >= 0], weights=w[tp >= 0],
-                                 minlength=len(model.journeys_.touchpoints))
-            personas = _model_personas(named)
-            return (pd.Series(counts, index=list(model.journeys_.touchpoints)), personas,
-                    f"the {label} model's counted visits")
+        exp = getattr(model, "experience_", None)
+        if model.model_type == "markov" and exp is not None:
+            return (pd.Series(exp["tp_events"].values.astype(float),
+                              index=[str(c) for c in exp["channel"].values]),
+                    _model_personas(named), f"the {label} model's training journeys")
     return None
 
 

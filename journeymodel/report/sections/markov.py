@@ -3,7 +3,9 @@ heat map, attribution with credible intervals and the drop-off hot spots.
 
 All quantities come from the fitted chain (``chain_``: posterior concentration and mean
 transition matrix over window states), its observed counts (``counts_``) and its solved
-analytics (``p_conversion_``); nothing is re-read from the event log.
+analytics (``p_conversion_``); nothing is re-read from the event log. The hot spots are the
+model's leaks as :func:`journeymodel.analysis.painpoints.find_pain_points` ranks them (one
+definition of a leak for the report and ``journeymodel pain-points``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from journeymodel.report.figure import (
     Table,
     new_figure,
     pct,
+    percent_format,
     render,
     style_axes,
     text_colour,
@@ -365,7 +368,7 @@ def heatmap_figure(model, palette: Palette, sid: str) -> Figure:
     ax.axvline(len(cols) - len(model.chain_.absorbing) - 0.5, color="#333333", linewidth=1)
     ax.set_xlabel("next")
     ax.set_ylabel("from (newest touchpoint)")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="P(next | from)", format=_percent())
+    fig.colorbar(im, ax=ax, shrink=0.8, label="P(next | from)", format=percent_format())
     k = model.order_
     scope = "" if k == 1 else (f" States of the order-{k} chain are grouped by their newest "
                                "touchpoint (observed moves summed), so this is a summary of the "
@@ -376,12 +379,6 @@ def heatmap_figure(model, palette: Palette, sid: str) -> Figure:
                "observed moves out of it; a cell's posterior standard deviation is at most "
                f"0.5/sqrt(n+1), so rows with small n are uncertain.{scope}")
     return Figure(f"{sid}-transitions", "Transition heat map", caption, render(fig))
-
-
-def _percent():
-    from matplotlib.ticker import PercentFormatter
-
-    return PercentFormatter(1.0, decimals=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,92 +441,100 @@ def attribution_table(a, sid: str) -> Table:
 
 
 # ---------------------------------------------------------------------------------------------
-# Drop-off hot spots
+# Drop-off hot spots: the model's leaks, as ``pain-points`` ranks them
 
 
-def hotspots(model, top: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """States losing the most journeys, and moves losing the most conversion probability.
+def hotspots(model: MarkovJourneyModel, top: int = 10, ci: float | None = None
+             ) -> tuple[list[dict], list[dict]]:
+    """The model's leaks: its states, and the channel pairs of its journeys, that lose more
+    journeys to a drop-off than an average step, as
+    :func:`~journeymodel.analysis.painpoints.find_pain_points` finds and ranks them.
+
+    Parameters
+    ----------
+    top : int
+        Items kept of each kind.
+    ci : float, optional
+        Interval mass (default: the report's, :func:`~journeymodel.report.sections.pain.
+        interval_mass`).
 
     Returns
     -------
-    states : DataFrame
-        ``state``, ``visits``, ``lost`` (journeys ending in drop-off or churn right after the
-        state), ``rate`` with its equal-tailed 94% interval ``low``/``high`` from the state's
-        Dirichlet posterior (Beta marginal).
-    moves : DataFrame
-        ``move``, ``journeys``, ``lost``: journeys times the fall in P(conversion) along the
-        move, the conversions the move costs in expectation.
+    states, transitions : list of dict
+        The leak items of kind ``state`` and ``transition``, costliest first: ``name``,
+        ``cost`` (expected conversions lost) with ``cost_low``/``cost_high``, ``journeys``
+        (passes), ``drop_rate``, ``baseline``, ``p_worse``, ``conversion_if_continued``. A
+        model saved before pain points existed has no transitions (its experience data are
+        missing) and its states ranked alike.
     """
-    from scipy.special import betaincinv
+    from journeymodel.analysis.painpoints import find_pain_points, rank, state_leaks
+    from journeymodel.report.sections.pain import interval_mass
 
-    chain, c = model.chain_, model.counts_
-    n, labels = chain.n, model.state_labels()
-    lost_cols = [n + j for j, a in enumerate(chain.absorbing) if a != "conversion"]
-    conc = chain.conc.tocsc()
-    total = np.asarray(chain.conc.sum(axis=1)).ravel()
-    lost_conc = np.asarray(conc[:, lost_cols].sum(axis=1)).ravel()
-    fi = np.searchsorted(chain.keys, c.from_key)
-    visits = np.bincount(fi, weights=c.count, minlength=n)
-    lost = np.bincount(fi, weights=c.count * np.isin(c.to_key, (-2, -3)), minlength=n)
-    a, b = lost_conc, total - lost_conc
-    ok = (a > 0) & (b > 0)
-    sa, sb = np.where(ok, a, 1.0), np.where(ok, b, 1.0)
-    low = np.where(ok, betaincinv(sa, sb, (1 - CI) / 2), (a > 0) * 1.0)
-    high = np.where(ok, betaincinv(sa, sb, 1 - (1 - CI) / 2), (a > 0) * 1.0)
-    states = pd.DataFrame({"state": labels, "visits": visits, "lost": lost,
-                           "rate": np.divide(a, total, out=np.zeros(n), where=total > 0),
-                           "low": low, "high": high})
-    states = states[(states["lost"] > 0) & (states["state"] != "(start)")]
-    states = states.sort_values("lost", ascending=False, kind="stable").head(top)
-    move = (c.to_key >= 0) & (c.from_key != 0)
-    f = fi[move]
-    t = np.searchsorted(chain.keys, c.to_key[move])
-    drop = model.p_conversion_[f] - model.p_conversion_[t]
-    moves = pd.DataFrame({"move": [f"{labels[i]} → {labels[j]}" for i, j in zip(f, t,
-                                                                                  strict=True)],
-                          "journeys": c.count[move], "p_from": model.p_conversion_[f],
-                          "p_to": model.p_conversion_[t], "lost": c.count[move] * drop})
-    moves = moves[moves["lost"] > 0].sort_values("lost", ascending=False, kind="stable")
-    return states.reset_index(drop=True), moves.head(top).reset_index(drop=True)
+    ci = interval_mass(model) if ci is None else ci
+    if getattr(model, "experience_", None) is None:
+        leaks = rank(state_leaks(model, ci)[0])
+    else:
+        leaks = find_pain_points(model, top=None, seed=0, ci=ci).leaks
+    return ([i for i in leaks if i["kind"] == "state"][:top],
+            [i for i in leaks if i["kind"] == "transition"][:top])
 
 
 def hotspots_figure(model, palette: Palette, sid: str) -> Figure:
-    states, moves = hotspots(model)
+    """Bars: the states and the moves that leak most, in conversions lost, with intervals."""
+    from journeymodel.analysis.painpoints import MIN_PROB
+    from journeymodel.report.sections.pain import interval_mass
+
+    ci = interval_mass(model)
+    states, moves = hotspots(model, ci=ci)
     tps = model.journeys_.touchpoints
     last = {lab: tps[code] for lab, code in zip(model.state_labels(), last_touchpoint(model),
                                                 strict=True) if code >= 0}
-    n_rows = max(len(states), 1) + max(len(moves), 1)
-    fig = new_figure(10, 1.6 + 0.3 * n_rows)
+    fig = new_figure(10, 1.8 + 0.3 * (max(len(states), 1) + max(len(moves), 1)))
     axes = fig.subplots(2, 1, height_ratios=[max(len(states), 1), max(len(moves), 1)])
-    ax = axes[0]
-    y = np.arange(len(states))
-    ax.barh(y, states["lost"], color=[palette.touchpoint(last.get(s, "")) for s in
-                                      states["state"]], height=0.65)
-    ax.set_yticks(y, [_short(s, 50) for s in states["state"]], fontsize=8)
-    for yi, row in enumerate(states.itertuples()):
-        ax.text(row.lost, yi, f"  {row.lost:,.0f} of {row.visits:,.0f} leave: "
-                f"{row.rate:.0%} [{row.low:.0%}, {row.high:.0%}]", va="center", fontsize=7.5)
-    ax.invert_yaxis()
-    ax.set_xlim(0, states["lost"].max() * 1.6 if len(states) else 1)
-    ax.set_title("States after which the most journeys end without converting")
-    ax.set_xlabel("journeys that dropped off or churned right after the state")
-    style_axes(ax)
-    ax = axes[1]
-    y = np.arange(len(moves))
-    ax.barh(y, moves["lost"], color="#7f7f7f", height=0.65)
-    ax.set_yticks(y, [_short(m, 60) for m in moves["move"]], fontsize=8)
-    for yi, row in enumerate(moves.itertuples()):
-        ax.text(row.lost, yi, f"  {row.journeys:,.0f} moves, P(conversion) "
-                f"{row.p_from:.0%} → {row.p_to:.0%}", va="center", fontsize=7.5)
-    ax.invert_yaxis()
-    ax.set_xlim(0, moves["lost"].max() * 1.7 if len(moves) else 1)
-    ax.set_title("Moves that cost the most conversions")
-    ax.set_xlabel("expected conversions lost = moves × fall in P(conversion)")
-    style_axes(ax)
-    caption = ("Top: the states after which the most journeys end in a "
-               "drop-off or churn (colour: the state's newest touchpoint), with the state's "
-               f"exit rate and its {round(CI * 100)}% credible interval from the Dirichlet "
-               "posterior of its row. Bottom: observed moves between states that lower a "
-               "journey's chance of converting the most, weighted by how often they happen "
-               "(posterior-mean conversion probabilities; no interval).")
+    _leak_bars(axes[0], states, [palette.touchpoint(last.get(i["name"], "")) for i in states],
+               "States after which journeys drop off more than after an average step",
+               "no state drops off more often than an average step")
+    _leak_bars(axes[1], moves, [palette.touchpoint(i["name"].split(" > ")[-1]) for i in moves],
+               "Moves (a > b: arriving at b from a) followed by drop-off more than average",
+               "no move is followed by drop-off more often than an average step"
+               if getattr(model, "experience_", None) is not None else
+               "this model file was saved before pain points existed: fit again to see moves")
+    axes[1].set_xlabel(f"expected conversions lost, {round(100 * ci)}% credible interval")
+    caption = ("Where the chain's journeys leak, as the pain points rank them (the items "
+               "`journeymodel pain-points` gives for this model): states (colour: the "
+               "newest touchpoint) and moves between channels (colour: the channel arrived at) "
+               "after which journeys drop off more often than after an average step, ranked by "
+               "the conversions they cost, passes x (their drop-off rate - the average step's) "
+               "x the chance that a journey going on from there converts, with its "
+               f"{round(100 * ci)}% credible interval and P(worse than average) from the Beta "
+               "posterior of the drop-off rate (Jeffreys prior); listed where P(worse) is at "
+               f"least {MIN_PROB:.0%}. Drop-offs only: a churn is an ending the customer "
+               "declares, counted as its own outcome, not a leak.")
     return Figure(f"{sid}-hotspots", "Drop-off hot spots", caption, render(fig))
+
+
+def _leak_bars(ax, items: list[dict], colours: list[str], title: str, empty: str) -> None:
+    """Horizontal bars of leak costs with their intervals, labelled with the evidence."""
+    from journeymodel.report.figure import chance
+
+    ax.set_title(title)
+    style_axes(ax)
+    if not items:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", fontsize=9, transform=ax.transAxes)
+        ax.set_yticks([])
+        return
+    y = np.arange(len(items))
+    cost = np.array([i["cost"] for i in items])
+    low, high = (np.array([i[k] for i in items]) for k in ("cost_low", "cost_high"))
+    ax.barh(y, cost, color=colours, height=0.65)
+    ax.errorbar(cost, y, xerr=np.vstack([np.maximum(cost - low, 0), np.maximum(high - cost, 0)]),
+                fmt="none", ecolor="#222222", elinewidth=1.1, capsize=3)
+    ax.set_yticks(y, [_short(i["name"].replace(" > ", " → "), 50) for i in items], fontsize=8)
+    for yi, i in enumerate(items):
+        ax.text(max(i["cost_high"], i["cost"]), yi,
+                f"  {i['cost']:,.1f}: {i['drop_rate']:.0%} of {i['journeys']:,.0f} drop off "
+                f"(average {i['baseline']:.0%}), P(worse) {chance(i['p_worse'])}",
+                va="center", fontsize=7.5)
+    ax.invert_yaxis()
+    ax.axvline(0, color="#1d2733", linewidth=0.8)
+    ax.set_xlim(min(0.0, float(low.min()) * 1.1), float(high.max()) * 1.9)

@@ -21,9 +21,17 @@ from journeymodel.report.figure import (
     Table,
     new_figure,
     pct,
+    percent_format,
     render,
+    shade,
     style_axes,
     text_colour,
+)
+from journeymodel.report.sections.emotion import (
+    draw_stage_emotion,
+    interval_text,
+    position_figure,
+    sentiment_of,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,8 +53,6 @@ def stages_section(model: StageModel, label: str, palette: Palette, *,
              "has its own typical touchpoints and its own chance that a journey converts, "
              "churns or drops off after a touchpoint in it. Customers can move forward, stay, "
              "or fall back to an earlier stage.")
-    from journeymodel.report.sections.pain import position_figure, sentiment_of
-
     exp = sentiment_of(model)
     if exp is not None and "stage_mean" not in exp:  # no stage curve: nothing to draw
         exp = None
@@ -65,7 +71,7 @@ def stages_section(model: StageModel, label: str, palette: Palette, *,
                               f"{exp.attrs['sentiment_mean']:+.2f}"))
     section.items.append(map_figure(model, flows, palette, sid, exp))
     if exp is not None:
-        section.items.append(position_figure(exp, sid, model))
+        section.items.append(position_figure(exp, sid, stage_marks(model)))
     section.items += [stage_table(model, flows, sid, exp), transition_table(model, sid)]
     return section
 
@@ -73,6 +79,13 @@ def stages_section(model: StageModel, label: str, palette: Palette, *,
 def journey_order(model: StageModel) -> np.ndarray:
     """Stage indices sorted by their mean position in the journey (the column order)."""
     return np.argsort(model.mean_position_, kind="stable")
+
+
+def stage_marks(model: StageModel) -> list[tuple[str, float]]:
+    """Each stage's short name (``S1``) and mean position in the journey (1-based), in column
+    order: the marks of :func:`~journeymodel.report.sections.emotion.position_figure`."""
+    return [(model.stage_names_[k].split(": ")[0], float(model.mean_position_[k]) + 1.0)
+            for k in journey_order(model)]
 
 
 def stage_flows(model: StageModel) -> dict[str, np.ndarray]:
@@ -101,7 +114,7 @@ def stage_flows(model: StageModel) -> dict[str, np.ndarray]:
 def map_figure(model: StageModel, flows: dict, palette: Palette, sid: str,
                exp=None) -> Figure:
     """The map: flows over the stage columns, emission heat, outcomes, and (``exp`` with
-    sentiment, see :func:`~journeymodel.report.sections.pain.sentiment_of`) the emotion curve
+    sentiment, see :func:`~journeymodel.report.sections.emotion.sentiment_of`) the emotion curve
     under the same columns."""
     fig, caption = draw_map(model, flows, palette, exp)
     return Figure(f"{sid}-map", "The journey map", caption, render(fig))
@@ -139,8 +152,6 @@ def draw_map(model: StageModel, flows: dict, palette: Palette, exp=None):
                f"{model.n_parameters_} parameters.")
     emotion = ""
     if exp is not None:
-        from journeymodel.report.sections.pain import draw_stage_emotion
-
         axes[2].xaxis.set_tick_params(labelbottom=True)  # keep the stage names under the bars
         draw_stage_emotion(axes[3], exp, order,
                            [model.stage_names_[k].split(": ")[0] for k in order])
@@ -244,17 +255,11 @@ def _draw_outcomes(ax, model: StageModel, flows: dict, order: np.ndarray,
                color="white", edgecolor=palette.outcome("conversion"), linewidth=1.6,
                zorder=3, label="P(eventually converts) from here")
     ax.set_ylim(0, 1.05)
-    ax.yaxis.set_major_formatter(_percent())
+    ax.yaxis.set_major_formatter(percent_format())
     ax.set_ylabel("share")
     ax.set_xticks(range(K), [model.stage_names_[k].split(": ")[0] for k in order])
     ax.legend(loc="upper left", ncols=2, frameon=False, fontsize=8)
     style_axes(ax, grid="y")
-
-
-def _percent():
-    from matplotlib.ticker import PercentFormatter
-
-    return PercentFormatter(1.0, decimals=0)
 
 
 def stage_table(model: StageModel, flows: dict, sid: str, exp=None) -> Table:
@@ -280,8 +285,6 @@ def stage_table(model: StageModel, flows: dict, sid: str, exp=None) -> Table:
             "drop-off after a step": pct(model.exitprob_[k, 3]),
             "converts eventually": pct(flows["eventually"][k, 0])})
         if exp is not None:
-            from journeymodel.report.sections.pain import interval_text
-
             rows[-1]["sentiment"] = interval_text(exp["stage_mean"].values[k],
                                                   exp["stage_low"].values[k],
                                                   exp["stage_high"].values[k], signed=True)
@@ -302,12 +305,3 @@ def transition_table(model: StageModel, sid: str) -> Table:
                  "P(next stage | this stage), given the journey continues; above the diagonal "
                  "forward (blue), below it backward (orange). Point estimates (EM).", frame,
                  styles)
-
-
-def shade(value: float, colour: str) -> str:
-    """CSS background of a table cell: ``colour`` at opacity ``value`` (0..1)."""
-    h = colour.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
-    alpha = float(np.clip(value, 0.0, 1.0)) * 0.75
-    ink = "#ffffff" if alpha > 0.5 else "#1d2733"
-    return f"background: rgba({r}, {g}, {b}, {alpha:.2f}); color: {ink}"
