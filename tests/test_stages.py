@@ -348,3 +348,18 @@ def test_combine_rows_are_distributions():
     B = combine(TRUTH.emission, TRUTH.exit).reshape(4, -1, 5)
     np.testing.assert_allclose(B[:, :, :4].sum((1, 2)), 1.0)
     np.testing.assert_allclose(B[:, :, 4].sum(1), 1.0)
+
+
+def test_stage_posteriors_line_up_with_the_events(fitted, small):
+    """One row per touchpoint event, in the events' order: decode's posteriors without the
+    added (direct) steps; what the stages' emotion curve weighs each event by."""
+    part = small.take(np.arange(200))
+    post = fitted.stage_posteriors(part)
+    assert post.shape == (part.n_events, 4)
+    np.testing.assert_allclose(post.sum(1), 1.0)
+    dec = fitted.decode(part)
+    real = dec[dec["touchpoint"] != DIRECT]
+    np.testing.assert_allclose(post, real[[f"p_S{k}" for k in range(1, 5)]].to_numpy(),
+                               rtol=1e-12)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        StageModel().stage_posteriors(part)

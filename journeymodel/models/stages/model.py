@@ -122,6 +122,8 @@ class StageModel(JourneyModel):
     n_parameters_ : int
     selection_ : DataFrame or None
         With ``n_stages="auto"``: K, log_likelihood, aic, bic, n_parameters per K tried.
+    experience_ : xarray.Dataset or None
+        Emotion curves with the stages' curve; None when fitted from statistics only.
 
     Examples
     --------
@@ -131,6 +133,13 @@ class StageModel(JourneyModel):
     >>> m = StageModel(n_stages=2, seed=0).fit(js)
     >>> m.transmat_.shape, len(m.stage_names_)
     ((2, 2), 2)
+
+    The same fit from the statistics of two parts of the journeys, added:
+
+    >>> parts = [js.take(np.arange(30)), js.take(np.arange(30, 60))]
+    >>> s = StageModel(n_stages=2, seed=0).fit_stats(sum(m.stats_of(p) for p in parts))
+    >>> bool(np.allclose(s.emissionprob_, m.emissionprob_))
+    True
 
     References
     ----------
