@@ -59,7 +59,6 @@ from journeymodel.models.stages.summary import short_names, stage_names
 from journeymodel.models.stages.summary import summary as summarize
 from journeymodel.models.stages.tree import from_tree, to_tree
 from journeymodel.stats.sequences import (
-    EXITS,
     N_STATUS,
     StageStats,
     encode,
@@ -73,10 +72,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TOPOLOGIES = STAGE_TOPOLOGIES
 
-#: Names other modules import from here: ``StageModel`` (the model files' registry, the CLI);
-#: ``EXITS``, ``absorption``, ``TOPOLOGIES`` and ``simulate_chunk`` until their importers name
-#: their new homes (``stats.sequences``, ``stages.fit``, ``stages.simulate``).
-__all__ = ["EXITS", "TOPOLOGIES", "StageModel", "absorption", "simulate_chunk"]
+#: Names other modules read from here: ``StageModel`` (the model files' registry, the CLI),
+#: ``simulate_chunk`` (the simulators' registry in journeymodel.models.simulate; its home is
+#: journeymodel.models.stages.simulate) and ``TOPOLOGIES`` (the help-text test).
+__all__ = ["TOPOLOGIES", "StageModel", "simulate_chunk"]
 
 
 class StageModel(JourneyModel):
@@ -332,9 +331,6 @@ class StageModel(JourneyModel):
         return StageFit(self.startprob_, self.transmat_, self.emissionprob_, self.exitprob_,
                         self.log_likelihood_, self.n_parameters_, list(self.history_),
                         self.n_iter_, self.converged_)
-
-    #: Old private name, still read by journeymodel.analysis.painpoints (to be switched).
-    _stage_fit = stage_fit
 
     @property
     def params_(self) -> hmm.HMMParams:
