@@ -159,6 +159,10 @@ def test_e_steps_of_parts_add_up_to_the_whole(parts, seed):
                                                                  rel=1e-10)
     assert total.total(np.concatenate(weights)) == pytest.approx(
         sum(e.total(w) for e, w in zip(steps, weights, strict=True)), rel=1e-12)
+    # one EM iteration from the summed E-steps is the iteration on the whole
+    for a, b in zip(vars(hmm.m_step(total, p)).values(), vars(hmm.m_step(e_whole, p)).values(),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 def test_e_step_sum_concatenates_in_order():

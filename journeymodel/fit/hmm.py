@@ -275,8 +275,8 @@ class EStep:
     log-likelihoods (and posteriors, when both sides have them) are concatenated in the order
     added, so ``(ea + eb).total(concatenate([wa, wb])) == ea.total(wa) + eb.total(wb)``. An EM
     spread over workers (issue 15) runs :func:`forward_backward` on each part of the sequences,
-    sums the E-steps and takes one M-step from the sum. ``0 + e`` is ``e``, so ``sum(steps)``
-    works.
+    sums the E-steps and takes one M-step from the sum (:func:`m_step`). ``0 + e`` is ``e``, so
+    ``sum(steps)`` works.
 
     Attributes
     ----------
@@ -481,7 +481,10 @@ def normalize(counts: np.ndarray, fallback) -> np.ndarray:
     return np.where(sums > 0, counts / np.where(sums > 0, sums, 1.0), fallback)
 
 
-def _m_step(e: EStep, old: HMMParams, emission_update=None) -> HMMParams:
+def m_step(e: EStep, old: HMMParams, emission_update=None) -> HMMParams:
+    """New parameters from expected counts (of all sequences, or summed over parts): rows
+    normalised, a row without counts kept from ``old``; ``emission_update`` maps the expected
+    emission counts to the emission matrix for structured emissions (see :func:`fit_hmm`)."""
     B = (normalize(e.emission_counts, old.emissionprob) if emission_update is None
          else emission_update(e.emission_counts))
     return HMMParams(normalize(e.start_counts, old.startprob),
@@ -510,7 +513,7 @@ def em(codes, offsets, init: HMMParams, weights=None, *, max_iter: int = 300,
             converged = True
             break
         if it + 1 < max_iter:
-            params = _m_step(e, params, emission_update)
+            params = m_step(e, params, emission_update)
     return HMMFit(params, history[-1], history, len(history), converged)
 
 
