@@ -33,7 +33,7 @@ from journeymodel.data.journeys import (
     sequence_keys,
 )
 from journeymodel.errors import OptionError
-from journeymodel.stats.vocab import align
+from journeymodel.stats.vocab import align, recode
 
 if TYPE_CHECKING:  # pragma: no cover
     from journeymodel.data.journeys import JourneySet
@@ -220,7 +220,7 @@ class SequenceStats:
         """The same sequences over the vocabulary ``touchpoints`` (``touchpoints[index[i]] ==
         self.touchpoints[i]``, from :func:`journeymodel.stats.vocab.align`)."""
         where = np.append(np.asarray(index, np.int64), len(touchpoints))  # (direct) stays last
-        codes = where[self.codes // N_STATUS] * N_STATUS + self.codes % N_STATUS
+        codes = recode(self.codes // N_STATUS, where) * N_STATUS + self.codes % N_STATUS
         return SequenceStats(tuple(touchpoints), codes, self.offsets, self.weight)
 
     def canonical(self) -> SequenceStats:
