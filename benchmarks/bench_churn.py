@@ -90,9 +90,10 @@ def run_lifetimes(js, n: int) -> dict | None:
     from lifetimes import BetaGeoFitter
 
     from journeymodel.models.churn import data as cd
+    from journeymodel.stats.customers import customer_stats
 
-    cust = cd.customers_of(js)
-    s = cd.rfm(js, cust, js.observed_until, cd.UNIT_SECONDS["W"])
+    stats = customer_stats(js)
+    s = cd.rfm(stats, cd.UNIT_SECONDS["W"])
     tracemalloc.start()
     t0 = time.perf_counter()
     fitter = BetaGeoFitter(penalizer_coef=0.0)

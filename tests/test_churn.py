@@ -19,7 +19,9 @@ from journeymodel.data.journeys import load_journeys
 from journeymodel.errors import InputError, NotFittedError, OptionError
 from journeymodel.models.churn import data as cd
 from journeymodel.models.churn import likelihoods as lk
-from journeymodel.models.churn.model import DATA_KEYS, ChurnModel
+from journeymodel.models.churn.graph import DATA_KEYS
+from journeymodel.models.churn.model import ChurnModel
+from journeymodel.stats.customers import customer_stats
 
 DAY = 86400.0
 
@@ -46,7 +48,7 @@ HAND = [
 
 def test_customers_first_churn_conversion_and_persona():
     js = _log(HAND, observed_until="2024-04-01")
-    cust = cd.customers_of(js)
+    cust = cd.customers_of(customer_stats(js))
     assert cust.ids.tolist() == ["a", "b", "c"]
     t = lambda s: pd.Timestamp(s, tz="UTC").value / 1e9  # noqa: E731
     assert_allclose(cust.first, [t("2024-01-01"), t("2024-02-01"), t("2024-02-10")])
@@ -61,13 +63,13 @@ def test_customers_first_churn_conversion_and_persona():
 def test_without_persona_column_everyone_is_one_persona():
     rows = [(c, t, tp) for c, t, tp, _ in HAND]
     df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "touchpoint"])
-    cust = cd.customers_of(load_journeys(df))
+    cust = cd.customers_of(customer_stats(load_journeys(df)))
     assert cust.personas == (cd.ALL_PERSONAS,) and (cust.persona == 0).all()
 
 
 def test_lifetimes_from_first_conversion_and_first_event():
     js = _log(HAND, observed_until="2024-04-01")
-    cust = cd.customers_of(js)
+    cust = cd.customers_of(customer_stats(js))
     unit = cd.UNIT_SECONDS["D"]
     at_risk, d, churned = cd.lifetimes(cust, js.observed_until, unit, "first_conversion")
     assert at_risk.tolist() == [True, True, False]  # c never converted
@@ -92,15 +94,14 @@ def test_period_counts_nearest_renewal_convention():
 
 def test_rfm_same_day_transactions_count_once():
     js = _log(HAND, observed_until="2024-04-01")
-    cust = cd.customers_of(js)
-    s = cd.rfm(js, cust, js.observed_until, cd.UNIT_SECONDS["D"])
+    s = cd.rfm(customer_stats(js), cd.UNIT_SECONDS["D"])
     # a: transaction days Jan 5 (twice), Jan 20 -> x = 1, t_x = 15, T = Jan 5 -> Apr 1 = 87
     # b: Feb 3 only -> x = 0, t_x = 0, T = 58; c: no transaction, not in the cohort
     assert s.index.tolist() == [0, 1]
     assert s.x.tolist() == [1, 0]
     assert_allclose(s.t_x, [15, 0])
     assert_allclose(s.T, [87, 58])
-    weeks = cd.rfm(js, cust, js.observed_until, cd.UNIT_SECONDS["W"])
+    weeks = cd.rfm(customer_stats(js), cd.UNIT_SECONDS["W"])
     assert_allclose(weeks.T, [87 / 7, 58 / 7])
 
 
@@ -430,10 +431,10 @@ def test_pooled_density_integrates_the_population_mean_out():
     import pytensor.tensor as pt
     from scipy import integrate
 
-    from journeymodel.models.churn.model import _mu_given, _pooled_logp
+    from journeymodel.models.churn.graph import mu_given, pooled_logp
 
     u, sigma, m, s = np.array([0.3, -0.2, 0.9]), 0.4, 0.1, 1.5
-    got = _pooled_logp(pt.as_tensor(u), pt.as_tensor(sigma), m, s).eval()
+    got = pooled_logp(pt.as_tensor(u), pt.as_tensor(sigma), m, s).eval()
     cov = sigma**2 * np.eye(3) + s**2 * np.ones((3, 3))
     assert_allclose(got, stats.multivariate_normal(np.full(3, m), cov).logpdf(u)
                     + 1.5 * np.log(2 * np.pi), rtol=1e-12)
@@ -442,19 +443,19 @@ def test_pooled_density_integrates_the_population_mean_out():
     z = integrate.quad(joint, -10, 10)[0]
     mean = integrate.quad(lambda mu: mu * joint(mu), -10, 10)[0] / z
     var = integrate.quad(lambda mu: (mu - mean) ** 2 * joint(mu), -10, 10)[0] / z
-    got_mean, got_sd = (v.eval() for v in _mu_given(pt.as_tensor(u), pt.as_tensor(sigma), m, s))
+    got_mean, got_sd = (v.eval() for v in mu_given(pt.as_tensor(u), pt.as_tensor(sigma), m, s))
     assert_allclose([got_mean, got_sd], [mean, np.sqrt(var)], rtol=1e-7)
 
 
 def test_numpy_coordinates_mirror_the_pymc_ones():
     import pytensor.tensor as pt
 
-    from journeymodel.models.churn.model import PARAMS, _published
+    from journeymodel.models.churn.graph import PARAMS, published_tensors
     from journeymodel.models.churn.pooling import published
 
     u = np.array([[0.3, -1.2], [0.5, 2.0], [-0.7, 0.1], [1.4, 3.0]])
     for model, names in PARAMS.items():
-        ref = _published(model, [pt.as_tensor(row) for row in u[:len(names)]])
+        ref = published_tensors(model, [pt.as_tensor(row) for row in u[:len(names)]])
         got = published(model, u)
         for name, value in zip(names, got, strict=True):
             assert_allclose(value, ref[name].eval(), rtol=1e-12)
@@ -465,17 +466,18 @@ def test_weakly_identified_coordinates_are_found_from_the_data():
     and goes non-centred; the rate, r and mean drop-out, and Weibull's shape and scale, are
     identified (sd < 0.4) and stay centred."""
     from journeymodel.data.datasets import make_demo_data
+    from journeymodel.models.churn import graph
     from journeymodel.models.churn import model as ch
     from journeymodel.models.churn import pooling as pooling
 
     js = load_journeys(make_demo_data(2000, seed=0).events)
-    cust = cd.customers_of(js)
+    cust = cd.customers_of(customer_stats(js))
     found = {}
     for model, unit in (("bgnbd", "W"), ("weibull", "M")):
         origin = "first_transaction" if model == "bgnbd" else "first_conversion"
-        prep = ch.prepare(model, js, cust, cd.UNIT_SECONDS[unit], origin)
+        prep = ch.prepare(model, customer_stats(js), cust, cd.UNIT_SECONDS[unit], origin)
         sd = pooling.laplace_sd(model, prep.data, prep.prior_loc,
-                                np.array(ch.PRIOR_SCALE[model]), len(cust.personas))
-        assert sd.shape == (3, len(ch.COORDS[model])) and np.isfinite(sd).all()
-        found[model] = pooling.non_centered(ch.COORDS[model], sd)
+                                np.array(graph.PRIOR_SCALE[model]), len(cust.personas))
+        assert sd.shape == (3, len(graph.COORDS[model])) and np.isfinite(sd).all()
+        found[model] = pooling.non_centered(graph.COORDS[model], sd)
     assert found == {"bgnbd": {"log_concentration"}, "weibull": frozenset()}

@@ -233,6 +233,7 @@ def test_bgnbd_all_parameters_within_ten_percent_at_scale():
     from scipy.optimize import minimize
 
     from journeymodel.models.churn import data as cd
+    from journeymodel.stats.customers import customer_stats
 
     truth = {"cdnow": BGNBD_TRUTH["cdnow"], "heavy": {"r": 0.9, "alpha": 6.0, "a": 1.2,
                                                       "b": 4.0}}
@@ -241,8 +242,9 @@ def test_bgnbd_all_parameters_within_ten_percent_at_scale():
     assert model.diagnostics_.ok
     ds = model.params()
     js = load_journeys(df, observed_until=until)
-    cust = cd.customers_of(js)
-    s = cd.rfm(js, cust, js.observed_until, cd.UNIT_SECONDS["W"])
+    stats = customer_stats(js)
+    cust = cd.customers_of(stats)
+    s = cd.rfm(stats, cd.UNIT_SECONDS["W"])
     for j, persona in enumerate(cust.personas):
         m = cust.persona[s.index] == j
         rfm = (s.x[m], s.t_x[m], s.T[m])

@@ -24,7 +24,8 @@ from journeymodel.models.conversion.graph import (  # noqa: E402
     prefers_centered,
     spread_estimate,
 )
-from journeymodel.models.conversion.model import ConversionModel, _allocate  # noqa: E402
+from journeymodel.models.conversion.model import ConversionModel  # noqa: E402
+from journeymodel.models.conversion.results import allocate  # noqa: E402
 from journeymodel.stats.conversion import (  # noqa: E402
     NO_PERSONA,
     ConversionCounts,
@@ -132,8 +133,10 @@ def test_count_errors():
     from dataclasses import replace
 
     open_only = replace(js, outcome=np.array([CENSORED], np.int8))
-    with pytest.raises(InputError, match="no completed journey"):
-        count_conversions(open_only, ("first_touchpoint",))
+    empty = count_conversions(open_only, ("first_touchpoint",))  # a part of a log: zeros
+    assert empty.trials.tolist() == [0] and empty.censored == 1
+    with pytest.raises(InputError, match=r"no completed journey .*all 1 journeys are censored"):
+        ConversionModel(by=["first_touchpoint"]).fit(open_only)
     with pytest.raises(OptionError, match="by must be one or two distinct names"):
         count_conversions(js, ("persona", "persona"))
     with pytest.raises(OptionError, match="by must be"):
@@ -232,7 +235,7 @@ def test_forecast_predictive_interval(big):
         model.forecast(horizon=3.0)
     with pytest.raises(OptionError, match="whole number >= 1"):
         model.forecast(journeys=0)
-    assert _allocate(7, np.array([1.0, 1.0, 1.0])).tolist() == [3, 2, 2]
+    assert allocate(7, np.array([1.0, 1.0, 1.0])).tolist() == [3, 2, 2]
 
 
 def test_same_seed_same_posterior(big):
@@ -356,7 +359,7 @@ def test_calibration_hdi_coverage_close_to_94_percent():
         n = rng.integers(30, 600, 6)
         counts = ConversionCounts(("persona",), (tuple(f"p{i}" for i in range(6)),), n,
                                   rng.binomial(n, rates), 0)
-        model = ConversionModel(seed=int(rng.integers(1000))).fit_counts(counts)
+        model = ConversionModel(seed=int(rng.integers(1000))).fit_stats(counts)
         t = model.rates()
         hits.extend((t["hdi_low"] <= rates) & (rates <= t["hdi_high"]))
     coverage = float(np.mean(hits))

@@ -155,12 +155,14 @@ def count_conversions(journeys: JourneySet, by: tuple[str, ...] = ("persona",)
     their outcome have the first touchpoint ``"(direct)"``. Left out and counted in
     ``censored``: open journeys, and journeys that started within the last inactivity gap
     before the end of observation (only their conversions could be known yet, which would bias
-    the rate upward). Vectorised (``bincount``).
+    the rate upward). A part of a log with no completed journey counts zeros (the model refuses
+    to fit on no completed journey at all). Vectorised (``bincount``).
 
     Raises
     ------
     InputError
-        Grouping by persona when the journeys have no persona at all, or no completed journey.
+        Grouping by persona when the journeys have no persona at all, or journey weights that
+        are not whole numbers.
     OptionError
         A grouping other than one or two distinct names of :data:`GROUPINGS`.
     """
@@ -182,9 +184,6 @@ def count_conversions(journeys: JourneySet, by: tuple[str, ...] = ("persona",)
     trials = np.bincount(flat, weights=weight, minlength=size)
     conv = np.bincount(flat, weights=weight * (journeys.outcome[done] == CONVERSION),
                        minlength=size)
-    if trials.sum() == 0:
-        raise InputError("no completed journey to learn conversion from (all "
-                         f"{journeys.n_journeys} journeys are censored or there are none)")
     return ConversionCounts(tuple(by), tuple(levels), np.rint(trials).astype(np.int64)
                             .reshape(shape), np.rint(conv).astype(np.int64).reshape(shape),
                             int(np.rint(journeys.weight[~done].sum())),

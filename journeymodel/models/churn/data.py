@@ -1,6 +1,8 @@
-"""Per-customer churn data from a :class:`~journeymodel.data.journeys.JourneySet` (numpy).
+"""Churn likelihood data from per-customer summaries (numpy).
 
-Three views of the same customers, one per churn model:
+The summaries (:class:`~journeymodel.stats.customers.CustomerStats`: first event, first
+conversion, first churn, transaction days per customer) add up over parts of a log; this module
+reduces them to what each churn model's likelihood reads, three views of the same customers:
 
 * :func:`lifetimes` - time from a customer's first event to its first churn event, right-censored
   at the end of observation (``weibull``); :func:`period_counts` turns them into per-period counts
@@ -8,6 +10,10 @@ Three views of the same customers, one per churn model:
   100,000 customers).
 * :func:`rfm` - frequency ``x``, recency ``t_x`` and age ``T`` per customer (``bgnbd``):
   transactions are conversion events, and several on the same day count once.
+
+:func:`weibull_rows` and :func:`bgnbd_rows` then keep the distinct tuples with their counts
+(:func:`compress`), so a likelihood's cost follows the number of distinct tuples, not of
+customers.
 
 Time units
 ----------
@@ -21,10 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from journeymodel.data.journeys import CHURN, CONVERSION, JourneySet
 from journeymodel.errors import InputError, OptionError
+from journeymodel.stats.customers import DAY, CustomerStats
 
-DAY = 86400.0
 #: Length of each time unit in seconds (calendar timestamps).
 UNIT_SECONDS = {"D": DAY, "W": 7 * DAY, "M": 365.25 / 12 * DAY, "Y": 365.25 * DAY}
 #: Time unit used when none is given, by model (periods for logs of period numbers).
@@ -35,13 +40,12 @@ ALL_PERSONAS = "all"
 
 @dataclass(frozen=True)
 class Customers:
-    """One row per customer of a JourneySet (arrays of shape (n_customers,)).
+    """One row per customer of a :class:`~journeymodel.stats.customers.CustomerStats`, in its
+    order (arrays of shape (n_customers,)).
 
     Attributes
     ----------
     ids : ndarray of str
-    code : ndarray of int64
-        Index into ``JourneySet.customers`` (ascending).
     persona : ndarray of int64
         Index into ``personas`` (customers without a persona get their own group).
     personas : tuple of str
@@ -54,7 +58,6 @@ class Customers:
     """
 
     ids: np.ndarray
-    code: np.ndarray
     persona: np.ndarray
     personas: tuple[str, ...]
     first: np.ndarray
@@ -91,35 +94,23 @@ def unit_length(time_kind: str, time_unit: str | None, model: str) -> tuple[str,
     return unit, UNIT_SECONDS[unit]
 
 
-def customers_of(journeys: JourneySet) -> Customers:
-    """First event, first churn and persona of every customer (no loop per customer).
+def customers_of(stats: CustomerStats) -> Customers:
+    """First event, first churn, first conversion and persona of every customer.
+
+    Personas are numbered among those some customer has; customers without one form the group
+    ``"(unknown)"``, and a log without personas is one group ``"all"``.
 
     Raises
     ------
     InputError
-        The journeys have no customers (an aggregated path table) or no times.
+        No customers (an aggregated path table).
     """
-    keep = journeys.customer >= 0
-    if not keep.any():
+    if not len(stats):
         raise InputError("churn models need customers and event times; this input has none "
                          "(an aggregated path table?)")
-    cust = journeys.customer[keep]
-    order = np.argsort(cust, kind="stable")
-    cust = cust[order]
-    start = journeys.start[keep][order]
-    end = journeys.end[keep][order]
-    persona = journeys.persona[keep][order]
-    outcome = journeys.outcome[keep][order]
-    head = np.flatnonzero(np.r_[True, cust[1:] != cust[:-1]])
-    first = np.minimum.reduceat(start, head)
-    churn, converted = (
-        np.minimum.reduceat(np.where(outcome == kind, end, np.inf), head)
-        for kind in (CHURN, CONVERSION))
-    churn[np.isinf(churn)] = np.nan
-    converted[np.isinf(converted)] = np.nan
-    code, personas = _persona_codes(persona[head], tuple(journeys.personas))
-    return Customers(np.asarray(journeys.customers)[cust[head]], cust[head], code, personas,
-                     first, churn, converted)
+    code, personas = _persona_codes(stats.persona, tuple(stats.personas))
+    return Customers(stats.ids, code, personas, stats.first, stats.first_churn,
+                     stats.first_conversion)
 
 
 def _persona_codes(persona: np.ndarray, names: tuple[str, ...]):
@@ -216,7 +207,7 @@ class RFM:
     T: np.ndarray
 
 
-def rfm(journeys: JourneySet, cust: Customers, observed_until: float, unit: float) -> RFM:
+def rfm(stats: CustomerStats, unit: float) -> RFM:
     """BG/NBD summary per customer: conversions are transactions, one per day at most.
 
     Days are UTC calendar days for calendar timestamps and whole periods for period numbers;
@@ -227,21 +218,17 @@ def rfm(journeys: JourneySet, cust: Customers, observed_until: float, unit: floa
     InputError
         The log has no conversion events.
     """
-    conv = (journeys.outcome == CONVERSION) & (journeys.customer >= 0)
-    if not conv.any():
+    if not len(stats.day):
         raise InputError("bgnbd needs transactions (conversion events) and this log has none; "
                          "check --conversion-label")
-    day_len = DAY if journeys.time_kind == "datetime" else 1.0
-    row = np.searchsorted(cust.code, journeys.customer[conv])
-    day = np.floor(journeys.end[conv] / day_len)
-    pairs = np.unique(np.stack([row.astype(np.float64), day]), axis=1)  # sorted by row, day
-    r, d = pairs[0].astype(np.int64), pairs[1]
+    day_len = DAY if stats.time_kind == "datetime" else 1.0
+    r, d = stats.day_customer, stats.day  # sorted by row, then day
     head = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
     n_days = np.diff(np.r_[head, len(r)])
     first = d[head]
     last = d[np.r_[head[1:], len(r)] - 1]
     scale = day_len / unit
-    end_day = np.floor(observed_until / day_len)
+    end_day = np.floor(stats.observed_until / day_len)
     return RFM(index=r[head], x=(n_days - 1).astype(np.float64), t_x=(last - first) * scale,
                T=(end_day - first) * scale)
 

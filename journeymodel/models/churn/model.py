@@ -22,9 +22,12 @@ s)``, ``log sigma ~ Normal(0, 0.5)``. With one persona there is no population le
 Normal(m, s)``). The prior centres ``m`` are fixed, except those with the unit of time (Weibull
 scale, BG/NBD rate), which centre on the data's time scale. Results are reported in the
 published parameters. How the population level is sampled (``mu`` integrated out, or
-non-centred where the data identify a coordinate weakly) is explained in :func:`build_pymc`.
+non-centred where the data identify a coordinate weakly) is explained in
+:func:`journeymodel.models.churn.graph.build_pymc`.
 
-Which times are used, and the time units, are described in :mod:`journeymodel.models.churn.data`.
+The model fits from per-customer summaries (:class:`~journeymodel.stats.customers.CustomerStats`,
+which add up over parts of a log); which times are used, and the time units, are described in
+:mod:`journeymodel.models.churn.data`, which reduces the summaries to each likelihood's data.
 
 References
 ----------
@@ -45,8 +48,9 @@ import numpy as np
 from journeymodel.errors import InputError, ModelFileError, OptionError
 from journeymodel.models.base import JourneyModel, Result
 from journeymodel.models.churn import data as cd
-from journeymodel.models.churn import likelihoods as lk
 from journeymodel.models.churn import pooling as pooling
+from journeymodel.models.churn.graph import COORDS, PARAMS, PRIOR_SCALE, build_pymc
+from journeymodel.stats.customers import CustomerStats, customer_stats
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -54,16 +58,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from journeymodel.data.journeys import JourneySet
 
 MODELS = ("sbg", "weibull", "bgnbd")
-#: Parameters of each model, per persona (published names).
-PARAMS = {"sbg": ("alpha", "beta"), "weibull": ("shape", "scale"),
-          "bgnbd": ("r", "alpha", "a", "b")}
-#: Coordinates on which personas are pooled (functions of the published parameters).
-COORDS = {"sbg": ("logit_mean_churn", "log_concentration"),
-          "weibull": ("log_shape", "log_scale"),
-          "bgnbd": ("log_rate", "log_r", "logit_mean_dropout", "log_concentration")}
-#: Population spread of each coordinate: ``log sigma ~ Normal(0, 0.5)`` (median 1, 95% in
-#: 0.38-2.7); see :func:`build_pymc`.
-SIGMA_PRIOR = (0.0, 0.5)
 #: NUTS target acceptance by model. sBG keeps 0.95: on short histories (the demo's year of
 #: months) its data bound the concentration ``alpha + beta`` from below only, a one-sided wall
 #: that still gives a few divergences at 0.8 in every parameterisation tried; its likelihood
@@ -74,16 +68,6 @@ TARGET_ACCEPT = {"sbg": 0.95, "weibull": 0.8, "bgnbd": 0.8}
 #: buyers per persona; ``log_r``, ``logit_mean_dropout`` and ``log_concentration`` weak) gave 2
 #: divergences at 0.8 and none at 0.95. Large cohorts identify every coordinate and keep 0.8.
 WEAK_TARGET_ACCEPT = {"bgnbd": 0.95}
-#: Prior scale of each coordinate's population mean (centres: ``Prepared.prior_loc``).
-PRIOR_SCALE = {"sbg": (1.5, 1.5), "weibull": (1.0, 2.0), "bgnbd": (2.0, 1.5, 1.5, 1.5)}
-DATA_KEYS = {
-    "sbg": ("lost_p", "lost_t", "lost_n", "alive_p", "alive_t", "alive_n"),
-    "weibull": ("offsets", "log_d", "weight", "events", "events_log_d"),
-    "bgnbd": ("cell_p", "cell_x", "cell_w", "offsets", "times", "x", "t_x_at", "T_at",
-              "weight"),
-}
-LOGLIK = {"sbg": lk.pt_sbg_loglik, "weibull": lk.pt_weibull_loglik,
-          "bgnbd": lk.pt_bgnbd_loglik}
 #: Advice of this model, after the general remedies of :func:`journeymodel.fit.bayes.remedies`.
 REMEDIES = {
     "sbg": ("merge personas with very few customers, or fit without --persona-col",
@@ -101,7 +85,8 @@ class Prepared:
     Attributes
     ----------
     data : dict of str to ndarray
-        Values of the PyMC model's ``pm.Data`` containers (see :data:`DATA_KEYS`).
+        Values of the PyMC model's ``pm.Data`` containers (see
+        :data:`journeymodel.models.churn.graph.DATA_KEYS`).
     prior_loc : ndarray, shape (n_params,)
         Prior centres of the log-parameters' population means.
     customers, events : ndarray of int64, shape (n_personas,)
@@ -122,13 +107,16 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
 
 
-def prepare(model: str, journeys: JourneySet, cust: cd.Customers, unit: float,
+def prepare(model: str, stats: CustomerStats, cust: cd.Customers, unit: float,
             origin: str) -> Prepared:
-    """Likelihood data for ``model`` from the customers of ``journeys`` (vectorised)."""
+    """Likelihood data for ``model`` from per-customer summaries (vectorised).
+
+    ``cust`` is :func:`~journeymodel.models.churn.data.customers_of` of ``stats``.
+    """
     n_p = len(cust.personas)
     if model == "bgnbd":
-        return _prepare_bgnbd(journeys, cust, unit, n_p)
-    at_risk, duration, churned = cd.lifetimes(cust, journeys.observed_until, unit, origin)
+        return _prepare_bgnbd(stats, cust, unit, n_p)
+    at_risk, duration, churned = cd.lifetimes(cust, stats.observed_until, unit, origin)
     persona = cust.persona[at_risk]
     notes = []
     if not at_risk.all():
@@ -166,8 +154,9 @@ def _cells(prefix: str, table: np.ndarray, t0: int) -> dict[str, np.ndarray]:
             f"{prefix}_n": table[p, t]}
 
 
-def _prepare_bgnbd(journeys: JourneySet, cust: cd.Customers, unit: float, n_p: int) -> Prepared:
-    s = cd.rfm(journeys, cust, journeys.observed_until, unit)
+def _prepare_bgnbd(stats: CustomerStats, cust: cd.Customers, unit: float, n_p: int
+                   ) -> Prepared:
+    s = cd.rfm(stats, unit)
     persona = cust.persona[s.index]
     notes = []
     if len(s.index) < len(cust):
@@ -182,104 +171,6 @@ def _prepare_bgnbd(journeys: JourneySet, cust: cd.Customers, unit: float, n_p: i
     return Prepared(data, np.array([rate_loc, 0.0, -1.0, 1.0]),
                     np.bincount(persona, minlength=n_p),
                     np.bincount(persona[s.x > 0], minlength=n_p), cells, notes)
-
-
-def _published(model: str, u):
-    """Published parameters from the pooling coordinates ``u`` (list of PyTensor vectors)."""
-    import pytensor.tensor as pt
-
-    if model == "weibull":
-        return {"shape": pt.exp(u[0]), "scale": pt.exp(u[1])}
-    if model == "sbg":  # u = (logit of the mean churn probability, log(alpha + beta))
-        kappa = pt.exp(u[1])
-        return {"alpha": pt.sigmoid(u[0]) * kappa, "beta": pt.sigmoid(-u[0]) * kappa}
-    # bgnbd: u = (log mean rate r / alpha, log r, logit of mean drop-out a / (a + b), log(a + b))
-    r, kappa = pt.exp(u[1]), pt.exp(u[3])
-    return {"r": r, "alpha": r * pt.exp(-u[0]), "a": pt.sigmoid(u[2]) * kappa,
-            "b": pt.sigmoid(-u[2]) * kappa}
-
-
-def build_pymc(model: str, n_personas: int, data: dict[str, np.ndarray],
-               prior_loc: np.ndarray, non_centered: frozenset[str] = frozenset()):
-    """The hierarchical PyMC model (data in ``pm.Data`` so a compiled model can be reused).
-
-    Personas are pooled on coordinates that are nearly uncorrelated in the posterior (see
-    :data:`COORDS`): ``u_p ~ Normal(mu, sigma)``, ``mu ~ Normal(prior_loc, PRIOR_SCALE)``,
-    ``log sigma ~ Normal(0, 0.5)`` (median 1; a boundary-avoiding prior for a scale estimated
-    from few groups, after Chung et al. 2013); one persona: ``u ~ Normal(prior_loc,
-    PRIOR_SCALE)``. The spread's prior is normal in ``log sigma``, the coordinate NUTS moves
-    in: a ``Gamma(4, 4)`` prior (used before) has a doubly exponential tail there, whose
-    curvature grows fourfold from the bulk to ``sigma = 4``, and trajectories that reached it
-    diverged.
-
-    How the population level is sampled (the model is the same either way):
-
-    * coordinates in ``non_centered`` (weakly identified by the data, see
-      :mod:`journeymodel.models.churn.pooling`) as ``u_p = mu + sigma * z_p``,
-      ``z_p ~ Normal(0, 1)``;
-    * the others (identified by each persona's data) with ``mu`` integrated out: ``u`` is
-      multivariate normal with covariance ``sigma**2 I + s**2 J`` (:func:`_pooled_logp`), and
-      ``mu`` is drawn exactly from its conditional posterior ``Normal(mu | u, sigma)`` through a
-      standard normal ``eta_<coord>``. With two or three personas the conditional spread of
-      ``mu`` (``sigma / sqrt(P)``) varies twentyfold over the posterior of ``sigma``, a
-      funnel that made NUTS diverge; without ``mu`` only ``u`` and ``sigma`` are sampled and
-      neither scale depends much on the other when the data identify ``u``.
-    """
-    import pymc as pm
-
-    with pm.Model(coords={"persona": np.arange(n_personas)}) as m:
-        d = {k: pm.Data(k, data[k]) for k in DATA_KEYS[model]}
-        loc = pm.Data("prior_loc", prior_loc)
-        u = []
-        for i, name in enumerate(COORDS[model]):
-            scale = PRIOR_SCALE[model][i]
-            if n_personas == 1:
-                u.append(pm.Normal(name, loc[i], scale, dims="persona"))
-                continue
-            sigma = pm.LogNormal(f"sigma_{name}", mu=SIGMA_PRIOR[0], sigma=SIGMA_PRIOR[1])
-            if name in non_centered:
-                mu = pm.Normal(f"mu_{name}", loc[i], scale)
-                z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="persona")
-                u.append(pm.Deterministic(name, mu + sigma * z, dims="persona"))
-                continue
-            v = pm.Flat(name, dims="persona")
-            pm.Potential(f"pool_{name}", _pooled_logp(v, sigma, loc[i], scale))
-            eta = pm.Normal(f"eta_{name}", 0.0, 1.0)
-            mean, sd = _mu_given(v, sigma, loc[i], scale)
-            pm.Deterministic(f"mu_{name}", mean + sd * eta)
-            u.append(v)
-        theta = {k: pm.Deterministic(k, v, dims="persona")
-                 for k, v in _published(model, u).items()}
-        sizes = {} if model == "sbg" else {"n_personas": n_personas}
-        pm.Potential("loglik", LOGLIK[model](*(theta[n] for n in PARAMS[model]),
-                                             *(d[k] for k in DATA_KEYS[model]), **sizes))
-    return m
-
-
-def _pooled_logp(u, sigma, m, s):
-    """log density of ``u`` (P personas) with ``u_p ~ Normal(mu, sigma)``, ``mu ~ Normal(m, s)``
-    and ``mu`` integrated out: ``u ~ MvNormal(m 1, sigma**2 I + s**2 J)``.
-
-    The covariance has eigenvalue ``sigma**2 + P s**2`` along ``1`` and ``sigma**2`` on its
-    complement, so with ``ubar`` the mean of ``u`` and ``S = sum (u_p - ubar)**2``:
-    ``-(P - 1) log sigma - log(sigma**2 + P s**2) / 2 - S / (2 sigma**2)
-    - P (ubar - m)**2 / (2 (sigma**2 + P s**2))`` (constant ``-P/2 log 2 pi`` left out).
-    """
-    import pytensor.tensor as pt
-
-    n = u.shape[0]
-    ubar = pt.mean(u)
-    wide = sigma**2 + n * s**2
-    return (-(n - 1) * pt.log(sigma) - 0.5 * pt.log(wide)
-            - pt.sum((u - ubar) ** 2) / (2 * sigma**2) - n * (ubar - m) ** 2 / (2 * wide))
-
-
-def _mu_given(u, sigma, m, s):
-    """Mean and sd of ``mu | u, sigma`` (conjugate normal): precision ``1/s**2 + P/sigma**2``."""
-    import pytensor.tensor as pt
-
-    precision = 1.0 / s**2 + u.shape[0] / sigma**2
-    return (m / s**2 + pt.sum(u) / sigma**2) / precision, 1.0 / pt.sqrt(precision)
 
 
 class ChurnModel(JourneyModel):
@@ -362,8 +253,14 @@ class ChurnModel(JourneyModel):
         if not 0 < self.hdi_prob < 1:
             raise OptionError(f"hdi_prob must be in (0, 1) (got {self.hdi_prob!r})")
 
+    def stats_of(self, journeys: JourneySet) -> CustomerStats:
+        """Per-customer summaries of ``journeys``: all :meth:`fit_stats` needs (the same for
+        every model and time unit; they add up over parts of a log)."""
+        return customer_stats(journeys)
+
     def fit(self, journeys: JourneySet, *, progress: bool = False) -> Self:
-        """Sample the posterior from ``journeys`` (an event log's JourneySet).
+        """Sample the posterior from ``journeys`` (an event log's JourneySet):
+        ``fit_stats(stats_of(journeys))``, remembering the journeys' ledger.
 
         Raises
         ------
@@ -372,14 +269,33 @@ class ChurnModel(JourneyModel):
         InputError
             No customers or times; sbg/weibull without churn events; bgnbd without conversions.
         """
+        self.fit_stats(self.stats_of(journeys), progress=progress)
+        self._remember(journeys)
+        return self
+
+    def fit_stats(self, stats: CustomerStats, *, progress: bool = False) -> Self:
+        """Sample the posterior from per-customer summaries (e.g. summed over parts of a log).
+
+        Raises
+        ------
+        OptionError
+            Bad model name, time unit or origin.
+        InputError
+            No customers or times; sbg/weibull without churn events; bgnbd without conversions.
+
+        Warns
+        -----
+        ConvergenceWarning
+            R-hat > 1.01, bulk ESS < 400 or divergences; the message lists remedies.
+        """
         from journeymodel.fit import bayes
 
         self._check_params()
-        unit_name, unit = cd.unit_length(journeys.time_kind, self.time_unit, self.model)
-        cust = cd.customers_of(journeys)
+        unit_name, unit = cd.unit_length(stats.time_kind, self.time_unit, self.model)
+        cust = cd.customers_of(stats)
         origin = "first_transaction" if self.model == "bgnbd" else cd.resolve_origin(
             self.origin, cust)
-        prep = prepare(self.model, journeys, cust, unit, origin)
+        prep = prepare(self.model, stats, cust, unit, origin)
         n_p = len(cust.personas)
         weak = frozenset() if n_p == 1 else pooling.non_centered(
             COORDS[self.model], pooling.laplace_sd(self.model, prep.data, prep.prior_loc,
@@ -401,20 +317,32 @@ class ChurnModel(JourneyModel):
         self.cells_ = prep.cells
         self.customer_ids_ = (np.asarray(cust.ids)[prep.cells["index"]].astype(str)
                               if self.model == "bgnbd" and self.keep_customers else None)
-        self.info_ = {"time_unit": unit_name, "unit_seconds": unit if journeys.time_kind ==
+        self.info_ = {"time_unit": unit_name, "unit_seconds": unit if stats.time_kind ==
                       "datetime" else None, "origin": origin, "sampler": sampling.sampler,
                       "non_centered": sorted(weak), "target_accept": accept,
                       "compile_seconds": round(sampling.compile_seconds, 2),
                       "sample_seconds": round(sampling.sample_seconds, 2),
                       "notes": prep.notes}
         self.diagnostics_ = bayes.diagnose(self.posterior_)
-        self._remember(journeys)
+        self._remember_stats(stats)
         advice = bayes.remedies(self.diagnostics_, draws=self.draws, tune=self.tune,
                                 chains=self.chains,
                                 target_accept=accept, extra=REMEDIES[self.model])
         bayes.check_convergence(self.diagnostics_, what=f"{self.model} churn model",
-                                remedies=advice, stacklevel=2)
+                                remedies=advice, stacklevel=3)
         return self
+
+    def _remember_stats(self, stats: CustomerStats) -> None:
+        """What a fit from summaries knows of its journeys (``fit`` then records the ledger)."""
+        from journeymodel.data.ledger import Ledger
+        from journeymodel.models.base import JourneyMeta
+
+        total = int(stats.journeys.sum())
+        self.ledger_ = Ledger(source="<customer statistics>", rows_read=total, rows_used=total)
+        self.journeys_ = JourneyMeta(touchpoints=(), personas=tuple(stats.personas),
+                                     devices=(), time_kind=stats.time_kind, gap=None,
+                                     observed_until=stats.observed_until, n_journeys=total,
+                                     n_events=0)
 
     # -- persistence -----------------------------------------------------------------------
     def _to_tree(self) -> xr.DataTree:
@@ -472,10 +400,10 @@ class ChurnModel(JourneyModel):
     def summary(self) -> Result:
         """Key figures, retention and hazard, parameters per persona (median, HDI),
         diagnostics."""
-        from journeymodel.models.churn.results import summary
+        from journeymodel.models.churn import results
 
         self._check_fitted()
-        return summary(self)
+        return results.summary(self)
 
     def retention(self, periods: int = 12) -> xr.Dataset:
         """Survival / retention and churn hazard per persona and period, with HDIs.
@@ -488,10 +416,10 @@ class ChurnModel(JourneyModel):
             ``survival_median``, ``survival_mean``, ``survival_low``, ``survival_high`` and the
             same four for ``hazard``, with dims (persona, period).
         """
-        from journeymodel.models.churn.results import retention
+        from journeymodel.models.churn import results
 
         self._check_fitted()
-        return retention(self, periods)
+        return results.retention(self, periods)
 
     def forecast(self, *, horizon: float | None = None, journeys: int | None = None,
                  seed: int | np.random.Generator = 0) -> Result:
@@ -506,7 +434,7 @@ class ChurnModel(JourneyModel):
         OptionError
             ``horizon`` missing or not positive, or ``journeys`` given.
         """
-        from journeymodel.models.churn.results import forecast
+        from journeymodel.models.churn import results
 
         self._check_fitted()
         if journeys is not None:
@@ -515,7 +443,7 @@ class ChurnModel(JourneyModel):
         if horizon is None or not horizon > 0:
             raise OptionError(f"a churn forecast needs --horizon > 0 in the model's time unit "
                               f"({self.info_['time_unit']}) (got {horizon!r})")
-        return forecast(self, float(horizon), seed)
+        return results.forecast(self, float(horizon), seed)
 
     def draws_of(self, name: str, max_draws: int | None = None,
                  seed: int | np.random.Generator = 0) -> np.ndarray:
@@ -543,21 +471,3 @@ def _tree(groups: dict[str, Any]):
     import xarray as xr
 
     return xr.DataTree.from_dict({f"/{k}": v for k, v in groups.items()})
-
-
-def summary_params(model: ChurnModel) -> dict[str, Any]:
-    """``{persona: {"params": {param: {"median", "mean", "hdi_low", "hdi_high"}},
-    "customers": n}}`` (report the median with the HDI: the mean of a weakly identified
-    parameter can lie outside its own interval)."""
-    ds = model.params()
-    out = {}
-    for i, persona in enumerate(model.personas_):
-        params = {}
-        for name in PARAMS[model.model]:
-            cell = ds.sel(param=name).isel(persona=i)
-            params[name] = {k: round(float(cell[k]), 6)
-                            for k in ("median", "mean", "hdi_low", "hdi_high")}
-        out[persona] = {"params": params, "customers": int(model.customers_[i]),
-                        ("churned" if model.model != "bgnbd" else "repeat_buyers"):
-                        int(model.events_[i])}
-    return out

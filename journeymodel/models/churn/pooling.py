@@ -42,7 +42,8 @@ _STEP = 1e-3
 def published(model: str, u: np.ndarray) -> tuple[np.ndarray, ...]:
     """Published parameters from pooling coordinates ``u`` (shape (n_coords, ...)), numpy.
 
-    Mirrors :func:`journeymodel.models.churn.model._published` (checked against it in the tests).
+    Mirrors :func:`journeymodel.models.churn.graph.published_tensors` (checked against it in the
+    tests).
     """
     if model == "weibull":
         return np.exp(u[0]), np.exp(u[1])

@@ -11,6 +11,8 @@ import pandas as pd
 from journeymodel.fit.intervals import hdi
 from journeymodel.models.base import Result
 from journeymodel.models.churn import likelihoods as lk
+from journeymodel.models.churn.data import compress
+from journeymodel.models.churn.graph import PARAMS
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -87,8 +89,6 @@ def summary(model: ChurnModel, periods: int = 12) -> Result:
     """Key figures first (what people act on: retention, lifetime, expected transactions), then
     the curves, then the model's parameters (posterior median and HDI), and one line naming
     the parameters the data identify only weakly."""
-    from journeymodel.models.churn.model import summary_params
-
     personas = summary_params(model)
     ret = retention(model, periods)
     diag = model.diagnostics_
@@ -126,6 +126,24 @@ def summary(model: ChurnModel, periods: int = 12) -> Result:
     return Result(json=json_out, tables=tables, notes=notes, kinds=kinds)
 
 
+def summary_params(model: ChurnModel) -> dict[str, Any]:
+    """``{persona: {"params": {param: {"median", "mean", "hdi_low", "hdi_high"}},
+    "customers": n}}`` (report the median with the HDI: the mean of a weakly identified
+    parameter can lie outside its own interval)."""
+    ds = model.params()
+    out = {}
+    for i, persona in enumerate(model.personas_):
+        params = {}
+        for name in PARAMS[model.model]:
+            cell = ds.sel(param=name).isel(persona=i)
+            params[name] = {k: round(float(cell[k]), 6)
+                            for k in ("median", "mean", "hdi_low", "hdi_high")}
+        out[persona] = {"params": params, "customers": int(model.customers_[i]),
+                        ("churned" if model.model != "bgnbd" else "repeat_buyers"):
+                        int(model.events_[i])}
+    return out
+
+
 def _iv(median: float, low: float, high: float, kind: str = "number") -> str:
     """``median [low, high]`` for a person: probabilities with three decimals, other numbers
     with three significant digits and thousands separators; never scientific notation."""
@@ -136,8 +154,6 @@ def _iv(median: float, low: float, high: float, kind: str = "number") -> str:
 
 
 def _params_table(model: ChurnModel, personas: dict[str, Any]) -> pd.DataFrame:
-    from journeymodel.models.churn.model import PARAMS
-
     rows = []
     for name, entry in personas.items():
         row: dict[str, Any] = {"persona": name, "customers": entry["customers"]}
@@ -201,8 +217,6 @@ def key_figures(model: ChurnModel) -> tuple[str, pd.DataFrame, dict[str, Any]]:
 
 def weakly_identified(model: ChurnModel, personas: dict[str, Any]) -> dict[str, list[str]]:
     """``{param: [persona, ...]}`` where the HDI spans more than :data:`WEAK_RATIO`."""
-    from journeymodel.models.churn.model import PARAMS
-
     weak: dict[str, list[str]] = {}
     for name in PARAMS[model.model]:
         for persona, entry in personas.items():
@@ -326,8 +340,6 @@ def _num(v: Any) -> Any:
 def bgnbd_customer_draws(model: ChurnModel, horizon: float, seed: Any):
     """P(alive) and expected transactions in the horizon per stored customer row,
     each (n_draws, n_customers); computed once per distinct (persona, x, t_x, T)."""
-    from journeymodel.models.churn.data import compress
-
     c = model.cells_
     (p, x, t_x, T), _, inv = compress(c["cell_persona"], c["x"], c["t_x"], c["T"])
     p = p.astype(np.int64)

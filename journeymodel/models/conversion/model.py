@@ -38,8 +38,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from journeymodel.data.journeys import JourneySet
-from journeymodel.errors import OptionError
-from journeymodel.fit.intervals import hdi
+from journeymodel.errors import InputError, OptionError
 from journeymodel.models.base import JourneyModel, Result
 from journeymodel.models.conversion.graph import build_model, choose_parameterization
 from journeymodel.stats.conversion import ConversionCounts, check_grouping, count_conversions
@@ -150,8 +149,23 @@ class ConversionModel(JourneyModel):
         if self.sampler not in (None, "nutpie", "pymc"):
             raise OptionError(f"sampler must be 'nutpie' or 'pymc' (got {self.sampler!r})")
 
+    def stats_of(self, journeys: JourneySet) -> ConversionCounts:
+        """Completed journeys and conversions per cell of ``by``: all :meth:`fit_stats` needs
+        (they add up over parts of a log).
+
+        Raises
+        ------
+        InputError
+            No persona column (when grouping by persona).
+        OptionError
+            A bad parameter.
+        """
+        self._check_params()
+        return count_conversions(journeys, tuple(self.by))
+
     def fit(self, journeys: JourneySet, *, progress: bool = False) -> Self:
-        """Count conversions per group and sample the posterior.
+        """Count conversions per group and sample the posterior:
+        ``fit_stats(stats_of(journeys))``, remembering the journeys' ledger.
 
         Raises
         ------
@@ -165,17 +179,34 @@ class ConversionModel(JourneyModel):
         ConvergenceWarning
             R-hat > 1.01, bulk ESS < 400 or divergences; the message lists remedies.
         """
-        self._check_params()
-        counts = count_conversions(journeys, tuple(self.by))
-        self.fit_counts(counts, progress=progress)
+        self.fit_stats(self.stats_of(journeys), progress=progress)
         self._remember(journeys)
         return self
 
-    def fit_counts(self, counts: ConversionCounts, *, progress: bool = False) -> Self:
-        """Fit on counts directly (e.g. summed over chunks); ``fit`` calls this."""
+    def fit_stats(self, counts: ConversionCounts, *, progress: bool = False) -> Self:
+        """Sample the posterior from conversion counts (e.g. summed over parts of a log).
+
+        Raises
+        ------
+        InputError
+            No completed journey in the counts.
+        OptionError
+            A bad parameter, or counts grouped otherwise than ``by``.
+
+        Warns
+        -----
+        ConvergenceWarning
+            R-hat > 1.01, bulk ESS < 400 or divergences; the message lists remedies.
+        """
         from journeymodel.fit import bayes
 
         self._check_params()
+        if tuple(counts.by) != tuple(self.by):
+            raise OptionError(f"these counts are grouped by {list(counts.by)} and the model by "
+                              f"{self.by}: count with the model's grouping (stats_of)")
+        if counts.trials.sum() == 0:
+            raise InputError("no completed journey to learn conversion from (all "
+                             f"{counts.censored} journeys are censored or there are none)")
         choice = choose_parameterization(counts, self.parameterization)
         shape = counts.trials.shape
         sampled = bayes.sample(
@@ -198,12 +229,11 @@ class ConversionModel(JourneyModel):
                                 extra=REMEDIES)
         bayes.check_convergence(self.diagnostics_, what="conversion model", remedies=advice,
                                 stacklevel=3)
-
         self._remember_counts(counts)
         return self
 
     def _remember_counts(self, counts: ConversionCounts) -> None:
-        from journeymodel.data.events import Ledger
+        from journeymodel.data.ledger import Ledger
         from journeymodel.models.base import JourneyMeta
 
         total = int(counts.trials.sum()) + counts.censored
@@ -301,7 +331,7 @@ class ConversionModel(JourneyModel):
         return pd.DataFrame(prob, index=names, columns=names)
 
 
-    # -- forecasts ---------------------------------------------------------------------------
+    # -- forecasts and summary ---------------------------------------------------------------
     def forecast(self, *, horizon: float | None = None, journeys: int | None = None,
                  seed: int | np.random.Generator = 0) -> Result:
         """Conversions expected from ``journeys`` new completed journeys, with 94% intervals.
@@ -316,9 +346,7 @@ class ConversionModel(JourneyModel):
             ``journeys`` missing or below 1, or a ``horizon`` given (this model forecasts a
             number of journeys, not a time span).
         """
-        import pandas as pd
-
-        from journeymodel.fit.bayes import draws_of
+        from journeymodel.models.conversion import results
 
         self._check_fitted()
         if horizon is not None:
@@ -328,107 +356,20 @@ class ConversionModel(JourneyModel):
                 journeys < 1):
             raise OptionError(f"give the number of new journeys as a whole number >= 1 "
                               f"(--journeys N; got {journeys!r})")
-        rng = np.random.default_rng(seed)
-        rates = draws_of(self.rate_draws()["levels"])
-        n = self.counts_.trials.reshape(rates.shape[1], -1).sum(1)
-        alloc = _allocate(int(journeys), n)
-        sims = rng.binomial(alloc[None, :], rates).astype(np.float64)
-        total = sims.sum(1)
-        names = [*self.counts_.levels[0], "total"]
-        lo, hi = hdi(np.column_stack([sims, total]), self.hdi_prob)
-        frame = pd.DataFrame({
-            self.by[0]: names, "journeys": [*alloc.tolist(), int(journeys)],
-            "expected_conversions": [*sims.mean(0), total.mean()],
-            "low": lo, "high": hi})
-        pct = round(self.hdi_prob * 100)
-        payload = {"journeys": int(journeys), "interval": self.hdi_prob,
-                   "expected_conversions": float(total.mean()),
-                   "low": float(lo[-1]), "high": float(hi[-1]),
-                   "by_" + self.by[0]: {
-                       name: {"journeys": int(a), "expected_conversions": float(m),
-                              "low": float(a_lo), "high": float(a_hi)}
-                       for name, a, m, a_lo, a_hi in zip(
-                           names[:-1], alloc, sims.mean(0), lo[:-1], hi[:-1], strict=True)}}
-        return Result(json=payload, frame=frame, tables=[(
-            f"Conversions from {journeys:,} new journeys ({pct}% predictive HDI)",
-            frame.set_index(self.by[0]))])
+        return results.forecast(self, journeys, seed)
 
-    # -- summary -----------------------------------------------------------------------------
     def summary(self) -> Result:
         """Rates per level (median, HDI), pooled rate, P(A > B), what was counted, diagnostics."""
-        from journeymodel.fit.bayes import interval
+        from journeymodel.models.conversion import results
 
-        rates = self.rates()
-        draws = self.rate_draws()
-        pooled = interval(draws["pooled"], self.hdi_prob)
-        overall = interval(draws["overall"], self.hdi_prob)
-        greater = self.prob_greater()
-        key = "personas" if self.by[0] == "persona" else self.by[0] + "s"
-        c = self.counts_
-        payload: dict[str, Any] = {
-            "by": self.by, "hdi_prob": self.hdi_prob,
-            key: {str(name): {"conversion_rate": _rate_json(row), "journeys": int(
-                row["journeys"]), "conversions": int(row["conversions"])}
-                for name, row in rates.iterrows()},
-            "pooled_rate": _rate_json(pooled, ""),
-            "overall_rate": _rate_json(overall, ""),
-            "prob_greater": {str(a): {str(b): round(float(greater.loc[a, b]), 4)
-                                      for b in greater.columns if b != a}
-                             for a in greater.index},
-            "counted": {"journeys": int(c.trials.sum()), "conversions": int(c.conversions.sum()),
-                        "left_out_in_flight": c.in_flight,
-                        "left_out_started_within_gap": c.recent},
-            "censored_journeys": c.censored,
-            "diagnostics": self.diagnostics_.to_dict(),
-            "parameterization": self.parameterization_,
-            "timing": self.timing_,
-        }
-        pct = round(self.hdi_prob * 100)
-        tables = [(f"Conversion rate by {self.by[0]} (posterior median, {pct}% HDI)",
-                   _shown(rates)),
-                  (f"P(row {self.by[0]} converts better than column)", greater.round(3))]
-        if len(self.by) == 2:
-            cells = self.cell_rates()
-            payload["cells"] = [
-                {self.by[0]: str(a), self.by[1]: str(b), "conversion_rate": _rate_json(row),
-                 "journeys": int(row["journeys"]), "conversions": int(row["conversions"])}
-                for (a, b), row in cells.iterrows() if row["journeys"] > 0]
-            tables.append((f"Conversion rate by {self.by[0]} / {self.by[1]} (posterior median, "
-                           f"{pct}% HDI; cells with journeys)",
-                           _shown(cells[cells["journeys"] > 0])))
-        return Result(json=payload, tables=tables, notes=self._notes(pooled, overall),
-                      kinds={**dict.fromkeys(map(str, greater.columns), "probability"),
-                             **TABLE_KINDS})
+        return results.summary(self)
 
     def counts_line(self) -> str:
         """What the model counts, in one line (it differs from ``describe``, which counts every
         journey): conversions among journeys whose outcome is known, and what was left out."""
-        c = self.counts_
-        line = (f"counts: {int(c.conversions.sum()):,} conversions in {int(c.trials.sum()):,} "
-                "journeys whose outcome is known")
-        if not c.censored:
-            return line
-        gap = _gap_text(self.journeys_) if self.journeys_ is not None else None
-        if c.recent and gap:
-            return (f"{line}; left out {c.censored:,}: {c.in_flight:,} in flight and "
-                    f"{c.recent:,} that started within the last {gap} (only a conversion "
-                    "could be known for them yet)")
-        if gap:
-            return f"{line}; left out {c.censored:,} in flight or started within the last {gap}"
-        return f"{line}; left out {c.censored:,} in flight"
+        from journeymodel.models.conversion import results
 
-    def _notes(self, pooled, overall) -> list[str]:
-        d = self.diagnostics_
-        ok = "converged" if d.ok else "DID NOT CONVERGE (see the warning)"
-        return [
-            self.counts_line(),
-            f"pooled rate (a typical {self.by[0]}) {_p(pooled['median'])} "
-            f"[{_p(pooled['hdi_low'])}, {_p(pooled['hdi_high'])}]; overall rate "
-            f"{_p(overall['median'])} [{_p(overall['hdi_low'])}, {_p(overall['hdi_high'])}]",
-            f"sampling {ok}: R-hat max {d.r_hat_max:.3f}, bulk ESS min {d.ess_bulk_min:,.0f}, "
-            f"{d.divergences} divergences ({d.chains} chains x {d.draws:,} draws; "
-            f"{', '.join(f'{k} {v}' for k, v in self.parameterization_.items())})",
-        ]
+        return results.counts_line(self)
 
     # -- persistence -------------------------------------------------------------------------
     def _to_tree(self) -> Any:
@@ -467,62 +408,6 @@ class ConversionModel(JourneyModel):
         self.diagnostics_ = Diagnostics.from_dict(json.loads(root.attrs["diagnostics"]))
         self.parameterization_ = json.loads(root.attrs["parameterization"])
         self.timing_ = json.loads(root.attrs["timing"])
-
-
-def _allocate(total: int, weights: np.ndarray) -> np.ndarray:
-    """Split ``total`` into whole parts proportional to ``weights`` (largest remainder)."""
-    share = total * weights / weights.sum()
-    base = np.floor(share).astype(np.int64)
-    rest = total - int(base.sum())
-    base[np.argsort(-(share - base), kind="stable")[:rest]] += 1
-    return base
-
-
-def _rate_json(row: Any, prefix: str = "rate_") -> dict[str, float]:
-    """``{"median", "mean", "hdi_low", "hdi_high"}`` of a :meth:`rates` row (``prefix``
-    ``"rate_"``) or of an :func:`~journeymodel.fit.bayes.interval` (``prefix`` ``""``)."""
-    return {"median": round(float(row[prefix + "median"]), 6),
-            "mean": round(float(row[prefix + "mean"]), 6),
-            "hdi_low": round(float(row["hdi_low"]), 6),
-            "hdi_high": round(float(row["hdi_high"]), 6)}
-
-
-#: What the numbers of the printed rate tables are (see ``Result.kinds``).
-TABLE_KINDS = {"journeys": "count", "conversions": "count", "observed": "probability",
-               "rate": "probability", "hdi_low": "probability", "hdi_high": "probability"}
-
-
-def _shown(rates: Any) -> Any:
-    """A :meth:`ConversionModel.rates` table as printed: the posterior median as ``rate`` with
-    its HDI, and labels a person reads (``bargain_hunter / app`` for a cell, not a tuple)."""
-    import pandas as pd
-
-    frame = rates[["journeys", "conversions", "observed", "rate_median", "hdi_low",
-                   "hdi_high"]].rename(columns={"rate_median": "rate"})
-    index = rates.index
-    if isinstance(index, pd.MultiIndex):
-        labels = [" / ".join(str(v) for v in key) for key in index]
-        frame.index = pd.Index(labels, name=" / ".join(str(n) for n in index.names))
-    return frame
-
-
-def _p(value: Any) -> str:
-    """A rate as printed in notes: three decimals (``0.279``)."""
-    return f"{float(value):.3f}"
-
-
-def _gap_text(meta: Any) -> str | None:
-    """The inactivity gap of the journeys a model saw, for a person (``30 days``), or None."""
-    gap = getattr(meta, "gap", None)
-    if gap is None or not np.isfinite(gap):
-        return None
-    if meta.time_kind != "datetime":
-        return f"{gap:g} periods"
-    for unit, size in (("days", 86400.0), ("hours", 3600.0), ("minutes", 60.0)):
-        if gap >= size and gap % size == 0:
-            n = int(gap // size)
-            return f"{n:,} {unit[:-1] if n == 1 else unit}"
-    return f"{gap:,g} seconds"
 
 
 def _data_array(values: np.ndarray, dims: list[str]) -> Any:

@@ -1,0 +1,131 @@
+"""The PyMC graph of the churn models: pooling coordinates, priors and the likelihood potential.
+
+Moved from :mod:`journeymodel.models.churn.model` (issue 14); the model class there prepares
+the likelihood data (:mod:`journeymodel.models.churn.data`) and samples this graph. The priors
+and the pooling are explained in :func:`build_pymc`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from journeymodel.models.churn import likelihoods as lk
+
+#: Parameters of each model, per persona (published names).
+PARAMS = {"sbg": ("alpha", "beta"), "weibull": ("shape", "scale"),
+          "bgnbd": ("r", "alpha", "a", "b")}
+#: Coordinates on which personas are pooled (functions of the published parameters).
+COORDS = {"sbg": ("logit_mean_churn", "log_concentration"),
+          "weibull": ("log_shape", "log_scale"),
+          "bgnbd": ("log_rate", "log_r", "logit_mean_dropout", "log_concentration")}
+#: Population spread of each coordinate: ``log sigma ~ Normal(0, 0.5)`` (median 1, 95% in
+#: 0.38-2.7); see :func:`build_pymc`.
+SIGMA_PRIOR = (0.0, 0.5)
+#: Prior scale of each coordinate's population mean (centres: ``Prepared.prior_loc``).
+PRIOR_SCALE = {"sbg": (1.5, 1.5), "weibull": (1.0, 2.0), "bgnbd": (2.0, 1.5, 1.5, 1.5)}
+DATA_KEYS = {
+    "sbg": ("lost_p", "lost_t", "lost_n", "alive_p", "alive_t", "alive_n"),
+    "weibull": ("offsets", "log_d", "weight", "events", "events_log_d"),
+    "bgnbd": ("cell_p", "cell_x", "cell_w", "offsets", "times", "x", "t_x_at", "T_at",
+              "weight"),
+}
+LOGLIK = {"sbg": lk.pt_sbg_loglik, "weibull": lk.pt_weibull_loglik,
+          "bgnbd": lk.pt_bgnbd_loglik}
+
+
+def published_tensors(model: str, u):
+    """Published parameters from the pooling coordinates ``u`` (list of PyTensor vectors)."""
+    import pytensor.tensor as pt
+
+    if model == "weibull":
+        return {"shape": pt.exp(u[0]), "scale": pt.exp(u[1])}
+    if model == "sbg":  # u = (logit of the mean churn probability, log(alpha + beta))
+        kappa = pt.exp(u[1])
+        return {"alpha": pt.sigmoid(u[0]) * kappa, "beta": pt.sigmoid(-u[0]) * kappa}
+    # bgnbd: u = (log mean rate r / alpha, log r, logit of mean drop-out a / (a + b), log(a + b))
+    r, kappa = pt.exp(u[1]), pt.exp(u[3])
+    return {"r": r, "alpha": r * pt.exp(-u[0]), "a": pt.sigmoid(u[2]) * kappa,
+            "b": pt.sigmoid(-u[2]) * kappa}
+
+
+def build_pymc(model: str, n_personas: int, data: dict[str, np.ndarray],
+               prior_loc: np.ndarray, non_centered: frozenset[str] = frozenset()):
+    """The hierarchical PyMC model (data in ``pm.Data`` so a compiled model can be reused).
+
+    Personas are pooled on coordinates that are nearly uncorrelated in the posterior (see
+    :data:`COORDS`): ``u_p ~ Normal(mu, sigma)``, ``mu ~ Normal(prior_loc, PRIOR_SCALE)``,
+    ``log sigma ~ Normal(0, 0.5)`` (median 1; a boundary-avoiding prior for a scale estimated
+    from few groups, after Chung et al. 2013); one persona: ``u ~ Normal(prior_loc,
+    PRIOR_SCALE)``. The spread's prior is normal in ``log sigma``, the coordinate NUTS moves
+    in: a ``Gamma(4, 4)`` prior (used before) has a doubly exponential tail there, whose
+    curvature grows fourfold from the bulk to ``sigma = 4``, and trajectories that reached it
+    diverged.
+
+    How the population level is sampled (the model is the same either way):
+
+    * coordinates in ``non_centered`` (weakly identified by the data, see
+      :mod:`journeymodel.models.churn.pooling`) as ``u_p = mu + sigma * z_p``,
+      ``z_p ~ Normal(0, 1)``;
+    * the others (identified by each persona's data) with ``mu`` integrated out: ``u`` is
+      multivariate normal with covariance ``sigma**2 I + s**2 J`` (:func:`pooled_logp`), and
+      ``mu`` is drawn exactly from its conditional posterior ``Normal(mu | u, sigma)`` through a
+      standard normal ``eta_<coord>``. With two or three personas the conditional spread of
+      ``mu`` (``sigma / sqrt(P)``) varies twentyfold over the posterior of ``sigma``, a
+      funnel that made NUTS diverge; without ``mu`` only ``u`` and ``sigma`` are sampled and
+      neither scale depends much on the other when the data identify ``u``.
+    """
+    import pymc as pm
+
+    with pm.Model(coords={"persona": np.arange(n_personas)}) as m:
+        d = {k: pm.Data(k, data[k]) for k in DATA_KEYS[model]}
+        loc = pm.Data("prior_loc", prior_loc)
+        u = []
+        for i, name in enumerate(COORDS[model]):
+            scale = PRIOR_SCALE[model][i]
+            if n_personas == 1:
+                u.append(pm.Normal(name, loc[i], scale, dims="persona"))
+                continue
+            sigma = pm.LogNormal(f"sigma_{name}", mu=SIGMA_PRIOR[0], sigma=SIGMA_PRIOR[1])
+            if name in non_centered:
+                mu = pm.Normal(f"mu_{name}", loc[i], scale)
+                z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="persona")
+                u.append(pm.Deterministic(name, mu + sigma * z, dims="persona"))
+                continue
+            v = pm.Flat(name, dims="persona")
+            pm.Potential(f"pool_{name}", pooled_logp(v, sigma, loc[i], scale))
+            eta = pm.Normal(f"eta_{name}", 0.0, 1.0)
+            mean, sd = mu_given(v, sigma, loc[i], scale)
+            pm.Deterministic(f"mu_{name}", mean + sd * eta)
+            u.append(v)
+        theta = {k: pm.Deterministic(k, v, dims="persona")
+                 for k, v in published_tensors(model, u).items()}
+        sizes = {} if model == "sbg" else {"n_personas": n_personas}
+        pm.Potential("loglik", LOGLIK[model](*(theta[n] for n in PARAMS[model]),
+                                             *(d[k] for k in DATA_KEYS[model]), **sizes))
+    return m
+
+
+def pooled_logp(u, sigma, m, s):
+    """log density of ``u`` (P personas) with ``u_p ~ Normal(mu, sigma)``, ``mu ~ Normal(m, s)``
+    and ``mu`` integrated out: ``u ~ MvNormal(m 1, sigma**2 I + s**2 J)``.
+
+    The covariance has eigenvalue ``sigma**2 + P s**2`` along ``1`` and ``sigma**2`` on its
+    complement, so with ``ubar`` the mean of ``u`` and ``S = sum (u_p - ubar)**2``:
+    ``-(P - 1) log sigma - log(sigma**2 + P s**2) / 2 - S / (2 sigma**2)
+    - P (ubar - m)**2 / (2 (sigma**2 + P s**2))`` (constant ``-P/2 log 2 pi`` left out).
+    """
+    import pytensor.tensor as pt
+
+    n = u.shape[0]
+    ubar = pt.mean(u)
+    wide = sigma**2 + n * s**2
+    return (-(n - 1) * pt.log(sigma) - 0.5 * pt.log(wide)
+            - pt.sum((u - ubar) ** 2) / (2 * sigma**2) - n * (ubar - m) ** 2 / (2 * wide))
+
+
+def mu_given(u, sigma, m, s):
+    """Mean and sd of ``mu | u, sigma`` (conjugate normal): precision ``1/s**2 + P/sigma**2``."""
+    import pytensor.tensor as pt
+
+    precision = 1.0 / s**2 + u.shape[0] / sigma**2
+    return (m / s**2 + pt.sum(u) / sigma**2) / precision, 1.0 / pt.sqrt(precision)
