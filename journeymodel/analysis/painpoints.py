@@ -125,13 +125,19 @@ def _plain(item: dict) -> dict:
 # Leaks
 
 
+def _beta_interval(a, b, ci):
+    """Equal-tailed ``ci`` interval of Beta(a, b)."""
+    from scipy import stats
+
+    return stats.beta.ppf(0.5 - ci / 2, a, b), stats.beta.ppf(0.5 + ci / 2, a, b)
+
+
 def _beta_evidence(k, n, baseline, ci):
     """Jeffreys Beta posterior of a drop-off rate: interval ends and P(rate > baseline)."""
     from scipy import stats
 
     a, b = k + 0.5, n - k + 0.5
-    lo, hi = stats.beta.ppf(0.5 - ci / 2, a, b), stats.beta.ppf(0.5 + ci / 2, a, b)
-    return lo, hi, stats.beta.sf(baseline, a, b)
+    return *_beta_interval(a, b, ci), stats.beta.sf(baseline, a, b)
 
 
 def drop_interval(k, n, ci: float = 0.94) -> tuple[np.ndarray, np.ndarray]:
@@ -143,10 +149,8 @@ def drop_interval(k, n, ci: float = 0.94) -> tuple[np.ndarray, np.ndarray]:
     >>> [round(float(v), 4) for v in drop_interval(0, 1, 0.5)]  # 1 - (1 - x)**2 = 0.25, 0.75
     [0.134, 0.5]
     """
-    from scipy.special import betaincinv
-
-    a, b = np.asarray(k, float) + 1.0, np.asarray(n, float) - np.asarray(k, float) + 1.0
-    return betaincinv(a, b, 0.5 - ci / 2), betaincinv(a, b, 0.5 + ci / 2)
+    k, n = np.asarray(k, float), np.asarray(n, float)
+    return _beta_interval(k + 1.0, n - k + 1.0, ci)
 
 
 def _leak_items(kind, names, passes, dropped, cont_conv, ci):
@@ -190,14 +194,15 @@ def state_leaks(model, ci: float = 0.94) -> tuple[list[dict], float]:
 def stage_leaks(model, ci: float = 0.94) -> tuple[list[dict], float]:
     """Leaks of a stages model's stages: expected touchpoints in the stage as passes, the
     fitted drop-off exit as rate, P(conversion | going on) from the absorbing stage chain."""
-    from journeymodel.models.stages.model import EXITS, absorption
+    from journeymodel.models.stages.fit import absorption
+    from journeymodel.stats.sequences import EXITS
 
     exp = model.experience_
     if "stage_events" not in exp:
         return [], float("nan")
     passes = exp["stage_events"].values
     d = model.exitprob_[:, EXITS.index("dropoff")]
-    v_conv = absorption(model._stage_fit())[:, 0]
+    v_conv = absorption(model.stage_fit())[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         c = np.where(d < 1, v_conv / (1 - d), np.nan)
     return _leak_items("stage", list(model.stage_names_), passes, passes * d, c, ci)

@@ -99,14 +99,17 @@ def stage_flows(model: StageModel) -> dict[str, np.ndarray]:
     -------
     dict
         ``visits`` (K,), ``moves`` (K, K), ``ends`` (3,): P(the journey ends in conversion,
-        churn, drop-off) from the start; ``eventually`` (K, 3): the same from a step in stage k.
+        churn, drop-off) from the start; ``eventually`` (K, 3): the same from a step in stage k,
+        the model's own :func:`~journeymodel.models.stages.fit.absorption` (its stage table's
+        ``p_convert_eventually``).
     """
+    from journeymodel.models.stages.fit import absorption
+
     cont = model.exitprob_[:, 0]
     K = len(cont)
-    fundamental = np.linalg.inv(np.eye(K) - cont[:, None] * model.transmat_)
-    visits = model.startprob_ @ fundamental
+    visits = model.startprob_ @ np.linalg.inv(np.eye(K) - cont[:, None] * model.transmat_)
     moves = visits[:, None] * cont[:, None] * model.transmat_
-    eventually = np.clip(fundamental @ model.exitprob_[:, 1:], 0.0, 1.0)
+    eventually = absorption(model.stage_fit())
     return {"visits": visits, "moves": moves, "ends": model.startprob_ @ eventually,
             "eventually": eventually}
 
