@@ -16,9 +16,9 @@ import pytest
 from conftest import assert_one_error_line
 
 from journeymodel.analysis import experience
-from journeymodel.stats import experience as experience_stats
 from journeymodel.data.journeys import journeys_from_codes, load_journeys
 from journeymodel.errors import DataWarning, InputError, OptionError
+from journeymodel.stats import experience as experience_stats
 
 
 def _random_journeys(n_touchpoints, n_journeys, seed=0, sentiment=True):

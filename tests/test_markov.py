@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from journeymodel.data.journeys import journeys_from_codes, load_journeys
 from journeymodel.errors import InputError, NotFittedError, OptionError
 from journeymodel.models.markov.attribution import channel_masks
-from journeymodel.stats.transitions import count_transitions, decode_keys
 from journeymodel.models.markov.model import MarkovJourneyModel
+from journeymodel.stats.transitions import count_transitions, decode_keys
 
 TEXTBOOK = (["c1", "c2", "c3"], ["c1"], ["c2", "c3"]), ("conversion", "dropoff", "dropoff")
 

@@ -174,7 +174,8 @@ class MarkovJourneyModel(JourneyModel):
                 f"these statistics were counted at order {counts.order} with "
                 f"collapse_repeats={counts.collapse}; the model has order={self.order!r}, "
                 f"collapse_repeats={self.collapse_repeats}")
-        _check_events(stats.experience.n_events)
+        if not np.any(counts.to_key > 0):  # no transient state: no touchpoint anywhere
+            _check_events(0)
         if not np.any(counts.to_key < 0):
             raise InputError("no journey has ended (all are in flight); cannot estimate "
                              "conversion or drop-off")
