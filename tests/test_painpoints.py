@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from journeymodel.analysis.experience import journey_experience, mean_interval
-from journeymodel.analysis.painpoints import _gap_items, find_pain_points
+from journeymodel.analysis.painpoints import (
+    N_DRAWS,
+    _gap_items,
+    drop_interval,
+    find_pain_points,
+    rank,
+)
 from journeymodel.data.datasets import make_demo_data
 from journeymodel.data.journeys import journeys_from_codes, load_journeys
 from journeymodel.errors import ModelFileError, OptionError
@@ -118,6 +124,53 @@ def test_state_leak_by_hand():
     # c2: 3 passes, drop 2/3, a journey going on from c2 always converts (c = 1)
     assert state["c2"]["cost"] == pytest.approx(3 * (2 / 3 - baseline) * 1.0)
     assert state["c2"]["baseline"] == pytest.approx(baseline)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.sampled_from("abc"), min_size=1, max_size=4),
+                          st.sampled_from(["conversion", "dropoff", "churn"])),
+                min_size=2, max_size=25))
+def test_state_leaks_count_drop_offs_only(journeys):
+    """Against a count from the raw paths (repeats merged, as the chain merges them): a state's
+    drop-off rate is the drop-offs right after it per pass, churns are not drop-offs, and the
+    leaks are exactly the states above the pooled rate."""
+    paths, outcomes = zip(*journeys, strict=True)
+    m = MarkovJourneyModel().fit(journeys_from_codes([list(p) for p in paths], list(outcomes)))
+    passes, drops = {}, {}
+    for path, outcome in journeys:
+        merged = [t for i, t in enumerate(path) if i == 0 or t != path[i - 1]]
+        for t in merged:
+            passes[t] = passes.get(t, 0) + 1
+        drops[merged[-1]] = drops.get(merged[-1], 0) + (outcome == "dropoff")
+    baseline = sum(drops.values()) / sum(passes.values())
+    leaks = {i["name"]: i for i in find_pain_points(m, top=None, min_prob=0.0).leaks
+             if i["kind"] == "state"}
+    assert set(leaks) == {t for t in passes if drops.get(t, 0) / passes[t] > baseline}
+    for t, item in leaks.items():
+        assert item["journeys"] == passes[t]
+        assert item["drop_rate"] == pytest.approx(drops[t] / passes[t])
+        assert item["baseline"] == pytest.approx(baseline)
+        assert item["cost_low"] <= item["cost_high"]
+
+
+def test_rank_by_hand():
+    items = [{"kind": "state", "name": "a", "cost": 1.0, "p_worse": 0.95},
+             {"kind": "state", "name": "b", "cost": 3.0, "p_worse": 0.5},
+             {"kind": "stage", "name": "a", "cost": 2.0},
+             {"kind": "state", "name": "a", "cost": 0.5, "p_worse": 0.99}]
+    assert [(i["kind"], i["name"], i["cost"]) for i in rank(items)] == [
+        ("stage", "a", 2.0), ("state", "a", 1.0)]  # b below 0.9, the second "a" a repeat
+    assert [i["name"] for i in rank(items, min_prob=0.0, top=2)] == ["b", "a"]
+
+
+def test_drop_interval_by_hand():
+    # Beta(1, 2) (no drop-off in one arrival): CDF 1 - (1 - x)^2
+    lo, hi = drop_interval(0, 1, 0.9)
+    assert lo == pytest.approx(1 - np.sqrt(0.95)) and hi == pytest.approx(1 - np.sqrt(0.05))
+    lo, hi = drop_interval(np.array([30, 0]), np.array([100, 0]), 0.94)
+    assert (lo[0], hi[0]) == pytest.approx(stats.beta(31, 71).ppf([0.03, 0.97]))
+    assert (lo[1], hi[1]) == pytest.approx((0.03, 0.97))  # no arrivals: the uniform prior
+    assert N_DRAWS == 4000
 
 
 # -- demo data: the planted problems --------------------------------------------------------------
