@@ -230,7 +230,7 @@ def check_churn(c: Checker) -> None:
     """Customers per persona, the per-persona parameter posteriors, the at-risk table."""
     import json
 
-    from journeymodel.models.churn.model import PARAMS
+    from journeymodel.models.churn.graph import PARAMS
 
     model = json.loads(c.tree.attrs["params"]).get("model", "sbg")
     ds = c.root
