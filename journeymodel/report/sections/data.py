@@ -1,8 +1,10 @@
 """The "data" section: where the rows went (ledger), the journeys the models saw, the outcome mix.
 
 Everything here comes from what each model stores about its training data (``ledger_``,
-``journeys_`` and its fitted counts); with the event log's :class:`JourneySet` the section also
-shows the log's own outcome mix, touchpoint use and personas.
+``journeys_`` with its outcome mix, the experience data's events per touchpoint, the conversion
+model's ``counts_``, the churn model's customers); nothing is re-derived from a model's internals.
+With the event log's :class:`JourneySet` the section also shows the log's own outcome mix,
+touchpoint use and personas, and the conversion rate ``describe`` gives.
 """
 
 from __future__ import annotations
