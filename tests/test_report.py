@@ -333,6 +333,16 @@ def test_hotspots_count_drop_offs_not_churn():
     assert b["cost"] == pytest.approx(6 * (1 - 6 / 20) * c)
 
 
+def test_hotspots_without_leaks(tmp_path, tiny):
+    """No step is worse than average with P(worse) >= 90%: the figure says so, no empty axes."""
+    from journeymodel.report.sections.markov import hotspots
+
+    assert hotspots(tiny) == ([], [])
+    report = build_report([tiny], tmp_path / "tiny.html")
+    page = check_page(report.path, ["markov", "pain", "data"])
+    assert "fig-markov-hotspots" in page.figures
+
+
 def test_hotspots_of_a_model_file_without_experience_data(markov):
     """A model saved before pain points existed: its states ranked as find_pain_points ranks
     them, no transitions (they come from the experience data)."""

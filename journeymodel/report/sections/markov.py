@@ -491,12 +491,13 @@ def hotspots_figure(model, palette: Palette, sid: str) -> Figure:
                                                 strict=True) if code >= 0}
     fig = new_figure(10, 1.8 + 0.3 * (max(len(states), 1) + max(len(moves), 1)))
     axes = fig.subplots(2, 1, height_ratios=[max(len(states), 1), max(len(moves), 1)])
+    sure = f"with P(worse) >= {MIN_PROB:.0%}"
     _leak_bars(axes[0], states, [palette.touchpoint(last.get(i["name"], "")) for i in states],
                "States after which journeys drop off more than after an average step",
-               "no state drops off more often than an average step")
+               f"no state drops off more often than an average step {sure}")
     _leak_bars(axes[1], moves, [palette.touchpoint(i["name"].split(" > ")[-1]) for i in moves],
                "Moves (a > b: arriving at b from a) followed by drop-off more than average",
-               "no move is followed by drop-off more often than an average step"
+               f"no move is followed by drop-off more often than an average step {sure}"
                if getattr(model, "experience_", None) is not None else
                "this model file was saved before pain points existed: fit again to see moves")
     axes[1].set_xlabel(f"expected conversions lost, {round(100 * ci)}% credible interval")
@@ -521,6 +522,7 @@ def _leak_bars(ax, items: list[dict], colours: list[str], title: str, empty: str
     style_axes(ax)
     if not items:
         ax.text(0.5, 0.5, empty, ha="center", va="center", fontsize=9, transform=ax.transAxes)
+        ax.set_xticks([])
         ax.set_yticks([])
         return
     y = np.arange(len(items))
