@@ -167,7 +167,7 @@ def test_model_fitted_from_summed_stats_equals_the_model_fitted_on_the_whole(
     xr.testing.assert_allclose(from_stats.experience_, fitted.experience_)
 
 
-def test_fit_is_fit_stats_of_stats_of_with_the_journeys_remembered():
+def test_fit_is_fit_stats_of_stats_of_with_the_journeys_remembered(tmp_path):
     js = demo()
     model = MarkovJourneyModel(order="auto", seed=2)
     fitted = MarkovJourneyModel(order="auto", seed=2).fit(js)
@@ -180,6 +180,10 @@ def test_fit_is_fit_stats_of_stats_of_with_the_journeys_remembered():
     assert from_stats.ledger_.source == "<statistics>"
     assert from_stats.journeys_.n_events == fitted.journeys_.n_events == js.n_events
     assert from_stats.journeys_.touchpoints == fitted.journeys_.touchpoints
+    loaded = MarkovJourneyModel.load(from_stats.save(tmp_path / "from_stats.nc"))
+    xr.testing.assert_identical(loaded.transition_matrix(), fitted.transition_matrix())
+    xr.testing.assert_identical(loaded.experience_, fitted.experience_)
+    assert loaded.journeys_.outcome_counts == fitted.journeys_.outcome_counts
 
 
 # -- hand-computed ------------------------------------------------------------------------------

@@ -81,16 +81,17 @@ class Moments:
     def placed(self, index: np.ndarray, n_groups: int) -> Moments:
         """These groups at positions ``index`` among ``n_groups`` (the others empty)."""
         out = Moments.empty(n_groups)
-        for mine, full in zip(self._arrays(), out._arrays(), strict=True):
+        for mine, full in zip(self.arrays(), out.arrays(), strict=True):
             full[index] = mine
         return out
 
-    def _arrays(self) -> tuple[np.ndarray, ...]:
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """``(sw, sw2, mean, ss)``."""
         return self.sw, self.sw2, self.mean, self.ss
 
     def equals(self, other: Moments, rtol: float = 1e-9) -> bool:
         return all(np.allclose(a, b, rtol=rtol, atol=1e-12, equal_nan=True)
-                   for a, b in zip(self._arrays(), other._arrays(), strict=True))
+                   for a, b in zip(self.arrays(), other.arrays(), strict=True))
 
 
 def moments(values: np.ndarray, group: np.ndarray, n_groups: int,
@@ -232,8 +233,8 @@ class ExperienceStats:
         if (self.stages is None) != (other.stages is None):
             raise OptionError("can only add experience statistics that both have stages or "
                               "both have none (a stages model's and a Markov model's differ)")
-        names, mine, theirs = _union(self.touchpoints, other.touchpoints)
-        devices, dmine, dtheirs = _union(self.devices, other.devices)
+        names, mine, theirs = union(self.touchpoints, other.touchpoints)
+        devices, dmine, dtheirs = union(self.devices, other.devices)
         T = len(names)
 
         def per_tp(x, y):
@@ -244,7 +245,7 @@ class ExperienceStats:
 
         stage_parts = {}
         if self.stages is not None:
-            stages, smine, stheirs = _union(self.stages, other.stages)
+            stages, smine, stheirs = union(self.stages, other.stages)
             K = len(stages)
 
             def per_stage(x, y):
@@ -294,8 +295,17 @@ class ExperienceStats:
                 and np.array_equal(a.stage_journeys, b.stage_journeys))
 
 
-def _union(a: tuple[str, ...], b: tuple[str, ...]):
-    """:func:`align`, keeping equal vocabularies as they are (stage names stay in their order)."""
+def union(a: tuple[str, ...], b: tuple[str, ...]
+          ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """:func:`journeymodel.stats.vocab.align`, except that equal vocabularies stay as they are
+    (no re-sorting: stage names keep their order, and a statistic plus one of the same names
+    keeps its layout).
+
+    Examples
+    --------
+    >>> union(("S2", "S1"), ("S2", "S1"))[0], union(("b",), ("a",))[0]
+    (('S2', 'S1'), ('a', 'b'))
+    """
     if tuple(a) == tuple(b):
         same = np.arange(len(a), dtype=np.int64)
         return tuple(a), same, same
@@ -462,7 +472,7 @@ def _stage_parts(journeys: JourneySet, jid, w, stage_posterior, stage_names, has
         sent = journeys.sentiment
         zero = np.zeros(len(sent), np.int8)
         parts = [moments(sent, zero, 1, wj * stage_posterior[:, k]) for k in range(K)]
-        stage = Moments(*(np.concatenate(x) for x in zip(*(p._arrays() for p in parts),
+        stage = Moments(*(np.concatenate(x) for x in zip(*(p.arrays() for p in parts),
                                                           strict=True)))
         scored = np.isfinite(sent)
         top = np.argmax(stage_posterior, axis=1)

@@ -38,8 +38,8 @@ from journeymodel.data.journeys import (
     JourneySet,
 )
 from journeymodel.errors import OptionError
-from journeymodel.stats.experience import ExperienceStats, experience_stats
-from journeymodel.stats.vocab import align, recode
+from journeymodel.stats.experience import ExperienceStats, experience_stats, union
+from journeymodel.stats.vocab import recode
 
 #: Absorbing states, in the order they follow the transient states.
 ABSORBING = ("conversion", "dropoff", "churn")
@@ -157,16 +157,6 @@ def _states(journeys: JourneySet, order: int, collapse: bool, base: int | None, 
     offsets = np.zeros(len(lengths) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     return key[keep], offsets, journeys.times[keep] if times else None
-
-
-def union(a: tuple[str, ...], b: tuple[str, ...]
-          ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """:func:`journeymodel.stats.vocab.align`, except that equal vocabularies stay as they are
-    (no re-sorting, no re-encoding: a statistic plus one of the same names keeps its layout)."""
-    if tuple(a) == tuple(b):
-        same = np.arange(len(a), dtype=np.int64)
-        return tuple(a), same, same
-    return align(tuple(a), tuple(b))
 
 
 @dataclass(frozen=True, eq=False)
