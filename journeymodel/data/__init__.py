@@ -1,3 +1,3 @@
-"""Event logs in, journeys out: reading, timestamps, row order, data checks, journeys, paths, the
-config file and the demo generator.
+"""Event logs in, journeys out: reading options, reading, timestamps, columns, row order, the
+ledger, data checks, journey sets, journeys, paths, the config file and the demo generator.
 """
