@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from journeymodel.choices import SAMPLERS
 from journeymodel.errors import ConvergenceWarning, OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -218,7 +219,7 @@ def sample(
     """
     check_sizes(draws=draws, tune=tune, chains=chains)
     sampler = sampler or sampler_name()
-    if sampler not in ("nutpie", "pymc"):
+    if sampler not in SAMPLERS:
         raise OptionError(f"sampler must be 'nutpie' or 'pymc' (got {sampler!r})")
     if not 0 < target_accept < 1:
         raise OptionError(f"target_accept must be in (0, 1) (got {target_accept!r})")

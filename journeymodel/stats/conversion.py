@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from journeymodel.choices import CONVERSION_GROUPINGS
 from journeymodel.data.journeys import CENSORED, CONVERSION, JourneySet
 from journeymodel.errors import InputError, OptionError
 from journeymodel.stats.vocab import align
 
-GROUPINGS = ("persona", "first_touchpoint")
+#: Groupings, persona first.
+GROUPINGS = CONVERSION_GROUPINGS
 #: The level of journeys without a persona, after every named persona.
 NO_PERSONA = "(none)"
 #: The first touchpoint of journeys with no touchpoint before their outcome, after every name.

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from journeymodel.choices import CHURN_ORIGINS
 from journeymodel.errors import InputError, OptionError
 from journeymodel.stats.customers import DAY, CustomerStats
 
@@ -126,7 +127,8 @@ def _persona_codes(persona: np.ndarray, names: tuple[str, ...]):
     return remap[code], tuple(names[i] for i in used)
 
 
-ORIGINS = ("auto", "first_event", "first_conversion")
+#: Where a lifetime starts (:func:`resolve_origin`).
+ORIGINS = CHURN_ORIGINS
 
 
 def resolve_origin(origin: str, cust: Customers) -> str:

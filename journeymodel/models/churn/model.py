@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
+from journeymodel.choices import CHURN_MODELS
 from journeymodel.errors import InputError, ModelFileError, OptionError
 from journeymodel.models.base import JourneyModel, Result
 from journeymodel.models.churn import data as cd
@@ -57,7 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from journeymodel.data.journeys import JourneySet
 
-MODELS = ("sbg", "weibull", "bgnbd")
+MODELS = CHURN_MODELS
 #: NUTS target acceptance by model. sBG keeps 0.95: on short histories (the demo's year of
 #: months) its data bound the concentration ``alpha + beta`` from below only, a one-sided wall
 #: that still gives a few divergences at 0.8 in every parameterisation tried; its likelihood

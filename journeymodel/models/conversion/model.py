@@ -37,13 +37,13 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from journeymodel.choices import PARAMETERIZATIONS, SAMPLERS
 from journeymodel.data.journeys import JourneySet
 from journeymodel.errors import InputError, OptionError
 from journeymodel.models.base import JourneyModel, Result
 from journeymodel.models.conversion.graph import build_model, choose_parameterization
 from journeymodel.stats.conversion import ConversionCounts, check_grouping, count_conversions
 
-PARAMETERIZATIONS = ("auto", "centered", "non-centered")
 #: NUTS target acceptance: 0.8 left 12-16 divergences (of 4000 draws) on the 3-persona demo
 #: data, centred; 0.95 none, for about twice the leapfrog steps (still well under a second).
 TARGET_ACCEPT = 0.95
@@ -146,7 +146,7 @@ class ConversionModel(JourneyModel):
                               f"(got {self.parameterization!r})")
         if not 0 < self.hdi_prob < 1:
             raise OptionError(f"hdi_prob must be in (0, 1) (got {self.hdi_prob!r})")
-        if self.sampler not in (None, "nutpie", "pymc"):
+        if self.sampler is not None and self.sampler not in SAMPLERS:
             raise OptionError(f"sampler must be 'nutpie' or 'pymc' (got {self.sampler!r})")
 
     def stats_of(self, journeys: JourneySet) -> ConversionCounts:
