@@ -1,8 +1,14 @@
 """Churn by persona: Bayesian retention models (sBG, Weibull, BG/NBD) with partial pooling.
 
-``ChurnModel`` lives in :mod:`journeymodel.models.churn.model`; it is re-exported here lazily
-(PEP 562),
-so importing one module of the package does not load the others.
+Modules: ``model`` (:class:`ChurnModel`: parameters, fit, model files), ``data`` (per-customer
+summaries reduced to each likelihood's distinct tuples), ``likelihoods`` (closed forms, numpy and
+PyTensor), ``pooling`` (centred or non-centred per coordinate), ``graph`` (the PyMC graph),
+``results`` (summary, retention curves, forecasts), ``simulate`` (logs with known parameters).
+The per-customer summaries, which add up over parts of a log, are
+:mod:`journeymodel.stats.customers`.
+
+``ChurnModel`` is re-exported here lazily (PEP 562), so importing one module of the package does
+not load the others.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """Conversion by persona: a hierarchical Bayesian model fitted on counts.
 
-``ConversionModel`` lives in :mod:`journeymodel.models.conversion.model`; it is re-exported here
-lazily (PEP 562),
-so importing one module of the package does not load the others.
+Modules: ``model`` (:class:`ConversionModel`: parameters, fit, posterior rates, model files),
+``graph`` (the PyMC graph and the rule that picks its parameterisation), ``results`` (printed
+summary and forecast). The counts it fits on, which add up over parts of a log, are
+:mod:`journeymodel.stats.conversion`.
+
+``ConversionModel`` is re-exported here lazily (PEP 562), so importing one module of the
+package does not load the others.
 """
 
 from __future__ import annotations
