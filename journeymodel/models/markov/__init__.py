@@ -1,8 +1,9 @@
-"""Markov journey models: chain counting and solves, attribution, prediction, order selection.
+"""Markov journey models: the chain and its solves, attribution, prediction, order selection.
 
 ``MarkovJourneyModel`` lives in :mod:`journeymodel.models.markov.model`; it is re-exported here
-lazily (PEP 562),
-so importing one module of the package does not load the others.
+lazily (PEP 562), so importing one module of the package does not load the others. What the
+model is fitted from (transition counts, heuristics, totals, the experience) is counted in
+:mod:`journeymodel.stats.transitions`.
 """
 
 from __future__ import annotations
