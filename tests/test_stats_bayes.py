@@ -186,6 +186,26 @@ def test_churn_likelihood_data_of_summed_parts_equal_the_whole(parts, case):
     assert summed.notes == whole.notes
 
 
+def test_churn_fit_stats_of_summed_parts_equals_fit_of_the_whole():
+    """sbg reads per-period counts and fixed prior centres: the same draws from summed parts
+    (customers in another order) as from the whole log (tiny sampling runs)."""
+    js = demo()
+    labels = np.random.default_rng(2).integers(0, 3, js.n_journeys)
+    parts = split_parts(js, labels)  # by journey: customers' journeys in several parts
+    kw = dict(model="sbg", draws=30, tune=30, chains=1, seed=4)
+    with pytest.warns(Warning):  # 30 draws do not converge
+        whole = ChurnModel(**kw).fit(js)
+    model = ChurnModel(**kw)
+    with pytest.warns(Warning):
+        summed = model.fit_stats(sum(model.stats_of(part) for part in reversed(parts)))
+    post, other = (m.posterior_["posterior"].to_dataset() for m in (whole, summed))
+    for name in post.data_vars:
+        np.testing.assert_array_equal(post[name].values, other[name].values)
+    assert summed.personas_ == whole.personas_ and summed.info_["notes"] == whole.info_["notes"]
+    np.testing.assert_array_equal(summed.customers_, whole.customers_)
+    assert summed.ledger_.source == "<customer statistics>"
+
+
 def test_customer_summaries_by_hand():
     js = journeys_from_codes([["web"], ["app"], ["web"], []],
                              ["conversion", "churn", "conversion", "conversion"])
