@@ -108,6 +108,11 @@ def test_conversion_counts_merge_vocabularies_by_hand():
     assert total.conversions.tolist() == [[1, 2, 0], [3, 5, 0], [0, 1, 1]]
     assert (total.censored, total.recent, total.in_flight) == (5, 1, 4)
     assert (0 + a) is a and total.equals(b + a) and not total.equals(a)
+    one = ConversionCounts(("persona",), (("a",),), np.array([1]), np.array([0]), 0)
+    padded = ConversionCounts(("persona",), (("b", "a"),), np.array([0, 1]), np.array([0, 0]), 0)
+    assert not one.equals(padded)  # an extra level, even empty, is another shape to fit
+    assert padded.equals(ConversionCounts(("persona",), (("a", "b"),), np.array([1, 0]),
+                                          np.array([0, 0]), 0))
     union, ia, ib = merge_levels(("x",), ("y",), NO_PERSONA)
     assert union == ("x", "y") and ia.tolist() == [0] and ib.tolist() == [1]
 

@@ -101,8 +101,9 @@ class ConversionCounts:
         return self.censored - self.recent
 
     def equals(self, other: ConversionCounts) -> bool:
-        """Same grouping and the same counts in every named cell (whatever the level order)."""
-        if self.by != other.by:
+        """Same grouping, the same levels and the same counts in every cell (whatever the level
+        order)."""
+        if self.by != other.by or [set(v) for v in self.levels] != [set(v) for v in other.levels]:
             return False
         mine, theirs = self + _zero_like(other), other + _zero_like(self)
         return (mine.levels == theirs.levels and np.array_equal(mine.trials, theirs.trials)
