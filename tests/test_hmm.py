@@ -110,7 +110,7 @@ def test_weights_equal_repeated_sequences(data):
     p, codes, offsets = data
     w = np.arange(len(offsets) - 1) % 3  # 0, 1, 2 copies
     e_w = forward_backward(codes, offsets, p, w.astype(float))
-    from journeymodel.data.journeys import csr_event_index
+    from journeymodel.data.journeyset import csr_event_index
 
     idx = np.repeat(np.arange(len(w)), w)
     lengths = np.diff(offsets)[idx]

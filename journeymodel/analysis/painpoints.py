@@ -198,7 +198,7 @@ def stage_leaks(model, ci: float = 0.94) -> tuple[list[dict], float]:
     from journeymodel.stats.sequences import EXITS
 
     exp = model.experience_
-    if "stage_events" not in exp:
+    if exp is None or "stage_events" not in exp:  # None: fitted from statistics alone
         return [], float("nan")
     passes = exp["stage_events"].values
     d = model.exitprob_[:, EXITS.index("dropoff")]

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from journeymodel.choices import HMM_ENGINES
 from journeymodel.errors import ConvergenceWarning, OptionError
 
-ENGINES = ("numba", "hmmlearn")
+ENGINES = HMM_ENGINES
 
 
 # ---------------------------------------------------------------------------------------------
@@ -530,7 +531,7 @@ def _em_hmmlearn(codes, offsets, init: HMMParams, weights, *, max_iter: int,
     if not np.allclose(weights, np.round(weights)):
         raise OptionError("engine 'hmmlearn' cannot weight journeys: weights must be whole "
                           "counts (they are expanded into repeated sequences); use engine 'numba'")
-    from journeymodel.data.journeys import csr_event_index
+    from journeymodel.data.journeyset import csr_event_index
 
     lengths = np.diff(offsets)
     reps = np.round(weights).astype(np.int64)

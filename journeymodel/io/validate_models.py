@@ -31,7 +31,7 @@ def check_markov(c: Checker) -> None:
     """States, absorbing outcomes, the sparse transition matrix, counts, dwell, heuristics."""
     import numpy as np
 
-    from journeymodel.models.markov.chain import ABSORBING
+    from journeymodel.stats.transitions import ABSORBING
 
     ds, attrs = c.root, c.root.attrs
     states = c.var(ds, "state", ("state",), "U")

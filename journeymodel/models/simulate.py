@@ -48,7 +48,7 @@ DISK_MARGIN = 64 * 2**20
 #: chunk as a canonical event log.
 SIMULATORS = {
     "markov": "journeymodel.models.markov.predict:simulate_chunk",
-    "stages": "journeymodel.models.stages.model:simulate_chunk",
+    "stages": "journeymodel.models.stages.simulate:simulate_chunk",
 }
 
 

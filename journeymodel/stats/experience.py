@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from journeymodel.data.journeys import CENSORED, CONVERSION, DROPOFF, JourneySet
+from journeymodel.data.journeyset import CENSORED, CONVERSION, DROPOFF, JourneySet
 from journeymodel.errors import OptionError
-from journeymodel.stats.vocab import align, recode
+from journeymodel.stats.vocab import recode, union
 
 #: Positions 1 .. MAX_POSITION - 1 on their own, the last bin holds MAX_POSITION and later.
 MAX_POSITION = 20
@@ -293,23 +293,6 @@ class ExperienceStats:
         return (np.allclose(a.stage_events, b.stage_events, rtol=rtol)
                 and a.stage.equals(b.stage, rtol)
                 and np.array_equal(a.stage_journeys, b.stage_journeys))
-
-
-def union(a: tuple[str, ...], b: tuple[str, ...]
-          ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """:func:`journeymodel.stats.vocab.align`, except that equal vocabularies stay as they are
-    (no re-sorting: stage names keep their order, and a statistic plus one of the same names
-    keeps its layout).
-
-    Examples
-    --------
-    >>> union(("S2", "S1"), ("S2", "S1"))[0], union(("b",), ("a",))[0]
-    (('S2', 'S1'), ('a', 'b'))
-    """
-    if tuple(a) == tuple(b):
-        same = np.arange(len(a), dtype=np.int64)
-        return tuple(a), same, same
-    return align(tuple(a), tuple(b))
 
 
 def _no_pairs() -> PairCounts:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from journeymodel.data.journeys import (
+from journeymodel.data.journeyset import (
     CENSORED,
     CHURN,
     CONVERSION,
@@ -36,7 +36,7 @@ from journeymodel.errors import OptionError
 from journeymodel.stats.vocab import align, recode
 
 if TYPE_CHECKING:  # pragma: no cover
-    from journeymodel.data.journeys import JourneySet
+    from journeymodel.data.journeyset import JourneySet
 
 #: The pseudo-touchpoint of a journey with an outcome but no touchpoint (last symbol).
 DIRECT = "(direct)"
@@ -109,7 +109,7 @@ def distinct(codes: np.ndarray, offsets: np.ndarray, weight: np.ndarray
 
     Returns the distinct sequences in the order of their first appearance (``codes``,
     ``offsets``, ``weight``) and ``first``, the index of each one's first copy. Sequences are
-    compared by :func:`journeymodel.data.journeys.sequence_keys`, the one path hash.
+    compared by :func:`journeymodel.data.journeyset.sequence_keys`, the one path hash.
     """
     lengths = np.diff(offsets)
     if len(lengths) == 0:

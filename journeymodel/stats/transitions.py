@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from journeymodel.data.journeys import (
+from journeymodel.data.journeyset import (
     CENSORED,
     CHURN,
     CONVERSION,
@@ -38,8 +38,8 @@ from journeymodel.data.journeys import (
     JourneySet,
 )
 from journeymodel.errors import OptionError
-from journeymodel.stats.experience import ExperienceStats, experience_stats, union
-from journeymodel.stats.vocab import recode
+from journeymodel.stats.experience import ExperienceStats, experience_stats
+from journeymodel.stats.vocab import recode, union
 
 #: Absorbing states, in the order they follow the transient states.
 ABSORBING = ("conversion", "dropoff", "churn")

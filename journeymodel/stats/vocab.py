@@ -39,6 +39,23 @@ def align(a: tuple[str, ...], b: tuple[str, ...]
             np.searchsorted(names, np.array(b, dtype=object)).astype(np.int64))
 
 
+def union(a: tuple[str, ...], b: tuple[str, ...]
+          ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """:func:`align`, except that equal vocabularies stay as they are
+    (no re-sorting: stage names keep their order, and a statistic plus one of the same names
+    keeps its layout).
+
+    Examples
+    --------
+    >>> union(("S2", "S1"), ("S2", "S1"))[0], union(("b",), ("a",))[0]
+    (('S2', 'S1'), ('a', 'b'))
+    """
+    if tuple(a) == tuple(b):
+        same = np.arange(len(a), dtype=np.int64)
+        return tuple(a), same, same
+    return align(tuple(a), tuple(b))
+
+
 def recode(codes: np.ndarray, index: np.ndarray, missing: int = -1) -> np.ndarray:
     """Codes into a vocabulary mapped through ``index`` (from :func:`align`); ``missing``
     codes (unknown, -1) stay as they are.

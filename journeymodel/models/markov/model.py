@@ -196,7 +196,7 @@ class MarkovJourneyModel(JourneyModel):
 
     def _remember_stats(self, stats: MarkovStats) -> None:
         """What a model fitted from statistics knows of its journeys (see :meth:`fit_stats`)."""
-        from journeymodel.data.events import Ledger
+        from journeymodel.data.ledger import Ledger
 
         def number(x: float) -> float | int:
             return int(x) if float(x).is_integer() else float(x)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from journeymodel.data.journeys import CENSORED, CONVERSION, JourneySet, csr_event_index
+from journeymodel.data.journeyset import CENSORED, CONVERSION, JourneySet, csr_event_index
 from journeymodel.errors import OptionError
 from journeymodel.models.base import JourneyModel, Result
 from journeymodel.stats.transitions import state_sequences

@@ -54,7 +54,6 @@ from journeymodel.models.stages.fit import (
     criteria,
     fit_stages,
 )
-from journeymodel.models.stages.simulate import simulate_chunk
 from journeymodel.models.stages.summary import short_names, stage_names
 from journeymodel.models.stages.summary import summary as summarize
 from journeymodel.models.stages.tree import from_tree, to_tree
@@ -71,11 +70,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from journeymodel.data.journeys import JourneySet
 
 TOPOLOGIES = STAGE_TOPOLOGIES
-
-#: Names other modules read from here: ``StageModel`` (the model files' registry, the CLI),
-#: ``simulate_chunk`` (the simulators' registry in journeymodel.models.simulate; its home is
-#: journeymodel.models.stages.simulate) and ``TOPOLOGIES`` (the help-text test).
-__all__ = ["TOPOLOGIES", "StageModel", "simulate_chunk"]
 
 
 class StageModel(JourneyModel):
@@ -273,7 +267,7 @@ class StageModel(JourneyModel):
 
     def _remember_stats(self, stats: StageStats) -> None:
         """``journeys_`` and ``ledger_`` as far as the statistics know them."""
-        from journeymodel.data.events import Ledger
+        from journeymodel.data.ledger import Ledger
 
         t = stats.totals
         self.ledger_ = Ledger(source="<statistics>", rows_read=t.n_events,
@@ -431,7 +425,7 @@ class StageModel(JourneyModel):
         """Simulate ``n`` new journeys as a canonical event log.
 
         Drawn in chunks of :data:`~.simulate.CHUNK_JOURNEYS` from one generator made
-        from ``seed`` (see :func:`simulate_chunk`); at most
+        from ``seed`` (see :func:`~.simulate.simulate_chunk`); at most
         :data:`~.simulate.MAX_IN_MEMORY` journeys (more: stream them to a file with
         :func:`journeymodel.models.simulate.simulate_to_file`).
 
