@@ -15,7 +15,7 @@ import numpy as np
 from journeymodel.choices import CONVERSION_GROUPINGS
 from journeymodel.data.journeys import CENSORED, CONVERSION, JourneySet
 from journeymodel.errors import InputError, OptionError
-from journeymodel.stats.vocab import align
+from journeymodel.stats.vocab import union
 
 #: Groupings, persona first.
 GROUPINGS = CONVERSION_GROUPINGS
@@ -118,7 +118,7 @@ def _zero_like(counts: ConversionCounts) -> ConversionCounts:
 
 def merge_levels(a: tuple[str, ...], b: tuple[str, ...], catch_all: str
                  ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """Like :func:`journeymodel.stats.vocab.align`, with ``catch_all`` kept last if present.
+    """Like :func:`journeymodel.stats.vocab.union`, with ``catch_all`` kept last if present.
 
     Examples
     --------
@@ -126,7 +126,7 @@ def merge_levels(a: tuple[str, ...], b: tuple[str, ...], catch_all: str
     >>> union, ia.tolist(), ib.tolist()
     (('a', 'b', '(none)'), [1, 2], [0, 1])
     """
-    named, ia, ib = align(tuple(v for v in a if v != catch_all),
+    named, ia, ib = union(tuple(v for v in a if v != catch_all),
                           tuple(v for v in b if v != catch_all))
     if catch_all not in a and catch_all not in b:
         return named, ia, ib

@@ -18,7 +18,7 @@ import numpy as np
 
 from journeymodel.data.journeys import CHURN, CONVERSION, JourneySet
 from journeymodel.errors import OptionError
-from journeymodel.stats.vocab import align, recode
+from journeymodel.stats.vocab import recode, union
 
 DAY = 86400.0
 
@@ -103,7 +103,7 @@ class CustomerStats:
             raise OptionError(f"customer summaries of different time axes cannot be added "
                               f"({self.time_kind!r} and {other.time_kind!r})")
         ids, rows = _union_ids(self.ids, other.ids)
-        personas, pa, pb = align(self.personas, other.personas)
+        personas, pa, pb = union(self.personas, other.personas)
         persona = np.concatenate([recode(self.persona, pa), recode(other.persona, pb)])
         first = np.concatenate([self.first, other.first])
         return CustomerStats(
