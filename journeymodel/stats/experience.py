@@ -238,10 +238,7 @@ class ExperienceStats:
         T = len(names)
 
         def per_tp(x, y):
-            out = np.zeros(T, np.result_type(x, y))
-            out[mine] += x
-            out[theirs] += y
-            return out
+            return _placed_sum(T, mine, x, theirs, y)
 
         stage_parts = {}
         if self.stages is not None:
@@ -249,10 +246,7 @@ class ExperienceStats:
             K = len(stages)
 
             def per_stage(x, y):
-                out = np.zeros(K, np.result_type(x, y))
-                out[smine] += x
-                out[stheirs] += y
-                return out
+                return _placed_sum(K, smine, x, stheirs, y)
 
             stage_parts = dict(
                 stages=stages, stage_events=per_stage(self.stage_events, other.stage_events),
@@ -293,6 +287,16 @@ class ExperienceStats:
         return (np.allclose(a.stage_events, b.stage_events, rtol=rtol)
                 and a.stage.equals(b.stage, rtol)
                 and np.array_equal(a.stage_journeys, b.stage_journeys))
+
+
+
+def _placed_sum(n: int, ia: np.ndarray, x: np.ndarray, ib: np.ndarray, y: np.ndarray
+                ) -> np.ndarray:
+    """``x`` and ``y`` (per name of two vocabularies) added on their union of ``n`` names."""
+    out = np.zeros(n, np.result_type(x, y))
+    out[ia] += x
+    out[ib] += y
+    return out
 
 
 def _no_pairs() -> PairCounts:
