@@ -50,8 +50,8 @@ def journey_set(persona, converted):
     """A JourneySet of one-touchpoint journeys, built from arrays (vectorised)."""
     import numpy as np
 
-    from journeymodel.data.events import Ledger
     from journeymodel.data.journeys import CONVERSION, DROPOFF, JourneySet
+    from journeymodel.data.ledger import Ledger
 
     n = len(persona)
     nan = np.full(n, np.nan)

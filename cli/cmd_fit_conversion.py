@@ -43,8 +43,10 @@ def fit_conversion(
     tune: TuneOpt = 1000,
     chains: ChainsOpt = 4,
     parameterization: Annotated[Parameterization, typer.Option(
-        "--parameterization", help="Hierarchy form; auto picks centred for groups with "
-        "many journeys, non-centred for sparse ones.")] = Parameterization.auto,
+        "--parameterization", help="Hierarchy form; auto samples the personas in a form "
+        "informed by their counts (centred where a persona's data dominate, non-centred where "
+        "they are weak) and picks centred or non-centred for the other groupings.")
+    ] = Parameterization.auto,
     sampler: Annotated[Sampler | None, typer.Option(
         "--sampler", help="NUTS implementation [default: nutpie if installed, else pymc].")
     ] = None,

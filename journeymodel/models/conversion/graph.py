@@ -3,10 +3,22 @@
 Moved unchanged from :mod:`journeymodel.models.conversion.model` (issue 14); the model class
 there builds and samples this graph, on the counts of :mod:`journeymodel.stats.conversion`.
 
+Parameterisation
+----------------
+The persona effects (the first grouping's levels) are sampled in the *informed* form
+(:func:`_informed_levels`): an exact change of coordinates, built from each level's own
+counts, that is centred where a level's data dominate the hierarchy's prior and non-centred
+where they do not, for every value of the spread. With three personas the spread
+``sigma_levels`` is barely identified (90% of its posterior in 0.1-1.1 on the 500-customer
+sample data) and crosses that boundary inside one posterior: the centred form diverged
+where it is small (7 divergences of 4,000 draws, seed 1), the non-centred one mixed slowly
+where it is large (R-hat 1.0105, bulk ESS 356).
+
 Parameterisation rule
 ---------------------
-Each hierarchical component (persona effects, touchpoint effects, cell effects) is sampled
-*centred* when its data dominate its prior and *non-centred* otherwise. For a level with
+The other hierarchical components (touchpoint effects, cell effects), and the persona effects
+when a parameterisation is forced, are sampled
+*centred* when their data dominate their prior and *non-centred* otherwise. For a level with
 :math:`n` journeys and :math:`k` conversions the information about its logit rate is
 :math:`I = k (n - k) / n`; with :math:`\\hat\\sigma` a cautious moment estimate of the
 component's spread (the variance of the empirical logits minus their mean sampling variance,
@@ -24,6 +36,8 @@ References
 Gelman, A., Hill, J. (2007). Data Analysis Using Regression and Multilevel/Hierarchical Models,
 ch. 13-14 (varying-intercept logistic models). Betancourt, M., Girolami, M. (2015). Hamiltonian
 Monte Carlo for hierarchical models (centred vs non-centred).
+Gorinova, M., Moore, D., Hoffman, M. (2020). Automatic reparameterisation of probabilistic
+programs. ICML (parameterisations between centred and non-centred, per variable).
 Papaspiliopoulos, O., Roberts, G. O., Sköld, M. (2007). A general framework for the
 parametrization of hierarchical models. Statistical Science 22(1)."""
 
@@ -85,6 +99,8 @@ def spread_estimate(trials: np.ndarray, conversions: np.ndarray) -> float:
 #: (median ``I * sigma**2`` 2.0) where the posterior put ``sigma_cells`` at 0.12 [0.015, 0.30];
 #: the centred form then mixed badly (R-hat 1.027, bulk ESS 129 for ``sigma_cells``).
 CELLS_CENTERED_MIN = 4.0
+#: The persona effects' form under ``parameterization="auto"`` (see :func:`_informed_levels`).
+INFORMED = "informed"
 
 
 def prefers_centered(trials: np.ndarray, conversions: np.ndarray,
@@ -98,16 +114,17 @@ def prefers_centered(trials: np.ndarray, conversions: np.ndarray,
 
 
 def choose_parameterization(counts: ConversionCounts, forced: str) -> dict[str, str]:
-    """``{"levels": ..., ["second": ..., "cells": ...]}`` -> ``"centered"``/``"non-centered"``."""
+    """``{"levels": ..., ["second": ..., "cells": ...]}`` -> ``"centered"``/``"non-centered"``
+    (``"informed"`` for the levels under ``"auto"``)."""
     if forced != "auto":
         names = ("levels", "second", "cells")[: 1 if len(counts.by) == 1 else 3]
         return dict.fromkeys(names, forced)
     pick = lambda c: "centered" if c else "non-centered"  # noqa: E731
     n, k = counts.trials, counts.conversions
     if len(counts.by) == 1:
-        return {"levels": pick(prefers_centered(n, k))}
+        return {"levels": INFORMED}
     return {
-        "levels": pick(prefers_centered(n.sum(1), k.sum(1))),
+        "levels": INFORMED,
         "second": pick(prefers_centered(n.sum(0), k.sum(0))),
         "cells": pick(prefers_centered(n, k, threshold=CELLS_CENTERED_MIN)),
     }
@@ -129,13 +146,17 @@ def build_model(shape: tuple[int, ...], choice: dict[str, str], trials: np.ndarr
     with pm.Model() as model:
         n = pm.Data("trials", trials)
         k = pm.Data("conversions", conversions)
-        mu = pm.Normal("mu", 0.0, 3.0)
-        sigma = pm.HalfNormal("sigma_levels", 1.0)
-        if choice["levels"] == "centered":
-            alpha = pm.Normal("logit_levels", mu, sigma, shape=shape[0])
+        if choice["levels"] == INFORMED:
+            alpha = _informed_levels(n if len(shape) == 1 else n.sum(axis=1),
+                                     k if len(shape) == 1 else k.sum(axis=1), shape[0])
         else:
-            z = pm.Normal("z_levels", 0.0, 1.0, shape=shape[0])
-            alpha = pm.Deterministic("logit_levels", mu + sigma * z)
+            mu = pm.Normal("mu", 0.0, 3.0)
+            sigma = pm.HalfNormal("sigma_levels", 1.0)
+            if choice["levels"] == "centered":
+                alpha = pm.Normal("logit_levels", mu, sigma, shape=shape[0])
+            else:
+                z = pm.Normal("z_levels", 0.0, 1.0, shape=shape[0])
+                alpha = pm.Deterministic("logit_levels", mu + sigma * z)
         eta = alpha
         if len(shape) == 2:
             beta = _zero_sum("second", choice["second"], (shape[1],), 1)
@@ -143,6 +164,50 @@ def build_model(shape: tuple[int, ...], choice: dict[str, str], trials: np.ndarr
             eta = alpha[:, None] + beta[None, :] + gamma
         pm.Binomial("observed", n=n, logit_p=eta, observed=k)
     return model
+
+
+def _informed_levels(trials, conversions, n_levels: int):
+    """``logit_levels`` (and ``mu``, ``sigma_levels``) in coordinates informed by the data.
+
+    The model is unchanged: ``alpha_l ~ N(mu, sigma)``, ``mu ~ N(0, 3)``, ``sigma ~
+    HalfNormal(1)``. Only the coordinates NUTS moves in differ. Each level's data are
+    approximated by its empirical logit ``h_l`` with sampling variance ``v_l`` (as in
+    :func:`spread_estimate`); under that approximation, given ``sigma``, ``mu`` is normal with
+    precision ``1/9 + sum 1/(sigma**2 + v_l)``, and given ``mu`` too, ``alpha_l`` is normal
+    with mean ``w_l h_l + (1 - w_l) mu`` and variance ``w_l v_l``, ``w_l = sigma**2 /
+    (sigma**2 + v_l)``. ``mu`` and ``alpha`` are written as those means plus those sds times
+    free coordinates ``z_mu``, ``z_levels``; the exact prior density of ``mu`` and ``alpha``
+    with the log Jacobian of the change goes into a ``pm.Potential``. Where the approximation
+    holds, ``z_mu``, ``z_levels`` and ``log sigma`` are nearly independent standard normals
+    whatever ``sigma`` is: the form is centred for a level whose data dominate (``w_l``
+    near 1) and non-centred for one whose data are weak (``w_l`` near 0), at each ``sigma``.
+    Where it does not hold (a level with no conversion) the posterior is still exact, only
+    less round.
+
+    ``trials``, ``conversions``: the per-level counts as tensors (``pm.Data`` or sums of it),
+    so a compiled model is reused on new counts.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    k = pt.cast(conversions, "float64")
+    n = pt.cast(trials, "float64")
+    h = pt.log((k + 0.5) / (n - k + 0.5))
+    v = 1.0 / (k + 0.5) + 1.0 / (n - k + 0.5)
+    sigma = pm.HalfNormal("sigma_levels", 1.0)
+    s2 = sigma**2
+    precision = 1.0 / 3.0**2 + pt.sum(1.0 / (s2 + v))
+    sd_mu = 1.0 / pt.sqrt(precision)
+    mu = pm.Deterministic("mu", pt.sum(h / (s2 + v)) / precision
+                          + sd_mu * pm.Flat("z_mu"))
+    w = s2 / (s2 + v)
+    sd = pt.sqrt(w * v)
+    alpha = pm.Deterministic("logit_levels", w * h + (1.0 - w) * mu
+                             + sd * pm.Flat("z_levels", shape=n_levels))
+    pm.Potential("prior_levels", pm.logp(pm.Normal.dist(0.0, 3.0), mu)
+                 + pt.sum(pm.logp(pm.Normal.dist(mu, sigma), alpha))
+                 + pt.log(sd_mu) + pt.sum(pt.log(sd)))
+    return alpha
 
 
 def _zero_sum(name: str, choice: str, shape: tuple[int, ...], axes: int):

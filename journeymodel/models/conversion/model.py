@@ -49,7 +49,7 @@ from journeymodel.stats.conversion import ConversionCounts, check_grouping, coun
 TARGET_ACCEPT = 0.95
 #: Advice of this model, after the general remedies of :func:`journeymodel.fit.bayes.remedies`.
 REMEDIES = (
-    "force the other parameterisation (--parameterization centered or non-centered)",
+    "force a parameterisation (--parameterization centered or non-centered)",
     "merge personas or touchpoints with very few journeys",
 )
 
@@ -93,7 +93,9 @@ class ConversionModel(JourneyModel):
     seed : int
         Same seed, same posterior.
     parameterization : {"auto", "centered", "non-centered"}
-        ``"auto"`` applies the rule in the module docstring.
+        ``"auto"``: the persona effects in the data-informed form, the other groupings by the
+        rule (see :mod:`journeymodel.models.conversion.graph`); the other two force one form
+        on every grouping.
     hdi_prob : float
         Credible mass of the reported highest-density intervals.
     sampler : {"nutpie", "pymc"}, optional
