@@ -126,6 +126,20 @@ def test_state_leak_by_hand():
     assert state["c2"]["baseline"] == pytest.approx(baseline)
 
 
+
+def test_leak_cost_stays_inside_its_interval_when_every_pass_drops_off():
+    # c3 is passed twice and both journeys drop off there: the observed rate 1 lies above the
+    # Jeffreys interval of the rate, so the cost is taken at the interval's end, not above it
+    js = journeys_from_codes([["c1", "c2"], ["c1", "c2"], ["c1", "c3"], ["c1", "c3"],
+                              ["c2"], ["c1"]],
+                             ["conversion", "conversion", "dropoff", "dropoff", "conversion",
+                              "conversion"])
+    found = find_pain_points(MarkovJourneyModel().fit(js), min_prob=0.0)
+    leak = next(i for i in found.leaks if i["kind"] == "state" and i["name"] == "c3")
+    assert leak["drop_rate"] == 1.0
+    assert leak["cost_low"] <= leak["cost"] <= leak["cost_high"]
+    assert leak["cost"] == pytest.approx(leak["cost_high"])
+
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(st.lists(st.sampled_from("abc"), min_size=1, max_size=4),
                           st.sampled_from(["conversion", "dropoff", "churn"])),

@@ -165,8 +165,12 @@ def _leak_items(kind, names, passes, dropped, cont_conv, ci):
     c = np.where(np.isfinite(c), c, fallback)
     lo, hi, p_worse = _beta_evidence(dropped, passes, baseline, ci)
     pick = np.flatnonzero(ok & (d > baseline))
+    # the cost's point estimate uses the observed rate, kept inside its interval: where every
+    # pass dropped off (k = n) the Jeffreys interval ends below 1, and a cost above its own
+    # interval would be shown
+    d_in = np.clip(d, lo, hi)
     items = [{"kind": kind, "name": str(names[i]),
-              "cost": passes[i] * (d[i] - baseline) * c[i],
+              "cost": passes[i] * (d_in[i] - baseline) * c[i],
               "cost_low": passes[i] * (lo[i] - baseline) * c[i],
               "cost_high": passes[i] * (hi[i] - baseline) * c[i],
               "journeys": passes[i], "drop_rate": d[i], "baseline": baseline,
