@@ -290,7 +290,7 @@ def test_hard_case_warns_with_remedies():
     journeys = simulate_journeys(np.full(5, 40000), [0.05, 0.1, 0.15, 0.2, 0.25], seed=9)
     model = ConversionModel(parameterization="non-centered", draws=150, tune=150, seed=0)
     with pytest.warns(ConvergenceWarning, match=r"did not converge.*Remedies: run longer: "
-                      r"--draws 300 --tune 1000 \(this fit: 150 and 150\); force the other "
+                      r"--draws 300 --tune 1000 \(this fit: 150 and 150\); force a "
                       r"parameterisation") as caught:
         model.fit(journeys)
     assert "chains" not in str(caught[0].message)  # 4 chains ran: no advice to run 4
