@@ -6,8 +6,9 @@ The public API is re-exported here lazily (PEP 562), so that ``import journeymod
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from journeymodel.lazy import exports
 
 __version__ = "0.1.0"
 
@@ -37,13 +38,7 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'journeymodel' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -13,17 +13,12 @@ not load the others.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from journeymodel.lazy import exports
+
 __all__ = ["ChurnModel"]
-
-
-def __getattr__(name: str):
-    if name == "ChurnModel":
-        return importlib.import_module("journeymodel.models.churn.model").ChurnModel
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = exports(__name__, {"ChurnModel": "journeymodel.models.churn.model"})
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from journeymodel.models.churn.model import ChurnModel

@@ -11,17 +11,12 @@ package does not load the others.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from journeymodel.lazy import exports
+
 __all__ = ["ConversionModel"]
-
-
-def __getattr__(name: str):
-    if name == "ConversionModel":
-        return importlib.import_module("journeymodel.models.conversion.model").ConversionModel
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = exports(__name__, {"ConversionModel": "journeymodel.models.conversion.model"})
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from journeymodel.models.conversion.model import ConversionModel

@@ -8,17 +8,12 @@ model is fitted from (transition counts, heuristics, totals, the experience) is 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from journeymodel.lazy import exports
+
 __all__ = ["MarkovJourneyModel"]
-
-
-def __getattr__(name: str):
-    if name == "MarkovJourneyModel":
-        return importlib.import_module("journeymodel.models.markov.model").MarkovJourneyModel
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = exports(__name__, {"MarkovJourneyModel": "journeymodel.models.markov.model"})
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from journeymodel.models.markov.model import MarkovJourneyModel

@@ -10,17 +10,12 @@ journey totals) are in :mod:`journeymodel.stats.sequences`.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from journeymodel.lazy import exports
+
 __all__ = ["StageModel"]
-
-
-def __getattr__(name: str):
-    if name == "StageModel":
-        return importlib.import_module("journeymodel.models.stages.model").StageModel
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = exports(__name__, {"StageModel": "journeymodel.models.stages.model"})
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from journeymodel.models.stages.model import StageModel
