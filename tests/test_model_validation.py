@@ -163,6 +163,18 @@ def test_experience_arrays_of_the_wrong_length(files, tmp_path):
                  r"expected \('channel',\)")
 
 
+
+def test_repeated_labels_of_a_dimension(files, tmp_path):
+    """Found by the corruption property test (300 examples): positions relabelled -1, -1, ...
+    made the Markov summary fail in pandas (to_dict of a table with a repeated index)."""
+    def relabel(nodes, attrs):
+        ds = nodes["/experience"]
+        nodes["/experience"] = ds.assign_coords(
+            position=np.full(ds.sizes["position"], -1))
+
+    bad = rewrite(files["markov"], tmp_path / "r.nc", relabel)
+    _raises(bad, r"group 'experience': dimension 'position' repeats the label -1$")
+
 # -- stages ------------------------------------------------------------------------------------
 
 

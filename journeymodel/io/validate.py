@@ -253,6 +253,18 @@ def check_common(c: Checker, cls: type) -> None:
         c.fail(f"bad parameters: {exc}")
     _check_ledger(c, c.json_attr(c.tree.attrs, "ledger", dict))
     _check_journeys(c, c.json_attr(c.tree.attrs, "journeys", dict))
+    _check_labels(c)
+
+
+def _check_labels(c: Checker) -> None:
+    """Every dimension's labels are distinct in every group (tables and JSON are keyed by them)."""
+    for node in c.tree.subtree:
+        for dim, index in node.to_dataset(inherit=False).indexes.items():
+            if not index.is_unique:
+                label = index[index.duplicated()][0]
+                label = label.item() if hasattr(label, "item") else label  # numpy -> Python
+                where = f"group {node.path.lstrip('/')!r}: " if node.path != "/" else ""
+                c.fail(f"{where}dimension {dim!r} repeats the label {_show(label)}")
 
 
 def _check_ledger(c: Checker, d: dict) -> None:
