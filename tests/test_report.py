@@ -9,6 +9,7 @@ Markov and stage models are fitted for real on small demo data (fast). The Bayes
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import json
 import re
@@ -484,6 +485,28 @@ def test_data_section_reads_what_the_models_remember(markov, journeys):
     _, _, source = touchpoint_usage([("m", markov)], journeys)
     assert source == "the event log"
 
+
+
+def test_outcome_mix_of_the_bayesian_models():
+    """Conversion and churn models say what they counted (the data section draws it as is)."""
+    from journeymodel.io.persist import load_model
+    from journeymodel.report.sections.data import outcome_mixes
+
+    data = Path(__file__).parent / "data"
+    conv, churn = load_model(data / "conversion.nc"), load_model(data / "churn.nc")
+    assert conv.outcome_mix() == ("journeys", {
+        "conversion": conv.counts_.conversions.sum(),
+        "no conversion": conv.counts_.trials.sum() - conv.counts_.conversions.sum(),
+        "censored": conv.counts_.censored})
+    what, mix = churn.outcome_mix()
+    assert what == "customers" and churn.model == "sbg"
+    assert mix == {"churn": churn.events_.sum(),
+                   "still active": churn.customers_.sum() - churn.events_.sum()}
+    bg = copy.copy(churn)
+    bg.model = "bgnbd"  # repeat buyers among the customers, not churn
+    assert set(bg.outcome_mix()[1]) == {"repeat purchase", "no repeat yet"}
+    assert [label for label, _ in outcome_mixes([("c", conv), ("s", churn)])] == [
+        "journeys (c)", "customers (s)"]
 
 def test_data_section_without_remembered_counts(markov):
     """A model file saved before models remembered the outcome mix and the experience data

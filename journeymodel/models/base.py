@@ -142,6 +142,11 @@ class JourneyModel:
         """Parameters and diagnostics, for ``journeymodel inspect``."""
         raise NotImplementedError
 
+    def outcome_mix(self) -> tuple[str, dict[str, float]] | None:
+        """What the model counted, by outcome: ``(what is counted, {outcome: count})``, or None
+        for a model that counts no outcomes (the report's data section draws these)."""
+        return None
+
     # -- persistence -----------------------------------------------------------------------
     def to_datatree(self) -> xr.DataTree:
         """The fitted model as an xarray DataTree with the standard attributes."""

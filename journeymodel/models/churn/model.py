@@ -398,6 +398,14 @@ class ChurnModel(JourneyModel):
         stacked = xr.concat([post[n] for n in names], dim=xr.Variable("param", names))
         return bayes.interval(stacked, self.hdi_prob)
 
+    def outcome_mix(self) -> tuple[str, dict[str, float]]:
+        """``("customers", ...)``: churned and still active (sbg, weibull), or repeat buyers and
+        customers with no repeat purchase yet (bgnbd)."""
+        total, events = float(self.customers_.sum()), float(self.events_.sum())
+        if self.model == "bgnbd":
+            return "customers", {"repeat purchase": events, "no repeat yet": total - events}
+        return "customers", {"churn": events, "still active": total - events}
+
     def summary(self) -> Result:
         """Key figures, retention and hazard, parameters per persona (median, HDI),
         diagnostics."""

@@ -366,6 +366,13 @@ class ConversionModel(JourneyModel):
 
         return results.summary(self)
 
+    def outcome_mix(self) -> tuple[str, dict[str, float]]:
+        """``("journeys", {"conversion", "no conversion", "censored"})``: the journeys counted
+        (completed ones, and those left out because their outcome is not known yet)."""
+        n, k = self.counts_.trials.sum(), self.counts_.conversions.sum()
+        return "journeys", {"conversion": float(k), "no conversion": float(n - k),
+                            "censored": float(self.counts_.censored)}
+
     def counts_line(self) -> str:
         """What the model counts, in one line (it differs from ``describe``, which counts every
         journey): conversions among journeys whose outcome is known, and what was left out."""

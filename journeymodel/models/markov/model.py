@@ -357,6 +357,15 @@ class MarkovJourneyModel(JourneyModel):
                 else f"window states (up to {self.order_} touchpoints)")
         return f"{n:,} {what} + (start)"
 
+    def outcome_mix(self) -> tuple[str, dict[str, float]] | None:
+        """``("ended journeys", {outcome: weighted journeys})``: the journeys the chain absorbed
+        (None for a model file saved before outcome counts were stored)."""
+        ended = self.journeys_.outcome_counts
+        if not ended:
+            return None
+        return "ended journeys", {n: float(ended.get(n, 0))
+                                  for n in ("conversion", "dropoff", "churn")}
+
     def counts_text(self) -> str:
         """One line: what the model counts, and why it can differ from ``describe``."""
         oc = self.journeys_.outcome_counts or {}

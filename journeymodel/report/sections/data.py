@@ -152,21 +152,9 @@ def outcome_mixes(named, journeys=None) -> list[tuple[str, dict[str, float]]]:
     if journeys is not None:
         rows.append(("journeys in the event log", dict(journeys.outcome_counts())))
     for label, model in named:
-        kind = model.model_type
-        if kind == "markov" and model.journeys_.outcome_counts:
-            ended = model.journeys_.outcome_counts
-            rows.append((f"ended journeys ({label})",
-                         {n: float(ended.get(n, 0)) for n in ("conversion", "dropoff", "churn")
-                          if ended.get(n, 0) > 0}))
-        elif kind == "conversion":
-            n, k = model.counts_.trials.sum(), model.counts_.conversions.sum()
-            rows.append((f"journeys ({label})", {"conversion": float(k),
-                                                 "no conversion": float(n - k),
-                                                 "censored": float(model.counts_.censored)}))
-        elif kind == "churn" and model.model != "bgnbd":
-            total, churned = float(model.customers_.sum()), float(model.events_.sum())
-            rows.append((f"customers ({label})", {"churn": churned,
-                                                  "still active": total - churned}))
+        mix = model.outcome_mix()
+        if mix is not None:
+            rows.append((f"{mix[0]} ({label})", mix[1]))
     return [(name, {k: v for k, v in mix.items() if v > 0}) for name, mix in rows
             if sum(mix.values()) > 0]
 
