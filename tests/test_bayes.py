@@ -158,3 +158,14 @@ def test_pymc_fallback_sampler():
     assert fit.sampler == "pymc"
     assert float(fit.tree["posterior"]["p"].mean()) == pytest.approx(31 / 102, abs=0.02)
     assert bayes.diagnose(fit.tree).divergences == 0
+
+
+def test_progress_is_silent_off_a_terminal(capfd):
+    """Spinner and progress bar are for a person at a terminal: in a pipe (CI, a log file, the
+    docs' transcripts) they print nothing, not even the blank line a finished bar leaves."""
+    with bayes._status(True, "Compiling the model"):
+        pass
+    with bayes._progress_bar(True, "Sampling", 10) as update:
+        update([])
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""

@@ -313,7 +313,7 @@ def _sample_pymc(model: Any, data: Mapping[str, np.ndarray] | None, *, draws: in
         if data:
             pm.set_data(dict(data))
         tree = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
-                         progressbar=progress, nuts_sampler="pymc",
+                         progressbar=progress and _terminal() is not None, nuts_sampler="pymc",
                          target_accept=target_accept,
                          compute_convergence_checks=False)
     return _keep_groups(tree)
@@ -325,17 +325,26 @@ def _keep_groups(tree: xr.DataTree) -> xr.DataTree:
     return xr.DataTree.from_dict({f"/{g}": tree[g].to_dataset() for g in POSTERIOR_GROUPS})
 
 
+def _terminal():
+    """A rich console on stderr when stderr is a terminal, else None: spinners and progress
+    bars are for people watching; in a pipe or a log file they would leave a blank line."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return console if console.is_terminal else None
+
+
 class _status:
-    """A rich spinner on stderr while the model compiles (nothing when ``show`` is False)."""
+    """A rich spinner on stderr while the model compiles (nothing when ``show`` is False or
+    stderr is not a terminal)."""
 
     def __init__(self, show: bool, text: str) -> None:
         self.show, self.text, self._status = show, text, None
 
     def __enter__(self) -> _status:
-        if self.show:
-            from rich.console import Console
-
-            self._status = Console(stderr=True).status(self.text)
+        console = _terminal()
+        if self.show and console is not None:
+            self._status = console.status(self.text)
             self._status.__enter__()
         return self
 
@@ -345,7 +354,8 @@ class _status:
 
 
 class _progress_bar:
-    """A rich progress bar on stderr fed by nutpie's progress callback (thread-safe)."""
+    """A rich progress bar on stderr fed by nutpie's progress callback (thread-safe); nothing
+    when ``show`` is False or stderr is not a terminal."""
 
     def __init__(self, show: bool, description: str, total: int) -> None:
         self.show, self.description, self.total = show, description, total
@@ -353,14 +363,14 @@ class _progress_bar:
         self._task = None
 
     def __enter__(self) -> Callable[[Sequence[Any]], None]:
-        if self.show:
-            from rich.console import Console
+        console = _terminal()
+        if self.show and console is not None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[div]} divergences"),
-                console=Console(stderr=True), transient=True)
+                console=console, transient=True)
             self._progress.__enter__()
             self._task = self._progress.add_task(self.description, total=self.total, div=0)
         return self.update
