@@ -30,6 +30,7 @@ from numba import njit
 
 from journeymodel.choices import HMM_ENGINES
 from journeymodel.errors import ConvergenceWarning, OptionError
+from journeymodel.stats.additive import Additive
 
 ENGINES = HMM_ENGINES
 
@@ -267,7 +268,7 @@ def _as_csr(codes, offsets, weights):
 
 
 @dataclass
-class EStep:
+class EStep(Additive):
     """Result of one forward-backward pass over all sequences.
 
     E-steps add up: with the same parameters, the E-step over sequences ``A`` plus the E-step
@@ -318,11 +319,7 @@ class EStep:
         used = weights > 0
         return float(np.dot(weights[used], ll[used]))
 
-    def __add__(self, other: EStep) -> EStep:
-        if isinstance(other, int) and other == 0:
-            return self
-        if not isinstance(other, EStep):
-            return NotImplemented
+    def _add(self, other: EStep) -> EStep:
         if self.emission_counts.shape != other.emission_counts.shape:
             raise OptionError(
                 "E-steps of different models cannot be added (expected counts of shape "
@@ -333,11 +330,6 @@ class EStep:
                      self.trans_counts + other.trans_counts,
                      self.emission_counts + other.emission_counts,
                      np.concatenate([self.posteriors, other.posteriors]) if both else None)
-
-    def __radd__(self, other: EStep | int) -> EStep:
-        if isinstance(other, int) and other == 0:
-            return self
-        return NotImplemented
 
 
 def forward_backward(codes, offsets, params: HMMParams, weights=None, *,

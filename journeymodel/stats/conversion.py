@@ -15,6 +15,7 @@ import numpy as np
 from journeymodel.choices import CONVERSION_GROUPINGS
 from journeymodel.data.journeys import CENSORED, CONVERSION, JourneySet
 from journeymodel.errors import InputError, OptionError
+from journeymodel.stats.additive import Additive
 from journeymodel.stats.vocab import union
 
 #: Groupings, persona first.
@@ -28,7 +29,7 @@ CATCH_ALL = {"persona": NO_PERSONA, "first_touchpoint": DIRECT}
 
 
 @dataclass(frozen=True, eq=False)
-class ConversionCounts:
+class ConversionCounts(Additive):
     """Completed journeys and conversions per cell of the grouping (sufficient statistics).
 
     Counts add: ``a + b`` holds the journeys of both, with the levels of each grouping merged on
@@ -71,11 +72,7 @@ class ConversionCounts:
     censored: int
     recent: int = 0
 
-    def __add__(self, other: ConversionCounts) -> ConversionCounts:
-        if isinstance(other, int) and other == 0:
-            return self
-        if not isinstance(other, ConversionCounts):
-            return NotImplemented
+    def _add(self, other: ConversionCounts) -> ConversionCounts:
         if self.by != other.by:
             raise OptionError(f"conversion counts of different groupings cannot be added "
                               f"(by={list(self.by)} and by={list(other.by)})")
@@ -93,7 +90,6 @@ class ConversionCounts:
         return ConversionCounts(self.by, tuple(levels), trials, conversions,
                                 self.censored + other.censored, self.recent + other.recent)
 
-    __radd__ = __add__
 
     @property
     def in_flight(self) -> int:

@@ -18,13 +18,14 @@ import numpy as np
 
 from journeymodel.data.journeys import CHURN, CONVERSION, JourneySet
 from journeymodel.errors import OptionError
+from journeymodel.stats.additive import Additive
 from journeymodel.stats.vocab import recode, union
 
 DAY = 86400.0
 
 
 @dataclass(frozen=True, eq=False)
-class CustomerStats:
+class CustomerStats(Additive):
     """Per-customer summaries (additive: ``a + b`` merges customers by id).
 
     Customers of both sides are merged by id: times by min (first event, first conversion,
@@ -94,11 +95,7 @@ class CustomerStats:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __add__(self, other: CustomerStats) -> CustomerStats:
-        if isinstance(other, int) and other == 0:
-            return self
-        if not isinstance(other, CustomerStats):
-            return NotImplemented
+    def _add(self, other: CustomerStats) -> CustomerStats:
         if self.time_kind != other.time_kind:
             raise OptionError(f"customer summaries of different time axes cannot be added "
                               f"({self.time_kind!r} and {other.time_kind!r})")
@@ -120,7 +117,6 @@ class CustomerStats:
                                    rows[len(self):][other.day_customer]]),
                    np.concatenate([self.day, other.day])))
 
-    __radd__ = __add__
 
     def equals(self, other: CustomerStats, rtol: float = 1e-9) -> bool:
         """The same customers with the same summaries, whatever their order (spend to

@@ -25,6 +25,7 @@ import numpy as np
 
 from journeymodel.data.journeyset import CENSORED, CONVERSION, DROPOFF, JourneySet
 from journeymodel.errors import OptionError
+from journeymodel.stats.additive import Additive
 from journeymodel.stats.vocab import recode, union
 
 #: Positions 1 .. MAX_POSITION - 1 on their own, the last bin holds MAX_POSITION and later.
@@ -164,7 +165,7 @@ class PairCounts:
 
 
 @dataclass(frozen=True, eq=False)
-class ExperienceStats:
+class ExperienceStats(Additive):
     """Sentiment moments and switch outcomes of journeys: the statistic behind the emotion
     curves and pain points (:func:`journeymodel.analysis.experience.experience_dataset`).
 
@@ -225,11 +226,7 @@ class ExperienceStats:
     stage: Moments | None = None
     stage_journeys: np.ndarray | None = None
 
-    def __add__(self, other: ExperienceStats) -> ExperienceStats:
-        if isinstance(other, int) and other == 0:
-            return self
-        if not isinstance(other, ExperienceStats):
-            return NotImplemented
+    def _add(self, other: ExperienceStats) -> ExperienceStats:
         if (self.stages is None) != (other.stages is None):
             raise OptionError("can only add experience statistics that both have stages or "
                               "both have none (a stages model's and a Markov model's differ)")
@@ -266,7 +263,6 @@ class ExperienceStats:
                                                   len(devices)),
             **stage_parts)
 
-    __radd__ = __add__
 
     def equals(self, other: ExperienceStats, rtol: float = 1e-9) -> bool:
         """Same statistics (float sums up to ``rtol``), compared on the union of names."""

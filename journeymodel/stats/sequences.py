@@ -33,6 +33,7 @@ from journeymodel.data.journeyset import (
     sequence_keys,
 )
 from journeymodel.errors import OptionError
+from journeymodel.stats.additive import Additive
 from journeymodel.stats.vocab import align, recode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -137,7 +138,7 @@ def dedupe_encoded(enc: Encoded) -> Encoded:
 
 
 @dataclass(frozen=True, eq=False)
-class SequenceStats:
+class SequenceStats(Additive):
     """Distinct combined-symbol sequences with their summed weights: what the HMM's EM reads.
 
     Sequence ``j`` is ``codes[offsets[j]:offsets[j + 1]]``, each code ``touchpoint * 5 +
@@ -199,11 +200,7 @@ class SequenceStats:
         """Weighted number of steps (the sample size of BIC)."""
         return float(np.dot(self.weight, np.diff(self.offsets)))
 
-    def __add__(self, other: SequenceStats) -> SequenceStats:
-        if isinstance(other, int) and other == 0:
-            return self
-        if not isinstance(other, SequenceStats):
-            return NotImplemented
+    def _add(self, other: SequenceStats) -> SequenceStats:
         a, b = self, other
         if a.touchpoints != b.touchpoints:
             union, ia, ib = align(a.touchpoints, b.touchpoints)
@@ -214,7 +211,6 @@ class SequenceStats:
             np.concatenate([a.weight, b.weight]))
         return SequenceStats(a.touchpoints, codes, offsets, weight)
 
-    __radd__ = __add__
 
     def recoded(self, touchpoints: tuple[str, ...], index: np.ndarray) -> SequenceStats:
         """The same sequences over the vocabulary ``touchpoints`` (``touchpoints[index[i]] ==
@@ -268,7 +264,7 @@ def sequence_stats(journeys: JourneySet) -> SequenceStats:
 
 
 @dataclass(frozen=True, eq=False)
-class JourneyTotals:
+class JourneyTotals(Additive):
     """Counts and time range of journeys: what the stages model reads besides the sequences.
 
     Sums and extremes, so they add: journeys, events, weighted outcomes, the number and sum of
@@ -312,11 +308,7 @@ class JourneyTotals:
     last_end: float
     observed_until: float
 
-    def __add__(self, other: JourneyTotals) -> JourneyTotals:
-        if isinstance(other, int) and other == 0:
-            return self
-        if not isinstance(other, JourneyTotals):
-            return NotImplemented
+    def _add(self, other: JourneyTotals) -> JourneyTotals:
         if self.time_kind != other.time_kind or not _same(self.gap, other.gap):
             raise OptionError(
                 "statistics of journeys read with different settings cannot be added (time "
@@ -329,7 +321,6 @@ class JourneyTotals:
             _fmin(self.first_start, other.first_start), _fmax(self.last_end, other.last_end),
             _fmax(self.observed_until, other.observed_until))
 
-    __radd__ = __add__
 
     def timing(self) -> dict[str, float]:
         """Mean gap between consecutive touchpoints of a journey (1 when no journey has two),
@@ -391,7 +382,7 @@ def journey_totals(journeys: JourneySet) -> JourneyTotals:
 
 
 @dataclass(frozen=True, eq=False)
-class StageStats:
+class StageStats(Additive):
     """All the stages model fits from: the distinct sequences and the journey totals.
 
     ``a + b`` adds both parts (see :class:`SequenceStats` and :class:`JourneyTotals`).
@@ -411,14 +402,9 @@ class StageStats:
     sequences: SequenceStats
     totals: JourneyTotals
 
-    def __add__(self, other: StageStats) -> StageStats:
-        if isinstance(other, int) and other == 0:
-            return self
-        if not isinstance(other, StageStats):
-            return NotImplemented
+    def _add(self, other: StageStats) -> StageStats:
         return StageStats(self.sequences + other.sequences, self.totals + other.totals)
 
-    __radd__ = __add__
 
     def equals(self, other: StageStats, rtol: float = 1e-9) -> bool:
         return (self.sequences.equals(other.sequences, rtol)

@@ -38,6 +38,7 @@ from journeymodel.data.journeyset import (
     JourneySet,
 )
 from journeymodel.errors import OptionError
+from journeymodel.stats.additive import Additive
 from journeymodel.stats.experience import ExperienceStats, experience_stats
 from journeymodel.stats.vocab import recode, union
 
@@ -160,7 +161,7 @@ def _states(journeys: JourneySet, order: int, collapse: bool, base: int | None, 
 
 
 @dataclass(frozen=True, eq=False)
-class TransitionCounts:
+class TransitionCounts(Additive):
     """Additive sufficient statistics of a Markov journey model's chain.
 
     Weighted transitions between window states and the time spent in each: the counts of two
@@ -206,11 +207,7 @@ class TransitionCounts:
     dwell_sum: np.ndarray
     dwell_n: np.ndarray
 
-    def __add__(self, other: TransitionCounts) -> TransitionCounts:
-        if isinstance(other, int) and other == 0:
-            return self
-        if not isinstance(other, TransitionCounts):
-            return NotImplemented
+    def _add(self, other: TransitionCounts) -> TransitionCounts:
         if (self.order, self.collapse) != (other.order, other.collapse):
             raise OptionError(
                 "can only add transition counts of the same order and repeat handling (got "
@@ -227,7 +224,6 @@ class TransitionCounts:
                                     np.concatenate([a.dwell_n, b.dwell_n])])
         return TransitionCounts(self.order, self.collapse, names, f, t, c, v, dk, ds, dn)
 
-    __radd__ = __add__
 
     def in_vocabulary(self, names: tuple[str, ...], index: np.ndarray) -> TransitionCounts:
         """The same counts with touchpoint code ``i`` renamed ``index[i]`` in ``names`` (keys
@@ -479,7 +475,7 @@ def heuristic_totals(journeys: JourneySet) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True, eq=False)
-class MarkovStats:
+class MarkovStats(Additive):
     """What a Markov journey model is fitted from: its sufficient statistics, additive.
 
     Attributes
@@ -530,11 +526,7 @@ class MarkovStats:
     def touchpoints(self) -> tuple[str, ...]:
         return self.transitions.touchpoints
 
-    def __add__(self, other: MarkovStats) -> MarkovStats:
-        if isinstance(other, int) and other == 0:
-            return self
-        if not isinstance(other, MarkovStats):
-            return NotImplemented
+    def _add(self, other: MarkovStats) -> MarkovStats:
         if self.time_kind != other.time_kind:
             raise OptionError("can only add Markov statistics of journeys on the same time axis "
                               f"(got {self.time_kind!r} and {other.time_kind!r})")
@@ -557,7 +549,6 @@ class MarkovStats:
             self.time_kind, float(np.fmax(self.observed_until, other.observed_until)),
             self.experience + other.experience)
 
-    __radd__ = __add__
 
     @property
     def heuristics(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
