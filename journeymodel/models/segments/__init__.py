@@ -1,0 +1,1 @@
+"""Behavioural segments: mixtures of Markov chains and of stages HMMs over customers."""
