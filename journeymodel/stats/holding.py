@@ -1,0 +1,583 @@
+"""Holding times: how long a customer stays after an event before the journey's next event.
+
+The statistic, :class:`HoldingStats`, counts observed holding times per (touchpoint of an
+event, what the next event is) on ONE fixed log-spaced grid of the time axis (so two parts of a
+log add up exactly, whatever they contain), plus what is known of the events that have no
+observed next event: the drop-offs (silent for longer than the inactivity gap) and the
+censored last events of in-flight journeys, binned by the time already spent since them.
+
+The fitted distribution, :class:`HoldingTimes`, is a smoothed empirical distribution on that
+grid: counts smoothed along log-time (a Gaussian kernel of :data:`BANDWIDTH` bins) and shrunk
+towards the touchpoint's pooled distribution, itself shrunk towards the global one
+(:data:`SHRINK` pseudo-observations each): a (touchpoint, next) pair with few observations backs
+off smoothly to its touchpoint's, then to the global distribution. Within a bin the
+distribution is log-uniform (uniform in the first bin ``[0, lo)``), so ``sf``, ``sample`` and
+``mean`` are exact for the stored table. Censored last events are used, not dropped: EM
+allocates each to the competing next events (and to drop-off) in proportion to
+``q_k S_k(elapsed)``, and over the bins beyond its elapsed time, until the allocation converges.
+
+Why a smoothed empirical distribution rather than a parametric family: holding times of
+journeys are truncated at the gap (a longer silence is a drop-off, not a holding time), often
+multi-modal (same-day follow-ups and a weekly rhythm), and the table must back off pair ->
+touchpoint -> global; on the sample data generator the held-out binned log-likelihood of the
+smoothed empirical distribution beats the best parametric family (fitted to the same binned,
+truncated data); see ``benchmarks/holding_families.py``, which prints the comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from journeymodel.data.journeyset import CENSORED, CHURN, CONVERSION, DROPOFF, JourneySet
+from journeymodel.errors import ModelFileError, OptionError
+from journeymodel.stats.additive import Additive
+from journeymodel.stats.vocab import union
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+#: The next events after a touchpoint that are not touchpoints (in this order after them).
+OUTCOME_TARGETS = ("conversion", "churn")
+#: Log-spaced bins per decade of the time grid.
+PER_DECADE = 10
+#: (lowest positive edge, highest finite edge) of the grid per time axis: seconds for calendar
+#: time (1 s .. about 31 years), periods for period numbers.
+GRID_RANGE = {"datetime": (1.0, 1e9), "period": (0.1, 1e7)}
+#: Kernel bandwidth (in bins) of the smoothing along log-time.
+BANDWIDTH = 1.0
+#: Pseudo-observations of the parent distribution a pair (or a touchpoint) is shrunk with.
+SHRINK = 10.0
+_EM_TOL = 1e-9
+_EM_MAX = 500
+
+
+def grid_edges(time_kind: str) -> np.ndarray:
+    """Bin edges of the fixed grid of a time axis: ``0``, then log-spaced from ``lo`` to
+    ``hi`` (:data:`PER_DECADE` per decade), then ``inf``.
+
+    Examples
+    --------
+    >>> e = grid_edges("period")
+    >>> float(e[0]), float(e[1]), float(e[11]), bool(np.isinf(e[-1])), len(e) - 1
+    (0.0, 0.1, 1.0, True, 82)
+    """
+    if time_kind not in GRID_RANGE:
+        raise OptionError(f"holding times need timestamps (got time kind {time_kind!r})")
+    lo, hi = GRID_RANGE[time_kind]
+    n = int(round(np.log10(hi / lo) * PER_DECADE))
+    return np.concatenate([[0.0], lo * 10.0 ** (np.arange(n + 1) / PER_DECADE), [np.inf]])
+
+
+def bin_of(t: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin index of each time (``edges[b] <= t < edges[b + 1]``; negatives in bin 0)."""
+    return np.clip(np.searchsorted(edges, np.asarray(t, float), "right") - 1, 0,
+                   len(edges) - 2).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# The statistic
+
+
+@dataclass(frozen=True, eq=False)
+class HoldingStats(Additive):
+    """Additive statistic of holding times (see the module docstring).
+
+    Attributes
+    ----------
+    time_kind : str
+        ``"datetime"`` (seconds) or ``"period"``.
+    gap : float or None
+        Inactivity gap on the time axis (a setting: parts with different gaps are refused).
+    touchpoints : tuple of str
+        Sources; targets are ``touchpoints + ("conversion", "churn")``.
+    src, dst, bin : ndarray of int64, shape (n_cells,)
+        Distinct observed (touchpoint, next event, grid bin) cells, sorted.
+    count : ndarray of float64, shape (n_cells,)
+        Weighted number of holding times in each cell.
+    dropoff : ndarray of float64, shape (n_touchpoints,)
+        Weighted drop-offs after each touchpoint (journeys silent for longer than the gap).
+    censored : ndarray of float64, shape (n_touchpoints, n_bins)
+        Weighted last events of in-flight journeys by touchpoint and bin of the time since.
+
+    Examples
+    --------
+    >>> from journeymodel.data.journeys import journeys_from_codes
+    >>> from dataclasses import replace
+    >>> def timed(path, outcome, times):
+    ...     js = journeys_from_codes([path], [outcome])
+    ...     return replace(js, times=np.array(times, float), end=np.array([times[-1]], float),
+    ...                    time_kind="period", gap=50.0, observed_until=100.0)
+    >>> a = holding_stats(timed(["web", "email"], "dropoff", [0, 3]))
+    >>> b = holding_stats(timed(["email", "web"], "censored", [90, 92]))
+    >>> s = a + b
+    >>> s.touchpoints, s.src.tolist(), s.dst.tolist(), s.count.tolist(), s.dropoff.tolist()
+    (('email', 'web'), [0, 1], [1, 0], [1.0, 1.0], [1.0, 0.0])
+    >>> sum([b, a]).equals(s), float(s.censored.sum())
+    (True, 1.0)
+    """
+
+    time_kind: str
+    gap: float | None
+    touchpoints: tuple[str, ...]
+    src: np.ndarray
+    dst: np.ndarray
+    bin: np.ndarray
+    count: np.ndarray
+    dropoff: np.ndarray
+    censored: np.ndarray
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(self.touchpoints) + OUTCOME_TARGETS
+
+    @property
+    def edges(self) -> np.ndarray:
+        return grid_edges(self.time_kind)
+
+    def _add(self, other: HoldingStats) -> HoldingStats:
+        if self.time_kind != other.time_kind or not _same_gap(self.gap, other.gap):
+            raise OptionError(
+                "can only add holding-time statistics on the same time axis and gap (got "
+                f"{self.time_kind!r} with gap {self.gap} and {other.time_kind!r} with gap "
+                f"{other.gap})")
+        names, mine, theirs = union(self.touchpoints, other.touchpoints)
+        a, b = self.in_vocabulary(names, mine), other.in_vocabulary(names, theirs)
+        src, dst, bn, count = _group(np.concatenate([a.src, b.src]),
+                                     np.concatenate([a.dst, b.dst]),
+                                     np.concatenate([a.bin, b.bin]),
+                                     np.concatenate([a.count, b.count]),
+                                     len(names) + 2, a.censored.shape[1])
+        return HoldingStats(self.time_kind, self.gap, names, src, dst, bn, count,
+                            a.dropoff + b.dropoff, a.censored + b.censored)
+
+    def in_vocabulary(self, names: tuple[str, ...], index: np.ndarray) -> HoldingStats:
+        """The same statistic with touchpoint ``i`` renamed ``index[i]`` in ``names``."""
+        if tuple(names) == tuple(self.touchpoints):
+            return self
+        T, new_t = len(self.touchpoints), len(names)
+        dst = np.where(self.dst < T, index[np.minimum(self.dst, max(T - 1, 0))] if T else 0,
+                       self.dst - T + new_t)
+        dropoff = np.zeros(new_t)
+        dropoff[index] = self.dropoff
+        censored = np.zeros((new_t, self.censored.shape[1]))
+        censored[index] = self.censored
+        src, dst, bn, count = _group(index[self.src] if len(self.src) else self.src, dst,
+                                     self.bin, self.count, new_t + 2, self.censored.shape[1])
+        return HoldingStats(self.time_kind, self.gap, tuple(names), src, dst, bn, count,
+                            dropoff, censored)
+
+    def equals(self, other: HoldingStats, rtol: float = 1e-9) -> bool:
+        """Same settings and counts (float sums up to ``rtol``), compared on the union of
+        names."""
+        if self.time_kind != other.time_kind or not _same_gap(self.gap, other.gap):
+            return False
+        names, mine, theirs = union(self.touchpoints, other.touchpoints)
+        a, b = self.in_vocabulary(names, mine), other.in_vocabulary(names, theirs)
+        return (all(np.array_equal(x, y) for x, y in ((a.src, b.src), (a.dst, b.dst),
+                                                      (a.bin, b.bin)))
+                and np.allclose(a.count, b.count, rtol=rtol)
+                and np.allclose(a.dropoff, b.dropoff, rtol=rtol)
+                and np.allclose(a.censored, b.censored, rtol=rtol))
+
+    def pair_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pair src, pair dst, counts of shape (n_pairs, n_bins)) of the observed pairs."""
+        B = len(self.edges) - 1
+        key = self.src * (len(self.touchpoints) + 2) + self.dst
+        pk, inv = np.unique(key, return_inverse=True)
+        table = np.zeros((len(pk), B))
+        np.add.at(table, (inv, self.bin), self.count)
+        width = len(self.touchpoints) + 2
+        return pk // width, pk % width, table
+
+
+def _same_gap(a: float | None, b: float | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and float(a) == float(b))
+
+
+def _group(src, dst, bn, count, n_targets: int, n_bins: int):
+    """Distinct (src, dst, bin) cells, sorted, with summed counts."""
+    key = (src.astype(np.int64) * n_targets + dst) * n_bins + bn
+    uk, inv = np.unique(key, return_inverse=True)
+    summed = np.bincount(inv, weights=count, minlength=len(uk))
+    return (uk // (n_targets * n_bins), (uk // n_bins) % n_targets, uk % n_bins,
+            summed.astype(np.float64))
+
+
+def holding_stats(journeys: JourneySet) -> HoldingStats:
+    """The :class:`HoldingStats` of ``journeys`` (vectorised over all events).
+
+    Each touchpoint event followed by another event of its journey gives one holding time:
+    to the next touchpoint, or to the conversion or churn row that ends the journey. The last
+    touchpoint of a drop-off counts a drop-off; that of an in-flight journey counts a censored
+    event at ``observed_until - time``.
+
+    Raises
+    ------
+    OptionError
+        Journeys without timestamps (aggregated paths).
+    """
+    edges = grid_edges(journeys.time_kind)
+    B = len(edges) - 1
+    T = len(journeys.touchpoints)
+    L = journeys.lengths
+    w_ev = np.repeat(journeys.weight, L)
+    has = np.flatnonzero(L > 0)
+    last = journeys.offsets[1:][has] - 1
+    nxt = np.ones(journeys.n_events, bool)  # the event has a next touchpoint in its journey
+    nxt[last] = False
+    i = np.flatnonzero(nxt)
+    src = [journeys.codes[i].astype(np.int64)]
+    dst = [journeys.codes[i + 1].astype(np.int64)]
+    dt = [journeys.times[i + 1] - journeys.times[i]]
+    w = [w_ev[i]]
+    out = journeys.outcome[has]
+    for code, k in ((CONVERSION, T), (CHURN, T + 1)):
+        sel = out == code
+        src.append(journeys.codes[last[sel]].astype(np.int64))
+        dst.append(np.full(int(sel.sum()), k, np.int64))
+        dt.append(journeys.end[has[sel]] - journeys.times[last[sel]])
+        w.append(journeys.weight[has[sel]])
+    src, dst, dt, w = (np.concatenate(x) for x in (src, dst, dt, w))
+    ok = np.isfinite(dt)
+    src, dst, bn, count = _group(src[ok], dst[ok], bin_of(dt[ok], edges), w[ok], T + 2, B)
+    drop = out == DROPOFF
+    dropoff = np.bincount(journeys.codes[last[drop]], weights=journeys.weight[has[drop]],
+                          minlength=T).astype(np.float64)
+    cens = out == CENSORED
+    elapsed = journeys.observed_until - journeys.times[last[cens]]
+    fin = np.isfinite(elapsed)
+    censored = np.zeros((T, B))
+    np.add.at(censored, (journeys.codes[last[cens]][fin], bin_of(elapsed[fin], edges)),
+              journeys.weight[has[cens]][fin])
+    return HoldingStats(journeys.time_kind, journeys.gap, tuple(journeys.touchpoints), src, dst,
+                        bn, count, dropoff, censored)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fitted distributions
+
+
+def support_edges(time_kind: str, gap: float | None) -> np.ndarray:
+    """The grid's edges as the fitted distribution uses them: the infinite last edge becomes
+    ten times the last finite one, and with a gap, the support ends at the gap (holding times
+    are at most the gap: a longer silence is a drop-off)."""
+    e = grid_edges(time_kind).copy()
+    e[-1] = e[-2] * 10.0
+    if gap is not None and np.isfinite(gap) and gap > 0:
+        b = int(bin_of(np.array([gap]), e)[0])
+        e[b + 1:] = np.maximum(e[b + 1:], gap)
+        e[b + 1] = gap
+        e[b + 2:] = gap
+    return e
+
+
+def _width_ok(edges: np.ndarray) -> np.ndarray:
+    """Bins with positive width (bins beyond the gap have none: no mass there)."""
+    return edges[1:] > edges[:-1]
+
+
+def smooth(counts: np.ndarray, ok: np.ndarray, bandwidth: float = BANDWIDTH) -> np.ndarray:
+    """Counts (..., n_bins) smoothed along bins by a Gaussian kernel, kept on bins ``ok``
+    (mass leaking onto other bins is put back by renormalising each kernel column)."""
+    B = counts.shape[-1]
+    if bandwidth <= 0:
+        return counts * ok
+    d = np.arange(B)[:, None] - np.arange(B)[None, :]
+    K = np.exp(-0.5 * (d / bandwidth) ** 2) * ok[:, None] * ok[None, :]
+    col = K.sum(axis=0)
+    K = np.divide(K, col, out=np.zeros_like(K), where=col > 0)
+    return counts @ K.T
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    s = x.sum(axis=-1, keepdims=True)
+    return np.divide(x, s, out=np.zeros_like(x), where=s > 0)
+
+
+def _hierarchy(pair_src, pair_counts, T, ok, bandwidth, shrink):
+    """pmfs (global, per touchpoint, per pair), each shrunk towards its parent."""
+    sm = smooth(pair_counts, ok, bandwidth)
+    glob = _normalise(sm.sum(axis=0))
+    if not glob.any():  # no holding time at all: log-uniform over the supported bins
+        glob = _normalise(ok.astype(float))
+    per_t = np.zeros((T, len(ok)))
+    np.add.at(per_t, pair_src, sm)
+    states = _normalise(per_t + shrink * glob)
+    pairs = _normalise(sm + shrink * states[pair_src])
+    return glob, states, pairs
+
+
+def _upper_sf(pmf: np.ndarray) -> np.ndarray:
+    """Survival at the middle of each bin (half of the bin's own mass above it), (..., B)."""
+    above = np.cumsum(pmf[..., ::-1], axis=-1)[..., ::-1] - pmf
+    return above + 0.5 * pmf
+
+
+@dataclass(frozen=True, eq=False)
+class HoldingTimes:
+    """Fitted holding-time distributions (see the module docstring); immutable, stored in
+    model files as data.
+
+    ``src`` indexes :attr:`touchpoints` (the touchpoint of a journey's last event), ``dst``
+    indexes :attr:`targets` (what the next event is). A pair never observed uses its
+    touchpoint's distribution.
+
+    Attributes
+    ----------
+    touchpoints, targets : tuple of str
+    gap : float or None
+    time_kind : str
+    edges : ndarray, shape (n_bins + 1,)
+        Support edges (:func:`support_edges`).
+    cdf : ndarray, shape (1 + n_touchpoints + n_pairs, n_bins + 1)
+        CDF at the edges; rows: global, each touchpoint's pooled, each observed pair.
+    pair_src, pair_dst : ndarray of int64, shape (n_pairs,)
+        Observed pairs, sorted by ``src * n_targets + dst``.
+    pair_n : ndarray, shape (n_pairs,)
+        Observed holding times of each pair (weighted; EM's censored share included).
+    p_next : ndarray, shape (n_pairs,)
+        P(next event is ``pair_dst`` | an event at ``pair_src``), drop-off being the rest.
+    p_dropoff : ndarray, shape (n_touchpoints,)
+        P(drop-off | an event at the touchpoint).
+
+    Examples
+    --------
+    >>> h = fit_holding(HoldingStats("period", 20.0, ("a",), np.array([0]), np.array([1]),
+    ...                 np.array([21]), np.array([5.0]), np.zeros(1), np.zeros((1, 82))))
+    >>> h.targets, float(h.sf(0, 1, 0.0)), float(h.sf(0, 1, 100.0))
+    (('a', 'conversion', 'churn'), 1.0, 0.0)
+    """
+
+    touchpoints: tuple[str, ...]
+    gap: float | None
+    time_kind: str
+    edges: np.ndarray
+    cdf: np.ndarray
+    pair_src: np.ndarray
+    pair_dst: np.ndarray
+    pair_n: np.ndarray
+    p_next: np.ndarray
+    p_dropoff: np.ndarray
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(self.touchpoints) + OUTCOME_TARGETS
+
+    def _rows(self, src, dst) -> np.ndarray:
+        """Row of the cdf table of each (src, dst): the pair's, else its touchpoint's."""
+        src, dst = np.broadcast_arrays(np.asarray(src, np.int64), np.asarray(dst, np.int64))
+        T, width = len(self.touchpoints), len(self.touchpoints) + 2
+        if np.any((src < 0) | (src >= T)) or np.any((dst < 0) | (dst >= width)):
+            raise OptionError(f"holding times: src must be in 0..{T - 1} and dst in "
+                              f"0..{width - 1}")
+        pk = self.pair_src * width + self.pair_dst
+        key = src * width + dst
+        pos = np.clip(np.searchsorted(pk, key), 0, max(len(pk) - 1, 0))
+        hit = (pk[pos] == key) if len(pk) else np.zeros(key.shape, bool)
+        return np.where(hit, 1 + T + pos, 1 + src)
+
+    def _cdf_at(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+        e = self.edges
+        t = np.asarray(t, float)
+        b = np.clip(np.searchsorted(e, t, "right") - 1, 0, len(e) - 2)
+        lo, hi = e[b], e[b + 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(b == 0, t / hi, np.log(np.maximum(t, lo) / lo) / np.log(hi / lo))
+        frac = np.clip(np.nan_to_num(frac, nan=1.0), 0.0, 1.0)
+        c0, c1 = self.cdf[rows, b], self.cdf[rows, b + 1]
+        out = c0 + frac * (c1 - c0)
+        return np.where(t <= 0, 0.0, np.where(t >= e[-1], 1.0, out))
+
+    def sf(self, src, dst, t) -> np.ndarray:
+        """P(T > t) of the holding time from touchpoint ``src`` to next event ``dst``
+        (arrays broadcast together)."""
+        src, dst, t = np.broadcast_arrays(src, dst, np.asarray(t, float))
+        return 1.0 - self._cdf_at(self._rows(src, dst), t)
+
+    def sample(self, src, dst, elapsed, rng: np.random.Generator) -> np.ndarray:
+        """Holding times drawn given ``T > elapsed`` (inverse CDF on the table; one uniform
+        per draw from ``rng``). Where the distribution has no mass beyond ``elapsed`` (at or
+        beyond the end of its support) the draw is the next float above ``elapsed``."""
+        src, dst, elapsed = np.broadcast_arrays(src, dst, np.asarray(elapsed, float))
+        rows = self._rows(src, dst)
+        f0 = self._cdf_at(rows, elapsed)
+        u = f0 + rng.random(rows.shape) * (1.0 - f0)
+        t = self._quantile(rows, u)
+        return np.where((f0 >= 1.0) | (t <= elapsed), np.nextafter(elapsed, np.inf), t)
+
+    def _quantile(self, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Inverse CDF of each row at ``u`` (vectorised over a flattened, offset table)."""
+        nb = self.cdf.shape[1]
+        flat = (self.cdf + 2.0 * np.arange(len(self.cdf))[:, None]).ravel()
+        j = np.searchsorted(flat, (u + 2.0 * rows).ravel(), "right") - 1
+        b = np.clip(j - rows.ravel() * nb, 0, nb - 2).reshape(rows.shape)
+        c0, c1 = self.cdf[rows, b], self.cdf[rows, b + 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.clip(np.nan_to_num((u - c0) / (c1 - c0), nan=0.0), 0.0, 1.0)
+        lo, hi = self.edges[b], self.edges[b + 1]
+        with np.errstate(divide="ignore"):
+            log_t = np.log(np.maximum(lo, 1e-300)) + frac * np.log(hi / np.maximum(lo, 1e-300))
+        return np.where(b == 0, frac * hi, np.exp(log_t))
+
+    def mean(self, src, dst) -> np.ndarray:
+        """Mean holding time of each (src, dst) (exact for the table)."""
+        rows = self._rows(src, dst)
+        e = self.edges
+        pmf = np.diff(self.cdf, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mid = np.where(e[1:] > e[:-1], (e[1:] - e[:-1]) / np.log(e[1:] / e[:-1]), e[:-1])
+        mid[0] = e[1] / 2.0
+        return (pmf @ np.nan_to_num(mid))[rows]
+
+    # -- persistence -------------------------------------------------------------------------
+    def to_dataset(self) -> xr.Dataset:
+        """The distributions as an xarray Dataset (the ``holding`` group of model files)."""
+        import xarray as xr
+
+        return xr.Dataset(
+            {"edges": ("edge", self.edges), "cdf": (("row", "edge"), self.cdf),
+             "pair_src": ("pair", self.pair_src), "pair_dst": ("pair", self.pair_dst),
+             "pair_n": ("pair", self.pair_n), "p_next": ("pair", self.p_next),
+             "p_dropoff": ("touchpoint", self.p_dropoff)},
+            coords={"touchpoint": list(self.touchpoints), "target": list(self.targets)},
+            attrs={"gap": float("nan") if self.gap is None else float(self.gap),
+                   "time_kind": self.time_kind, "family": "smoothed empirical",
+                   "bandwidth_bins": BANDWIDTH, "shrink": SHRINK})
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> HoldingTimes:
+        """Read :meth:`to_dataset`'s layout back, checking it (a model file is untrusted).
+
+        Raises
+        ------
+        ModelFileError
+            A missing variable, shapes that disagree, indices out of range, a CDF that is not
+            non-decreasing from 0 to 1, probabilities outside [0, 1].
+        """
+        needed = ("touchpoint", "edges", "cdf", "pair_src", "pair_dst", "pair_n", "p_next",
+                  "p_dropoff")
+        missing = [v for v in needed if v not in ds.variables] + [
+            a for a in ("gap", "time_kind") if a not in ds.attrs]
+        if missing:
+            raise ModelFileError(f"damaged holding times: missing variable {missing[0]!r}")
+        try:
+            tps = tuple(str(x) for x in ds["touchpoint"].values)
+            edges = np.asarray(ds["edges"].values, float)
+            cdf = np.asarray(ds["cdf"].values, float)
+            ps, pd_ = (np.asarray(ds[v].values).astype(np.int64) for v in ("pair_src",
+                                                                              "pair_dst"))
+            pn, pnext = np.asarray(ds["pair_n"].values, float), np.asarray(
+                ds["p_next"].values, float)
+            pdrop = np.asarray(ds["p_dropoff"].values, float)
+            gap = float(ds.attrs["gap"])
+            kind = str(ds.attrs["time_kind"])
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"damaged holding times: {exc}") from exc
+        _check_holding(tps, edges, cdf, ps, pd_, pn, pnext, pdrop, kind)
+        return cls(tps, None if np.isnan(gap) else gap, kind, edges, cdf, ps, pd_, pn, pnext,
+                   pdrop)
+
+
+def _check_holding(tps, edges, cdf, ps, pd_, pn, pnext, pdrop, kind) -> None:
+    T = len(tps)
+
+    def fail(what: str):
+        raise ModelFileError(f"damaged holding times: {what}")
+
+    if kind not in GRID_RANGE:
+        fail(f"time_kind must be one of {sorted(GRID_RANGE)} (got {kind!r})")
+    if edges.ndim != 1 or len(edges) < 2 or not np.all(np.isfinite(edges)) or np.any(
+            np.diff(edges) < 0) or edges[0] != 0:
+        fail("edges must be finite, non-decreasing and start at 0")
+    P = len(ps)
+    if cdf.shape != (1 + T + P, len(edges)):
+        fail(f"cdf must have shape {(1 + T + P, len(edges))} (got {cdf.shape})")
+    if not np.all(np.isfinite(cdf)) or np.any(np.diff(cdf, axis=1) < -1e-12) or (
+            len(cdf) and (np.abs(cdf[:, 0]).max() > 1e-9 or np.abs(cdf[:, -1] - 1).max() > 1e-9)):
+        fail("every cdf row must rise from 0 to 1")
+    if not (len(pd_) == len(pn) == len(pnext) == P) or len(pdrop) != T:
+        fail("pair arrays and p_dropoff must match the pairs and touchpoints")
+    if np.any((ps < 0) | (ps >= T)) or np.any((pd_ < 0) | (pd_ >= T + 2)):
+        fail("pair_src / pair_dst out of range")
+    if P > 1 and np.any(np.diff(ps * (T + 2) + pd_) <= 0):
+        fail("pairs must be distinct and sorted")
+    for name, x in (("p_next", pnext), ("p_dropoff", pdrop)):
+        if not np.all(np.isfinite(x)) or np.any((x < 0) | (x > 1 + 1e-9)):
+            fail(f"{name} must be probabilities")
+    if not np.all(np.isfinite(pn)) or np.any(pn < 0):
+        fail("pair_n must be counts >= 0")
+
+
+def fit_holding(stats: HoldingStats, *, bandwidth: float = BANDWIDTH,
+                shrink: float = SHRINK) -> HoldingTimes:
+    """Fit the smoothed empirical holding-time distributions, with censored last events
+    allocated by EM (see the module docstring).
+
+    Parameters
+    ----------
+    stats : HoldingStats
+    bandwidth : float
+        Kernel bandwidth in bins (0: no smoothing).
+    shrink : float
+        Pseudo-observations of the parent distribution (pair -> touchpoint -> global).
+
+    Returns
+    -------
+    HoldingTimes
+    """
+    T = len(stats.touchpoints)
+    edges = support_edges(stats.time_kind, stats.gap)
+    ok = _width_ok(edges)
+    psrc, pdst, table = stats.pair_table()
+    table = table * ok  # nothing is observed beyond the gap; guard against a changed gap
+    extra = np.zeros_like(table)
+    drop_extra = np.zeros(T)
+    cens = stats.censored * 1.0
+    for _ in range(_EM_MAX):  # EM over censored last events (a few dozen steps)
+        full = table + extra
+        _, _, pmf = _hierarchy(psrc, full, T, ok, bandwidth, shrink)
+        n_pair = full.sum(axis=1)
+        tot = np.bincount(psrc, weights=n_pair, minlength=T) + stats.dropoff + drop_extra
+        q = np.divide(n_pair, tot[psrc], out=np.zeros_like(n_pair), where=tot[psrc] > 0)
+        qd = np.divide(stats.dropoff + drop_extra, tot, out=np.zeros(T), where=tot > 0)
+        new_extra, new_drop = _allocate(cens, psrc, pmf, q, qd, T)
+        change = max(np.abs(new_extra - extra).max(initial=0.0),
+                     np.abs(new_drop - drop_extra).max(initial=0.0))
+        extra, drop_extra = new_extra, new_drop
+        if change <= _EM_TOL * max(cens.sum(), 1.0):
+            break
+    full = table + extra
+    glob, states, pairs = _hierarchy(psrc, full, T, ok, bandwidth, shrink)
+    n_pair = full.sum(axis=1)
+    tot = np.bincount(psrc, weights=n_pair, minlength=T) + stats.dropoff + drop_extra
+    q = np.divide(n_pair, tot[psrc], out=np.zeros_like(n_pair), where=tot[psrc] > 0)
+    qd = np.divide(stats.dropoff + drop_extra, tot, out=np.ones(T), where=tot > 0)
+    pmf = np.vstack([glob[None, :], states, pairs])
+    cdf = np.concatenate([np.zeros((len(pmf), 1)), np.cumsum(pmf, axis=1)], axis=1)
+    cdf[:, -1] = 1.0
+    cdf = np.minimum(cdf, 1.0)
+    return HoldingTimes(tuple(stats.touchpoints), stats.gap, stats.time_kind, edges, cdf,
+                        psrc.astype(np.int64), pdst.astype(np.int64), n_pair, q, qd)
+
+
+def _allocate(cens, psrc, pmf, q, qd, T):
+    """E-step: expected holding times (pairs x bins) and drop-offs of the censored events.
+
+    A censored event at touchpoint ``a`` in elapsed bin ``b`` goes to pair ``p`` of ``a`` with
+    probability ``q_p S_p(b) / Z`` and to drop-off with ``qd_a / Z`` (``Z`` their sum); its
+    share of pair ``p`` spreads over bins ``b' > b`` as ``pmf_p(b')`` and over half of bin
+    ``b``."""
+    S = _upper_sf(pmf)  # (P, B) survival at each bin's middle
+    Z = np.zeros_like(cens)
+    np.add.at(Z, psrc, q[:, None] * S)
+    Z += qd[:, None]
+    r = np.divide(cens, Z, out=np.zeros_like(cens), where=Z > 0)  # (T, B)
+    rp = r[psrc]  # (P, B)
+    # weight of bin b' from censored bins b: sum_{b < b'} r_b + r_{b'} / 2
+    acc = np.cumsum(rp, axis=1) - 0.5 * rp
+    extra = q[:, None] * pmf * acc
+    drop = qd * r.sum(axis=1)
+    return extra, drop
