@@ -36,6 +36,10 @@ def report(
         "--events", exists=True, dir_okay=False, readable=True,
         help="The event log the models were fitted on: adds its own outcome mix and "
         "touchpoint counts to the data section.")] = None,
+    compare: Annotated[list[str] | None, typer.Option(
+        "--compare", help="Also compare the --events log by this grouping (as journeymodel "
+        "compare --by): period:7D adds \"What changed\", device, persona or column:NAME "
+        "\"Where segments differ\". Repeatable.", show_default=False)] = None,
     as_json: JsonFlag = False,
     read=None,
 ) -> None:
@@ -50,11 +54,18 @@ def report(
     check_not_input(out, inputs)  # before any work
     check_not_input(png_dir, inputs, option="--png-dir")
     check_output(out)
+    if compare and events is None:
+        from journeymodel.errors import OptionError
+
+        raise OptionError("--compare needs the event log: give it with --events")
     with _status("Loading models"):
         named = _load(models)
         journeys = None if events is None else load_journeys_cli(events, read)
+    with _status("Comparing groups"):
+        comparisons = [_compare(events, journeys, by, read) for by in compare or ()]
     with _status("Drawing the journey map"):
-        built = build_report(named, out, title=title, png_dir=png_dir, events=journeys)
+        built = build_report(named, out, title=title, png_dir=png_dir, events=journeys,
+                             comparisons=comparisons)
     if as_json:
         print_json({"report": str(built.path), "seconds": round(built.seconds, 2),
                     "sections": [s.id for s in built.sections],
@@ -62,6 +73,15 @@ def report(
                     "png": [str(p) for p in built.png_paths]})
         return
     _print_done(built)
+
+
+def _compare(events: Path, journeys, by: str, read):
+    """The comparison of the log by ``by`` (a column is read again from the file)."""
+    from journeymodel.analysis.compare import compare
+    from journeymodel.stats.groups import parse_by
+
+    source = events if parse_by(by).kind == "column" else journeys
+    return compare(source, by, options=read)
 
 
 def _load(paths: list[Path]) -> dict:

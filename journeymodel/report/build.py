@@ -2,7 +2,8 @@
 
 Each model type has a section builder; sections appear in journey-map order (stages first: the
 map proper; then the Markov flows, persona conversion, persona churn), then the pain points of
-all Markov and stages models together, and the data section closes the page. Any subset of
+all Markov and stages models together, the comparisons of the event log if asked for (what
+changed by period, where segments differ), and the data section closes the page. Any subset of
 models works, and several models of one type get one section each.
 """
 
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from journeymodel.errors import OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from journeymodel.analysis.compare import Comparison
     from journeymodel.data.journeys import JourneySet
     from journeymodel.models.base import JourneyModel
     from journeymodel.report.figure import Figure, Section
@@ -61,7 +63,8 @@ class Report:
 def build_report(models: Sequence[JourneyModel] | Mapping[str, JourneyModel],
                  out_path: str | Path, *, title: str = DEFAULT_TITLE,
                  png_dir: str | Path | None = None,
-                 events: JourneySet | None = None) -> Report:
+                 events: JourneySet | None = None,
+                 comparisons: Sequence[Comparison] = ()) -> Report:
     """Draw the journey map of fitted ``models`` into one HTML file.
 
     Parameters
@@ -79,6 +82,10 @@ def build_report(models: Sequence[JourneyModel] | Mapping[str, JourneyModel],
     events : JourneySet, optional
         The event log's journeys: adds the log's own outcome mix and touchpoint counts to the
         data section.
+    comparisons : sequence of Comparison, optional
+        Results of :func:`journeymodel.analysis.compare.compare`: a section each ("What
+        changed" by period, "Where segments differ" by device, persona or a column), after
+        the pain points.
 
     Returns
     -------
@@ -103,11 +110,52 @@ def build_report(models: Sequence[JourneyModel] | Mapping[str, JourneyModel],
     named = _named(models)
     out_path = check_output(Path(out_path))
     png_path = None if png_dir is None else _check_png_dir(Path(png_dir))
-    sections = build_sections(named, events)
+    sections = build_sections(named, events, comparisons)
+    return _write(sections, out_path, title, _subtitle(named), png_path, start)
+
+
+def build_compare_report(comparisons: Sequence[Comparison], out_path: str | Path, *,
+                         title: str = "What changed, and for whom",
+                         png_dir: str | Path | None = None) -> Report:
+    """A page of comparison sections only (``journeymodel compare ... --report``).
+
+    Raises
+    ------
+    OptionError
+        No comparisons, or an output path that cannot be written.
+    """
+    start = time.perf_counter()
+    if not comparisons:
+        raise OptionError("a comparison report needs at least one comparison (got none)")
+    out_path = check_output(Path(out_path))
+    png_path = None if png_dir is None else _check_png_dir(Path(png_dir))
+    from journeymodel.report.figure import rc_context
+
+    with rc_context():
+        sections = _compare_sections(comparisons)
+    subtitle = "Compared by " + ", ".join(c.by for c in comparisons) + "."
+    return _write(sections, out_path, title, subtitle, png_path, start)
+
+
+def _compare_sections(comparisons: Sequence[Comparison]) -> list[Section]:
+    from journeymodel.report.sections.compare import compare_section
+
+    sections, seen = [], set()
+    for found in comparisons:
+        section = compare_section(found)
+        while section.id in seen:  # the same grouping twice: number the second
+            section.id += "-2"
+        seen.add(section.id)
+        sections.append(section)
+    return sections
+
+
+def _write(sections, out_path: Path, title: str, subtitle: str, png_path: Path | None,
+           start: float) -> Report:
     from journeymodel.io.outputs import write_bytes, write_text
     from journeymodel.report.html import render_page
 
-    page = render_page(title, _subtitle(named), sections, _footer())
+    page = render_page(title, subtitle, sections, _footer())
     written = []
     if png_path is not None:  # each PNG, then the page, whole or not at all
         for section in sections:
@@ -117,10 +165,11 @@ def build_report(models: Sequence[JourneyModel] | Mapping[str, JourneyModel],
     return Report(out_path, sections, written, time.perf_counter() - start)
 
 
-def build_sections(named: list[tuple[str, Any]], events: JourneySet | None = None
-                   ) -> list[Section]:
+def build_sections(named: list[tuple[str, Any]], events: JourneySet | None = None,
+                   comparisons: Sequence[Comparison] = ()) -> list[Section]:
     """Every section of the report, in page order: model sections, the pain points (from the
-    Markov and stages models, when they hold experience data), then the data."""
+    Markov and stages models, when they hold experience data), the comparisons, then the
+    data."""
     from journeymodel.report.figure import rc_context
     from journeymodel.report.palette import palette_for
     from journeymodel.report.sections.data import data_section
@@ -141,6 +190,7 @@ def build_sections(named: list[tuple[str, Any]], events: JourneySet | None = Non
         pain = pain_section(named, palette)
         if pain is not None:
             sections.append(pain)
+        sections += _compare_sections(comparisons)
         sections.append(data_section(named, palette, events))
     return sections
 
