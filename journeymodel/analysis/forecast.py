@@ -1,0 +1,1003 @@
+"""Forecast the journeys in flight: where and when they go next, in calendar time (issue 17).
+
+Every journey in flight (censored) at the as-of time is continued from where it stands, by
+simulation, until the horizon:
+
+* **its state**: a Markov model's window of its last touchpoints (an unseen window, or a
+  journey shorter than the order, backs off to the known windows that end with its longest
+  known suffix, drawn in proportion to their visits); a stages model's filtered posterior
+  over the stage of its last touchpoint (under the fitted parameters);
+* **the time already spent since its last event** (``elapsed``): the next event is drawn from
+  the competing targets with weights ``p_k * S_k(elapsed)``, where ``p_k`` is the model's
+  probability that ``k`` comes next and ``S_k`` the survival function of the holding time from
+  the last touchpoint to ``k`` (``model.holding_``, :mod:`journeymodel.stats.holding`), then
+  its time from the holding time given ``T > elapsed``. A drop-off has no holding time: it is
+  declared at ``last event + gap``, its survival is 1 until then. Holding times of moves are
+  taken within the gap (``T <= gap``: a longer silence would have been a drop-off). The draw
+  is exact: a proposal from ``p`` (state included) is accepted with probability
+  ``S_k(elapsed)``; after :data:`MAX_REJECTIONS` rejections (a probability below ``1e-9``
+  whenever a drop-off is possible) the last proposal is kept.
+* **uncertainty**: each of ``n_draws`` posterior draws of the parameters runs every journey
+  once, so the spread of the totals combines parameter uncertainty and chance (the realised
+  count's own noise). Markov: the model's Dirichlet posterior of every transition row
+  (:func:`journeymodel.models.markov.chain.draw_rows`, as attribution uses). Stages: a
+  Dirichlet posterior on the expected counts of every row (start, exit, transition,
+  emission): each row's fitted probabilities times the expected number of visits of its stage
+  over the training journeys (``n_journeys * startprob (I - diag(continue) A)^-1``), the
+  counts the EM's last E-step saw in expectation. Holding times and the stages' filtered
+  posteriors are taken at their fitted values.
+
+New journeys that start after the as-of time are not counted. Vectorised over journeys x draws
+(no loop per journey); draws run in chunks of about :data:`CHUNK_PARTICLES` journey-draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from journeymodel.data.journeyset import CENSORED, JourneySet
+from journeymodel.errors import OptionError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from journeymodel.models.base import JourneyModel, Result
+
+__all__ = ["Forecast", "continuation_chunks", "forecast_in_flight", "journeys_as_of",
+           "parse_horizon"]
+
+#: Outcome codes of a journey-draw within the horizon.
+NONE, CONVERTED, CHURNED, DROPPED = 0, 1, 2, 3
+#: The next event is a drop-off (not a holding-time target).
+DROP = -1
+#: Journey-draws simulated at once.
+CHUNK_PARTICLES = 2_000_000
+#: Proposals per journey-draw before the last one is kept (see the module docstring).
+MAX_REJECTIONS = 64
+#: Moves per journey-draw at most (a journey still moving then is cut off).
+MAX_STEPS = 1000
+#: Interval mass of every forecast interval.
+CI = 0.94
+DAY = 86400.0
+
+
+def parse_horizon(text: str, time_kind: str) -> float:
+    """``--horizon`` on the log's time axis: a duration (``30D``, ``12h``, ``2W``) for calendar
+    times, a number of periods for period logs.
+
+    Examples
+    --------
+    >>> parse_horizon("30D", "datetime"), parse_horizon("2W", "datetime")
+    (2592000.0, 1209600.0)
+    >>> parse_horizon("6", "period")
+    6.0
+    """
+    from journeymodel.data.options import parse_gap
+
+    raw = str(text).strip()
+    bare = raw.replace(".", "", 1).isdigit()
+    if time_kind == "datetime" and bare:
+        raise OptionError(f"--horizon needs a unit for calendar times: a duration like 30D, "
+                          f"12h or 2W (got {text!r})")
+    if raw.lower() in ("", "none", "off", "auto"):
+        raise OptionError(f"--horizon must be a duration like 30D, 12h or 2W (got {text!r})")
+    try:
+        value = parse_gap(raw, time_kind)
+    except OptionError:
+        what = ("a duration like 30D, 12h or 2W" if time_kind == "datetime"
+                else "a positive number of periods")
+        raise OptionError(f"--horizon must be {what} (got {text!r})") from None
+    return float(value)
+
+
+def journeys_as_of(source, options=None, as_of: str | float | None = None) -> JourneySet:
+    """The journeys of an event log as they stood at ``as_of``: rows after it are not read
+    (``observed_until=as_of``), so journeys running then are censored (in flight).
+
+    Raises
+    ------
+    OptionError
+        ``as_of`` before the first event or after the last one of the log.
+    """
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.data.options import ReadOptions
+    from journeymodel.errors import InputError
+
+    options = options or ReadOptions()
+    if as_of is None:
+        return load_journeys(source, options)
+    try:
+        journeys = load_journeys(source, options.replace(observed_until=as_of))
+    except InputError as exc:
+        if "is before the first event" in str(exc):
+            raise OptionError(f"--as-of {as_of} is before the first event of the log "
+                              f"({str(exc).rsplit('(', 1)[-1].rstrip(')')})") from None
+        raise
+    late = journeys.ledger.dropped.get("after_observed_until", 0)
+    last = float(np.nanmax(journeys.end)) if journeys.n_journeys else float("nan")
+    if not late and journeys.observed_until > last:
+        raise OptionError(f"--as-of {as_of} is after the last event of the log "
+                          f"({_time_text(last, journeys.time_kind)}): the log does not say what "
+                          "happened up to then; leave --as-of out to forecast from its end")
+    return journeys
+
+
+def _time_text(t: float, time_kind: str) -> str:
+    if time_kind != "datetime":
+        return f"{t:g}"
+    from journeymodel.data.timestamps import to_timestamp
+
+    return to_timestamp(t).isoformat()
+
+
+# ---------------------------------------------------------------------------------------------
+# Journeys in flight
+
+
+@dataclass(frozen=True, eq=False)
+class InFlight:
+    """The journeys in flight at ``as_of`` that can be continued, and what they need.
+
+    ``journey`` indexes the journeys given; ``src`` is the holding-time touchpoint index of each
+    journey's last touchpoint; ``last`` its time; ``elapsed = as_of - last``.
+    """
+
+    journey: np.ndarray
+    customer: np.ndarray
+    start: np.ndarray
+    src: np.ndarray
+    last: np.ndarray
+    elapsed: np.ndarray
+    n_censored: int
+    n_unknown: int
+    survival: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.journey)
+
+
+def in_flight(journeys: JourneySet, holding, as_of: float) -> InFlight:
+    """The censored journeys with a touchpoint the holding times know as their last one."""
+    censored = np.flatnonzero((journeys.outcome == CENSORED) & (journeys.lengths > 0))
+    last_code = journeys.codes[journeys.offsets[1:][censored] - 1]
+    index = {t: i for i, t in enumerate(holding.touchpoints)}
+    lut = np.array([index.get(t, -1) for t in journeys.touchpoints] or [-1], np.int64)
+    src = lut[last_code]
+    ok = src >= 0
+    j = censored[ok]
+    last = journeys.times[journeys.offsets[1:][j] - 1]
+    cust = (journeys.customers[journeys.customer[j]] if len(journeys.customers)
+            and (journeys.customer[j] >= 0).all() else np.arange(len(j)).astype(str))
+    return InFlight(j, np.asarray(cust, dtype=object), journeys.start[j], src[ok], last,
+                    np.maximum(as_of - last, 0.0), len(censored), int((~ok).sum()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Holding times: survival within the gap, and times drawn given the time already spent
+
+
+def _survival(holding, src, dst, elapsed, gap: float | None) -> np.ndarray:
+    """P(T > elapsed | T <= gap) per item (1 for a drop-off, whose time is the gap)."""
+    out = np.ones(len(src))
+    move = dst != DROP
+    if move.any():
+        s, d, e = src[move], dst[move], elapsed[move]
+        sf = np.asarray(holding.sf(s, d, e), np.float64)
+        if gap is not None:
+            tail = np.asarray(holding.sf(s, d, np.full(len(s), gap)), np.float64)
+            sf = np.clip((sf - tail) / np.maximum(1.0 - tail, 1e-300), 0.0, 1.0)
+        out[move] = sf
+    return out
+
+
+def _holding_times(holding, src, dst, elapsed, gap: float | None, rng) -> np.ndarray:
+    """Times to the next event, drawn given ``T > elapsed`` (and ``T <= gap``: a few redraws,
+    then the gap itself)."""
+    t = np.asarray(holding.sample(src, dst, elapsed, rng), np.float64)
+    if gap is None:
+        return t
+    for _ in range(8):
+        over = np.flatnonzero(t > gap)
+        if len(over) == 0:
+            break
+        t[over] = holding.sample(src[over], dst[over], elapsed[over], rng)
+    return np.minimum(t, gap)
+
+
+# ---------------------------------------------------------------------------------------------
+# The processes: Markov windows and stages
+
+
+def _categorical(cum: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw per row of row-wise cumulative probabilities ``cum`` (n, K)."""
+    u = rng.random(len(cum)) * cum[:, -1]
+    return np.minimum((u[:, None] >= cum).sum(axis=1), cum.shape[1] - 1)
+
+
+class _MarkovProcess:
+    """Particles in a Markov model's window states; parameters: Dirichlet draws of the rows."""
+
+    def __init__(self, model, journeys: JourneySet, flight: InFlight, holding) -> None:
+        from journeymodel.stats.transitions import state_sequences
+
+        chain = model.chain_
+        self.conc = chain.conc
+        self.n = chain.n
+        codes = model.state_codes_
+        length = (codes >= 0).sum(axis=1)
+        cols = chain.conc.indices
+        newest = codes[np.minimum(cols, self.n - 1), np.maximum(length[np.minimum(
+            cols, self.n - 1)] - 1, 0)]
+        tp_index = {t: i for i, t in enumerate(holding.touchpoints)}
+        tp_lut = np.array([tp_index.get(t, DROP) for t in model.journeys_.touchpoints],
+                          np.int64)
+        absorbing = np.array([_target_of(name, holding) for name in chain.absorbing],
+                             np.int64)
+        self.target = np.where(cols < self.n, tp_lut[newest],
+                               absorbing[np.maximum(cols - self.n, 0)])
+        self.next_state = np.where(cols < self.n, cols, -1)
+        self.row_of = np.repeat(np.arange(self.n), np.diff(chain.conc.indptr))
+        # where each journey stands: its window, or the windows it backs off to
+        sub = journeys.take(flight.journey)
+        seq = state_sequences(_recoded(sub, model.journeys_.touchpoints), model.order_,
+                              model.collapse_repeats, model.base_)
+        last_key = seq.keys[seq.offsets[1:] - 1]
+        visits = np.bincount(np.searchsorted(chain.keys, model.counts_.from_key),
+                             weights=model.counts_.count, minlength=self.n)
+        self.cand_ptr, self.cand_state, self.cand_cum, self.backed_off = _candidates(
+            last_key, sub, model, visits)
+
+    @property
+    def usable(self) -> np.ndarray:
+        return np.diff(self.cand_ptr) > 0
+
+    def first_step(self, J, D, params, surv, rng):
+        """(state, target, next state) of the first move, given the time already spent.
+
+        ``J``, ``D``: journey and draw of each journey-draw, laid out draw by draw (every
+        journey once per draw). Exact for journeys in one known window, state by state (a loop
+        over the states journeys stand in, not over journeys): the weights are the draw's row
+        times the journey's survival ``p_k * S_k``; a drop-off (``S = 1``) is decided first
+        from the row totals (one matrix product), then the move among the entries only for the
+        journey-draws that move. Journeys that back off: by proposals (:func:`_by_rejection`).
+        """
+        n = len(self.cand_ptr) - 1
+        state = np.empty(len(J), np.int64)
+        tgt = np.empty(len(J), np.int64)
+        nxt = np.empty(len(J), np.int64)
+        single = np.diff(self.cand_ptr) == 1
+        one = np.flatnonzero(single)
+        s1 = self.cand_state[self.cand_ptr[one]]
+        grp = np.argsort(s1, kind="stable")
+        bounds = np.flatnonzero(np.diff(s1[grp])) + 1
+        draw_at = np.arange(params.shape[0])[:, None] * n
+        for members in np.split(grp, bounds) if len(grp) else []:  # loop over states
+            s_ = int(s1[members[0]])
+            js = one[members]
+            ent = np.arange(self.conc.indptr[s_], self.conc.indptr[s_ + 1])
+            t_ent = self.target[ent]
+            mv = t_ent != DROP
+            S = surv[js][:, t_ent[mv]]  # (journeys, moves)
+            Wm = params[:, ent[mv]]  # (draws, moves)
+            move = Wm @ S.T  # (draws, journeys)
+            total = move + params[:, ent[~mv]].sum(axis=1)[:, None]
+            u = rng.random(move.shape) * total
+            at = draw_at + js[None, :]
+            goes = u < move
+            state[at] = s_
+            tgt[at[~goes]], nxt[at[~goes]] = DROP, -1
+            d_i, j_i = np.nonzero(goes)
+            cum = np.cumsum(Wm[d_i] * S[j_i], axis=1)
+            pick = np.minimum((u[d_i, j_i][:, None] >= cum).sum(axis=1), mv.sum() - 1)
+            e = ent[mv][pick]
+            tgt[at[d_i, j_i]], nxt[at[d_i, j_i]] = self.target[e], self.next_state[e]
+        many = np.flatnonzero(~single[J])
+        if len(many):
+            state[many], tgt[many], nxt[many] = _by_rejection(self, J[many], D[many], params,
+                                                              surv, rng)
+        return state, tgt, nxt
+
+    def draw_params(self, n_draws: int, rng: np.random.Generator, mean: bool = False):
+        from journeymodel.models.markov.chain import draw_rows
+
+        if mean:
+            return self.conc.data[None, :] / np.asarray(self.conc.sum(axis=1)).ravel()[
+                self.row_of][None, :]
+        return draw_rows(self.conc, n_draws, rng)
+
+    def init_state(self, j: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        lo = self.cand_ptr[j]
+        hi = self.cand_ptr[j + 1]
+        single = hi - lo == 1
+        pick = lo.copy()
+        many = np.flatnonzero(~single)
+        if len(many):
+            base = np.where(lo[many] > 0, self.cand_cum[np.maximum(lo[many] - 1, 0)], 0.0)
+            u = base + rng.random(len(many)) * (self.cand_cum[hi[many] - 1] - base)
+            pick[many] = np.minimum(np.searchsorted(self.cand_cum, u, side="right"),
+                                    hi[many] - 1)
+        return self.cand_state[pick]
+
+    def propose(self, state, d, params, rng):
+        """(target, next state) of every particle in ``state`` under draw ``d`` of ``params``."""
+        n_draws, nnz = params.shape
+        flat = _row_cdf(params, self.conc.indptr, self.n)
+        u = (d * self.n + state) + rng.random(len(state)) * (1 - 1e-12)
+        entry = np.minimum(np.searchsorted(flat, u, side="right"), len(flat) - 1) % nnz
+        return self.target[entry], self.next_state[entry]
+
+    def next_weights(self, flight: InFlight, holding, gap) -> np.ndarray:
+        """P(next event) per in-flight journey given its elapsed time, posterior mean,
+        shape (n, n_targets + 1) (last column: drop-off)."""
+        P = self.draw_params(1, None, mean=True)[0]
+        nt = len(holding.targets)
+        out = np.zeros((flight.n, nt + 1))
+        cnt = np.diff(self.cand_ptr)
+        j_of = np.repeat(np.arange(flight.n), cnt)
+        w_c = np.diff(np.concatenate([[0.0], self.cand_cum]))
+        w_c = w_c / np.maximum(np.bincount(j_of, weights=w_c, minlength=flight.n)[j_of], 1e-300)
+        s = self.cand_state
+        per = np.diff(self.conc.indptr)[s]
+        jj = np.repeat(j_of, per)
+        ent = np.repeat(self.conc.indptr[s], per) + _ranges(per)
+        w = np.repeat(w_c, per) * P[ent]
+        tgt = self.target[ent]
+        w = w * _survival(holding, flight.src[jj], tgt, flight.elapsed[jj], gap)
+        np.add.at(out, (jj, np.where(tgt == DROP, nt, tgt)), w)
+        return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
+
+
+class _StageProcess:
+    """Particles in a stages model's hidden stages; parameters: Dirichlet draws on the expected
+    counts of every row (see the module docstring)."""
+
+    def __init__(self, model, journeys: JourneySet, flight: InFlight, holding) -> None:
+        from journeymodel.fit import hmm
+        from journeymodel.stats.sequences import encode
+
+        K = model.n_stages_
+        symbols = model.symbols_[:-1]  # the last symbol is (direct)
+        sub = journeys.take(flight.journey)
+        enc = encode(sub, model.symbols_, dedupe=False)
+        post = np.tile(model.startprob_, (flight.n, 1))
+        post[enc.journey] = hmm.filter_last(enc.codes, enc.offsets, model.params_)[0]
+        self.post_cum = np.cumsum(post, axis=1)
+        self.post = post
+        emis = model.emissionprob_[:, :-1]
+        self.mean = (model.exitprob_, model.transmat_,
+                     emis / np.maximum(emis.sum(axis=1, keepdims=True), 1e-300))
+        cont = model.exitprob_[:, 0]
+        visits = model.startprob_ @ np.linalg.inv(np.eye(K) - cont[:, None] * model.transmat_)
+        counts = model.journeys_.outcome_counts or {}  # weighted journeys (paths have weights)
+        n_journeys = float(sum(counts.values())) if counts else float(model.journeys_.n_journeys)
+        self.rows = n_journeys * visits  # expected visits of each stage
+        self.cont_rows = self.rows * cont
+        tp_index = {t: i for i, t in enumerate(holding.touchpoints)}
+        self.tp = np.array([tp_index.get(t, DROP) for t in symbols], np.int64)
+        self.conv = _target_of("conversion", holding)
+        self.churn = _target_of("churn", holding)
+        self.usable = np.ones(flight.n, bool)
+        self.backed_off = 0
+
+    def draw_params(self, n_draws: int, rng: np.random.Generator, mean: bool = False):
+        exit_, trans, emis = self.mean
+        if mean:
+            return exit_[None], trans[None], emis[None]
+        return (_dirichlet(exit_, self.rows, n_draws, rng),
+                _dirichlet(trans, self.cont_rows, n_draws, rng),
+                _dirichlet(emis, self.rows, n_draws, rng))
+
+    def init_state(self, j: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return _categorical(self.post_cum[j], rng)
+
+    def _targets(self) -> np.ndarray:
+        """Holding target of each option ``touchpoints..., conversion, churn, dropoff``."""
+        return np.concatenate([self.tp, [self.conv, self.churn, DROP]])
+
+    def first_step(self, J, D, params, surv, rng):
+        """(stage, target, next stage) of the first move, given the time already spent:
+        exact over (current stage, next event), then the next stage given the touchpoint."""
+        exit_, trans, emis = params
+        K = exit_.shape[1]
+        go = exit_[:, :, :1] * (trans @ emis)  # (draws, K, touchpoints): continue, then x
+        q = np.concatenate([go, exit_[:, :, 1:]], axis=2)  # (draws, K, W)
+        W = q.shape[2]
+        targets = self._targets()
+        state = np.empty(len(J), np.int64)
+        tgt = np.empty(len(J), np.int64)
+        nxt = np.empty(len(J), np.int64)
+        for b in _blocks(len(J), K * W):  # blocks of a bounded size, not journeys
+            j, d = J[b], D[b]
+            w = self.post[j][:, :, None] * q[d] * surv[j][:, targets][:, None, :]
+            w = w.reshape(len(j), K * W)
+            pick = _categorical(np.cumsum(w, axis=1), rng)
+            none = w.sum(axis=1) <= 0
+            s_, o = pick // W, pick % W
+            s_ = np.where(none, 0, s_)
+            o = np.where(none, W - 1, o)
+            t = targets[o]
+            x = np.minimum(o, len(self.tp) - 1)
+            after = trans[d, s_] * emis[d, :, x]  # next stage given it emits x
+            s2 = _categorical(np.cumsum(after, axis=1), rng)
+            state[b], tgt[b] = s_, t
+            nxt[b] = np.where(o < len(self.tp), s2, s_)
+        return state, tgt, nxt
+
+    def propose(self, state, d, params, rng):
+        exit_, trans, emis = params
+        e = _categorical(np.cumsum(exit_[d, state], axis=1), rng)
+        nxt = _categorical(np.cumsum(trans[d, state], axis=1), rng)
+        x = _categorical(np.cumsum(emis[d, nxt], axis=1), rng)
+        target = np.select([e == 0, e == 1, e == 2], [self.tp[x], self.conv, self.churn], DROP)
+        return target, np.where(e == 0, nxt, state)
+
+    def next_weights(self, flight: InFlight, holding, gap) -> np.ndarray:
+        exit_, trans, emis = self.mean
+        nt = len(holding.targets)
+        out = np.zeros((flight.n, nt + 1))
+        go = (self.post * exit_[:, 0]) @ trans @ emis  # (n, touchpoints)
+        n, T = go.shape
+        jj = np.repeat(np.arange(n), T)
+        tgt = np.tile(self.tp, n)
+        w = go.ravel() * _survival(holding, flight.src[jj], tgt, flight.elapsed[jj], gap)
+        known = tgt != DROP
+        np.add.at(out, (jj[known], tgt[known]), w[known])
+        for col, k in ((1, self.conv), (2, self.churn)):
+            p = self.post @ exit_[:, col]
+            if k == DROP:
+                continue
+            rep = np.full(n, k)
+            out[:, k] += p * _survival(holding, flight.src, rep, flight.elapsed, gap)
+        out[:, nt] += self.post @ exit_[:, 3]
+        return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
+
+
+def _by_rejection(process, J, D, params, surv, rng):
+    """The first move of journey-draws by proposals from the model (state included), each
+    accepted with probability ``surv`` of its next event (see the module docstring)."""
+    state = process.init_state(J, rng)
+    tgt, nxt = process.propose(state, D, params, rng)
+    pending = np.arange(len(J))
+    for _ in range(MAX_REJECTIONS):  # loop over rounds of proposals, not over journeys
+        keep = rng.random(len(pending)) < surv[J[pending], tgt[pending]]
+        pending = pending[~keep]
+        if len(pending) == 0:
+            break
+        state[pending] = process.init_state(J[pending], rng)
+        tgt[pending], nxt[pending] = process.propose(state[pending], D[pending], params, rng)
+    return state, tgt, nxt
+
+
+#: Cells (particles x options) of one block of the exact first move.
+_BLOCK_CELLS = 4_000_000
+
+
+def _blocks(n: int, width: int) -> Iterator[slice]:
+    per = max(1, _BLOCK_CELLS // max(width, 1))
+    for b0 in range(0, n, per):
+        yield slice(b0, min(n, b0 + per))
+
+
+def _padded_rows(indptr: np.ndarray) -> np.ndarray:
+    """CSR entries of every row as a (rows, longest row) matrix, -1 padded."""
+    counts = np.diff(indptr)
+    m = int(counts.max()) if len(counts) else 0
+    pos = np.arange(m)[None, :]
+    return np.where(pos < counts[:, None], indptr[:-1, None] + pos, -1)
+
+
+def _dirichlet(probs: np.ndarray, rows: np.ndarray, n_draws: int, rng) -> np.ndarray:
+    """Draws (n_draws, *probs.shape) of Dirichlet(probs[k] * rows[k]) for every row k."""
+    conc = probs * np.maximum(rows, 1e-9)[:, None]
+    g = rng.standard_gamma(np.broadcast_to(conc, (n_draws, *probs.shape)))
+    s = g.sum(axis=-1, keepdims=True)
+    return np.where(s > 0, g / np.where(s > 0, s, 1.0), probs[None])
+
+
+def _target_of(name: str, holding) -> int:
+    return holding.targets.index(name) if name in holding.targets else DROP
+
+
+def _recoded(journeys: JourneySet, names: tuple[str, ...]) -> JourneySet:
+    """``journeys`` in the codes of ``names`` (touchpoints the model does not know become the
+    first name; :func:`_candidates` leaves those journeys out)."""
+    from dataclasses import replace
+
+    index = {t: i for i, t in enumerate(names)}
+    lut = np.array([index.get(t, 0) for t in journeys.touchpoints] or [0], np.int32)
+    return replace(journeys, codes=lut[journeys.codes], touchpoints=names)
+
+
+def _candidates(last_key, journeys: JourneySet, model, visits):
+    """Per journey (CSR): the states it may stand in, with cumulative visit weights.
+
+    A full window the model knows is the one state. Otherwise (an unseen window, or a journey
+    shorter than the order) the journey backs off to the full windows whose newest ``m``
+    touchpoints are its own newest ``m``, for the largest ``m`` with any, drawn in proportion
+    to their visits (order 1: its touchpoint; none: the journey cannot be continued).
+    """
+    from journeymodel.stats.transitions import decode_keys
+
+    chain = model.chain_
+    order, base = model.order_, model.base_
+    n_j = len(last_key)
+    known_t = np.isin(np.asarray(journeys.touchpoints, dtype=object),
+                      np.asarray(model.journeys_.touchpoints, dtype=object))
+    bad = np.bincount(journeys.journey_of_event[~known_t[journeys.codes]],
+                      minlength=n_j) > 0 if journeys.n_events else np.zeros(n_j, bool)
+    codes = decode_keys(chain.keys, base, order)
+    length = (codes >= 0).sum(axis=1)
+    full = np.flatnonzero(length == order)
+    full = full[full > 0]
+    pos = np.clip(np.searchsorted(chain.keys, last_key), 0, chain.n - 1)
+    exact = (chain.keys[pos] == last_key) & (length[pos] == order) & ~bad
+    cand_j, cand_s = [np.flatnonzero(exact)], [pos[exact]]
+    todo = ~exact & ~bad
+    jl = decode_keys(last_key, base, order)
+    jlen = (jl >= 0).sum(axis=1)
+    for m in range(order - 1 if order > 1 else 1, 0, -1):  # loop over suffix lengths (<= 3)
+        if m > order:
+            continue
+        sfx_state = _suffix_keys(codes[full], length[full], m, base)
+        sfx_j = _suffix_keys(jl, jlen, m, base)
+        need = np.flatnonzero(todo & (jlen >= m))
+        if len(need) == 0:
+            break
+        srt = np.argsort(sfx_state, kind="stable")
+        lo = np.searchsorted(sfx_state[srt], sfx_j[need], "left")
+        hi = np.searchsorted(sfx_state[srt], sfx_j[need], "right")
+        cnt = hi - lo
+        hit = cnt > 0
+        cand_j.append(np.repeat(need[hit], cnt[hit]))
+        cand_s.append(full[srt][np.repeat(lo[hit], cnt[hit]) + _ranges(cnt[hit])])
+        todo[need[hit]] = False
+    cj, cs = np.concatenate(cand_j), np.concatenate(cand_s)
+    srt = np.lexsort((cs, cj))
+    cj, cs = cj[srt], cs[srt]
+    ptr = np.zeros(n_j + 1, np.int64)
+    np.cumsum(np.bincount(cj, minlength=n_j), out=ptr[1:])
+    w = np.maximum(visits[cs], 1e-12)
+    return ptr, cs, np.cumsum(w), int((~exact & (np.diff(ptr) > 0)).sum())
+
+
+def _suffix_keys(codes: np.ndarray, length: np.ndarray, m: int, base: int) -> np.ndarray:
+    """Key of the newest ``m`` touchpoints of each window (codes oldest first, -1 padded)."""
+    key = np.zeros(len(codes), np.int64)
+    for i in range(m):  # m <= 3
+        col = np.clip(length - m + i, 0, codes.shape[1] - 1)
+        key = key * base + codes[np.arange(len(codes)), col] + 1
+    return np.where(length >= m, key, -1)
+
+
+def _ranges(cnt: np.ndarray) -> np.ndarray:
+    total = int(cnt.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(cnt)
+    return np.arange(total) - np.repeat(ends - cnt, cnt)
+
+
+def _row_cdf(params: np.ndarray, indptr: np.ndarray, n: int) -> np.ndarray:
+    """Flat increasing CDF of every draw's CSR rows: draw ``d``, row ``r`` spans
+    ``(d * n + r, d * n + r + 1]``."""
+    D, nnz = params.shape
+    c = np.cumsum(params, axis=1)
+    counts = np.diff(indptr)
+    before = np.concatenate([np.zeros((D, 1)), c], axis=1)[:, indptr[:-1]]
+    within = c - np.repeat(before, counts, axis=1)
+    ends = indptr[1:][counts > 0] - 1
+    within[:, ends] = 1.0
+    row_of = np.repeat(np.arange(len(counts)), counts)
+    return (within + row_of[None, :] + (np.arange(D) * n)[:, None]).ravel()
+
+
+def _process(model, journeys, flight, holding):
+    if model.model_type == "markov":
+        return _MarkovProcess(model, journeys, flight, holding)
+    if model.model_type == "stages":
+        return _StageProcess(model, journeys, flight, holding)
+    raise OptionError(f"forecasting journeys in flight applies to markov and stages models, "
+                      f"not to a {model.model_type} model")
+
+
+# ---------------------------------------------------------------------------------------------
+# The simulation
+
+
+@dataclass
+class Chunk:
+    """One chunk of draws: ``outcome`` and its ``time`` (NaN when none), shape (draws, n);
+    with ``record``, the events: journey, draw, time and target of every event."""
+
+    draws: slice
+    outcome: np.ndarray
+    time: np.ndarray
+    events: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+
+
+def simulate_chunks(process, flight: InFlight, holding, gap, end: float, n_draws: int,
+                    rng: np.random.Generator, *, record: bool = False) -> Iterator[Chunk]:
+    """Every in-flight journey continued under each posterior draw, chunk by chunk."""
+    n = flight.n
+    per = max(1, min(n_draws, CHUNK_PARTICLES // max(n, 1)))
+    for d0 in range(0, n_draws, per):
+        dc = min(per, n_draws - d0)
+        params = process.draw_params(dc, rng)
+        yield _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record)
+
+
+def journey_survival(holding, flight: InFlight, gap: float | None) -> np.ndarray:
+    """P(T > elapsed | T <= gap) of every journey in flight for every next event, shape
+    (n, n_targets + 1) (last column: a drop-off, 1), computed once for all draws."""
+    nt = len(holding.targets)
+    src = np.repeat(flight.src, nt)
+    dst = np.tile(np.arange(nt), flight.n)
+    out = np.ones((flight.n, nt + 1))
+    out[:, :nt] = _survival(holding, src, dst, np.repeat(flight.elapsed, nt), gap).reshape(
+        flight.n, nt)
+    return out
+
+
+def _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record) -> Chunk:
+    """Run ``dc`` draws of every journey in flight to the horizon; arrays hold only the
+    journey-draws still moving (compacted after every step)."""
+    n = flight.n
+    J = np.tile(np.arange(n), dc)
+    Dl = np.repeat(np.arange(dc), n)
+    code_of = np.zeros(len(holding.targets) + 1, np.int8)  # by target + 1 (0: drop-off)
+    code_of[0] = DROPPED
+    for name, code in (("conversion", CONVERTED), ("churn", CHURNED)):
+        if name in holding.targets:
+            code_of[holding.targets.index(name) + 1] = code
+    outcome = np.zeros(len(J), np.int8)
+    when = np.full(len(J), np.nan)
+    ev = []
+    a = np.arange(len(J))
+    src, t, elapsed = flight.src[J], flight.last[J], flight.elapsed[J]
+    state, tgt, nxt = process.first_step(J, Dl, params, flight.survival, rng)
+    for _ in range(MAX_STEPS):  # loop over steps; every journey-draw still moving at once
+        if len(a) == 0:
+            break
+        dt = np.full(len(a), np.inf if gap is None else gap)  # a drop-off: at the gap
+        move = np.flatnonzero(tgt != DROP)
+        dt[move] = _holding_times(holding, src[move], tgt[move],
+                                  0.0 if elapsed is None else elapsed[move], gap, rng)
+        t = t + dt
+        code = np.where(t <= end, code_of[tgt + 1], -1)  # -1: nothing more within the horizon
+        done = code > 0
+        outcome[a[done]], when[a[done]] = code[done], t[done]
+        if record:
+            show = (code >= 0) & (code != DROPPED)
+            ev.append((a[show], t[show], tgt[show]))
+        go = code == 0
+        a, src, t, state = a[go], tgt[go], t[go], nxt[go]
+        elapsed = None
+        tgt, nxt = process.propose(state, Dl[a], params, rng) if len(a) else (a, a)
+    events = None
+    if record:
+        p = np.concatenate([e[0] for e in ev]) if ev else np.zeros(0, np.int64)
+        events = (J[p], d0 + Dl[p], np.concatenate([e[1] for e in ev]) if ev else np.zeros(0),
+                  np.concatenate([e[2] for e in ev]) if ev else np.zeros(0, np.int64))
+    return Chunk(slice(d0, d0 + dc), outcome.reshape(dc, n), when.reshape(dc, n), events)
+
+
+# ---------------------------------------------------------------------------------------------
+# The forecast
+
+
+@dataclass(frozen=True, eq=False)
+class Forecast:
+    """What :func:`forecast_in_flight` computed.
+
+    Attributes
+    ----------
+    as_of, horizon : float
+        On the log's time axis (seconds since the epoch for calendar times).
+    unit : float
+        Length of a "day" of ``daily`` (86,400 s, or one period).
+    conversions, churns, dropoffs : ndarray, shape (n_draws,)
+        Totals within the horizon, one per posterior draw (each with its own chance).
+    daily : ndarray, shape (n_draws, n_days)
+        Conversions per day, day 0 starting at ``as_of``.
+    journeys : DataFrame
+        One row per in-flight journey: ``customer_id``, ``p_conversion``, ``p_churn``,
+        ``p_dropoff`` (within the horizon: the share of draws), ``next_touchpoint`` and
+        ``p_next`` (the most likely next event given the time already spent, a touchpoint,
+        conversion, churn or dropoff), ``expected_conversion_date`` (mean time of the
+        conversion in the draws where it converts within the horizon).
+    start : ndarray
+        Start time of each in-flight journey (rows of ``journeys``).
+    """
+
+    as_of: float
+    horizon: float
+    horizon_text: str
+    time_kind: str
+    unit: float
+    n_in_flight: int
+    n_unknown: int
+    n_backed_off: int
+    n_draws: int
+    conversions: np.ndarray
+    churns: np.ndarray
+    dropoffs: np.ndarray
+    daily: np.ndarray
+    journeys: pd.DataFrame
+    start: np.ndarray
+
+    def day_labels(self) -> list[str]:
+        """Each day's start: YYYY-MM-DD for calendar times, else the period number."""
+        starts = self.as_of + self.unit * np.arange(self.daily.shape[1])
+        if self.time_kind != "datetime":
+            return [f"{s:g}" for s in starts]
+        from journeymodel.data.timestamps import to_timestamp
+
+        return [to_timestamp(s).strftime("%Y-%m-%d") for s in starts]
+
+    def as_of_text(self) -> str:
+        if self.time_kind != "datetime":
+            return f"{self.as_of:g}"
+        from journeymodel.data.timestamps import to_timestamp
+
+        return to_timestamp(self.as_of).isoformat()
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON of ``journeymodel forecast --json`` (issue 17's exact keys)."""
+        daily = [{"date": d, **_interval(self.daily[:, i])}
+                 for i, d in enumerate(self.day_labels())]
+        return {"as_of": self.as_of_text(), "horizon": self.horizon_text,
+                "in_flight": int(self.n_in_flight),
+                "conversions": _interval(self.conversions), "churns": _interval(self.churns),
+                "dropoffs": _interval(self.dropoffs), "daily": daily}
+
+    def to_result(self) -> Result:
+        """Tables (totals, conversions per day), the JSON, notes and the per-journey frame."""
+        import pandas as pd
+
+        from journeymodel.models.base import Result
+
+        js = self.summary()
+        pct = int(round(CI * 100))
+        totals = pd.DataFrame([{"quantity": name, "mean": js[key]["mean"],
+                                f"low_{pct}": js[key]["low"], f"high_{pct}": js[key]["high"]}
+                               for name, key in (("conversions", "conversions"),
+                                                 ("churns", "churns"),
+                                                 ("drop-offs", "dropoffs"))])
+        daily = pd.DataFrame([{"date": d["date"], "mean": d["mean"], f"low_{pct}": d["low"],
+                               f"high_{pct}": d["high"]} for d in js["daily"]])
+        title = (f"Forecast of the {self.n_in_flight:,} journeys in flight at {js['as_of']}, "
+                 f"next {self.horizon_text}")
+        per = "day" if self.time_kind == "datetime" else "period"
+        notes = [f"New journeys that start after {js['as_of']} are not counted: only the "
+                 f"{self.n_in_flight:,} journeys in flight then are continued.",
+                 f"{pct}% intervals from {self.n_draws} posterior draws of the parameters, each "
+                 "with its own chance; per-journey probabilities (-o) are the share of draws."]
+        if self.n_backed_off:
+            notes.append(f"{self.n_backed_off:,} journeys stand in a window the model never "
+                         "saw (or are shorter than its order): they back off to the windows "
+                         "ending with their latest touchpoints")
+        if self.n_unknown:
+            notes.append(f"{self.n_unknown:,} journeys in flight end with a touchpoint the "
+                         "model does not know: not forecast")
+        kinds = {"mean": "number", f"low_{pct}": "count", f"high_{pct}": "count"}
+        return Result(json=js, tables=[(title, totals),
+                                       (f"Conversions per {per} (journeys in flight)", daily)],
+                      frame=self.journeys, notes=notes, kinds=kinds)
+
+
+def _interval(x: np.ndarray) -> dict[str, float]:
+    """Mean and 94% highest-density interval of draws, widened to hold the mean where a skewed
+    count puts the mean outside it (a rare day with a few conversions)."""
+    from journeymodel.fit.intervals import hdi
+
+    x = np.asarray(x, np.float64)
+    mean = float(x.mean()) if len(x) else float("nan")
+    if len(x) < 2:
+        return {"mean": mean, "low": mean, "high": mean}
+    low, high = (float(v) for v in hdi(x, CI))
+    return {"mean": mean, "low": min(low, float(np.floor(mean))),
+            "high": max(high, float(np.ceil(mean)))}
+
+
+def _check_model(model) -> Any:
+    model._check_fitted()
+    if model.model_type not in ("markov", "stages"):
+        raise OptionError(f"forecasting journeys in flight applies to markov and stages "
+                          f"models, not to a {model.model_type} model")
+    holding = getattr(model, "holding_", None)
+    if holding is None:
+        raise OptionError("this model has no holding times (time between events): it was "
+                          "saved before journeymodel learnt them; fit it again")
+    return holding
+
+
+@dataclass(frozen=True, eq=False)
+class Setup:
+    """What a forecast and a simulation of continuations share: the holding times, the
+    journeys in flight that can be continued, their process, the time axis and the gap."""
+
+    holding: Any
+    flight: InFlight
+    process: Any
+    as_of: float
+    horizon: float
+    time_kind: str
+    gap: float | None
+    n_unknown: int
+
+    @property
+    def end(self) -> float:
+        return self.as_of + self.horizon
+
+    def chunks(self, n_draws: int, rng, *, record: bool = False) -> Iterator[Chunk]:
+        return simulate_chunks(self.process, self.flight, self.holding, self.gap, self.end,
+                               n_draws, rng, record=record)
+
+
+def prepare(model: JourneyModel, journeys: JourneySet, horizon: float | str,
+            as_of: float | None = None) -> Setup:
+    """Check the model and the horizon, find the journeys in flight at ``as_of`` and where
+    they stand (:class:`Setup`).
+
+    Raises
+    ------
+    OptionError
+        See :func:`forecast_in_flight`.
+    """
+    from dataclasses import replace
+
+    if journeys.time_kind not in ("datetime", "period"):
+        raise OptionError("forecasting needs event times (this log has none: a path table)")
+    horizon_v = (parse_horizon(horizon, journeys.time_kind) if isinstance(horizon, str)
+                 else float(horizon))
+    if not (np.isfinite(horizon_v) and horizon_v > 0):
+        raise OptionError(f"--horizon must be positive (got {horizon!r})")
+    holding = _check_model(model)
+    as_of = float(journeys.observed_until if as_of is None else as_of)
+    if journeys.n_journeys and as_of < float(np.nanmax(journeys.end)):
+        raise OptionError("these journeys have events after the as-of time: read the log with "
+                          "observed_until=as_of (the CLI's --as-of does)")
+    gap = getattr(holding, "gap", None)
+    gap = journeys.gap if gap is None else float(gap)
+    flight = in_flight(journeys, holding, as_of)
+    process = _process(model, journeys, flight, holding)
+    ok = process.usable
+    if not ok.all():
+        flight = _subset(flight, ok)
+        process = _process(model, journeys, flight, holding)
+    flight = replace(flight, survival=journey_survival(holding, flight, gap))
+    return Setup(holding, flight, process, as_of, horizon_v, journeys.time_kind, gap,
+                 flight.n_unknown + int((~ok).sum()))
+
+
+def forecast_in_flight(model: JourneyModel, journeys: JourneySet, horizon: float | str, *,
+                       as_of: float | None = None, n_draws: int = 200,
+                       seed: int | np.random.Generator = 0) -> Forecast:
+    """Forecast conversions, churns and drop-offs of the journeys in flight, per day.
+
+    Parameters
+    ----------
+    model : MarkovJourneyModel or StageModel
+        Fitted, with holding times (``model.holding_``).
+    journeys : JourneySet
+        The log up to the as-of time (read with ``observed_until`` = as-of, see
+        :func:`journeys_as_of`); its censored journeys are the ones in flight.
+    horizon : float or str
+        On the log's time axis, or a duration such as ``"30D"`` (:func:`parse_horizon`).
+    as_of : float, optional
+        Default: ``journeys.observed_until``.
+    n_draws : int
+        Posterior draws (each runs every journey once, with its own chance).
+    seed : int or Generator
+
+    Returns
+    -------
+    Forecast
+
+    Raises
+    ------
+    OptionError
+        Another model type, a model without holding times, a bad horizon, events after as-of,
+        ``n_draws`` < 2.
+
+    Examples
+    --------
+    >>> import journeymodel as jm
+    >>> from journeymodel.analysis.forecast import journeys_as_of
+    >>> log = journeys_as_of(jm.make_demo_data(300, seed=1).events, as_of="2025-10-01")
+    >>> model = jm.MarkovJourneyModel().fit(log)
+    >>> f = forecast_in_flight(model, log, "30D", n_draws=50, seed=0)
+    >>> sorted(f.summary())
+    ['as_of', 'churns', 'conversions', 'daily', 'dropoffs', 'horizon', 'in_flight']
+    """
+    if isinstance(n_draws, bool) or int(n_draws) < 2:
+        raise OptionError(f"--draws must be a whole number >= 2 (got {n_draws!r})")
+    n_draws = int(n_draws)
+    setup = prepare(model, journeys, horizon, as_of)
+    rng = np.random.default_rng(seed)
+    unit = DAY if setup.time_kind == "datetime" else 1.0
+    n_days = max(int(np.ceil(setup.horizon / unit - 1e-9)), 1)
+    n = setup.flight.n
+    outcome = np.zeros((n_draws, n), np.int8)
+    when = np.full((n_draws, n), np.nan)
+    for chunk in setup.chunks(n_draws, rng):
+        outcome[chunk.draws], when[chunk.draws] = chunk.outcome, chunk.time
+    conv = outcome == CONVERTED
+    day = np.where(conv, np.clip((when - setup.as_of) // unit, 0, n_days - 1), 0)
+    flat = (np.arange(n_draws)[:, None] * n_days + day.astype(np.int64))[conv]
+    daily = np.bincount(flat, minlength=n_draws * n_days).reshape(n_draws, n_days)
+    weights = setup.process.next_weights(setup.flight, setup.holding, setup.gap)
+    frame = _journey_frame(setup.flight, outcome, when, weights, setup.holding,
+                           setup.time_kind)
+    text = horizon.strip() if isinstance(horizon, str) else f"{setup.horizon:g}"
+    return Forecast(setup.as_of, setup.horizon, text, setup.time_kind, unit, n,
+                    setup.n_unknown, int(setup.process.backed_off), n_draws,
+                    conv.sum(axis=1), (outcome == CHURNED).sum(axis=1),
+                    (outcome == DROPPED).sum(axis=1), daily, frame, setup.flight.start)
+
+
+def _subset(flight: InFlight, ok: np.ndarray) -> InFlight:
+    return InFlight(flight.journey[ok], flight.customer[ok], flight.start[ok], flight.src[ok],
+                    flight.last[ok], flight.elapsed[ok], flight.n_censored, flight.n_unknown)
+
+
+def _journey_frame(flight, outcome, when, weights, holding, time_kind) -> pd.DataFrame:
+    import pandas as pd
+
+    names = np.asarray(list(holding.targets) + ["dropoff"], dtype=object)
+    conv = outcome == CONVERTED
+    n_conv = conv.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t_conv = np.where(n_conv > 0, np.where(conv, when, 0.0).sum(axis=0) / n_conv, np.nan)
+    best = weights.argmax(axis=1) if len(weights) else np.zeros(0, np.int64)
+    frame = pd.DataFrame({
+        "customer_id": flight.customer,
+        "p_conversion": conv.mean(axis=0), "p_churn": (outcome == CHURNED).mean(axis=0),
+        "p_dropoff": (outcome == DROPPED).mean(axis=0),
+        "next_touchpoint": names[best],
+        "p_next": weights[np.arange(len(best)), best] if len(best) else np.zeros(0)})
+    frame["expected_conversion_date"] = (
+        pd.to_datetime(np.round(t_conv), unit="s", utc=True) if time_kind == "datetime"
+        else t_conv)
+    return frame
+
+
+def continuation_chunks(model: JourneyModel, journeys: JourneySet, horizon: float | str, *,
+                        as_of: float | None = None, n_draws: int = 1,
+                        seed: int | np.random.Generator = 0) -> Iterator[pd.DataFrame]:
+    """The continuations of the in-flight journeys as event-log frames, chunk by chunk.
+
+    Columns ``customer_id`` (``<customer>~<draw>``: each draw of a journey is its own
+    customer, so ``describe`` reads every continuation as a journey), ``source_customer``,
+    ``draw``, ``timestamp`` and ``touchpoint`` (touchpoints, ``conversion`` and ``churn`` rows
+    up to the horizon; a drop-off leaves no row, as in real logs). Only events after the as-of
+    time: the journeys' past is in the input log.
+    """
+    if isinstance(n_draws, bool) or int(n_draws) < 1:
+        raise OptionError(f"--draws must be a whole number >= 1 (got {n_draws!r})")
+    setup = prepare(model, journeys, horizon, as_of)
+    rng = np.random.default_rng(seed)
+    names = np.asarray(setup.holding.targets, dtype=object)
+    width = len(str(max(int(n_draws) - 1, 0)))
+    customers = setup.flight.customer
+    for chunk in setup.chunks(int(n_draws), rng, record=True):
+        j, d, t, tgt = chunk.events
+        order = np.lexsort((t, d, j))
+        yield _continuation_frame(customers[j[order]], d[order], t[order], names[tgt[order]],
+                                  setup.time_kind, width)
+
+
+def _continuation_frame(cust, draw, t, what, time_kind, width) -> pd.DataFrame:
+    import pandas as pd
+
+    ids = (cust.astype(str).astype(object) + "~"
+           + np.char.zfill(draw.astype(str), width).astype(object))
+    stamp = (pd.to_datetime(np.round(t * 1e6).astype("int64"), unit="us", utc=True)
+             if time_kind == "datetime" else t)
+    return pd.DataFrame({"customer_id": ids, "source_customer": cust, "draw": draw,
+                         "timestamp": stamp, "touchpoint": what})
