@@ -19,12 +19,20 @@ def predict(
     out: Annotated[Path | None, typer.Option(
         "-o", "--out", help="Write one row per in-flight journey to CSV or Parquet.",
         dir_okay=False)] = None,
+    persona_log: Annotated[Path | None, typer.Option(
+        "--persona-log", help="Segments model: write EVENTS back with a persona column (each "
+        "customer's segment) to CSV or Parquet, for fit conversion, fit churn, compare, "
+        "report.", dir_okay=False)] = None,
+    persona_name: Annotated[str, typer.Option(
+        "--persona-name", help="Name of the column --persona-log adds.")] = "persona",
     read=None,
 ) -> None:
-    """Predict what comes next for in-flight journeys (Markov and stages models).
+    """Predict what comes next for in-flight journeys (Markov and stages models), or each
+    customer's segment (segments model).
 
     For each in-flight (censored) journey in EVENTS: P(conversion), expected remaining steps and
-    the next-touchpoint distribution.
+    the next-touchpoint distribution. With a segments model: one row per customer, its most
+    probable segment, that probability and the probability of every segment.
     """
     from journeymodel.cli.options import load_journeys_cli, load_model_cli, require
     from journeymodel.cli.output import print_result, write_frame
@@ -33,8 +41,13 @@ def predict(
 
     if out is not None:  # before any work: not over an input, a known format, writable
         check_table_output(out, [model, events, read.config_path], "predictions")
+    if persona_log is not None:
+        check_table_output(persona_log, [model, events, read.config_path, out], "event log",
+                           option="--persona-log")
     fitted = load_model_cli(model)
     predict_fn = require(fitted, "predict", "predict")
+    if persona_log is not None:
+        _write_persona_log(fitted, events, persona_log, persona_name, read)
     result = predict_fn(load_journeys_cli(events, read))
     if out is not None:
         write_frame(result.frame, out)
@@ -42,3 +55,16 @@ def predict(
         if not as_json:
             return
     print_result(result, as_json=as_json)
+
+
+def _write_persona_log(fitted, events: Path, target: Path, column: str, read) -> None:
+    """``--persona-log``: the event log with each customer's segment as a column."""
+    from journeymodel.errors import OptionError
+
+    if fitted.model_type != "segments":
+        raise OptionError(f"--persona-log needs a segments model (got a {fitted.model_type} "
+                          "model); fit one with `journeymodel fit segments`")
+    from journeymodel.models.segments.personas import write_persona_log
+
+    rows = write_persona_log(fitted, events, target, read, column=column)
+    typer.echo(f"wrote {rows:,} events with a {column!r} column to {target}", err=True)

@@ -43,6 +43,7 @@ MODEL_TYPES = {
     "stages": "journeymodel.models.stages.model:StageModel",
     "conversion": "journeymodel.models.conversion.model:ConversionModel",
     "churn": "journeymodel.models.churn.model:ChurnModel",
+    "segments": "journeymodel.models.segments.model:SegmentModel",
 }
 
 

@@ -293,3 +293,83 @@ def check_tree(tree: xr.DataTree, model_type: str, cls: type, source: str) -> No
         specific: Callable[[Checker], None] | None = CHECKS.get(model_type)
         if specific is not None:
             specific(c)
+
+
+# ---------------------------------------------------------------------------------------------
+# Segments (mixtures over customers)
+
+
+def check_segments(c: Checker) -> None:
+    """Shares, the segments' processes (Markov chains or stages HMMs), the profile, the path
+    and transition tables and the K tried."""
+    import json
+
+    ds = c.root
+    kind = json.loads(c.tree.attrs["params"]).get("kind", "markov")
+    if kind not in ("markov", "hmm"):
+        c.fail(f"parameter 'kind' must be 'markov' or 'hmm' (got {kind!r})")
+    names = c.var(ds, "segment", ("segment",), "U")
+    K = len(names)
+    if K < 1:
+        c.fail("the model has no segments")
+    n_sym = len(c.var(ds, "touchpoint", ("touchpoint",), "U"))
+    if n_sym < 1:
+        c.fail("the model has no touchpoints")
+    c.probabilities(c.var(ds, "weight", ("segment",)), "weight")
+    for name in ("customers", "journeys"):
+        c.finite(c.var(ds, name, ("segment",)), name, low=0.0)
+    c.finite(c.var(ds, "outcomes", ("segment", "outcome")), "outcomes", low=0.0)
+    c.length(ds, "outcome", 4, "conversion, churn, dropoff, censored")
+    c.finite(c.var(ds, "steps", ("segment", "touchpoint")), "steps", low=0.0)
+    c.finite(c.var(ds, "history", ("iteration",)), "history")
+    if kind == "markov":
+        c.var(ds, "from_state", ("from_state",), "U")
+        c.var(ds, "to_state", ("to_state",), "U")
+        c.length(ds, "from_state", n_sym + 1, "the touchpoints and (start)")
+        c.length(ds, "to_state", n_sym + 3, "the touchpoints and three exits")
+        c.probabilities(c.var(ds, "theta", ("segment", "from_state", "to_state")), "theta")
+    else:
+        for dim in ("stage", "from_stage", "to_stage", "exit"):
+            c.var(ds, dim, (dim,), "U")
+        n_st = ds.sizes.get("stage", 0)
+        for dim in ("from_stage", "to_stage"):
+            c.length(ds, dim, n_st, "one per stage")
+        c.length(ds, "exit", 4, "continue, conversion, churn, dropoff")
+        c.probabilities(c.var(ds, "startprob", ("segment", "stage")), "startprob")
+        c.probabilities(c.var(ds, "transmat", ("segment", "from_stage", "to_stage")),
+                        "transmat")
+        c.probabilities(c.var(ds, "emissionprob", ("segment", "stage", "touchpoint")),
+                        "emissionprob")
+        c.probabilities(c.var(ds, "exitprob", ("segment", "stage", "exit")), "exitprob")
+    fit = c.json_attr(ds.attrs, "fit", dict)
+    c.fields(fit, {"log_likelihood": NUM, "n_parameters": int, "n_customers": int,
+                   "n_iter": int, "converged": bool}, "attribute 'fit'")
+    if min(fit["n_parameters"], fit["n_customers"], fit["n_iter"]) < 0:
+        c.fail("attribute 'fit': n_parameters, n_customers and n_iter must be >= 0")
+    _segment_tables(c, K)
+
+
+def _segment_tables(c: Checker, K: int) -> None:
+    """The paths, transitions and selection groups: segment indices in range, numbers finite."""
+    import numpy as np
+
+    columns = {"paths": {"segment": "i", "kind": "U", "rank": "i", "path": "U",
+                         "journeys": "f", "share": "f", "lift": "f"},
+               "transitions": {"segment": "i", "rank": "i", "from": "U", "to": "U",
+                               "probability": "f", "journeys": "f"}}
+    for group, spec in columns.items():
+        g = c.child(group)
+        where = f"group {group!r}: "
+        for name, kind in spec.items():
+            values = c.var(g, name, ("row",), kind, where=where)
+            if kind == "f":
+                c.finite(values, f"{group} {name}", low=0.0)
+        seg = g["segment"].values.astype(np.int64)
+        _in_range(c, seg, K, f"{group} segment")
+    sel = c.child("selection")
+    for name in ("n_segments", "log_likelihood", "aic", "bic", "n_parameters"):
+        c.finite(c.var(sel, name, ("candidate",), where="group 'selection': "),
+                 f"selection {name}")
+
+
+CHECKS["segments"] = check_segments

@@ -1,0 +1,84 @@
+"""``journeymodel fit segments EVENTS -o S.nc``: behavioural segments (personas) from journeys."""
+
+from typing import Annotated
+
+import typer
+from journeymodel.cli.cmd_fit_stages import parse_range
+from journeymodel.cli.options import EventsArg, JsonFlag, OutModel, SeedOpt, with_read_options
+
+from journeymodel.choices import choice_enum
+
+#: --kind's choices (the library's tuple, repeated here so --help does not import numpy).
+Kind = choice_enum("Kind", ("markov", "hmm"))
+
+
+def register(app: typer.Typer, fit: typer.Typer) -> None:
+    fit.command(name="segments")(fit_segments)
+
+
+def parse_segments(text: str):
+    """``--segments``: a whole number >= 1, or ``auto``."""
+    from journeymodel.errors import OptionError
+
+    value = text.strip().lower()
+    if value == "auto":
+        return "auto"
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise OptionError(f"--segments must be a whole number >= 1 or auto (got {text!r})")
+
+
+@with_read_options
+def fit_segments(
+    events: EventsArg,
+    out: OutModel,
+    segments: Annotated[str, typer.Option(
+        "--segments", help="Number of segments K, or auto (each K of --auto-range, lowest "
+        "BIC).")] = "3",
+    auto_range: Annotated[str, typer.Option("--auto-range",
+                                            help="K range tried by --segments auto.")] = "2,8",
+    kind: Annotated[Kind, typer.Option(
+        "--kind", help="Each segment's process: markov (a Markov chain over touchpoints with "
+        "conversion, churn and drop-off exits) or hmm (a stages HMM).")] = Kind.markov,
+    stages: Annotated[int, typer.Option("--stages", min=1,
+                                        help="Hidden stages per segment (--kind hmm).")] = 3,
+    restarts: Annotated[int, typer.Option("--restarts", min=1,
+                                          help="Random EM starts per K (best kept).")] = 3,
+    max_iter: Annotated[int, typer.Option("--max-iter", min=1,
+                                          help="EM iterations at most.")] = 500,
+    seed: SeedOpt = 0,
+    as_json: JsonFlag = False,
+    read=None,
+) -> None:
+    """Find behavioural segments of customers (a mixture over customers) and save them.
+
+    Every journey of a customer comes from one segment's process; segments are numbered by
+    size and named from the touchpoints that distinguish them and their conversion rate.
+    `journeymodel predict S.nc EVENTS` gives each customer's segment.
+    """
+    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.output import print_fit_result
+
+    from journeymodel.io.outputs import check_not_input
+    from journeymodel.models.segments.model import SegmentModel
+
+    check_not_input(out, [events, read.config_path])  # never over the log or the config
+    model = SegmentModel(n_segments=parse_segments(segments), kind=Kind(kind).value,
+                         n_stages=stages, restarts=restarts, seed=seed, max_iter=max_iter,
+                         auto_range=parse_range(auto_range))
+    journeys = load_journeys_cli(events, read)
+    _fit_with_progress(model, journeys)
+    model.save(out)
+    print_fit_result(model.summary(), out, as_json=as_json)
+
+
+def _fit_with_progress(model, journeys):
+    """Fit, showing each K and restart on stderr (rich status line)."""
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False)
+    with err.status("fitting segments ...") as status:
+        def progress(line: str) -> None:
+            status.update(f"fitting segments: {line}")
+
+        return model.fit(journeys, progress=progress)
