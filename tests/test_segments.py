@@ -236,3 +236,18 @@ def test_damaged_model_file_is_refused(fitted, tmp_path):
     tree.to_netcdf(bad, engine="h5netcdf")
     with pytest.raises(ModelFileError, match="theta: rows must sum to 1"):
         load_model(bad)
+
+
+# -- report section -----------------------------------------------------------------------------
+
+
+def test_report_section_shows_segments_side_by_side(fitted):
+    from journeymodel.report.palette import palette_for
+    from journeymodel.report.sections.segments import segments_section
+
+    section = segments_section(fitted, "s.nc", palette_for([fitted]))
+    figure, sizes, paths = section.items
+    assert figure.png.startswith(b"\x89PNG") and figure.size[0] > 1000
+    assert list(sizes.frame.index) == fitted.segment_names_
+    assert list(paths.frame.columns) == fitted.segment_names_
+    assert ("customers", "1,500") in section.facts
