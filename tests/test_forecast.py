@@ -217,7 +217,7 @@ def test_as_of_outside_the_log_is_refused():
                           "touchpoint": ["x", "conversion"]})
     with pytest.raises(OptionError, match=r"--as-of 2024-12-01 is before the first event"):
         journeys_as_of(frame, as_of="2024-12-01")
-    with pytest.raises(OptionError, match=r"--as-of 2025-06-01 is after the last event"):
+    with pytest.raises(OptionError, match=r"--as-of 2025-06-01 is after the end of the log"):
         journeys_as_of(frame, as_of="2025-06-01")
     with pytest.raises(OptionError, match="must be a date"):
         journeys_as_of(frame, as_of="soon")
@@ -300,3 +300,18 @@ def test_continuations_are_the_forecasts_paths(tmp_path):
     # each draw of a journey is its own customer, its events in time order
     assert ev.groupby("customer_id")["timestamp"].apply(
         lambda s: s.is_monotonic_increasing).all()
+
+
+def test_report_section_draws_the_forecast():
+    from journeymodel.report.palette import Palette
+    from journeymodel.report.sections.forecast import forecast_section
+
+    f = forecast_in_flight(two_step_model(), in_flight_log([0.5] * 50), "30D", n_draws=50)
+    section = forecast_section(f, "Markov", Palette(["a", "b"]))
+    assert section.title == "The next 30 days (Markov)"
+    assert "are not counted" in section.intro
+    (fig,) = section.figures
+    assert fig.key == "forecast-daily" and fig.size[0] == 1100
+    js = f.summary()["conversions"]
+    assert dict(section.facts)["conversions"] == (
+        f"{js['mean']:,.1f} [{js['low']:,.0f}, {js['high']:,.0f}]")

@@ -101,7 +101,8 @@ def journeys_as_of(source, options=None, as_of: str | float | None = None) -> Jo
     Raises
     ------
     OptionError
-        ``as_of`` before the first event or after the last one of the log.
+        ``as_of`` before the first event of the log, or after its last event by more than
+        the gap (no journey is in flight then).
     """
     from journeymodel.data.journeys import load_journeys
     from journeymodel.data.options import ReadOptions
@@ -119,10 +120,11 @@ def journeys_as_of(source, options=None, as_of: str | float | None = None) -> Jo
         raise
     late = journeys.ledger.dropped.get("after_observed_until", 0)
     last = float(np.nanmax(journeys.end)) if journeys.n_journeys else float("nan")
-    if not late and journeys.observed_until > last:
-        raise OptionError(f"--as-of {as_of} is after the last event of the log "
-                          f"({_time_text(last, journeys.time_kind)}): the log does not say what "
-                          "happened up to then; leave --as-of out to forecast from its end")
+    if not late and journeys.gap is not None and journeys.observed_until > last + journeys.gap:
+        raise OptionError(f"--as-of {as_of} is after the end of the log: its last event "
+                          f"({_time_text(last, journeys.time_kind)}) is more than the gap "
+                          "before it, so no journey is in flight then; leave --as-of out to "
+                          "forecast from the end of the log")
     return journeys
 
 
