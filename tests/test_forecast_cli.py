@@ -90,7 +90,7 @@ def test_same_seed_same_output(files, run_cli):
     (["--horizon", "soon"], r"--horizon must be a duration like 30D"),
     (["--horizon", "30"], r"--horizon needs a unit"),
     (["--horizon", "30D", "--as-of", "2024-01-01"], r"--as-of 2024-01-01 is before the first"),
-    (["--horizon", "30D", "--as-of", "2027-01-01"], r"--as-of 2027-01-01 is after the end of the log"),
+    (["--horizon", "30D", "--as-of", "2027-01-01"], r"--as-of 2027-01-01 is after the end"),
     (["--horizon", "30D", "--draws", "1"], r"--draws must be a whole number >= 2"),
     (["--horizon", "30D", "--journeys", "5"], r"--journeys applies to conversion models"),
 ])
