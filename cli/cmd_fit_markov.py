@@ -6,6 +6,14 @@ from typing import Annotated
 import typer
 from journeymodel.cli.options import EventsArg, JsonFlag, OutModel, SeedOpt, with_read_options
 
+from journeymodel.choices import choice_enum
+
+#: How in-flight journeys' last states enter the fit (the library's
+#: ``journeymodel.models.markov.censoring.CENSORED_HANDLING``; kept here as a literal so the
+#: CLI imports no numpy to build its options).
+CENSORED_HANDLING = ("survival", "ignore")
+Censored = choice_enum("Censored", CENSORED_HANDLING)
+
 #: Where the Markov step runs in ``journeymodel demo``.
 DEMO_ORDER = 10
 
@@ -39,6 +47,11 @@ def fit_markov(
     holdout: Annotated[float | None, typer.Option(
         "--holdout", help="Hold out this fraction of journeys; report log-loss and AUC of "
         "conversion prediction on them (the saved model is fitted on the rest).")] = None,
+    censored: Annotated[Censored, typer.Option(
+        "--censored", help="In-flight journeys: survival (default) counts that their last "
+        "state has not been left yet after the time already spent there; ignore counts "
+        "nothing for it, as ChannelAttribution does (drop-off comes out low on a log cut "
+        "mid-stream).")] = Censored.survival,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
     read=None,
@@ -57,7 +70,8 @@ def fit_markov(
     check_not_input(out, [events, read.config_path])  # never over the log or the config
     journeys = load_journeys_cli(events, read)
     model = MarkovJourneyModel(order=_parse_order(order), prior=prior,
-                               collapse_repeats=not keep_repeats, seed=seed)
+                               collapse_repeats=not keep_repeats, seed=seed,
+                               censored=censored.value)
     scores = None
     if holdout is not None:
         from journeymodel.models.markov.predict import holdout_scores

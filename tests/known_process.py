@@ -21,6 +21,10 @@ START = np.array([0.5, 0.3, 0.2])
 P = np.array([[0.0, 0.45, 0.2, 0.15, 0.2],
               [0.35, 0.0, 0.25, 0.3, 0.1],
               [0.3, 0.2, 0.0, 0.4, 0.1]])
+#: The same process where each touchpoint may repeat (collapsed into one state by default).
+P_REPEATS = np.array([[0.3, 0.3, 0.14, 0.12, 0.14],
+                      [0.35, 0.2, 0.15, 0.2, 0.1],
+                      [0.2, 0.2, 0.2, 0.3, 0.1]])
 #: Gamma (shape, mean in days) of the holding time from each touchpoint to each next event.
 SHAPE = np.array([[1.0, 0.7, 2.0, 3.0],
                   [1.5, 1.0, 0.8, 2.0],
@@ -39,8 +43,9 @@ class Log:
     observed_until: pd.Timestamp
 
 
-def simulate(n: int, seed: int, span: float = 200.0) -> pd.DataFrame:
-    """Every event of ``n`` complete journeys (times in days since T0), steps drawn at once."""
+def simulate(n: int, seed: int, span: float = 200.0, p: np.ndarray = P) -> pd.DataFrame:
+    """Every event of ``n`` complete journeys (times in days since T0), steps drawn at once;
+    ``p`` replaces :data:`P` (e.g. with self-loops)."""
     rng = np.random.default_rng(seed)
     cur = rng.choice(3, n, p=START)
     now = rng.random(n) * span
@@ -50,7 +55,7 @@ def simulate(n: int, seed: int, span: float = 200.0) -> pd.DataFrame:
     while len(active):  # loop over steps; every active journey moves at once
         s = cur[active]
         u = rng.random(len(active))[:, None]
-        nxt = (u > np.cumsum(P[s], axis=1)).sum(axis=1)
+        nxt = (u > np.cumsum(p[s], axis=1)).sum(axis=1)
         move = nxt < 4  # a touchpoint or the conversion
         a, s, nxt = active[move], s[move], nxt[move]
         hold = rng.gamma(SHAPE[s, nxt], MEAN_DAYS[s, nxt] / SHAPE[s, nxt])

@@ -478,3 +478,38 @@ def test_preconditioned_iteration_matches_direct_solves(monkeypatch):
     monkeypatch.setattr(mc, "_ITER_MAX", 1)
     np.testing.assert_allclose(mc._iterative_start(chain.n, qr, qc, qd, rhs, removed, 0),
                                direct, rtol=1e-10, atol=1e-14)
+
+
+def test_unseen_window_backs_off_to_the_lower_order():
+    """Issue 17: an in-flight window never seen in training takes the values of the windows
+    sharing its last touchpoint(s), weighted by visits (before: NaN); an unknown touchpoint
+    still gives NaN."""
+    from journeymodel.models.markov.predict import state_of_journeys
+
+    train = journeys_from_codes([["a", "b", "c"], ["b", "c"], ["c", "a", "b"], ["a", "b"],
+                                 ["b", "a"]],
+                                ["conversion", "dropoff", "conversion", "dropoff", "dropoff"])
+    m = MarkovJourneyModel(order=2).fit(train)
+    labels = m.state_labels()
+    flight = journeys_from_codes([["c", "a", "c"], ["a", "x"], ["a", "b"]], ["censored"] * 3)
+    res = state_of_journeys(m, flight)
+    # (a > c) was never seen: the full windows ending in c are (b > c) only
+    bc = labels.index("b > c")
+    assert res["p_conversion"][0] == pytest.approx(m.p_conversion_[bc])
+    assert res["next"][0] == pytest.approx(state_of_journeys(
+        m, journeys_from_codes([["b", "c"]], ["censored"]))["next"][0])
+    assert res["backoff"].tolist() == [1, 0, 0]
+    assert res["known"].tolist() == [True, False, True]
+    assert np.isnan(res["p_conversion"][1])
+    assert res["p_conversion"][2] == m.p_conversion_[labels.index("a > b")]
+    # (a > a) was never seen; (c > a) and (b > a) end in a: it takes their visit-weighted mean
+    res2 = state_of_journeys(m, journeys_from_codes([["b", "a", "a"]], ["censored"]))
+    ca, ba = labels.index("c > a"), labels.index("b > a")
+    v = np.bincount(np.searchsorted(m.chain_.keys, m.counts_.from_key),
+                    weights=m.counts_.count, minlength=m.chain_.n)
+    expect = np.average(m.p_conversion_[[ca, ba]], weights=v[[ca, ba]])
+    assert res2["p_conversion"][0] == pytest.approx(expect)
+    assert np.allclose(res2["next"][0].sum(), 1.0)
+    out = m.predict(journeys_from_codes([["c", "a", "c"]], ["censored"]))
+    assert out.json["n_backed_off"] == 1 and out.json["n_unknown_state"] == 0
+    assert any("back off" in n for n in out.notes)

@@ -179,8 +179,13 @@ def _leak_items(kind, names, passes, dropped, cont_conv, ci):
 
 
 def state_leaks(model, ci: float = 0.94) -> tuple[list[dict], float]:
-    """Leaks of a Markov model's states (absorbing-chain ``P(conversion)``)."""
-    chain, counts = model.chain_, model.counts_
+    """Leaks of a Markov model's states (absorbing-chain ``P(conversion)``).
+
+    Passes and drop-offs are the counts the chain was fitted from: the observed ones plus the
+    in-flight journeys' expected ones (their last state's chance of dropping off given the time
+    already spent there, issue 17), so a state where customers go quiet is not under-counted on
+    a log cut mid-stream."""
+    chain, counts = model.chain_, getattr(model, "expected_counts_", model.counts_)
     if "dropoff" not in chain.absorbing:
         return [], float("nan")
     code = -(chain.absorbing.index("dropoff") + 1)

@@ -99,8 +99,29 @@ def check_markov(c: Checker) -> None:
     notes = c.json_attr(attrs, "notes", list)
     if not all(isinstance(x, str) for x in notes):
         c.fail("attribute 'notes' must be a list of text")
+    if "censored_count" in ds:  # files from issue 17 on: the censored journeys' expected moves
+        cf = c.var(ds, "censored_from", ("censored_pair",), "i").astype(np.int64)
+        ct = c.var(ds, "censored_to", ("censored_pair",), "i").astype(np.int64)
+        _in_range(c, cf, n, "censored_from")
+        _in_range(c, ct, n + k, "censored_to")
+        c.finite(c.var(ds, "censored_count", ("censored_pair",)), "censored_count", low=0.0)
     check_experience(c)
     _numeric_group(c, "order_selection")
+    _holding(c)
+
+
+def _holding(c: Checker) -> None:
+    """The optional ``holding`` group (holding times, issue 17), checked by the class that
+    reads it."""
+    if "holding" not in c.tree.children:
+        return
+    from journeymodel.errors import ModelFileError
+    from journeymodel.stats.holding import HoldingTimes
+
+    try:
+        HoldingTimes.from_dataset(c.tree["holding"].to_dataset(inherit=False))
+    except ModelFileError as exc:
+        c.fail(f"group 'holding': {exc}")
 
 
 def _in_range(c: Checker, idx, n: int, name: str) -> None:
@@ -158,6 +179,7 @@ def check_stages(c: Checker) -> None:
     c.fields(fit["timing"], dict.fromkeys(fit["timing"], OPT_NUM), "attribute 'fit': timing",
              nan_ok=True)
     check_experience(c)
+    _holding(c)
     if "selection" in c.tree.children:
         sel = c.tree["selection"].to_dataset(inherit=False)
         for name in ("n_stages", "log_likelihood", "aic", "bic", "n_parameters"):

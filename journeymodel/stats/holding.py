@@ -47,7 +47,7 @@ PER_DECADE = 10
 #: time (1 s .. about 31 years), periods for period numbers.
 GRID_RANGE = {"datetime": (1.0, 1e9), "period": (0.1, 1e7)}
 #: Kernel bandwidth (in bins) of the smoothing along log-time.
-BANDWIDTH = 1.0
+BANDWIDTH = 0.5
 #: Pseudo-observations of the parent distribution a pair (or a touchpoint) is shrunk with.
 SHRINK = 10.0
 _EM_TOL = 1e-9
@@ -434,15 +434,17 @@ class HoldingTimes:
 
     # -- persistence -------------------------------------------------------------------------
     def to_dataset(self) -> xr.Dataset:
-        """The distributions as an xarray Dataset (the ``holding`` group of model files)."""
+        """The distributions as an xarray Dataset (the ``holding`` group of model files;
+        dimensions ``src`` and ``dst`` name the touchpoints and targets, which do not clash
+        with a parent group's ``touchpoint``)."""
         import xarray as xr
 
         return xr.Dataset(
             {"edges": ("edge", self.edges), "cdf": (("row", "edge"), self.cdf),
              "pair_src": ("pair", self.pair_src), "pair_dst": ("pair", self.pair_dst),
              "pair_n": ("pair", self.pair_n), "p_next": ("pair", self.p_next),
-             "p_dropoff": ("touchpoint", self.p_dropoff)},
-            coords={"touchpoint": list(self.touchpoints), "target": list(self.targets)},
+             "p_dropoff": ("src", self.p_dropoff)},
+            coords={"src": list(self.touchpoints), "dst": list(self.targets)},
             attrs={"gap": float("nan") if self.gap is None else float(self.gap),
                    "time_kind": self.time_kind, "family": "smoothed empirical",
                    "bandwidth_bins": BANDWIDTH, "shrink": SHRINK})
@@ -457,14 +459,14 @@ class HoldingTimes:
             A missing variable, shapes that disagree, indices out of range, a CDF that is not
             non-decreasing from 0 to 1, probabilities outside [0, 1].
         """
-        needed = ("touchpoint", "edges", "cdf", "pair_src", "pair_dst", "pair_n", "p_next",
+        needed = ("src", "edges", "cdf", "pair_src", "pair_dst", "pair_n", "p_next",
                   "p_dropoff")
         missing = [v for v in needed if v not in ds.variables] + [
             a for a in ("gap", "time_kind") if a not in ds.attrs]
         if missing:
             raise ModelFileError(f"damaged holding times: missing variable {missing[0]!r}")
         try:
-            tps = tuple(str(x) for x in ds["touchpoint"].values)
+            tps = tuple(str(x) for x in ds["src"].values)
             edges = np.asarray(ds["edges"].values, float)
             cdf = np.asarray(ds["cdf"].values, float)
             ps, pd_ = (np.asarray(ds[v].values).astype(np.int64) for v in ("pair_src",

@@ -40,6 +40,7 @@ from journeymodel.data.journeyset import (
 from journeymodel.errors import OptionError
 from journeymodel.stats.additive import Additive
 from journeymodel.stats.experience import ExperienceStats, experience_stats
+from journeymodel.stats.holding import HoldingStats, bin_of, grid_edges, holding_stats
 from journeymodel.stats.vocab import recode, union
 
 #: Absorbing states, in the order they follow the transient states.
@@ -432,6 +433,93 @@ def _dwell(seq: StateSequences, uk, ik, nxt, n_per, last, journeys: JourneySet, 
 
 
 # ---------------------------------------------------------------------------------------------
+# Censored last states
+
+
+@dataclass(frozen=True, eq=False)
+class CensoredStates(Additive):
+    """Last states of censored (in-flight) journeys by the time already spent there.
+
+    The elapsed time ``observed_until - last event time`` is binned on the fixed grid of
+    :func:`journeymodel.stats.holding.grid_edges` (so two parts add up exactly); the Markov fit
+    uses it for the survival term of the censored journeys (issue 17,
+    :mod:`journeymodel.models.markov.censoring`).
+
+    Attributes
+    ----------
+    order : int
+    collapse : bool
+    touchpoints : tuple of str
+    key, bin : ndarray of int64, shape (n_cells,)
+        Distinct (state key, elapsed-time bin) cells, sorted.
+    count : ndarray of float64, shape (n_cells,)
+        Weighted censored journeys in each cell.
+
+    Examples
+    --------
+    >>> a = CensoredStates(1, True, ("web",), np.array([1]), np.array([40]), np.array([1.0]))
+    >>> b = CensoredStates(1, True, ("email",), np.array([1]), np.array([40]), np.array([2.0]))
+    >>> s = a + b
+    >>> s.touchpoints, s.key.tolist(), s.count.tolist(), sum([b, a]).equals(s)
+    (('email', 'web'), [1, 2], [2.0, 1.0], True)
+    """
+
+    order: int
+    collapse: bool
+    touchpoints: tuple[str, ...]
+    key: np.ndarray
+    bin: np.ndarray
+    count: np.ndarray
+
+    def _add(self, other: CensoredStates) -> CensoredStates:
+        if (self.order, self.collapse) != (other.order, other.collapse):
+            raise OptionError("can only add censored states of the same order and repeat "
+                              "handling")
+        names, mine, theirs = union(self.touchpoints, other.touchpoints)
+        a, b = self.in_vocabulary(names, mine), other.in_vocabulary(names, theirs)
+        k, bn, (c,) = _group_pairs(np.concatenate([a.key, b.key]),
+                                   np.concatenate([a.bin, b.bin]),
+                                   [np.concatenate([a.count, b.count])])
+        return CensoredStates(self.order, self.collapse, names, k.astype(np.int64),
+                              bn.astype(np.int64), c)
+
+    def in_vocabulary(self, names: tuple[str, ...], index: np.ndarray) -> CensoredStates:
+        if names == self.touchpoints:
+            return self
+        key = recode_keys(self.key, index, len(self.touchpoints) + 1,
+                          state_base(len(names), self.order), self.order)
+        srt = np.lexsort((self.bin, key))
+        return CensoredStates(self.order, self.collapse, names, key[srt], self.bin[srt],
+                              self.count[srt])
+
+    def equals(self, other: CensoredStates, rtol: float = 1e-9) -> bool:
+        if (self.order, self.collapse) != (other.order, other.collapse):
+            return False
+        names, mine, theirs = union(self.touchpoints, other.touchpoints)
+        a, b = self.in_vocabulary(names, mine), other.in_vocabulary(names, theirs)
+        return (np.array_equal(a.key, b.key) and np.array_equal(a.bin, b.bin)
+                and np.allclose(a.count, b.count, rtol=rtol))
+
+
+def censored_states(journeys: JourneySet, order: int, collapse: bool = True
+                    ) -> CensoredStates:
+    """The :class:`CensoredStates` of ``journeys`` (empty without timestamps)."""
+    names = tuple(journeys.touchpoints)
+    none = np.zeros(0, np.int64)
+    cens = np.flatnonzero((journeys.outcome == CENSORED) & (journeys.lengths > 0))
+    if journeys.time_kind == "none" or len(cens) == 0:
+        return CensoredStates(order, collapse, names, none, none, np.zeros(0))
+    sub = journeys.take(cens)
+    keys, offsets, _ = _states(sub, order, collapse, None, times=False)
+    last_key = keys[offsets[1:] - 1].astype(np.int64)
+    elapsed = journeys.observed_until - sub.times[sub.offsets[1:] - 1]
+    ok = np.isfinite(elapsed)
+    k, bn, (c,) = _group_pairs(last_key[ok], bin_of(elapsed[ok], grid_edges(sub.time_kind)),
+                               [sub.weight[ok]])
+    return CensoredStates(order, collapse, names, k.astype(np.int64), bn.astype(np.int64), c)
+
+
+# ---------------------------------------------------------------------------------------------
 # Heuristics
 
 
@@ -496,6 +584,10 @@ class MarkovStats(Additive):
     observed_until : float
         End of observation (NaN without times).
     experience : ExperienceStats
+    censored : CensoredStates or None
+        Last states of in-flight journeys by elapsed time (None: not counted).
+    holding : HoldingStats or None
+        Holding times between events (None without timestamps).
 
     Examples
     --------
@@ -521,6 +613,8 @@ class MarkovStats(Additive):
     time_kind: str
     observed_until: float
     experience: ExperienceStats
+    censored: CensoredStates | None = None
+    holding: HoldingStats | None = None
 
     @property
     def touchpoints(self) -> tuple[str, ...]:
@@ -547,7 +641,8 @@ class MarkovStats(Additive):
             self.conversions + other.conversions, self.value + other.value,
             self.outcomes + other.outcomes, self.n_journeys + other.n_journeys,
             self.time_kind, float(np.fmax(self.observed_until, other.observed_until)),
-            self.experience + other.experience)
+            self.experience + other.experience, _plus(self.censored, other.censored),
+            _plus(self.holding, other.holding))
 
 
     @property
@@ -573,7 +668,19 @@ class MarkovStats(Additive):
                     other.start_min, other.start_max, other.n_journeys, other.time_kind)
                 and np.array_equal(self.observed_until, other.observed_until, equal_nan=True)
                 and np.allclose(scalars[0], scalars[1], rtol=rtol)
-                and self.experience.equals(other.experience, rtol))
+                and self.experience.equals(other.experience, rtol)
+                and _equal(self.censored, other.censored, rtol)
+                and _equal(self.holding, other.holding, rtol))
+
+
+def _plus(a, b):
+    """Sum of two optional statistics (None where either part has none)."""
+    return None if a is None or b is None else a + b
+
+
+def _equal(a, b, rtol: float) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None
+                                         and a.equals(b, rtol))
 
 
 def transition_stats(journeys: JourneySet, order: int, collapse: bool = True,
@@ -597,4 +704,6 @@ def transition_stats(journeys: JourneySet, order: int, collapse: bool = True,
                              minlength=len(OUTCOMES)).astype(np.float64),
         n_journeys=journeys.n_journeys, time_kind=journeys.time_kind,
         observed_until=float(journeys.observed_until),
-        experience=experience_stats(journeys))
+        experience=experience_stats(journeys),
+        censored=censored_states(journeys, order, collapse),
+        holding=None if journeys.time_kind == "none" else holding_stats(journeys))

@@ -32,9 +32,11 @@ from journeymodel.data.journeys import OUTCOMES, JourneySet
 from journeymodel.errors import InputError, ModelFileError, OptionError
 from journeymodel.models.base import JourneyMeta, JourneyModel, Result
 from journeymodel.models.markov import attribution as attr
+from journeymodel.models.markov.censoring import CENSORED_HANDLING, censored_allocation
 from journeymodel.models.markov.chain import Chain, build_chain, fundamental_solve
 from journeymodel.models.markov.predict import predict_in_flight, simulate_journeys
 from journeymodel.models.markov.select import select_order
+from journeymodel.stats.holding import HoldingTimes, fit_holding
 from journeymodel.stats.transitions import (
     HEURISTICS,
     MarkovStats,
@@ -67,13 +69,29 @@ class MarkovJourneyModel(JourneyModel):
         models repeated touchpoints as self-transitions.
     seed : int
         Seed of the held-out split used by ``order="auto"``.
+    censored : {"survival", "ignore"}
+        What an in-flight (censored) journey's last state contributes. ``"survival"``
+        (default): it has not left yet after the time already spent there, a survival term of
+        the holding times competing between moving on and dropping off, fitted by EM (see
+        :mod:`journeymodel.models.markov.censoring`); without it drop-off probabilities come
+        out low on a log cut mid-stream. ``"ignore"``: nothing, as ChannelAttribution (and
+        journeymodel before issue 17) does; for comparisons with it. Journeys without
+        timestamps (path tables) have no elapsed time and are always ``"ignore"``.
 
     Attributes
     ----------
     order_ : int
     chain_ : Chain
-        Transient state keys, absorbing states and posterior concentration.
+        Transient state keys, absorbing states and posterior concentration (built from
+        ``counts_ + censored_counts_``).
     counts_ : TransitionCounts
+        Observed transitions.
+    censored_counts_ : TransitionCounts
+        Expected transitions of the censored journeys' last states (fractional; empty with
+        ``censored="ignore"``, without timestamps or without in-flight journeys).
+    holding_ : HoldingTimes or None
+        Holding times between events per touchpoint and next event
+        (:class:`~journeymodel.stats.holding.HoldingTimes`); None without timestamps.
     p_conversion_, expected_steps_, mean_dwell_ : ndarray, shape (n_states,)
         P(conversion), expected transitions until absorption, and mean time spent in each
         transient state (NaN where not observed or without timestamps).
@@ -96,11 +114,12 @@ class MarkovJourneyModel(JourneyModel):
     schema_version: ClassVar[int] = 1
 
     def __init__(self, order: int | str = 1, prior: float = 0.0, collapse_repeats: bool = True,
-                 seed: int = 0) -> None:
+                 seed: int = 0, censored: str = "survival") -> None:
         self.order = order
         self.prior = prior
         self.collapse_repeats = collapse_repeats
         self.seed = seed
+        self.censored = censored
 
     # -- fitting ---------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -110,6 +129,9 @@ class MarkovJourneyModel(JourneyModel):
         if not (isinstance(self.prior, (int, float)) and np.isfinite(self.prior)
                 and self.prior >= 0):
             raise OptionError(f"prior must be a number >= 0 (got {self.prior!r})")
+        if self.censored not in CENSORED_HANDLING:
+            raise OptionError(f"censored must be one of {CENSORED_HANDLING} "
+                              f"(got {self.censored!r})")
 
     def fit(self, journeys: JourneySet) -> Self:
         """Count transitions, form the posterior and solve the chain's analytics.
@@ -185,7 +207,9 @@ class MarkovJourneyModel(JourneyModel):
         self.order_table_ = None
         self.order_ = counts.order
         self.counts_ = counts
-        self.chain_, self.notes_ = build_chain(counts, float(self.prior))
+        self.holding_ = None if stats.holding is None else fit_holding(stats.holding)
+        self.censored_counts_ = self._censored_counts(stats)
+        self.chain_, self.notes_ = build_chain(self.expected_counts_, float(self.prior))
         finite = np.isfinite([stats.start_min, stats.start_max]).all()
         self.start_range_ = (stats.start_min, stats.start_max) if finite else (0.0, 0.0)
         self.heuristics_ = stats.heuristics
@@ -193,6 +217,26 @@ class MarkovJourneyModel(JourneyModel):
         self.total_value_ = stats.value
         self._analyse()
         return self
+
+    def _censored_counts(self, stats: MarkovStats) -> TransitionCounts:
+        """Expected transitions of the censored last states (see ``censored``)."""
+        c = stats.censored
+        if (self.censored == "survival" and self.holding_ is not None and c is not None
+                and len(c.key)):
+            return censored_allocation(self.counts_, c, self.holding_)
+        z = np.zeros(0)
+        return TransitionCounts(self.counts_.order, self.counts_.collapse,
+                                self.counts_.touchpoints, z.astype(np.int64),
+                                z.astype(np.int64), z, z, z.astype(np.int64), z, z)
+
+    @property
+    def expected_counts_(self) -> TransitionCounts:
+        """Observed transitions plus the censored journeys' expected ones: what the posterior
+        (``chain_``), attribution and pain points are built from."""
+        extra = getattr(self, "censored_counts_", None)
+        if extra is None or len(extra.count) == 0:
+            return self.counts_
+        return self.counts_ + extra
 
     def _remember_stats(self, stats: MarkovStats) -> None:
         """What a model fitted from statistics knows of its journeys (see :meth:`fit_stats`)."""
@@ -205,7 +249,9 @@ class MarkovJourneyModel(JourneyModel):
                               rows_used=stats.n_journeys)
         self.journeys_ = JourneyMeta(
             touchpoints=stats.touchpoints, personas=(), devices=stats.experience.devices,
-            time_kind=stats.time_kind, gap=None, observed_until=stats.observed_until,
+            time_kind=stats.time_kind,
+            gap=None if stats.holding is None else stats.holding.gap,
+            observed_until=stats.observed_until,
             n_journeys=stats.n_journeys, n_events=stats.experience.n_events,
             outcome_counts={name: number(c) for name, c in zip(OUTCOMES, stats.outcomes,
                                                                strict=True)})
@@ -373,8 +419,14 @@ class MarkovJourneyModel(JourneyModel):
         line = (f"counts: {self.state_count_text()}; {self.total_conversions_:,.0f} "
                 f"conversions of {journeys:,.0f} journeys (as `describe` counts them)")
         if oc.get("censored"):
-            line += (f"; the {oc['censored']:,.0f} in-flight journeys add their steps but no "
-                     "outcome (not a drop-off)")
+            extra = getattr(self, "censored_counts_", None)
+            if extra is not None and len(extra.count):
+                line += (f"; the {oc['censored']:,.0f} in-flight journeys add their steps, and "
+                         "their last state its chance of moving on or dropping off given the "
+                         "time already spent there")
+            else:
+                line += (f"; the {oc['censored']:,.0f} in-flight journeys add their steps but "
+                         "no outcome (not a drop-off)")
         return line
 
     def summary(self) -> Result:
@@ -485,7 +537,13 @@ class MarkovJourneyModel(JourneyModel):
             attrs={"order_": self.order_, "total_conversions": self.total_conversions_,
                    "total_value": self.total_value_, "start_range": list(self.start_range_),
                    "notes": to_attr(self.notes_)})
+        extra = self.censored_counts_
+        ds["censored_from"] = ("censored_pair", np.searchsorted(chain.keys, extra.from_key))
+        ds["censored_to"] = ("censored_pair", _to_index(extra.to_key, chain.keys))
+        ds["censored_count"] = ("censored_pair", extra.count)
         children = {"experience": xr.DataTree(self.experience_)}
+        if self.holding_ is not None:
+            children["holding"] = xr.DataTree(self.holding_.to_dataset())
         if self.order_table_ is not None:
             children["order_selection"] = xr.DataTree(xr.Dataset.from_dataframe(
                 self.order_table_.set_index("order")))
@@ -523,6 +581,9 @@ class MarkovJourneyModel(JourneyModel):
             self.notes_ = list(json.loads(ds.attrs["notes"]))
         except KeyError as exc:
             raise ModelFileError(f"damaged markov model file: missing {exc}") from exc
+        self.censored_counts_ = _censored_from(ds, self.counts_, keys)
+        self.holding_ = (HoldingTimes.from_dataset(tree["holding"].to_dataset(inherit=False))
+                         if "holding" in tree.children else None)
         self.experience_ = (tree["experience"].to_dataset(inherit=False)
                             if "experience" in tree.children else None)
         self.order_table_ = None
@@ -534,6 +595,31 @@ class MarkovJourneyModel(JourneyModel):
 def _check_events(n_events: int) -> None:
     if n_events == 0:
         raise InputError("no journey has a touchpoint; a Markov model needs touchpoints")
+
+
+def _to_index(to_key: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Column of each target key: transient states in ``keys`` order, then the absorbing ones
+    (conversion, dropoff, churn)."""
+    n = len(keys)
+    return np.where(to_key >= 0, np.searchsorted(keys, np.maximum(to_key, 0)),
+                    n - 1 - to_key).astype(np.int64)
+
+
+def _censored_from(ds, counts: TransitionCounts, keys: np.ndarray) -> TransitionCounts:
+    """The censored journeys' expected transitions of a model file (empty in files saved
+    before issue 17)."""
+    z = np.zeros(0)
+    if "censored_count" not in ds:
+        return TransitionCounts(counts.order, counts.collapse, counts.touchpoints,
+                                z.astype(np.int64), z.astype(np.int64), z, z,
+                                z.astype(np.int64), z, z)
+    n = len(keys)
+    cf = ds["censored_from"].values.astype(np.int64)
+    ct = ds["censored_to"].values.astype(np.int64)
+    to_key = np.where(ct < n, keys[np.minimum(ct, n - 1)], n - 1 - ct)
+    count = ds["censored_count"].values.astype(np.float64)
+    return TransitionCounts(counts.order, counts.collapse, counts.touchpoints, keys[cf],
+                            to_key, count, np.zeros(len(count)), z.astype(np.int64), z, z)
 
 
 def _pair_values(c, keys: np.ndarray, count_coo) -> np.ndarray:

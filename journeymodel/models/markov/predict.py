@@ -41,12 +41,19 @@ def state_of_journeys(model: JourneyModel, journeys: JourneySet) -> dict[str, np
     the start state's next states that begin with its path, reweighted (the path itself, a
     complete short journey, ends next). A journey without touchpoints is at the start.
 
+    A window never seen in training backs off to the lower order: the states that end with its
+    last ``order - 1`` touchpoints, averaged with their visits as weights; if none, its last
+    ``order - 2``, and so on down to its last touchpoint (issue 17; before, such journeys got
+    NaN). Only a touchpoint the model does not know leaves a journey unknown.
+
     Returns
     -------
     dict of arrays, each of shape (n_journeys,) unless noted
         ``p_conversion``, ``expected_steps`` (transitions until absorption, the absorbing one
         included), ``next`` (n_journeys, n_touchpoints + n_absorbing) next-event distribution,
-        ``known`` (bool; False for unseen windows or touchpoints: values are NaN).
+        ``known`` (bool; False for unknown touchpoints: values are NaN), ``backoff``
+        (int: 0 for a seen state, else the number of last touchpoints the values were
+        matched on).
     """
     js, bad = _recode(model, journeys)
     chain, order, base = model.chain_, model.order_, model.base_
@@ -67,6 +74,14 @@ def state_of_journeys(model: JourneyModel, journeys: JourneySet) -> dict[str, np
     p[rows], steps[rows], nxt[rows] = (model.p_conversion_[pos[hit]],
                                        model.expected_steps_[pos[hit]], nxt_state[pos[hit]])
     known[rows] = True
+    backoff = np.zeros(nj, np.int64)
+    miss = np.flatnonzero(full)[~hit]
+    if len(miss) and order > 1:
+        vals, used = _back_off(model, last_key[~hit], nxt_state)
+        got = used > 0
+        r = miss[got]
+        p[r], steps[r], nxt[r] = vals[0][got], vals[1][got], vals[2][got]
+        known[r], backoff[r] = True, used[got]
     at_start = (L == 0) & ~bad
     p[at_start], steps[at_start], nxt[at_start] = (model.p_conversion_[0],
                                                    model.expected_steps_[0], nxt_state[0])
@@ -80,7 +95,47 @@ def state_of_journeys(model: JourneyModel, journeys: JourneySet) -> dict[str, np
         r = part[hit]
         p[r], steps[r], nxt[r] = agg[0][pos[hit]], agg[1][pos[hit]], agg[2][pos[hit]]
         known[r] = True
-    return {"p_conversion": p, "expected_steps": steps, "next": nxt, "known": known}
+    return {"p_conversion": p, "expected_steps": steps, "next": nxt, "known": known,
+            "backoff": backoff}
+
+
+def _back_off(model: JourneyModel, keys: np.ndarray, nxt_state: np.ndarray):
+    """Values of unseen full windows from the full windows sharing their last ``j``
+    touchpoints (``j = order - 1, ..., 1``, the longest that matches), weighted by visits
+    (short windows, whole journeys shorter than the order, only end: they are left out).
+
+    Returns ((p_conversion, expected_steps, next) per key, j used per key (0: no match))."""
+    chain, order, base = model.chain_, model.order_, model.base_
+    counts = model.expected_counts_
+    visits = np.bincount(np.searchsorted(chain.keys, counts.from_key), weights=counts.count,
+                         minlength=chain.n)
+    m = len(keys)
+    p, steps = np.full(m, np.nan), np.full(m, np.nan)
+    nxt = np.full((m, nxt_state.shape[1]), np.nan)
+    used = np.zeros(m, np.int64)
+    full = np.flatnonzero(chain.keys >= base ** (order - 1))  # full windows only
+    for j in range(order - 1, 0, -1):  # loop over suffix lengths (at most 3)
+        todo = np.flatnonzero(used == 0)
+        if len(todo) == 0:
+            break
+        long_enough = full[visits[full] > 0]
+        suffix = chain.keys[long_enough] % base**j
+        uk, inv = np.unique(suffix, return_inverse=True)
+        w = visits[long_enough]
+        z = np.bincount(inv, weights=w, minlength=len(uk))
+        agg_p = np.bincount(inv, weights=w * model.p_conversion_[long_enough],
+                            minlength=len(uk)) / np.maximum(z, 1e-300)
+        agg_s = np.bincount(inv, weights=w * model.expected_steps_[long_enough],
+                            minlength=len(uk)) / np.maximum(z, 1e-300)
+        agg_n = np.zeros((len(uk), nxt_state.shape[1]))
+        np.add.at(agg_n, inv, nxt_state[long_enough] * w[:, None])
+        agg_n /= np.maximum(z, 1e-300)[:, None]
+        q = keys[todo] % base**j
+        pos = np.clip(np.searchsorted(uk, q), 0, max(len(uk) - 1, 0))
+        hit = (uk[pos] == q) if len(uk) else np.zeros(len(q), bool)
+        t, k = todo[hit], pos[hit]
+        p[t], steps[t], nxt[t], used[t] = agg_p[k], agg_s[k], agg_n[k], j
+    return (p, steps, nxt), used
 
 
 def _next_event_matrix(model: JourneyModel) -> np.ndarray:
@@ -165,6 +220,7 @@ def predict_in_flight(model: JourneyModel, journeys: JourneySet) -> Result:
     nxt = pd.DataFrame(res["next"], columns=[f"next_{x}" for x in names])
     frame = pd.concat([frame, nxt], axis=1)
     unknown = int((~res["known"]).sum())
+    backed = int((res["backoff"] > 0).sum())
     top = frame[["customer_id", "state", "p_conversion", "expected_steps"]].copy()
     best = np.nanargmax(np.where(np.isnan(res["next"]), -1, res["next"]), axis=1) if len(
         flight) else np.zeros(0, int)
@@ -173,10 +229,14 @@ def predict_in_flight(model: JourneyModel, journeys: JourneySet) -> Result:
                                                      axis=1) if len(flight) else 0, np.nan)
     top = top.sort_values("p_conversion", ascending=False, kind="stable")
     notes = [f"{len(flight)} in-flight journeys of {journeys.n_journeys}"]
+    if backed:
+        notes.append(f"{backed} in-flight journeys are in a window the model never saw: "
+                     "their predictions back off to the states sharing their last touchpoints")
     if unknown:
-        notes.append(f"{unknown} in-flight journeys are in a state the model never saw "
-                     "(unknown window or touchpoint): their predictions are NaN")
+        notes.append(f"{unknown} in-flight journeys have a touchpoint the model does not know "
+                     "(or a path it never saw start): their predictions are NaN")
     js = {"n_in_flight": int(len(flight)), "n_unknown_state": unknown,
+          "n_backed_off": backed,
           "mean_p_conversion": _nanmean(res["p_conversion"]),
           "predictions": frame.astype(object).where(frame.notna(), None).to_dict("records")}
     return Result(json=js, tables=[("In-flight journeys (highest P(conversion) first)",

@@ -1,0 +1,166 @@
+"""Censored (in-flight) journeys in the Markov fit: what their last state contributes.
+
+A journey still in flight at the end of observation has made its moves (counted as usual) and
+then stayed silent in its last state ``s`` for ``e = observed_until - last event time``
+(``e <= gap``, or it would be a drop-off). What is known of its next step is only that it has
+not happened yet: with ``p_sk`` the chain's transition probabilities and ``S_k`` the survival of
+the holding time before next event ``k`` (:class:`~journeymodel.stats.holding.HoldingTimes`),
+
+    P(silent for e | s) = sum_k p_sk S_{a(s),k}(e) + p_s,dropoff
+
+(drop-off is declared only after the gap, so its survival at ``e`` is 1; ``a(s)`` is the last
+touchpoint of the window ``s``). Ignoring this term (counting nothing for the last state) loses
+exactly the journeys that are about to drop off, so drop-off probabilities come out low on a
+log cut mid-stream. The maximum-likelihood chain is found by EM: each censored last state is
+allocated to its competing next events in proportion to ``p_sk S_k(e)``, the expected counts
+are added to the observed ones, and the two steps alternate until the allocation stops moving
+(the log-likelihood is concave in each row, so EM reaches the maximum). The Dirichlet posterior
+(attribution intervals, predictions) is then built from the corrected expected counts.
+
+With ``collapse_repeats`` a repeat of the last touchpoint keeps the journey in its state (a
+window of one touchpoint repeated): with ``r`` the probability that the next event repeats it,
+the survival of each next event ``k`` is ``r S_aa(e) + (1 - r) S_ak(e)`` (that of drop-off
+``r S_aa(e) + 1 - r``): a repeat first, then the chain's own next step.
+
+``censored="ignore"`` keeps the behaviour of ChannelAttribution (and of journeymodel before
+issue 17), which counts nothing for censored journeys: for users comparing with it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from journeymodel.stats.holding import HoldingTimes, bin_of
+from journeymodel.stats.transitions import CensoredStates, TransitionCounts, decode_keys
+
+#: How censored journeys' last states enter the fit (``MarkovJourneyModel(censored=...)``).
+CENSORED_HANDLING = ("survival", "ignore")
+_TOL = 1e-10
+_MAX_ITER = 2000
+_DROPOFF = -2
+
+
+def bin_middles(edges: np.ndarray) -> np.ndarray:
+    """A representative elapsed time per grid bin: the log-middle (the middle of bin 0)."""
+    lo, hi = edges[:-1], edges[1:]
+    with np.errstate(invalid="ignore"):
+        mid = np.sqrt(lo * hi)
+    mid[0] = hi[0] / 2.0
+    return mid
+
+
+def censored_allocation(counts: TransitionCounts, censored: CensoredStates,
+                        holding: HoldingTimes) -> TransitionCounts:
+    """Expected transitions of the censored last states (fractional counts), by EM.
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+        Observed transitions.
+    censored : CensoredStates
+        Censored last states by elapsed-time bin (same order, repeat handling and names).
+    holding : HoldingTimes
+        Fitted holding times, on the same touchpoints.
+
+    Returns
+    -------
+    TransitionCounts
+        Only the expected counts of the censored journeys (``counts + result`` is what the
+        posterior is built from). States with no observed way out are left out (their rows
+        get the prior's note in :func:`~journeymodel.models.markov.chain.build_chain`).
+    """
+    order, collapse, names = counts.order, counts.collapse, counts.touchpoints
+    base = len(names) + 1
+    empty = _counts(counts, *(np.zeros(0, np.int64),) * 2, np.zeros(0))
+    rows, inv_cell = np.unique(censored.key, return_inverse=True)
+    has_row = np.isin(rows, counts.from_key)
+    if not has_row.any():
+        return empty
+    # the pairs of every censored state: its observed moves, plus drop-off
+    sel = np.isin(counts.from_key, rows[has_row])
+    pf, pt, pn = counts.from_key[sel], counts.to_key[sel], counts.count[sel]
+    missing = np.setdiff1d(rows[has_row], pf[pt == _DROPOFF])
+    pf, pt, pn = (np.concatenate([pf, missing]),
+                  np.concatenate([pt, np.full(len(missing), _DROPOFF)]),
+                  np.concatenate([pn, np.zeros(len(missing))]))
+    srt = np.lexsort((pt, pf))
+    pf, pt, pn = pf[srt], pt[srt], pn[srt]
+    prow = np.searchsorted(rows, pf)
+    # cells (state, bin) and their expansion over the state's pairs
+    cell_ok = has_row[inv_cell]
+    crow, cbin, cc = inv_cell[cell_ok], censored.bin[cell_ok], censored.count[cell_ok]
+    starts = np.searchsorted(prow, crow, "left")
+    n_per = np.searchsorted(prow, crow, "right") - starts
+    ent_cell = np.repeat(np.arange(len(crow)), n_per)
+    ent_pair = np.repeat(starts, n_per) + (np.arange(int(n_per.sum()))
+                                           - np.repeat(np.cumsum(n_per) - n_per, n_per))
+    surv = _survival(pf[ent_pair], pt[ent_pair], cbin[ent_cell], holding, base, order,
+                     collapse)
+    start_extra = np.where(pt == _DROPOFF, 1.0, 0.0)  # start with room for drop-off
+    expected = _em(pn, prow, len(rows), ent_cell, ent_pair, surv, cc, start_extra)
+    keep = expected > 0
+    return _counts(counts, pf[keep], pt[keep], expected[keep])
+
+
+def _em(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, start_extra) -> np.ndarray:
+    """Expected counts per pair at the maximum of the likelihood (see the module docstring)."""
+    extra = start_extra.copy()
+    expected = np.zeros(len(pn))
+    for _ in range(_MAX_ITER):  # EM steps (whole arrays each)
+        tot = pn + extra
+        rowsum = np.bincount(prow, weights=tot, minlength=n_rows)
+        p = np.divide(tot, rowsum[prow], out=np.zeros_like(tot), where=rowsum[prow] > 0)
+        num = p[ent_pair] * surv
+        Z = np.bincount(ent_cell, weights=num, minlength=len(cc))
+        share = np.divide(num, Z[ent_cell], out=np.zeros_like(num), where=Z[ent_cell] > 0)
+        new = np.bincount(ent_pair, weights=cc[ent_cell] * share, minlength=len(pn))
+        done = np.abs(new - expected).max(initial=0.0) <= _TOL * max(cc.sum(), 1.0)
+        expected = extra = new
+        if done:
+            break
+    return expected
+
+
+def _survival(from_key, to_key, bins, holding: HoldingTimes, base, order, collapse):
+    """Survival of each competing next event at each censored cell's elapsed time."""
+    T = len(holding.touchpoints)
+    e = bin_middles(holding.edges)[bins]
+    # a censored elapsed time beyond the gap cannot happen (it would be a drop-off)
+    e = np.minimum(e, np.nextafter(holding.edges[-1], 0))
+    a = from_key % base - 1  # the newest touchpoint is the lowest digit
+    a = np.where(from_key == 0, 0, a)
+    target = np.where(to_key >= 0, to_key % base - 1,
+                      np.where(to_key == -1, T, T + 1))  # -1 conversion, -3 churn
+    drop = to_key == _DROPOFF
+    s_k = np.where(drop, 1.0, holding.sf(a, np.where(drop, 0, target), e))
+    if not collapse:
+        return np.where(from_key == 0, 1.0, s_k)
+    r = _repeat_probability(from_key, a, holding, base, order)
+    s_aa = holding.sf(a, a, e)
+    return np.where(from_key == 0, 1.0, r * s_aa + (1.0 - r) * s_k)
+
+
+def _repeat_probability(keys, a, holding: HoldingTimes, base, order) -> np.ndarray:
+    """P(the next event repeats the last touchpoint and the state stays the same): windows
+    of one touchpoint repeated (every window at order 1); 0 elsewhere."""
+    codes = decode_keys(keys, base, order)
+    uniform = np.all((codes == codes[:, :1]) | (codes < 0), axis=1) & (keys > 0)
+    width = len(holding.touchpoints) + 2
+    pk = holding.pair_src * width + holding.pair_dst
+    key = a * width + a
+    pos = np.clip(np.searchsorted(pk, key), 0, max(len(pk) - 1, 0))
+    hit = (pk[pos] == key) if len(pk) else np.zeros(len(key), bool)
+    r = np.where(hit, holding.p_next[pos] if len(pk) else 0.0, 0.0)
+    return np.where(uniform, r, 0.0)
+
+
+def _counts(like: TransitionCounts, f, t, c) -> TransitionCounts:
+    z = np.zeros(0)
+    return TransitionCounts(like.order, like.collapse, like.touchpoints, f.astype(np.int64),
+                            t.astype(np.int64), c.astype(np.float64), np.zeros(len(c)),
+                            z.astype(np.int64), z, z)
+
+
+def censored_bins(elapsed: np.ndarray, holding: HoldingTimes) -> np.ndarray:
+    """Grid bins of elapsed times (for tests and callers building censored states by hand)."""
+    return bin_of(elapsed, holding.edges)
