@@ -76,6 +76,15 @@ PRIOR = 1.0
 #: Posterior draws behind each finding's interval.
 N_DRAWS = 4000
 EXITS = {-1: "conversion", -2: "dropoff", -3: "churn"}
+#: The log-odds normal approximation of p_diff is used as it is where every Beta shape is at
+#: least this and the tail is tiny (< 1e-14) or too large to be listed (>= the refined range,
+#: REFINE_TAIL or the false-discovery rate if larger: a listed difference has 2 x tail <= fdr);
+#: elsewhere the tail is integrated (:func:`below_probability`). Below shape ~10 the log-odds
+#: are visibly skewed: Beta(0.14, 491) against Beta(73, 418) has a tail of 5e-8, the
+#: approximation says 0.05.
+REFINE_SHAPE = 10.0
+REFINE_TAIL = 0.05
+_GRID = 200  # relative error < 0.2% against 1,600 points (3,000 random cells)
 KEYS = ("group", "start", "end", "kind", "from", "to", "rate", "baseline_rate", "diff", "low",
         "high", "p_diff", "journeys", "impact")
 
@@ -263,7 +272,7 @@ def compare_stats(stats: GroupedTransitions, *, min_prob: float = MIN_PROB, fdr:
     """:func:`compare` from the statistic alone (e.g. summed over parts of a log)."""
     _check_options(min_prob, fdr, top, prior, ci)
     table = _Table(stats, source)
-    post = table.posterior(table.C, table.n, prior)
+    post = table.posterior(table.C, table.n, prior, max(REFINE_TAIL, fdr))
     passed = _credible(post, min_prob, fdr, table.tested)
     impact = table.impact(post["diff"])
     cells = table.cells_frame(post, impact, passed)
@@ -320,11 +329,18 @@ class _Table:
         self.kind = np.where(self.t_key < 0, "exit", "transition")
         self.p_conv = conversion_probability(stats, self.f_key, self.t_key, total_c)
 
-    def posterior(self, C: np.ndarray, n: np.ndarray, prior: float) -> dict[str, np.ndarray]:
+    def posterior(self, C: np.ndarray, n: np.ndarray, prior: float,
+                  refine_tail: float = REFINE_TAIL) -> dict[str, np.ndarray]:
         """Beta parameters, means, difference and p_diff of group vs the rest (any shape
         broadcasting with the pairs)."""
         total_c, total_n = self.C.sum(axis=0), self.n.sum(axis=0)
-        return beta_comparison(C, n, total_c - C, total_n - n, self.pbar, prior)
+        return beta_comparison(C, n, total_c - C, total_n - n, self.pbar, prior, refine_tail)
+
+    def posterior_at(self, c: float, n: float, p: int, prior: float) -> dict[str, np.ndarray]:
+        """:meth:`posterior` of one pair ``p`` with ``c`` transitions out of ``n`` visits."""
+        total_c, total_n = self.C[:, p].sum(), self.n[:, p].sum()
+        return beta_comparison(np.array([c]), np.array([n]), np.array([total_c - c]),
+                               np.array([total_n - n]), self.pbar[p], prior)
 
     def impact(self, diff: np.ndarray) -> np.ndarray:
         """Conversions at stake of each difference (module docstring)."""
@@ -372,7 +388,8 @@ def _pair_index(f_all, t_all, f, t) -> np.ndarray:
     return np.searchsorted(f_all * span + t_all + 3, f * span + t + 3)
 
 
-def beta_comparison(c1, n1, c2, n2, pbar, prior: float) -> dict[str, np.ndarray]:
+def beta_comparison(c1, n1, c2, n2, pbar, prior: float,
+                    refine_tail: float = REFINE_TAIL) -> dict[str, np.ndarray]:
     """Group rate ``c1 / n1`` against baseline ``c2 / n2`` under the Beta marginals of the
     Dirichlet rows (module docstring).
 
@@ -387,12 +404,14 @@ def beta_comparison(c1, n1, c2, n2, pbar, prior: float) -> dict[str, np.ndarray]
     >>> out = beta_comparison(np.array([2.0]), np.array([10.0]), np.array([30.0]),
     ...                       np.array([40.0]), np.array([0.64]), 1.0)
     >>> round(float(out["rate"][0]), 4), round(float(out["baseline_rate"][0]), 4)
-    (0.2400, 0.7473)
+    (0.24, 0.7473)
     """
     from scipy.special import digamma, ndtr, polygamma
 
     a1, b1 = c1 + prior * pbar, n1 - c1 + prior * (1 - pbar)
     a2, b2 = c2 + prior * pbar, n2 - c2 + prior * (1 - pbar)
+    shape = np.broadcast(a1, b1, a2, b2).shape
+    a1, b1, a2, b2 = (np.broadcast_to(v, shape).astype(np.float64) for v in (a1, b1, a2, b2))
     with np.errstate(invalid="ignore", divide="ignore"):
         rate, base = a1 / (a1 + b1), a2 / (a2 + b2)
         diff = rate - base
@@ -400,8 +419,60 @@ def beta_comparison(c1, n1, c2, n2, pbar, prior: float) -> dict[str, np.ndarray]
         var = (polygamma(1, a1) + polygamma(1, b1) + polygamma(1, a2) + polygamma(1, b2))
         z = np.where(diff < 0, -mean, mean) / np.sqrt(var)
     z = np.nan_to_num(z, nan=0.0)
+    tail = ndtr(-z)
+    ok = np.isfinite(a1 + b1 + a2 + b2) & (np.minimum(np.minimum(a1, b1),
+                                                      np.minimum(a2, b2)) > 0)
+    refine = ok & ((np.minimum(np.minimum(a1, b1), np.minimum(a2, b2)) < REFINE_SHAPE)
+                   | ((tail > 1e-14) & (tail < refine_tail)))
+    if refine.any():
+        up = diff[refine] >= 0  # shown X > Y: the tail is P(X < Y); else P(Y < X)
+        args = [np.where(up, x, y)[:, None] for x, y in ((a1[refine], a2[refine]),
+                                                         (b1[refine], b2[refine]),
+                                                         (a2[refine], a1[refine]),
+                                                         (b2[refine], b1[refine]))]
+        tail[refine] = np.clip(below_probability(*(a.ravel() for a in args)), 0.0, 1.0)
     return {"a1": a1, "b1": b1, "a2": a2, "b2": b2, "rate": rate, "baseline_rate": base,
-            "diff": diff, "p_diff": ndtr(z), "tail": ndtr(-z)}
+            "diff": diff, "p_diff": 1.0 - tail, "tail": tail}
+
+
+
+
+def below_probability(a1, b1, a2, b2, points: int = _GRID) -> np.ndarray:
+    """``P(X < Y)`` for independent ``X ~ Beta(a1, b1)``, ``Y ~ Beta(a2, b2)`` (arrays of
+    cells), accurate far into the tails.
+
+    ``int f_X(x) P(Y > x) dx`` by the trapezoid rule on the log-odds axis, on the union of two
+    grids of ``points`` each spanning the 1e-15 .. 1 - 1e-15 quantiles of ``X`` and of ``Y``
+    (so each density is resolved on its own scale); the integrand is formed in logs (the
+    regularised incomplete beta function for ``P(Y > x)``).
+
+    Examples
+    --------
+    >>> float(below_probability(np.array([1.0]), np.array([1.0]), np.array([1.0]),
+    ...                         np.array([1.0]))[0].round(6))
+    0.5
+    """
+    from scipy.special import betainc, betaincinv, betaln
+
+    a1, b1, a2, b2 = (np.atleast_1d(np.asarray(v, np.float64)) for v in (a1, b1, a2, b2))
+    u = np.linspace(0.0, 1.0, points)[None, :]
+    grids = []
+    for a, b in ((a1, b1), (a2, b2)):
+        lo = _logit(np.maximum(betaincinv(a, b, 1e-15), 1e-300))
+        hi = _logit(np.minimum(betaincinv(a, b, 1 - 1e-15), 1 - 1e-16))
+        grids.append(lo[:, None] + (hi - lo)[:, None] * u)
+    t = np.sort(np.concatenate(grids, axis=1), axis=1)
+    log_x, log_1mx = -np.logaddexp(0.0, -t), -np.logaddexp(0.0, t)
+    # f_X(x) dx/dt = x^a1 (1 - x)^b1 / B(a1, b1) on the log-odds axis
+    log_f = a1[:, None] * log_x + b1[:, None] * log_1mx - betaln(a1, b1)[:, None]
+    with np.errstate(divide="ignore"):
+        log_s = np.log(betainc(b2[:, None], a2[:, None], np.exp(log_1mx)))  # P(Y > x)
+    g = np.exp(log_f + log_s)
+    return np.sum((g[:, 1:] + g[:, :-1]) * np.diff(t, axis=1), axis=1) / 2
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-p)
 
 
 def _credible(post, min_prob: float, fdr: float, tested: np.ndarray) -> np.ndarray:
@@ -459,8 +530,7 @@ def _finding(table: _Table, groups: np.ndarray, p: int, post, impact, prior) -> 
             imp, journeys, label = impact[g0, p], table.J[g0, p], table.labels[g0]
         else:
             c, n = table.C[gi, p].sum(), table.n[gi, p].sum()
-            one = {k: v[p] for k, v in table.posterior(
-                np.full(table.C.shape[1], c), np.full(table.C.shape[1], n), prior).items()}
+            one = {k: v[0] for k, v in table.posterior_at(c, n, p, prior).items()}
             journeys = table.J[gi, p].sum()
             pc_from, pc_to = table.p_conv
             gain = 1.0 if table.t_key[p] == -1 else pc_to[p] - pc_from[p]
@@ -538,7 +608,7 @@ def group_labels(stats: GroupedTransitions, codes: np.ndarray) -> list[str]:
         return [stats.names[c] for c in codes]
     start = period_start(codes, g, stats.time_kind)
     if stats.time_kind != "datetime":
-        return [_num(x) for x in start]
+        return [str(_whole(x)) for x in start]
     stamps = pd.to_datetime(start, unit="s")
     fmt = "%Y-%m" if g.months else ("%Y-%m-%d" if g.seconds % 86400 == 0 else "%Y-%m-%dT%H:%M")
     return [t.strftime(fmt) for t in stamps]
@@ -551,7 +621,7 @@ def period_bounds(stats: GroupedTransitions, first: int, last: int):
     lo = period_start(np.array([first]), g, stats.time_kind)[0]
     hi = period_start(np.array([last + 1]), g, stats.time_kind)[0]
     if stats.time_kind != "datetime":
-        return _plain(lo), _plain(hi - 1)
+        return _whole(lo), _whole(hi - 1)
     return (pd.Timestamp(lo, unit="s").strftime("%Y-%m-%d"),
             pd.Timestamp(hi - 1, unit="s").strftime("%Y-%m-%d"))
 
@@ -636,6 +706,11 @@ def _num(x: float) -> str:
     from journeymodel.io.formatting import number
 
     return number(float(x), 3)
+
+
+def _whole(x: float) -> int | float:
+    """A period number as an int when it is whole (``7.0`` -> ``7``)."""
+    return int(x) if float(x).is_integer() else float(x)
 
 
 def _plain(v: Any) -> Any:
