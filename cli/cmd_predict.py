@@ -27,12 +27,12 @@ def predict(
         "--persona-name", help="Name of the column --persona-log adds.")] = "persona",
     read=None,
 ) -> None:
-    """Predict what comes next for in-flight journeys (Markov and stages models), or each
-    customer's segment (segments model).
+    """Predict what comes next for in-flight journeys, or each customer's segment.
 
     For each in-flight (censored) journey in EVENTS: P(conversion), expected remaining steps and
-    the next-touchpoint distribution. With a segments model: one row per customer, its most
-    probable segment, that probability and the probability of every segment.
+    the next-touchpoint distribution (Markov and stages models). With a segments model: one
+    row per customer, its most probable segment, that probability and the probability of every
+    segment.
     """
     from journeymodel.cli.options import load_journeys_cli, load_model_cli, require
     from journeymodel.cli.output import print_result, write_frame
