@@ -3,10 +3,14 @@ members, the persona column, statistics that add up, model files."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score
 
 from journeymodel.data.journeys import journeys_from_codes, load_journeys
@@ -251,3 +255,37 @@ def test_report_section_shows_segments_side_by_side(fitted):
     assert list(sizes.frame.index) == fitted.segment_names_
     assert list(paths.frame.columns) == fitted.segment_names_
     assert ("customers", "1,500") in section.facts
+
+
+# -- statistics: a property ---------------------------------------------------------------------
+
+
+@st.composite
+def _split(draw):
+    """A small mixture log in 1-5 parts or 30-60 small ones (missing touchpoints), by journey or
+    by customer, in a random order."""
+    js = _small()
+    by_customer = draw(st.booleans())
+    n = len(js.customers) if by_customer else js.n_journeys
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n_parts = draw(st.integers(1, 5) | st.integers(30, 60))
+    from tests.stats_helpers import split_parts
+
+    parts = split_parts(js, rng.integers(0, n_parts, n), by_customer=by_customer)
+    return [parts[i] for i in rng.permutation(len(parts))]
+
+
+@functools.cache
+def _small():
+    return load_journeys(make_mixture_data(200, 2, n_touchpoints=8, seed=2).events)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parts=_split())
+def test_statistics_of_any_split_add_up_and_fit_the_same(parts):
+    whole = segment_stats(_small())
+    total = sum(segment_stats(p) for p in parts)
+    assert total.equals(whole)
+    a = SegmentModel(n_segments=2, restarts=1, seed=0).fit_stats(total)
+    b = SegmentModel(n_segments=2, restarts=1, seed=0).fit_stats(whole)
+    assert a.log_likelihood_ == pytest.approx(b.log_likelihood_, rel=1e-6)
