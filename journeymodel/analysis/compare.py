@@ -142,7 +142,8 @@ class Comparison:
         kinds = {c: "name" for c in table.columns}
         kinds.update({"p_diff": "probability", "conversions": "count"})
         n = len(self.differences)
-        title = f"What changed ({self.by}): {n} credible difference{'s' * (n != 1)}"
+        what = "What changed" if self.is_period else "Where segments differ"
+        title = f"{what} ({self.by}): {n} credible difference{'s' * (n != 1)}"
         notes = [f"- {s}" for s in self.sentences()] + self.notes
         return Result(json=self.to_json(), tables=[(title, table)] if n else [],
                       frame=self.differences.copy(), notes=notes, kinds=kinds)
@@ -669,17 +670,20 @@ def _when(row: dict, is_period: bool) -> str:
 
 
 def _sentence(row: dict, is_period: bool) -> str:
-    verb = "fell" if row["diff"] < 0 else "rose"
+    """A finding in words: for a period, what fell or rose and the conversions lost or
+    gained; for a segment, its rate against the others' and the conversions it makes more or
+    fewer than at their rate."""
+    n = round(abs(row["impact"]))
+    conversions = f"{_count(n)} conversion{'s' * (n != 1)}"
+    step = f"{row['from']} -> {row['to']}"
     if is_period:
-        where = _between(row["start"], row["end"])
-        base = f"from {row['baseline_rate']:.2f} to {row['rate']:.2f}"
-    else:
-        where = f"for {row['group']}"
-        base = f"to {row['rate']:.2f} (others {row['baseline_rate']:.2f})"
-    lost = abs(row["impact"])
-    what = "gained" if row["impact"] > 0 else "lost"
-    return (f"{row['from']} -> {row['to']} {verb} {base} {where}, about "
-            f"{_count(round(lost))} conversion{'s' * (round(lost) != 1)} {what}")
+        verb = "fell" if row["diff"] < 0 else "rose"
+        what = "gained" if row["impact"] > 0 else "lost"
+        return (f"{step} {verb} from {row['baseline_rate']:.2f} to {row['rate']:.2f} "
+                f"{_between(row['start'], row['end'])}, about {conversions} {what}")
+    more = "more" if row["impact"] > 0 else "fewer"
+    return (f"{step} is {row['rate']:.2f} for {row['group']} against {row['baseline_rate']:.2f}"
+            f" elsewhere: about {conversions} {more} than at the others' rate")
 
 
 def _between(start, end) -> str:

@@ -59,19 +59,21 @@ def compare_section(found: Comparison, *, sid: str | None = None) -> Section:
 
 
 def main_steps(found: Comparison, rows: int = ROWS) -> list[tuple[str, str]]:
-    """The steps of the heat map: findings' steps (most important first), then the busiest."""
+    """The steps of the heat map: findings' steps (most important first), then those taken
+    most often."""
     steps: list[tuple[str, str]] = []
     for a, b in zip(found.differences["from"], found.differences["to"], strict=True):
         if (a, b) not in steps:
             steps.append((a, b))
-    busy = (found.cells.groupby(["from", "to"], sort=True)["visits"].sum()
+    cells = found.cells.assign(steps=found.cells["visits"] * found.cells["pooled_rate"])
+    busy = (cells.groupby(["from", "to"], sort=True)["steps"].sum()
             .sort_values(ascending=False, kind="mergesort"))
     for a, b in busy.index:
         if len(steps) >= rows:
             break
         if (a, b) not in steps:
             steps.append((a, b))
-    return steps[:max(rows, len(steps[:rows]))]
+    return steps[:rows]
 
 
 def heat_map(found: Comparison, sid: str) -> Figure:
