@@ -190,8 +190,11 @@ def _survival(holding, src, dst, elapsed, gap: float | None) -> np.ndarray:
     if move.any():
         s, d, e = src[move], dst[move], elapsed[move]
         sf = np.asarray(holding.sf(s, d, e), np.float64)
-        if gap is not None:
-            tail = np.asarray(holding.sf(s, d, np.full(len(s), gap)), np.float64)
+        if gap is not None:  # P(T > gap) per (touchpoint, target): one small table
+            nt = len(holding.targets)
+            grid = np.arange(len(holding.touchpoints) * nt)
+            tail = np.asarray(holding.sf(grid // nt, grid % nt, np.full(len(grid), gap)),
+                              np.float64)[s * nt + d]
             sf = np.clip((sf - tail) / np.maximum(1.0 - tail, 1e-300), 0.0, 1.0)
         out[move] = sf
     return out
@@ -258,6 +261,15 @@ class _MarkovProcess:
     def usable(self) -> np.ndarray:
         return np.diff(self.cand_ptr) > 0
 
+    @property
+    def group_key(self) -> np.ndarray:
+        """Journeys in one known window by their state, those that back off last."""
+        single = np.diff(self.cand_ptr) == 1
+        first = self.cand_state[np.minimum(self.cand_ptr[:-1], max(len(self.cand_state) - 1,
+                                                                   0))]
+        return np.where(single, first, self.n) if len(self.cand_state) else np.zeros(
+            len(single), np.int64)
+
     def first_step(self, J, D, params, surv, rng):
         """(state, target, next state) of the first move, given the time already spent.
 
@@ -268,36 +280,35 @@ class _MarkovProcess:
         from the row totals (one matrix product), then the move among the entries only for the
         journey-draws that move. Journeys that back off: by proposals (:func:`_by_rejection`).
         """
-        n = len(self.cand_ptr) - 1
+        n, n_draws = len(self.cand_ptr) - 1, params.shape[0]
         state = np.empty(len(J), np.int64)
         tgt = np.empty(len(J), np.int64)
         nxt = np.empty(len(J), np.int64)
+        views = [a.reshape(n_draws, n) for a in (state, tgt, nxt)]
         single = np.diff(self.cand_ptr) == 1
-        one = np.flatnonzero(single)
-        s1 = self.cand_state[self.cand_ptr[one]]
-        grp = np.argsort(s1, kind="stable")
-        bounds = np.flatnonzero(np.diff(s1[grp])) + 1
-        draw_at = np.arange(params.shape[0])[:, None] * n
-        for members in np.split(grp, bounds) if len(grp) else []:  # loop over states
-            s_ = int(s1[members[0]])
-            js = one[members]
+        s1 = np.where(single, self.cand_state[np.minimum(self.cand_ptr[:-1],
+                                                         len(self.cand_state) - 1)], -1)
+        for lo, hi in _runs(s1):  # loop over states (journeys come sorted by state)
+            s_ = int(s1[lo])
+            if s_ < 0:
+                continue
             ent = np.arange(self.conc.indptr[s_], self.conc.indptr[s_ + 1])
             t_ent = self.target[ent]
             mv = t_ent != DROP
-            S = surv[js][:, t_ent[mv]]  # (journeys, moves)
+            S = surv[lo:hi][:, t_ent[mv]]  # (journeys, moves)
             Wm = params[:, ent[mv]]  # (draws, moves)
             move = Wm @ S.T  # (draws, journeys)
-            total = move + params[:, ent[~mv]].sum(axis=1)[:, None]
-            u = rng.random(move.shape) * total
-            at = draw_at + js[None, :]
+            u = rng.random(move.shape) * (move + params[:, ent[~mv]].sum(axis=1)[:, None])
             goes = u < move
-            state[at] = s_
-            tgt[at[~goes]], nxt[at[~goes]] = DROP, -1
             d_i, j_i = np.nonzero(goes)
             cum = np.cumsum(Wm[d_i] * S[j_i], axis=1)
             pick = np.minimum((u[d_i, j_i][:, None] >= cum).sum(axis=1), mv.sum() - 1)
             e = ent[mv][pick]
-            tgt[at[d_i, j_i]], nxt[at[d_i, j_i]] = self.target[e], self.next_state[e]
+            for view, value, moved in ((views[0], s_, s_), (views[1], DROP, self.target[e]),
+                                       (views[2], -1, self.next_state[e])):
+                block = np.full(move.shape, value, np.int64)
+                block[d_i, j_i] = moved
+                view[:, lo:hi] = block
         many = np.flatnonzero(~single[J])
         if len(many):
             state[many], tgt[many], nxt[many] = _by_rejection(self, J[many], D[many], params,
@@ -349,7 +360,7 @@ class _MarkovProcess:
         ent = np.repeat(self.conc.indptr[s], per) + _ranges(per)
         w = np.repeat(w_c, per) * P[ent]
         tgt = self.target[ent]
-        w = w * _survival(holding, flight.src[jj], tgt, flight.elapsed[jj], gap)
+        w = w * flight.survival[jj, tgt]
         np.add.at(out, (jj, np.where(tgt == DROP, nt, tgt)), w)
         return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
 
@@ -384,6 +395,7 @@ class _StageProcess:
         self.conv = _target_of("conversion", holding)
         self.churn = _target_of("churn", holding)
         self.usable = np.ones(flight.n, bool)
+        self.group_key = np.zeros(flight.n, np.int64)
         self.backed_off = 0
 
     def draw_params(self, n_draws: int, rng: np.random.Generator, mean: bool = False):
@@ -402,33 +414,39 @@ class _StageProcess:
         return np.concatenate([self.tp, [self.conv, self.churn, DROP]])
 
     def first_step(self, J, D, params, surv, rng):
-        """(stage, target, next stage) of the first move, given the time already spent:
-        exact over (current stage, next event), then the next stage given the touchpoint."""
+        """(stage, target, next stage) of the first move, given the time already spent.
+
+        Exact over (current stage, next event) with weights ``post(s) q(k | s) S_k``: the
+        drop-off (``S = 1``) is decided first from the totals (matrix products over all
+        journey-draws), then the stage and the move only for the journey-draws that move, and
+        the next stage given the touchpoint. ``J``, ``D`` are laid out draw by draw."""
         exit_, trans, emis = params
-        K = exit_.shape[1]
+        n_draws, K = exit_.shape[:2]
+        n = len(self.post)
         go = exit_[:, :, :1] * (trans @ emis)  # (draws, K, touchpoints): continue, then x
-        q = np.concatenate([go, exit_[:, :, 1:]], axis=2)  # (draws, K, W)
+        q = np.concatenate([go, exit_[:, :, 1:3]], axis=2)  # (draws, K, moves)
+        targets = self._targets()[:-1]  # the moves (the drop-off is the last option)
+        S = surv[:, targets]  # (n, moves)
+        per_stage = (q.reshape(n_draws * K, -1) @ S.T).reshape(n_draws, K, n)
+        move = np.einsum("dkn,nk->dn", per_stage, self.post)
+        total = move + exit_[:, :, 3] @ self.post.T
+        u = rng.random((n_draws, n)) * total
+        goes = u < move
+        d_i, j_i = np.nonzero(goes)
+        w = self.post[j_i][:, :, None] * q[d_i] * S[j_i][:, None, :]
         W = q.shape[2]
-        targets = self._targets()
-        state = np.empty(len(J), np.int64)
-        tgt = np.empty(len(J), np.int64)
-        nxt = np.empty(len(J), np.int64)
-        for b in _blocks(len(J), K * W):  # blocks of a bounded size, not journeys
-            j, d = J[b], D[b]
-            w = self.post[j][:, :, None] * q[d] * surv[j][:, targets][:, None, :]
-            w = w.reshape(len(j), K * W)
-            pick = _categorical(np.cumsum(w, axis=1), rng)
-            none = w.sum(axis=1) <= 0
-            s_, o = pick // W, pick % W
-            s_ = np.where(none, 0, s_)
-            o = np.where(none, W - 1, o)
-            t = targets[o]
-            x = np.minimum(o, len(self.tp) - 1)
-            after = trans[d, s_] * emis[d, :, x]  # next stage given it emits x
-            s2 = _categorical(np.cumsum(after, axis=1), rng)
-            state[b], tgt[b] = s_, t
-            nxt[b] = np.where(o < len(self.tp), s2, s_)
-        return state, tgt, nxt
+        cum = np.cumsum(w.reshape(len(d_i), K * W), axis=1)
+        pick = np.minimum((u[d_i, j_i][:, None] >= cum).sum(axis=1), K * W - 1)
+        s_, o = pick // W, pick % W
+        x = np.minimum(o, len(self.tp) - 1)
+        after = trans[d_i, s_] * emis[d_i, :, x]  # next stage given it emits x
+        s2 = _categorical(np.cumsum(after, axis=1), rng)
+        state = np.zeros((n_draws, n), np.int64)
+        tgt = np.full((n_draws, n), DROP, np.int64)
+        nxt = np.full((n_draws, n), -1, np.int64)
+        state[d_i, j_i], tgt[d_i, j_i] = s_, targets[o]
+        nxt[d_i, j_i] = np.where(o < len(self.tp), s2, s_)
+        return state.ravel(), tgt.ravel(), nxt.ravel()
 
     def propose(self, state, d, params, rng):
         exit_, trans, emis = params
@@ -446,15 +464,12 @@ class _StageProcess:
         n, T = go.shape
         jj = np.repeat(np.arange(n), T)
         tgt = np.tile(self.tp, n)
-        w = go.ravel() * _survival(holding, flight.src[jj], tgt, flight.elapsed[jj], gap)
+        w = go.ravel() * flight.survival[jj, tgt]
         known = tgt != DROP
         np.add.at(out, (jj[known], tgt[known]), w[known])
         for col, k in ((1, self.conv), (2, self.churn)):
-            p = self.post @ exit_[:, col]
-            if k == DROP:
-                continue
-            rep = np.full(n, k)
-            out[:, k] += p * _survival(holding, flight.src, rep, flight.elapsed, gap)
+            if k != DROP:
+                out[:, k] += (self.post @ exit_[:, col]) * flight.survival[:, k]
         out[:, nt] += self.post @ exit_[:, 3]
         return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
 
@@ -483,6 +498,14 @@ def _blocks(n: int, width: int) -> Iterator[slice]:
     per = max(1, _BLOCK_CELLS // max(width, 1))
     for b0 in range(0, n, per):
         yield slice(b0, min(n, b0 + per))
+
+
+def _runs(keys: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of every run of equal values in ``keys``."""
+    if len(keys) == 0:
+        return []
+    cuts = np.concatenate([[0], np.flatnonzero(np.diff(keys)) + 1, [len(keys)]])
+    return list(zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True))
 
 
 def _padded_rows(indptr: np.ndarray) -> np.ndarray:
@@ -630,7 +653,22 @@ def simulate_chunks(process, flight: InFlight, holding, gap, end: float, n_draws
     for d0 in range(0, n_draws, per):
         dc = min(per, n_draws - d0)
         params = process.draw_params(dc, rng)
-        yield _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record)
+        with _one_blas_thread():
+            chunk = _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record)
+        yield chunk
+
+
+def _one_blas_thread():
+    """Many small matrix products (one per state and chunk) gain nothing from BLAS threads,
+    and threads on a busy machine made the first move 3x slower (2.8 s against 0.9 s for
+    100,000 journeys x 40 draws, measured): run them single-threaded."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with the scientific stack
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def journey_survival(holding, flight: InFlight, gap: float | None) -> np.ndarray:
@@ -869,8 +907,9 @@ def prepare(model: JourneyModel, journeys: JourneySet, horizon: float | str,
     flight = in_flight(journeys, holding, as_of)
     process = _process(model, journeys, flight, holding)
     ok = process.usable
-    if not ok.all():
-        flight = _subset(flight, ok)
+    order = np.flatnonzero(ok)[np.argsort(process.group_key[ok], kind="stable")]
+    if not np.array_equal(order, np.arange(flight.n)):  # usable journeys, grouped by state
+        flight = _subset(flight, order)
         process = _process(model, journeys, flight, holding)
     flight = replace(flight, survival=journey_survival(holding, flight, gap))
     return Setup(holding, flight, process, as_of, horizon_v, journeys.time_kind, gap,
@@ -934,13 +973,15 @@ def forecast_in_flight(model: JourneyModel, journeys: JourneySet, horizon: float
     flat = (np.arange(n_draws)[:, None] * n_days + day.astype(np.int64))[conv]
     daily = np.bincount(flat, minlength=n_draws * n_days).reshape(n_draws, n_days)
     weights = setup.process.next_weights(setup.flight, setup.holding, setup.gap)
-    frame = _journey_frame(setup.flight, outcome, when, weights, setup.holding,
-                           setup.time_kind)
+    back = np.argsort(setup.flight.journey, kind="stable")  # the journeys' own order
+    flight = _subset(setup.flight, back)
+    frame = _journey_frame(flight, outcome[:, back], when[:, back], weights[back],
+                           setup.holding, setup.time_kind)
     text = horizon.strip() if isinstance(horizon, str) else f"{setup.horizon:g}"
     return Forecast(setup.as_of, setup.horizon, text, setup.time_kind, unit, n,
                     setup.n_unknown, int(setup.process.backed_off), n_draws,
                     conv.sum(axis=1), (outcome == CHURNED).sum(axis=1),
-                    (outcome == DROPPED).sum(axis=1), daily, frame, setup.flight.start)
+                    (outcome == DROPPED).sum(axis=1), daily, frame, flight.start)
 
 
 def _subset(flight: InFlight, ok: np.ndarray) -> InFlight:
