@@ -289,3 +289,10 @@ def test_statistics_of_any_split_add_up_and_fit_the_same(parts):
     a = SegmentModel(n_segments=2, restarts=1, seed=0).fit_stats(total)
     b = SegmentModel(n_segments=2, restarts=1, seed=0).fit_stats(whole)
     assert a.log_likelihood_ == pytest.approx(b.log_likelihood_, rel=1e-6)
+
+
+def test_members_in_the_order_customers_appear(fitted):
+    log = pd.DataFrame({"customer_id": [10, 10, 9, 2, 9], "timestamp": [1, 2, 3, 4, 5],
+                        "touchpoint": ["web", "conversion", "app", "call", "email"]})
+    frame = fitted.predict(load_journeys(log)).frame
+    assert frame["customer_id"].tolist() == ["10", "9", "2"]

@@ -266,15 +266,20 @@ class SegmentModel(JourneyModel):
                 for k in range(self.n_segments_)]
 
     def membership(self, journeys: JourneySet) -> tuple[np.ndarray, np.ndarray]:
-        """Customer ids (sorted) and P(segment | the customer's journeys), shape
-        (n_customers, K). Touchpoints the model has not seen are left out; a customer without
-        usable journeys gets the segment shares."""
+        """Customer ids and P(segment | the customer's journeys), shape (n_customers, K), the
+        customers in the order of ``journeys.customers`` (an event log's order of first
+        appearance). Touchpoints the model has not seen are left out; a customer without usable
+        journeys gets the segment shares."""
         self._check_fitted()
         stats = segment_stats(journeys, self.symbols_)
         component = self._component(stats.sequences)
         resp, _ = em.membership(component, self.params_(), self.weights_,
                                 em.customer_bags(stats))
-        return stats.customers, resp
+        names = np.asarray(journeys.customers, dtype=str)
+        by_name = np.argsort(names, kind="stable")
+        where = by_name[np.searchsorted(names[by_name], stats.customers)]
+        order = np.argsort(where, kind="stable")
+        return stats.customers[order], resp[order]
 
     def predict(self, journeys: JourneySet) -> Result:
         """The members file: one row per customer, ``customer_id``, ``segment`` (the most

@@ -62,11 +62,12 @@ def persona_log(model: SegmentModel, source: str | Path | pd.DataFrame,
                                            options)).frame
     codes, ids = encode(table[options.customer_col], sort=False)
     ids = np.asarray(ids, dtype=str)
+    members = members.sort_values("customer_id", kind="stable")
     known = np.asarray(members["customer_id"], dtype=str)
-    where = np.searchsorted(known, ids)  # members come sorted by customer id
-    found = (where < len(known)) & (known[np.minimum(where, len(known) - 1)] == ids)
-    label = np.where(found, np.asarray(members["segment"], dtype=object)[
-        np.minimum(where, max(len(known) - 1, 0))] if len(known) else None, None)
+    where = np.minimum(np.searchsorted(known, ids), max(len(known) - 1, 0))
+    found = (known[where] == ids) if len(known) else np.zeros(len(ids), bool)
+    label = np.where(found, np.asarray(members["segment"], dtype=object)[where]
+                     if len(known) else None, None)
     frame = table.to_pandas()
     frame[column] = np.where(codes >= 0, label[np.maximum(codes, 0)], None) if len(ids) else None
     return frame, len(members)
