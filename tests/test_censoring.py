@@ -189,3 +189,11 @@ def test_cli_censored_option(tmp_path, capsys):
     assert main([*common, "-o", str(tmp_path / "x.nc"), "--censored", "drop"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "'drop' is not one of 'survival', 'ignore'" in err[0]
+
+
+def test_cli_choices_are_the_library_ones():
+    from journeymodel.cli.cmd_fit_markov import CENSORED_HANDLING as cli
+
+    from journeymodel.models.markov.censoring import CENSORED_HANDLING
+
+    assert cli == CENSORED_HANDLING

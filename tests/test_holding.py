@@ -186,3 +186,27 @@ def test_empty_statistic_fits_a_flat_distribution():
     h = fit_holding(s)
     assert h.p_dropoff.tolist() == [1.0]
     assert 0 < float(h.sf(0, 1, 10.0)) < 1
+
+
+def test_models_carry_holding_times(tmp_path):
+    """Markov and stages models have ``holding_`` after fit, fit_stats and load_model, the same
+    distributions each way (the contract of issue 17's forecast)."""
+    from journeymodel.io.persist import load_model
+    from journeymodel.models.markov.model import MarkovJourneyModel
+    from journeymodel.models.stages.model import StageModel
+
+    js = demo()
+    want = fit_holding(holding_stats(js)).to_dataset()
+    for model in (MarkovJourneyModel(order=2), StageModel(n_stages=2, restarts=1, seed=0)):
+        fitted = model.fit(js)
+        xr.testing.assert_identical(fitted.holding_.to_dataset(), want)
+        half = np.arange(js.n_journeys) % 2 == 0
+        stats = type(model)(**model.get_params()).stats_of(js.take(half)) + type(model)(
+            **model.get_params()).stats_of(js.take(~half))
+        from_stats = type(model)(**model.get_params()).fit_stats(stats)
+        assert np.allclose(from_stats.holding_.cdf, fitted.holding_.cdf)
+        back = load_model(fitted.save(tmp_path / f"{fitted.model_type}.nc"))
+        xr.testing.assert_identical(back.holding_.to_dataset(), want)
+        assert back.holding_.gap == js.gap and back.holding_.time_kind == "datetime"
+    paths = MarkovJourneyModel().fit(journeys_from_codes([["a", "b"]], ["conversion"]))
+    assert paths.holding_ is None

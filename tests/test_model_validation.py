@@ -146,6 +146,35 @@ def test_markov_arrays_of_different_lengths(files, tmp_path):
     _raises(bad, r"variable 'p_conversion' has dimensions \('short',\), expected \('state',\)")
 
 
+@pytest.mark.parametrize("kind", ["markov", "stages"])
+def test_holding_times_damaged(files, tmp_path, kind):
+    """Issue 17: the holding group is checked on load (a CDF that does not rise to 1, pair
+    indices out of range), naming the group."""
+    bad = set_values(files[kind], tmp_path / "h.nc", "holding/cdf", 0.5)
+    _raises(bad, "group 'holding': damaged holding times: every cdf row must rise from 0 to 1")
+    bad = set_values(files[kind], tmp_path / "h2.nc", "holding/pair_src", 10**6)
+    _raises(bad, "group 'holding': damaged holding times: pair_src / pair_dst out of range")
+
+
+def test_markov_censored_counts_damaged(files, tmp_path):
+    bad = set_values(files["markov"], tmp_path / "c.nc", "censored_to", 10**6)
+    _raises(bad, r"censored_to must be in 0\.\.\d+ \(got 1000000\)")
+    bad = set_values(files["markov"], tmp_path / "c2.nc", "censored_count", -1.0)
+    _raises(bad, r"censored_count must be finite")
+
+
+def test_files_without_holding_times_still_load(files, tmp_path):
+    """Files written before issue 17 (no holding group, no censored counts) load, without
+    holding times and with the old fit's chain."""
+    def strip(nodes, attrs):
+        nodes.pop("/holding")
+        nodes["/"] = nodes["/"].drop_vars(["censored_from", "censored_to", "censored_count"])
+
+    old = load_model(rewrite(files["markov"], tmp_path / "old.nc", strip))
+    assert old.holding_ is None and len(old.censored_counts_.count) == 0
+    assert old.expected_counts_ is old.counts_
+
+
 def test_markov_experience_counts_below_zero(files, tmp_path):
     bad = set_values(files["markov"], tmp_path / "e.nc", "experience/tp_events", -1.0)
     _raises(bad, r"group 'experience': tp_events must be finite >= 0.0")

@@ -34,6 +34,7 @@ from journeymodel.data.journeyset import (
 )
 from journeymodel.errors import OptionError
 from journeymodel.stats.additive import Additive
+from journeymodel.stats.holding import HoldingStats, holding_stats
 from journeymodel.stats.vocab import align, recode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -383,9 +384,11 @@ def journey_totals(journeys: JourneySet) -> JourneyTotals:
 
 @dataclass(frozen=True, eq=False)
 class StageStats(Additive):
-    """All the stages model fits from: the distinct sequences and the journey totals.
+    """All the stages model fits from: the distinct sequences, the journey totals and the
+    holding times between events (:class:`~journeymodel.stats.holding.HoldingStats`; None
+    without timestamps).
 
-    ``a + b`` adds both parts (see :class:`SequenceStats` and :class:`JourneyTotals`).
+    ``a + b`` adds every part (see :class:`SequenceStats` and :class:`JourneyTotals`).
 
     Examples
     --------
@@ -401,16 +404,23 @@ class StageStats(Additive):
 
     sequences: SequenceStats
     totals: JourneyTotals
+    holding: HoldingStats | None = None
 
     def _add(self, other: StageStats) -> StageStats:
-        return StageStats(self.sequences + other.sequences, self.totals + other.totals)
-
+        holding = (None if self.holding is None or other.holding is None
+                   else self.holding + other.holding)
+        return StageStats(self.sequences + other.sequences, self.totals + other.totals,
+                          holding)
 
     def equals(self, other: StageStats, rtol: float = 1e-9) -> bool:
+        same_holding = (self.holding is None and other.holding is None) or (
+            self.holding is not None and other.holding is not None
+            and self.holding.equals(other.holding, rtol))
         return (self.sequences.equals(other.sequences, rtol)
-                and self.totals.equals(other.totals, rtol))
+                and self.totals.equals(other.totals, rtol) and same_holding)
 
 
 def stage_stats(journeys: JourneySet) -> StageStats:
     """The :class:`StageStats` of ``journeys``."""
-    return StageStats(sequence_stats(journeys), journey_totals(journeys))
+    holding = None if journeys.time_kind == "none" else holding_stats(journeys)
+    return StageStats(sequence_stats(journeys), journey_totals(journeys), holding)

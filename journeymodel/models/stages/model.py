@@ -57,6 +57,7 @@ from journeymodel.models.stages.fit import (
 from journeymodel.models.stages.summary import short_names, stage_names
 from journeymodel.models.stages.summary import summary as summarize
 from journeymodel.models.stages.tree import from_tree, to_tree
+from journeymodel.stats.holding import HoldingTimes, fit_holding
 from journeymodel.stats.sequences import (
     N_STATUS,
     StageStats,
@@ -117,6 +118,12 @@ class StageModel(JourneyModel):
         With ``n_stages="auto"``: K, log_likelihood, aic, bic, n_parameters per K tried.
     experience_ : xarray.Dataset or None
         Emotion curves with the stages' curve; None when fitted from statistics only.
+    holding_ : HoldingTimes or None
+        Holding times between events per touchpoint and next event (order 1, the same class as
+        the Markov model's: :class:`~journeymodel.stats.holding.HoldingTimes`); None without
+        timestamps. Censored last events are allocated by EM in the holding times themselves;
+        the HMM's own exit probabilities give a censored last step an exit factor of 1 (its
+        drop-off is not corrected for the time already spent silent, see issue 17).
 
     Examples
     --------
@@ -260,6 +267,7 @@ class StageModel(JourneyModel):
         fit, mean_pos, order = canonical_order(best[0], seqs)
         self.funnel_rank_ = np.asarray(order, np.int64) if self.topology == "funnel" else None
         self._set_fit(fit, mean_pos, stats)
+        self.holding_ = None if stats.holding is None else fit_holding(stats.holding)
         self.selection_ = pd.DataFrame(rows) if self.n_stages == "auto" else None
         self._remember_stats(stats)
         self.experience_ = None
@@ -454,7 +462,14 @@ class StageModel(JourneyModel):
 
     # -- persistence ---------------------------------------------------------------------------
     def _to_tree(self) -> xr.DataTree:
-        return to_tree(self)
+        tree = to_tree(self)
+        if getattr(self, "holding_", None) is not None:
+            import xarray as xr
+
+            tree["holding"] = xr.DataTree(self.holding_.to_dataset())
+        return tree
 
     def _from_tree(self, tree: xr.DataTree) -> None:
         from_tree(self, tree)
+        self.holding_ = (HoldingTimes.from_dataset(tree["holding"].to_dataset(inherit=False))
+                         if "holding" in tree.children else None)
