@@ -296,3 +296,39 @@ def test_members_in_the_order_customers_appear(fitted):
                         "touchpoint": ["web", "conversion", "app", "call", "email"]})
     frame = fitted.predict(load_journeys(log)).frame
     assert frame["customer_id"].tolist() == ["10", "9", "2"]
+
+
+def _damage_cases():
+    """(node, variable, how) for a segments file: a variable dropped, NaN, a probability above
+    1, a segment index out of range, numbers where text belongs."""
+    return [("/", "weight", "drop"), ("/", "theta", "drop"), ("/", "outcomes", "nan"),
+            ("/", "steps", "nan"), ("/", "history", "nan"), ("/", "theta", "big"),
+            ("/", "weight", "big"), ("/paths", "segment", "big"),
+            ("/transitions", "segment", "big"), ("/transitions", "probability", "big"),
+            ("/paths", "path", "number"), ("/paths", "share", "drop"),
+            ("/selection", "bic", "nan"), ("/transitions", "from", "drop")]
+
+
+@pytest.fixture(scope="module")
+def saved(fitted, tmp_path_factory):
+    return fitted.save(tmp_path_factory.mktemp("segments_file") / "s.nc")
+
+
+@pytest.mark.parametrize(("node", "var", "how"), _damage_cases())
+def test_every_damage_gives_a_model_file_error(saved, tmp_path, node, var, how):
+    from tests.model_files import rewrite
+
+    src = saved
+
+    def edit(nodes, attrs):
+        ds = nodes[node]
+        if how == "drop":
+            nodes[node] = ds.drop_vars(var)
+            return
+        value = {"nan": np.nan, "big": 1e6 if var != "segment" else 99, "number": 1.0}[how]
+        dtype = np.int64 if var == "segment" else np.float64
+        nodes[node] = ds.assign({var: (ds[var].dims, np.full(ds[var].shape, value, dtype))})
+
+    bad = rewrite(src, tmp_path / "bad.nc", edit)
+    with pytest.raises(ModelFileError, match="bad.nc"):
+        load_model(bad)

@@ -385,7 +385,8 @@ def _segment_tables(c: Checker, K: int) -> None:
         for name, kind in spec.items():
             values = c.var(g, name, ("row",), kind, where=where)
             if kind == "f":
-                c.finite(values, f"{group} {name}", low=0.0)
+                c.finite(values, f"{group} {name}", low=0.0,
+                         high=1.0 if name in ("share", "probability") else None)
         seg = g["segment"].values.astype(np.int64)
         _in_range(c, seg, K, f"{group} segment")
     sel = c.child("selection")
