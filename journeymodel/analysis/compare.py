@@ -506,7 +506,7 @@ def _findings(table: _Table, post, impact, passed, prior: float) -> pd.DataFrame
     rows = []
     for groups, pi in runs:  # one per finding (few)
         rows.append(_finding(table, groups, pi, post, impact, prior))
-    frame = pd.DataFrame(rows, columns=[*KEYS, "_a1", "_b1", "_a2", "_b2"])
+    frame = pd.DataFrame(rows, columns=[*KEYS, "_a1", "_b1", "_a2", "_b2", "_key"])
     return frame
 
 
@@ -549,7 +549,9 @@ def _finding(table: _Table, groups: np.ndarray, p: int, post, impact, prior) -> 
             "baseline_rate": float(one["baseline_rate"]), "diff": float(one["diff"]),
             "low": np.nan, "high": np.nan, "p_diff": float(one["p_diff"]),
             "journeys": float(journeys), "impact": float(imp), "_a1": float(one["a1"]),
-            "_b1": float(one["b1"]), "_a2": float(one["a2"]), "_b2": float(one["b2"])}
+            "_b1": float(one["b1"]), "_a2": float(one["a2"]), "_b2": float(one["b2"]),
+            "_key": (int(groups.min() - table.g_codes[0]), int(groups.max() - table.g_codes[0]),
+                     int(p))}
 
 
 def _rank(found: pd.DataFrame) -> pd.DataFrame:
@@ -564,20 +566,21 @@ def _rank(found: pd.DataFrame) -> pd.DataFrame:
 
 
 def _intervals(found: pd.DataFrame, ci: float, seed: int) -> pd.DataFrame:
-    """``low``/``high``: the ``ci`` highest-density interval of each difference (draws)."""
+    """``low``/``high``: the ``ci`` highest-density interval of each difference, from draws
+    seeded by ``seed`` and the finding itself (its groups and step), so that a finding's
+    interval does not depend on which others are listed (``--top``, ``--min-prob``)."""
     from journeymodel.fit.intervals import hdi
 
     out = found.copy()
-    if len(out):
-        rng = np.random.default_rng(seed)
-        shape = (N_DRAWS, len(out))
-        x = rng.beta(out["_a1"].to_numpy(), out["_b1"].to_numpy(), size=shape)
-        y = rng.beta(out["_a2"].to_numpy(), out["_b2"].to_numpy(), size=shape)
-        low, high = hdi(x - y, ci)
-        out["low"], out["high"] = low, high
-        # the point estimate inside its interval (posterior means of skewed draws may not be)
-        out["low"] = np.minimum(out["low"], out["diff"])
-        out["high"] = np.maximum(out["high"], out["diff"])
+    low, high = np.full(len(out), np.nan), np.full(len(out), np.nan)
+    for i, row in enumerate(out.to_dict(orient="records")):  # one per finding (few)
+        rng = np.random.default_rng([seed, *row["_key"]])
+        x = rng.beta(row["_a1"], row["_b1"], N_DRAWS)
+        y = rng.beta(row["_a2"], row["_b2"], N_DRAWS)
+        low[i], high[i] = hdi(x - y, ci)
+    if len(out):  # the point estimate inside its interval (a skewed posterior's mean may not be)
+        out["low"] = np.minimum(low, out["diff"])
+        out["high"] = np.maximum(high, out["diff"])
     return out[list(KEYS)]
 
 
