@@ -19,6 +19,7 @@ Usage::
     .venv/bin/python benchmarks/bench_segments.py             # recovery + speed at 1M journeys
     .venv/bin/python benchmarks/bench_segments.py --quick     # recovery + speed at ~100k
     .venv/bin/python benchmarks/bench_segments.py --speed-only --customers 300000
+    .venv/bin/python benchmarks/bench_segments.py --speed-only --kind hmm
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def stages_iteration(stats, K: int, iters: int = 5) -> float:
     return (time.perf_counter() - t) / iters
 
 
-def speed(n_customers: int) -> None:
+def speed(n_customers: int, kind: str = "markov") -> None:
     t = time.perf_counter()
     data = make_mixture_data(n_customers, 4, journeys_per_customer=4.1, n_touchpoints=8,
                              seed=5)
@@ -155,10 +156,10 @@ def speed(n_customers: int) -> None:
     print(f"generate {gen:.1f} s, read journeys {read:.1f} s, statistics {st:.1f} s")
     t = time.perf_counter()
     with warnings.catch_warnings(record=True):
-        m = SegmentModel(n_segments="auto", auto_range=(2, 6), restarts=3, seed=0).fit_stats(
-            stats)
+        m = SegmentModel(n_segments="auto", auto_range=(2, 6), restarts=3, seed=0,
+                         kind=kind).fit_stats(stats)
     fit = time.perf_counter() - t
-    print(f"fit markov segments, K = 2..6, 3 restarts: {fit:.1f} s (K chosen {m.n_segments_}; "
+    print(f"fit {kind} segments, K = 2..6, 3 restarts: {fit:.1f} s (K chosen {m.n_segments_}; "
           f"{m.n_iter_} EM iterations in the kept fit)")
     rows = []
     for K in (2, 3, 4, 5, 6):
@@ -175,6 +176,8 @@ def main() -> None:
                     "at 30k customers")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--recovery-only", action="store_true")
+    ap.add_argument("--kind", choices=("markov", "hmm"), default="markov",
+                    help="segment process of the timed fit (hmm: 3 stages per segment)")
     ap.add_argument("--customers", type=int, default=None,
                     help="customers of the speed run (default 300,000; --quick 30,000)")
     args = ap.parse_args()
@@ -182,7 +185,7 @@ def main() -> None:
     if not args.speed_only:
         recovery(1500 if args.quick else 3000)
     if not args.recovery_only:
-        speed(args.customers or (30_000 if args.quick else 300_000))
+        speed(args.customers or (30_000 if args.quick else 300_000), args.kind)
 
 
 if __name__ == "__main__":
