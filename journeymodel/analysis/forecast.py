@@ -270,21 +270,18 @@ class _MarkovProcess:
         return np.where(single, first, self.n) if len(self.cand_state) else np.zeros(
             len(single), np.int64)
 
-    def first_step(self, J, D, params, surv, rng):
-        """(state, target, next state) of the first move, given the time already spent.
+    def first_step(self, params, surv, rng):
+        """(state, target, next state) of the first move of every journey under every draw,
+        given the time already spent, each of shape (draws, journeys).
 
-        ``J``, ``D``: journey and draw of each journey-draw, laid out draw by draw (every
-        journey once per draw). Exact for journeys in one known window, state by state (a loop
+        Exact for journeys in one known window, state by state (a loop
         over the states journeys stand in, not over journeys): the weights are the draw's row
         times the journey's survival ``p_k * S_k``; a drop-off (``S = 1``) is decided first
         from the row totals (one matrix product), then the move among the entries only for the
         journey-draws that move. Journeys that back off: by proposals (:func:`_by_rejection`).
         """
         n, n_draws = len(self.cand_ptr) - 1, params.shape[0]
-        state = np.empty(len(J), np.int64)
-        tgt = np.empty(len(J), np.int64)
-        nxt = np.empty(len(J), np.int64)
-        views = [a.reshape(n_draws, n) for a in (state, tgt, nxt)]
+        views = [np.empty((n_draws, n), np.int64) for _ in range(3)]
         single = np.diff(self.cand_ptr) == 1
         s1 = np.where(single, self.cand_state[np.minimum(self.cand_ptr[:-1],
                                                          len(self.cand_state) - 1)], -1)
@@ -309,11 +306,13 @@ class _MarkovProcess:
                 block = np.full(move.shape, value, np.int64)
                 block[d_i, j_i] = moved
                 view[:, lo:hi] = block
-        many = np.flatnonzero(~single[J])
+        many = np.flatnonzero(~single)
         if len(many):
-            state[many], tgt[many], nxt[many] = _by_rejection(self, J[many], D[many], params,
-                                                              surv, rng)
-        return state, tgt, nxt
+            J, D = np.tile(many, n_draws), np.repeat(np.arange(n_draws), len(many))
+            for view, got in zip(views, _by_rejection(self, J, D, params, surv, rng),
+                                 strict=True):
+                view[:, many] = got.reshape(n_draws, len(many))
+        return tuple(views)
 
     def draw_params(self, n_draws: int, rng: np.random.Generator, mean: bool = False):
         from journeymodel.models.markov.chain import draw_rows
@@ -413,13 +412,14 @@ class _StageProcess:
         """Holding target of each option ``touchpoints..., conversion, churn, dropoff``."""
         return np.concatenate([self.tp, [self.conv, self.churn, DROP]])
 
-    def first_step(self, J, D, params, surv, rng):
-        """(stage, target, next stage) of the first move, given the time already spent.
+    def first_step(self, params, surv, rng):
+        """(stage, target, next stage) of the first move of every journey under every draw,
+        given the time already spent, each of shape (draws, journeys).
 
         Exact over (current stage, next event) with weights ``post(s) q(k | s) S_k``: the
         drop-off (``S = 1``) is decided first from the totals (matrix products over all
         journey-draws), then the stage and the move only for the journey-draws that move, and
-        the next stage given the touchpoint. ``J``, ``D`` are laid out draw by draw."""
+        the next stage given the touchpoint."""
         exit_, trans, emis = params
         n_draws, K = exit_.shape[:2]
         n = len(self.post)
@@ -433,11 +433,10 @@ class _StageProcess:
         u = rng.random((n_draws, n)) * total
         goes = u < move
         d_i, j_i = np.nonzero(goes)
-        w = self.post[j_i][:, :, None] * q[d_i] * S[j_i][:, None, :]
-        W = q.shape[2]
-        cum = np.cumsum(w.reshape(len(d_i), K * W), axis=1)
-        pick = np.minimum((u[d_i, j_i][:, None] >= cum).sum(axis=1), K * W - 1)
-        s_, o = pick // W, pick % W
+        # the stage given a move, then the move given the stage (K + W weights, not K * W)
+        w_s = self.post[j_i] * per_stage[d_i, :, j_i]
+        s_ = _categorical(np.cumsum(w_s, axis=1), rng)
+        o = _categorical(np.cumsum(q[d_i, s_] * S[j_i], axis=1), rng)
         x = np.minimum(o, len(self.tp) - 1)
         after = trans[d_i, s_] * emis[d_i, :, x]  # next stage given it emits x
         s2 = _categorical(np.cumsum(after, axis=1), rng)
@@ -446,7 +445,7 @@ class _StageProcess:
         nxt = np.full((n_draws, n), -1, np.int64)
         state[d_i, j_i], tgt[d_i, j_i] = s_, targets[o]
         nxt[d_i, j_i] = np.where(o < len(self.tp), s2, s_)
-        return state.ravel(), tgt.ravel(), nxt.ravel()
+        return state, tgt, nxt
 
     def propose(self, state, d, params, rng):
         exit_, trans, emis = params
@@ -684,44 +683,56 @@ def journey_survival(holding, flight: InFlight, gap: float | None) -> np.ndarray
 
 
 def _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record) -> Chunk:
-    """Run ``dc`` draws of every journey in flight to the horizon; arrays hold only the
-    journey-draws still moving (compacted after every step)."""
+    """Run ``dc`` draws of every journey in flight to the horizon.
+
+    The first move is decided for every journey-draw at once as (draws, journeys) arrays;
+    drop-offs end there. The journey-draws that move go on in compact arrays (journey-draw
+    ``a`` is journey ``a % n`` under draw ``a // n``), compacted after every step."""
     n = flight.n
-    J = np.tile(np.arange(n), dc)
-    Dl = np.repeat(np.arange(dc), n)
     code_of = np.zeros(len(holding.targets) + 1, np.int8)  # by target + 1 (0: drop-off)
     code_of[0] = DROPPED
     for name, code in (("conversion", CONVERTED), ("churn", CHURNED)):
         if name in holding.targets:
             code_of[holding.targets.index(name) + 1] = code
-    outcome = np.zeros(len(J), np.int8)
-    when = np.full(len(J), np.nan)
+    state, tgt, nxt = process.first_step(params, flight.survival, rng)
+    drop = tgt == DROP
+    at_gap = flight.last + (np.inf if gap is None else gap)
+    dropped = drop & (at_gap <= end)[None, :]
+    outcome = np.where(dropped, DROPPED, NONE).astype(np.int8).ravel()
+    when = np.where(dropped, at_gap[None, :], np.nan).ravel()
+    a = np.flatnonzero(~drop.ravel())
+    j = a % n
+    src, t, elapsed = flight.src[j], flight.last[j], flight.elapsed[j]
+    tgt, nxt = tgt.ravel()[a], nxt.ravel()[a]
     ev = []
-    a = np.arange(len(J))
-    src, t, elapsed = flight.src[J], flight.last[J], flight.elapsed[J]
-    state, tgt, nxt = process.first_step(J, Dl, params, flight.survival, rng)
     for _ in range(MAX_STEPS):  # loop over steps; every journey-draw still moving at once
         if len(a) == 0:
             break
-        dt = np.full(len(a), np.inf if gap is None else gap)  # a drop-off: at the gap
-        move = np.flatnonzero(tgt != DROP)
-        dt[move] = _holding_times(holding, src[move], tgt[move],
-                                  0.0 if elapsed is None else elapsed[move], gap, rng)
-        t = t + dt
+        t = t + _holding_times(holding, src, tgt, elapsed, gap, rng)
         code = np.where(t <= end, code_of[tgt + 1], -1)  # -1: nothing more within the horizon
         done = code > 0
         outcome[a[done]], when[a[done]] = code[done], t[done]
         if record:
-            show = (code >= 0) & (code != DROPPED)
+            show = code >= 0
             ev.append((a[show], t[show], tgt[show]))
         go = code == 0
         a, src, t, state = a[go], tgt[go], t[go], nxt[go]
-        elapsed = None
-        tgt, nxt = process.propose(state, Dl[a], params, rng) if len(a) else (a, a)
+        elapsed = np.zeros(len(a))
+        tgt, nxt = process.propose(state, a // n, params, rng) if len(a) else (a, a)
+        drop = tgt == DROP  # a drop-off after a move: at that event plus the gap
+        if drop.any():
+            t_drop = t[drop] + (np.inf if gap is None else gap)
+            inside = t_drop <= end
+            hit = a[drop][inside]
+            outcome[hit], when[hit] = DROPPED, t_drop[inside]
+            keep = ~drop
+            a, src, t, tgt, nxt = a[keep], src[keep], t[keep], tgt[keep], nxt[keep]
+            elapsed = elapsed[keep]
     events = None
     if record:
         p = np.concatenate([e[0] for e in ev]) if ev else np.zeros(0, np.int64)
-        events = (J[p], d0 + Dl[p], np.concatenate([e[1] for e in ev]) if ev else np.zeros(0),
+        events = (p % n, d0 + p // n,
+                  np.concatenate([e[1] for e in ev]) if ev else np.zeros(0),
                   np.concatenate([e[2] for e in ev]) if ev else np.zeros(0, np.int64))
     return Chunk(slice(d0, d0 + dc), outcome.reshape(dc, n), when.reshape(dc, n), events)
 
