@@ -16,12 +16,19 @@ distribution is log-uniform (uniform in the first bin ``[0, lo)``), so ``sf``, `
 allocates each to the competing next events (and to drop-off) in proportion to
 ``q_k S_k(elapsed)``, and over the bins beyond its elapsed time, until the allocation converges.
 
-Why a smoothed empirical distribution rather than a parametric family: holding times of
-journeys are truncated at the gap (a longer silence is a drop-off, not a holding time), often
-multi-modal (same-day follow-ups and a weekly rhythm), and the table must back off pair ->
-touchpoint -> global; on the sample data generator the held-out binned log-likelihood of the
-smoothed empirical distribution beats the best parametric family (fitted to the same binned,
-truncated data); see ``benchmarks/holding_families.py``, which prints the comparison.
+Why a smoothed empirical distribution rather than a parametric family: holding times are
+truncated at the gap (a longer silence is a drop-off, not a holding time), can be multi-modal
+(same-day follow-ups and a weekly rhythm), and the table must back off pair -> touchpoint ->
+global; and no one family fits every log. ``benchmarks/holding_families.py`` scores each
+candidate's held-out binned log-likelihood per holding time (two halves of the customers, each
+fitted on one and scored on the other, the same back-off for all): on the sample data (whose
+generator draws lognormal gaps) lognormal is best, gamma 0.05 and exponential 0.08 nats behind;
+on a process with gamma holding times gamma is best and lognormal 0.04 behind; the smoothed
+empirical distribution is within 0.04 (bandwidth 0.5) of the best on both without knowing the
+family. A wider kernel scores up to 0.03 better but spreads mass into the right tail, which the
+censoring correction reads: on the known process with 40% in flight (12 seeds), the event-level
+P(drop-off) came out 0.003-0.005 low with bandwidth 1 and 0.001-0.003 low with 0.5 (standard
+errors 0.0012-0.0023; 0.0006 low to 0.0017 high without smoothing), so :data:`BANDWIDTH` is 0.5.
 """
 
 from __future__ import annotations
@@ -72,9 +79,23 @@ def grid_edges(time_kind: str) -> np.ndarray:
 
 
 def bin_of(t: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin index of each time (``edges[b] <= t < edges[b + 1]``; negatives in bin 0)."""
-    return np.clip(np.searchsorted(edges, np.asarray(t, float), "right") - 1, 0,
-                   len(edges) - 2).astype(np.int64)
+    """Bin index of each time (``edges[b] <= t < edges[b + 1]``; negatives in bin 0).
+
+    On the grid's log-spaced edges the bin comes from a logarithm, then one step up or down
+    where rounding put a time on the wrong side of an edge (exact, and 3x faster than a
+    binary search over millions of times)."""
+    t = np.asarray(t, float)
+    last = len(edges) - 2
+    lo = edges[1] if len(edges) > 2 else 0.0
+    if lo <= 0 or not np.allclose(edges[2:-1] / edges[1:-2], edges[2] / edges[1]):
+        return np.clip(np.searchsorted(edges, t, "right") - 1, 0, last).astype(np.int64)
+    step = np.log(edges[2] / edges[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = np.floor(np.log(np.maximum(t, lo * 0.5) / lo) / step) + 1
+    b = np.clip(np.nan_to_num(b, nan=last), 0, last).astype(np.int64)
+    b -= (edges[b] > t) & (b > 0)
+    b += (edges[np.minimum(b + 1, last + 1)] <= t) & (b < last)
+    return b
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,10 +219,17 @@ def _same_gap(a: float | None, b: float | None) -> bool:
 
 
 def _group(src, dst, bn, count, n_targets: int, n_bins: int):
-    """Distinct (src, dst, bin) cells, sorted, with summed counts."""
+    """Distinct (src, dst, bin) cells, sorted, with summed counts (a bincount over the cell
+    space when it is small: no sort of millions of keys)."""
     key = (src.astype(np.int64) * n_targets + dst) * n_bins + bn
-    uk, inv = np.unique(key, return_inverse=True)
-    summed = np.bincount(inv, weights=count, minlength=len(uk))
+    space = (n_targets - 2) * n_targets * n_bins
+    if 0 < space <= 1 << 24:
+        summed = np.bincount(key, weights=count, minlength=space)
+        uk = np.flatnonzero(np.bincount(key, minlength=space))
+        summed = summed[uk]
+    else:
+        uk, inv = np.unique(key, return_inverse=True)
+        summed = np.bincount(inv, weights=count, minlength=len(uk))
     return (uk // (n_targets * n_bins), (uk // n_bins) % n_targets, uk % n_bins,
             summed.astype(np.float64))
 
