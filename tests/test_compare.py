@@ -14,6 +14,7 @@ from functools import cache
 
 import numpy as np
 import pytest
+from pandas.testing import assert_frame_equal
 
 from journeymodel.analysis.compare import KEYS, beta_comparison, compare, compare_stats
 from journeymodel.data.incidents import Incident, make_incident_data, stationary_events
@@ -30,6 +31,12 @@ STORE_INCIDENT = Incident("store", start="2025-03-03", end="2025-03-24", share=0
 @cache
 def incident_log():
     return make_incident_data(15000, [STORE_INCIDENT], seed=2, days=182)
+
+
+@cache
+def device_log():
+    """Mobile abandons more: 40% of the conversions right after a mobile touchpoint lost."""
+    return make_incident_data(15000, [Incident(device="mobile", share=0.4)], seed=5, days=182)
 
 
 @cache
@@ -66,8 +73,7 @@ def test_planted_incident_is_found_at_the_top_with_its_window():
 
 
 def test_a_device_that_abandons_more_is_found():
-    data = make_incident_data(15000, [Incident(device="mobile", share=0.4)], seed=5, days=182)
-    found = compare(load_journeys(data.events), by="device")
+    found = compare(load_journeys(device_log().events), by="device")
     d = found.differences
     assert len(d) and d.iloc[0]["group"] == "mobile"
     conv = d[(d["group"] == "mobile") & (d["to"] == "conversion")]
@@ -196,6 +202,13 @@ def test_json_has_the_exact_keys_and_runs_are_deterministic():
     assert all(list(d) == list(KEYS) for d in one["differences"])
     first = one["differences"][0]
     assert first["group"] == "2025-03-03/2025-03-23" and first["kind"] == "exit"
+
+
+def test_a_findings_numbers_do_not_depend_on_which_others_are_listed():
+    js = load_journeys(device_log().events)
+    every = compare(js, by="device")
+    assert len(every.differences) >= 3
+    assert_frame_equal(compare(js, by="device", top=1).differences, every.differences.head(1))
 
 
 def test_periods_of_months_and_days_have_their_labels():
