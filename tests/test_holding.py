@@ -210,3 +210,19 @@ def test_models_carry_holding_times(tmp_path):
         assert back.holding_.gap == js.gap and back.holding_.time_kind == "datetime"
     paths = MarkovJourneyModel().fit(journeys_from_codes([["a", "b"]], ["conversion"]))
     assert paths.holding_ is None
+
+
+@pytest.mark.parametrize("kind", ["datetime", "period"])
+def test_bins_from_logarithms_are_exact(kind):
+    """bin_of (a logarithm, corrected at the edges) agrees with a binary search everywhere,
+    times on an edge and one float either side of it included."""
+    from journeymodel.stats.holding import bin_of, grid_edges, support_edges
+
+    rng = np.random.default_rng(0)
+    for e in (grid_edges(kind), support_edges(kind, 14 * DAY)):
+        inner = e[1:-1][np.isfinite(e[1:-1])]
+        t = np.concatenate([inner, np.nextafter(inner, 0), np.nextafter(inner, np.inf),
+                            rng.exponential(1e5, 100_000), np.arange(5000.0),
+                            [0.0, -1.0, 0.5, 1e12, np.inf]])
+        want = np.clip(np.searchsorted(e, t, "right") - 1, 0, len(e) - 2)
+        assert np.array_equal(bin_of(t, e), want)
