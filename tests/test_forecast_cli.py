@@ -140,3 +140,16 @@ def test_simulate_from_needs_a_horizon(files, run_cli, tmp_path):
                            "-o", tmp_path / "c.parquet")
     assert_one_error_line(code, err, r"needs both --from EVENTS and --horizon")
     assert not (tmp_path / "c.parquet").exists()
+
+
+def test_stages_model_forecasts_too(files, run_cli, tmp_path):
+    model = tmp_path / "stages.nc"
+    code, _, err = run_cli("fit", "stages", files["events"], "-o", model, "--stages", "3",
+                           "--observed-until", CUT)
+    assert code == 0, err
+    code, out, err = run_cli("forecast", model, "--from", files["events"], "--horizon", "14D",
+                             "--draws", "40", "--json")
+    assert code == 0, err
+    js = json.loads(out)
+    assert js["in_flight"] > 0 and len(js["daily"]) == 14
+    assert js["conversions"]["low"] <= js["conversions"]["mean"] <= js["conversions"]["high"]
