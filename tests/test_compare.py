@@ -150,6 +150,24 @@ def test_p_diff_agrees_with_posterior_draws():
     assert np.allclose(post["tail"], 1 - post["p_diff"])
 
 
+def test_p_diff_of_a_rate_of_zero_is_not_understated():
+    # Beta(0.14, 491) against Beta(73, 418): the log-odds approximation alone said 0.95
+    post = beta_comparison(np.array([0.0]), np.array([491.0]), np.array([72.86]),
+                           np.array([491.0]), np.array([0.143]), 1.0)
+    assert post["tail"][0] < 1e-6 and post["p_diff"][0] > 0.999999
+
+
+def test_ties_are_broken_by_kind_step_and_group():
+    # mirror images: a converts 90 of 100 after web, b 10 of 100 (same |impact| for both)
+    outcomes = (["conversion"] * 90 + ["dropoff"] * 10 + ["conversion"] * 10
+                + ["dropoff"] * 90)
+    js = with_personas([["web"]] * 200, outcomes, ["a"] * 100 + ["b"] * 100)
+    d = compare(js, by="persona").differences
+    assert d["impact"].abs().iloc[0] == pytest.approx(d["impact"].abs().iloc[1])
+    assert list(zip(d["group"], d["to"], strict=True)) == [
+        ("a", "conversion"), ("b", "conversion"), ("a", "dropoff"), ("b", "dropoff")]
+
+
 def test_busy_harmless_self_loop_does_not_crowd_out_a_rare_costly_step():
     # with repeats kept, web -> web is busy and changes a lot between personas, but moves no
     # conversion (P(convert | web) on both sides): impact 0, ranked below the rare loss
@@ -209,6 +227,21 @@ def test_a_findings_numbers_do_not_depend_on_which_others_are_listed():
     every = compare(js, by="device")
     assert len(every.differences) >= 3
     assert_frame_equal(compare(js, by="device", top=1).differences, every.differences.head(1))
+
+
+def test_report_section_draws_the_heat_map_with_the_findings_outlined():
+    from journeymodel.report.figure import rc_context
+    from journeymodel.report.sections.compare import compare_section, main_steps
+
+    found = compare(load_journeys(incident_log().events), by="period:7D")
+    assert main_steps(found)[:2] == [("store", "conversion"), ("store", "dropoff")]
+    with rc_context():
+        section = compare_section(found)
+    assert (section.id, section.title) == ("compare-period-7d", "What changed")
+    assert [f.key for f in section.figures] == ["compare-period-7d-heat"]
+    table = section.items[-1].frame
+    assert list(table.index) == ["store -> conversion", "store -> dropoff"]
+    assert table["when"].iloc[0] == "2025-03-03 to 2025-03-23"
 
 
 def test_periods_of_months_and_days_have_their_labels():
