@@ -53,7 +53,7 @@ def compare(
     compared with all other groups as Bayesian posteriors (Dirichlet rows), ranked by the
     conversions at stake. Listed: differences with p_diff >= --min-prob that also pass the
     Benjamini-Hochberg rule at --fdr over all comparisons made (each with the two-sided tail
-    2 x (1 - p_diff)), so on a log where nothing changed a run lists anything at most 5% of
+    2 x (1 - p_diff)), so on a log where nothing changed a run lists anything at most --fdr of
     the time. Consecutive periods with the same change are one finding with its start and
     end. Steps within the inactivity gap of the end of the log are not compared: whether
     those journeys drop off is not known yet.
