@@ -197,3 +197,40 @@ def test_cli_choices_are_the_library_ones():
     from journeymodel.models.markov.censoring import CENSORED_HANDLING
 
     assert cli == CENSORED_HANDLING
+
+
+def test_em_reaches_the_maximum_likelihood():
+    """Against a direct maximisation (scipy, softmax parameters) of each row's likelihood:
+    observed moves sum n_k log p_k, plus per censored cell c log(sum_k p_k S_k(e) + p_drop)."""
+    from scipy.optimize import minimize
+
+    from journeymodel.models.markov.censoring import bin_middles
+    from journeymodel.stats.transitions import censored_states
+
+    js = journeys(0.4, 2)
+    m = MarkovJourneyModel().fit(js)
+    cens = censored_states(js, 1)
+    e_mid = bin_middles(m.holding_.edges)
+    em = chain_probabilities(m)
+    c = m.counts_
+    for a, name in enumerate(kp.TOUCHPOINTS):
+        key = m.chain_.keys[m.state_labels().index(name)]
+        row = c.from_key == key
+        to = c.to_key[row]
+        n = c.count[row]
+        target = np.where(to >= 0, to % (len(kp.TOUCHPOINTS) + 1) - 1,
+                          np.where(to == -1, 3, -1))  # -1: drop-off
+        cells = cens.key == key
+        e = e_mid[cens.bin[cells]]
+        S = np.array([np.ones_like(e) if t < 0 else m.holding_.sf(a, t, e) for t in target])
+
+        def nll(theta, n=n, w=cens.count[cells], S=S):
+            p = np.exp(theta - theta.max())
+            p /= p.sum()
+            return -(n @ np.log(p) + w @ np.log(p @ S))
+
+        best = minimize(nll, np.log(n), method="BFGS", options={"gtol": 1e-9})
+        p = np.exp(best.x - best.x.max())
+        p /= p.sum()
+        cols = [t if t >= 0 else 4 for t in target]
+        assert np.allclose(em[a, cols], p, atol=2e-5)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from journeymodel.stats.holding import HoldingTimes, bin_of
+from journeymodel.stats.holding import HoldingTimes
 from journeymodel.stats.transitions import CensoredStates, TransitionCounts, decode_keys
 
 #: How censored journeys' last states enter the fit (``MarkovJourneyModel(censored=...)``).
@@ -160,7 +160,3 @@ def _counts(like: TransitionCounts, f, t, c) -> TransitionCounts:
                             t.astype(np.int64), c.astype(np.float64), np.zeros(len(c)),
                             z.astype(np.int64), z, z)
 
-
-def censored_bins(elapsed: np.ndarray, holding: HoldingTimes) -> np.ndarray:
-    """Grid bins of elapsed times (for tests and callers building censored states by hand)."""
-    return bin_of(elapsed, holding.edges)
