@@ -1,0 +1,641 @@
+"""The journeys in flight and the simulation that continues them (issue 17), for
+:mod:`journeymodel.analysis.forecast` (see its module docstring for the method).
+
+:func:`in_flight` finds the censored journeys and the time already spent since their last event;
+:func:`make_process` gives a model type's process (:class:`MarkovProcess`: window states with
+back-off; :class:`StageProcess`: hidden stages), which draws posterior parameters, the first
+move of every journey given the time already spent (exact), and the later moves;
+:func:`simulate_chunks` runs every journey under every draw to the horizon, chunk by chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from journeymodel.data.journeyset import CENSORED, JourneySet
+from journeymodel.errors import OptionError
+
+__all__ = ["CHURNED", "CONVERTED", "DROP", "DROPPED", "NONE", "Chunk", "InFlight",
+           "MarkovProcess", "StageProcess", "in_flight", "journey_survival", "make_process",
+           "simulate_chunks", "subset"]
+
+#: Outcome codes of a journey-draw within the horizon.
+NONE, CONVERTED, CHURNED, DROPPED = 0, 1, 2, 3
+#: The next event is a drop-off (not a holding-time target).
+DROP = -1
+#: Journey-draws simulated at once.
+CHUNK_PARTICLES = 2_000_000
+#: Proposals per journey-draw before the last one is kept (see the module docstring).
+MAX_REJECTIONS = 64
+#: Moves per journey-draw at most (a journey still moving then is cut off).
+MAX_STEPS = 1000
+
+
+# ---------------------------------------------------------------------------------------------
+# Journeys in flight
+
+
+@dataclass(frozen=True, eq=False)
+class InFlight:
+    """The journeys in flight at ``as_of`` that can be continued, and what they need.
+
+    ``journey`` indexes the journeys given; ``src`` is the holding-time touchpoint index of each
+    journey's last touchpoint; ``last`` its time; ``elapsed = as_of - last``.
+    """
+
+    journey: np.ndarray
+    customer: np.ndarray
+    start: np.ndarray
+    src: np.ndarray
+    last: np.ndarray
+    elapsed: np.ndarray
+    n_censored: int
+    n_unknown: int
+    survival: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.journey)
+
+
+def in_flight(journeys: JourneySet, holding, as_of: float) -> InFlight:
+    """The censored journeys with a touchpoint the holding times know as their last one."""
+    censored = np.flatnonzero((journeys.outcome == CENSORED) & (journeys.lengths > 0))
+    last_code = journeys.codes[journeys.offsets[1:][censored] - 1]
+    index = {t: i for i, t in enumerate(holding.touchpoints)}
+    lut = np.array([index.get(t, -1) for t in journeys.touchpoints] or [-1], np.int64)
+    src = lut[last_code]
+    ok = src >= 0
+    j = censored[ok]
+    last = journeys.times[journeys.offsets[1:][j] - 1]
+    cust = (journeys.customers[journeys.customer[j]] if len(journeys.customers)
+            and (journeys.customer[j] >= 0).all() else np.arange(len(j)).astype(str))
+    return InFlight(j, np.asarray(cust, dtype=object), journeys.start[j], src[ok], last,
+                    np.maximum(as_of - last, 0.0), len(censored), int((~ok).sum()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Holding times: survival within the gap, and times drawn given the time already spent
+
+
+def _survival(holding, src, dst, elapsed, gap: float | None) -> np.ndarray:
+    """P(T > elapsed | T <= gap) per item (1 for a drop-off, whose time is the gap)."""
+    out = np.ones(len(src))
+    move = dst != DROP
+    if move.any():
+        s, d, e = src[move], dst[move], elapsed[move]
+        sf = np.asarray(holding.sf(s, d, e), np.float64)
+        if gap is not None:  # P(T > gap) per (touchpoint, target): one small table
+            nt = len(holding.targets)
+            grid = np.arange(len(holding.touchpoints) * nt)
+            tail = np.asarray(holding.sf(grid // nt, grid % nt, np.full(len(grid), gap)),
+                              np.float64)[s * nt + d]
+            sf = np.clip((sf - tail) / np.maximum(1.0 - tail, 1e-300), 0.0, 1.0)
+        out[move] = sf
+    return out
+
+
+def _holding_times(holding, src, dst, elapsed, gap: float | None, rng) -> np.ndarray:
+    """Times to the next event, drawn given ``T > elapsed`` (and ``T <= gap``: a few redraws,
+    then the gap itself)."""
+    t = np.asarray(holding.sample(src, dst, elapsed, rng), np.float64)
+    if gap is None:
+        return t
+    for _ in range(8):
+        over = np.flatnonzero(t > gap)
+        if len(over) == 0:
+            break
+        t[over] = holding.sample(src[over], dst[over], elapsed[over], rng)
+    return np.minimum(t, gap)
+
+
+# ---------------------------------------------------------------------------------------------
+# The processes: Markov windows and stages
+
+
+def _categorical(cum: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw per row of row-wise cumulative probabilities ``cum`` (n, K)."""
+    u = rng.random(len(cum)) * cum[:, -1]
+    return np.minimum((u[:, None] >= cum).sum(axis=1), cum.shape[1] - 1)
+
+
+class MarkovProcess:
+    """Particles in a Markov model's window states; parameters: Dirichlet draws of the rows."""
+
+    def __init__(self, model, journeys: JourneySet, flight: InFlight, holding) -> None:
+        from journeymodel.stats.transitions import state_sequences
+
+        chain = model.chain_
+        self.conc = chain.conc
+        self.n = chain.n
+        codes = model.state_codes_
+        length = (codes >= 0).sum(axis=1)
+        cols = chain.conc.indices
+        newest = codes[np.minimum(cols, self.n - 1), np.maximum(length[np.minimum(
+            cols, self.n - 1)] - 1, 0)]
+        tp_index = {t: i for i, t in enumerate(holding.touchpoints)}
+        tp_lut = np.array([tp_index.get(t, DROP) for t in model.journeys_.touchpoints],
+                          np.int64)
+        absorbing = np.array([_target_of(name, holding) for name in chain.absorbing],
+                             np.int64)
+        self.target = np.where(cols < self.n, tp_lut[newest],
+                               absorbing[np.maximum(cols - self.n, 0)])
+        self.next_state = np.where(cols < self.n, cols, -1)
+        self.row_of = np.repeat(np.arange(self.n), np.diff(chain.conc.indptr))
+        # where each journey stands: its window, or the windows it backs off to
+        sub = journeys.take(flight.journey)
+        seq = state_sequences(_recoded(sub, model.journeys_.touchpoints), model.order_,
+                              model.collapse_repeats, model.base_)
+        last_key = seq.keys[seq.offsets[1:] - 1]
+        visits = np.bincount(np.searchsorted(chain.keys, model.counts_.from_key),
+                             weights=model.counts_.count, minlength=self.n)
+        self.cand_ptr, self.cand_state, self.cand_cum, self.backed_off = _candidates(
+            last_key, sub, model, visits)
+
+    @property
+    def usable(self) -> np.ndarray:
+        return np.diff(self.cand_ptr) > 0
+
+    @property
+    def group_key(self) -> np.ndarray:
+        """Journeys in one known window by their state, those that back off last."""
+        single = np.diff(self.cand_ptr) == 1
+        first = self.cand_state[np.minimum(self.cand_ptr[:-1], max(len(self.cand_state) - 1,
+                                                                   0))]
+        return np.where(single, first, self.n) if len(self.cand_state) else np.zeros(
+            len(single), np.int64)
+
+    def first_step(self, params, surv, rng):
+        """(state, target, next state) of the first move of every journey under every draw,
+        given the time already spent, each of shape (draws, journeys).
+
+        Exact for journeys in one known window, state by state (a loop
+        over the states journeys stand in, not over journeys): the weights are the draw's row
+        times the journey's survival ``p_k * S_k``; a drop-off (``S = 1``) is decided first
+        from the row totals (one matrix product), then the move among the entries only for the
+        journey-draws that move. Journeys that back off: by proposals (:func:`_by_rejection`).
+        """
+        n, n_draws = len(self.cand_ptr) - 1, params.shape[0]
+        views = [np.empty((n_draws, n), np.int64) for _ in range(3)]
+        single = np.diff(self.cand_ptr) == 1
+        s1 = np.where(single, self.cand_state[np.minimum(self.cand_ptr[:-1],
+                                                         len(self.cand_state) - 1)], -1)
+        for lo, hi in _runs(s1):  # loop over states (journeys come sorted by state)
+            s_ = int(s1[lo])
+            if s_ < 0:
+                continue
+            ent = np.arange(self.conc.indptr[s_], self.conc.indptr[s_ + 1])
+            t_ent = self.target[ent]
+            mv = t_ent != DROP
+            S = surv[lo:hi][:, t_ent[mv]]  # (journeys, moves)
+            Wm = params[:, ent[mv]]  # (draws, moves)
+            move = Wm @ S.T  # (draws, journeys)
+            u = rng.random(move.shape) * (move + params[:, ent[~mv]].sum(axis=1)[:, None])
+            goes = u < move
+            d_i, j_i = np.nonzero(goes)
+            cum = np.cumsum(Wm[d_i] * S[j_i], axis=1)
+            pick = np.minimum((u[d_i, j_i][:, None] >= cum).sum(axis=1), mv.sum() - 1)
+            e = ent[mv][pick]
+            for view, value, moved in ((views[0], s_, s_), (views[1], DROP, self.target[e]),
+                                       (views[2], -1, self.next_state[e])):
+                block = np.full(move.shape, value, np.int64)
+                block[d_i, j_i] = moved
+                view[:, lo:hi] = block
+        many = np.flatnonzero(~single)
+        if len(many):
+            J, D = np.tile(many, n_draws), np.repeat(np.arange(n_draws), len(many))
+            for view, got in zip(views, _by_rejection(self, J, D, params, surv, rng),
+                                 strict=True):
+                view[:, many] = got.reshape(n_draws, len(many))
+        return tuple(views)
+
+    def draw_params(self, n_draws: int, rng: np.random.Generator, mean: bool = False):
+        from journeymodel.models.markov.chain import draw_rows
+
+        if mean:
+            return self.conc.data[None, :] / np.asarray(self.conc.sum(axis=1)).ravel()[
+                self.row_of][None, :]
+        return draw_rows(self.conc, n_draws, rng)
+
+    def init_state(self, j: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        lo = self.cand_ptr[j]
+        hi = self.cand_ptr[j + 1]
+        single = hi - lo == 1
+        pick = lo.copy()
+        many = np.flatnonzero(~single)
+        if len(many):
+            base = np.where(lo[many] > 0, self.cand_cum[np.maximum(lo[many] - 1, 0)], 0.0)
+            u = base + rng.random(len(many)) * (self.cand_cum[hi[many] - 1] - base)
+            pick[many] = np.minimum(np.searchsorted(self.cand_cum, u, side="right"),
+                                    hi[many] - 1)
+        return self.cand_state[pick]
+
+    def propose(self, state, d, params, rng):
+        """(target, next state) of every particle in ``state`` under draw ``d`` of ``params``."""
+        n_draws, nnz = params.shape
+        flat = _row_cdf(params, self.conc.indptr, self.n)
+        u = (d * self.n + state) + rng.random(len(state)) * (1 - 1e-12)
+        entry = np.minimum(np.searchsorted(flat, u, side="right"), len(flat) - 1) % nnz
+        return self.target[entry], self.next_state[entry]
+
+    def next_weights(self, flight: InFlight, holding, gap) -> np.ndarray:
+        """P(next event) per in-flight journey given its elapsed time, posterior mean,
+        shape (n, n_targets + 1) (last column: drop-off)."""
+        P = self.draw_params(1, None, mean=True)[0]
+        nt = len(holding.targets)
+        out = np.zeros((flight.n, nt + 1))
+        cnt = np.diff(self.cand_ptr)
+        j_of = np.repeat(np.arange(flight.n), cnt)
+        w_c = np.diff(np.concatenate([[0.0], self.cand_cum]))
+        w_c = w_c / np.maximum(np.bincount(j_of, weights=w_c, minlength=flight.n)[j_of], 1e-300)
+        s = self.cand_state
+        per = np.diff(self.conc.indptr)[s]
+        jj = np.repeat(j_of, per)
+        ent = np.repeat(self.conc.indptr[s], per) + _ranges(per)
+        w = np.repeat(w_c, per) * P[ent]
+        tgt = self.target[ent]
+        w = w * flight.survival[jj, tgt]
+        np.add.at(out, (jj, np.where(tgt == DROP, nt, tgt)), w)
+        return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
+
+
+class StageProcess:
+    """Particles in a stages model's hidden stages; parameters: Dirichlet draws on the expected
+    counts of every row (see the module docstring)."""
+
+    def __init__(self, model, journeys: JourneySet, flight: InFlight, holding) -> None:
+        from journeymodel.fit import hmm
+        from journeymodel.stats.sequences import encode
+
+        K = model.n_stages_
+        symbols = model.symbols_[:-1]  # the last symbol is (direct)
+        sub = journeys.take(flight.journey)
+        enc = encode(sub, model.symbols_, dedupe=False)
+        post = np.tile(model.startprob_, (flight.n, 1))
+        post[enc.journey] = hmm.filter_last(enc.codes, enc.offsets, model.params_)[0]
+        self.post_cum = np.cumsum(post, axis=1)
+        self.post = post
+        emis = model.emissionprob_[:, :-1]
+        self.mean = (model.exitprob_, model.transmat_,
+                     emis / np.maximum(emis.sum(axis=1, keepdims=True), 1e-300))
+        cont = model.exitprob_[:, 0]
+        visits = model.startprob_ @ np.linalg.inv(np.eye(K) - cont[:, None] * model.transmat_)
+        counts = model.journeys_.outcome_counts or {}  # weighted journeys (paths have weights)
+        n_journeys = float(sum(counts.values())) if counts else float(model.journeys_.n_journeys)
+        self.rows = n_journeys * visits  # expected visits of each stage
+        self.cont_rows = self.rows * cont
+        tp_index = {t: i for i, t in enumerate(holding.touchpoints)}
+        self.tp = np.array([tp_index.get(t, DROP) for t in symbols], np.int64)
+        self.conv = _target_of("conversion", holding)
+        self.churn = _target_of("churn", holding)
+        self.usable = np.ones(flight.n, bool)
+        self.group_key = np.zeros(flight.n, np.int64)
+        self.backed_off = 0
+
+    def draw_params(self, n_draws: int, rng: np.random.Generator, mean: bool = False):
+        exit_, trans, emis = self.mean
+        if mean:
+            return exit_[None], trans[None], emis[None]
+        return (_dirichlet(exit_, self.rows, n_draws, rng),
+                _dirichlet(trans, self.cont_rows, n_draws, rng),
+                _dirichlet(emis, self.rows, n_draws, rng))
+
+    def init_state(self, j: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return _categorical(self.post_cum[j], rng)
+
+    def _targets(self) -> np.ndarray:
+        """Holding target of each option ``touchpoints..., conversion, churn, dropoff``."""
+        return np.concatenate([self.tp, [self.conv, self.churn, DROP]])
+
+    def first_step(self, params, surv, rng):
+        """(stage, target, next stage) of the first move of every journey under every draw,
+        given the time already spent, each of shape (draws, journeys).
+
+        Exact over (current stage, next event) with weights ``post(s) q(k | s) S_k``: the
+        drop-off (``S = 1``) is decided first from the totals (matrix products over all
+        journey-draws), then the stage and the move only for the journey-draws that move, and
+        the next stage given the touchpoint."""
+        exit_, trans, emis = params
+        n_draws, K = exit_.shape[:2]
+        n = len(self.post)
+        go = exit_[:, :, :1] * (trans @ emis)  # (draws, K, touchpoints): continue, then x
+        q = np.concatenate([go, exit_[:, :, 1:3]], axis=2)  # (draws, K, moves)
+        targets = self._targets()[:-1]  # the moves (the drop-off is the last option)
+        S = surv[:, targets]  # (n, moves)
+        per_stage = (q.reshape(n_draws * K, -1) @ S.T).reshape(n_draws, K, n)
+        move = np.einsum("dkn,nk->dn", per_stage, self.post)
+        total = move + exit_[:, :, 3] @ self.post.T
+        u = rng.random((n_draws, n)) * total
+        goes = u < move
+        d_i, j_i = np.nonzero(goes)
+        # the stage given a move, then the move given the stage (K + W weights, not K * W)
+        w_s = self.post[j_i] * per_stage[d_i, :, j_i]
+        s_ = _categorical(np.cumsum(w_s, axis=1), rng)
+        o = _categorical(np.cumsum(q[d_i, s_] * S[j_i], axis=1), rng)
+        x = np.minimum(o, len(self.tp) - 1)
+        after = trans[d_i, s_] * emis[d_i, :, x]  # next stage given it emits x
+        s2 = _categorical(np.cumsum(after, axis=1), rng)
+        state = np.zeros((n_draws, n), np.int64)
+        tgt = np.full((n_draws, n), DROP, np.int64)
+        nxt = np.full((n_draws, n), -1, np.int64)
+        state[d_i, j_i], tgt[d_i, j_i] = s_, targets[o]
+        nxt[d_i, j_i] = np.where(o < len(self.tp), s2, s_)
+        return state, tgt, nxt
+
+    def propose(self, state, d, params, rng):
+        exit_, trans, emis = params
+        e = _categorical(np.cumsum(exit_[d, state], axis=1), rng)
+        nxt = _categorical(np.cumsum(trans[d, state], axis=1), rng)
+        x = _categorical(np.cumsum(emis[d, nxt], axis=1), rng)
+        target = np.select([e == 0, e == 1, e == 2], [self.tp[x], self.conv, self.churn], DROP)
+        return target, np.where(e == 0, nxt, state)
+
+    def next_weights(self, flight: InFlight, holding, gap) -> np.ndarray:
+        exit_, trans, emis = self.mean
+        nt = len(holding.targets)
+        out = np.zeros((flight.n, nt + 1))
+        go = (self.post * exit_[:, 0]) @ trans @ emis  # (n, touchpoints)
+        n, T = go.shape
+        jj = np.repeat(np.arange(n), T)
+        tgt = np.tile(self.tp, n)
+        w = go.ravel() * flight.survival[jj, tgt]
+        known = tgt != DROP
+        np.add.at(out, (jj[known], tgt[known]), w[known])
+        for col, k in ((1, self.conv), (2, self.churn)):
+            if k != DROP:
+                out[:, k] += (self.post @ exit_[:, col]) * flight.survival[:, k]
+        out[:, nt] += self.post @ exit_[:, 3]
+        return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
+
+
+def _by_rejection(process, J, D, params, surv, rng):
+    """The first move of journey-draws by proposals from the model (state included), each
+    accepted with probability ``surv`` of its next event (see the module docstring)."""
+    state = process.init_state(J, rng)
+    tgt, nxt = process.propose(state, D, params, rng)
+    pending = np.arange(len(J))
+    for _ in range(MAX_REJECTIONS):  # loop over rounds of proposals, not over journeys
+        keep = rng.random(len(pending)) < surv[J[pending], tgt[pending]]
+        pending = pending[~keep]
+        if len(pending) == 0:
+            break
+        state[pending] = process.init_state(J[pending], rng)
+        tgt[pending], nxt[pending] = process.propose(state[pending], D[pending], params, rng)
+    return state, tgt, nxt
+
+
+#: Cells (particles x options) of one block of the exact first move.
+_BLOCK_CELLS = 4_000_000
+
+
+def _blocks(n: int, width: int) -> Iterator[slice]:
+    per = max(1, _BLOCK_CELLS // max(width, 1))
+    for b0 in range(0, n, per):
+        yield slice(b0, min(n, b0 + per))
+
+
+def _runs(keys: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of every run of equal values in ``keys``."""
+    if len(keys) == 0:
+        return []
+    cuts = np.concatenate([[0], np.flatnonzero(np.diff(keys)) + 1, [len(keys)]])
+    return list(zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True))
+
+
+def _padded_rows(indptr: np.ndarray) -> np.ndarray:
+    """CSR entries of every row as a (rows, longest row) matrix, -1 padded."""
+    counts = np.diff(indptr)
+    m = int(counts.max()) if len(counts) else 0
+    pos = np.arange(m)[None, :]
+    return np.where(pos < counts[:, None], indptr[:-1, None] + pos, -1)
+
+
+def _dirichlet(probs: np.ndarray, rows: np.ndarray, n_draws: int, rng) -> np.ndarray:
+    """Draws (n_draws, *probs.shape) of Dirichlet(probs[k] * rows[k]) for every row k."""
+    conc = probs * np.maximum(rows, 1e-9)[:, None]
+    g = rng.standard_gamma(np.broadcast_to(conc, (n_draws, *probs.shape)))
+    s = g.sum(axis=-1, keepdims=True)
+    return np.where(s > 0, g / np.where(s > 0, s, 1.0), probs[None])
+
+
+def _target_of(name: str, holding) -> int:
+    return holding.targets.index(name) if name in holding.targets else DROP
+
+
+def _recoded(journeys: JourneySet, names: tuple[str, ...]) -> JourneySet:
+    """``journeys`` in the codes of ``names`` (touchpoints the model does not know become the
+    first name; :func:`_candidates` leaves those journeys out)."""
+    from dataclasses import replace
+
+    index = {t: i for i, t in enumerate(names)}
+    lut = np.array([index.get(t, 0) for t in journeys.touchpoints] or [0], np.int32)
+    return replace(journeys, codes=lut[journeys.codes], touchpoints=names)
+
+
+def _candidates(last_key, journeys: JourneySet, model, visits):
+    """Per journey (CSR): the states it may stand in, with cumulative visit weights.
+
+    A full window the model knows is the one state. Otherwise (an unseen window, or a journey
+    shorter than the order) the journey backs off to the full windows whose newest ``m``
+    touchpoints are its own newest ``m``, for the largest ``m`` with any, drawn in proportion
+    to their visits (order 1: its touchpoint; none: the journey cannot be continued).
+    """
+    from journeymodel.stats.transitions import decode_keys
+
+    chain = model.chain_
+    order, base = model.order_, model.base_
+    n_j = len(last_key)
+    known_t = np.isin(np.asarray(journeys.touchpoints, dtype=object),
+                      np.asarray(model.journeys_.touchpoints, dtype=object))
+    bad = np.bincount(journeys.journey_of_event[~known_t[journeys.codes]],
+                      minlength=n_j) > 0 if journeys.n_events else np.zeros(n_j, bool)
+    codes = decode_keys(chain.keys, base, order)
+    length = (codes >= 0).sum(axis=1)
+    full = np.flatnonzero(length == order)
+    full = full[full > 0]
+    pos = np.clip(np.searchsorted(chain.keys, last_key), 0, chain.n - 1)
+    exact = (chain.keys[pos] == last_key) & (length[pos] == order) & ~bad
+    cand_j, cand_s = [np.flatnonzero(exact)], [pos[exact]]
+    todo = ~exact & ~bad
+    jl = decode_keys(last_key, base, order)
+    jlen = (jl >= 0).sum(axis=1)
+    for m in range(order - 1 if order > 1 else 1, 0, -1):  # loop over suffix lengths (<= 3)
+        if m > order:
+            continue
+        sfx_state = _suffix_keys(codes[full], length[full], m, base)
+        sfx_j = _suffix_keys(jl, jlen, m, base)
+        need = np.flatnonzero(todo & (jlen >= m))
+        if len(need) == 0:
+            break
+        srt = np.argsort(sfx_state, kind="stable")
+        lo = np.searchsorted(sfx_state[srt], sfx_j[need], "left")
+        hi = np.searchsorted(sfx_state[srt], sfx_j[need], "right")
+        cnt = hi - lo
+        hit = cnt > 0
+        cand_j.append(np.repeat(need[hit], cnt[hit]))
+        cand_s.append(full[srt][np.repeat(lo[hit], cnt[hit]) + _ranges(cnt[hit])])
+        todo[need[hit]] = False
+    cj, cs = np.concatenate(cand_j), np.concatenate(cand_s)
+    srt = np.lexsort((cs, cj))
+    cj, cs = cj[srt], cs[srt]
+    ptr = np.zeros(n_j + 1, np.int64)
+    np.cumsum(np.bincount(cj, minlength=n_j), out=ptr[1:])
+    w = np.maximum(visits[cs], 1e-12)
+    return ptr, cs, np.cumsum(w), int((~exact & (np.diff(ptr) > 0)).sum())
+
+
+def _suffix_keys(codes: np.ndarray, length: np.ndarray, m: int, base: int) -> np.ndarray:
+    """Key of the newest ``m`` touchpoints of each window (codes oldest first, -1 padded)."""
+    key = np.zeros(len(codes), np.int64)
+    for i in range(m):  # m <= 3
+        col = np.clip(length - m + i, 0, codes.shape[1] - 1)
+        key = key * base + codes[np.arange(len(codes)), col] + 1
+    return np.where(length >= m, key, -1)
+
+
+def _ranges(cnt: np.ndarray) -> np.ndarray:
+    total = int(cnt.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(cnt)
+    return np.arange(total) - np.repeat(ends - cnt, cnt)
+
+
+def _row_cdf(params: np.ndarray, indptr: np.ndarray, n: int) -> np.ndarray:
+    """Flat increasing CDF of every draw's CSR rows: draw ``d``, row ``r`` spans
+    ``(d * n + r, d * n + r + 1]``."""
+    D, nnz = params.shape
+    c = np.cumsum(params, axis=1)
+    counts = np.diff(indptr)
+    before = np.concatenate([np.zeros((D, 1)), c], axis=1)[:, indptr[:-1]]
+    within = c - np.repeat(before, counts, axis=1)
+    ends = indptr[1:][counts > 0] - 1
+    within[:, ends] = 1.0
+    row_of = np.repeat(np.arange(len(counts)), counts)
+    return (within + row_of[None, :] + (np.arange(D) * n)[:, None]).ravel()
+
+
+def make_process(model, journeys: JourneySet, flight: InFlight, holding):
+    """The simulation process of a model type (Markov windows or hidden stages)."""
+    if model.model_type == "markov":
+        return MarkovProcess(model, journeys, flight, holding)
+    if model.model_type == "stages":
+        return StageProcess(model, journeys, flight, holding)
+    raise OptionError(f"forecasting journeys in flight applies to markov and stages models, "
+                      f"not to a {model.model_type} model")
+
+
+# ---------------------------------------------------------------------------------------------
+# The simulation
+
+
+@dataclass
+class Chunk:
+    """One chunk of draws: ``outcome`` and its ``time`` (NaN when none), shape (draws, n);
+    with ``record``, the events: journey, draw, time and target of every event."""
+
+    draws: slice
+    outcome: np.ndarray
+    time: np.ndarray
+    events: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+
+
+def simulate_chunks(process, flight: InFlight, holding, gap, end: float, n_draws: int,
+                    rng: np.random.Generator, *, record: bool = False) -> Iterator[Chunk]:
+    """Every in-flight journey continued under each posterior draw, chunk by chunk."""
+    n = flight.n
+    per = max(1, min(n_draws, CHUNK_PARTICLES // max(n, 1)))
+    for d0 in range(0, n_draws, per):
+        dc = min(per, n_draws - d0)
+        params = process.draw_params(dc, rng)
+        with _one_blas_thread():
+            chunk = _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record)
+        yield chunk
+
+
+def _one_blas_thread():
+    """Many small matrix products (one per state and chunk) gain nothing from BLAS threads,
+    and threads on a busy machine made the first move 3x slower (2.8 s against 0.9 s for
+    100,000 journeys x 40 draws, measured): run them single-threaded."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with the scientific stack
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def journey_survival(holding, flight: InFlight, gap: float | None) -> np.ndarray:
+    """P(T > elapsed | T <= gap) of every journey in flight for every next event, shape
+    (n, n_targets + 1) (last column: a drop-off, 1), computed once for all draws."""
+    nt = len(holding.targets)
+    src = np.repeat(flight.src, nt)
+    dst = np.tile(np.arange(nt), flight.n)
+    out = np.ones((flight.n, nt + 1))
+    out[:, :nt] = _survival(holding, src, dst, np.repeat(flight.elapsed, nt), gap).reshape(
+        flight.n, nt)
+    return out
+
+
+def _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record) -> Chunk:
+    """Run ``dc`` draws of every journey in flight to the horizon.
+
+    The first move is decided for every journey-draw at once as (draws, journeys) arrays;
+    drop-offs end there. The journey-draws that move go on in compact arrays (journey-draw
+    ``a`` is journey ``a % n`` under draw ``a // n``), compacted after every step."""
+    n = flight.n
+    code_of = np.zeros(len(holding.targets) + 1, np.int8)  # by target + 1 (0: drop-off)
+    code_of[0] = DROPPED
+    for name, code in (("conversion", CONVERTED), ("churn", CHURNED)):
+        if name in holding.targets:
+            code_of[holding.targets.index(name) + 1] = code
+    state, tgt, nxt = process.first_step(params, flight.survival, rng)
+    drop = tgt == DROP
+    at_gap = flight.last + (np.inf if gap is None else gap)
+    dropped = drop & (at_gap <= end)[None, :]
+    outcome = np.where(dropped, DROPPED, NONE).astype(np.int8).ravel()
+    when = np.where(dropped, at_gap[None, :], np.nan).ravel()
+    a = np.flatnonzero(~drop.ravel())
+    j = a % n
+    src, t, elapsed = flight.src[j], flight.last[j], flight.elapsed[j]
+    tgt, nxt = tgt.ravel()[a], nxt.ravel()[a]
+    ev = []
+    for _ in range(MAX_STEPS):  # loop over steps; every journey-draw still moving at once
+        if len(a) == 0:
+            break
+        t = t + _holding_times(holding, src, tgt, elapsed, gap, rng)
+        code = np.where(t <= end, code_of[tgt + 1], -1)  # -1: nothing more within the horizon
+        done = code > 0
+        outcome[a[done]], when[a[done]] = code[done], t[done]
+        if record:
+            show = code >= 0
+            ev.append((a[show], t[show], tgt[show]))
+        go = code == 0
+        a, src, t, state = a[go], tgt[go], t[go], nxt[go]
+        elapsed = np.zeros(len(a))
+        tgt, nxt = process.propose(state, a // n, params, rng) if len(a) else (a, a)
+        drop = tgt == DROP  # a drop-off after a move: at that event plus the gap
+        if drop.any():
+            t_drop = t[drop] + (np.inf if gap is None else gap)
+            inside = t_drop <= end
+            hit = a[drop][inside]
+            outcome[hit], when[hit] = DROPPED, t_drop[inside]
+            keep = ~drop
+            a, src, t, tgt, nxt = a[keep], src[keep], t[keep], tgt[keep], nxt[keep]
+            elapsed = elapsed[keep]
+    events = None
+    if record:
+        p = np.concatenate([e[0] for e in ev]) if ev else np.zeros(0, np.int64)
+        events = (p % n, d0 + p // n,
+                  np.concatenate([e[1] for e in ev]) if ev else np.zeros(0),
+                  np.concatenate([e[2] for e in ev]) if ev else np.zeros(0, np.int64))
+    return Chunk(slice(d0, d0 + dc), outcome.reshape(dc, n), when.reshape(dc, n), events)
+
+def subset(flight: InFlight, ok: np.ndarray) -> InFlight:
+    """The journeys of ``flight`` at ``ok`` (a mask or indices), in that order."""
+    return InFlight(flight.journey[ok], flight.customer[ok], flight.start[ok], flight.src[ok],
+                    flight.last[ok], flight.elapsed[ok], flight.n_censored, flight.n_unknown)
