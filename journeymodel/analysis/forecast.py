@@ -382,9 +382,10 @@ def forecast_in_flight(model: JourneyModel, journeys: JourneySet, horizon: float
     for chunk in setup.chunks(n_draws, rng):
         outcome[chunk.draws], when[chunk.draws] = chunk.outcome, chunk.time
     conv = outcome == CONVERTED
-    day = np.where(conv, np.clip((when - setup.as_of) // unit, 0, n_days - 1), 0)
-    flat = (np.arange(n_draws)[:, None] * n_days + day.astype(np.int64))[conv]
-    daily = np.bincount(flat, minlength=n_draws * n_days).reshape(n_draws, n_days)
+    d_c, j_c = np.nonzero(conv)  # only the conversions get a day
+    day = np.clip((when[d_c, j_c] - setup.as_of) // unit, 0, n_days - 1).astype(np.int64)
+    daily = np.bincount(d_c * n_days + day, minlength=n_draws * n_days).reshape(n_draws,
+                                                                                n_days)
     weights = setup.process.next_weights(setup.flight, setup.holding, setup.gap)
     back = np.argsort(setup.flight.journey, kind="stable")  # the journeys' own order
     flight = subset(setup.flight, back)
@@ -405,8 +406,10 @@ def _journey_frame(flight, outcome, when, weights, holding, time_kind) -> pd.Dat
     names = np.asarray(list(holding.targets) + ["dropoff"], dtype=object)
     conv = outcome == CONVERTED
     n_conv = conv.sum(axis=0)
+    d_c, j_c = np.nonzero(conv)
+    t_sum = np.bincount(j_c, weights=when[d_c, j_c], minlength=outcome.shape[1])
     with np.errstate(invalid="ignore", divide="ignore"):
-        t_conv = np.where(n_conv > 0, np.where(conv, when, 0.0).sum(axis=0) / n_conv, np.nan)
+        t_conv = np.where(n_conv > 0, t_sum / n_conv, np.nan)
     best = weights.argmax(axis=1) if len(weights) else np.zeros(0, np.int64)
     frame = pd.DataFrame({
         "customer_id": flight.customer,
