@@ -315,3 +315,15 @@ def test_report_section_draws_the_forecast():
     js = f.summary()["conversions"]
     assert dict(section.facts)["conversions"] == (
         f"{js['mean']:,.1f} [{js['low']:,.0f}, {js['high']:,.0f}]")
+
+
+def test_no_journey_in_flight():
+    frame = pd.DataFrame({"customer_id": ["a", "a"], "timestamp": ["2025-01-01", "2025-01-02"],
+                          "touchpoint": ["a", "conversion"]})
+    log = load_journeys(frame, gap="none")
+    f = forecast_in_flight(one_step_model(), log, "7D", n_draws=10)
+    assert f.n_in_flight == 0 and len(f.journeys) == 0
+    assert f.summary()["conversions"] == {"mean": 0.0, "low": 0.0, "high": 0.0}
+    assert f.daily.shape == (10, 7) and not f.daily.any()
+    frames = list(continuation_chunks(one_step_model(), log, "7D", n_draws=3))
+    assert sum(len(x) for x in frames) == 0

@@ -451,8 +451,8 @@ def continuation_chunks(model: JourneyModel, journeys: JourneySet, horizon: floa
 def _continuation_frame(cust, draw, t, what, time_kind, width) -> pd.DataFrame:
     import pandas as pd
 
-    ids = (cust.astype(str).astype(object) + "~"
-           + np.char.zfill(draw.astype(str), width).astype(object))
+    ids = (pd.Series(cust, dtype=object).astype(str) + "~"
+           + pd.Series(draw).astype(str).str.zfill(width)).to_numpy(dtype=object)
     stamp = (pd.to_datetime(np.round(t * 1e6).astype("int64"), unit="us", utc=True)
              if time_kind == "datetime" else t)
     return pd.DataFrame({"customer_id": ids, "source_customer": cust, "draw": draw,
