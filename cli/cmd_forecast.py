@@ -91,6 +91,11 @@ def _in_flight(fitted, events, horizon, journeys, as_of, draws, read, seed):
     result = forecast.to_result()
     if as_of is not None and log.ledger.dropped.get("after_observed_until", 0):
         _backtest(forecast, result, events, read)
+    seen = fitted.journeys_.observed_until
+    if seen == seen and seen > forecast.as_of:  # not NaN, and later than as-of
+        result.notes.append("The model was fitted on events after --as-of: a forecast from "
+                            "then (and its backtest) has seen part of the future; fit it with "
+                            "--observed-until equal to --as-of.")
     return result
 
 

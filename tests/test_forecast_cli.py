@@ -153,3 +153,14 @@ def test_stages_model_forecasts_too(files, run_cli, tmp_path):
     js = json.loads(out)
     assert js["in_flight"] > 0 and len(js["daily"]) == 14
     assert js["conversions"]["low"] <= js["conversions"]["mean"] <= js["conversions"]["high"]
+
+
+def test_a_model_fitted_past_as_of_is_said(files, run_cli, tmp_path):
+    whole = tmp_path / "whole.nc"
+    assert run_cli("fit", "markov", files["events"], "-o", whole)[0] == 0
+    code, out, _ = run_cli("forecast", whole, "--from", files["events"], "--horizon", "7D",
+                           "--draws", "20", "--as-of", CUT)
+    assert code == 0 and "The model was fitted on events after --as-of" in out
+    code, out, _ = run_cli("forecast", files["markov"], "--from", files["events"],
+                           "--horizon", "7D", "--draws", "20", "--as-of", CUT)
+    assert code == 0 and "fitted on events after" not in out
