@@ -150,8 +150,9 @@ class MarkovProcess:
         seq = state_sequences(_recoded(sub, model.journeys_.touchpoints), model.order_,
                               model.collapse_repeats, model.base_)
         last_key = seq.keys[seq.offsets[1:] - 1]
-        visits = np.bincount(np.searchsorted(chain.keys, model.counts_.from_key),
-                             weights=model.counts_.count, minlength=self.n)
+        counts = getattr(model, "expected_counts_", model.counts_)  # as predict backs off
+        visits = np.bincount(np.searchsorted(chain.keys, counts.from_key),
+                             weights=counts.count, minlength=self.n)
         self.cand_ptr, self.cand_state, self.cand_cum, self.backed_off = _candidates(
             last_key, sub, model, visits)
 
