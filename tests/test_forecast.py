@@ -327,3 +327,25 @@ def test_no_journey_in_flight():
     assert f.daily.shape == (10, 7) and not f.daily.any()
     frames = list(continuation_chunks(one_step_model(), log, "7D", n_draws=3))
     assert sum(len(x) for x in frames) == 0
+
+
+def test_back_off_agrees_with_predict_when_no_time_has_passed():
+    """Just seen (elapsed 0, every survival 1): the next event of a journey in an unseen window
+    is predict's backed-off next-event distribution."""
+    js = journeys_from_codes([["b", "a"], ["b", "a", "c"], ["d", "a"], ["c"]],
+                             ["conversion", "dropoff", "dropoff", "dropoff"],
+                             weights=[60, 40, 30, 10])
+    model = MarkovJourneyModel(order=2).fit(js)
+    model.holding_ = ExpHolding(("a", "b", "c", "d"), RATE)
+    end = pd.Timestamp("2025-03-01", tz="UTC")
+    rows = [("x", end - pd.Timedelta(days=1), "c"), ("x", end, "a")]
+    with pytest.warns(Warning, match="no conversion rows"):
+        log = load_journeys(pd.DataFrame(rows, columns=["customer_id", "timestamp",
+                                                        "touchpoint"]),
+                            observed_until="2025-03-01", gap="none")
+    f = forecast_in_flight(model, log, "7D", n_draws=20)
+    pred = model.predict(log).frame
+    nxt = pred.filter(like="next_").iloc[0]
+    assert f.n_backed_off == 1
+    assert f.journeys.loc[0, "p_next"] == pytest.approx(nxt.max())
+    assert f.journeys.loc[0, "next_touchpoint"] == nxt.idxmax().removeprefix("next_")
