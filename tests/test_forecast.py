@@ -349,3 +349,27 @@ def test_back_off_agrees_with_predict_when_no_time_has_passed():
     assert f.n_backed_off == 1
     assert f.journeys.loc[0, "p_next"] == pytest.approx(nxt.max())
     assert f.journeys.loc[0, "next_touchpoint"] == nxt.idxmax().removeprefix("next_")
+
+
+def test_journey_shorter_than_the_order_continues_as_predict_reads_it():
+    """Order 2, in flight after one touchpoint ``b``: the start's windows that begin with b
+    (b > a: 100, b > c: 30, b alone: 20, which converted) give its future, as predict says:
+    P(conversion) = (100 * 0.6 + 20) / 150."""
+    js = journeys_from_codes([["b", "a"], ["b", "a"], ["b"], ["b", "c"]],
+                             ["conversion", "dropoff", "conversion", "dropoff"],
+                             weights=[6000, 4000, 2000, 3000])
+    model = MarkovJourneyModel(order=2).fit(js)
+    model.holding_ = ExpHolding(("a", "b", "c"), 1 / (0.1 * DAY))  # fast: all within 60 days
+    end = pd.Timestamp("2025-03-01", tz="UTC")
+    with pytest.warns(Warning, match="no conversion rows"):
+        log = load_journeys(pd.DataFrame([("x", end, "b")], columns=["customer_id", "timestamp",
+                                                                     "touchpoint"]),
+                            observed_until="2025-03-01", gap="none")
+    f = forecast_in_flight(model, log, "60D", n_draws=4000, seed=6)
+    pred = model.predict(log).frame
+    assert pred.loc[0, "p_conversion"] == pytest.approx(80 / 150)
+    assert f.n_backed_off == 0
+    assert f.journeys.loc[0, "p_conversion"] == pytest.approx(80 / 150, abs=0.025)
+    nxt = pred.filter(like="next_").iloc[0]
+    assert f.journeys.loc[0, "p_next"] == pytest.approx(nxt.max())
+    assert f.journeys.loc[0, "next_touchpoint"] == nxt.idxmax().removeprefix("next_") == "a"

@@ -141,10 +141,16 @@ class MarkovProcess:
                           np.int64)
         absorbing = np.array([_target_of(name, holding) for name in chain.absorbing],
                              np.int64)
-        self.target = np.where(cols < self.n, tp_lut[newest],
-                               absorbing[np.maximum(cols - self.n, 0)])
-        self.next_state = np.where(cols < self.n, cols, -1)
+        target = np.where(cols < self.n, tp_lut[newest], absorbing[np.maximum(cols - self.n, 0)])
         self.row_of = np.repeat(np.arange(self.n), np.diff(chain.conc.indptr))
+        mean = chain.conc.data / np.asarray(chain.conc.sum(axis=1)).ravel()[self.row_of]
+        # prefix states (journeys shorter than the order) after the chain's states
+        prefix_keys, p_ptr, p_tgt, p_next, self.p_prob = _prefix_rows(model, mean, target, tp_lut)
+        self.n_states = self.n + len(prefix_keys)
+        self.indptr = np.concatenate([chain.conc.indptr, chain.conc.nnz + p_ptr[1:]])
+        self.target = np.concatenate([target, p_tgt])
+        self.next_state = np.concatenate([np.where(cols < self.n, cols, -1), p_next])
+        self.mean = np.concatenate([mean, self.p_prob])
         # where each journey stands: its window, or the windows it backs off to
         sub = journeys.take(flight.journey)
         seq = state_sequences(_recoded(sub, model.journeys_.touchpoints), model.order_,
@@ -154,7 +160,7 @@ class MarkovProcess:
         visits = np.bincount(np.searchsorted(chain.keys, counts.from_key),
                              weights=counts.count, minlength=self.n)
         self.cand_ptr, self.cand_state, self.cand_cum, self.backed_off = _candidates(
-            last_key, sub, model, visits)
+            last_key, sub, model, visits, prefix_keys)
 
     @property
     def usable(self) -> np.ndarray:
@@ -166,7 +172,7 @@ class MarkovProcess:
         single = np.diff(self.cand_ptr) == 1
         first = self.cand_state[np.minimum(self.cand_ptr[:-1], max(len(self.cand_state) - 1,
                                                                    0))]
-        return np.where(single, first, self.n) if len(self.cand_state) else np.zeros(
+        return np.where(single, first, self.n_states) if len(self.cand_state) else np.zeros(
             len(single), np.int64)
 
     def first_step(self, params, surv, rng):
@@ -188,7 +194,7 @@ class MarkovProcess:
             s_ = int(s1[lo])
             if s_ < 0:
                 continue
-            ent = np.arange(self.conc.indptr[s_], self.conc.indptr[s_ + 1])
+            ent = np.arange(self.indptr[s_], self.indptr[s_ + 1])
             t_ent = self.target[ent]
             mv = t_ent != DROP
             S = surv[lo:hi][:, t_ent[mv]]  # (journeys, moves)
@@ -217,9 +223,10 @@ class MarkovProcess:
         from journeymodel.models.markov.chain import draw_rows
 
         if mean:
-            return self.conc.data[None, :] / np.asarray(self.conc.sum(axis=1)).ravel()[
-                self.row_of][None, :]
-        return draw_rows(self.conc, n_draws, rng)
+            return self.mean[None, :]
+        rows = draw_rows(self.conc, n_draws, rng)  # prefix rows: at their mean
+        return np.concatenate([rows, np.broadcast_to(self.p_prob, (n_draws, len(self.p_prob)))],
+                              axis=1)
 
     def init_state(self, j: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         lo = self.cand_ptr[j]
@@ -237,8 +244,8 @@ class MarkovProcess:
     def propose(self, state, d, params, rng):
         """(target, next state) of every particle in ``state`` under draw ``d`` of ``params``."""
         n_draws, nnz = params.shape
-        flat = _row_cdf(params, self.conc.indptr, self.n)
-        u = (d * self.n + state) + rng.random(len(state)) * (1 - 1e-12)
+        flat = _row_cdf(params, self.indptr, self.n_states)
+        u = (d * self.n_states + state) + rng.random(len(state)) * (1 - 1e-12)
         entry = np.minimum(np.searchsorted(flat, u, side="right"), len(flat) - 1) % nnz
         return self.target[entry], self.next_state[entry]
 
@@ -253,9 +260,9 @@ class MarkovProcess:
         w_c = np.diff(np.concatenate([[0.0], self.cand_cum]))
         w_c = w_c / np.maximum(np.bincount(j_of, weights=w_c, minlength=flight.n)[j_of], 1e-300)
         s = self.cand_state
-        per = np.diff(self.conc.indptr)[s]
+        per = np.diff(self.indptr)[s]
         jj = np.repeat(j_of, per)
-        ent = np.repeat(self.conc.indptr[s], per) + _ranges(per)
+        ent = np.repeat(self.indptr[s], per) + _ranges(per)
         w = np.repeat(w_c, per) * P[ent]
         tgt = self.target[ent]
         w = w * flight.survival[jj, tgt]
@@ -436,13 +443,16 @@ def _recoded(journeys: JourneySet, names: tuple[str, ...]) -> JourneySet:
     return replace(journeys, codes=lut[journeys.codes], touchpoints=names)
 
 
-def _candidates(last_key, journeys: JourneySet, model, visits):
+def _candidates(last_key, journeys: JourneySet, model, visits, prefix_keys):
     """Per journey (CSR): the states it may stand in, with cumulative visit weights.
 
-    A full window the model knows is the one state. Otherwise (an unseen window, or a journey
-    shorter than the order) the journey backs off to the full windows whose newest ``m``
-    touchpoints are its own newest ``m``, for the largest ``m`` with any, drawn in proportion
-    to their visits (order 1: its touchpoint; none: the journey cannot be continued).
+    A full window the model knows is the one state; a journey shorter than the order whose
+    path begins some window from the start stands in that path's prefix state (index
+    ``n + position in prefix_keys``). Otherwise (an unseen window, or an unseen short path)
+    the journey backs off to the full windows whose newest ``m`` touchpoints are its own
+    newest ``m``, for the largest ``m`` with any, drawn in proportion to their visits (as
+    :func:`journeymodel.models.markov.predict.state_of_journeys`; none: the journey cannot be
+    continued).
     """
     from journeymodel.stats.transitions import decode_keys
 
@@ -459,10 +469,15 @@ def _candidates(last_key, journeys: JourneySet, model, visits):
     full = full[full > 0]
     pos = np.clip(np.searchsorted(chain.keys, last_key), 0, chain.n - 1)
     exact = (chain.keys[pos] == last_key) & (length[pos] == order) & ~bad
-    cand_j, cand_s = [np.flatnonzero(exact)], [pos[exact]]
-    todo = ~exact & ~bad
     jl = decode_keys(last_key, base, order)
     jlen = (jl >= 0).sum(axis=1)
+    ppos = np.clip(np.searchsorted(prefix_keys, last_key), 0, max(len(prefix_keys) - 1, 0))
+    short = (jlen < order) & ~bad & (prefix_keys[ppos] == last_key if len(prefix_keys)
+                                     else np.zeros(n_j, bool))
+    cand_j = [np.flatnonzero(exact), np.flatnonzero(short)]
+    cand_s = [pos[exact], chain.n + ppos[short]]
+    exact = exact | short
+    todo = ~exact & ~bad
     for m in range(order - 1 if order > 1 else 1, 0, -1):  # loop over suffix lengths (<= 3)
         if m > order:
             continue
@@ -484,8 +499,76 @@ def _candidates(last_key, journeys: JourneySet, model, visits):
     cj, cs = cj[srt], cs[srt]
     ptr = np.zeros(n_j + 1, np.int64)
     np.cumsum(np.bincount(cj, minlength=n_j), out=ptr[1:])
-    w = np.maximum(visits[cs], 1e-12)
+    w = np.maximum(visits[np.minimum(cs, chain.n - 1)], 1e-12)  # prefix states: alone
     return ptr, cs, np.cumsum(w), int((~exact & (np.diff(ptr) > 0)).sum())
+
+
+def _prefix_rows(model, P: np.ndarray, target: np.ndarray, tp_target: np.ndarray):
+    """Prefix states: a journey that has shown ``l < order`` touchpoints has not entered a
+    window yet; its future is the start state's next windows that begin with its path
+    (reweighted), as :func:`journeymodel.models.markov.predict.state_of_journeys` reads it.
+    One state per such path; its moves: the next touchpoint ``y`` to the prefix ``path + y``
+    (or to the full window, at length ``order``), and the path's own outcomes where it was a
+    whole short journey (the short window's absorbing row).
+
+    ``P`` holds the chain's mean probabilities (CSR layout of ``chain_.conc``), ``target`` the
+    holding target of each entry, ``tp_target`` of each touchpoint code. Returns (sorted
+    prefix keys, CSR indptr of their rows, target, next state (``n + prefix`` index, a
+    window, or -1), probability) of the rows."""
+    from journeymodel.stats.transitions import decode_keys
+
+    chain, order, base = model.chain_, model.order_, model.base_
+    n, conc = chain.n, chain.conc
+    start = np.arange(conc.indptr[0], conc.indptr[1])
+    start = start[conc.indices[start] < n]
+    win = conc.indices[start]
+    codes = decode_keys(chain.keys[win], base, order)
+    length = (codes >= 0).sum(axis=1)
+    w0 = P[start]
+    keys, tgts, nexts, probs, nxt_keys = [], [], [], [], []
+    for ell in range(1, order):  # loop over prefix lengths (at most 3)
+        pk = _prefix_key(codes, ell, base)
+        go = length > ell
+        # the next touchpoint: the entry of the start row into the window, with its code
+        y = codes[go, ell]
+        y_target = tp_target[y]
+        keys.append(pk[go])
+        tgts.append(y_target)
+        probs.append(w0[go])
+        longer = _prefix_key(codes[go], ell + 1, base)
+        nxt_keys.append(np.where(ell + 1 < order, longer, -1))
+        nexts.append(np.where(ell + 1 < order, -1, win[go]))
+        end = np.flatnonzero(length == ell)  # the path was a whole journey: its outcomes
+        for i in end:  # loop over the short windows (a few per prefix length)
+            ents = np.arange(conc.indptr[win[i]], conc.indptr[win[i] + 1])
+            keys.append(np.full(len(ents), pk[i]))
+            tgts.append(target[ents])
+            probs.append(w0[i] * P[ents])
+            nxt_keys.append(np.full(len(ents), -1))
+            nexts.append(np.full(len(ents), -1))
+    if not keys:
+        empty = np.zeros(0, np.int64)
+        return empty, np.zeros(1, np.int64), empty, empty, np.zeros(0)
+    key, tgt, prob = np.concatenate(keys), np.concatenate(tgts), np.concatenate(probs)
+    nxt_key, nxt = np.concatenate(nxt_keys), np.concatenate(nexts)
+    uk = np.unique(key)
+    row = np.searchsorted(uk, key)
+    nxt = np.where(nxt_key >= 0, n + np.searchsorted(uk, np.maximum(nxt_key, 0)), nxt)
+    # one entry per (row, target, next); rows sorted, each normalised
+    combo, inv = np.unique(np.stack([row, tgt, nxt]), axis=1, return_inverse=True)
+    p = np.bincount(inv.ravel(), weights=prob, minlength=combo.shape[1])
+    z = np.bincount(combo[0], weights=p, minlength=len(uk))
+    indptr = np.zeros(len(uk) + 1, np.int64)
+    np.cumsum(np.bincount(combo[0], minlength=len(uk)), out=indptr[1:])
+    return uk, indptr, combo[1], combo[2], p / np.maximum(z[combo[0]], 1e-300)
+
+
+def _prefix_key(codes: np.ndarray, ell: int, base: int) -> np.ndarray:
+    """Key of the oldest ``ell`` touchpoints of each window (codes oldest first)."""
+    key = np.zeros(len(codes), np.int64)
+    for i in range(ell):  # ell <= 3
+        key = key * base + codes[:, i] + 1
+    return key
 
 
 def _suffix_keys(codes: np.ndarray, length: np.ndarray, m: int, base: int) -> np.ndarray:
