@@ -3,10 +3,11 @@
 Every journey in flight (censored) at the as-of time is continued from where it stands, by
 simulation, until the horizon:
 
-* **its state**: a Markov model's window of its last touchpoints (an unseen window, or a
-  journey shorter than the order, backs off to the known windows that end with its longest
-  known suffix, drawn in proportion to their visits); a stages model's filtered posterior
-  over the stage of its last touchpoint (under the fitted parameters);
+* **its state**: a Markov model's window of its last touchpoints, as ``predict`` reads it (a
+  journey shorter than the order goes on as the start's windows that begin with its path; an
+  unseen window backs off to the known windows that end with its longest known suffix, drawn
+  in proportion to their visits); a stages model's filtered posterior over the stage of its
+  last touchpoint (under the fitted parameters);
 * **the time already spent since its last event** (``elapsed``): the next event is drawn from
   the competing targets with weights ``p_k * S_k(elapsed)``, where ``p_k`` is the model's
   probability that ``k`` comes next and ``S_k`` the survival function of the holding time from
@@ -232,8 +233,8 @@ class Forecast:
                  "with its own chance; per-journey probabilities (-o) are the share of draws."]
         if self.n_backed_off:
             notes.append(f"{self.n_backed_off:,} journeys stand in a window the model never "
-                         "saw (or are shorter than its order): they back off to the windows "
-                         "ending with their latest touchpoints")
+                         "saw: they back off to the windows ending with their latest "
+                         "touchpoints")
         if self.n_unknown:
             notes.append(f"{self.n_unknown:,} journeys in flight end with a touchpoint the "
                          "model does not know: not forecast")
