@@ -23,8 +23,9 @@ TOP_PATHS = 5
 TOP_TRANSITIONS = 8
 #: A path is characteristic of a segment when it is at least this share of its journeys ...
 MIN_PATH_SHARE = 0.005
-#: ... and this many times more common there than over all journeys.
-MIN_LIFT = 1.2
+#: ... and more common there than over all journeys (a lift above this; the largest segment's
+#: lifts are near 1, so a higher bar left it without characteristic paths on the demo data).
+MIN_LIFT = 1.0
 #: Conversion rate this far above (below) the overall one names a segment "high" ("low").
 RATE_MARGIN = 0.15
 
@@ -108,7 +109,7 @@ def _paths(seqs: SequenceStats, weights: np.ndarray) -> pd.DataFrame:
         with np.errstate(invalid="ignore", divide="ignore"):
             lift = np.where(overall > 0, share / overall, 0.0)
         top = np.lexsort((np.arange(len(share)), -share))[:TOP_PATHS]
-        ok = (share >= MIN_PATH_SHARE) & (lift >= MIN_LIFT)
+        ok = (share >= MIN_PATH_SHARE) & (lift > MIN_LIFT)
         char = np.flatnonzero(ok)[np.lexsort((np.flatnonzero(ok), -(share * np.log(
             np.maximum(lift, 1.0)))[ok]))][:TOP_PATHS]
         for kind, picked in (("top", top), ("characteristic", char)):

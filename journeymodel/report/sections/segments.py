@@ -110,5 +110,6 @@ def _tables(model: SegmentModel, sid: str) -> tuple[Table, Table]:
     paths = paths_side_by_side(model, "characteristic").set_index("rank")
     return sizes, Table(f"{sid}-paths", "Characteristic paths, side by side",
                         "The paths most over-represented in each segment (at least 0.5% of its "
-                        "journeys and 1.2 times more common there than overall), with their "
+                        "journeys and more common there than overall, ranked by share times the "
+                        "log of that lift), with their "
                         "share of the segment's journeys.", paths)
