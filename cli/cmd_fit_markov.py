@@ -6,13 +6,9 @@ from typing import Annotated
 import typer
 from journeymodel.cli.options import EventsArg, JsonFlag, OutModel, SeedOpt, with_read_options
 
-from journeymodel.choices import choice_enum
+from journeymodel.choices import MARKOV_CENSORED, choice_enum
 
-#: How in-flight journeys' last states enter the fit (the library's
-#: ``journeymodel.models.markov.censoring.CENSORED_HANDLING``; kept here as a literal so the
-#: CLI imports no numpy to build its options).
-CENSORED_HANDLING = ("survival", "ignore")
-Censored = choice_enum("Censored", CENSORED_HANDLING)
+Censored = choice_enum("Censored", MARKOV_CENSORED)
 
 #: Where the Markov step runs in ``journeymodel demo``.
 DEMO_ORDER = 10

@@ -2,8 +2,8 @@
 
 The library checks its parameters against these tuples and the CLI builds every option choice
 from them (``--method``, ``--topology``, ``--engine``, ``--timestamps``, ``--by``,
-``--parameterization``, ``--sampler``, ``--model``, ``--time-unit``, ``--origin``), so the two
-cannot drift apart.
+``--parameterization``, ``--sampler``, ``--model``, ``--time-unit``, ``--origin``,
+``--censored``), so the two cannot drift apart.
 """
 
 #: Attribution methods of a Markov model (:meth:`MarkovJourneyModel.attribution`).
@@ -27,6 +27,9 @@ CHURN_TIME_UNITS = ("D", "W", "M", "Y")
 #: Where a churn lifetime starts (:class:`ChurnModel` ``origin``; the CLI writes ``-``
 #: for ``_``).
 CHURN_ORIGINS = ("auto", "first_event", "first_conversion")
+#: How in-flight journeys' last states enter a Markov fit (:class:`MarkovJourneyModel`
+#: ``censored``): the survival term of their holding time, or not at all (as ChannelAttribution).
+MARKOV_CENSORED = ("survival", "ignore")
 
 
 def choice_enum(name: str, values: tuple[str, ...]):

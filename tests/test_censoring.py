@@ -191,14 +191,6 @@ def test_cli_censored_option(tmp_path, capsys):
     assert len(err) == 1 and "'drop' is not one of 'survival', 'ignore'" in err[0]
 
 
-def test_cli_choices_are_the_library_ones():
-    from journeymodel.cli.cmd_fit_markov import CENSORED_HANDLING as cli
-
-    from journeymodel.models.markov.censoring import CENSORED_HANDLING
-
-    assert cli == CENSORED_HANDLING
-
-
 def test_em_reaches_the_maximum_likelihood():
     """Against a direct maximisation (scipy, softmax parameters) of each row's likelihood:
     observed moves sum n_k log p_k, plus per censored cell c log(sum_k p_k S_k(e) + p_drop)."""

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from journeymodel.choices import MARKOV_CENSORED
 from journeymodel.stats.holding import HoldingTimes
 from journeymodel.stats.transitions import CensoredStates, TransitionCounts, decode_keys
 
 #: How censored journeys' last states enter the fit (``MarkovJourneyModel(censored=...)``).
-CENSORED_HANDLING = ("survival", "ignore")
+CENSORED_HANDLING = MARKOV_CENSORED
 _TOL = 1e-10
 _MAX_ITER = 2000
 _DROPOFF = -2
