@@ -307,9 +307,10 @@ class StageProcess:
         exit_, trans, emis = self.mean
         if mean:
             return exit_[None], trans[None], emis[None]
-        return (_dirichlet(exit_, self.rows, n_draws, rng),
-                _dirichlet(trans, self.cont_rows, n_draws, rng),
-                _dirichlet(emis, self.rows, n_draws, rng))
+        drawn = (_dirichlet(exit_, self.rows, n_draws, rng),
+                 _dirichlet(trans, self.cont_rows, n_draws, rng),
+                 _dirichlet(emis, self.rows, n_draws, rng))
+        return drawn + tuple(np.cumsum(a, axis=2) for a in drawn)  # and their row sums
 
     def init_state(self, j: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return _categorical(self.post_cum[j], rng)
@@ -326,7 +327,7 @@ class StageProcess:
         drop-off (``S = 1``) is decided first from the totals (matrix products over all
         journey-draws), then the stage and the move only for the journey-draws that move, and
         the next stage given the touchpoint."""
-        exit_, trans, emis = params
+        exit_, trans, emis = params[:3]
         n_draws, K = exit_.shape[:2]
         n = len(self.post)
         go = exit_[:, :, :1] * (trans @ emis)  # (draws, K, touchpoints): continue, then x
@@ -354,10 +355,10 @@ class StageProcess:
         return state, tgt, nxt
 
     def propose(self, state, d, params, rng):
-        exit_, trans, emis = params
-        e = _categorical(np.cumsum(exit_[d, state], axis=1), rng)
-        nxt = _categorical(np.cumsum(trans[d, state], axis=1), rng)
-        x = _categorical(np.cumsum(emis[d, nxt], axis=1), rng)
+        cum_exit, cum_trans, cum_emis = params[3:]
+        e = _categorical(cum_exit[d, state], rng)
+        nxt = _categorical(cum_trans[d, state], rng)
+        x = _categorical(cum_emis[d, nxt], rng)
         target = np.select([e == 0, e == 1, e == 2], [self.tp[x], self.conv, self.churn], DROP)
         return target, np.where(e == 0, nxt, state)
 
