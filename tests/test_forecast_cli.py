@@ -164,3 +164,11 @@ def test_a_model_fitted_past_as_of_is_said(files, run_cli, tmp_path):
     code, out, _ = run_cli("forecast", files["markov"], "--from", files["events"],
                            "--horizon", "7D", "--draws", "20", "--as-of", CUT)
     assert code == 0 and "fitted on events after" not in out
+
+
+def test_simulate_from_refuses_other_model_types(files, run_cli, tmp_path):
+    code, _, err = run_cli("simulate", files["conversion"], "--from", files["events"],
+                           "--horizon", "30D", "-o", tmp_path / "c.parquet")
+    assert_one_error_line(code, err, r"applies to markov and stages models, not to a "
+                                     r"conversion model")
+    assert not (tmp_path / "c.parquet").exists()
