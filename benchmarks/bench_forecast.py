@@ -6,7 +6,8 @@
    customers), repeated to reach the size (the work per journey does not depend on who it is).
    Times are wall-clock of ``forecast_in_flight`` (the model fit is not timed).
 2. **Backtests** on two known processes at several seeds and cut dates: a Markov model
-   (order 1) fitted on the log up to the cut, forecast ahead with 200 draws, beside what the
+   (order 1), and on the sample data also a stages model (K = 4, the generator's own family),
+   fitted on the log up to the cut, forecast ahead with 200 draws, beside what the
    rest of the log shows (:func:`journeymodel.analysis.backtest.backtest`): realised
    conversions in their 94% interval, the forecast mean against them, and the share of days
    whose realised conversions fall in the daily 94% interval.
@@ -65,13 +66,15 @@ def speed(n_flight: int = 100_000, draws: int = 200) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _row(process, seed, as_of, cut, full, horizon) -> dict:
-    model = MarkovJourneyModel().fit(cut)
+def _row(process, seed, as_of, cut, full, horizon, stages: bool = False) -> dict:
+    model = (StageModel(n_stages=4, restarts=1, seed=0) if stages else MarkovJourneyModel())
+    model.fit(cut)
     f = forecast_in_flight(model, cut, horizon, n_draws=200, seed=0)
     b = backtest(f, full, f.start)
     js = f.summary()["conversions"]
     hit, days = b.coverage()
-    return {"process": process, "seed": seed, "as_of": as_of, "in_flight": f.n_in_flight,
+    return {"process": process, "model": "stages K=4" if stages else "markov 1", "seed": seed,
+            "as_of": as_of, "in_flight": f.n_in_flight,
             "forecast": js["mean"], "low_94": js["low"], "high_94": js["high"],
             "realized": b.conversions, "inside": js["low"] <= b.conversions <= js["high"],
             "days_covered": f"{hit}/{days}", "brier": round(b.scores()["brier"], 4),
@@ -96,8 +99,9 @@ def backtests(seeds=(11, 12, 13, 14)) -> pd.DataFrame:
         events = make_demo_data(3000, seed=seed).events
         full = load_journeys(events)
         for as_of in ("2025-06-01", "2025-08-01", "2025-10-15"):
-            rows.append(_row("sample data", seed, as_of, journeys_as_of(events, as_of=as_of),
-                             full, "30D"))
+            cut = journeys_as_of(events, as_of=as_of)
+            for stages in (False, True):
+                rows.append(_row("sample data", seed, as_of, cut, full, "30D", stages))
     return pd.DataFrame(rows)
 
 
@@ -114,11 +118,11 @@ def main() -> None:
         print(speed().to_string(index=False))
     if args.backtest or both:
         table = backtests()
-        print("\nBacktests (Markov order 1, 200 draws)")
+        print("\nBacktests (200 draws)")
         print(table.to_string(index=False))
-        for process, part in table.groupby("process", sort=False):
+        for (process, model), part in table.groupby(["process", "model"], sort=False):
             covered = part["days_covered"].str.split("/", expand=True).astype(int).sum()
-            print(f"{process}: realised conversions inside their 94% interval: "
+            print(f"{process}, {model}: realised conversions inside their 94% interval: "
                   f"{part['inside'].sum()} of {len(part)}; forecast mean / realised over all "
                   f"runs: {part['forecast'].sum() / part['realized'].sum():.3f}; days covered: "
                   f"{covered[0]} of {covered[1]} ({covered[0] / covered[1]:.1%})")
