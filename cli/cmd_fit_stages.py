@@ -6,15 +6,16 @@ from typing import Annotated
 import typer
 from journeymodel.cli.options import EventsArg, JsonFlag, OutModel, SeedOpt, with_read_options
 
-from journeymodel.choices import HMM_ENGINES, STAGE_TOPOLOGIES, choice_enum
+from journeymodel.choices import HMM_ENGINES, STAGE_TOPOLOGIES, STAGES_CENSORED, choice_enum
 
 #: Where the stages step runs in ``journeymodel demo`` (after the Markov model).
 DEMO_ORDER = 20
 
 
-#: --topology's and --engine's choices, from the library's tuples.
+#: --topology's, --engine's and --censored's choices, from the library's tuples.
 Topology = choice_enum("Topology", STAGE_TOPOLOGIES)
 Engine = choice_enum("Engine", HMM_ENGINES)
+Censored = choice_enum("Censored", STAGES_CENSORED)
 
 
 def register(app: typer.Typer, fit: typer.Typer) -> None:
@@ -65,6 +66,11 @@ def fit_stages(
     engine: Annotated[Engine, typer.Option(
         "--engine", help="Forward-backward: numba (fast) or hmmlearn (reference, slow).")
     ] = Engine.numba,
+    censored: Annotated[Censored, typer.Option(
+        "--censored", help="In-flight journeys: survival (default) counts that their last "
+        "step has not been left yet after the time already spent silent; ignore gives it "
+        "exit factor 1 (the fit before issue 17: drop-off comes out low on a log cut "
+        "mid-stream).")] = Censored.survival,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
     read=None,
@@ -83,7 +89,8 @@ def fit_stages(
     check_not_input(out, [events, read.config_path])  # never over the log or the config
     model = StageModel(n_stages=parse_stages(stages), topology=Topology(topology).value,
                        restarts=restarts, seed=seed, max_iter=max_iter,
-                       engine=Engine(engine).value, auto_range=parse_range(auto_range))
+                       engine=Engine(engine).value, auto_range=parse_range(auto_range),
+                       censored=Censored(censored).value)
     journeys = load_journeys_cli(events, read)
     _fit_with_progress(model, journeys)
     model.save(out)

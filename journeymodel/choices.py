@@ -30,6 +30,8 @@ CHURN_ORIGINS = ("auto", "first_event", "first_conversion")
 #: How in-flight journeys' last states enter a Markov fit (:class:`MarkovJourneyModel`
 #: ``censored``): the survival term of their holding time, or not at all (as ChannelAttribution).
 MARKOV_CENSORED = ("survival", "ignore")
+#: The same for a stages model (:class:`StageModel` ``censored``): the last step's survival term.
+STAGES_CENSORED = MARKOV_CENSORED
 
 
 def choice_enum(name: str, values: tuple[str, ...]):

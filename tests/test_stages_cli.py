@@ -76,9 +76,18 @@ def test_predict_and_simulate(run_cli, model_file, events, tmp_path):
 def test_hmmlearn_engine_option(run_cli, events, tmp_path):
     code, stdout, err = run_cli("fit", "stages", events, "-o", tmp_path / "h.nc", "--stages",
                                 "2", "--restarts", "1", "--max-iter", "3", "--engine",
-                                "hmmlearn", "--json")
+                                "hmmlearn", "--censored", "ignore", "--json")
     assert code == 0 and "did not converge" in err
     assert json.loads(stdout)["n_iter"] == 3
+
+
+def test_hmmlearn_engine_cannot_fit_the_survival_term(run_cli, events, tmp_path):
+    """The demo log has journeys in flight: hmmlearn cannot complete their expected counts."""
+    code, _, err = run_cli("fit", "stages", events, "-o", tmp_path / "h.nc", "--stages", "2",
+                           "--restarts", "1", "--engine", "hmmlearn")
+    assert code == 2
+    assert err.strip().startswith("error: engine 'hmmlearn' cannot fit the survival term")
+    assert "--censored ignore" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("args, match", [
@@ -87,6 +96,7 @@ def test_hmmlearn_engine_option(run_cli, events, tmp_path):
     (["--stages", "auto", "--auto-range", "5,2"], "--auto-range must be LOW,HIGH"),
     (["--topology", "linear"], "linear"),
     (["--engine", "torch"], "torch"),
+    (["--censored", "drop"], "drop"),
 ])
 def test_user_errors(run_cli, events, tmp_path, args, match):
     code, _, err = run_cli("fit", "stages", events, "-o", tmp_path / "x.nc", *args)

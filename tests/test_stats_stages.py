@@ -67,8 +67,8 @@ def split(draw):
 def test_sequence_stats_of_parts_add_up_to_the_whole(parts):
     whole = sequence_stats(demo())
     total = sum(sequence_stats(part) for part in parts)
-    if len(parts) >= 40:  # small parts know fewer touchpoints
-        assert any(p.touchpoints != whole.touchpoints for p in parts)
+    # small parts usually know fewer touchpoints (not always: 40 parts that each knew all 9
+    # were drawn once, so it is not asserted; the doctest of SequenceStats merges two)
     assert total.touchpoints == whole.touchpoints  # the sorted union, (direct) last
     assert total.equals(whole)
     assert total.n_sequences == whole.n_sequences  # each distinct sequence once

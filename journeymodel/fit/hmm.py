@@ -485,17 +485,18 @@ def m_step(e: EStep, old: HMMParams, emission_update=None) -> HMMParams:
 
 
 def em(codes, offsets, init: HMMParams, weights=None, *, max_iter: int = 300,
-       tol: float = 1e-6, emission_update=None) -> HMMFit:
+       tol: float = 1e-6, emission_update=None, complete=None, finish=None) -> HMMFit:
     """Baum-Welch from ``init`` with the compiled E-step.
 
     Stops when the weighted log-likelihood per weighted event improves by less than ``tol``.
     The returned log-likelihood is that of the returned parameters. ``emission_update``, if
     given, maps expected emission counts (K, M) to the new emission matrix (for structured
     emissions, see :func:`fit_hmm`); by default rows of the counts are normalised.
+    ``complete`` and ``finish`` (see :func:`fit_hmm`) default to none: plain Baum-Welch.
     """
     codes, offsets, weights = _as_csr(codes, offsets, weights)
     n_obs = max(float(np.dot(weights, np.diff(offsets))), 1.0)
-    params = init.copy()
+    params = init.copy() if finish is None else finish(init.copy())
     history: list[float] = []
     converged = False
     for it in range(max_iter):
@@ -506,12 +507,16 @@ def em(codes, offsets, init: HMMParams, weights=None, *, max_iter: int = 300,
             converged = True
             break
         if it + 1 < max_iter:
+            if complete is not None:
+                e = complete(e, params)
             params = m_step(e, params, emission_update)
+            if finish is not None:
+                params = finish(params)
     return HMMFit(params, history[-1], history, len(history), converged)
 
 
 def _em_hmmlearn(codes, offsets, init: HMMParams, weights, *, max_iter: int,
-                 tol: float, emission_update=None) -> HMMFit:
+                 tol: float, emission_update=None, complete=None, finish=None) -> HMMFit:
     """The same EM run by hmmlearn's CategoricalHMM (scaling), one hmmlearn iteration at a time.
 
     Integer weights are expanded into repeated sequences (hmmlearn cannot weight). Emission
@@ -520,6 +525,9 @@ def _em_hmmlearn(codes, offsets, init: HMMParams, weights, *, max_iter: int,
     (expected counts, row-normalised) to the next one, exactly as in :func:`em`.
     """
     codes, offsets, weights = _as_csr(codes, offsets, weights)
+    if complete is not None or finish is not None:
+        raise OptionError("engine 'hmmlearn' cannot complete the expected counts (the censored "
+                          "journeys' survival term, issue 17); use engine 'numba'")
     if not np.allclose(weights, np.round(weights)):
         raise OptionError("engine 'hmmlearn' cannot weight journeys: weights must be whole "
                           "counts (they are expanded into repeated sequences); use engine 'numba'")
@@ -574,7 +582,7 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
             restarts: int = 3, seed: int | np.random.Generator = 0, max_iter: int = 300,
             tol: float = 1e-6, start_mask=None, trans_mask=None, engine: str = "numba",
             emission_init=None, emission_update=None, warmup: int | None = None,
-            warn: bool = True, progress=None) -> HMMFit:
+            warn: bool = True, progress=None, complete=None, finish=None) -> HMMFit:
     """Fit a categorical HMM by EM from several random starts; keep the best log-likelihood.
 
     Parameters
@@ -609,6 +617,16 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
         Emit a ConvergenceWarning when the best run hit ``max_iter``.
     progress : callable(restart, fit), optional
         Called after each restart.
+    complete : callable(EStep, HMMParams) -> EStep, optional
+        Before each M-step, maps the E-step (under the current parameters) to the expected
+        counts of the complete data, for symbols that stand for more than one event (the
+        stages model's censored last steps: their next event, not yet seen, allocated in
+        proportion to its probability, issue 17). The emission counts it returns may have fewer
+        columns than the alphabet (those ``finish`` rebuilds). Default: the counts as they are.
+    finish : callable(HMMParams) -> HMMParams, optional
+        Applied to every starting point and after every M-step: derived emission columns (the
+        survival columns of censored last steps) from the new parameters. Default: none.
+        Only engine ``"numba"`` takes ``complete`` and ``finish``.
 
     Returns
     -------
@@ -643,7 +661,7 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
             init.emissionprob = np.asarray(emission_init(rng), np.float64)
         short = warmup is not None and restarts > 1 and warmup < max_iter
         fit = run(codes, offsets, init, weights, max_iter=warmup if short else max_iter,
-                  tol=tol, emission_update=emission_update)
+                  tol=tol, emission_update=emission_update, complete=complete, finish=finish)
         lls.append(fit.log_likelihood)
         if best is None or fit.log_likelihood > best.log_likelihood:
             best = fit
@@ -651,7 +669,7 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
             progress(r, fit)
     if short and not best.converged:
         more = run(codes, offsets, best.params, weights, max_iter=max_iter - best.n_iter + 1,
-                   tol=tol, emission_update=emission_update)
+                   tol=tol, emission_update=emission_update, complete=complete, finish=finish)
         history = best.history[:-1] + more.history
         best = HMMFit(more.params, more.log_likelihood, history, len(history), more.converged)
     best.restart_log_likelihoods = lls

@@ -34,7 +34,7 @@ from journeymodel.data.journeyset import (
 )
 from journeymodel.errors import OptionError
 from journeymodel.stats.additive import Additive
-from journeymodel.stats.holding import HoldingStats, holding_stats
+from journeymodel.stats.holding import HoldingStats, bin_of, grid_edges, holding_stats
 from journeymodel.stats.vocab import align, recode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -105,18 +105,23 @@ def encode(journeys: JourneySet, symbols: tuple[str, ...], *, dedupe: bool = Tru
     return dedupe_encoded(enc) if dedupe else enc
 
 
-def distinct(codes: np.ndarray, offsets: np.ndarray, weight: np.ndarray
+def distinct(codes: np.ndarray, offsets: np.ndarray, weight: np.ndarray,
+             bins: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Identical sequences merged into one with the summed weight (exact for EM).
 
     Returns the distinct sequences in the order of their first appearance (``codes``,
     ``offsets``, ``weight``) and ``first``, the index of each one's first copy. Sequences are
-    compared by :func:`journeymodel.data.journeyset.sequence_keys`, the one path hash.
+    compared by :func:`journeymodel.data.journeyset.sequence_keys`, the one path hash, and,
+    when ``bins`` (one int per sequence) is given, by it too: censored sequences silent for
+    different times are different data.
     """
     lengths = np.diff(offsets)
     if len(lengths) == 0:
         return codes, offsets, weight, np.zeros(0, np.int64)
     key = sequence_keys(codes, offsets)
+    if bins is not None:
+        key = np.rec.fromarrays([key, np.asarray(bins, np.int64)])
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     summed = np.bincount(inverse, weights=weight, minlength=len(first))
     order = np.argsort(first)  # groups in order of first appearance
@@ -149,6 +154,12 @@ class SequenceStats(Additive):
     vocabularies; so ``sum(parts)`` of a log split anywhere equals the statistics of the whole,
     up to the order of the sequences (and float rounding of weights that are not whole).
 
+    A censored sequence (its last step's exit unknown) also carries the time it has been
+    silent since its last event, binned on the fixed grid of
+    :func:`journeymodel.stats.holding.grid_edges` (so parts add up exactly): the stages fit's
+    survival term reads it (issue 17, :mod:`journeymodel.models.stages.censoring`). Identical
+    sequences in different bins stay apart.
+
     Attributes
     ----------
     touchpoints : tuple of str
@@ -157,6 +168,9 @@ class SequenceStats(Additive):
     offsets : ndarray of int64, shape (n_sequences + 1,)
     weight : ndarray of float64, shape (n_sequences,)
         Journeys each sequence stands for.
+    elapsed_bin : ndarray of int64, shape (n_sequences,), or None
+        Grid bin of the time since a censored sequence's last event; -1 for the others and
+        where it is unknown (no timestamps). None: unknown for all.
 
     Examples
     --------
@@ -181,6 +195,14 @@ class SequenceStats(Additive):
     codes: np.ndarray
     offsets: np.ndarray
     weight: np.ndarray
+    elapsed_bin: np.ndarray | None = None
+
+    @property
+    def elapsed_bins(self) -> np.ndarray:
+        """:attr:`elapsed_bin`, -1 everywhere when it is None."""
+        if self.elapsed_bin is None:
+            return np.full(self.n_sequences, -1, np.int64)
+        return self.elapsed_bin
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -206,11 +228,14 @@ class SequenceStats(Additive):
         if a.touchpoints != b.touchpoints:
             union, ia, ib = align(a.touchpoints, b.touchpoints)
             a, b = a.recoded(union, ia), b.recoded(union, ib)
-        codes, offsets, weight, _ = distinct(
+        bins = (None if a.elapsed_bin is None and b.elapsed_bin is None
+                else np.concatenate([a.elapsed_bins, b.elapsed_bins]))
+        codes, offsets, weight, first = distinct(
             np.concatenate([a.codes, b.codes]),
             np.concatenate([a.offsets, b.offsets[1:] + a.offsets[-1]]),
-            np.concatenate([a.weight, b.weight]))
-        return SequenceStats(a.touchpoints, codes, offsets, weight)
+            np.concatenate([a.weight, b.weight]), bins)
+        return SequenceStats(a.touchpoints, codes, offsets, weight,
+                             None if bins is None else bins[first])
 
 
     def recoded(self, touchpoints: tuple[str, ...], index: np.ndarray) -> SequenceStats:
@@ -218,16 +243,18 @@ class SequenceStats(Additive):
         self.touchpoints[i]``, from :func:`journeymodel.stats.vocab.align`)."""
         where = np.append(np.asarray(index, np.int64), len(touchpoints))  # (direct) stays last
         codes = recode(self.codes // N_STATUS, where) * N_STATUS + self.codes % N_STATUS
-        return SequenceStats(tuple(touchpoints), codes, self.offsets, self.weight)
+        return SequenceStats(tuple(touchpoints), codes, self.offsets, self.weight,
+                             self.elapsed_bin)
 
     def canonical(self) -> SequenceStats:
         """The same statistics with the sequences sorted by their hash (an order that does not
         depend on how the parts were added)."""
-        order = np.argsort(sequence_keys(self.codes, self.offsets), kind="stable")
+        order = np.lexsort((self.elapsed_bins, sequence_keys(self.codes, self.offsets)))
         offsets = np.zeros(len(order) + 1, np.int64)
         np.cumsum(np.diff(self.offsets)[order], out=offsets[1:])
         return SequenceStats(self.touchpoints, self.codes[csr_event_index(self.offsets, order)],
-                             offsets, self.weight[order])
+                             offsets, self.weight[order], None if self.elapsed_bin is None
+                             else self.elapsed_bin[order])
 
     def equals(self, other: SequenceStats, rtol: float = 1e-9) -> bool:
         """The same touchpoints and the same distinct sequences with weights equal to ``rtol``,
@@ -237,6 +264,7 @@ class SequenceStats(Additive):
         a, b = self + _empty(other.touchpoints), other + _empty(self.touchpoints)
         a, b = a.canonical(), b.canonical()
         return (np.array_equal(a.offsets, b.offsets) and np.array_equal(a.codes, b.codes)
+                and np.array_equal(a.elapsed_bins, b.elapsed_bins)
                 and bool(np.allclose(a.weight, b.weight, rtol=rtol, atol=0.0)))
 
     def as_lists(self) -> list[list[str]]:
@@ -255,9 +283,27 @@ def _empty(touchpoints: tuple[str, ...]) -> SequenceStats:
 
 def sequence_stats(journeys: JourneySet) -> SequenceStats:
     """The distinct combined-symbol sequences of ``journeys`` over all their touchpoints, in
-    the order of first appearance (:func:`encode` with ``dedupe=True``)."""
-    enc = encode(journeys, (*journeys.touchpoints, DIRECT))
-    return SequenceStats(tuple(journeys.touchpoints), enc.codes, enc.offsets, enc.weight)
+    the order of first appearance, censored ones apart by their elapsed-time bin."""
+    enc = encode(journeys, (*journeys.touchpoints, DIRECT), dedupe=False)
+    bins = elapsed_bins(journeys, enc)
+    codes, offsets, weight, first = distinct(enc.codes, enc.offsets, enc.weight, bins)
+    return SequenceStats(tuple(journeys.touchpoints), codes, offsets, weight, bins[first])
+
+
+def elapsed_bins(journeys: JourneySet, enc: Encoded) -> np.ndarray:
+    """Grid bin of ``observed_until - last event time`` of each censored sequence of ``enc``
+    (journeys encoded over all their touchpoints, not deduplicated); -1 for the others and
+    without timestamps."""
+    bins = np.full(len(enc.journey), -1, np.int64)
+    if journeys.time_kind == "none" or not len(bins):
+        return bins
+    j = enc.journey
+    cens = (journeys.outcome[j] == CENSORED) & (journeys.lengths[j] > 0)
+    elapsed = journeys.observed_until - journeys.times[journeys.offsets[1:][j[cens]] - 1]
+    ok = np.isfinite(elapsed)
+    idx = np.flatnonzero(cens)[ok]
+    bins[idx] = bin_of(elapsed[ok], grid_edges(journeys.time_kind))
+    return bins
 
 
 # ---------------------------------------------------------------------------------------------

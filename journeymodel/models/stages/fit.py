@@ -21,6 +21,7 @@ from journeymodel.fit import hmm
 from journeymodel.stats.sequences import N_STATUS, UNKNOWN
 
 if TYPE_CHECKING:  # pragma: no cover
+    from journeymodel.models.stages.censoring import CensoredCells
     from journeymodel.stats.sequences import SequenceStats
 
 
@@ -73,8 +74,13 @@ def topology_masks(K: int, topology: str) -> tuple[np.ndarray | None, np.ndarray
 
 def fit_stages(seqs: SequenceStats, K: int, *, topology: str, restarts: int, seed,
                max_iter: int, tol: float, engine: str, warmup: int | None = None,
-               progress=None) -> StageFit:
-    """EM for K stages on the distinct sequences ``seqs``, best of ``restarts`` random starts."""
+               progress=None, cells: CensoredCells | None = None) -> StageFit:
+    """EM for K stages on the distinct sequences ``seqs``, best of ``restarts`` random starts.
+
+    ``cells`` (:func:`~journeymodel.models.stages.censoring.censored_cells`): the censored
+    sequences' last steps get the survival term of their holding time (issue 17); None: exit
+    factor 1. The log-likelihood is then that of the data with the survival term.
+    """
     n_x = seqs.n_symbols // N_STATUS
     counts = np.bincount(seqs.codes, weights=np.repeat(seqs.weight, np.diff(seqs.offsets)),
                          minlength=seqs.n_symbols).reshape(n_x, N_STATUS)
@@ -90,12 +96,17 @@ def fit_stages(seqs: SequenceStats, K: int, *, topology: str, restarts: int, see
     def emission_update(c):
         return combine(*split(c, n_x))
 
-    fit = hmm.fit_hmm(seqs.codes, seqs.offsets, K, seqs.n_symbols, seqs.weight,
+    codes, n_symbols = seqs.codes, seqs.n_symbols
+    hooks = {}
+    if cells is not None:
+        codes, n_symbols = cells.codes, cells.n_symbols
+        hooks = {"complete": cells.complete, "finish": cells.finish}
+    fit = hmm.fit_hmm(codes, seqs.offsets, K, n_symbols, seqs.weight,
                       restarts=restarts, seed=seed, max_iter=max_iter, tol=tol,
                       start_mask=start_mask, trans_mask=trans_mask, engine=engine,
                       emission_init=emission_init, emission_update=emission_update,
-                      warmup=warmup, progress=progress)
-    emission, exit_ = split(fit.params.emissionprob, n_x)
+                      warmup=warmup, progress=progress, **hooks)
+    emission, exit_ = split(fit.params.emissionprob[:, :seqs.n_symbols], n_x)
     used_x, used_e = counts.sum(1) > 0, counts[:, :4].sum(0) > 0
     n_par = hmm.n_free_parameters(hmm.HMMParams(fit.params.startprob, fit.params.transmat,
                                                 emission), start_mask=start_mask,

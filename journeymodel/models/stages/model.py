@@ -42,11 +42,12 @@ from typing import TYPE_CHECKING, Self
 import numpy as np
 import pandas as pd
 
-from journeymodel.choices import STAGE_TOPOLOGIES
+from journeymodel.choices import STAGE_TOPOLOGIES, STAGES_CENSORED
 from journeymodel.data.journeys import CENSORED
 from journeymodel.errors import InputError, OptionError
 from journeymodel.fit import hmm
 from journeymodel.models.base import JourneyMeta, JourneyModel, Result
+from journeymodel.models.stages.censoring import censored_cells
 from journeymodel.models.stages.fit import (
     StageFit,
     absorption,
@@ -97,6 +98,14 @@ class StageModel(JourneyModel):
     warmup : int or None
         Each random start runs this many EM iterations; the best continues to convergence.
         ``None`` runs every start to convergence.
+    censored : {"survival", "ignore"}
+        What an in-flight (censored) journey's last step contributes. ``"survival"`` (the
+        default): that it has not been left yet after the time already spent silent, by the
+        holding times (``holding_``, fitted first from the same journeys) competing between
+        the next touchpoint, conversion, churn and drop-off
+        (:mod:`journeymodel.models.stages.censoring`). ``"ignore"``: exit factor 1, the fit
+        before issue 17, whose exit probabilities (drop-off above all) are biased when
+        journeys are in flight. Without timestamps both are the same.
 
     Attributes
     ----------
@@ -121,9 +130,8 @@ class StageModel(JourneyModel):
     holding_ : HoldingTimes or None
         Holding times between events per touchpoint and next event (order 1, the same class as
         the Markov model's: :class:`~journeymodel.stats.holding.HoldingTimes`); None without
-        timestamps. Censored last events are allocated by EM in the holding times themselves;
-        the HMM's own exit probabilities give a censored last step an exit factor of 1 (its
-        drop-off is not corrected for the time already spent silent, see issue 17).
+        timestamps. Censored last events are allocated by EM in the holding times themselves,
+        and (``censored="survival"``) the HMM's censored last steps use their survival.
 
     Examples
     --------
@@ -152,7 +160,7 @@ class StageModel(JourneyModel):
     def __init__(self, n_stages: int | str = 4, topology: str = "free", restarts: int = 3,
                  seed: int = 0, max_iter: int = 500, tol: float = 1e-6, engine: str = "numba",
                  auto_range: list[int] | tuple[int, int] = (2, 8),
-                 warmup: int | None = 30) -> None:
+                 warmup: int | None = 30, censored: str = "survival") -> None:
         self.n_stages = n_stages
         self.topology = topology
         self.restarts = restarts
@@ -162,6 +170,7 @@ class StageModel(JourneyModel):
         self.engine = engine
         self.auto_range = list(auto_range)
         self.warmup = warmup
+        self.censored = censored
 
     # -- fitting -------------------------------------------------------------------------------
     def _check_params(self) -> list[int]:
@@ -169,6 +178,9 @@ class StageModel(JourneyModel):
             raise OptionError(f"topology must be one of {TOPOLOGIES} (got {self.topology!r})")
         if self.engine not in hmm.ENGINES:
             raise OptionError(f"engine must be one of {hmm.ENGINES} (got {self.engine!r})")
+        if self.censored not in STAGES_CENSORED:
+            raise OptionError(f"censored must be one of {STAGES_CENSORED} "
+                              f"(got {self.censored!r})")
         if int(self.restarts) < 1 or int(self.max_iter) < 1:
             raise OptionError(f"restarts and max_iter must be >= 1 "
                               f"(got {self.restarts}, {self.max_iter})")
@@ -247,6 +259,13 @@ class StageModel(JourneyModel):
         if seqs.n_obs <= 0:
             raise InputError("no journey has a touchpoint or an outcome to fit stages to "
                              f"({stats.totals.n_journeys} journeys, all empty and censored)")
+        self.holding_ = None if stats.holding is None else fit_holding(stats.holding)
+        cells = (censored_cells(seqs, self.holding_) if self.censored == "survival" else None)
+        if cells is not None and self.engine == "hmmlearn":
+            raise OptionError(
+                f"engine 'hmmlearn' cannot fit the survival term of the "
+                f"{stats.totals.outcome_counts()['censored']:,} in-flight journeys (issue 17); "
+                "use engine 'numba', or censored='ignore' (--censored ignore)")
         rng = np.random.default_rng(self.seed)
         rows, best = [], None
         for K, child in zip(ks, rng.spawn(len(ks)), strict=True):
@@ -256,7 +275,8 @@ class StageModel(JourneyModel):
                                            f"({f.n_iter} iterations)"))
             fit = fit_stages(seqs, K, topology=self.topology, restarts=int(self.restarts),
                              seed=child, max_iter=int(self.max_iter), tol=float(self.tol),
-                             engine=self.engine, warmup=self.warmup, progress=report)
+                             engine=self.engine, warmup=self.warmup, progress=report,
+                             cells=cells)
             crit = criteria(fit, seqs.n_obs)
             rows.append({"n_stages": K, "log_likelihood": fit.log_likelihood,
                          "aic": crit[0], "bic": crit[1], "n_parameters": fit.n_parameters})
@@ -267,7 +287,6 @@ class StageModel(JourneyModel):
         fit, mean_pos, order = canonical_order(best[0], seqs)
         self.funnel_rank_ = np.asarray(order, np.int64) if self.topology == "funnel" else None
         self._set_fit(fit, mean_pos, stats)
-        self.holding_ = None if stats.holding is None else fit_holding(stats.holding)
         self.selection_ = pd.DataFrame(rows) if self.n_stages == "auto" else None
         self._remember_stats(stats)
         self.experience_ = None
