@@ -4,8 +4,10 @@ KNOWN parameters, logs cut so that 0%, 15% and 40% of the journeys are in flight
 The process is tests/known_process.py (three touchpoints, P(drop-off) 0.2 / 0.1 / 0.1 after
 them, gamma holding times, gap 14 days). For each share and seed the log is cut, and three
 fits are compared: the Markov chain with the survival term (``censored="survival"``, the
-default), the old fit (``censored="ignore"``, as ChannelAttribution), and the stages HMM (K=3),
-which has no censoring correction (the last step of a censored journey has exit factor 1).
+default), the old fit (``censored="ignore"``, as ChannelAttribution), and the stages HMM (K=3,
+which represents this chain exactly: one stage per touchpoint, whose drop-off exit is the
+touchpoint's) with the survival term of the censored last step (``censored="survival"``, the
+default) and without it (``"ignore"``: exit factor 1, the fit before issue 17).
 
     .venv/bin/python benchmarks/censoring_bias.py [--customers 20000] [--seeds 4]
 
@@ -44,6 +46,15 @@ def row(model) -> np.ndarray:
     return np.concatenate([drop, [model.p_conversion_[0]]])
 
 
+def stage_row(model) -> np.ndarray:
+    """Drop-off after each touchpoint (the exit of the stage emitting it most) and
+    P(conversion) from the start."""
+    idx = [model.symbols_.index(t) for t in kp.TOUCHPOINTS]
+    stage = np.argmax(model.emissionprob_[:, idx], axis=0)
+    start = model.startprob_ @ absorption(model.stage_fit())
+    return np.concatenate([model.exitprob_[stage, 3], [start[0]]])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=int, default=20000)
@@ -58,7 +69,7 @@ def main() -> None:
     print(head)
     for share in (0.0, 0.15, 0.4):
         res: dict[str, list] = {"markov survival": [], "markov ignore": [],
-                                "stages HMM (K=3)": []}
+                                "stages survival (K=3)": [], "stages ignore (K=3)": []}
         real = []
         for seed in range(args.seeds):
             frame = kp.simulate(args.customers, seed, span=SPAN)
@@ -66,11 +77,11 @@ def main() -> None:
             real.append(js.outcome_counts()["censored"] / js.n_journeys)
             res["markov survival"].append(row(MarkovJourneyModel().fit(js)))
             res["markov ignore"].append(row(MarkovJourneyModel(censored="ignore").fit(js)))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # convergence notes of the small HMM
-                m = StageModel(n_stages=3, seed=seed, restarts=1).fit(js)
-            start = m.startprob_ @ absorption(m.stage_fit())
-            res["stages HMM (K=3)"].append(np.array([np.nan] * 3 + [start[0]]))
+            for how in ("survival", "ignore"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # convergence notes of the small HMM
+                    m = StageModel(n_stages=3, seed=seed, restarts=1, censored=how).fit(js)
+                res[f"stages {how} (K=3)"].append(stage_row(m))
         for name, values in res.items():
             v = np.array(values)
             mean, se = v.mean(axis=0), v.std(axis=0, ddof=1) / np.sqrt(len(v))

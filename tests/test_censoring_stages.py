@@ -181,3 +181,15 @@ def test_censored_option_is_checked_and_saved(tmp_path):
     back = load_model(m.save(tmp_path / "m.nc"))
     assert back.censored == "ignore"
     np.testing.assert_array_equal(back.exitprob_, m.exitprob_)
+
+
+def test_the_counts_line_says_how_in_flight_journeys_entered_and_files_keep_it(tmp_path):
+    js = journeys(0.4, 0, 500)
+    n = f"{js.outcome_counts()['censored']:,}"
+    for how, said in (("survival", "given the time already spent silent"),
+                      ("ignore", "add their steps but no outcome")):
+        m = StageModel(n_stages=2, seed=0, restarts=1, censored=how).fit(js)
+        back = load_model(m.save(tmp_path / f"{how}.nc"))
+        assert back.censored_survival_ is (how == "survival")
+        notes = " ".join(back.summary().notes)
+        assert f"the {n} in-flight journeys" in notes and said in notes

@@ -132,6 +132,10 @@ class StageModel(JourneyModel):
         the Markov model's: :class:`~journeymodel.stats.holding.HoldingTimes`); None without
         timestamps. Censored last events are allocated by EM in the holding times themselves,
         and (``censored="survival"``) the HMM's censored last steps use their survival.
+    censored_survival_ : bool
+        Whether the fit gave in-flight journeys' last steps the survival term (False with
+        ``censored="ignore"``, without timestamps or without in-flight journeys, and in files
+        saved before issue 17).
 
     Examples
     --------
@@ -287,6 +291,7 @@ class StageModel(JourneyModel):
         fit, mean_pos, order = canonical_order(best[0], seqs)
         self.funnel_rank_ = np.asarray(order, np.int64) if self.topology == "funnel" else None
         self._set_fit(fit, mean_pos, stats)
+        self.censored_survival_ = cells is not None
         self.selection_ = pd.DataFrame(rows) if self.n_stages == "auto" else None
         self._remember_stats(stats)
         self.experience_ = None

@@ -155,7 +155,11 @@ def counts_text(model: StageModel) -> str:
     line = (f"counts: {model.n_stages_} stages fitted to {model.n_observations_:,.0f} steps of "
             f"{journeys:,.0f} journeys ({oc.get('conversion', 0):,.0f} conversions, as "
             "`describe` counts them)")
-    if oc.get("censored"):
+    if oc.get("censored") and getattr(model, "censored_survival_", False):
+        line += (f"; the {oc['censored']:,.0f} in-flight journeys add their steps, and their "
+                 "last step its chance of moving on or ending given the time already spent "
+                 "silent")
+    elif oc.get("censored"):
         line += (f"; the {oc['censored']:,.0f} in-flight journeys add their steps but no "
                  "outcome")
     return line + "; a journey with an outcome but no touchpoint is one (direct) step"

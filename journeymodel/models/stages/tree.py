@@ -41,7 +41,8 @@ def to_tree(model: StageModel) -> xr.DataTree:
     ds.attrs["fit"] = to_attr({
         "log_likelihood": model.log_likelihood_, "n_parameters": model.n_parameters_,
         "n_observations": model.n_observations_, "n_iter": model.n_iter_,
-        "converged": model.converged_, "timing": model.timing_})
+        "converged": model.converged_, "timing": model.timing_,
+        "censored_survival": bool(getattr(model, "censored_survival_", False))})
     experience = getattr(model, "experience_", None)  # None when fitted from statistics
     tree = xr.DataTree(ds, children={} if experience is None else {
         "experience": xr.DataTree(experience)})
@@ -72,6 +73,7 @@ def from_tree(model: StageModel, tree: xr.DataTree) -> None:
     model.n_parameters_ = int(fit["n_parameters"])
     model.n_observations_ = float(fit["n_observations"])
     model.n_iter_, model.converged_ = int(fit["n_iter"]), bool(fit["converged"])
+    model.censored_survival_ = bool(fit.get("censored_survival", False))  # issue 17 on
     model.timing_ = {k: float("nan") if v is None else float(v)
                      for k, v in fit["timing"].items()}
     model.aic_, model.bic_ = criteria(model.stage_fit(), model.n_observations_)
