@@ -6,10 +6,9 @@ import typer
 from journeymodel.cli.cmd_fit_stages import parse_range
 from journeymodel.cli.options import EventsArg, JsonFlag, OutModel, SeedOpt, with_read_options
 
-from journeymodel.choices import choice_enum
+from journeymodel.choices import SEGMENT_KINDS, choice_enum
 
-#: --kind's choices (the library's tuple, repeated here so --help does not import numpy).
-Kind = choice_enum("Kind", ("markov", "hmm"))
+Kind = choice_enum("Kind", SEGMENT_KINDS)
 
 
 def register(app: typer.Typer, fit: typer.Typer) -> None:

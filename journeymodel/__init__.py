@@ -33,6 +33,11 @@ _EXPORTS = {
     "StageModel": "journeymodel.models.stages.model",
     "ConversionModel": "journeymodel.models.conversion.model",
     "ChurnModel": "journeymodel.models.churn.model",
+    "SegmentModel": "journeymodel.models.segments.model",
+    "compare": "journeymodel.analysis.compare",
+    "forecast_in_flight": "journeymodel.analysis.forecast",
+    "make_incident_data": "journeymodel.data.incidents",
+    "make_mixture_data": "journeymodel.data.mixtures",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -46,11 +51,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from journeymodel.analysis.compare import compare
+    from journeymodel.analysis.forecast import forecast_in_flight
     from journeymodel.data.datasets import make_demo_data
     from journeymodel.data.events import read_events
+    from journeymodel.data.incidents import make_incident_data
     from journeymodel.data.journeys import build_journeys, load_journeys
     from journeymodel.data.journeyset import JourneySet
     from journeymodel.data.ledger import Ledger
+    from journeymodel.data.mixtures import make_mixture_data
     from journeymodel.data.options import ReadOptions
     from journeymodel.errors import (
         ConvergenceWarning,
@@ -65,4 +74,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from journeymodel.models.churn.model import ChurnModel
     from journeymodel.models.conversion.model import ConversionModel
     from journeymodel.models.markov.model import MarkovJourneyModel
+    from journeymodel.models.segments.model import SegmentModel
     from journeymodel.models.stages.model import StageModel

@@ -3,7 +3,7 @@
 The library checks its parameters against these tuples and the CLI builds every option choice
 from them (``--method``, ``--topology``, ``--engine``, ``--timestamps``, ``--by``,
 ``--parameterization``, ``--sampler``, ``--model``, ``--time-unit``, ``--origin``,
-``--censored``), so the two cannot drift apart.
+``--censored``, ``--kind``), so the two cannot drift apart.
 """
 
 #: Attribution methods of a Markov model (:meth:`MarkovJourneyModel.attribution`).
@@ -30,6 +30,8 @@ CHURN_ORIGINS = ("auto", "first_event", "first_conversion")
 #: How in-flight journeys' last states enter a Markov fit (:class:`MarkovJourneyModel`
 #: ``censored``): the survival term of their holding time, or not at all (as ChannelAttribution).
 MARKOV_CENSORED = ("survival", "ignore")
+#: The process of each behavioural segment (:class:`SegmentModel` ``kind``).
+SEGMENT_KINDS = ("markov", "hmm")
 #: The same for a stages model (:class:`StageModel` ``censored``): the last step's survival term.
 STAGES_CENSORED = MARKOV_CENSORED
 

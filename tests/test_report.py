@@ -138,9 +138,10 @@ def full(tmp_path_factory, markov, stages, journeys):
     return report, folder
 
 
-def test_all_fast_models_with_events(full):
+def test_all_fast_models_with_events(full, markov, journeys):
     report, folder = full
-    page = check_page(report.path, ["stages", "markov", "markov-2", "pain", "data"])
+    page = check_page(report.path, ["stages", "markov", "markov-2", "forecast", "forecast-2",
+                                    "forecast-3", "pain", "data"])
     for sid in ("markov", "markov-2"):
         assert {f"fig-{sid}-{k}" for k in ("flow", "paths", "transitions", "attribution",
                                             "hotspots")} <= set(page.figures)
@@ -152,6 +153,13 @@ def test_all_fast_models_with_events(full):
     text = report.path.read_text()
     assert "window of the last 2 touchpoints" in text
     assert "conversion rate (ended journeys)" in text  # a fact from the event log
+    # the next 30 days of each model's journeys in flight, as forecast_in_flight gives them
+    assert {"fig-forecast-daily", "fig-forecast-2-daily", "fig-forecast-3-daily"} <= set(
+        page.figures)
+    from journeymodel.analysis.forecast import forecast_in_flight
+
+    expected = forecast_in_flight(markov, journeys, "30D", n_draws=200, seed=0).summary()
+    assert f"{expected['in_flight']:,} journeys in flight" in text
     # every figure also written as PNG, byte for byte
     written = sorted(p.name for p in (folder / "png").iterdir())
     assert written == sorted(f"{f.key}.png" for f in report.figures)
@@ -410,11 +418,11 @@ def test_cli_report_json_with_events(run_cli, tmp_path, saved, journeys):
     code, stdout, err = run_cli("report", saved[1], "-o", out, "--events", events, "--json")
     assert code == 0, err
     payload = json.loads(stdout)
-    assert payload["sections"] == ["stages", "pain", "data"]
-    assert payload["figures"] == ["stages-map", "stages-emotion", "pain-gaps", "pain-sentiment",
-                                  "data-outcomes", "data-usage"]
+    assert payload["sections"] == ["stages", "forecast", "pain", "data"]
+    assert payload["figures"] == ["stages-map", "stages-emotion", "forecast-daily", "pain-gaps",
+                                  "pain-sentiment", "data-outcomes", "data-usage"]
     assert payload["png"] == []
-    check_page(out, ["stages", "pain", "data"])
+    check_page(out, ["stages", "forecast", "pain", "data"])
 
 
 def test_cli_errors(run_cli, tmp_path, saved):
@@ -449,7 +457,7 @@ def test_demo_step(tmp_path, capsys, saved, journeys):
     path = demo_step(events, tmp_path, 0)
     assert path == tmp_path / "journey-map.html"
     assert str(path.resolve()) in "".join(capsys.readouterr().out.split())
-    page = check_page(path, ["stages", "pain", "data"])
+    page = check_page(path, ["stages", "forecast", "pain", "data"])
     assert "fig-data-outcomes" in page.figures
 
 

@@ -257,6 +257,14 @@ def test_report_section_shows_segments_side_by_side(fitted):
     assert ("customers", "1,500") in section.facts
 
 
+def test_report_page_has_the_segments_section(fitted, tmp_path):
+    from journeymodel.report.build import build_report
+
+    report = build_report([fitted], tmp_path / "map.html")
+    assert [s.id for s in report.sections] == ["segments", "data"]
+    assert "Behavioural segments (segments)" in report.path.read_text()
+
+
 # -- statistics: a property ---------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SECTION_BUILDERS = {
     "stages": "journeymodel.report.sections.stages:stages_section",
     "markov": "journeymodel.report.sections.markov:markov_section",
+    "segments": "journeymodel.report.sections.segments:segments_section",
     "conversion": "journeymodel.report.sections.conversion:conversion_section",
     "churn": "journeymodel.report.sections.churn:churn_section",
 }
@@ -137,6 +138,32 @@ def build_compare_report(comparisons: Sequence[Comparison], out_path: str | Path
     return _write(sections, out_path, title, subtitle, png_path, start)
 
 
+#: What the report forecasts for the journeys in flight of each Markov and stages model.
+FORECAST_HORIZON = {"datetime": "30D", "period": 30.0}
+FORECAST_DRAWS = 200
+
+
+def _forecast_sections(named: list[tuple[str, Any]], events: JourneySet | None,
+                       palette) -> list[Section]:
+    """The section "the next 30 days" of each Markov and stages model that knows its holding
+    times, forecast for the journeys of ``events`` in flight at their end (none without
+    events)."""
+    if events is None or events.time_kind not in FORECAST_HORIZON:
+        return []
+    from journeymodel.analysis.forecast import forecast_in_flight
+    from journeymodel.report.sections.forecast import forecast_section
+
+    sections = []
+    for label, model in named:
+        holding = getattr(model, "holding_", None)
+        if model.model_type in ("markov", "stages") and holding is not None:
+            found = forecast_in_flight(model, events, FORECAST_HORIZON[events.time_kind],
+                                       n_draws=FORECAST_DRAWS, seed=0)
+            sid = f"forecast-{len(sections) + 1}" if sections else "forecast"
+            sections.append(forecast_section(found, label, palette, sid=sid))
+    return sections
+
+
 def _compare_sections(comparisons: Sequence[Comparison]) -> list[Section]:
     from journeymodel.report.sections.compare import compare_section
 
@@ -187,6 +214,7 @@ def build_sections(named: list[tuple[str, Any]], events: JourneySet | None = Non
             for i, (label, model) in enumerate(of_type):
                 sid = model_type if i == 0 else f"{model_type}-{i + 1}"
                 sections.append(builder(model, label, palette, sid=sid))
+        sections += _forecast_sections(named, events, palette)
         pain = pain_section(named, palette)
         if pain is not None:
             sections.append(pain)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Self
 import numpy as np
 import pandas as pd
 
+from journeymodel.choices import SEGMENT_KINDS
 from journeymodel.errors import InputError, OptionError
 from journeymodel.fit import hmm
 from journeymodel.models.base import JourneyMeta, JourneyModel, Result
@@ -47,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from journeymodel.data.journeys import JourneySet
 
 #: Processes a segment can follow.
-KINDS = ("markov", "hmm")
+KINDS = SEGMENT_KINDS
 
 
 class SegmentModel(JourneyModel):

@@ -46,8 +46,7 @@ def segments_section(model: SegmentModel, label: str, palette: Palette, *,
     section.facts = [("customers", f"{model.n_customers_:,}"), ("segments", chosen),
                      ("process", "Markov chain per segment" if model.kind == "markov"
                       else f"stages HMM per segment ({model.n_stages} stages)")]
-    section.items += [_figure(model, palette, sid), _tables(model, sid)[0],
-                      _tables(model, sid)[1]]
+    section.items += [_figure(model, palette, sid), *_tables(model, sid)]
     return section
 
 
