@@ -226,3 +226,54 @@ def test_bins_from_logarithms_are_exact(kind):
                             [0.0, -1.0, 0.5, 1e12, np.inf]])
         want = np.clip(np.searchsorted(e, t, "right") - 1, 0, len(e) - 2)
         assert np.array_equal(bin_of(t, e), want)
+
+
+def _reference_quantile(h, rows, u):
+    """The inverse CDF by one binary search over the whole offset table (the first version
+    of ``HoldingTimes._quantile``, kept as the reference of the guide table)."""
+    nb = h.cdf.shape[1]
+    flat = (h.cdf + 2.0 * np.arange(len(h.cdf))[:, None]).ravel()
+    j = np.searchsorted(flat, (u + 2.0 * rows).ravel(), "right") - 1
+    b = np.clip(j - rows.ravel() * nb, 0, nb - 2).reshape(rows.shape)
+    c0, c1 = h.cdf[rows, b], h.cdf[rows, b + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.clip(np.nan_to_num((u - c0) / (c1 - c0), nan=0.0), 0.0, 1.0)
+    lo, hi = h.edges[b], h.edges[b + 1]
+    with np.errstate(divide="ignore"):
+        log_t = np.log(np.maximum(lo, 1e-300)) + frac * np.log(hi / np.maximum(lo, 1e-300))
+    return np.where(b == 0, frac * hi, np.exp(log_t))
+
+
+@pytest.mark.parametrize("which", ["known", "demo"])
+def test_quantile_by_guide_table_is_the_binary_search(which):
+    """The guide table (built once) finds the same bin as a binary search over the whole
+    table, bit for bit, at every cdf value, one float either side of it, 0, 1 and at random;
+    and the quantile inverts the cdf."""
+    h = fit_holding(holding_stats(known(0.0) if which == "known" else demo()))
+    rng = np.random.default_rng(0)
+    rows = np.repeat(np.arange(len(h.cdf)), h.cdf.shape[1])
+    at = h.cdf.ravel()
+    u = np.concatenate([at, np.nextafter(at, 0), np.nextafter(at, 2), rng.random(len(at)),
+                        np.zeros(len(h.cdf)), np.ones(len(h.cdf))])
+    u = np.clip(u, 0.0, 1.0)
+    rows = np.concatenate([rows, rows, rows, rows, np.arange(len(h.cdf)),
+                           np.arange(len(h.cdf))])
+    got = h._quantile(rows, u)
+    assert np.array_equal(got, _reference_quantile(h, rows, u))
+    inner = (u > 1e-6) & (u < 1 - 1e-6)
+    assert np.allclose(h._cdf_at(rows[inner], got[inner]), u[inner], atol=1e-9)
+
+
+def test_sample_without_elapsed_time_is_the_general_case():
+    """Moves after the first (elapsed 0) skip F(elapsed): the same draws as the general path
+    (F(0) = 0), bit for bit, and the same stream of uniforms from the rng."""
+    h = fit_holding(holding_stats(demo()))
+    n = 50_000
+    rng = np.random.default_rng(1)
+    src = rng.integers(0, len(h.touchpoints), n)
+    dst = rng.integers(0, len(h.targets), n)
+    fast = h.sample(src, dst, np.zeros(n), np.random.default_rng(7))
+    general = h.sample(np.append(src, 0), np.append(dst, 0), np.append(np.zeros(n), DAY),
+                       np.random.default_rng(7))
+    assert np.array_equal(fast, general[:n])
+    assert np.all(fast > 0)

@@ -34,6 +34,7 @@ errors 0.0012-0.0023; 0.0006 low to 0.0017 high without smoothing), so :data:`BA
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -344,6 +345,56 @@ def _upper_sf(pmf: np.ndarray) -> np.ndarray:
     return above + 0.5 * pmf
 
 
+def _unit_clip(x: np.ndarray, nan: float) -> np.ndarray:
+    """``x`` clipped to [0, 1], NaN becoming ``nan`` (as ``clip(nan_to_num(x, nan=nan), 0,
+    1)``, in two passes)."""
+    if nan == 0.0:
+        return np.fmin(np.fmax(x, 0.0), 1.0)
+    return np.fmax(np.fmin(x, 1.0), 0.0)
+
+
+#: Cells of the guide table per cdf row (:class:`_Lookup`).
+GUIDE_CELLS = 1024
+
+
+@dataclass(frozen=True, eq=False)
+class _Lookup:
+    """Lookups of a :class:`HoldingTimes`, built once: ``row_of[src * n_targets + dst]`` is
+    the cdf row of a pair (its touchpoint's when the pair was never observed); ``cdf`` the
+    table flattened; ``flat`` the table offset by ``2 * row`` and flattened (increasing, so
+    one search finds a row and a bin); ``guide[row * cells + c]`` the last index of ``flat``
+    at or below ``2 * row + c / cells`` (the answer for every ``u`` in cell ``c`` that no
+    cdf value of the row splits); per bin, ``log(hi / lo)`` (``log_width``) and, with ``lo``
+    at least 1e-300, ``log(lo)`` and ``log(hi / lo)`` (``log_lo``, ``log_span``)."""
+
+    row_of: np.ndarray
+    cdf: np.ndarray
+    flat: np.ndarray
+    cells: int
+    guide: np.ndarray
+    log_width: np.ndarray
+    log_lo: np.ndarray
+    log_span: np.ndarray
+
+    @classmethod
+    def of(cls, h: HoldingTimes) -> _Lookup:
+        T, width = len(h.touchpoints), len(h.touchpoints) + 2
+        row_of = np.tile(1 + np.arange(T, dtype=np.int64)[:, None], (1, width))
+        row_of[h.pair_src, h.pair_dst] = 1 + T + np.arange(len(h.pair_src))
+        n_rows = len(h.cdf)
+        flat = (h.cdf + 2.0 * np.arange(n_rows)[:, None]).ravel()
+        starts = (2.0 * np.arange(n_rows)[:, None]
+                  + np.arange(GUIDE_CELLS)[None, :] / GUIDE_CELLS).ravel()
+        guide = np.clip(np.searchsorted(flat, starts, "right") - 1, 0, max(len(flat) - 2, 0))
+        e = h.edges
+        lo = np.maximum(e[:-1], 1e-300)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_width = np.log(e[1:] / e[:-1])
+            log_lo, log_span = np.log(lo), np.log(e[1:] / lo)
+        return cls(row_of.ravel(), np.ascontiguousarray(h.cdf).ravel(), flat, GUIDE_CELLS,
+                   guide, log_width, log_lo, log_span)
+
+
 @dataclass(frozen=True, eq=False)
 class HoldingTimes:
     """Fitted holding-time distributions (see the module docstring); immutable, stored in
@@ -394,28 +445,31 @@ class HoldingTimes:
     def targets(self) -> tuple[str, ...]:
         return tuple(self.touchpoints) + OUTCOME_TARGETS
 
+    @cached_property
+    def _lookup(self) -> _Lookup:
+        """Tables built once (the distributions are immutable): see :class:`_Lookup`."""
+        return _Lookup.of(self)
+
     def _rows(self, src, dst) -> np.ndarray:
         """Row of the cdf table of each (src, dst): the pair's, else its touchpoint's."""
         src, dst = np.broadcast_arrays(np.asarray(src, np.int64), np.asarray(dst, np.int64))
         T, width = len(self.touchpoints), len(self.touchpoints) + 2
-        if np.any((src < 0) | (src >= T)) or np.any((dst < 0) | (dst >= width)):
+        if src.size and (src.min() < 0 or src.max() >= T or dst.min() < 0
+                         or dst.max() >= width):
             raise OptionError(f"holding times: src must be in 0..{T - 1} and dst in "
                               f"0..{width - 1}")
-        pk = self.pair_src * width + self.pair_dst
-        key = src * width + dst
-        pos = np.clip(np.searchsorted(pk, key), 0, max(len(pk) - 1, 0))
-        hit = (pk[pos] == key) if len(pk) else np.zeros(key.shape, bool)
-        return np.where(hit, 1 + T + pos, 1 + src)
+        return self._lookup.row_of[src * width + dst]
 
     def _cdf_at(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
-        e = self.edges
+        e, look = self.edges, self._lookup
         t = np.asarray(t, float)
         b = np.clip(np.searchsorted(e, t, "right") - 1, 0, len(e) - 2)
         lo, hi = e[b], e[b + 1]
         with np.errstate(divide="ignore", invalid="ignore"):
-            frac = np.where(b == 0, t / hi, np.log(np.maximum(t, lo) / lo) / np.log(hi / lo))
-        frac = np.clip(np.nan_to_num(frac, nan=1.0), 0.0, 1.0)
-        c0, c1 = self.cdf[rows, b], self.cdf[rows, b + 1]
+            frac = np.where(b == 0, t / hi, np.log(np.maximum(t, lo) / lo) / look.log_width[b])
+        frac = _unit_clip(frac, nan=1.0)
+        at = rows * self.cdf.shape[1] + b
+        c0, c1 = look.cdf[at], look.cdf[at + 1]
         out = c0 + frac * (c1 - c0)
         return np.where(t <= 0, 0.0, np.where(t >= e[-1], 1.0, out))
 
@@ -431,24 +485,35 @@ class HoldingTimes:
         beyond the end of its support) the draw is the next float above ``elapsed``."""
         src, dst, elapsed = np.broadcast_arrays(src, dst, np.asarray(elapsed, float))
         rows = self._rows(src, dst)
+        if np.all(elapsed <= 0):  # every move after the first: F(elapsed) = 0, u uniform
+            u = rng.random(rows.shape)
+            t = self._quantile(rows, u)
+            return np.where(t <= elapsed, np.nextafter(elapsed, np.inf), t)
         f0 = self._cdf_at(rows, elapsed)
         u = f0 + rng.random(rows.shape) * (1.0 - f0)
         t = self._quantile(rows, u)
         return np.where((f0 >= 1.0) | (t <= elapsed), np.nextafter(elapsed, np.inf), t)
 
     def _quantile(self, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Inverse CDF of each row at ``u`` (vectorised over a flattened, offset table)."""
+        """Inverse CDF of each row at ``u``: the bin is the last ``j`` with ``flat[j] <= u +
+        2 row`` in the flattened, offset table (:class:`_Lookup`), found by its guide table
+        and checked (a binary search where the guess is not it, the same ``j``)."""
+        look = self._lookup
         nb = self.cdf.shape[1]
-        flat = (self.cdf + 2.0 * np.arange(len(self.cdf))[:, None]).ravel()
-        j = np.searchsorted(flat, (u + 2.0 * rows).ravel(), "right") - 1
-        b = np.clip(j - rows.ravel() * nb, 0, nb - 2).reshape(rows.shape)
-        c0, c1 = self.cdf[rows, b], self.cdf[rows, b + 1]
+        r, uf = rows.ravel(), u.ravel()
+        key = uf + 2.0 * r
+        cell = np.clip((uf * look.cells).astype(np.int64), 0, look.cells - 1)
+        j = look.guide[r * look.cells + cell]
+        miss = np.flatnonzero((look.flat[j] > key) | (look.flat[j + 1] <= key))
+        if len(miss):
+            j[miss] = np.searchsorted(look.flat, key[miss], "right") - 1
+        b = np.clip(j - r * nb, 0, nb - 2)
+        at = r * nb + b
+        c0, c1 = look.cdf[at], look.cdf[at + 1]
         with np.errstate(divide="ignore", invalid="ignore"):
-            frac = np.clip(np.nan_to_num((u - c0) / (c1 - c0), nan=0.0), 0.0, 1.0)
-        lo, hi = self.edges[b], self.edges[b + 1]
-        with np.errstate(divide="ignore"):
-            log_t = np.log(np.maximum(lo, 1e-300)) + frac * np.log(hi / np.maximum(lo, 1e-300))
-        return np.where(b == 0, frac * hi, np.exp(log_t))
+            frac = _unit_clip((uf - c0) / (c1 - c0), nan=0.0)
+        log_t = look.log_lo[b] + frac * look.log_span[b]
+        return np.where(b == 0, frac * self.edges[b + 1], np.exp(log_t)).reshape(rows.shape)
 
     def mean(self, src, dst) -> np.ndarray:
         """Mean holding time of each (src, dst) (exact for the table)."""
