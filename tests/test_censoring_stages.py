@@ -193,3 +193,10 @@ def test_the_counts_line_says_how_in_flight_journeys_entered_and_files_keep_it(t
         assert back.censored_survival_ is (how == "survival")
         notes = " ".join(back.summary().notes)
         assert f"the {n} in-flight journeys" in notes and said in notes
+
+
+def test_score_is_the_likelihood_the_fit_maximised():
+    js = journeys(0.4, 0, 2000)
+    for how in ("survival", "ignore"):
+        m = StageModel(n_stages=3, seed=0, restarts=1, censored=how).fit(js)
+        assert m.score(js) == pytest.approx(m.log_likelihood_, rel=1e-9)

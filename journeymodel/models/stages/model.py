@@ -61,7 +61,9 @@ from journeymodel.models.stages.tree import from_tree, to_tree
 from journeymodel.stats.holding import HoldingTimes, fit_holding
 from journeymodel.stats.sequences import (
     N_STATUS,
+    SequenceStats,
     StageStats,
+    elapsed_bins,
     encode,
     stage_stats,
 )
@@ -391,11 +393,19 @@ class StageModel(JourneyModel):
         return frame
 
     def score(self, journeys: JourneySet) -> float:
-        """Weighted log-likelihood of ``journeys`` under the fitted model."""
+        """Weighted log-likelihood of ``journeys`` under the fitted model: the likelihood the
+        fit maximised, so with the survival term of in-flight journeys' last steps when the fit
+        used it (``censored_survival_``) and ``journeys`` have timestamps."""
         self._check_fitted()
-        enc = encode(journeys, self.symbols_)
-        return hmm.forward_backward(enc.codes, enc.offsets, self.params_, enc.weight).total(
-            enc.weight)
+        enc = encode(journeys, self.symbols_, dedupe=False)
+        codes, params = enc.codes, self.params_
+        if getattr(self, "censored_survival_", False) and self.holding_ is not None:
+            seqs = SequenceStats(tuple(self.symbols_[:-1]), enc.codes, enc.offsets,
+                                 enc.weight, elapsed_bins(journeys, enc))
+            cells = censored_cells(seqs, self.holding_)
+            if cells is not None:
+                codes, params = cells.codes, cells.finish(params)
+        return hmm.forward_backward(codes, enc.offsets, params, enc.weight).total(enc.weight)
 
     # -- prediction and simulation --------------------------------------------------------------
     def predict(self, journeys: JourneySet) -> Result:
