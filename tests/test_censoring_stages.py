@@ -15,6 +15,8 @@ from functools import cache
 import known_process as kp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from journeymodel.errors import OptionError
 from journeymodel.fit import hmm
@@ -200,3 +202,29 @@ def test_score_is_the_likelihood_the_fit_maximised():
     for how in ("survival", "ignore"):
         m = StageModel(n_stages=3, seed=0, restarts=1, censored=how).fit(js)
         assert m.score(js) == pytest.approx(m.log_likelihood_, rel=1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), share=st.sampled_from([0.15, 0.4]), K=st.integers(1, 4))
+def test_property_em_never_decreases_and_complete_keeps_the_counts(seed, share, K):
+    """Any small log cut mid-stream and any K: EM's log-likelihood never decreases, and the
+    completed counts keep every censored last step (one exit each) and add one unseen next
+    step per continuing one."""
+    js = journeys(share, seed % 7, 400)
+    m = StageModel(n_stages=K, seed=seed, restarts=1, warmup=None, max_iter=1000).fit(js)
+    h = np.asarray(m.history_)
+    assert np.all(np.diff(h) >= -1e-9 * abs(h[-1]))
+    seqs = m.stats_of(js).sequences
+    cells = censored_cells(seqs, m.holding_)
+    params = cells.finish(m.params_)
+    e = hmm.forward_backward(cells.codes, seqs.offsets, params, seqs.weight)
+    done = cells.complete(e, params)
+    nb = cells.n_x * N_STATUS
+    n_cens = e.emission_counts[:, nb:].sum()
+    before = e.emission_counts[:, :nb].reshape(K, -1, N_STATUS)
+    after = done.emission_counts.reshape(K, -1, N_STATUS)
+    assert after[:, :, :4].sum() == pytest.approx(before[:, :, :4].sum() + n_cens, rel=1e-9)
+    went_on = after[:, :, 0].sum() - before[:, :, 0].sum()
+    assert done.trans_counts.sum() - e.trans_counts.sum() == pytest.approx(went_on, rel=1e-9)
+    assert after[:, :, UNKNOWN].sum() - before[:, :, UNKNOWN].sum() == pytest.approx(
+        went_on, rel=1e-9)
