@@ -7,7 +7,10 @@ with an outcome but no touchpoint is one step of the pseudo-touchpoint ``(direct
 last symbol of the alphabet. EM's likelihood is a product over sequences, so the distinct
 sequences with their summed weights are sufficient: a log split into parts (files, Dask
 partitions) gives the statistics of the whole by adding those of the parts, whose touchpoint
-vocabularies are merged on their sorted union (:func:`journeymodel.stats.vocab.align`).
+vocabularies are merged on their sorted union (:func:`journeymodel.stats.vocab.align`). A
+censored sequence also carries the grid bin of the time it has been silent (what the survival
+term of its last step reads, issue 17), and identical sequences silent for different times stay
+apart.
 
 :class:`StageStats` bundles them with the few totals the model also reads from journeys (how
 many journeys and events, the outcomes, and the timing the simulation draws from). The HMM's
@@ -46,7 +49,8 @@ DIRECT = "(direct)"
 EXITS = ("continue", "conversion", "churn", "dropoff")
 #: Exit statuses per touchpoint in the combined alphabet (the four of EXITS and ``UNKNOWN``).
 N_STATUS = 5
-#: Exit status of the last step of a censored journey (its exit factor is 1).
+#: Exit status of the last step of a censored journey (exit unknown: factor 1, or its survival
+#: term, :mod:`journeymodel.models.stages.censoring`).
 UNKNOWN = 4
 #: Exit status of a journey's last step, by :data:`~journeymodel.data.journeys.OUTCOMES` index.
 STATUS_OF_OUTCOME = np.array([1, 2, 3, UNKNOWN])

@@ -6,8 +6,11 @@ from ``startprob``; at each step the current stage ``s`` emits a touchpoint from
 (``continue``, ``conversion``, ``churn``, ``dropoff``); if it continues, the next stage is drawn
 from ``transmat[s]``. So a journey's outcome is emitted as a final symbol by the stage of its last
 touchpoint, and every stage carries its own conversion and churn propensity. A censored journey
-(still in progress) ends without one: its last step's exit factor is 1. A journey with an outcome
-but no touchpoint (a direct conversion) is one step emitting the pseudo-touchpoint ``(direct)``.
+(still in progress) ends without one: its last step contributes that it has not been left yet
+after the time already spent silent, by the holding times (``censored="survival"``, issue 17:
+:mod:`journeymodel.models.stages.censoring`), or exit factor 1 (``censored="ignore"``). A
+journey with an outcome but no touchpoint (a direct conversion) is one step emitting the
+pseudo-touchpoint ``(direct)``.
 
 Internally a step is one symbol of a categorical HMM over (touchpoint, exit) pairs
 (:mod:`journeymodel.stats.sequences` encodes journeys and keeps the distinct sequences with their
