@@ -228,3 +228,22 @@ def test_property_em_never_decreases_and_complete_keeps_the_counts(seed, share, 
     assert done.trans_counts.sum() - e.trans_counts.sum() == pytest.approx(went_on, rel=1e-9)
     assert after[:, :, UNKNOWN].sum() - before[:, :, UNKNOWN].sum() == pytest.approx(
         went_on, rel=1e-9)
+
+
+def test_a_damaged_censored_survival_record_is_refused(tmp_path):
+    import json
+
+    import xarray as xr
+
+    from journeymodel.errors import ModelFileError
+    from tests.model_files import set_attr
+
+    m = StageModel(n_stages=2, seed=0, restarts=1).fit(journeys(0.4, 0, 500))
+    path = m.save(tmp_path / "m.nc")
+    fit = json.loads(xr.open_datatree(path).to_dataset().attrs["fit"])
+    assert fit["censored_survival"] is True
+    fit["censored_survival"] = "yes"
+    bad = set_attr(path, tmp_path / "bad.nc", "fit", json.dumps(fit))
+    with pytest.raises(ModelFileError, match=r"attribute 'fit': 'censored_survival' must be "
+                                             r"boolean \(got 'yes'\)"):
+        load_model(bad)

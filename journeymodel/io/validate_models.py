@@ -172,7 +172,9 @@ def check_stages(c: Checker) -> None:
     c.finite(c.var(ds, "history", ("iteration",)), "history")
     fit = c.json_attr(ds.attrs, "fit", dict)
     c.fields(fit, {"log_likelihood": NUM, "n_parameters": int, "n_observations": NUM,
-                   "n_iter": int, "converged": bool, "timing": dict}, "attribute 'fit'")
+                   "n_iter": int, "converged": bool, "timing": dict,
+                   "censored_survival": bool}, "attribute 'fit'",
+             optional=("censored_survival",))  # issue 17 on
     if fit["n_parameters"] < 0 or fit["n_observations"] < 0 or fit["n_iter"] < 0:
         c.fail("attribute 'fit': n_parameters, n_observations and n_iter must be >= 0")
     # NaN timing: a log without times (plain order) has no step gap, origin or span
