@@ -250,7 +250,8 @@ def test_report_and_pngs_written_whole(markov, tmp_path, monkeypatch):
 
     figures = [Figure(key, key, "", tiny_png()) for key in ("flow", "leaks", "gaps")]
     monkeypatch.setattr(build, "build_sections",
-                        lambda named, events=None, comparisons=(): [Section("s", "S", "", list(figures))])
+                        lambda named, events=None, comparisons=(): [
+                            Section("s", "S", "", list(figures))])
     html = tmp_path / "map.html"
     html.write_text("old page")
     calls = []
