@@ -30,6 +30,8 @@ DROP = -1
 CHUNK_PARTICLES = 2_000_000
 #: Proposals per journey-draw before the last one is kept (see the module docstring).
 MAX_REJECTIONS = 64
+#: Cells per row of the guide table of the Markov moves (``MarkovProcess.propose``).
+_GUIDE_CELLS = 256
 #: Moves per journey-draw at most (a journey still moving then is cut off).
 MAX_STEPS = 1000
 
@@ -122,6 +124,41 @@ def _categorical(cum: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.minimum((u[:, None] >= cum).sum(axis=1), cum.shape[1] - 1)
 
 
+# The same draws option by option (a loop over the few options, each step vectorised over
+# the items: no (items, options) temporaries, no sums along a short axis, 2-4x faster).
+
+
+def _cumulative(columns: list[np.ndarray]) -> list[np.ndarray]:
+    """Running sums of the options' weights, one array per option: the values of
+    ``np.cumsum`` along the options (a sequential sum, the same floats)."""
+    out = list(columns[:1])
+    for col in columns[1:]:  # loop over options
+        out.append(out[-1] + col)
+    return out
+
+
+def _count_below(u: np.ndarray, cum: list[np.ndarray]) -> np.ndarray:
+    """The option of each ``u``: how many running sums are at or below it, at most K - 1
+    (``_categorical``'s rule)."""
+    count = np.zeros(len(u), np.int64)
+    for c in cum:  # loop over options
+        count += u >= c
+    return np.minimum(count, len(cum) - 1)
+
+
+def _categorical_columns(columns: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """``_categorical(np.cumsum(weights, axis=1), rng)`` from the weights' columns."""
+    cum = _cumulative(columns)
+    return _count_below(rng.random(len(cum[-1])) * cum[-1], cum)
+
+
+def _categorical_rows(cum: np.ndarray, row: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``_categorical(cum[row], rng)`` for a small table ``cum`` (rows, K) of cumulative
+    probabilities, without gathering its rows."""
+    cols = np.ascontiguousarray(cum.T)
+    return _count_below(rng.random(len(row)) * cols[-1][row], [c[row] for c in cols])
+
+
 class MarkovProcess:
     """Particles in a Markov model's window states; parameters: Dirichlet draws of the rows."""
 
@@ -203,14 +240,13 @@ class MarkovProcess:
             u = rng.random(move.shape) * (move + params[:, ent[~mv]].sum(axis=1)[:, None])
             goes = u < move
             d_i, j_i = np.nonzero(goes)
-            cum = np.cumsum(Wm[d_i] * S[j_i], axis=1)
-            pick = np.minimum((u[d_i, j_i][:, None] >= cum).sum(axis=1), mv.sum() - 1)
-            e = ent[mv][pick]
+            Wm_t, S_t = np.ascontiguousarray(Wm.T), np.ascontiguousarray(S.T)
+            cum = _cumulative([Wm_t[k][d_i] * S_t[k][j_i] for k in range(len(Wm_t))])
+            e = ent[mv][_count_below(u[d_i, j_i], cum)]
             for view, value, moved in ((views[0], s_, s_), (views[1], DROP, self.target[e]),
                                        (views[2], -1, self.next_state[e])):
-                block = np.full(move.shape, value, np.int64)
-                block[d_i, j_i] = moved
-                view[:, lo:hi] = block
+                view[:, lo:hi] = value
+                view[d_i, lo + j_i] = moved
         many = np.flatnonzero(~single)
         if len(many):
             J, D = np.tile(many, n_draws), np.repeat(np.arange(n_draws), len(many))
@@ -244,10 +280,33 @@ class MarkovProcess:
     def propose(self, state, d, params, rng):
         """(target, next state) of every particle in ``state`` under draw ``d`` of ``params``."""
         n_draws, nnz = params.shape
-        flat = _row_cdf(params, self.indptr, self.n_states)
-        u = (d * self.n_states + state) + rng.random(len(state)) * (1 - 1e-12)
-        entry = np.minimum(np.searchsorted(flat, u, side="right"), len(flat) - 1) % nnz
+        flat, guide = self._row_table(params)
+        row = d * self.n_states + state
+        r = rng.random(len(state))
+        u = row + r * (1 - 1e-12)
+        # the first index of flat above u: the guide's guess, checked, else a binary search
+        i = guide[row * _GUIDE_CELLS + np.minimum((r * _GUIDE_CELLS).astype(np.int64),
+                                                  _GUIDE_CELLS - 1)]
+        miss = np.flatnonzero((flat[i] <= u) | ((i > 0) & (flat[np.maximum(i - 1, 0)] > u)))
+        if len(miss):
+            i[miss] = np.searchsorted(flat, u[miss], side="right")
+        entry = np.minimum(i, len(flat) - 1) % nnz
         return self.target[entry], self.next_state[entry]
+
+    def _row_table(self, params):
+        """(:func:`_row_cdf` of ``params``, its guide table: for cell ``c`` of row ``g``, the
+        first index of the flat cdf above ``g + c / cells``), built once per chunk of draws
+        (``propose`` runs every step with the same ``params``)."""
+        cached = getattr(self, "_table_of", None)
+        if cached is not None and cached[0] is params:
+            return cached[1], cached[2]
+        flat = _row_cdf(params, self.indptr, self.n_states)
+        rows = params.shape[0] * self.n_states
+        starts = (np.arange(rows)[:, None]
+                  + np.arange(_GUIDE_CELLS)[None, :] / _GUIDE_CELLS).ravel()
+        guide = np.minimum(np.searchsorted(flat, starts, side="right"), len(flat) - 1)
+        self._table_of = (params, flat, guide)
+        return flat, guide
 
     def next_weights(self, flight: InFlight, holding, gap) -> np.ndarray:
         """P(next event) per in-flight journey given its elapsed time, posterior mean,
@@ -341,12 +400,16 @@ class StageProcess:
         goes = u < move
         d_i, j_i = np.nonzero(goes)
         # the stage given a move, then the move given the stage (K + W weights, not K * W)
-        w_s = self.post[j_i] * per_stage[d_i, :, j_i]
-        s_ = _categorical(np.cumsum(w_s, axis=1), rng)
-        o = _categorical(np.cumsum(q[d_i, s_] * S[j_i], axis=1), rng)
+        post_t = np.ascontiguousarray(self.post.T)
+        s_ = _categorical_columns([post_t[k][j_i] * per_stage[:, k, :][d_i, j_i]
+                                   for k in range(K)], rng)
+        S_t = np.ascontiguousarray(S.T)
+        o = _categorical_columns([q[:, :, m][d_i, s_] * S_t[m][j_i]
+                                  for m in range(q.shape[2])], rng)
         x = np.minimum(o, len(self.tp) - 1)
-        after = trans[d_i, s_] * emis[d_i, :, x]  # next stage given it emits x
-        s2 = _categorical(np.cumsum(after, axis=1), rng)
+        # next stage given it emits x
+        s2 = _categorical_columns([trans[:, :, k][d_i, s_] * emis[:, k, :][d_i, x]
+                                   for k in range(K)], rng)
         state = np.zeros((n_draws, n), np.int64)
         tgt = np.full((n_draws, n), DROP, np.int64)
         nxt = np.full((n_draws, n), -1, np.int64)
@@ -356,9 +419,10 @@ class StageProcess:
 
     def propose(self, state, d, params, rng):
         cum_exit, cum_trans, cum_emis = params[3:]
-        e = _categorical(cum_exit[d, state], rng)
-        nxt = _categorical(cum_trans[d, state], rng)
-        x = _categorical(cum_emis[d, nxt], rng)
+        K = cum_exit.shape[1]
+        e = _categorical_rows(cum_exit.reshape(-1, cum_exit.shape[2]), d * K + state, rng)
+        nxt = _categorical_rows(cum_trans.reshape(-1, K), d * K + state, rng)
+        x = _categorical_rows(cum_emis.reshape(-1, cum_emis.shape[2]), d * K + nxt, rng)
         target = np.select([e == 0, e == 1, e == 2], [self.tp[x], self.conv, self.churn], DROP)
         return target, np.where(e == 0, nxt, state)
 
