@@ -16,7 +16,9 @@ from journeymodel.analysis.forecast import (
     forecast_in_flight,
     journeys_as_of,
     parse_horizon,
+    prepare,
 )
+from journeymodel.data.datasets import make_demo_data
 from journeymodel.data.journeys import journeys_from_codes, load_journeys
 from journeymodel.errors import OptionError
 from journeymodel.models.markov.model import MarkovJourneyModel
@@ -373,3 +375,44 @@ def test_journey_shorter_than_the_order_continues_as_predict_reads_it():
     nxt = pred.filter(like="next_").iloc[0]
     assert f.journeys.loc[0, "p_next"] == pytest.approx(nxt.max())
     assert f.journeys.loc[0, "next_touchpoint"] == nxt.idxmax().removeprefix("next_") == "a"
+
+
+def test_option_by_option_draws_are_the_reference_draws():
+    """The categorical draws made option by option (running sums, gathers from small tables)
+    are those of ``inflight._categorical`` on the stacked cumulative weights, bit for bit:
+    zeros, ties and a row of zeros included."""
+    from journeymodel.analysis import inflight as fl
+
+    rng = np.random.default_rng(3)
+    w = rng.random((20_000, 6)) * (rng.random((20_000, 6)) < 0.6)
+    w[:50] = 0.0
+    w[50:100, :3] = 0.25  # ties
+    want = fl._categorical(np.cumsum(w, axis=1), np.random.default_rng(9))
+    got = fl._categorical_columns(list(np.ascontiguousarray(w.T)), np.random.default_rng(9))
+    assert np.array_equal(got, want)
+    table = np.cumsum(rng.random((40, 5)) * (rng.random((40, 5)) < 0.7), axis=1)
+    row = rng.integers(0, 40, 30_000)
+    assert np.array_equal(fl._categorical_rows(table, row, np.random.default_rng(2)),
+                          fl._categorical(table[row], np.random.default_rng(2)))
+
+
+def test_markov_moves_by_guide_table_are_the_binary_search():
+    """MarkovProcess.propose finds each move through its guide table: the entries of a binary
+    search over the flat row CDFs of the draws (the first version), bit for bit."""
+    from journeymodel.analysis import inflight as fl
+
+    log = journeys_as_of(make_demo_data(400, seed=2).events, as_of="2025-10-01")
+    model = MarkovJourneyModel(order=2).fit(log)
+    setup = prepare(model, log, "30D")
+    proc = setup.process
+    params = proc.draw_params(7, np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    state = rng.integers(0, proc.n_states, 50_000)
+    state = state[np.diff(proc.indptr)[state] > 0]
+    d = rng.integers(0, 7, len(state))
+    tgt, nxt = proc.propose(state, d, params, np.random.default_rng(4))
+    flat = fl._row_cdf(params, proc.indptr, proc.n_states)
+    u = (d * proc.n_states + state) + np.random.default_rng(4).random(len(state)) * (1 - 1e-12)
+    entry = np.minimum(np.searchsorted(flat, u, side="right"), len(flat) - 1) % params.shape[1]
+    assert np.array_equal(tgt, proc.target[entry])
+    assert np.array_equal(nxt, proc.next_state[entry])

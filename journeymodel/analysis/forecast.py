@@ -390,8 +390,8 @@ def forecast_in_flight(model: JourneyModel, journeys: JourneySet, horizon: float
     weights = setup.process.next_weights(setup.flight, setup.holding, setup.gap)
     back = np.argsort(setup.flight.journey, kind="stable")  # the journeys' own order
     flight = subset(setup.flight, back)
-    frame = _journey_frame(flight, outcome[:, back], when[:, back], weights[back],
-                           setup.holding, setup.time_kind)
+    frame = _journey_frame(setup.flight, outcome, when, weights, setup.holding,
+                           setup.time_kind, back)
     text = horizon.strip() if isinstance(horizon, str) else f"{setup.horizon:g}"
     return Forecast(setup.as_of, setup.horizon, text, setup.time_kind, unit, n,
                     setup.n_unknown, int(setup.process.backed_off), n_draws,
@@ -401,7 +401,10 @@ def forecast_in_flight(model: JourneyModel, journeys: JourneySet, horizon: float
 
 
 
-def _journey_frame(flight, outcome, when, weights, holding, time_kind) -> pd.DataFrame:
+def _journey_frame(flight, outcome, when, weights, holding, time_kind,
+                   order: np.ndarray) -> pd.DataFrame:
+    """One row per journey in flight, rows in ``order`` (per-journey figures are computed in
+    the simulation's order, then reordered: not the (draws, journeys) arrays)."""
     import pandas as pd
 
     names = np.asarray(list(holding.targets) + ["dropoff"], dtype=object)
@@ -412,12 +415,14 @@ def _journey_frame(flight, outcome, when, weights, holding, time_kind) -> pd.Dat
     with np.errstate(invalid="ignore", divide="ignore"):
         t_conv = np.where(n_conv > 0, t_sum / n_conv, np.nan)
     best = weights.argmax(axis=1) if len(weights) else np.zeros(0, np.int64)
-    frame = pd.DataFrame({
+    columns = {
         "customer_id": flight.customer,
         "p_conversion": conv.mean(axis=0), "p_churn": (outcome == CHURNED).mean(axis=0),
         "p_dropoff": (outcome == DROPPED).mean(axis=0),
         "next_touchpoint": names[best],
-        "p_next": weights[np.arange(len(best)), best] if len(best) else np.zeros(0)})
+        "p_next": weights[np.arange(len(best)), best] if len(best) else np.zeros(0)}
+    frame = pd.DataFrame({k: v[order] for k, v in columns.items()})
+    t_conv = t_conv[order]
     frame["expected_conversion_date"] = (
         pd.to_datetime(np.round(t_conv), unit="s", utc=True) if time_kind == "datetime"
         else t_conv)

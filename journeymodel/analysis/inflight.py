@@ -152,6 +152,11 @@ def _categorical_columns(columns: list[np.ndarray], rng: np.random.Generator) ->
     return _count_below(rng.random(len(cum[-1])) * cum[-1], cum)
 
 
+def _columns(table: np.ndarray) -> np.ndarray:
+    """The columns of a 2-d table, each contiguous (rows of the transpose)."""
+    return np.ascontiguousarray(table.T)
+
+
 def _categorical_rows(cum: np.ndarray, row: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``_categorical(cum[row], rng)`` for a small table ``cum`` (rows, K) of cumulative
     probabilities, without gathering its rows."""
@@ -400,15 +405,19 @@ class StageProcess:
         goes = u < move
         d_i, j_i = np.nonzero(goes)
         # the stage given a move, then the move given the stage (K + W weights, not K * W)
-        post_t = np.ascontiguousarray(self.post.T)
-        s_ = _categorical_columns([post_t[k][j_i] * per_stage[:, k, :][d_i, j_i]
-                                   for k in range(K)], rng)
-        S_t = np.ascontiguousarray(S.T)
-        o = _categorical_columns([q[:, :, m][d_i, s_] * S_t[m][j_i]
-                                  for m in range(q.shape[2])], rng)
+        # (option by option, gathering with flat indices from contiguous columns)
+        post_t, flat_ps = np.ascontiguousarray(self.post.T), per_stage.reshape(-1)
+        at = d_i * (K * n) + j_i
+        s_ = _categorical_columns([post_t[k][j_i] * flat_ps[at + k * n] for k in range(K)],
+                                  rng)
+        ds = d_i * K + s_
+        q_t, S_t = _columns(q.reshape(n_draws * K, -1)), np.ascontiguousarray(S.T)
+        o = _categorical_columns([q_t[m][ds] * S_t[m][j_i] for m in range(len(q_t))], rng)
         x = np.minimum(o, len(self.tp) - 1)
         # next stage given it emits x
-        s2 = _categorical_columns([trans[:, :, k][d_i, s_] * emis[:, k, :][d_i, x]
+        trans_t, flat_em = _columns(trans.reshape(n_draws * K, K)), emis.reshape(-1)
+        at = d_i * (K * emis.shape[2]) + x
+        s2 = _categorical_columns([trans_t[k][ds] * flat_em[at + k * emis.shape[2]]
                                    for k in range(K)], rng)
         state = np.zeros((n_draws, n), np.int64)
         tgt = np.full((n_draws, n), DROP, np.int64)
@@ -423,7 +432,8 @@ class StageProcess:
         e = _categorical_rows(cum_exit.reshape(-1, cum_exit.shape[2]), d * K + state, rng)
         nxt = _categorical_rows(cum_trans.reshape(-1, K), d * K + state, rng)
         x = _categorical_rows(cum_emis.reshape(-1, cum_emis.shape[2]), d * K + nxt, rng)
-        target = np.select([e == 0, e == 1, e == 2], [self.tp[x], self.conv, self.churn], DROP)
+        # exit 0: the touchpoint emitted; 1, 2: conversion, churn; 3: drop-off
+        target = np.where(e == 0, self.tp[x], np.array([DROP, self.conv, self.churn, DROP])[e])
         return target, np.where(e == 0, nxt, state)
 
     def next_weights(self, flight: InFlight, holding, gap) -> np.ndarray:
