@@ -353,6 +353,8 @@ def _unit_clip(x: np.ndarray, nan: float) -> np.ndarray:
     return np.fmax(np.fmin(x, 1.0), 0.0)
 
 
+#: Draws of :meth:`HoldingTimes.sample` computed at once (temporaries that stay in cache).
+_BLOCK = 1 << 15
 #: Cells of the guide table per cdf row (:class:`_Lookup`).
 GUIDE_CELLS = 1024
 
@@ -477,21 +479,34 @@ class HoldingTimes:
         """P(T > t) of the holding time from touchpoint ``src`` to next event ``dst``
         (arrays broadcast together)."""
         src, dst, t = np.broadcast_arrays(src, dst, np.asarray(t, float))
-        return 1.0 - self._cdf_at(self._rows(src, dst), t)
+        rows, tf = self._rows(src, dst).ravel(), t.ravel()
+        out = np.empty(len(rows))
+        for b0 in range(0, len(rows), _BLOCK):  # blocks that stay in cache
+            blk = slice(b0, b0 + _BLOCK)
+            out[blk] = 1.0 - self._cdf_at(rows[blk], tf[blk])
+        return out.reshape(src.shape)[()]  # a scalar for scalars, as 1.0 - array gives
 
     def sample(self, src, dst, elapsed, rng: np.random.Generator) -> np.ndarray:
         """Holding times drawn given ``T > elapsed`` (inverse CDF on the table; one uniform
         per draw from ``rng``). Where the distribution has no mass beyond ``elapsed`` (at or
         beyond the end of its support) the draw is the next float above ``elapsed``."""
         src, dst, elapsed = np.broadcast_arrays(src, dst, np.asarray(elapsed, float))
-        rows = self._rows(src, dst)
-        if np.all(elapsed <= 0):  # every move after the first: F(elapsed) = 0, u uniform
-            u = rng.random(rows.shape)
-            t = self._quantile(rows, u)
+        rows = self._rows(src, dst).ravel()
+        r = rng.random(rows.shape)
+        e = elapsed.ravel()
+        out = np.empty(len(rows))
+        for b0 in range(0, len(rows), _BLOCK):  # blocks that stay in cache; not per draw
+            blk = slice(b0, b0 + _BLOCK)
+            out[blk] = self._draw(rows[blk], e[blk], r[blk])
+        return out.reshape(src.shape)
+
+    def _draw(self, rows: np.ndarray, elapsed: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """:meth:`sample` of 1-d items given their uniforms ``r``."""
+        if np.all(elapsed <= 0):  # every move after the first: F(elapsed) = 0, u = r
+            t = self._quantile(rows, r)
             return np.where(t <= elapsed, np.nextafter(elapsed, np.inf), t)
         f0 = self._cdf_at(rows, elapsed)
-        u = f0 + rng.random(rows.shape) * (1.0 - f0)
-        t = self._quantile(rows, u)
+        t = self._quantile(rows, f0 + r * (1.0 - f0))
         return np.where((f0 >= 1.0) | (t <= elapsed), np.nextafter(elapsed, np.inf), t)
 
     def _quantile(self, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -512,8 +527,10 @@ class HoldingTimes:
         c0, c1 = look.cdf[at], look.cdf[at + 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             frac = _unit_clip((uf - c0) / (c1 - c0), nan=0.0)
-        log_t = look.log_lo[b] + frac * look.log_span[b]
-        return np.where(b == 0, frac * self.edges[b + 1], np.exp(log_t)).reshape(rows.shape)
+        t = np.exp(look.log_lo[b] + frac * look.log_span[b])
+        first = np.flatnonzero(b == 0)  # the first bin [0, lo) is uniform
+        t[first] = frac[first] * self.edges[1]
+        return t.reshape(rows.shape)
 
     def mean(self, src, dst) -> np.ndarray:
         """Mean holding time of each (src, dst) (exact for the table)."""
