@@ -768,14 +768,14 @@ def _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record) 
             break
         t = t + _holding_times(holding, src, tgt, elapsed, gap, rng)
         code = np.where(t <= end, code_of[tgt + 1], -1)  # -1: nothing more within the horizon
-        done = code > 0
-        outcome[a[done]], when[a[done]] = code[done], t[done]
+        done = np.flatnonzero(code > 0)
+        hit = a[done]
+        outcome[hit], when[hit] = code[done], t[done]
         if record:
             show = code >= 0
             ev.append((a[show], t[show], tgt[show]))
-        go = code == 0
+        go = np.flatnonzero(code == 0)  # (indices taken from every array: one pass)
         a, src, t, state = a[go], tgt[go], t[go], nxt[go]
-        elapsed = np.zeros(len(a))
         tgt, nxt = process.propose(state, a // n, params, rng) if len(a) else (a, a)
         drop = tgt == DROP  # a drop-off after a move: at that event plus the gap
         if drop.any():
@@ -783,9 +783,9 @@ def _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record) 
             inside = t_drop <= end
             hit = a[drop][inside]
             outcome[hit], when[hit] = DROPPED, t_drop[inside]
-            keep = ~drop
+            keep = np.flatnonzero(~drop)
             a, src, t, tgt, nxt = a[keep], src[keep], t[keep], tgt[keep], nxt[keep]
-            elapsed = elapsed[keep]
+        elapsed = np.zeros(len(a))
     events = None
     if record:
         p = np.concatenate([e[0] for e in ev]) if ev else np.zeros(0, np.int64)
