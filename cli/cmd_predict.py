@@ -51,7 +51,7 @@ def predict(
     result = predict_fn(load_journeys_cli(events, read))
     if out is not None:
         write_frame(result.frame, out)
-        typer.echo(f"wrote {len(result.frame)} predictions to {out}", err=True)
+        typer.echo(f"wrote {len(result.frame):,} predictions to {out}", err=True)
         if not as_json:
             return
     print_result(result, as_json=as_json)

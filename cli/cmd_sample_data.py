@@ -37,4 +37,4 @@ def sample_data(
     if customers > MAX_SAMPLE_CUSTOMERS:
         raise OptionError(sample_size_message(customers, "--customers"))
     rows = write_sample_events(out, n_customers=customers, seed=seed, problems=problems)
-    typer.echo(f"wrote {rows} events of {customers} customers to {out}")
+    typer.echo(f"wrote {rows:,} events of {customers:,} customers to {out}")

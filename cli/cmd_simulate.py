@@ -54,7 +54,7 @@ def simulate(
         return
     require(fitted, "simulate", "simulate")
     written = _simulate_with_progress(fitted, n, out, seed)
-    typer.echo(f"wrote {written.events} events of {n} simulated journeys to {out}")
+    typer.echo(f"wrote {written.events:,} events of {n:,} simulated journeys to {out}")
 
 
 def _continue(fitted, events, horizon, as_of, draws, out, read, seed) -> None:

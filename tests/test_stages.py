@@ -316,6 +316,24 @@ def test_auto_finds_demo_stages():
     assert m.selection_["bic"].idxmin() == 1
 
 
+def test_auto_warns_only_about_the_k_it_keeps(small):
+    import warnings
+
+    from journeymodel.errors import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = StageModel(n_stages="auto", auto_range=[2, 3], max_iter=2, restarts=1,
+                       seed=0).fit(small)
+    said = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert said == [f"HMM EM with {m.n_stages_} stages (chosen by BIC) did not converge in 2 "
+                    "iterations; raise max_iter or loosen tol"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        StageModel(n_stages=2, max_iter=2, restarts=1, seed=0).fit(small)
+    assert sum(issubclass(w.category, ConvergenceWarning) for w in caught) == 1
+
+
 @pytest.mark.slow
 def test_auto_full_range_finds_demo_stages():
     from journeymodel.data.datasets import make_demo_data

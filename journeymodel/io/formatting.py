@@ -125,13 +125,14 @@ def duration(v: Any, unit: tuple[str, float] | None = None) -> str:
 
 
 def probability(v: Any) -> str:
-    """Three decimals (``0.279``, ``1.000``); smaller than 0.0005 with two significant digits."""
+    """Three decimals (``0.279``, ``1.000``); a value that would show as ``0.000`` but is not
+    zero shows as ``<0.001`` (``>-0.001`` below zero): not zero, and as narrow as the others."""
     x = _float(v)
     if x is None:
         return MISSING
     if x == 0 or abs(x) >= 0.0005:
         return f"{x:.3f}"
-    return number(x, 2)
+    return "<0.001" if x > 0 else ">-0.001"
 
 
 def periods(v: Any) -> str:

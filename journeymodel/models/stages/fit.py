@@ -74,7 +74,8 @@ def topology_masks(K: int, topology: str) -> tuple[np.ndarray | None, np.ndarray
 
 def fit_stages(seqs: SequenceStats, K: int, *, topology: str, restarts: int, seed,
                max_iter: int, tol: float, engine: str, warmup: int | None = None,
-               progress=None, cells: CensoredCells | None = None) -> StageFit:
+               progress=None, cells: CensoredCells | None = None,
+               warn: bool = True) -> StageFit:
     """EM for K stages on the distinct sequences ``seqs``, best of ``restarts`` random starts.
 
     ``cells`` (:func:`~journeymodel.models.stages.censoring.censored_cells`): the censored
@@ -105,7 +106,7 @@ def fit_stages(seqs: SequenceStats, K: int, *, topology: str, restarts: int, see
                       restarts=restarts, seed=seed, max_iter=max_iter, tol=tol,
                       start_mask=start_mask, trans_mask=trans_mask, engine=engine,
                       emission_init=emission_init, emission_update=emission_update,
-                      warmup=warmup, progress=progress, **hooks)
+                      warmup=warmup, progress=progress, warn=warn, **hooks)
     emission, exit_ = split(fit.params.emissionprob[:, :seqs.n_symbols], n_x)
     used_x, used_e = counts.sum(1) > 0, counts[:, :4].sum(0) > 0
     n_par = hmm.n_free_parameters(hmm.HMMParams(fit.params.startprob, fit.params.transmat,

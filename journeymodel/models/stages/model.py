@@ -40,6 +40,7 @@ sequence data: the seqHMM package in R", J. Stat. Softw. 88(3), 2019.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Self
 
 import numpy as np
@@ -47,7 +48,7 @@ import pandas as pd
 
 from journeymodel.choices import STAGE_TOPOLOGIES, STAGES_CENSORED
 from journeymodel.data.journeys import CENSORED
-from journeymodel.errors import InputError, OptionError
+from journeymodel.errors import ConvergenceWarning, InputError, OptionError
 from journeymodel.fit import hmm
 from journeymodel.models.base import JourneyMeta, JourneyModel, Result
 from journeymodel.models.stages.censoring import censored_cells
@@ -285,12 +286,17 @@ class StageModel(JourneyModel):
             fit = fit_stages(seqs, K, topology=self.topology, restarts=int(self.restarts),
                              seed=child, max_iter=int(self.max_iter), tol=float(self.tol),
                              engine=self.engine, warmup=self.warmup, progress=report,
-                             cells=cells)
+                             cells=cells, warn=len(ks) == 1)
             crit = criteria(fit, seqs.n_obs)
             rows.append({"n_stages": K, "log_likelihood": fit.log_likelihood,
                          "aic": crit[0], "bic": crit[1], "n_parameters": fit.n_parameters})
             if best is None or crit[1] < best[1][1]:
                 best = (fit, crit)
+        if len(ks) > 1 and not best[0].converged:  # only the K kept matters to the user
+            warnings.warn(
+                f"HMM EM with {len(best[0].startprob)} stages (chosen by BIC) did not converge in "
+                f"{self.max_iter} iterations; raise max_iter or loosen tol",
+                ConvergenceWarning, stacklevel=2)
         # both topologies number the stages in journey order (the funnel's main flow forward);
         # funnel_rank_ keeps each stage's place in the funnel structure as fitted
         fit, mean_pos, order = canonical_order(best[0], seqs)
