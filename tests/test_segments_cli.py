@@ -39,6 +39,27 @@ def test_fit_prints_segments_and_saves(run_cli, events, tmp_path):
     assert f"saved {out}" in stdout and out.exists()
 
 
+def test_censored_ignore_is_the_fit_before_issue_17(run_cli, events, tmp_path):
+    """--censored ignore and survival give different fits on a log cut mid-stream; the file
+    says which (and keeps the holding times the survival term reads)."""
+    from journeymodel.io.persist import load_model
+
+    log = pd.read_csv(events)
+    cut = tmp_path / "cut.csv"
+    log[log["timestamp"] <= log["timestamp"].sort_values().iloc[len(log) * 2 // 3]].to_csv(
+        cut, index=False)
+    fits = {}
+    for how in ("survival", "ignore"):
+        out = tmp_path / f"{how}.nc"
+        code, stdout, _ = run_cli("fit", "segments", cut, "-o", out, "--segments", "2",
+                                  "--restarts", "1", "--censored", how)
+        assert code == 0, stdout
+        fits[how] = load_model(out)
+    assert fits["survival"].censored_survival_ and fits["survival"].holding_ is not None
+    assert not fits["ignore"].censored_survival_
+    assert fits["survival"].log_likelihood_ != fits["ignore"].log_likelihood_
+
+
 def test_inspect_json_has_the_issue_keys(run_cli, model_file):
     code, stdout, _ = run_cli("inspect", model_file, "--json")
     assert code == 0
@@ -102,6 +123,7 @@ def test_persona_log_then_fit_conversion(run_cli, model_file, events, tmp_path):
     (["--segments", "zero"], r"--segments must be a whole number >= 1 or auto \(got 'zero'\)"),
     (["--segments", "auto", "--auto-range", "5,2"], "--auto-range must be LOW,HIGH"),
     (["--segments", "5000"], "fewer than the 5000 segments"),
+    (["--censored", "drop"], "--censored"),
 ])
 def test_fit_user_errors(run_cli, events, tmp_path, args, match):
     code, _, err = run_cli("fit", "segments", events, "-o", tmp_path / "s.nc", *args)

@@ -8,6 +8,12 @@ the stages model encodes them: :mod:`journeymodel.stats.sequences`) they made an
 :class:`SegmentStats` holds the distinct sequences once and the (customer, sequence, count)
 pairs; two parts add by merging sequences on their sorted touchpoint union and customers on
 their ids, so a customer split across parts counts once with all their journeys.
+
+An in-flight (censored) journey also carries the time it has been silent since its last event
+(its grid bin, as :class:`~journeymodel.stats.sequences.SequenceStats` keeps it: identical
+censored journeys silent for different times are different sequences), and the statistics hold
+the holding times between events (:class:`~journeymodel.stats.holding.HoldingStats`), so the
+segments' fit can give a censored journey's last step its survival term (issue 17).
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ import numpy as np
 from journeymodel.data.journeyset import csr_event_index, sequence_keys
 from journeymodel.errors import InputError
 from journeymodel.stats.additive import Additive
+from journeymodel.stats.holding import HoldingStats, holding_stats
 from journeymodel.stats.sequences import (
     DIRECT,
     JourneyTotals,
     SequenceStats,
+    elapsed_bins,
     encode,
     journey_totals,
 )
@@ -33,9 +41,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from journeymodel.data.journeyset import JourneySet
 
 
-def distinct_index(codes: np.ndarray, offsets: np.ndarray
+def distinct_index(codes: np.ndarray, offsets: np.ndarray, bins: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The distinct sequences of a CSR layout in order of first appearance.
+
+    With ``bins`` (one int per sequence: a censored sequence's elapsed-time bin), sequences
+    are told apart by it too.
 
     Returns
     -------
@@ -53,8 +64,10 @@ def distinct_index(codes: np.ndarray, offsets: np.ndarray
     n = len(offsets) - 1
     if n == 0:
         return codes[:0], offsets[:1], np.zeros(0, np.int64)
-    _, first, inverse = np.unique(sequence_keys(codes, offsets), return_index=True,
-                                  return_inverse=True)
+    key = sequence_keys(codes, offsets)
+    if bins is not None:
+        key = np.rec.fromarrays([key, np.asarray(bins, np.int64)])
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     order = np.argsort(first)  # distinct sequences in order of first appearance
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))
@@ -78,7 +91,8 @@ class SegmentStats(Additive):
     Attributes
     ----------
     sequences : SequenceStats
-        The distinct combined-symbol sequences; ``weight`` is the journeys each stands for.
+        The distinct combined-symbol sequences; ``weight`` is the journeys each stands for,
+        ``elapsed_bin`` a censored one's time silent (grid bin; -1 for the others).
     customers : ndarray of str, shape (n_customers,)
         Customer ids, sorted (every customer with a journey, those whose journeys carry no
         information too: their membership is the segments' shares).
@@ -88,6 +102,8 @@ class SegmentStats(Additive):
         Journeys of that customer that are that sequence.
     totals : JourneyTotals
         Counts, outcomes and timing of the journeys.
+    holding : HoldingStats or None
+        Holding times between events (None without timestamps, or when not asked for).
 
     Examples
     --------
@@ -111,6 +127,7 @@ class SegmentStats(Additive):
     pair_sequence: np.ndarray
     pair_weight: np.ndarray
     totals: JourneyTotals
+    holding: HoldingStats | None = None
 
     @property
     def n_customers(self) -> int:
@@ -121,21 +138,28 @@ class SegmentStats(Additive):
         if a.touchpoints != b.touchpoints:
             union, ia, ib = align(a.touchpoints, b.touchpoints)
             a, b = a.recoded(union, ia), b.recoded(union, ib)
+        bins = np.concatenate([a.elapsed_bins, b.elapsed_bins])
         codes, offsets, index = distinct_index(
             np.concatenate([a.codes, b.codes]),
-            np.concatenate([a.offsets, b.offsets[1:] + a.offsets[-1]]))
+            np.concatenate([a.offsets, b.offsets[1:] + a.offsets[-1]]), bins)
         seq = np.concatenate([index[self.pair_sequence],
                               index[a.n_sequences + other.pair_sequence]])
         ids = np.union1d(self.customers, other.customers)
         cust = np.concatenate([np.searchsorted(ids, self.customers)[self.pair_customer],
                                np.searchsorted(ids, other.customers)[other.pair_customer]])
-        return merge_pairs(a.touchpoints, codes, offsets, ids, cust, seq,
+        _, first = np.unique(index, return_index=True)  # each distinct sequence's first copy
+        holding = (None if self.holding is None or other.holding is None
+                   else self.holding + other.holding)
+        return merge_pairs(a.touchpoints, codes, offsets, bins[first], ids, cust, seq,
                            np.concatenate([self.pair_weight, other.pair_weight]),
-                           self.totals + other.totals)
+                           self.totals + other.totals, holding)
 
     def equals(self, other: SegmentStats, rtol: float = 1e-9) -> bool:
         """The same customers with the same journeys (in any order of the sequences)."""
-        if not (np.array_equal(self.customers, other.customers)
+        same_holding = (self.holding is None and other.holding is None) or (
+            self.holding is not None and other.holding is not None
+            and self.holding.equals(other.holding, rtol))
+        if not (same_holding and np.array_equal(self.customers, other.customers)
                 and self.sequences.equals(other.sequences, rtol)
                 and self.totals.equals(other.totals, rtol)):
             return False
@@ -143,8 +167,12 @@ class SegmentStats(Additive):
                    for x, y in zip(self.pair_table(), other.pair_table(), strict=True))
 
     def pair_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(customer id, sequence as text, count) of every pair, sorted (for comparisons)."""
-        text = np.array([" ".join(s) for s in self.sequences.as_lists()] or [""], dtype=object)
+        """(customer id, sequence as text, count) of every pair, sorted (for comparisons); a
+        censored sequence's text ends with its elapsed-time bin."""
+        bins = self.sequences.elapsed_bins
+        text = np.array([" ".join(s) + (f" @{b}" if b >= 0 else "") for s, b in
+                         zip(self.sequences.as_lists(), bins, strict=True)] or [""],
+                        dtype=object)
         cust = self.customers[self.pair_customer].astype(object)
         seq = text[self.pair_sequence] if len(self.pair_sequence) else np.zeros(0, object)
         order = np.lexsort((seq.astype(str), cust.astype(str)))
@@ -152,20 +180,24 @@ class SegmentStats(Additive):
 
 
 def merge_pairs(touchpoints: tuple[str, ...], codes: np.ndarray, offsets: np.ndarray,
-                customers: np.ndarray, cust: np.ndarray, seq: np.ndarray, weight: np.ndarray,
-                totals: JourneyTotals) -> SegmentStats:
-    """A :class:`SegmentStats` with equal (customer, sequence) pairs merged, counts summed."""
+                bins: np.ndarray, customers: np.ndarray, cust: np.ndarray, seq: np.ndarray,
+                weight: np.ndarray, totals: JourneyTotals,
+                holding: HoldingStats | None = None) -> SegmentStats:
+    """A :class:`SegmentStats` with equal (customer, sequence) pairs merged, counts summed
+    (``bins``: each distinct sequence's elapsed-time bin)."""
     n_seq = len(offsets) - 1
     key = cust.astype(np.int64) * max(n_seq, 1) + seq
     uniq, inverse = np.unique(key, return_inverse=True)
     summed = np.bincount(inverse.ravel(), weights=weight, minlength=len(uniq))
     seq_weight = np.bincount(uniq % max(n_seq, 1), weights=summed, minlength=n_seq)
-    return SegmentStats(SequenceStats(tuple(touchpoints), codes, offsets, seq_weight),
-                        customers, uniq // max(n_seq, 1), uniq % max(n_seq, 1), summed, totals)
+    return SegmentStats(SequenceStats(tuple(touchpoints), codes, offsets, seq_weight,
+                                      np.asarray(bins, np.int64)),
+                        customers, uniq // max(n_seq, 1), uniq % max(n_seq, 1), summed, totals,
+                        holding)
 
 
-def segment_stats(journeys: JourneySet, symbols: tuple[str, ...] | None = None
-                  ) -> SegmentStats:
+def segment_stats(journeys: JourneySet, symbols: tuple[str, ...] | None = None, *,
+                  holding: bool = True) -> SegmentStats:
     """The :class:`SegmentStats` of ``journeys`` (vectorised: no loop over customers).
 
     Parameters
@@ -175,6 +207,8 @@ def segment_stats(journeys: JourneySet, symbols: tuple[str, ...] | None = None
     symbols : tuple of str, optional
         Touchpoint alphabet ending in ``(direct)`` (a fitted model's); touchpoints outside it
         are left out. Default: every touchpoint of ``journeys``.
+    holding : bool
+        Take the holding times too (what a fit needs; membership of new journeys does not).
 
     Raises
     ------
@@ -186,12 +220,15 @@ def segment_stats(journeys: JourneySet, symbols: tuple[str, ...] | None = None
                          "(an aggregated path table?); use an event log with a customer column")
     symbols = (*journeys.touchpoints, DIRECT) if symbols is None else tuple(symbols)
     enc = encode(journeys, symbols, dedupe=False)
-    codes, offsets, index = distinct_index(enc.codes, enc.offsets)
+    bins = elapsed_bins(journeys, enc)
+    codes, offsets, index = distinct_index(enc.codes, enc.offsets, bins)
     used, cust_of_journey = np.unique(journeys.customer, return_inverse=True)
     ids = np.asarray(journeys.customers, dtype=str)[used] if len(used) else np.zeros(0, str)
     order = np.argsort(ids, kind="stable")  # customers sorted by id
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))
     cust = rank[cust_of_journey.ravel()][enc.journey]
-    return merge_pairs(tuple(symbols[:-1]), codes, offsets, ids[order], cust, index,
-                       enc.weight, journey_totals(journeys))
+    _, first = np.unique(index, return_index=True)  # each distinct sequence's first copy
+    hold = holding_stats(journeys) if holding and journeys.time_kind != "none" else None
+    return merge_pairs(tuple(symbols[:-1]), codes, offsets, bins[first], ids[order], cust,
+                       index, enc.weight, journey_totals(journeys), hold)

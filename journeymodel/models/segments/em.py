@@ -22,6 +22,18 @@ Two processes (``component``):
   with the batched compiled forward pass (log-likelihoods) and forward-backward (weighted
   expected counts) of :mod:`journeymodel.fit.hmm`.
 
+Censored (in-flight) journeys (issue 17). With ``cells``
+(:func:`journeymodel.models.stages.censoring.censored_cells`: the distinct (last touchpoint,
+elapsed-time bin) of the censored sequences and the survival ``S`` of every next event there,
+under holding times fitted once on all journeys and shared by the segments), a censored
+journey's last step contributes what is known of it, as in the Markov and stages models: in a
+Markov segment, ``f_k(a, e) = sum_w p_k(a, w) S_aw(e) + p_k(a, conversion) S_a,conv(e) +
+p_k(a, churn) S_a,churn(e) + p_k(a, drop-off)``, its expected count allocated over the next
+events in proportion to the terms in the M-step (the unseen next event is a missing datum:
+exact EM); in an HMM segment, the stages model's own term and completion
+(:class:`~journeymodel.models.stages.censoring.CensoredCells`). Without ``cells`` the last step
+contributes nothing (Markov) or exit factor 1 (HMM): ``censored="ignore"``.
+
 References
 ----------
 I. V. Cadez, D. Heckerman, C. Meek, P. Smyth, S. White, "Model-based clustering and
@@ -46,6 +58,7 @@ from journeymodel.models.stages.fit import combine, split
 from journeymodel.stats.sequences import N_STATUS, UNKNOWN
 
 if TYPE_CHECKING:  # pragma: no cover
+    from journeymodel.models.stages.censoring import CensoredCells
     from journeymodel.stats.segments import SegmentStats
 
 #: Exits of the Markov chains (columns after the touchpoints), by exit status 1..3.
@@ -80,37 +93,77 @@ def transition_matrix(codes: np.ndarray, offsets: np.ndarray, n_x: int) -> sp.cs
                          shape=(len(offsets) - 1, (n_x + 1) * width))
 
 
+def cell_matrix(cells: CensoredCells, offsets: np.ndarray) -> sp.csr_matrix:
+    """Which censored cell each sequence's last step is, shape (n_sequences, n_cells)."""
+    last = cells.codes[offsets[1:][np.diff(offsets) > 0] - 1]
+    seq = np.flatnonzero(np.diff(offsets) > 0)
+    base = cells.n_x * N_STATUS
+    hit = last >= base
+    return sp.csr_matrix((np.ones(int(hit.sum())), (seq[hit], last[hit] - base)),
+                         shape=(len(offsets) - 1, cells.n_cells))
+
+
 @dataclass
 class MarkovComponent:
     """First-order absorbing Markov chains, one per segment, over the sequences' touchpoints.
 
     Parameters are an array ``theta`` of shape (K, n_x + 1, n_x + 3): row ``r`` of segment
     ``k`` is P(next touchpoint or exit | touchpoint r) (row ``n_x``: the first touchpoint).
+    ``cells``: censored last steps with their survival term (see the module docstring).
     """
 
     codes: np.ndarray
     offsets: np.ndarray
     n_x: int
+    cells: CensoredCells | None = None
     moves: sp.csr_matrix = field(init=False)
+    at_cell: sp.csr_matrix | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.moves = transition_matrix(self.codes, self.offsets, self.n_x)
+        self.at_cell = None if self.cells is None else cell_matrix(self.cells, self.offsets)
+
+    def _terms(self, theta: np.ndarray) -> np.ndarray:
+        """``p_k(a, j) S_aj(e)`` per (segment, cell, next event j), shape (K, n_cells, n_x + 3):
+        the terms of each censored last step's factor ``f``."""
+        c = self.cells
+        surv = np.hstack([c.surv_touch, c.surv_exit[:, 1:]])  # touchpoints, conv, churn, drop
+        return theta[:, c.touchpoint, :] * surv[None, :, :]
 
     def loglik(self, theta: np.ndarray) -> np.ndarray:
         """log P(sequence | segment), shape (n_sequences, K)."""
         # a move a segment never makes costs log(1e-300) (a journey of new data may make one
         # no segment makes; the segments are still told apart by its other moves)
         logs = np.log(np.maximum(theta.reshape(len(theta), -1).T, LOG_FLOOR))
-        return np.asarray(self.moves @ logs)
+        ll = np.asarray(self.moves @ logs)
+        if self.cells is not None:
+            f = self._terms(theta).sum(axis=2)  # (K, n_cells)
+            ll += np.asarray(self.at_cell @ np.log(np.maximum(f, LOG_FLOOR)).T)
+        return ll
 
     def counts(self, weights: np.ndarray) -> np.ndarray:
-        """Expected moves per segment, shape (K, n_x + 1, n_x + 3)."""
+        """Observed moves per segment, shape (K, n_x + 1, n_x + 3)."""
         K = weights.shape[1]
         return np.asarray(self.moves.T @ weights).T.reshape(K, self.n_x + 1, self.n_x + 3)
 
+    def censored_counts(self, weights: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Expected moves out of the censored last steps under ``theta``, shape (K, n_x + 1,
+        n_x + 3): each cell's weighted count split over its next events in proportion to the
+        terms of its factor ``f`` (fractional allocation)."""
+        out = np.zeros((weights.shape[1], self.n_x + 1, self.n_x + 3))
+        if self.cells is None:
+            return out
+        g = np.asarray(self.at_cell.T @ weights)  # (n_cells, K)
+        terms = self._terms(theta)
+        f = terms.sum(axis=2, keepdims=True)
+        share = g.T[:, :, None] * np.divide(terms, f, out=np.zeros_like(terms), where=f > 0)
+        np.add.at(out, (slice(None), self.cells.touchpoint), share)
+        return out
+
     def m_step(self, weights: np.ndarray, old: np.ndarray) -> np.ndarray:
-        """Rows of the expected moves normalised (a row without moves kept from ``old``)."""
-        return hmm.normalize(self.counts(weights), old)
+        """Rows of the expected moves (observed, and the censored last steps' allocated under
+        ``old``) normalised (a row without moves kept from ``old``)."""
+        return hmm.normalize(self.counts(weights) + self.censored_counts(weights, old), old)
 
     def init(self, K: int, rng: np.random.Generator) -> np.ndarray:
         """Random chains scattered around the pooled one (moves never seen stay impossible)."""
@@ -140,20 +193,38 @@ class HMMComponent:
     offsets: np.ndarray
     n_x: int
     n_stages: int
+    cells: CensoredCells | None = None
+
+    def _run(self, p: hmm.HMMParams) -> tuple[np.ndarray, hmm.HMMParams]:
+        """Codes and parameters the compiled kernels read: with ``cells``, the censored last
+        steps as the cells' symbols and their emission columns built from ``p``."""
+        if self.cells is None:
+            return self.codes, p
+        return self.cells.codes, self.cells.finish(p)
 
     def loglik(self, params: list[hmm.HMMParams]) -> np.ndarray:
         """log P(sequence | segment), shape (n_sequences, K): one forward pass per segment."""
-        return np.stack([hmm.filter_last(self.codes, self.offsets, p)[1] for p in params],
-                        axis=1)
+        out = []
+        for p in params:
+            codes, full = self._run(p)
+            out.append(hmm.filter_last(codes, self.offsets, full)[1])
+        return np.stack(out, axis=1)
 
     def m_step(self, weights: np.ndarray, old: list[hmm.HMMParams]) -> list[hmm.HMMParams]:
-        """Each segment's HMM re-estimated from the sequences weighted by its column."""
+        """Each segment's HMM re-estimated from the sequences weighted by its column (with
+        ``cells``, the censored last steps' counts completed as the stages model does)."""
         def update(c):
             return combine(*split(c, self.n_x))
 
-        return [hmm.m_step(hmm.forward_backward(self.codes, self.offsets, p,
-                                                np.ascontiguousarray(weights[:, k])), p,
-                           update) for k, p in enumerate(old)]
+        out = []
+        for k, p in enumerate(old):  # one compiled pass per segment
+            codes, full = self._run(p)
+            e = hmm.forward_backward(codes, self.offsets, full,
+                                     np.ascontiguousarray(weights[:, k]))
+            if self.cells is not None:
+                e = self.cells.complete(e, full)
+            out.append(hmm.m_step(e, p, update))
+        return out
 
     def init(self, K: int, rng: np.random.Generator) -> list[hmm.HMMParams]:
         """Random HMMs as the stages model starts them (emissions around the frequencies)."""

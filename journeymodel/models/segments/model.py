@@ -10,6 +10,15 @@ from several random starts; ``n_segments="auto"`` fits every K of ``auto_range``
 lowest BIC, whose sample size is the number of customers (the independent units of a mixture
 over customers).
 
+An in-flight (censored) journey's last step contributes what is known of it, as in the Markov
+and stages models (issue 17, ``censored="survival"``): it has not moved on yet after the time
+already spent silent, by the survival of the holding times (``holding_``: one
+:class:`~journeymodel.stats.holding.HoldingTimes` fitted on all journeys and shared by the
+segments; how long a customer waits between touchpoints is taken as a property of the
+touchpoints, not of the persona, which keeps the segments told apart by where customers go and
+how journeys end). ``censored="ignore"``: nothing (Markov) or exit factor 1 (HMM), the fit
+before issue 17, which loses exactly the journeys about to drop off.
+
 Segments are numbered by size (expected customers, largest first; ties by conversion rate, then
 touchpoint mix) and named from what distinguishes them: the touchpoints most over-represented in
 the segment and its conversion rate against the overall one
@@ -28,7 +37,7 @@ from typing import TYPE_CHECKING, Self
 import numpy as np
 import pandas as pd
 
-from journeymodel.choices import SEGMENT_KINDS
+from journeymodel.choices import SEGMENT_KINDS, STAGES_CENSORED
 from journeymodel.errors import InputError, OptionError
 from journeymodel.fit import hmm
 from journeymodel.models.base import JourneyMeta, JourneyModel, Result
@@ -39,7 +48,9 @@ from journeymodel.models.segments.profile import (
     profile,
     segment_names,
 )
+from journeymodel.models.stages.censoring import censored_cells
 from journeymodel.models.stages.fit import combine, split
+from journeymodel.stats.holding import fit_holding
 from journeymodel.stats.segments import SegmentStats, segment_stats
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,6 +60,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Processes a segment can follow.
 KINDS = SEGMENT_KINDS
+#: How in-flight journeys' last steps enter the fit (the stages and Markov models' choices).
+CENSORED = STAGES_CENSORED
 
 
 class SegmentModel(JourneyModel):
@@ -73,6 +86,10 @@ class SegmentModel(JourneyModel):
     warmup : int or None
         Each start runs this many EM iterations, the best continues to convergence (None: every
         start to convergence).
+    censored : {"survival", "ignore"}
+        What an in-flight (censored) journey's last step contributes: ``"survival"`` its
+        chance of not having moved on after the time silent (see the module docstring);
+        ``"ignore"`` nothing (before issue 17).
 
     Attributes
     ----------
@@ -93,6 +110,12 @@ class SegmentModel(JourneyModel):
         EM log-likelihood per iteration of the kept fit (never decreasing).
     selection_ : DataFrame
         ``n_segments``, ``log_likelihood``, ``aic``, ``bic``, ``n_parameters`` per K tried.
+    holding_ : HoldingTimes or None
+        Holding times between events, fitted on all journeys (None without timestamps).
+    censored_survival_ : bool
+        Whether the fit (and :meth:`score`, :meth:`membership`) gave in-flight journeys' last
+        steps their survival term (False with ``censored="ignore"``, without timestamps or
+        in-flight journeys, and in files from before issue 17).
 
     Examples
     --------
@@ -110,7 +133,7 @@ class SegmentModel(JourneyModel):
     def __init__(self, n_segments: int | str = 3, kind: str = "markov", n_stages: int = 3,
                  restarts: int = 3, seed: int = 0, max_iter: int = 500, tol: float = 1e-6,
                  auto_range: list[int] | tuple[int, int] = (2, 8),
-                 warmup: int | None = 20) -> None:
+                 warmup: int | None = 20, censored: str = "survival") -> None:
         self.n_segments = n_segments
         self.kind = kind
         self.n_stages = n_stages
@@ -120,11 +143,14 @@ class SegmentModel(JourneyModel):
         self.tol = tol
         self.auto_range = list(auto_range)
         self.warmup = warmup
+        self.censored = censored
 
     # -- fitting -------------------------------------------------------------------------------
     def _check_params(self) -> list[int]:
         if self.kind not in KINDS:
             raise OptionError(f"kind must be one of {KINDS} (got {self.kind!r})")
+        if self.censored not in CENSORED:
+            raise OptionError(f"censored must be one of {CENSORED} (got {self.censored!r})")
         for name in ("restarts", "max_iter", "n_stages"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -183,7 +209,9 @@ class SegmentModel(JourneyModel):
         if n_used < max(ks):
             raise InputError(f"{n_used} customers have journeys to learn from, fewer than the "
                              f"{max(ks)} segments asked for; ask for fewer segments")
-        component = self._component(seqs)
+        self.holding_ = None if stats.holding is None else fit_holding(stats.holding)
+        cells = censored_cells(seqs, self.holding_) if self.censored == "survival" else None
+        component = self._component(seqs, cells)
         bags = em.customer_bags(stats)
         rng = np.random.default_rng(self.seed)
         rows, best = [], None
@@ -202,15 +230,25 @@ class SegmentModel(JourneyModel):
             if best is None or bic < best[1]:
                 best = (fit, bic, n_par)
         self._set_fit(best[0], best[2], stats, component, bags)
+        self.censored_survival_ = cells is not None
         self.selection_ = pd.DataFrame(rows)
         self._remember_stats(stats)
         return self
 
-    def _component(self, seqs):
+    def _component(self, seqs, cells=None):
         n_x = len(seqs.symbols)
         if self.kind == "markov":
-            return em.MarkovComponent(seqs.codes, seqs.offsets, n_x)
-        return em.HMMComponent(seqs.codes, seqs.offsets, n_x, int(self.n_stages))
+            return em.MarkovComponent(seqs.codes, seqs.offsets, n_x, cells)
+        return em.HMMComponent(seqs.codes, seqs.offsets, n_x, int(self.n_stages), cells)
+
+    def _of(self, journeys: JourneySet) -> tuple[SegmentStats, object]:
+        """Statistics of new ``journeys`` over the model's alphabet and the component reading
+        them (with the survival term of their in-flight journeys when the fit used it)."""
+        stats = segment_stats(journeys, self.symbols_, holding=False)
+        holding = getattr(self, "holding_", None)
+        cells = (censored_cells(stats.sequences, holding)
+                 if getattr(self, "censored_survival_", False) else None)
+        return stats, self._component(stats.sequences, cells)
 
     def _set_fit(self, fit: em.MixtureFit, n_par: int, stats: SegmentStats, component,
                  bags) -> None:
@@ -272,8 +310,7 @@ class SegmentModel(JourneyModel):
         appearance). Touchpoints the model has not seen are left out; a customer without usable
         journeys gets the segment shares."""
         self._check_fitted()
-        stats = segment_stats(journeys, self.symbols_)
-        component = self._component(stats.sequences)
+        stats, component = self._of(journeys)
         resp, _ = em.membership(component, self.params_(), self.weights_,
                                 em.customer_bags(stats))
         names = np.asarray(journeys.customers, dtype=str)
@@ -309,10 +346,12 @@ class SegmentModel(JourneyModel):
                    "mean_probability": "probability"})
 
     def score(self, journeys: JourneySet) -> float:
-        """Log-likelihood of ``journeys`` under the mixture (customers independent)."""
+        """Log-likelihood of ``journeys`` under the mixture (customers independent): the
+        likelihood the fit maximised (with the survival term of in-flight journeys' last steps
+        when the fit used it)."""
         self._check_fitted()
-        stats = segment_stats(journeys, self.symbols_)
-        _, ll = em.membership(self._component(stats.sequences), self.params_(), self.weights_,
+        stats, component = self._of(journeys)
+        _, ll = em.membership(component, self.params_(), self.weights_,
                               em.customer_bags(stats))
         return float(ll.sum())
 

@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from journeymodel.models.segments.em import CHAIN_EXITS, transition_matrix
+from journeymodel.stats.segments import distinct_index
 from journeymodel.stats.sequences import DIRECT, N_STATUS, UNKNOWN, SequenceStats
 
 #: Paths and transitions kept per segment in the model file.
@@ -83,7 +84,9 @@ class Profile:
 
 def profile(seqs: SequenceStats, responsibilities: np.ndarray, weights: np.ndarray) -> Profile:
     """The :class:`Profile` of K segments from the customers' ``responsibilities`` (n_customers,
-    K) and the sequences' expected journeys per segment ``weights`` (n_sequences, K)."""
+    K) and the sequences' expected journeys per segment ``weights`` (n_sequences, K); censored
+    sequences that differ only by their time silent are one path here."""
+    seqs, weights = merge_elapsed(seqs, weights)
     lengths = np.diff(seqs.offsets)
     seq_of_step = np.repeat(np.arange(seqs.n_sequences), lengths)
     n_sym = len(seqs.symbols)
@@ -96,6 +99,19 @@ def profile(seqs: SequenceStats, responsibilities: np.ndarray, weights: np.ndarr
     return Profile(responsibilities.sum(axis=0), weights.sum(axis=0),
                    np.asarray(ends.T @ weights).T, np.asarray(steps.T @ weights).T,
                    _paths(seqs, weights), _transitions(seqs, weights))
+
+
+def merge_elapsed(seqs: SequenceStats, weights: np.ndarray
+                  ) -> tuple[SequenceStats, np.ndarray]:
+    """``seqs`` with identical sequences in different elapsed-time bins merged (in order of
+    first appearance) and their rows of ``weights`` summed."""
+    if (seqs.elapsed_bins < 0).all():
+        return seqs, weights
+    codes, offsets, index = distinct_index(seqs.codes, seqs.offsets)
+    merged = np.zeros((len(offsets) - 1, weights.shape[1]))
+    np.add.at(merged, index, weights)
+    return (SequenceStats(seqs.touchpoints, codes, offsets,
+                          np.bincount(index, seqs.weight, minlength=len(offsets) - 1)), merged)
 
 
 def _paths(seqs: SequenceStats, weights: np.ndarray) -> pd.DataFrame:

@@ -3,8 +3,10 @@
 Root: the segments' shares, names, processes (``theta`` for Markov chains; ``startprob``,
 ``transmat``, ``emissionprob``, ``exitprob`` for stages HMMs) and profile (customers, journeys,
 outcomes, touchpoint steps), the EM history and the fit's figures (JSON attribute ``fit``).
-Groups: ``paths`` and ``transitions`` (tables per segment) and ``selection`` (the K tried).
-No customer ids are stored.
+Groups: ``paths`` and ``transitions`` (tables per segment), ``selection`` (the K tried) and,
+with timestamps, ``holding`` (the holding times the in-flight journeys' survival term reads;
+``censored_survival`` in ``fit`` says whether the fit used it, issue 17). No customer ids are
+stored.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pandas as pd
 from journeymodel.data.journeyset import OUTCOMES
 from journeymodel.models.segments.em import CHAIN_EXITS, criteria
 from journeymodel.models.segments.profile import Profile
+from journeymodel.stats.holding import HoldingTimes
 from journeymodel.stats.sequences import EXITS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,12 +70,15 @@ def to_tree(model: SegmentModel) -> xr.DataTree:
     ds.attrs["fit"] = to_attr({
         "log_likelihood": model.log_likelihood_, "n_parameters": model.n_parameters_,
         "n_customers": model.n_customers_, "n_iter": model.n_iter_,
-        "converged": model.converged_})
+        "converged": model.converged_,
+        "censored_survival": bool(getattr(model, "censored_survival_", False))})
     children = {name: xr.DataTree(_table(getattr(p, name), text))
                 for name, text in TABLES.items()}
     sel = model.selection_
     children["selection"] = xr.DataTree(xr.Dataset(
         {c: ("candidate", sel[c].to_numpy()) for c in sel.columns}))
+    if getattr(model, "holding_", None) is not None:
+        children["holding"] = xr.DataTree(model.holding_.to_dataset())
     return xr.DataTree(ds, children=children)
 
 
@@ -100,6 +106,9 @@ def from_tree(model: SegmentModel, tree: xr.DataTree) -> None:
     model.log_likelihood_ = float(fit["log_likelihood"])
     model.n_parameters_, model.n_customers_ = int(fit["n_parameters"]), int(fit["n_customers"])
     model.n_iter_, model.converged_ = int(fit["n_iter"]), bool(fit["converged"])
+    model.censored_survival_ = bool(fit.get("censored_survival", False))  # issue 17 on
+    model.holding_ = (HoldingTimes.from_dataset(tree["holding"].to_dataset(inherit=False))
+                      if "holding" in tree.children else None)
     model.aic_, model.bic_ = criteria(model.log_likelihood_, model.n_parameters_,
                                       model.n_customers_)
     sel = tree["selection"].to_dataset(inherit=False)
