@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymodel.data.encoding import dictionary_encode
 from journeymodel.errors import InputError
 
 __all__ = ["MAX_FIELD", "as_string", "check_kinds", "compact", "encode", "numeric"]
@@ -64,8 +65,10 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
     millions) a dictionary that is already clean is used as it is, in first-appearance order
     (codes int64); sorted codes come as ``dtype``.
     """
-    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    if pa.types.is_dictionary(arr.type):
+        enc = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    else:  # equal to pc.dictionary_encode, faster for short high-cardinality text
+        enc = dictionary_encode(arr)
     dictionary = pc.cast(enc.dictionary, pa.string()) if not (
         pa.types.is_string(enc.dictionary.type)) else enc.dictionary
     if not sort and pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py() \
