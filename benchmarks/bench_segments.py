@@ -20,6 +20,8 @@ Usage::
     .venv/bin/python benchmarks/bench_segments.py --quick     # recovery + speed at ~100k
     .venv/bin/python benchmarks/bench_segments.py --speed-only --customers 300000
     .venv/bin/python benchmarks/bench_segments.py --speed-only --kind hmm
+    .venv/bin/python benchmarks/bench_segments.py --speed-only --kind hmm --customers 30000 \
+        --no-table    # the HMM-segment fit only, at ~100k journeys
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ def stages_iteration(stats, K: int, iters: int = 5) -> float:
     return (time.perf_counter() - t) / iters
 
 
-def speed(n_customers: int, kind: str = "markov") -> None:
+def speed(n_customers: int, kind: str = "markov", table: bool = True) -> None:
     t = time.perf_counter()
     data = make_mixture_data(n_customers, 4, journeys_per_customer=4.1, n_touchpoints=8,
                              seed=5)
@@ -159,8 +161,13 @@ def speed(n_customers: int, kind: str = "markov") -> None:
         m = SegmentModel(n_segments="auto", auto_range=(2, 6), restarts=3, seed=0,
                          kind=kind).fit_stats(stats)
     fit = time.perf_counter() - t
-    print(f"fit {kind} segments, K = 2..6, 3 restarts: {fit:.1f} s (K chosen {m.n_segments_}; "
-          f"{m.n_iter_} EM iterations in the kept fit)")
+    cpu = time.process_time()
+    print(f"fit {kind} segments, K = 2..6, 3 restarts: {fit:.1f} s wall, {cpu:.1f} s CPU "
+          f"of the process so far (K chosen {m.n_segments_}; {m.n_iter_} EM iterations in the "
+          f"kept fit; log-likelihood {m.log_likelihood_:,.1f})")
+    print(m.selection_.round(1).to_string(index=False))
+    if not table:
+        return
     rows = []
     for K in (2, 3, 4, 5, 6):
         rows.append({"K": K, "markov mixture s/iter": per_iteration(stats, "markov", K),
@@ -180,12 +187,15 @@ def main() -> None:
                     help="segment process of the timed fit (hmm: 3 stages per segment)")
     ap.add_argument("--customers", type=int, default=None,
                     help="customers of the speed run (default 300,000; --quick 30,000)")
+    ap.add_argument("--no-table", action="store_true",
+                    help="skip the seconds-per-iteration table")
     args = ap.parse_args()
     print(f"cores: {os.cpu_count()}")
     if not args.speed_only:
         recovery(1500 if args.quick else 3000)
     if not args.recovery_only:
-        speed(args.customers or (30_000 if args.quick else 300_000), args.kind)
+        speed(args.customers or (30_000 if args.quick else 300_000), args.kind,
+              not args.no_table)
 
 
 if __name__ == "__main__":
