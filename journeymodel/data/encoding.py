@@ -187,6 +187,8 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, words: np.ndarray,
 def _strings(words: np.ndarray, length: np.ndarray, type_: pa.DataType) -> pa.Array:
     """A string array from packed words (``(n_words, m)``) and byte lengths."""
     m = len(length)
+    if m == 0:
+        return pa.array([], type_)
     large = pa.types.is_large_string(type_)
     offsets = np.zeros(m + 1, np.int64 if large else np.int32)
     np.cumsum(length, out=offsets[1:])

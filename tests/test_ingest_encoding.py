@@ -1,0 +1,143 @@
+"""The customer-id encoder (journeymodel.data.encoding): equal ids meet, and its encoding is
+pyarrow's (dictionary in first-appearance order, nulls as null indices) and pandas' factorize,
+whatever the ids (null, empty, unicode, NUL bytes, long ids that fall back to pyarrow)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import journeymodel.data.encoding as encoding
+from journeymodel.data.encoding import dictionary_encode
+from journeymodel.data.events import read_events
+from journeymodel.data.journeys import load_journeys
+from journeymodel.errors import DataWarning
+
+SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+ids = st.one_of(
+    st.none(),
+    st.sampled_from(["", " ", "c1", "c12", "c123456", "c1234567", " c1", "c1 ", "\x00", "c\x00",
+                     "é", "日本", "🙂x", "abcdefgh", "abcdefgh\x00", "a" * 16, "a" * 17,
+                     "x" * 300]),
+    st.from_regex(r"c[0-9]{1,9}", fullmatch=True),
+    st.text(max_size=20))
+
+
+def _chunked(values, cuts, large):
+    typ = pa.large_string() if large else pa.string()
+    bounds = sorted({0, len(values), *[c % (len(values) + 1) for c in cuts]})
+    return pa.chunked_array([pa.array(values[a:b], typ) for a, b in zip(bounds, bounds[1:],
+                                                                       strict=False)] or
+                            [pa.array([], typ)], typ)
+
+
+@SETTINGS
+@given(st.lists(ids, min_size=1, max_size=60), st.lists(st.integers(0, 60), max_size=3),
+       st.booleans(), st.booleans())
+def test_encoding_equals_pyarrow_and_pandas_factorize(values, cuts, large, sliced):
+    arr = _chunked(values, cuts, large)
+    if sliced and len(arr) > 1:
+        arr, values = arr.slice(1), values[1:]
+    enc = dictionary_encode(arr, min_rows=0)
+    assert enc.equals(pc.dictionary_encode(arr).combine_chunks())
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object))  # None -> -1
+    assert enc.indices.fill_null(-1).to_pylist() == codes.tolist()
+    assert enc.dictionary.to_pylist() == list(uniques)
+
+
+@SETTINGS
+@given(st.lists(st.from_regex(r"[a-z]{0,2}[0-9]{0,8}", fullmatch=True), min_size=1,
+                max_size=200), st.integers(0, 2**32 - 1))
+def test_equal_ids_meet(values, seed):
+    """Rows with equal ids get equal codes, different ids different codes; the codes run in
+    order of first appearance."""
+    rng = np.random.default_rng(seed)
+    values = list(rng.permutation(np.array(values, dtype=object)))
+    enc = dictionary_encode(pa.array(values), min_rows=0)
+    codes = np.asarray(enc.indices)
+    dictionary = np.array(enc.dictionary.to_pylist(), dtype=object)
+    assert (dictionary[codes] == np.array(values, dtype=object)).all()
+    assert len(set(dictionary)) == len(dictionary)
+    first = pd.Series(np.arange(len(codes))).groupby(codes).min().to_numpy()
+    assert (np.diff(first) > 0).all()
+
+
+def test_keys_too_wide_and_long_ids_fall_back_to_pyarrow(monkeypatch):
+    rng = np.random.default_rng(0)
+    random16 = ["".join(chr(c) for c in rng.integers(33, 127, 16)) for _ in range(3000)]
+    long_ids = [f"customer-{i:020d}" for i in range(50)]
+    calls = []
+    real = encoding._pyarrow
+    monkeypatch.setattr(encoding, "_pyarrow", lambda a: calls.append(1) or real(a))
+    for values in (random16 * 2, long_ids * 3):
+        arr = pa.array(values)
+        assert dictionary_encode(arr, min_rows=0).equals(pc.dictionary_encode(arr))
+    assert len(calls) == 2
+    short = pa.array([f"c{i}" for i in range(1000)] * 2)
+    assert dictionary_encode(short, min_rows=0).equals(pc.dictionary_encode(short))
+    assert len(calls) == 2  # the short ids took the sorting route
+
+
+def _tracker_log(path, pad=False, n=80_000, n_customers=9_000, seed=3):
+    """Time-ordered log, string ids of mixed length, several row groups, a few null and
+    duplicated rows; with ``pad``, a few blank ids and the ids of call rows end in a space."""
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"c{k}" for k in rng.permutation(10**6)[:n_customers]], dtype=object)
+    cust = ids[rng.integers(0, n_customers, n)]
+    cust[rng.integers(0, n, 20)] = None
+    if pad:
+        cust[rng.integers(0, n, 20)] = ""
+    t = np.sort(rng.integers(0, 30 * 86400, n))
+    tp = rng.choice(["web", "email", "call", "conversion"], n, p=[0.4, 0.3, 0.26, 0.04])
+    df = pd.DataFrame({"customer_id": cust, "timestamp": pd.to_datetime(t, unit="s", utc=True),
+                       "touchpoint": tp})
+    if pad:
+        df.loc[df["touchpoint"] == "call", "customer_id"] += " "
+    df = pd.concat([df, df.iloc[100:130]]).sort_values("timestamp", kind="stable")
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path,
+                   row_group_size=15_000)
+
+
+def _load(path, monkeypatch, min_rows):
+    monkeypatch.setattr(encoding, "MIN_ROWS", min_rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        return read_events(path), load_journeys(path)
+
+
+@pytest.mark.parametrize("blank", [False, True])
+def test_reading_a_tracker_log_is_unchanged(tmp_path, monkeypatch, blank):
+    """Events and journeys equal those of pyarrow's encoder (forced by a huge MIN_ROWS), with
+    clean ids (first-appearance customer order) and with padded ids (sorted order)."""
+    path = tmp_path / "log.parquet"
+    _tracker_log(path, pad=blank)
+    ev_new, js_new = _load(path, monkeypatch, 1 << 16)
+    ev_old, js_old = _load(path, monkeypatch, 1 << 40)
+    assert ev_new.ledger.dropped == ev_old.ledger.dropped
+    assert ev_new.ledger.dropped["duplicate"] == 30
+    assert ev_new.ledger.dropped["missing_customer"] >= 20
+    for name in ("customer", "customers", "time", "touchpoint", "row"):
+        np.testing.assert_array_equal(getattr(ev_new, name), getattr(ev_old, name))
+    for name in ("codes", "offsets", "outcome", "customer", "customers", "start", "end"):
+        np.testing.assert_array_equal(getattr(js_new, name), getattr(js_old, name))
+    # equal ids meet: each customer's rows are contiguous, customers in first-appearance order
+    # of the log (clean ids), or sorted (ids that needed trimming)
+    cust = ev_new.customers[ev_new.customer]
+    raw = pq.read_table(path)["customer_id"].to_numpy(zero_copy_only=False)
+    assert (cust == np.char.strip(raw[ev_new.row].astype(str))).all()
+    assert (np.diff(ev_new.customer) >= 0).all()
+    if blank:
+        assert (ev_new.customers == np.sort(ev_new.customers)).all()
+    else:
+        kept = pd.unique(raw[np.sort(ev_new.row)])
+        assert ev_new.customers.tolist() == list(kept)
