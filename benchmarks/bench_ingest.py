@@ -4,10 +4,18 @@ Each measurement runs in a fresh subprocess so that peak RSS (``ru_maxrss``) bel
 step alone. Beside journeymodel it times the minimum any pandas pipeline does on the same file
 (read the Parquet, sort by customer and time) as a reference point.
 
+The second table is a tracker-style log (issue 20): rows in time order, 8M rows with 1M
+distinct string ids ``c123456`` written as plain strings over several row groups (Parquet keeps
+no dictionary for them), as trackers export. It times Parquet -> journeys with the customer-id
+encoder (:mod:`journeymodel.data.encoding`) and with pyarrow's ``dictionary_encode`` (the
+encoder before issue 20, forced by raising ``MIN_ROWS``), and each encoder alone on the column.
+The data are generated here and never committed.
+
 Usage::
 
-    python benchmarks/bench_ingest.py            # 1M and 8M events
-    python benchmarks/bench_ingest.py --quick    # 200k events
+    python benchmarks/bench_ingest.py              # 1M and 8M events, tracker log 8M rows
+    python benchmarks/bench_ingest.py --quick      # 200k events, tracker log 800k rows
+    python benchmarks/bench_ingest.py --tracker    # the tracker log only
 """
 
 from __future__ import annotations
@@ -48,16 +56,56 @@ def make_events(n_events: int, path: Path, seed: int = 0) -> None:
     pq.write_table(table, path)
 
 
+def make_tracker_log(n_events: int, path: Path, seed: int = 0) -> int:
+    """Tracker-style log: time order, ``n_events / 8`` distinct ids ``c`` + 6-7 digits as plain
+    strings, 8 row groups, 30 days of UTC timestamps. Returns the number of distinct ids."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    n_customers = max(n_events // 8, 1)
+    ids = np.char.add("c", (100_000 + rng.permutation(9 * n_customers)[:n_customers])
+                      .astype(str))
+    customer = rng.integers(0, n_customers, n_events)
+    seconds = np.sort(rng.integers(1_735_689_600, 1_735_689_600 + 30 * 86400, n_events))
+    labels = np.array(TOUCHPOINTS + ["conversion", "churn"])
+    p = np.r_[np.full(len(TOUCHPOINTS), 0.96 / len(TOUCHPOINTS)), 0.035, 0.005]
+    tp = rng.choice(len(labels), n_events, p=p)
+    table = pa.table({
+        "customer_id": pa.array(ids[customer]),
+        "timestamp": pa.array(seconds * 1_000_000, pa.timestamp("us", tz="UTC")),
+        "touchpoint": pa.array(labels[tp]),
+    })
+    pq.write_table(table, path, row_group_size=-(-n_events // 8))
+    return int(len(np.unique(customer)))
+
+
 def _child(kind: str, path: str) -> None:
     import resource
     import time
 
+    if kind == "journeymodel-pyarrow":  # the encoder before issue 20
+        import journeymodel.data.encoding as encoding
+
+        encoding.MIN_ROWS = 1 << 62
+        kind = "journeymodel"
     t0 = time.perf_counter()
     if kind == "journeymodel":
         from journeymodel.data.journeys import load_journeys
 
         js = load_journeys(path)
         n = js.n_journeys
+    elif kind.startswith("encode"):
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        from journeymodel.data.encoding import dictionary_encode
+
+        col = pq.read_table(path, columns=["customer_id"])["customer_id"]
+        t0 = time.perf_counter()
+        enc = (dictionary_encode(col) if kind == "encode" else
+               pc.dictionary_encode(col).combine_chunks())
+        n = len(enc.dictionary)
     else:
         import pandas as pd
 
@@ -77,12 +125,44 @@ def measure(kind: str, path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one small size")
+    parser.add_argument("--tracker", action="store_true", help="the tracker-style log only")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
         return
-    sizes = [200_000] if args.quick else [1_000_000, 8_000_000]
+    if not args.tracker:
+        _plain(args.quick)
+    _tracker(800_000 if args.quick else 8_000_000)
+
+
+def _tracker(n: int) -> None:
+    print(f"\ntracker-style log (issue 20), load average at start: {os.getloadavg()[0]:.2f} "
+          "(2 cores; other jobs share them, so the timings are pessimistic)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tracker.parquet"
+        n_ids = make_tracker_log(n, path)
+        rows = [("Parquet -> journeys", measure("journeymodel", path),
+                 measure("journeymodel-pyarrow", path)),
+                ("encoding the id column alone", measure("encode", path),
+                 measure("encode-pyarrow", path))]
+    print(f"{n:,} rows, {n_ids:,} distinct ids, time order, 8 row groups; "
+          f"{rows[0][1]['n']:,} journeys")
+    header = (f"{'step':<30} {'sorted keys s':>13} {'peak MiB':>9} "
+              f"{'pyarrow dictionary_encode s':>28} {'peak MiB':>9} {'speed-up':>9}")
+    print(header)
+    print("-" * len(header))
+    for step, new, old in rows:
+        print(f"{step:<30} {new['seconds']:>13.2f} {new['peak_mib']:>9.0f} "
+              f"{old['seconds']:>28.2f} {old['peak_mib']:>9.0f} "
+              f"{old['seconds'] / new['seconds']:>8.1f}x")
+    print("sorted keys = journeymodel.data.encoding (issue 20); pyarrow dictionary_encode = the "
+          "encoder before it. Parquet -> journeys = read + validate + ledger + sort + segment.")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+def _plain(quick: bool) -> None:
+    sizes = [200_000] if quick else [1_000_000, 8_000_000]
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores)")
     header = (f"{'events':>10} {'journeys':>10} {'journeymodel s':>15} {'peak MiB':>9} "
               f"{'pandas read+sort s':>19} {'peak MiB':>9} {'time ratio':>10}")

@@ -135,7 +135,8 @@ def _dense_key(words, length, valid, n):
     room = 1 << (63 - row_bits)
     longest = int(length.max(initial=0))
     planes = words.view(np.uint16).reshape(words.shape[0], n, 4)
-    digits = [valid.view(np.uint8), length.astype(np.uint8)]
+    digits = [] if valid.all() else [valid.view(np.uint8)]
+    digits.append(length.astype(np.uint8))
     digits += [planes[j, :, k] for j in range(words.shape[0]) for k in range(4)
                if 8 * j + 2 * k < longest]
     key = None
