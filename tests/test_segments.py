@@ -345,3 +345,14 @@ def test_every_damage_gives_a_model_file_error(saved, tmp_path, node, var, how):
     bad = rewrite(src, tmp_path / "bad.nc", edit)
     with pytest.raises(ModelFileError, match="bad.nc"):
         load_model(bad)
+
+
+def test_damaged_holding_times_are_named(saved, tmp_path):
+    from tests.model_files import rewrite
+
+    def edit(nodes, attrs):
+        ds = nodes["/holding"]
+        nodes["/holding"] = ds.assign(cdf=(ds["cdf"].dims, np.full(ds["cdf"].shape, 0.5)))
+
+    with pytest.raises(ModelFileError, match="bad.nc.*group 'holding': damaged holding times"):
+        load_model(rewrite(saved, tmp_path / "bad.nc", edit))

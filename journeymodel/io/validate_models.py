@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from journeymodel.choices import SEGMENT_KINDS
 from journeymodel.io.validate import NUM, OPT_NUM, Checker, check_common, check_experience
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -330,8 +331,8 @@ def check_segments(c: Checker) -> None:
 
     ds = c.root
     kind = json.loads(c.tree.attrs["params"]).get("kind", "markov")
-    if kind not in ("markov", "hmm"):
-        c.fail(f"parameter 'kind' must be 'markov' or 'hmm' (got {kind!r})")
+    if kind not in SEGMENT_KINDS:
+        c.fail(f"parameter 'kind' must be one of {SEGMENT_KINDS} (got {kind!r})")
     names = c.var(ds, "segment", ("segment",), "U")
     K = len(names)
     if K < 1:
@@ -367,9 +368,11 @@ def check_segments(c: Checker) -> None:
         c.probabilities(c.var(ds, "exitprob", ("segment", "stage", "exit")), "exitprob")
     fit = c.json_attr(ds.attrs, "fit", dict)
     c.fields(fit, {"log_likelihood": NUM, "n_parameters": int, "n_customers": int,
-                   "n_iter": int, "converged": bool}, "attribute 'fit'")
+                   "n_iter": int, "converged": bool, "censored_survival": bool},
+             "attribute 'fit'", optional=("censored_survival",))  # issue 17 on
     if min(fit["n_parameters"], fit["n_customers"], fit["n_iter"]) < 0:
         c.fail("attribute 'fit': n_parameters, n_customers and n_iter must be >= 0")
+    _holding(c)
     _segment_tables(c, K)
 
 
