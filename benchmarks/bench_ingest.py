@@ -84,6 +84,14 @@ def _child(kind: str, path: str) -> None:
     import resource
     import time
 
+    if kind.startswith("make-"):  # data made in a child: the parent's peak RSS stays small
+        n = int(kind.rsplit("-", 1)[1])
+        if kind.startswith("make-tracker"):
+            print(json.dumps({"n_ids": make_tracker_log(n, Path(path))}))
+        else:
+            make_events(n, Path(path))
+            print(json.dumps({}))
+        return
     if kind == "journeymodel-pyarrow":  # the encoder before issue 20
         import journeymodel.data.encoding as encoding
 
@@ -117,6 +125,8 @@ def _child(kind: str, path: str) -> None:
 
 
 def measure(kind: str, path: Path) -> dict:
+    """Run one step in a fresh process (Linux keeps a process's peak RSS across exec, so
+    these children are started by a parent that never holds the data)."""
     out = subprocess.run([sys.executable, __file__, "--child", kind, str(path)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -141,7 +151,7 @@ def _tracker(n: int) -> None:
           "(2 cores; other jobs share them, so the timings are pessimistic)")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "tracker.parquet"
-        n_ids = make_tracker_log(n, path)
+        n_ids = measure(f"make-tracker-{n}", path)["n_ids"]
         rows = [("Parquet -> journeys", measure("journeymodel", path),
                  measure("journeymodel-pyarrow", path)),
                 ("encoding the id column alone", measure("encode", path),
@@ -171,7 +181,7 @@ def _plain(quick: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             path = Path(tmp) / f"events_{n}.parquet"
-            make_events(n, path)
+            measure(f"make-events-{n}", path)
             jm = measure("journeymodel", path)
             pdm = measure("pandas", path)
             print(f"{n:>10,} {jm['n']:>10,} {jm['seconds']:>15.2f} {jm['peak_mib']:>9.0f} "
