@@ -139,10 +139,12 @@ def _dense_key(words, length, valid, n):
     digits.append(length.astype(np.uint8))
     digits += [planes[j, :, k] for j in range(words.shape[0]) for k in range(4)
                if 8 * j + 2 * k < longest]
-    key = None
+    key = np.zeros(n, np.int64)
+    part = np.empty(n, np.int64)  # one buffer for every digit: fresh pages cost as much as work
     total = 1
+    seen = np.zeros(1 << 16, bool)
     for d in digits:
-        seen = np.zeros(1 << 16, bool)
+        seen[:] = False
         seen[d] = True
         radix = int(np.count_nonzero(seen))
         if radix == 1:
@@ -151,12 +153,10 @@ def _dense_key(words, length, valid, n):
         if total >= room:
             return None
         rank = np.cumsum(seen, dtype=np.int64) - 1
-        if key is None:
-            key = rank[d]
-        else:
-            key *= radix
-            key += rank[d]
-    return np.zeros(n, np.int64) if key is None else key
+        np.take(rank, d, out=part, mode="clip")  # d < len(rank): clip only skips checks
+        key *= radix
+        key += part
+    return key
 
 
 def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, words: np.ndarray,
