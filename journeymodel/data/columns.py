@@ -52,7 +52,8 @@ def as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
-            nul: dict | None = None, key: str = "") -> tuple[np.ndarray, np.ndarray]:
+            nul: dict | None = None, key: str = "",
+            grouped: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Dictionary-encode a column as text: (codes, -1 for null/blank; vocabulary).
 
     With ``nul`` (sorted columns: touchpoint, persona, device, whose names go into model files),
@@ -63,17 +64,22 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
     become equal are merged, blanks map to -1. With ``sort`` the vocabulary comes out sorted, so
     codes do not depend on row order (touchpoints, personas); without it (customer ids, up to
     millions) a dictionary that is already clean is used as it is, in first-appearance order
-    (codes int64); sorted codes come as ``dtype``.
+    (codes int64); sorted codes come as ``dtype``. In that case ``grouped`` (a dict, optional)
+    receives the stable order by code when the encoder found it on its way
+    (:func:`journeymodel.data.encoding.dictionary_encode`).
     """
     if pa.types.is_dictionary(arr.type):
         enc = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     else:  # equal to pc.dictionary_encode, faster for short high-cardinality text
-        enc = dictionary_encode(arr)
+        found: dict = {}
+        enc = dictionary_encode(arr, grouped=found if grouped is not None else None)
     dictionary = pc.cast(enc.dictionary, pa.string()) if not (
         pa.types.is_string(enc.dictionary.type)) else enc.dictionary
     if not sort and pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py() \
             and not pc.any(pc.equal(dictionary, "")).as_py():
         codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        if grouped is not None and not pa.types.is_dictionary(arr.type):
+            grouped.update(found)
         return codes, np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
     text = as_string(pa.chunked_array([enc.dictionary]))
     has_nul = None

@@ -23,8 +23,8 @@ MAX_BYTES = 16
 MIN_ROWS = 1 << 16
 
 
-def dictionary_encode(arr: pa.ChunkedArray | pa.Array, *,
-                      min_rows: int | None = None) -> pa.DictionaryArray:
+def dictionary_encode(arr: pa.ChunkedArray | pa.Array, *, min_rows: int | None = None,
+                      grouped: dict | None = None) -> pa.DictionaryArray:
     """``pc.dictionary_encode(arr).combine_chunks()`` for a text column, by sorting.
 
     Parameters
@@ -32,6 +32,10 @@ def dictionary_encode(arr: pa.ChunkedArray | pa.Array, *,
     arr : pyarrow string array (chunked or not)
     min_rows : int, optional
         Shorter columns go to pyarrow directly (default :data:`MIN_ROWS`).
+    grouped : dict, optional
+        When the sort ran and no value is null, receives ``order`` (the rows stably sorted by
+        index: ``np.argsort(indices, kind="stable")``) and ``keys`` (the indices in that
+        order), which the sort gives almost for free.
 
     Returns
     -------
@@ -57,7 +61,7 @@ def dictionary_encode(arr: pa.ChunkedArray | pa.Array, *,
     key = _dense_key(words, length, valid, n)
     if key is None:
         return _pyarrow(chunked)
-    return _encode_sorted(chunked, key, words, length, valid)
+    return _encode_sorted(chunked, key, words, length, valid, grouped)
 
 
 def _pyarrow(chunked: pa.ChunkedArray) -> pa.DictionaryArray:
@@ -160,7 +164,8 @@ def _dense_key(words, length, valid, n):
 
 
 def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, words: np.ndarray,
-                   length: np.ndarray, valid: np.ndarray) -> pa.DictionaryArray:
+                   length: np.ndarray, valid: np.ndarray,
+                   grouped: dict | None = None) -> pa.DictionaryArray:
     """Sort ``key << bits | row``; equal keys are runs whose first row is their first
     appearance; rank the runs by it. The dictionary is rebuilt from the first rows' words."""
     n = len(key)
@@ -177,8 +182,19 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, words: np.ndarray,
     appearance = np.argsort(np.where(keep, first, n))  # runs by first row, null run last
     code = np.empty(len(first), np.int32)
     code[appearance] = np.arange(len(first), dtype=np.int32)
+    sizes = np.diff(np.append(starts, n))
     indices = np.empty(n, np.int32)
-    indices[row] = np.repeat(code, np.diff(np.append(starts, n)))
+    indices[row] = np.repeat(code, sizes)
+    if grouped is not None and valid.all():
+        # runs moved into first-appearance order, rows within a run kept: a stable sort by code
+        new_start = np.zeros(len(first), np.int64)
+        np.cumsum(sizes[appearance][:-1], out=new_start[1:])
+        dest = np.repeat(new_start[code] - starts, sizes)
+        dest += np.arange(n, dtype=np.int64)
+        order = np.empty(n, np.int64)
+        order[dest] = row
+        grouped["order"] = order
+        grouped["keys"] = np.repeat(np.arange(len(first), dtype=np.int64), sizes[appearance])
     rows = first[appearance[:int(np.count_nonzero(keep))]]
     dictionary = _strings(words[:, rows], length[rows], chunked.type)
     mask = None if valid.all() else ~valid

@@ -146,7 +146,8 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
     ledger = Ledger(source=name, rows_read=table.num_rows)
     alerts: list[str] = []
     nul: dict[str, np.ndarray] = {}
-    customer, customers = encode(table[cols["customer"]], sort=False)
+    grouped: dict = {}  # the rows' stable order by customer, when the encoder sorted them
+    customer, customers = encode(table[cols["customer"]], sort=False, grouped=grouped)
     touchpoint, labels = encode(table[cols["touchpoint"]], dtype=np.int32, nul=nul,
                                  key="touchpoint")
     times = parse_times(table[cols["time"]], o.timestamps, o.time_format, source=name,
@@ -171,7 +172,7 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
                                          name, ledger, masks, time, time_kind, alerts)
     idx = np.arange(n) if keep.all() else np.flatnonzero(keep)
     cust_s, time_s = (customer, time) if len(idx) == n else (customer[idx], time[idx])
-    order, sorted_cust = sort_order(cust_s, time_s)
+    order, sorted_cust = sort_order(cust_s, time_s, grouped if len(idx) == n else None)
     if order is not None:
         idx = order if len(idx) == n else idx[order]
         cust_s = cust_s[order] if sorted_cust is None else sorted_cust

@@ -21,9 +21,13 @@ def customer_time_order(customer: np.ndarray, time: np.ndarray) -> np.ndarray:
     return np.arange(len(time), dtype=np.int64) if order is None else order
 
 
-def sort_order(customer: np.ndarray, time: np.ndarray):
+def sort_order(customer: np.ndarray, time: np.ndarray, grouped: dict | None = None):
     """(:func:`customer_time_order`, the customers in that order), where the first is ``None``
     when the rows are already in order and the second ``None`` when not known without a gather.
+
+    ``grouped``, optional: ``order`` (``np.argsort(customer, kind="stable")``) and ``keys``
+    (``customer`` in that order) when the encoder found them; used instead of that sort when
+    the rows are in time order.
 
     Two cheap checks first: a log already grouped by customer in time order needs no sort, and
     a log in time order (as logs are usually written) needs only a stable sort by customer.
@@ -40,6 +44,8 @@ def sort_order(customer: np.ndarray, time: np.ndarray):
         if time_sorted:
             if bool(np.all(c[1:] >= c[:-1])):
                 return None, None
+            if grouped and len(grouped["order"]) == n:
+                return grouped["order"], grouped["keys"]
             return _stable_argsort(c, n_cust - 1)
         same = c[1:] == c[:-1]
         if bool(np.all(time[1:][same] >= time[:-1][same])):
