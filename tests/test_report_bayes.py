@@ -80,7 +80,8 @@ def test_all_four_models(tmp_path, bayes_models, journeys):
     stages = StageModel(n_stages=3, restarts=1, max_iter=100).fit(journeys)
     report = build_report([*bayes_models, markov, stages], tmp_path / "map.html",
                           events=journeys)
-    check_page(report.path, ["stages", "markov", "conversion", "churn", "pain", "data"])
+    check_page(report.path, ["stages", "markov", "conversion", "churn", "forecast", "forecast-2",
+                             "pain", "data"])
 
 
 def test_cli_all_four(run_cli, tmp_path, bayes_models, journeys):
