@@ -16,13 +16,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from journeymodel.errors import ModelFileError, NotFittedError
+from journeymodel.errors import ModelFileError, NotFittedError, OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import xarray as xr
 
     from journeymodel.data.journeys import JourneySet
+
+
+def k_candidates(name: str, value: Any, auto_range) -> list[int]:
+    """The numbers of components to fit: ``value`` (a whole number >= 1) or, for ``"auto"``,
+    every K of ``auto_range`` (low, high); an OptionError naming ``name`` otherwise.
+
+    >>> k_candidates("n_stages", "auto", (2, 4)), k_candidates("n_stages", 3, (2, 8))
+    ([2, 3, 4], [3])
+    """
+    if value == "auto":
+        lo, hi = (int(v) for v in auto_range)
+        if not 1 <= lo <= hi:
+            raise OptionError(f"auto_range must be two numbers 1 <= low <= high "
+                              f"(got {list(auto_range)})")
+        return list(range(lo, hi + 1))
+    try:
+        k = int(value)
+    except (TypeError, ValueError):
+        k = 0
+    if k < 1 or str(k) != str(value).strip():
+        raise OptionError(f"{name} must be a whole number >= 1 or 'auto' (got {value!r})")
+    return [k]
 
 
 @dataclass

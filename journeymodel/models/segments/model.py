@@ -40,7 +40,7 @@ import pandas as pd
 from journeymodel.choices import SEGMENT_KINDS, STAGES_CENSORED
 from journeymodel.errors import InputError, OptionError
 from journeymodel.fit import hmm
-from journeymodel.models.base import JourneyMeta, JourneyModel, Result
+from journeymodel.models.base import JourneyMeta, JourneyModel, Result, k_candidates
 from journeymodel.models.segments import em
 from journeymodel.models.segments.profile import (
     Profile,
@@ -155,16 +155,7 @@ class SegmentModel(JourneyModel):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise OptionError(f"{name} must be a whole number >= 1 (got {value!r})")
-        if self.n_segments == "auto":
-            lo, hi = (int(v) for v in self.auto_range)
-            if not 1 <= lo <= hi:
-                raise OptionError(f"auto_range must be two numbers 1 <= low <= high "
-                                  f"(got {self.auto_range})")
-            return list(range(lo, hi + 1))
-        k = self.n_segments
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise OptionError(f"n_segments must be a whole number >= 1 or 'auto' (got {k!r})")
-        return [int(k)]
+        return k_candidates("n_segments", self.n_segments, self.auto_range)
 
     def stats_of(self, journeys: JourneySet) -> SegmentStats:
         """Each customer's distinct journeys with counts (:mod:`journeymodel.stats.segments`);

@@ -50,7 +50,7 @@ from journeymodel.choices import STAGE_TOPOLOGIES, STAGES_CENSORED
 from journeymodel.data.journeys import CENSORED
 from journeymodel.errors import ConvergenceWarning, InputError, OptionError
 from journeymodel.fit import hmm
-from journeymodel.models.base import JourneyMeta, JourneyModel, Result
+from journeymodel.models.base import JourneyMeta, JourneyModel, Result, k_candidates
 from journeymodel.models.stages.censoring import censored_cells
 from journeymodel.models.stages.fit import (
     StageFit,
@@ -194,20 +194,7 @@ class StageModel(JourneyModel):
         if int(self.restarts) < 1 or int(self.max_iter) < 1:
             raise OptionError(f"restarts and max_iter must be >= 1 "
                               f"(got {self.restarts}, {self.max_iter})")
-        if self.n_stages == "auto":
-            lo, hi = (int(v) for v in self.auto_range)
-            if not 1 <= lo <= hi:
-                raise OptionError(f"auto_range must be two numbers 1 <= low <= high "
-                                  f"(got {self.auto_range})")
-            return list(range(lo, hi + 1))
-        try:
-            k = int(self.n_stages)
-        except (TypeError, ValueError):
-            k = 0
-        if k < 1 or str(k) != str(self.n_stages).strip():
-            raise OptionError(f"n_stages must be a whole number >= 1 or 'auto' "
-                              f"(got {self.n_stages!r})")
-        return [k]
+        return k_candidates("n_stages", self.n_stages, self.auto_range)
 
     def stats_of(self, journeys: JourneySet) -> StageStats:
         """What the fit reads from ``journeys``: their distinct encoded sequences with weights,
