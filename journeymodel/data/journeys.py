@@ -185,10 +185,11 @@ def _outcome_of_label(labels: tuple[str, ...], options: ReadOptions) -> np.ndarr
             out[i] = CONVERSION
         elif lab == options.churn_label:
             out[i] = CHURN
-    if not (out < 0).any() and labels:
+    if not (out < 0).any() and labels and options.touchpoints_required:
         raise InputError(
             "every row is an outcome label; the log has no touchpoints "
-            f"(labels {list(labels)})", source=None)
+            f"(labels {list(labels)}); a transaction log (every row a purchase) fits "
+            "`journeymodel fit churn --model bgnbd --conversion-label LABEL`", source=None)
     return out
 
 

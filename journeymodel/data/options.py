@@ -61,6 +61,11 @@ class ReadOptions:
     config_path : str or None
         The config file these options were read from (set by the CLI; see
         :mod:`journeymodel.data.config`), None when there was none.
+    touchpoints_required : bool
+        Refuse a log in which every row is an outcome label (no touchpoints), as the journey
+        models need touchpoints. The churn models set it False: they read only when customers
+        converted and churned, so a plain transaction log (``customer_id, date, amount``, every
+        row a conversion) fits BG/NBD.
     """
 
     customer_col: str = "customer_id"
@@ -80,6 +85,7 @@ class ReadOptions:
     sentiment_scale: tuple[float, float] | None = None
     time_format: str | None = None
     config_path: str | None = None
+    touchpoints_required: bool = True
 
     def replace(self, **changes: Any) -> ReadOptions:
         """Return a copy with ``changes`` applied."""
