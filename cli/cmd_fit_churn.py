@@ -26,6 +26,11 @@ DEMO_ORDER = 40
 ChurnKind = choice_enum("ChurnKind", CHURN_MODELS)
 TimeUnit = choice_enum("TimeUnit", CHURN_TIME_UNITS)
 Origin = choice_enum("Origin", tuple(o.replace("_", "-") for o in CHURN_ORIGINS))
+#: --pooling's choices (journeymodel.models.churn.graph.POOLING, the same for fit conversion).
+Pooling = choice_enum("Pooling", ("partial", "none", "complete"))
+PoolingOpt = Annotated[Pooling, typer.Option(
+    "--pooling", help="How personas share strength: partial (hierarchical), none (each "
+    "persona on its own data) or complete (one population for all).")]
 
 
 def register(app: typer.Typer, fit: typer.Typer) -> None:
@@ -55,6 +60,7 @@ def fit_churn(
         "file so forecasts list P(alive) per customer; off by default, so a model file "
         "holds no customer records.")] = False,
     target_accept: TargetAcceptOpt = None,
+    pooling: PoolingOpt = Pooling.partial,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
     read=None,
@@ -63,7 +69,9 @@ def fit_churn(
 
     Saves the model with its posterior (netCDF) and prints parameters, retention and churn
     hazard per persona with 94% credible intervals. Forecast with `journeymodel forecast M.nc
-    --horizon H`.
+    --horizon H`. A plain transaction log (every row a conversion, e.g. `--conversion-label
+    purchase`) fits bgnbd; with --value-col, bgnbd also fits the Gamma-Gamma spend model
+    (value per repeat transaction), which customer lifetime value needs.
     """
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_fit_result
@@ -71,9 +79,13 @@ def fit_churn(
     from journeymodel.io.outputs import check_not_input
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
+    # an explicit --value-col (or value_col in the config) asks for bgnbd's spend model
     churn = _model(model, time_unit, origin, draws, tune, chains, keep_customers, seed,
-                   target_accept)
-    journeys = load_journeys_cli(events, read)
+                   target_accept, spend=read.value_col is not None,
+                   pooling=Pooling(pooling).value)
+    # churn models read only conversions and churns: a transaction log (every row a
+    # conversion, no touchpoints) is a valid input here, unlike for the journey models
+    journeys = load_journeys_cli(events, read.replace(touchpoints_required=False))
     churn.fit(journeys, progress=True)
     churn.save(out)
     result = churn.summary()
@@ -81,7 +93,8 @@ def fit_churn(
 
 
 def _model(kind, time_unit, origin, draws: int, tune: int, chains: int, keep: bool, seed: int,
-           target_accept: float | None = None):
+           target_accept: float | None = None, *, spend: bool = False,
+           pooling: str = "partial"):
     """The ChurnModel for the options (checked before the data are read)."""
     from journeymodel.cli.options import check_sampling
 
@@ -92,7 +105,8 @@ def _model(kind, time_unit, origin, draws: int, tune: int, chains: int, keep: bo
                       time_unit=None if time_unit is None else TimeUnit(time_unit).value,
                       origin=Origin(origin).value.replace("-", "_"), draws=draws, tune=tune,
                       chains=chains, seed=seed, keep_customers=keep,
-                      target_accept=target_accept)
+                      target_accept=target_accept,
+                      spend=spend and ChurnKind(kind).value == "bgnbd", pooling=pooling)
 
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:

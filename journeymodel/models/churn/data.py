@@ -309,3 +309,78 @@ def bgnbd_rows(persona: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarra
             "offsets": bounds.astype(np.int64), "times": times, "x": xx,
             "t_x_at": at[:len(tx)].astype(np.int64), "T_at": at[len(tx):].astype(np.int64),
             "weight": w}
+
+
+def repeat_spend(stats: CustomerStats) -> np.ndarray:
+    """Total value of each :func:`rfm` customer's repeat transactions (every transaction day
+    but the first; a day's value is the sum of its conversions), shape (n,), in :func:`rfm`'s
+    order."""
+    r = stats.day_customer
+    head = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+    return np.add.reduceat(stats.day_value, head) - stats.day_value[head]
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Repeat buyers' spend, the Gamma-Gamma model's data (FHL 2005b: repeat transactions only).
+
+    Attributes
+    ----------
+    use : ndarray of bool, shape (n,)
+        The :func:`rfm` customers in the spend model: ``x > 0`` and positive repeat spend.
+    x, m : ndarray of float64, shape (n,)
+        Repeat transactions and mean value per repeat transaction (``m`` NaN where ``x = 0``).
+    correlation : float
+        Pearson correlation of ``x`` and ``m`` among the customers used (the model assumes
+        spend independent of frequency); NaN with fewer than 3 customers or no spread.
+    """
+
+    use: np.ndarray
+    x: np.ndarray
+    m: np.ndarray
+    correlation: float
+
+
+def spend_of(stats: CustomerStats, s: RFM) -> Spend:
+    """The Gamma-Gamma data of the :func:`rfm` customers ``s``.
+
+    Raises
+    ------
+    InputError
+        No repeat buyer has a positive repeat spend (no value column, or values all zero).
+    """
+    total = repeat_spend(stats)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = np.where(s.x > 0, total / s.x, np.nan)
+    use = (s.x > 0) & (m > 0)
+    if not use.any():
+        raise InputError("the spend model needs repeat buyers with positive transaction "
+                         "values and this log has none; check --value-col (the column of the "
+                         "conversions' amounts)")
+    corr = float("nan")
+    if use.sum() >= 3 and np.ptp(s.x[use]) > 0 and np.ptp(m[use]) > 0:
+        corr = float(np.corrcoef(s.x[use], m[use])[0, 1])
+    return Spend(use, s.x, m, corr)
+
+
+def spend_rows(persona: np.ndarray, x: np.ndarray, m: np.ndarray, n_personas: int
+               ) -> dict[str, np.ndarray]:
+    """Data of :func:`~journeymodel.models.churn.likelihoods.pt_gg_loglik` from the repeat
+    buyers' persona, ``x`` > 0 and mean spend ``m`` > 0 (each shape (n,)).
+
+    Returns
+    -------
+    dict
+        ``gg_cell_p``, ``gg_cell_x``, ``gg_cell_w``: customers per (persona, x); per persona
+        ``gg_n`` (customers) and ``gg_xlogs`` (sum of ``x log s``, ``s = x m``); ``gg_offsets``
+        (n_personas + 1,) and per customer, sorted by persona, ``gg_x`` and ``gg_s``.
+    """
+    order = np.argsort(persona, kind="stable")
+    p, xx = persona[order].astype(np.int64), x[order].astype(np.float64)
+    total = xx * m[order]
+    (cp, cx), cw, _ = compress(p, xx)
+    return {"gg_cell_p": cp.astype(np.int64), "gg_cell_x": cx, "gg_cell_w": cw,
+            "gg_n": np.bincount(p, minlength=n_personas).astype(np.float64),
+            "gg_xlogs": np.bincount(p, weights=xx * np.log(total), minlength=n_personas),
+            "gg_offsets": np.searchsorted(p, np.arange(n_personas + 1)).astype(np.int64),
+            "gg_x": xx, "gg_s": total}

@@ -13,24 +13,38 @@ from journeymodel.models.churn import likelihoods as lk
 
 #: Parameters of each model, per persona (published names).
 PARAMS = {"sbg": ("alpha", "beta"), "weibull": ("shape", "scale"),
-          "bgnbd": ("r", "alpha", "a", "b")}
+          "bgnbd": ("r", "alpha", "a", "b"), "gg": ("p", "q", "v")}
 #: Coordinates on which personas are pooled (functions of the published parameters).
 COORDS = {"sbg": ("logit_mean_churn", "log_concentration"),
           "weibull": ("log_shape", "log_scale"),
-          "bgnbd": ("log_rate", "log_r", "logit_mean_dropout", "log_concentration")}
+          "bgnbd": ("log_rate", "log_r", "logit_mean_dropout", "log_concentration"),
+          "gg": ("log_p", "log_q", "log_spend")}
 #: Population spread of each coordinate: ``log sigma ~ Normal(0, 0.5)`` (median 1, 95% in
 #: 0.38-2.7); see :func:`build_pymc`.
 SIGMA_PRIOR = (0.0, 0.5)
 #: Prior scale of each coordinate's population mean (centres: ``Prepared.prior_loc``).
-PRIOR_SCALE = {"sbg": (1.5, 1.5), "weibull": (1.0, 2.0), "bgnbd": (2.0, 1.5, 1.5, 1.5)}
+PRIOR_SCALE = {"sbg": (1.5, 1.5), "weibull": (1.0, 2.0), "bgnbd": (2.0, 1.5, 1.5, 1.5),
+               "gg": (1.5, 1.5, 1.0)}
 DATA_KEYS = {
     "sbg": ("lost_p", "lost_t", "lost_n", "alive_p", "alive_t", "alive_n"),
     "weibull": ("offsets", "log_d", "weight", "events", "events_log_d"),
     "bgnbd": ("cell_p", "cell_x", "cell_w", "offsets", "times", "x", "t_x_at", "T_at",
               "weight"),
+    "gg": ("gg_cell_p", "gg_cell_x", "gg_cell_w", "gg_n", "gg_xlogs", "gg_offsets", "gg_x",
+           "gg_s"),
 }
 LOGLIK = {"sbg": lk.pt_sbg_loglik, "weibull": lk.pt_weibull_loglik,
-          "bgnbd": lk.pt_bgnbd_loglik}
+          "bgnbd": lk.pt_bgnbd_loglik, "gg": lk.pt_gg_loglik}
+#: How personas share parameters: ``partial`` (hierarchical, the default), ``none`` (each
+#: persona on its own data, independent priors), ``complete`` (one population: every persona
+#: gets the parameters of all customers together).
+POOLING = ("partial", "none", "complete")
+
+
+def parts_of(model: str, spend: bool) -> tuple[str, ...]:
+    """The likelihood parts sampled together: the churn model, and Gamma-Gamma spend (``gg``,
+    an independent factor of the posterior) with ``spend``."""
+    return (model, "gg") if spend else (model,)
 
 
 def published_tensors(model: str, u):
@@ -39,6 +53,9 @@ def published_tensors(model: str, u):
 
     if model == "weibull":
         return {"shape": pt.exp(u[0]), "scale": pt.exp(u[1])}
+    if model == "gg":  # u = (log p, log q, log(p v / q)): p v / q ~ typical spend
+        p, q = pt.exp(u[0]), pt.exp(u[1])
+        return {"p": p, "q": q, "v": pt.exp(u[2]) * q / p}
     if model == "sbg":  # u = (logit of the mean churn probability, log(alpha + beta))
         kappa = pt.exp(u[1])
         return {"alpha": pt.sigmoid(u[0]) * kappa, "beta": pt.sigmoid(-u[0]) * kappa}
@@ -49,7 +66,8 @@ def published_tensors(model: str, u):
 
 
 def build_pymc(model: str, n_personas: int, data: dict[str, np.ndarray],
-               prior_loc: np.ndarray, non_centered: frozenset[str] = frozenset()):
+               prior_loc: np.ndarray, non_centered: frozenset[str] = frozenset(), *,
+               spend: bool = False, pooling: str = "partial"):
     """The hierarchical PyMC model (data in ``pm.Data`` so a compiled model can be reused).
 
     Personas are pooled on coordinates that are nearly uncorrelated in the posterior (see
@@ -73,36 +91,57 @@ def build_pymc(model: str, n_personas: int, data: dict[str, np.ndarray],
       ``mu`` (``sigma / sqrt(P)``) varies twentyfold over the posterior of ``sigma``, a
       funnel that made NUTS diverge; without ``mu`` only ``u`` and ``sigma`` are sampled and
       neither scale depends much on the other when the data identify ``u``.
+
+    ``spend`` adds the Gamma-Gamma model of spend per repeat transaction (bgnbd), pooled the
+    same way on ``log p``, ``log q`` and ``log(p v / q)``; ``prior_loc`` then holds the
+    centres of both parts. ``pooling="none"`` gives each persona the one-persona prior
+    ``u_p ~ Normal(prior_loc, PRIOR_SCALE)`` independently (no population level); complete
+    pooling is a one-persona fit (:class:`~journeymodel.models.churn.model.ChurnModel`).
     """
     import pymc as pm
 
     with pm.Model(coords={"persona": np.arange(n_personas)}) as m:
-        d = {k: pm.Data(k, data[k]) for k in DATA_KEYS[model]}
+        parts = parts_of(model, spend)
+        d = {k: pm.Data(k, data[k]) for part in parts for k in DATA_KEYS[part]}
         loc = pm.Data("prior_loc", prior_loc)
-        u = []
-        for i, name in enumerate(COORDS[model]):
-            scale = PRIOR_SCALE[model][i]
-            if n_personas == 1:
-                u.append(pm.Normal(name, loc[i], scale, dims="persona"))
-                continue
-            sigma = pm.LogNormal(f"sigma_{name}", mu=SIGMA_PRIOR[0], sigma=SIGMA_PRIOR[1])
-            if name in non_centered:
-                mu = pm.Normal(f"mu_{name}", loc[i], scale)
-                z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="persona")
-                u.append(pm.Deterministic(name, mu + sigma * z, dims="persona"))
-                continue
-            v = pm.Flat(name, dims="persona")
-            pm.Potential(f"pool_{name}", pooled_logp(v, sigma, loc[i], scale))
-            eta = pm.Normal(f"eta_{name}", 0.0, 1.0)
-            mean, sd = mu_given(v, sigma, loc[i], scale)
-            pm.Deterministic(f"mu_{name}", mean + sd * eta)
-            u.append(v)
-        theta = {k: pm.Deterministic(k, v, dims="persona")
-                 for k, v in published_tensors(model, u).items()}
-        sizes = {} if model == "sbg" else {"n_personas": n_personas}
-        pm.Potential("loglik", LOGLIK[model](*(theta[n] for n in PARAMS[model]),
-                                             *(d[k] for k in DATA_KEYS[model]), **sizes))
+        start = 0
+        for part in parts:
+            u = _coordinates(part, n_personas, loc, start, non_centered, pooling)
+            start += len(COORDS[part])
+            theta = {k: pm.Deterministic(k, v, dims="persona")
+                     for k, v in published_tensors(part, u).items()}
+            sizes = {} if part == "sbg" else {"n_personas": n_personas}
+            pm.Potential(f"loglik_{part}" if part == "gg" else "loglik",
+                         LOGLIK[part](*(theta[n] for n in PARAMS[part]),
+                                      *(d[k] for k in DATA_KEYS[part]), **sizes))
     return m
+
+
+def _coordinates(model: str, n_personas: int, loc, start: int, non_centered: frozenset[str],
+                 pooling: str) -> list:
+    """The pooled coordinates of one likelihood part (inside the model context)."""
+    import pymc as pm
+
+    u = []
+    for j, name in enumerate(COORDS[model]):
+        i = start + j
+        scale = PRIOR_SCALE[model][j]
+        if n_personas == 1 or pooling == "none":
+            u.append(pm.Normal(name, loc[i], scale, dims="persona"))
+            continue
+        sigma = pm.LogNormal(f"sigma_{name}", mu=SIGMA_PRIOR[0], sigma=SIGMA_PRIOR[1])
+        if name in non_centered:
+            mu = pm.Normal(f"mu_{name}", loc[i], scale)
+            z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="persona")
+            u.append(pm.Deterministic(name, mu + sigma * z, dims="persona"))
+            continue
+        v = pm.Flat(name, dims="persona")
+        pm.Potential(f"pool_{name}", pooled_logp(v, sigma, loc[i], scale))
+        eta = pm.Normal(f"eta_{name}", 0.0, 1.0)
+        mean, sd = mu_given(v, sigma, loc[i], scale)
+        pm.Deterministic(f"mu_{name}", mean + sd * eta)
+        u.append(v)
+    return u
 
 
 def pooled_logp(u, sigma, m, s):

@@ -13,6 +13,9 @@ References
 .. [2] Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). "Counting your customers" the easy
    way: an alternative to the Pareto/NBD model. Marketing Science, 24(2), 275-284. (BG/NBD,
    ``r``, ``alpha``, ``a``, ``b``; equations 6, 9, 10 and 11)
+.. [3] Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). RFM and CLV: using iso-value curves
+   for customer base analysis. Journal of Marketing Research, 42(4), 415-430. (Gamma-Gamma
+   spend, ``p``, ``q``, ``v``; equations 1-5; the "gamma-gamma" note of Fader & Hardie 2013)
 """
 
 from __future__ import annotations
@@ -151,6 +154,27 @@ def bgnbd_log_survival(a, b, n):
 
 
 # ---------------------------------------------------------------------------------------------
+# Gamma-Gamma spend per transaction
+
+
+def gg_loglik(p, q, v, x, m):
+    """Gamma-Gamma log-likelihood of a customer's mean repeat spend ``m`` over ``x`` > 0
+    transactions (the density of the mean: ``z ~ Gamma(p, nu)``, ``nu ~ Gamma(q, v)``), in the
+    form of lifetimes' ``GammaGammaFitter``."""
+    px = p * x
+    return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v)
+            + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(x * m + v))
+
+
+def gg_expected_spend(p, q, v, x, m):
+    """E[spend per transaction | x, m]: ``p (v + x m) / (p x + q - 1)`` (FHL 2005b eq. 5);
+    with ``x = 0`` the population mean ``p v / (q - 1)`` (infinite for ``q <= 1``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = p * (v + x * m) / (p * x + q - 1)
+    return np.where(p * x + q > 1, out, np.inf)
+
+
+# ---------------------------------------------------------------------------------------------
 # PyTensor versions (what is sampled). Data arguments may be numpy arrays or pm.Data tensors;
 # :func:`journeymodel.models.churn.data.weibull_rows` and :func:`~.churn_data.bgnbd_rows` build
 # them. Two rules keep them fast and exact at any size:
@@ -247,4 +271,28 @@ def pt_bgnbd_loglik(r, alpha, a, b, cell_p, cell_x, cell_w, offsets, times, x, t
         l_tx = log_at[t_x_at[some]]
         total += pt.sum(weight[some] * (pt.logaddexp(rx * (l_tx - log_at[T_at[some]]),
                                                      log_c4[xi[some]]) - rx * l_tx))
+    return total
+
+
+def pt_gg_loglik(p, q, v, gg_cell_p, gg_cell_x, gg_cell_w, gg_n, gg_xlogs, gg_offsets, gg_x,
+                 gg_s, *, n_personas):
+    """Gamma-Gamma log-likelihood summed over repeat buyers (:func:`gg_loglik` without its
+    terms free of parameters); ``p``, ``q``, ``v`` shape (P,).
+
+    With ``s = x m`` a customer's total repeat spend, the parameter terms are
+    ``log G(p x + q) - log G(p x) - log G(q) + q log v + p x log s - (p x + q) log(s + v)``:
+    the gamma terms enter once per (``gg_cell_p``, ``gg_cell_x``) cell with its count
+    ``gg_cell_w``, ``q log v - log G(q)`` once per persona times its ``gg_n`` customers, ``p x
+    log s`` through its per-persona sum ``gg_xlogs``; only ``log(s + v)`` is per customer
+    (rows sorted by persona, persona ``k``'s in ``gg_offsets[k]:gg_offsets[k + 1]``). See
+    :func:`journeymodel.models.churn.data.spend_rows`.
+    """
+    import pytensor.tensor as pt
+
+    pc, qc = p[gg_cell_p], q[gg_cell_p]
+    total = pt.sum(gg_cell_w * (pt.gammaln(pc * gg_cell_x + qc) - pt.gammaln(pc * gg_cell_x)))
+    total += pt.sum(gg_n * (q * pt.log(v) - pt.gammaln(q)) + p * gg_xlogs)
+    for k in range(n_personas):
+        rows = slice(gg_offsets[k], gg_offsets[k + 1])
+        total -= pt.sum((p[k] * gg_x[rows] + q[k]) * pt.log(gg_s[rows] + v[k]))
     return total

@@ -40,17 +40,25 @@ References
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
 from journeymodel.choices import CHURN_MODELS
-from journeymodel.errors import InputError, ModelFileError, OptionError
+from journeymodel.errors import DataWarning, InputError, ModelFileError, OptionError
 from journeymodel.models.base import JourneyModel, Result
 from journeymodel.models.churn import data as cd
 from journeymodel.models.churn import pooling as pooling
-from journeymodel.models.churn.graph import COORDS, PARAMS, PRIOR_SCALE, build_pymc
+from journeymodel.models.churn.graph import (
+    COORDS,
+    PARAMS,
+    POOLING,
+    PRIOR_SCALE,
+    build_pymc,
+    parts_of,
+)
 from journeymodel.stats.customers import CustomerStats, customer_stats
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,6 +85,10 @@ REMEDIES = {
                 "check that the log has enough churn events per persona"),
     "bgnbd": ("merge personas with very few customers, or fit without --persona-col",),
 }
+#: Spend and frequency correlated beyond this (in absolute value) are reported with a
+#: DataWarning: the Gamma-Gamma model assumes spend per transaction independent of frequency
+#: (Fader, Hardie & Lee 2005b check it on CDNOW, where it is 0.11).
+SPEND_CORRELATION_MAX = 0.3
 
 
 @dataclass
@@ -106,17 +118,20 @@ class Prepared:
     events: np.ndarray
     cells: dict[str, np.ndarray]
     notes: list[str] = field(default_factory=list)
+    spend: dict[str, Any] | None = None
 
 
 def prepare(model: str, stats: CustomerStats, cust: cd.Customers, unit: float,
-            origin: str) -> Prepared:
+            origin: str, spend: bool = False) -> Prepared:
     """Likelihood data for ``model`` from per-customer summaries (vectorised).
 
-    ``cust`` is :func:`~journeymodel.models.churn.data.customers_of` of ``stats``.
+    ``cust`` is :func:`~journeymodel.models.churn.data.customers_of` of ``stats``; ``spend``
+    (bgnbd) adds the Gamma-Gamma data of the repeat buyers.
     """
     n_p = len(cust.personas)
     if model == "bgnbd":
-        return _prepare_bgnbd(stats, cust, unit, n_p)
+        prep = _prepare_bgnbd(stats, cust, unit, n_p)
+        return _add_spend(prep, stats, n_p) if spend else prep
     at_risk, duration, churned = cd.lifetimes(cust, stats.observed_until, unit, origin)
     persona = cust.persona[at_risk]
     notes = []
@@ -174,6 +189,24 @@ def _prepare_bgnbd(stats: CustomerStats, cust: cd.Customers, unit: float, n_p: i
                     np.bincount(persona[s.x > 0], minlength=n_p), cells, notes)
 
 
+def _add_spend(prep: Prepared, stats: CustomerStats, n_p: int) -> Prepared:
+    """The Gamma-Gamma data (repeat transactions only) and prior centres added to ``prep``."""
+    c = prep.cells
+    rfm = cd.RFM(c["index"], c["x"], c["t_x"], c["T"])
+    sp = cd.spend_of(stats, rfm)
+    persona = c["cell_persona"]
+    data = {**prep.data, **cd.spend_rows(persona[sp.use], sp.x[sp.use], sp.m[sp.use], n_p)}
+    loc = np.r_[prep.prior_loc, np.log(2.0), np.log(3.0), np.log(np.mean(sp.m[sp.use]))]
+    notes = [*prep.notes]
+    dropped = int(((c["x"] > 0) & ~sp.use).sum())
+    if dropped:
+        notes.append(f"{dropped} repeat buyers without a positive repeat spend are not in the "
+                     "spend model")
+    spend = {"customers": int(sp.use.sum()), "correlation": round(sp.correlation, 4)}
+    return replace(prep, data=data, prior_loc=loc, notes=notes,
+                   cells={**c, "m": np.where(sp.use, sp.m, np.nan)}, spend=spend)
+
+
 class ChurnModel(JourneyModel):
     """Bayesian churn / retention model by persona: ``sbg``, ``weibull`` or ``bgnbd``.
 
@@ -200,6 +233,15 @@ class ChurnModel(JourneyModel):
         file holds no ids and forecasts are per persona.
     hdi_prob : float
         Credible mass of reported intervals.
+    spend : bool
+        bgnbd only: also fit the Gamma-Gamma model of the value per repeat transaction (Fader,
+        Hardie & Lee 2005b), pooled by persona like the other parameters (``p``, ``q``, ``v``),
+        from the conversions' values (``value_col``; same-day conversions are one transaction
+        worth their sum). Needed for customer lifetime value (:meth:`forecast`).
+    pooling : {"partial", "none", "complete"}
+        How personas share strength: ``partial`` (hierarchical, the default), ``none`` (each
+        persona fitted on its own data, the one-persona prior for each), ``complete`` (one
+        population: the fit of all customers together, its parameters for every persona).
     target_accept : float or None
         NUTS target acceptance; default :func:`default_target_accept` (0.8; sbg 0.95; bgnbd
         0.95 where the data identify a pooled coordinate only weakly).
@@ -235,7 +277,8 @@ class ChurnModel(JourneyModel):
     def __init__(self, model: str = "sbg", time_unit: str | None = None, origin: str = "auto",
                  draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0,
                  keep_customers: bool = False, hdi_prob: float = 0.94,
-                 target_accept: float | None = None) -> None:
+                 target_accept: float | None = None, spend: bool = False,
+                 pooling: str = "partial") -> None:
         self.model = model
         self.time_unit = time_unit
         self.origin = origin
@@ -246,6 +289,8 @@ class ChurnModel(JourneyModel):
         self.keep_customers = keep_customers
         self.hdi_prob = hdi_prob
         self.target_accept = target_accept
+        self.spend = spend
+        self.pooling = pooling
 
     # -- fitting ---------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -253,6 +298,12 @@ class ChurnModel(JourneyModel):
             raise OptionError(f"model must be one of {', '.join(MODELS)} (got {self.model!r})")
         if not 0 < self.hdi_prob < 1:
             raise OptionError(f"hdi_prob must be in (0, 1) (got {self.hdi_prob!r})")
+        if self.pooling not in POOLING:
+            raise OptionError(f"pooling must be one of {', '.join(POOLING)} "
+                              f"(got {self.pooling!r})")
+        if self.spend and self.model != "bgnbd":
+            raise OptionError(f"the spend model (--value-col) applies to --model bgnbd, not "
+                              f"{self.model} (it models the value of repeat transactions)")
 
     def stats_of(self, journeys: JourneySet) -> CustomerStats:
         """Per-customer summaries of ``journeys``: all :meth:`fit_stats` needs (the same for
@@ -296,21 +347,19 @@ class ChurnModel(JourneyModel):
         cust = cd.customers_of(stats)
         origin = "first_transaction" if self.model == "bgnbd" else cd.resolve_origin(
             self.origin, cust)
-        prep = prepare(self.model, stats, cust, unit, origin)
-        n_p = len(cust.personas)
-        weak = frozenset() if n_p == 1 else pooling.non_centered(
-            COORDS[self.model], pooling.laplace_sd(self.model, prep.data, prep.prior_loc,
-                                                   np.array(PRIOR_SCALE[self.model]), n_p))
-        accept = self.target_accept or default_target_accept(self.model, weak)
-        sampling = bayes.sample(
-            lambda: build_pymc(self.model, n_p, prep.data, prep.prior_loc, weak),
-            key=("journeymodel.churn", self.model, n_p, tuple(sorted(weak))),
-            data={**prep.data, "prior_loc": prep.prior_loc}, draws=self.draws,
-            tune=self.tune, chains=self.chains, seed=self.seed, progress=progress,
-            target_accept=accept, description=f"Sampling {self.model}")
-        tree = sampling.tree
-        keep = {g: tree[g].to_dataset() for g in bayes.POSTERIOR_GROUPS}
-        keep["posterior"] = keep["posterior"].assign_coords(persona=list(cust.personas))
+        prep = prepare(self.model, stats, cust, unit, origin, self.spend)
+        # complete pooling: one population, the fit of all customers as one persona
+        one = self.pooling == "complete" and len(cust.personas) > 1
+        fit_prep = prepare(self.model, stats, replace(
+            cust, persona=np.zeros(len(cust), np.int64), personas=(cd.ALL_PERSONAS,)),
+            unit, origin, self.spend) if one else prep
+        sampling, weak, accept = self._sample(fit_prep, 1 if one else len(cust.personas),
+                                              progress)
+        keep = {g: sampling.tree[g].to_dataset() for g in bayes.POSTERIOR_GROUPS}
+        post = keep["posterior"]
+        if one:  # every persona gets the population's draws
+            post = post.isel(persona=np.zeros(len(cust.personas), np.int64))
+        keep["posterior"] = post.assign_coords(persona=list(cust.personas))
         self.posterior_ = _tree(keep)
         self.personas_ = tuple(cust.personas)
         self.customers_ = prep.customers.astype(np.int64)
@@ -323,7 +372,10 @@ class ChurnModel(JourneyModel):
                       "non_centered": sorted(weak), "target_accept": accept,
                       "compile_seconds": round(sampling.compile_seconds, 2),
                       "sample_seconds": round(sampling.sample_seconds, 2),
-                      "notes": prep.notes}
+                      "notes": prep.notes, "pooling": self.pooling}
+        if prep.spend is not None:
+            self.info_["spend"] = prep.spend
+            _warn_spend_correlation(prep.spend["correlation"])
         self.diagnostics_ = bayes.diagnose(self.posterior_)
         self._remember_stats(stats)
         advice = bayes.remedies(self.diagnostics_, draws=self.draws, tune=self.tune,
@@ -332,6 +384,33 @@ class ChurnModel(JourneyModel):
         bayes.check_convergence(self.diagnostics_, what=f"{self.model} churn model",
                                 remedies=advice, stacklevel=3)
         return self
+
+    def _sample(self, prep: Prepared, n_p: int, progress: bool):
+        """NUTS on ``prep``'s data with ``n_p`` personas: the sampling, the coordinates sampled
+        non-centred, and the target acceptance used."""
+        from journeymodel.fit import bayes
+
+        parts = parts_of(self.model, self.spend)
+        weak: frozenset[str] = frozenset()
+        if n_p > 1 and self.pooling == "partial":
+            start = 0
+            for part in parts:  # independent factors of the posterior: one Laplace fit each
+                k = len(COORDS[part])
+                weak |= pooling.non_centered(COORDS[part], pooling.laplace_sd(
+                    part, prep.data, prep.prior_loc[start:start + k],
+                    np.array(PRIOR_SCALE[part]), n_p))
+                start += k
+        accept = self.target_accept or default_target_accept(self.model, weak)
+        extra = (("spend",) if self.spend else ()) + (
+            (self.pooling,) if self.pooling == "none" and n_p > 1 else ())
+        sampling = bayes.sample(
+            lambda: build_pymc(self.model, n_p, prep.data, prep.prior_loc, weak,
+                               spend=self.spend, pooling=self.pooling),
+            key=("journeymodel.churn", self.model, n_p, tuple(sorted(weak)), *extra),
+            data={**prep.data, "prior_loc": prep.prior_loc}, draws=self.draws,
+            tune=self.tune, chains=self.chains, seed=self.seed, progress=progress,
+            target_accept=accept, description=f"Sampling {self.model}")
+        return sampling, weak, accept
 
     def _remember_stats(self, stats: CustomerStats) -> None:
         """What a fit from summaries knows of its journeys (``fit`` then records the ledger)."""
@@ -379,22 +458,41 @@ class ChurnModel(JourneyModel):
         self.events_ = root["events"].values
         self.info_ = json.loads(root.attrs["info"])
         self.diagnostics_ = bayes.Diagnostics.from_dict(json.loads(root.attrs["diagnostics"]))
+        self._check_loaded_options()
         at_risk = tree["at_risk"].to_dataset()
         self.cells_ = {k: at_risk[k].values for k in at_risk.data_vars if k != "customer_id"}
         self.customer_ids_ = (at_risk["customer_id"].values.astype(str)
                               if "customer_id" in at_risk else None)
 
+    def _check_loaded_options(self) -> None:
+        """Pooling and spend of a loaded file agree with its posterior."""
+        pool = self.info_.get("pooling", "partial")
+        if self.pooling not in POOLING or pool != self.pooling:
+            raise ModelFileError(f"damaged churn model file: pooling {self.pooling!r} (fit "
+                                 f"record {pool!r}); expected one of {', '.join(POOLING)}")
+        missing = [n for n in PARAMS["gg"] if n not in self.posterior_["posterior"]]
+        if self.spend and missing:
+            raise ModelFileError(f"damaged churn model file: spend model without the "
+                                 f"posterior of {', '.join(missing)}")
+
     # -- results ---------------------------------------------------------------------------
-    def params(self) -> xr.Dataset:
+    def params(self, part: str = "model") -> xr.Dataset:
         """Per-persona parameter posteriors: variables ``median``, ``mean``, ``hdi_low``,
-        ``hdi_high`` with dims (param, persona)."""
+        ``hdi_high`` with dims (param, persona).
+
+        ``part="spend"``: the Gamma-Gamma spend parameters ``p``, ``q``, ``v`` (a model fitted
+        with ``spend=True``).
+        """
         import xarray as xr
 
         from journeymodel.fit import bayes
 
         self._check_fitted()
+        if part == "spend" and not self.spend:
+            raise OptionError("this churn model has no spend model; fit --model bgnbd with "
+                              "--value-col (spend=True)")
         post = self.posterior_["posterior"].to_dataset()
-        names = list(PARAMS[self.model])
+        names = list(PARAMS["gg" if part == "spend" else self.model])
         stacked = xr.concat([post[n] for n in names], dim=xr.Variable("param", names))
         return bayes.interval(stacked, self.hdi_prob)
 
@@ -480,3 +578,14 @@ def _tree(groups: dict[str, Any]):
     import xarray as xr
 
     return xr.DataTree.from_dict({f"/{k}": v for k, v in groups.items()})
+
+
+def _warn_spend_correlation(corr: float) -> None:
+    """A DataWarning when spend per transaction and frequency are correlated (the Gamma-Gamma
+    model assumes they are independent)."""
+    if abs(corr) > SPEND_CORRELATION_MAX:
+        warnings.warn(
+            f"spend per transaction and frequency are correlated (Pearson r = {corr:.2f} "
+            f"among repeat buyers, beyond +-{SPEND_CORRELATION_MAX:g}); the Gamma-Gamma spend "
+            "model assumes they are independent, so expected spend and CLV are less reliable",
+            DataWarning, stacklevel=4)

@@ -47,6 +47,9 @@ def published(model: str, u: np.ndarray) -> tuple[np.ndarray, ...]:
     """
     if model == "weibull":
         return np.exp(u[0]), np.exp(u[1])
+    if model == "gg":
+        p, q = np.exp(u[0]), np.exp(u[1])
+        return p, q, np.exp(u[2]) * q / p
     if model == "sbg":
         kappa = np.exp(u[1])
         return expit(u[0]) * kappa, expit(-u[0]) * kappa
@@ -68,6 +71,10 @@ def persona_loglik(model: str, data: Mapping[str, np.ndarray], p: int):
         ev, ev_log = data["events"][p], data["events_log_d"][p]
         return lambda k, lam: float(ev * (np.log(k) - k * np.log(lam)) + (k - 1) * ev_log
                                     - (w * np.exp(k * (log_d - np.log(lam)))).sum())
+    if model == "gg":
+        rows = slice(data["gg_offsets"][p], data["gg_offsets"][p + 1])
+        x, total = data["gg_x"][rows], data["gg_s"][rows]
+        return lambda pp, q, v: float(lk.gg_loglik(pp, q, v, x, total / x).sum())
     rows = slice(data["offsets"][2 * p], data["offsets"][2 * p + 2])
     x, w = data["x"][rows].astype(np.float64), data["weight"][rows]
     t_x, T = data["times"][data["t_x_at"][rows]], data["times"][data["T_at"][rows]]

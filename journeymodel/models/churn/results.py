@@ -103,17 +103,21 @@ def summary(model: ChurnModel, periods: int = 12) -> Result:
                _band_table(ret, "hazard", shown, axis_name)),
               (f"Model parameters {model.model} per persona (median [{pct} HDI])",
                _params_table(model, personas))]
+    if model.spend:
+        tables.append((f"Spend per repeat transaction, Gamma-Gamma, per persona (mean [{pct} "
+                       "HDI])", _spend_table(model, personas)))
     verdict = "converged" if diag.ok else "did NOT converge"
     notes = [*_weak_note(model, personas),
              f"diagnostics: {verdict} (R-hat max {diag.r_hat_max:.3f}, bulk ESS min "
              f"{diag.ess_bulk_min:,.0f}, {diag.divergences} divergences; {diag.chains} chains x "
              f"{diag.draws:,} draws)", f"time unit: {_unit_text(model)}",
-             *model.info_.get("notes", [])]
+             _pooling_note(model), *_spend_notes(model), *model.info_.get("notes", [])]
     curve_json = {p: {stat: [round(float(v), 6) for v in ret[f"survival_{stat}"].values[i]]
                       for stat in ("median", "mean", "low", "high")}
                   for i, p in enumerate(model.personas_)}
     json_out = {"model": model.model, "time_unit": model.info_["time_unit"],
-                "origin": model.info_["origin"], "key_figures": key_json,
+                "origin": model.info_["origin"],
+                "pooling": model.info_.get("pooling", "partial"), "key_figures": key_json,
                 "personas": personas,
                 "weakly_identified": weakly_identified(model, personas),
                 "diagnostics": {**diag.to_dict(), "converged": diag.ok},
@@ -121,6 +125,8 @@ def summary(model: ChurnModel, periods: int = 12) -> Result:
                 "timing": {k: model.info_.get(k) for k in ("sampler", "compile_seconds",
                                                            "sample_seconds")},
                 "notes": list(model.info_.get("notes", []))}
+    if model.spend:
+        json_out["spend"] = dict(model.info_["spend"])
     kinds = {col: "text" for _, frame in tables for col in frame.columns}
     kinds.update({"customers": "count", "churned": "count", "repeat_buyers": "count"})
     return Result(json=json_out, tables=tables, notes=notes, kinds=kinds)
@@ -141,7 +147,58 @@ def summary_params(model: ChurnModel) -> dict[str, Any]:
         out[persona] = {"params": params, "customers": int(model.customers_[i]),
                         ("churned" if model.model != "bgnbd" else "repeat_buyers"):
                         int(model.events_[i])}
+    if model.spend:
+        gg = model.params("spend")
+        for i, persona in enumerate(model.personas_):
+            out[persona]["spend_params"] = {
+                name: {k: round(float(gg.sel(param=name).isel(persona=i)[k]), 6)
+                       for k in ("mean", "hdi_low", "hdi_high")} for name in PARAMS["gg"]}
     return out
+
+
+#: What each pooling means, for the summary's line.
+POOLING_TEXT = {"partial": "partial (hierarchical: personas borrow strength from each other)",
+                "none": "none (each persona fitted on its own data)",
+                "complete": "complete (one population: every persona gets the parameters of "
+                            "all customers together)"}
+
+
+def _pooling_note(model: ChurnModel) -> str:
+    if len(model.personas_) == 1:
+        return "pooling: one persona (nothing to pool)"
+    return f"pooling: {POOLING_TEXT[model.info_.get('pooling', 'partial')]}"
+
+
+def _spend_notes(model: ChurnModel) -> list[str]:
+    if not model.spend:
+        return []
+    sp = model.info_["spend"]
+    corr = sp["correlation"]
+    verdict = ("beyond +-0.3: the model's independence assumption is doubtful"
+               if abs(corr) > 0.3 else "the model assumes independence")
+    return [f"spend model: {sp['customers']:,} repeat buyers with a positive spend; "
+            f"correlation of spend per transaction with frequency {corr:.2f} ({verdict})"]
+
+
+def _spend_table(model: ChurnModel, personas: dict[str, Any]) -> pd.DataFrame:
+    """Per persona: mean spend per transaction ``p v / (q - 1)`` and ``p``, ``q``, ``v``."""
+    from journeymodel.io.formatting import number
+
+    p, q, v = (model.draws_of(n) for n in PARAMS["gg"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_spend = np.where(q > 1, p * v / (q - 1), np.inf)
+    low, high = hdi(mean_spend, model.hdi_prob)
+    rows = []
+    for i, (name, entry) in enumerate(personas.items()):
+        m = float(np.mean(mean_spend[:, i]))
+        row = {"persona": name, "mean spend per transaction": (
+            f"{number(m, 3)} [{number(low[i], 3)}, {number(high[i], 3)}]"
+            if np.isfinite(m) else "unbounded (q <= 1 in some draws)")}
+        for k in PARAMS["gg"]:
+            cell = entry["spend_params"][k]
+            row[k] = _iv(cell["mean"], cell["hdi_low"], cell["hdi_high"])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("persona")
 
 
 def _iv(median: float, low: float, high: float, kind: str = "number") -> str:
@@ -157,7 +214,8 @@ def _params_table(model: ChurnModel, personas: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for name, entry in personas.items():
         row: dict[str, Any] = {"persona": name, "customers": entry["customers"]}
-        row.update({k: v for k, v in entry.items() if k not in ("params", "customers")})
+        row.update({k: v for k, v in entry.items()
+                    if k not in ("params", "customers", "spend_params")})
         for p in PARAMS[model.model]:
             cell = entry["params"][p]
             row[p] = _iv(cell["median"], cell["hdi_low"], cell["hdi_high"])

@@ -106,6 +106,17 @@ def simulate_bgnbd(params: Mapping[str, Mapping[str, float]], n: int | Mapping[s
     observed_until : str
     """
     rng = np.random.default_rng(seed)
+    names, persona, cust, weeks_at = _bgnbd_purchases(params, n, weeks, acquisition_weeks, rng)
+    seconds = weeks_at * 7 * DAY + 60.0
+    cust2 = np.concatenate([cust, cust])
+    label = np.repeat(np.array(["visit", "conversion"], dtype=object), len(cust))
+    df = _frame(cust2, persona[cust2], names, np.concatenate([seconds - 60.0, seconds]), label)
+    return df, str((START + pd.Timedelta(weeks=weeks)).isoformat())
+
+
+def _bgnbd_purchases(params, n, weeks: float, acquisition_weeks: float,
+                     rng: np.random.Generator):
+    """Persona names, each customer's persona, and every purchase's customer and time (weeks)."""
     names, persona = _personas(params, n)
     get = lambda key: np.array([params[p][key] for p in names])[persona]  # noqa: E731
     lam = rng.gamma(get("r"), 1.0 / get("alpha"))
@@ -122,9 +133,37 @@ def simulate_bgnbd(params: Mapping[str, Mapping[str, float]], n: int | Mapping[s
         cust_parts.append(who)
         time_parts.append(now)
         alive = rng.random(len(who)) >= p[who]
-    cust = np.concatenate(cust_parts)
-    seconds = np.concatenate(time_parts) * 7 * DAY + 60.0
-    cust2 = np.concatenate([cust, cust])
-    label = np.repeat(np.array(["visit", "conversion"], dtype=object), len(cust))
-    df = _frame(cust2, persona[cust2], names, np.concatenate([seconds - 60.0, seconds]), label)
+    return names, persona, np.concatenate(cust_parts), np.concatenate(time_parts)
+
+
+def simulate_transactions(params: Mapping[str, Mapping[str, float]],
+                          n: int | Mapping[str, int], weeks: float = 39.0, *,
+                          acquisition_weeks: float = 12.0,
+                          seed: int | np.random.Generator = 0):
+    """A plain transaction log from BG/NBD and Gamma-Gamma (Fader, Hardie & Lee 2005).
+
+    Purchases as :func:`simulate_bgnbd` (``r``, ``alpha``, ``a``, ``b`` per persona, rates per
+    week); when a persona's parameters also hold ``p``, ``q``, ``v``, each customer's mean
+    spend scale ``nu ~ Gamma(q, rate v)`` and each purchase's amount ``~ Gamma(p, rate nu)``
+    (otherwise amounts are 1).
+
+    Returns
+    -------
+    events : DataFrame
+        One row per purchase: ``customer_id``, ``timestamp``, ``touchpoint`` (always
+        ``"purchase"``), ``amount``, ``persona``; no touchpoint rows.
+    observed_until : str
+    """
+    rng = np.random.default_rng(seed)
+    names, persona, cust, weeks_at = _bgnbd_purchases(params, n, weeks, acquisition_weeks, rng)
+    amount = np.ones(len(cust))
+    if all({"p", "q", "v"} <= set(params[k]) for k in names):
+        get = lambda key: np.array([params[k][key] for k in names])[persona]  # noqa: E731
+        nu = rng.gamma(get("q"), 1.0 / get("v"))
+        amount = rng.gamma(get("p")[cust], 1.0 / nu[cust])
+    seconds = weeks_at * 7 * DAY
+    df = _frame(cust, persona[cust], names, seconds,
+                np.full(len(cust), "purchase", dtype=object))
+    order = np.lexsort((seconds, cust))
+    df.insert(3, "amount", np.round(amount[order], 2))
     return df, str((START + pd.Timedelta(weeks=weeks)).isoformat())
