@@ -148,9 +148,10 @@ def read_options_with_config(values: dict[str, Any], config: Path | None,
 # ---------------------------------------------------------------------------------------------
 # Common arguments
 
-EventsArg = Annotated[Path, typer.Argument(
-    help="Event log: CSV (any delimiter), Parquet, or a ChannelAttribution path table.",
-    exists=True, dir_okay=False, readable=True, show_default=False)]
+EventsArg = Annotated[str, typer.Argument(
+    help="Event log: CSV (any delimiter), Parquet, or a ChannelAttribution path table; a file, "
+    "a folder of such files, a glob ('events/date=*/*.parquet') or an fsspec URL.",
+    show_default=False)]
 ModelArg = Annotated[Path, typer.Argument(
     help="A fitted model file (.nc).", exists=True, dir_okay=False, readable=True,
     show_default=False)]

@@ -1,4 +1,5 @@
-"""Read an event log file or DataFrame into an Arrow table, or say clearly why not.
+"""Read an event log (a file, a folder or glob of files, a URL, a DataFrame) into an Arrow
+table, or say clearly why not.
 
 CSV (any one-character delimiter, sniffed when not given; ``.gz``), Parquet (recognised by its
 signature whatever the suffix) and pandas DataFrames (object columns mixing types are read as
@@ -24,33 +25,116 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def read_table(source: str | Path | pd.DataFrame, options: ReadOptions) -> tuple[pa.Table, str]:
-    """Read ``source`` into an Arrow table; returns the table and a name for messages."""
+    """Read ``source`` into an Arrow table; returns the table and a name for messages.
+
+    ``source`` is a DataFrame, an Arrow table, or where the log lives: a file, a folder of
+    Parquet/CSV files, a glob or an fsspec URL (:func:`journeymodel.data.sources.
+    resolve_source`). The files of a folder or glob are read in sorted order as one table: they
+    must have the same columns (an InputError names the file that differs); hive partition
+    values in their paths (``date=2025-01-01/``) become a column only where an option names
+    it (``--persona-col region``). A log too big for this process's memory is refused with a
+    message naming ``--workers`` (:func:`journeymodel.data.sources.check_fits_in_memory`).
+    """
     if isinstance(source, pd.DataFrame):
         return _from_pandas(source), "<DataFrame>"
     if isinstance(source, pa.Table):
         return source, "<Table>"
-    path = Path(source)
-    name = str(source)
-    if not path.exists():
-        raise InputError("file not found", source=name)
-    if path.is_dir():
-        raise InputError("is a directory, expected an event log file", source=name)
-    if path.stat().st_size == 0:
+    from journeymodel.data.sources import check_fits_in_memory, resolve_source
+
+    src = resolve_source(source)
+    check_fits_in_memory(src)
+    if len(src.files) == 1:
+        path = src.files[0]
+        return read_file(path, options, fs=src.fs, name=src.label(path),
+                         hive=src.hive(path)), src.name
+    tables = [read_file(f, options, fs=src.fs, name=src.label(f), hive=src.hive(f))
+              for f in src.files]
+    return concat_files(tables, [src.label(f) for f in src.files]), src.name
+
+
+def read_file(path: str | Path, options: ReadOptions, *, fs: Any = None,
+              name: str | None = None, hive: dict[str, str] | None = None) -> pa.Table:
+    """Read one event-log file (local, or through the fsspec filesystem ``fs``).
+
+    ``name`` is the file's name in messages; ``hive`` its partition values, added as text
+    columns where an option names a column the file lacks.
+    """
+    name = str(path) if name is None else name
+    if fs is None:
+        path = Path(path)
+        if not path.exists():
+            raise InputError("file not found", source=name)
+        if path.is_dir():
+            raise InputError("is a directory, expected an event log file", source=name)
+        size = path.stat().st_size
+    else:
+        size = int(fs.size(path) or 0)
+    if size == 0:
         raise InputError("the file is empty", source=name)
     sep = _check_sep(options.sep)
-    with open(path, "rb") as fh:
+    with (open(path, "rb") if fs is None else fs.open(path, "rb")) as fh:
         magic = fh.read(8)
     _refuse_other_files(magic, name)
-    suffixes = [s.lower() for s in path.suffixes]
+    suffixes = [s.lower() for s in Path(str(path)).suffixes]
     parquet = magic[:4] == b"PAR1" or bool(suffixes and suffixes[-1] in (".parquet", ".pq"))
     try:
         if parquet:
-            return _read_parquet(path, options), name
-        return _read_csv(path, sep), name
+            table = _read_parquet(path if fs is None else fs.open(path, "rb"), options)
+        else:
+            table = _read_csv(path, sep, fs=fs, name=name)
     except (pa.ArrowException, UnicodeDecodeError, csv.Error, OSError, EOFError) as exc:
         kind = "Parquet" if parquet else "CSV"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read as {kind}: {first}", source=name) from exc
+    return _with_hive(table, hive or {}, options)
+
+
+def _with_hive(table: pa.Table, hive: dict[str, str], o: ReadOptions) -> pa.Table:
+    """Partition values (``region=eu/``) as columns, only those an option names."""
+    named = {o.customer_col, o.time_col, o.touchpoint_col, o.persona_col, o.value_col,
+             o.sentiment_col, o.device_col} - {None}
+    for key, value in hive.items():
+        if key in named and key not in table.column_names:
+            table = table.append_column(key, pa.array([value] * table.num_rows, pa.string()))
+    return table
+
+
+def columns_differ(columns: list[str], first: list[str], first_name: str) -> str:
+    """How a file's columns differ from the first file's (for an InputError naming it)."""
+    missing = [c for c in first if c not in columns]
+    extra = [c for c in columns if c not in first]
+    text = "; ".join(part for part in (
+        f"has no column {', '.join(map(repr, missing))}" if missing else "",
+        f"has the extra column {', '.join(map(repr, extra))}" if extra else "") if part)
+    return (f"{text or f'has columns {columns}'} (the first file, {first_name}, has {first}); "
+            "the files of one event log need the same columns")
+
+
+def concat_files(tables: list[pa.Table], names: list[str]) -> pa.Table:
+    """The tables of a log's files as one table, in order; every file must have the first
+    file's columns (in any order), of types Arrow can unify (an InputError names the file)."""
+    first = tables[0].column_names
+    for table, name in zip(tables[1:], names[1:], strict=True):
+        if set(table.column_names) != set(first) or len(table.column_names) != len(first):
+            raise InputError(columns_differ(table.column_names, first, names[0]), source=name)
+    tables = [t.select(first) for t in tables]
+    for i, col in enumerate(first):  # dictionaries in some files, plain text in others
+        types = {t.schema.field(i).type for t in tables}
+        if len(types) > 1 and any(pa.types.is_dictionary(t) for t in types):
+            tables = [t.set_column(i, col, t[col].cast(t.schema.field(i).type.value_type))
+                      if pa.types.is_dictionary(t.schema.field(i).type) else t
+                      for t in tables]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        for table, name in zip(tables[1:], names[1:], strict=True):
+            for i, col in enumerate(first):
+                a, b = tables[0].schema.field(i).type, table.schema.field(i).type
+                if a != b:
+                    raise InputError(f"is {b}, but {a} in {names[0]}; the files of one "
+                                     "event log need the same column types",
+                                     source=name, column=col) from exc
+        raise InputError(f"cannot combine the files: {exc}", source=names[0]) from exc
 
 
 #: File signatures that are not event logs, with what to tell the user.
@@ -118,7 +202,7 @@ def _is_missing(v: Any) -> bool:
         return False
 
 
-def _read_parquet(path: Path, options: ReadOptions) -> pa.Table:
+def _read_parquet(path: Path | Any, options: ReadOptions) -> pa.Table:
     """Read only the columns an event log can use, low-cardinality text as dictionaries.
 
     When a required column (or an optional one named explicitly) is missing, everything is read,
@@ -153,14 +237,24 @@ def _read_parquet(path: Path, options: ReadOptions) -> pa.Table:
     return pq.read_table(path, columns=columns, read_dictionary=low_card or None)
 
 
-def _read_csv(path: Path, sep: str | None) -> pa.Table:
+def _read_csv(path: Path | str, sep: str | None, *, fs: Any = None,
+              name: str | None = None) -> pa.Table:
     import pyarrow.csv as pacsv
 
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
-        head = fh.read(65536)
+    name = str(path) if name is None else name
+    gz = str(path).lower().endswith(".gz")
+    if fs is not None:  # a remote file: its bytes, read once
+        with fs.open(path, "rb") as fh:
+            data = fh.read()
+        source: Any = io.BytesIO(gzip.decompress(data) if gz else data)
+        head = source.getvalue()[:65536].decode("utf-8-sig", errors="replace")
+    else:
+        source = path
+        opener = gzip.open if gz else open
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+            head = fh.read(65536)
     if not head.strip():
-        raise InputError("the file is empty", source=str(path))
+        raise InputError("the file is empty", source=name)
     if sep is None:
         try:
             sep = csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
@@ -169,9 +263,9 @@ def _read_csv(path: Path, sep: str | None) -> pa.Table:
     header = next(csv.reader(io.StringIO(head), delimiter=sep))
     if len(set(header)) != len(header):
         dup = sorted({h for h in header if header.count(h) > 1})
-        raise InputError(f"duplicate column names {dup}", source=str(path))
+        raise InputError(f"duplicate column names {dup}", source=name)
     return pacsv.read_csv(
-        path,
+        source,
         parse_options=pacsv.ParseOptions(delimiter=sep),
         read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
         convert_options=pacsv.ConvertOptions(
