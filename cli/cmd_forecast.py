@@ -45,6 +45,10 @@ def forecast(
         "-o", "--out", dir_okay=False, help="Write the forecast table to CSV/Parquet (with "
         "--from: one row per journey in flight).")] = None,
     seed: SeedOpt = 0,
+    discount_rate: Annotated[float | None, typer.Option(
+        "--discount-rate", help="Yearly discount rate of customer lifetime value (bgnbd "
+        "churn models fitted with --value-col), 0.1 for 10% [default: 0].",
+        show_default=False)] = None,
     read=None,
 ) -> None:
     """Forecast conversions or retention ahead, with credible intervals.
@@ -63,9 +67,14 @@ def forecast(
         check_table_output(out, [model, events, read.config_path], "forecast table")
     fitted = load_model_cli(model)
     if fitted.model_type in IN_FLIGHT:
+        if discount_rate is not None:
+            from journeymodel.errors import OptionError
+
+            raise OptionError(f"--discount-rate applies to churn models (customer lifetime "
+                              f"value), not to a {fitted.model_type} model")
         result = _in_flight(fitted, events, horizon, journeys, as_of, draws, read, seed)
     else:
-        result = _ahead(fitted, events, horizon, journeys, as_of, draws, seed)
+        result = _ahead(fitted, events, horizon, journeys, as_of, draws, seed, discount_rate)
     if out is not None and result.frame is not None:
         write_frame(result.frame, out)
         typer.echo(f"wrote the forecast to {out}", err=True)
@@ -113,7 +122,7 @@ def _backtest(forecast, result, events, read) -> None:
     backtest(forecast, full, forecast.start).add_to(result)
 
 
-def _ahead(fitted, events, horizon, journeys, as_of, draws, seed):
+def _ahead(fitted, events, horizon, journeys, as_of, draws, seed, discount_rate=None):
     """Conversion and churn models (as before --from existed)."""
     from journeymodel.cli.options import require
 
@@ -123,6 +132,12 @@ def _ahead(fitted, events, horizon, journeys, as_of, draws, seed):
         if value is not None:
             raise OptionError(f"{name} applies to markov and stages models (journeys in "
                               f"flight), not to a {fitted.model_type} model")
+    extra = {}
+    if discount_rate is not None:
+        if fitted.model_type != "churn":
+            raise OptionError(f"--discount-rate applies to churn models (customer lifetime "
+                              f"value), not to a {fitted.model_type} model")
+        extra["discount_rate"] = discount_rate
     number = None
     if horizon is not None:
         try:
@@ -131,4 +146,4 @@ def _ahead(fitted, events, horizon, journeys, as_of, draws, seed):
             raise OptionError(f"--horizon must be a number of periods for a "
                               f"{fitted.model_type} model (got {horizon!r})") from None
     return require(fitted, "forecast", "forecast")(horizon=number, journeys=journeys,
-                                                   seed=seed)
+                                                   seed=seed, **extra)

@@ -529,17 +529,20 @@ class ChurnModel(JourneyModel):
         return results.retention(self, periods)
 
     def forecast(self, *, horizon: float | None = None, journeys: int | None = None,
-                 seed: int | np.random.Generator = 0) -> Result:
+                 seed: int | np.random.Generator = 0, discount_rate: float = 0.0) -> Result:
         """Forecast ``horizon`` time units past the end of observation.
 
         sbg, weibull: expected survivors per persona among the customers active at the end of
         observation. bgnbd: P(alive) now and expected transactions in the horizon, per
-        customer (when stored) and per persona.
+        customer (when stored) and per persona; with a spend model also customer lifetime value
+        (:mod:`journeymodel.models.churn.value`) per customer of each persona and per customer,
+        discounted at ``discount_rate`` a year.
 
         Raises
         ------
         OptionError
-            ``horizon`` missing or not positive, or ``journeys`` given.
+            ``horizon`` missing or not positive, ``journeys`` given, ``discount_rate`` given
+            for a model without spend, or negative.
         """
         from journeymodel.models.churn import results
 
@@ -550,7 +553,10 @@ class ChurnModel(JourneyModel):
         if horizon is None or not horizon > 0:
             raise OptionError(f"a churn forecast needs --horizon > 0 in the model's time unit "
                               f"({self.info_['time_unit']}) (got {horizon!r})")
-        return results.forecast(self, float(horizon), seed)
+        if discount_rate and not self.spend:
+            raise OptionError("--discount-rate applies to customer lifetime value, which needs "
+                              "a bgnbd model fitted with --value-col (its spend model)")
+        return results.forecast(self, float(horizon), seed, float(discount_rate))
 
     def draws_of(self, name: str, max_draws: int | None = None,
                  seed: int | np.random.Generator = 0) -> np.ndarray:

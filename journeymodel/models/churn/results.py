@@ -333,9 +333,10 @@ def _band_table(ret: xr.Dataset, name: str, shown: int, axis_name: str) -> pd.Da
 # forecasts
 
 
-def forecast(model: ChurnModel, horizon: float, seed: Any) -> Result:
+def forecast(model: ChurnModel, horizon: float, seed: Any, discount_rate: float = 0.0
+             ) -> Result:
     if model.model == "bgnbd":
-        return _forecast_bgnbd(model, horizon, seed)
+        return _forecast_bgnbd(model, horizon, seed, discount_rate)
     return _forecast_survivors(model, horizon, seed)
 
 
@@ -413,7 +414,12 @@ def bgnbd_customer_draws(model: ChurnModel, horizon: float, seed: Any):
     return alive[:, inv], expected[:, inv]
 
 
-def _forecast_bgnbd(model: ChurnModel, horizon: float, seed: Any) -> Result:
+def _forecast_bgnbd(model: ChurnModel, horizon: float, seed: Any, rate: float = 0.0
+                    ) -> Result:
+    from journeymodel.models.churn import value as cv
+
+    value = (cv.customer_value(model, horizon, rate, CUSTOMER_FORECAST_DRAWS, seed)
+             if model.spend else None)
     alive, expected = bgnbd_customer_draws(model, horizon, seed)
     persona = model.cells_["cell_persona"].astype(np.int64)
     n_p = len(model.personas_)
@@ -442,6 +448,8 @@ def _forecast_bgnbd(model: ChurnModel, horizon: float, seed: Any) -> Result:
                              for r in per.to_dict("records")}}
     frame = per.assign(horizon=horizon)
     notes = []
+    if value is not None:
+        per, frame = _add_clv(model, value, per, tables, json_out, horizon, rate)
     if model.customer_ids_ is not None:
         low, high = hdi(expected, model.hdi_prob)
         frame = pd.DataFrame({
@@ -451,6 +459,7 @@ def _forecast_bgnbd(model: ChurnModel, horizon: float, seed: Any) -> Result:
             "p_alive": p_alive, "expected_transactions": expected.mean(axis=0),
             "expected_low": low, "expected_high": high})
         frame.insert(2, "horizon", horizon)
+        frame = _customer_columns(model, frame, alive, value)
         json_out["customers"] = frame.to_dict("records")
         top = frame.nlargest(10, "expected_transactions").set_index("customer_id")
         top = top[["persona", "x", "t_x", "T", "p_alive", "expected_transactions"]].rename(
@@ -461,3 +470,57 @@ def _forecast_bgnbd(model: ChurnModel, horizon: float, seed: Any) -> Result:
         notes.append("the model was saved without customer ids (keep_customers=False): "
                      "forecasts are per persona only")
     return Result(json=json_out, tables=tables, frame=frame, notes=notes)
+
+
+def _add_clv(model: ChurnModel, value, per: pd.DataFrame, tables: list, json_out: dict,
+             horizon: float, rate: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CLV per customer of each persona (and of all) into the per-persona frame, a table and
+    the JSON (``personas.<p>.clv.{mean, low, high}``); in place for ``tables`` and
+    ``json_out``."""
+    from journeymodel.io.formatting import number
+
+    n_p = len(model.personas_)
+    draws = value.per_persona(n_p)
+    counts = np.bincount(value.persona, weights=value.weight, minlength=n_p)
+    overall = draws @ counts / max(counts.sum(), 1.0)
+    b = _band(np.concatenate([draws, overall[:, None]], axis=1), model.hdi_prob)
+    per = per.assign(clv_mean=b["mean"], clv_low=b["low"], clv_high=b["high"])
+    for i, name in enumerate(per["persona"]):
+        json_out["personas"][name]["clv"] = {k: round(float(b[k][i]), 6)
+                                             for k in ("mean", "low", "high")}
+        for k in ("clv_mean", "clv_low", "clv_high"):
+            json_out["personas"][name].pop(k, None)
+    json_out["discount_rate"] = rate
+    unit = model.info_["time_unit"]
+    pct = f"{round(model.hdi_prob * 100)}%"
+    shown = pd.DataFrame({
+        "customers": per["customers"].to_numpy(),
+        "CLV per customer": [f"{number(m, 3)} [{number(lo, 3)}, {number(hi, 3)}]"
+                             for m, lo, hi in zip(b["mean"], b["low"], b["high"],
+                                                  strict=True)],
+        "total": [number(m * n, 3) for m, n in zip(b["mean"], per["customers"],
+                                                   strict=True)]},
+        index=pd.Index(per["persona"], name="persona"))
+    disc = f", discounted at {rate * 100:g}% a year" if rate else ", undiscounted"
+    tables.append((f"Customer lifetime value over the next {horizon:g} {unit}{disc} "
+                   f"(mean, {pct} HDI)", shown))
+    return per, per.assign(horizon=horizon)
+
+
+def _customer_columns(model: ChurnModel, frame: pd.DataFrame, alive: np.ndarray,
+                      value) -> pd.DataFrame:
+    """P(alive)'s interval, and with a spend model expected spend and CLV (mean, low, high),
+    per stored customer."""
+    from journeymodel.models.churn.value import band
+
+    low, high = hdi(alive, model.hdi_prob)
+    at = frame.columns.get_loc("p_alive") + 1
+    frame.insert(at, "p_alive_low", low)
+    frame.insert(at + 1, "p_alive_high", high)
+    if value is None:
+        return frame
+    for name, draws in (("expected_spend", value.spend), ("clv", value.clv)):
+        mean, lo, hi = band(draws, model.hdi_prob)
+        inv = value.inverse
+        frame[name], frame[f"{name}_low"], frame[f"{name}_high"] = mean[inv], lo[inv], hi[inv]
+    return frame

@@ -1,5 +1,6 @@
-"""Churn section: retention curves per persona with credible bands, and the forecast of the
-customers active now over the periods ahead."""
+"""Churn section: retention curves per persona with credible bands, the forecast of the
+customers active now over the periods ahead, and (BG/NBD with its spend model) customer
+lifetime value per persona."""
 
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ def churn_section(model: ChurnModel, label: str, palette: Palette, *,
                      ("time unit", unit), ("sampling", "converged" if d.ok else
                                            "did NOT converge")]
     section.items += [retention_figure(model, palette, sid), forecast_figure(model, palette, sid)]
+    if getattr(model, "spend", False):
+        section.items.append(clv_figure(model, palette, sid))
     return section
 
 
@@ -169,3 +172,34 @@ def forecast_figure(model: ChurnModel, palette: Palette, sid: str) -> Figure:
     ax.legend(frameon=False, loc="lower left" if bands["what"] == "survivors" else "upper left")
     style_axes(ax, grid="y")
     return Figure(f"{sid}-forecast", title, caption, render(fig))
+
+
+def clv_figure(model: ChurnModel, palette: Palette, sid: str) -> Figure:
+    """Customer lifetime value per customer of each persona over the forecast's last horizon
+    (undiscounted), as the forecast computes it: posterior mean with its interval."""
+    horizon = HORIZONS[-1]
+    per = model.forecast(horizon=float(horizon), seed=0).json["personas"]
+    names = list(model.personas_)
+    mean = np.array([per[n]["clv"]["mean"] for n in names])
+    low = np.array([per[n]["clv"]["low"] for n in names])
+    high = np.array([per[n]["clv"]["high"] for n in names])
+    fig = new_figure(10, 0.9 + 0.5 * len(names))
+    ax = fig.add_subplot()
+    y = np.arange(len(names))[::-1]
+    ax.barh(y, mean, color=[palette.persona(n) for n in names], alpha=0.8)
+    ax.errorbar(mean, y, xerr=[mean - low, high - mean], fmt="none", ecolor="#333333",
+                capsize=3, linewidth=1)
+    for yi, m, lo, hi in zip(y, mean, low, high, strict=True):
+        ax.text(hi * 1.02, yi, f"{m:,.2f} [{lo:,.2f}, {hi:,.2f}]", va="center", fontsize=8)
+    ax.set_yticks(y, names)
+    ax.set_xlim(0, float(high.max()) * 1.35 or 1.0)
+    ax.set_xlabel(f"expected value per customer over the next {horizon} {_unit(model)}")
+    style_axes(ax, grid="x")
+    pct = f"{round(model.hdi_prob * 100)}%"
+    allp = per["all"]["clv"]
+    caption = (f"Customer lifetime value: the expected value of a persona's known customers "
+               f"over the next {horizon} {_unit(model)} (BG/NBD transactions times the "
+               f"Gamma-Gamma value per transaction, undiscounted), posterior mean with its "
+               f"{pct} highest-density interval. All customers: {allp['mean']:,.2f} "
+               f"[{allp['low']:,.2f}, {allp['high']:,.2f}] each. " + _diag_text(model))
+    return Figure(f"{sid}-clv", "Customer lifetime value by persona", caption, render(fig))
