@@ -28,6 +28,13 @@ Parameterization = choice_enum("Parameterization", PARAMETERIZATIONS)
 Sampler = choice_enum("Sampler", SAMPLERS)
 
 
+#: --pooling's choices (journeymodel.models.conversion.graph.POOLING).
+Pooling = choice_enum("Pooling", ("partial", "none", "complete"))
+PoolingOpt = Annotated[Pooling, typer.Option(
+    "--pooling", help="How personas share strength: partial (hierarchical), none (each "
+    "persona on its own data) or complete (one rate for all).")]
+
+
 def register(app: typer.Typer, fit: typer.Typer) -> None:
     fit.command(name="conversion")(fit_conversion)
 
@@ -51,6 +58,7 @@ def fit_conversion(
         "--sampler", help="NUTS implementation [default: nutpie if installed, else pymc].")
     ] = None,
     target_accept: TargetAcceptOpt = None,
+    pooling: PoolingOpt = Pooling.partial,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
     read=None,
@@ -67,7 +75,8 @@ def fit_conversion(
     from journeymodel.io.outputs import check_not_input
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
-    model = _model(by, draws, tune, chains, parameterization, seed, sampler, target_accept)
+    model = _model(by, draws, tune, chains, parameterization, seed, sampler, target_accept,
+                   Pooling(pooling).value)
     journeys = load_journeys_cli(events, read)
     model.fit(journeys, progress=True)
     model.save(out)
@@ -76,7 +85,7 @@ def fit_conversion(
 
 
 def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int,
-           sampler=None, target_accept: float | None = None):
+           sampler=None, target_accept: float | None = None, pooling: str = "partial"):
     """The ConversionModel for the options (checking them before the data are read)."""
     from journeymodel.cli.options import check_sampling
 
@@ -87,7 +96,7 @@ def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int,
     return ConversionModel(by=groups, draws=draws, tune=tune, chains=chains, seed=seed,
                            parameterization=Parameterization(parameterization).value,
                            sampler=None if sampler is None else Sampler(sampler).value,
-                           target_accept=target_accept)
+                           target_accept=target_accept, pooling=pooling)
 
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:

@@ -133,20 +133,34 @@ def choose_parameterization(counts: ConversionCounts, forced: str) -> dict[str, 
 # -- the PyMC model --------------------------------------------------------------------------
 
 
+#: How the levels of the first grouping share strength (``partial``: the hierarchy above).
+POOLING = ("partial", "none", "complete")
+
+
 def build_model(shape: tuple[int, ...], choice: dict[str, str], trials: np.ndarray,
-                conversions: np.ndarray):
+                conversions: np.ndarray, pooling: str = "partial"):
     """The PyMC model for counts of ``shape`` (data in ``pm.Data`` "trials"/"conversions").
 
     Variables kept in the posterior: ``mu``, ``sigma_levels``, ``logit_levels`` (n_levels,) and,
     for two groupings, ``sigma_second``, ``effect_second`` (n_second,), ``sigma_cells``,
     ``effect_cells`` (n_levels, n_second).
+
+    ``pooling="none"`` (one grouping): each level's logit rate has ``mu``'s prior ``N(0, 3)``
+    on its own, and ``mu`` is their mean (no ``sigma_levels``); ``"complete"``: one logit rate
+    ``mu ~ N(0, 3)`` for every level (the fit of all journeys together).
     """
     import pymc as pm
 
     with pm.Model() as model:
         n = pm.Data("trials", trials)
         k = pm.Data("conversions", conversions)
-        if choice["levels"] == INFORMED:
+        if pooling == "none":
+            alpha = pm.Normal("logit_levels", 0.0, 3.0, shape=shape[0])
+            pm.Deterministic("mu", alpha.mean())
+        elif pooling == "complete":
+            mu = pm.Normal("mu", 0.0, 3.0)
+            alpha = pm.Deterministic("logit_levels", mu * np.ones(shape[0]))
+        elif choice["levels"] == INFORMED:
             alpha = _informed_levels(n if len(shape) == 1 else n.sum(axis=1),
                                      k if len(shape) == 1 else k.sum(axis=1), shape[0])
         else:

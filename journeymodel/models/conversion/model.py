@@ -41,7 +41,7 @@ from journeymodel.choices import PARAMETERIZATIONS, SAMPLERS
 from journeymodel.data.journeys import JourneySet
 from journeymodel.errors import InputError, OptionError
 from journeymodel.models.base import JourneyModel, Result
-from journeymodel.models.conversion.graph import build_model, choose_parameterization
+from journeymodel.models.conversion.graph import POOLING, build_model, choose_parameterization
 from journeymodel.stats.conversion import ConversionCounts, check_grouping, count_conversions
 
 #: NUTS target acceptance: 0.8 left 12-16 divergences (of 4000 draws) on the 3-persona demo
@@ -104,6 +104,10 @@ class ConversionModel(JourneyModel):
         reuses its compiled C code from disk across processes and samples slower.
     target_accept : float, optional
         NUTS target acceptance in (0, 1); default :data:`TARGET_ACCEPT`.
+    pooling : {"partial", "none", "complete"}
+        ``partial`` (the hierarchical model above, the default); ``none``: each level on its
+        own data (its own ``N(0, 3)`` prior); ``complete``: one rate for every level (all
+        journeys together). ``none`` and ``complete`` take one grouping.
 
     Attributes
     ----------
@@ -130,13 +134,15 @@ class ConversionModel(JourneyModel):
     def __init__(self, by: list[str] | tuple[str, ...] = ("persona",), draws: int = 1000,
                  tune: int = 1000, chains: int = 4, seed: int = 0,
                  parameterization: str = "auto", hdi_prob: float = 0.94,
-                 sampler: str | None = None, target_accept: float | None = None) -> None:
+                 sampler: str | None = None, target_accept: float | None = None,
+                 pooling: str = "partial") -> None:
         self.by = list(by)
         self.draws, self.tune, self.chains, self.seed = draws, tune, chains, seed
         self.parameterization = parameterization
         self.hdi_prob = hdi_prob
         self.sampler = sampler
         self.target_accept = target_accept
+        self.pooling = pooling
 
     def _check_params(self) -> None:
         from journeymodel.fit.bayes import check_sizes
@@ -150,6 +156,12 @@ class ConversionModel(JourneyModel):
             raise OptionError(f"hdi_prob must be in (0, 1) (got {self.hdi_prob!r})")
         if self.sampler is not None and self.sampler not in SAMPLERS:
             raise OptionError(f"sampler must be 'nutpie' or 'pymc' (got {self.sampler!r})")
+        if self.pooling not in POOLING:
+            raise OptionError(f"pooling must be one of {', '.join(POOLING)} "
+                              f"(got {self.pooling!r})")
+        if self.pooling != "partial" and len(self.by) != 1:
+            raise OptionError(f"--pooling {self.pooling} takes one grouping (by persona); "
+                              f"with --by {self.by[1]} only partial pooling is available")
 
     def stats_of(self, journeys: JourneySet) -> ConversionCounts:
         """Completed journeys and conversions per cell of ``by``: all :meth:`fit_stats` needs
@@ -209,11 +221,14 @@ class ConversionModel(JourneyModel):
         if counts.trials.sum() == 0:
             raise InputError("no completed journey to learn conversion from (all "
                              f"{counts.censored} journeys are censored or there are none)")
-        choice = choose_parameterization(counts, self.parameterization)
+        choice = (choose_parameterization(counts, self.parameterization)
+                  if self.pooling == "partial" else {"levels": f"{self.pooling} pooling"})
         shape = counts.trials.shape
+        extra = () if self.pooling == "partial" else (self.pooling,)
         sampled = bayes.sample(
-            lambda: build_model(shape, choice, counts.trials, counts.conversions),
-            key=("conversion", shape, tuple(sorted(choice.items()))),
+            lambda: build_model(shape, choice, counts.trials, counts.conversions,
+                                self.pooling),
+            key=("conversion", shape, tuple(sorted(choice.items())), *extra),
             data={"trials": counts.trials, "conversions": counts.conversions},
             draws=self.draws, tune=self.tune, chains=self.chains, seed=self.seed,
             progress=progress, description="Sampling conversion rates", sampler=self.sampler,
@@ -416,6 +431,9 @@ class ConversionModel(JourneyModel):
             raise ModelFileError(f"damaged conversion model file: {exc}") from exc
         self.diagnostics_ = Diagnostics.from_dict(json.loads(root.attrs["diagnostics"]))
         self.parameterization_ = json.loads(root.attrs["parameterization"])
+        if self.pooling not in POOLING:
+            raise ModelFileError(f"damaged conversion model file: pooling {self.pooling!r}; "
+                                 f"expected one of {', '.join(POOLING)}")
         self.timing_ = json.loads(root.attrs["timing"])
 
 

@@ -77,6 +77,7 @@ def summary(model: ConversionModel) -> Result:
         "diagnostics": model.diagnostics_.to_dict(),
         "parameterization": model.parameterization_,
         "timing": model.timing_,
+        "pooling": model.pooling,
     }
     pct = round(model.hdi_prob * 100)
     tables = [(f"Conversion rate by {model.by[0]} (posterior median, {pct}% HDI)",
@@ -112,6 +113,12 @@ def counts_line(model: ConversionModel) -> str:
         return f"{line}; left out {c.censored:,} in flight or started within the last {gap}"
     return f"{line}; left out {c.censored:,} in flight"
 
+#: What each pooling means, for the summary's line.
+POOLING_TEXT = {"partial": "partial (hierarchical: levels borrow strength from each other)",
+                "none": "none (each level on its own data; the pooled rate is their mean logit)",
+                "complete": "complete (one rate for every level: all journeys together)"}
+
+
 def _notes(model: ConversionModel, pooled: Any, overall: Any) -> list[str]:
     d = model.diagnostics_
     ok = "converged" if d.ok else "DID NOT CONVERGE (see the warning)"
@@ -120,6 +127,7 @@ def _notes(model: ConversionModel, pooled: Any, overall: Any) -> list[str]:
         f"pooled rate (a typical {model.by[0]}) {_p(pooled['median'])} "
         f"[{_p(pooled['hdi_low'])}, {_p(pooled['hdi_high'])}]; overall rate "
         f"{_p(overall['median'])} [{_p(overall['hdi_low'])}, {_p(overall['hdi_high'])}]",
+        f"pooling: {POOLING_TEXT[getattr(model, 'pooling', 'partial')]}",
         f"sampling {ok}: R-hat max {d.r_hat_max:.3f}, bulk ESS min {d.ess_bulk_min:,.0f}, "
         f"{d.divergences} divergences ({d.chains} chains x {d.draws:,} draws; "
         f"{', '.join(f'{k} {v}' for k, v in model.parameterization_.items())})",
