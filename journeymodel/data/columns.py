@@ -66,7 +66,8 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
     millions) a dictionary that is already clean is used as it is, in first-appearance order
     (codes int64); sorted codes come as ``dtype``. In that case ``grouped`` (a dict, optional)
     receives the stable order by code when the encoder found it on its way
-    (:func:`journeymodel.data.encoding.dictionary_encode`).
+    (:func:`journeymodel.data.encoding.dictionary_encode`), and the vocabulary may then come as
+    a numpy str array (the same values) instead of objects.
     """
     if pa.types.is_dictionary(arr.type):
         enc = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
@@ -78,9 +79,13 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
     if not sort and pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py() \
             and not pc.any(pc.equal(dictionary, "")).as_py():
         codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        vocab = None
         if grouped is not None and not pa.types.is_dictionary(arr.type):
+            vocab = found.pop("unicode", None)  # the same text as str, without Python objects
             grouped.update(found)
-        return codes, np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
+        if vocab is None:
+            vocab = np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
+        return codes, vocab
     text = as_string(pa.chunked_array([enc.dictionary]))
     has_nul = None
     if nul is not None and pc.any(pc.match_substring(text, "\x00")).as_py():

@@ -35,7 +35,8 @@ def dictionary_encode(arr: pa.ChunkedArray | pa.Array, *, min_rows: int | None =
     grouped : dict, optional
         When the sort ran and no value is null, receives ``order`` (the rows stably sorted by
         index: ``np.argsort(indices, kind="stable")``) and ``keys`` (the indices in that
-        order), which the sort gives almost for free.
+        order), which the sort gives almost for free; and, when also every value is ASCII,
+        ``unicode``: the dictionary as a numpy str array (as ``astype(str)`` of its values).
 
     Returns
     -------
@@ -167,38 +168,67 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, words: np.ndarray,
                    length: np.ndarray, valid: np.ndarray,
                    grouped: dict | None = None) -> pa.DictionaryArray:
     """Sort ``key << bits | row``; equal keys are runs whose first row is their first
-    appearance; rank the runs by it. The dictionary is rebuilt from the first rows' words."""
+    appearance; rank the runs by it. The dictionary is rebuilt from the first rows' words.
+    ``key`` is overwritten (it becomes the sorted packed keys)."""
     n = len(key)
     bits = max(int(n - 1).bit_length(), 1)
-    packed = key << bits
+    packed = key
+    packed <<= bits
     packed |= np.arange(n, dtype=np.int64)
     packed.sort()
     row = packed & ((1 << bits) - 1)
     packed >>= bits  # sorted keys
-    starts = np.flatnonzero(np.r_[True, packed[1:] != packed[:-1]])
-    del packed
+    boundary = np.empty(n, bool)
+    boundary[0] = False
+    np.not_equal(packed[1:], packed[:-1], out=boundary[1:])
+    del packed, key
+    starts = np.flatnonzero(boundary)
+    starts = np.concatenate([np.zeros(1, starts.dtype), starts])
+    run = np.cumsum(boundary, dtype=np.int32)  # each sorted row's run (no np.repeat: slower)
+    del boundary
     first = row[starts]  # first row of each run, runs in key order
     keep = valid[first]  # the null run (if any) gets no dictionary entry
     appearance = np.argsort(np.where(keep, first, n))  # runs by first row, null run last
     code = np.empty(len(first), np.int32)
     code[appearance] = np.arange(len(first), dtype=np.int32)
-    sizes = np.diff(np.append(starts, n))
     indices = np.empty(n, np.int32)
-    indices[row] = np.repeat(code, sizes)
+    indices[row] = code[run]
     if grouped is not None and valid.all():
         # runs moved into first-appearance order, rows within a run kept: a stable sort by code
+        sizes = np.diff(np.append(starts, n))
         new_start = np.zeros(len(first), np.int64)
         np.cumsum(sizes[appearance][:-1], out=new_start[1:])
-        dest = np.repeat(new_start[code] - starts, sizes)
-        dest += np.arange(n, dtype=np.int64)
+        dest = np.arange(n, dtype=np.int64)
+        dest += (new_start[code] - starts)[run]
+        del run
         order = np.empty(n, np.int64)
         order[dest] = row
-        grouped["order"] = order
-        grouped["keys"] = np.repeat(np.arange(len(first), dtype=np.int64), sizes[appearance])
+        del dest
+        keys = np.zeros(n, np.int64)  # the codes in that order: a run id, by a cumsum
+        keys[new_start[1:]] = 1
+        np.cumsum(keys, out=keys)
+        grouped["order"], grouped["keys"] = order, keys
     rows = first[appearance[:int(np.count_nonzero(keep))]]
     dictionary = _strings(words[:, rows], length[rows], chunked.type)
+    if grouped is not None and valid.all():
+        text = _unicode(words[:, rows], length[rows])
+        if text is not None:
+            grouped["unicode"] = text
     mask = None if valid.all() else ~valid
     return pa.DictionaryArray.from_arrays(pa.array(indices, mask=mask), dictionary)
+
+
+def _unicode(words: np.ndarray, length: np.ndarray) -> np.ndarray | None:
+    """The values as a numpy unicode array (``np.asarray(values, object).astype(str)``), built
+    from the packed bytes when every value is ASCII (one UTF-32 unit per byte); else None."""
+    m = len(length)
+    width = int(length.max(initial=0))
+    if m == 0 or width == 0:
+        return None
+    as_bytes = np.ascontiguousarray(words.T).view(np.uint8).reshape(m, -1)[:, :width]
+    if int(as_bytes.max()) >= 0x80:
+        return None
+    return np.ascontiguousarray(as_bytes, dtype="<u4").view(f"<U{width}").reshape(m)
 
 
 def _strings(words: np.ndarray, length: np.ndarray, type_: pa.DataType) -> pa.Array:

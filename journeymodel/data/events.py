@@ -15,6 +15,7 @@ Everything is vectorised with pyarrow and numpy; nothing loops over rows in Pyth
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 from journeymodel.data.columns import check_kinds, compact, encode, numeric
 from journeymodel.data.datachecks import infer_sentiment_scale, outlying_end
 from journeymodel.data.ledger import Ledger
+from journeymodel.data.memory import reuse_freed_memory
 from journeymodel.data.options import ReadOptions, parse_gap
 from journeymodel.data.ordering import duplicate_rows, sort_order
 from journeymodel.data.readers import read_table
@@ -137,40 +139,56 @@ def read_events(source: str | Path | pd.DataFrame, options: ReadOptions | None =
     return events_from_table(table, name, options)
 
 
+#: From this many rows the customer ids are encoded in one thread while the other columns are
+#: read in another (two cores: the ids are about half of the work).
+THREAD_ROWS = 1 << 18
+
+
 def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
     """Validate an Arrow table of events (see :func:`read_events`)."""
+    with reuse_freed_memory():
+        return _events_from_table(table, name, o)
+
+
+def _events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
     if table.num_rows == 0:
         raise InputError("the event log has no rows", source=name)
     cols = _resolve_columns(table, name, o)
     table = check_kinds(table, cols, name)
     ledger = Ledger(source=name, rows_read=table.num_rows)
     alerts: list[str] = []
-    nul: dict[str, np.ndarray] = {}
     grouped: dict = {}  # the rows' stable order by customer, when the encoder sorted them
-    customer, customers = encode(table[cols["customer"]], sort=False, grouped=grouped)
-    touchpoint, labels = encode(table[cols["touchpoint"]], dtype=np.int32, nul=nul,
-                                 key="touchpoint")
-    times = parse_times(table[cols["time"]], o.timestamps, o.time_format, source=name,
-                        column=cols["time"])
+
+    def other_columns():  # everything but the ids, in the order the ledger records it
+        return _other_columns(table, cols, o, name, ledger, alerts)
+
+    if table.num_rows < THREAD_ROWS:
+        customer, customers = encode(table[cols["customer"]], sort=False, grouped=grouped)
+        fields = other_columns()
+    else:  # numpy and Arrow release the GIL: the two halves of the work share the two cores
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(other_columns)
+            try:
+                customer, customers = encode(table[cols["customer"]], sort=False,
+                                             grouped=grouped)
+            finally:
+                wait([future])
+            fields = future.result()
+    touchpoint, labels, times, persona, personas, optional = fields
+    value, sentiment, device, devices, field_bad = optional
     time, time_kind = times.time, times.kind
-    ledger.notes.extend(times.notes)
-    alerts.extend(times.alerts)
     masks = {
         "missing_customer": customer < 0,
         "missing_timestamp": times.missing,
         "bad_timestamp": times.bad,
         "missing_touchpoint": touchpoint < 0,
     }
-    persona, personas = (encode(table[cols["persona"]], dtype=np.int32, nul=nul,
-                                 key="persona") if cols["persona"]
-                         else (None, np.array([], dtype=object)))
-    value, sentiment, device, devices, field_bad = _optional_fields(table, cols, o, ledger,
-                                                                    nul, alerts)
     _check_strict(o, name, table, cols, masks, field_bad)
     n = len(time)
     keep, observed_until = _rows_to_keep(o.replace(time_format=o.time_format or times.fmt),
                                          name, ledger, masks, time, time_kind, alerts)
-    idx = np.arange(n) if keep.all() else np.flatnonzero(keep)
+    every_row = bool(keep.all())
+    idx = np.arange(n) if every_row else np.flatnonzero(keep)
     cust_s, time_s = (customer, time) if len(idx) == n else (customer[idx], time[idx])
     order, sorted_cust = sort_order(cust_s, time_s, grouped if len(idx) == n else None)
     if order is not None:
@@ -189,7 +207,10 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
     _warn(name, ledger, table, cols, field_bad, alerts)
     in_order = order is None and len(idx) == n  # every row kept, in input order: no gathers
     take = (lambda a: a) if in_order else (lambda a: a[idx])  # noqa: E731
-    customer, customers = compact(cust_s, customers)
+    if not (every_row and "order" in grouped):  # else the encoder's ids are all used
+        customer, customers = compact(cust_s, customers)
+    else:
+        customer = cust_s
     touchpoint, labels = compact(take(touchpoint), labels)
     if persona is not None:
         persona, personas = compact(take(persona), personas)
@@ -198,7 +219,7 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
     if device is not None:
         device, devices = compact(take(device), devices)
     return EventTable(
-        customer=customer, customers=customers.astype(str), time=time_s,
+        customer=customer, customers=customers.astype(str, copy=False), time=time_s,
         time_kind=time_kind, touchpoint=touchpoint.astype(np.int32, copy=False),
         labels=tuple(str(x) for x in labels), persona=persona.astype(np.int32, copy=False),
         personas=tuple(str(x) for x in personas),
@@ -208,6 +229,23 @@ def events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable:
         devices=tuple(str(x) for x in devices), row=idx.astype(np.int64, copy=False),
         observed_until=observed_until, ledger=ledger,
     )
+
+
+def _other_columns(table, cols, o: ReadOptions, name, ledger: Ledger, alerts):
+    """Touchpoints, times, personas and the optional fields (all but the customer ids), with
+    their notes and alerts recorded in this order."""
+    nul: dict[str, np.ndarray] = {}
+    touchpoint, labels = encode(table[cols["touchpoint"]], dtype=np.int32, nul=nul,
+                                 key="touchpoint")
+    times = parse_times(table[cols["time"]], o.timestamps, o.time_format, source=name,
+                        column=cols["time"])
+    ledger.notes.extend(times.notes)
+    alerts.extend(times.alerts)
+    persona, personas = (encode(table[cols["persona"]], dtype=np.int32, nul=nul,
+                                 key="persona") if cols["persona"]
+                         else (None, np.array([], dtype=object)))
+    optional = _optional_fields(table, cols, o, ledger, nul, alerts)
+    return touchpoint, labels, times, persona, personas, optional
 
 
 def _rows_to_keep(o: ReadOptions, name, ledger: Ledger, masks, time, time_kind, alerts):

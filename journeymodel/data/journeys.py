@@ -29,6 +29,7 @@ from journeymodel.data.journeyset import (
     sequence_keys,
 )
 from journeymodel.data.ledger import Ledger
+from journeymodel.data.memory import reuse_freed_memory
 from journeymodel.data.options import ReadOptions, parse_gap
 from journeymodel.data.paths import journeys_from_paths
 from journeymodel.data.readers import read_table
@@ -77,10 +78,11 @@ def load_journeys(source: str | Path | pd.DataFrame, options: ReadOptions | None
     options = options or ReadOptions()
     if overrides:
         options = options.replace(**overrides)
-    table, name = read_table(source, options)
-    if is_path_table(table.column_names, options):
-        return journeys_from_paths(table, name, options)
-    return build_journeys(events_from_table(table, name, options), options)
+    with reuse_freed_memory():  # the arrays of reading and of cutting reuse each other's pages
+        table, name = read_table(source, options)
+        if is_path_table(table.column_names, options):
+            return journeys_from_paths(table, name, options)
+        return build_journeys(events_from_table(table, name, options), options)
 
 
 def is_path_table(columns: Sequence[str], options: ReadOptions) -> bool:

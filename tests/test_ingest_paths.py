@@ -1,0 +1,177 @@
+"""Ingestion's faster routes give the same bits as the plain ones (issue 20): the ids encoded in
+one thread while the other columns are read in another, the customer vocabulary built as a str
+array from the encoder's packed bytes, the encoder's run ids without np.repeat, and the reuse
+of freed memory (journeymodel.data.memory)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import journeymodel.data.encoding as encoding
+import journeymodel.data.events as events
+import journeymodel.data.memory as memory
+from journeymodel.data.columns import encode
+from journeymodel.data.encoding import dictionary_encode
+from journeymodel.data.events import events_from_table
+from journeymodel.data.journeys import build_journeys
+from journeymodel.data.options import ReadOptions
+from journeymodel.errors import InputError
+
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+ascii_ids = st.one_of(st.from_regex(r"c[0-9]{1,9}", fullmatch=True),
+                      st.sampled_from(["c\x00", "ab\x00\x00", "\x00x", "abcdefgh", "a" * 16,
+                                       " x", "~"]))
+
+
+@SETTINGS
+@given(st.lists(ascii_ids, min_size=1, max_size=80), st.integers(0, 2**32 - 1))
+def test_str_vocabulary_equals_the_object_one(values, seed):
+    """The vocabulary built from packed bytes is the object vocabulary's astype(str): same
+    values, same width (trailing NULs dropped as numpy drops them), same order."""
+    values = list(np.random.default_rng(seed).permutation(np.array(values, dtype=object)))
+    found: dict = {}
+    enc = dictionary_encode(pa.array(values), min_rows=0, grouped=found)
+    reference = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    text = found["unicode"]
+    assert text.dtype == reference.astype(str).dtype
+    np.testing.assert_array_equal(text, reference.astype(str))
+    with pytest.MonkeyPatch.context() as mp:  # the sorting encoder whatever the size
+        mp.setattr(encoding, "MIN_ROWS", 0)
+        codes, vocab = encode(pa.chunked_array([pa.array(values)]), sort=False, grouped={})
+        plain_codes, plain_vocab = encode(pa.chunked_array([pa.array(values)]), sort=False)
+    np.testing.assert_array_equal(codes, plain_codes)
+    if not any(v != v.strip() or v == "" for v in values):  # clean: the str route was taken
+        assert vocab.dtype == plain_vocab.astype(str).dtype
+    np.testing.assert_array_equal(vocab.astype(str), plain_vocab.astype(str))
+
+
+def test_non_ascii_or_null_ids_keep_the_object_vocabulary():
+    found: dict = {}
+    dictionary_encode(pa.array(["é", "c1", "é"]), min_rows=0, grouped=found)
+    assert "unicode" not in found and "order" in found
+    found = {}
+    dictionary_encode(pa.array(["c2", None, "c1"]), min_rows=0, grouped=found)
+    assert found == {}
+
+
+@SETTINGS
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=400))
+def test_run_ids_give_the_stable_order_by_code(picks):
+    """order and keys (built from run ids and a cumsum) are np.argsort(codes, stable)."""
+    values = [f"c{k}" for k in picks]
+    found: dict = {}
+    enc = dictionary_encode(pa.array(values), min_rows=0, grouped=found)
+    codes = np.asarray(enc.indices)
+    order = np.argsort(codes, kind="stable")
+    np.testing.assert_array_equal(found["order"], order)
+    np.testing.assert_array_equal(found["keys"], codes[order])
+    assert found["keys"].dtype == np.int64 and found["order"].dtype == np.int64
+
+
+def _log(seed: int, n: int = 3000) -> pa.Table:
+    """A log with every kind of trouble: null and blank ids, bad and missing times, duplicates,
+    personas, values with junk, sentiments, devices, NUL in a touchpoint, time ties."""
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"c{k}" for k in rng.permutation(10**5)[:300]], dtype=object)
+    cust = ids[rng.integers(0, len(ids), n)]
+    cust[rng.integers(0, n, 5)] = None
+    t = rng.integers(0, 40, n).astype(object)  # many ties
+    t[rng.integers(0, n, 4)] = None
+    tp = rng.choice(np.array(["web", "email", "app\x00", "conversion", "churn"], dtype=object),
+                    n, p=[0.4, 0.3, 0.1, 0.15, 0.05])
+    value = rng.normal(size=n).round(2).astype(object)
+    value[rng.integers(0, n, 3)] = "junk"
+    df = pd.DataFrame({
+        "customer_id": cust,
+        "timestamp": [None if x is None else f"2025-01-{1 + x % 28:02d} 10:{x % 60:02d}:00"
+                      for x in t],
+        "touchpoint": tp,
+        "persona": rng.choice(["a", "b", None], n),
+        "value": [str(v) for v in value],
+        "sentiment": rng.integers(1, 6, n).astype(float),
+        "device": rng.choice(["ios", "web", None], n),
+    })
+    df = pd.concat([df, df.iloc[10:20]], ignore_index=True)
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def _read(table, monkeypatch, thread_rows):
+    monkeypatch.setattr(events, "THREAD_ROWS", thread_rows)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ev = events_from_table(table, "<t>", ReadOptions())
+        js = build_journeys(ev)
+    return ev, js, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("min_rows", [0, 1 << 40])
+def test_threaded_reading_equals_one_thread(monkeypatch, seed, min_rows):
+    """The EventTable, ledger, warnings and journeys are the same whether the ids are encoded
+    beside the other columns (THREAD_ROWS = 0) or after them, with either id encoder."""
+    monkeypatch.setattr(encoding, "MIN_ROWS", min_rows)
+    table = _log(seed)
+    ev1, js1, w1 = _read(table, monkeypatch, 1 << 62)
+    ev2, js2, w2 = _read(table, monkeypatch, 0)
+    assert w1 == w2 and w1
+    assert ev1.ledger == ev2.ledger
+    for name in ev1.__dataclass_fields__:
+        a, b = getattr(ev1, name), getattr(ev2, name)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype, name
+            np.testing.assert_array_equal(a, b)
+        elif name != "ledger":
+            assert a == b, name
+    for name in ("codes", "offsets", "outcome", "customer", "customers", "persona", "start",
+                 "end", "value", "times", "device"):
+        np.testing.assert_array_equal(getattr(js1, name), getattr(js2, name))
+
+
+def test_threaded_reading_raises_the_same_error(monkeypatch):
+    """An error of the other columns (here: times that are not dates) comes out of the thread
+    as it would without it."""
+    table = pa.table({"customer_id": ["a", "b"] * 50, "timestamp": ["soon", "later"] * 50,
+                      "touchpoint": ["web", "email"] * 50})
+    messages = []
+    for rows in (1 << 62, 0):
+        monkeypatch.setattr(events, "THREAD_ROWS", rows)
+        with pytest.raises(InputError, match="timestamp") as info:
+            events_from_table(table, "<t>", ReadOptions())
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+
+
+def test_reuse_freed_memory_nests_and_restores(monkeypatch):
+    """The thresholds are raised once on the way in, restored once by the last one out (also
+    on an exception); results are unaffected."""
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, option, value):
+            calls.append((option, value))
+            return 1
+
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+            return 1
+
+    monkeypatch.setattr(memory, "_LIBC", FakeLibc())
+    with memory.reuse_freed_memory():
+        with memory.reuse_freed_memory():
+            x = np.arange(10).sum()
+        assert len(calls) == 2
+    assert x == 45
+    assert calls == [(-3, memory._HOLD), (-1, memory._HOLD), (-3, 32 << 20), (-1, 64 << 20),
+                     ("trim", 0)]
+    with pytest.raises(ValueError, match="boom"), memory.reuse_freed_memory():
+        raise ValueError("boom")
+    assert memory._depth == 0 and calls[-1] == ("trim", 0) and len(calls) == 10
