@@ -175,3 +175,47 @@ def test_reuse_freed_memory_nests_and_restores(monkeypatch):
     with pytest.raises(ValueError, match="boom"), memory.reuse_freed_memory():
         raise ValueError("boom")
     assert memory._depth == 0 and calls[-1] == ("trim", 0) and len(calls) == 10
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 5),
+                          st.sampled_from(["a", "b", "c", None])), min_size=1, max_size=60))
+def test_persona_of_each_customer_and_the_conflict_note(rows):
+    """Each journey's persona is its customer's first known persona in time order (ties: input
+    order), and the note counts the customers with more than one (pandas as the reference)."""
+    df = pd.DataFrame(rows, columns=["cust", "timestamp", "persona"])
+    df["customer_id"] = "c" + df["cust"].astype(str)
+    df["touchpoint"] = "web"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ev = events_from_table(pa.Table.from_pandas(df.drop(columns="cust"),
+                                                    preserve_index=False), "<t>", ReadOptions())
+        js = build_journeys(ev)
+    ordered = df.sort_values(["cust", "timestamp"], kind="stable")
+    known = ordered.dropna(subset=["persona"])
+    first = known.groupby("customer_id")["persona"].first()
+    got = {ev.customers[c]: (js.personas[p] if p >= 0 else None)
+           for c, p in zip(js.customer, js.persona, strict=True)}
+    assert got == {c: first.get(c) for c in got}
+    conflicts = int((known.groupby("customer_id")["persona"].nunique() > 1).sum())
+    notes = [n for n in ev.ledger.notes if "more than one persona" in n]
+    assert notes == ([f"{conflicts} customers have more than one persona; each keeps its first "
+                      "(in time order)"] if conflicts else [])
+
+
+def test_persona_when_customers_are_contiguous_but_not_in_code_order():
+    """An EventTable whose customers' blocks are not in code order (built by hand) gets the
+    same personas per customer as the sorted one."""
+    import dataclasses
+
+    df = pd.DataFrame({"customer_id": ["a", "a", "b", "b", "c"], "timestamp": [1, 2, 1, 2, 1],
+                       "touchpoint": ["web"] * 5, "persona": [None, "x", "y", "x", "z"]})
+    ev = events_from_table(pa.Table.from_pandas(df), "<t>", ReadOptions())
+    perm = np.array([4, 2, 3, 0, 1])  # blocks c, b, a
+    moved = dataclasses.replace(ev, **{k: getattr(ev, k)[perm] for k in (
+        "customer", "time", "touchpoint", "persona", "value", "row")})
+    js = build_journeys(moved)
+    per_customer = {ev.customers[c]: js.personas[p] for c, p in zip(js.customer, js.persona,
+                                                                    strict=True)}
+    assert per_customer == {"a": "x", "b": "y", "c": "z"}
+    assert "1 customers have more than one persona" in " ".join(moved.ledger.notes)

@@ -204,10 +204,16 @@ def _persona_per_customer(events: EventTable, cust: np.ndarray) -> np.ndarray:
     if not known.any():
         return out
     kc, kp = cust[known], persona[known]
-    uc, first = np.unique(kc, return_index=True)
-    out[uc] = kp[first]
-    pairs = np.unique(np.stack([kc, kp]), axis=1)
-    conflicts = int(np.count_nonzero(np.bincount(pairs[0], minlength=n_c) > 1))
+    if not bool(np.all(kc[1:] >= kc[:-1])):  # EventTables come sorted by customer
+        by_customer = np.argsort(kc, kind="stable")  # keeps each customer's time order
+        kc, kp = kc[by_customer], kp[by_customer]
+    # each customer's rows are a run: its first persona starts it; several personas show as
+    # a change inside a run (np.unique over (customer, persona) pairs took seconds at 4M rows)
+    start = np.ones(len(kc), bool)
+    np.not_equal(kc[1:], kc[:-1], out=start[1:])
+    out[kc[start]] = kp[start]
+    changed = kc[1:][~start[1:] & (kp[1:] != kp[:-1])]
+    conflicts = int(np.count_nonzero(changed[1:] != changed[:-1])) + int(changed.size > 0)
     if conflicts:
         note = (f"{conflicts} customers have more than one persona; "
                 "each keeps its first (in time order)")
