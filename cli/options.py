@@ -8,6 +8,7 @@ loading inputs (printing lives in :mod:`journeymodel.cli.output`).
 
 import functools
 import inspect
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ import typer
 from journeymodel.choices import TIMESTAMP_KINDS, choice_enum
 
 READING = "Reading the event log"
+SCALE = "Bigger than one machine (Dask)"
 
 #: --timestamps' choices, from the library's tuple.
 TimestampKind = choice_enum("TimestampKind", TIMESTAMP_KINDS)
@@ -68,6 +70,26 @@ _READ_PARAMS: list[tuple[str, Any, Any]] = [
 ]
 _READ_NAMES = [name for name, _, _ in _READ_PARAMS]
 
+# The engine: where the log is read and reduced to statistics (docs/scale.md)
+_ENGINE_PARAMS: list[tuple[str, Any, Any]] = [
+    ("workers", Annotated[int | None, typer.Option(
+        "--workers", help="Run on a local Dask cluster of N worker processes (logs bigger "
+        "than memory: each worker reads some files, statistics are summed).",
+        rich_help_panel=SCALE, show_default=False)], None),
+    ("cluster", Annotated[str | None, typer.Option(
+        "--cluster", help="Run on the running Dask scheduler at ADDRESS "
+        "(tcp://host:8786): a cluster of many machines.", rich_help_panel=SCALE,
+        show_default=False)], None),
+    ("worker_memory", Annotated[str | None, typer.Option(
+        "--worker-memory", help="Memory limit of each local worker (1.5GiB, 800MB); Dask "
+        "spills to disk near it [default: the machine's memory shared by the workers].",
+        rich_help_panel=SCALE, show_default=False)], None),
+]
+_ENGINE_NAMES = [name for name, _, _ in _ENGINE_PARAMS]
+
+#: The engine of the running command (set by :func:`with_read_options`).
+_ENGINE: ContextVar[Any] = ContextVar("journeymodel_engine", default=None)
+
 
 def build_read_options(**values: Any):
     """Turn the CLI's reading options into a ReadOptions (validating what typer cannot)."""
@@ -87,12 +109,15 @@ def with_read_options(func):
     """Give ``func`` every reading option and ``--config``; it receives them as
     ``read: ReadOptions``. Options not given on the command line come from the config file
     (``--config FILE``, or ``journeymodel.toml`` in the working directory), then from the
-    defaults; ``read.config_path`` names the file used."""
+    defaults; ``read.config_path`` names the file used.
+
+    The engine options (``--workers``, ``--cluster``, ``--worker-memory``) come too: they are
+    checked, and :func:`fit_cli` and :func:`load_journeys_cli` read them while ``func`` runs."""
     sig = inspect.signature(func)
     own = [p for p in sig.parameters.values() if p.name != "read"]
     extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                annotation=annotation)
-             for name, annotation, default in _READ_PARAMS]
+             for name, annotation, default in _READ_PARAMS + _ENGINE_PARAMS]
     extra.append(inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None,
                                    annotation=ConfigOpt))
     # typer hands a parameter annotated typer.Context the click context (not an option)
@@ -102,9 +127,14 @@ def with_read_options(func):
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
         given = {k: kwargs.pop(k) for k in _READ_NAMES}
+        engine = engine_of(**{k: kwargs.pop(k) for k in _ENGINE_NAMES})
         names = _given_names(kwargs.pop("read_context", None))
         read = read_options_with_config(given, kwargs.pop("config"), names)
-        return func(read=read, **kwargs)
+        token = _ENGINE.set(engine)
+        try:
+            return func(read=read, **kwargs)
+        finally:
+            _ENGINE.reset(token)
 
     wrapper.__signature__ = sig.replace(parameters=own + extra)
     wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
@@ -181,11 +211,44 @@ def check_sampling(draws: int, tune: int, chains: int, target_accept: float | No
         raise OptionError(f"--target-accept must be between 0 and 1 (got {target_accept:g})")
 
 
-def load_journeys_cli(events: Path, read):
-    """Read an event log for a command (errors become ``error:`` lines via the app)."""
+def engine_of(workers: int | None = None, cluster: str | None = None,
+              worker_memory: str | None = None):
+    """The engine options as a :class:`journeymodel.scale.cluster.Engine` (checked), or None
+    when none is given (dask is imported only when one is)."""
+    if workers is None and cluster is None and worker_memory is None:
+        return None
+    from journeymodel.scale.cluster import Engine
+
+    return Engine(workers=workers, cluster=cluster, worker_memory=worker_memory)
+
+
+def load_journeys_cli(events: str | Path, read):
+    """Read an event log for a command (errors become ``error:`` lines via the app).
+
+    With ``--workers`` or ``--cluster``, commands that need every journey in one process say
+    so (the fits go through :func:`fit_cli`)."""
     from journeymodel.data.journeys import load_journeys
 
+    engine = _ENGINE.get()
+    if engine is not None:
+        from journeymodel.errors import OptionError
+
+        raise OptionError("--workers/--cluster: this command reads every journey into one "
+                          "process; on Dask run `journeymodel fit markov|stages|conversion|"
+                          "churn` (see docs/scale.md), or drop the option")
     return load_journeys(events, read)
+
+
+def fit_cli(model, events: str | Path, read, **fit_kw):
+    """Fit ``model`` on the log ``events``: in this process (``model.fit(journeys)``), or on
+    Dask with ``--workers``/``--cluster`` (statistics summed over the log's partitions,
+    :func:`journeymodel.scale.fit.fit_scaled`). Returns the model."""
+    engine = _ENGINE.get()
+    if engine is None:
+        return model.fit(load_journeys_cli(events, read), **fit_kw)
+    from journeymodel.scale.fit import fit_scaled
+
+    return fit_scaled(model, events, read, engine=engine, progress=True, **fit_kw)
 
 
 def load_model_cli(path: Path):

@@ -1,1 +1,13 @@
-"""Event logs bigger than one process: the same models on Dask (issue 15)."""
+"""Event logs bigger than one process: the same models on Dask (``docs/scale.md``).
+
+:func:`fit_scaled` fits a model from statistics summed over the partitions of a log on a Dask
+cluster; :class:`Engine` says which cluster. Dask is imported only when one of them runs.
+"""
+
+from journeymodel.lazy import exports
+
+__all__ = ["Engine", "fit_scaled", "map_log"]
+
+__getattr__ = exports(__name__, {"Engine": "journeymodel.scale.cluster",
+                                 "fit_scaled": "journeymodel.scale.fit",
+                                 "map_log": "journeymodel.scale.engine"})

@@ -1,0 +1,339 @@
+"""Run a model's statistics over an event log on Dask: the log's files are read by the
+workers, shuffled by customer, cut into journeys per partition and reduced to statistics.
+
+The steps (``docs/scale.md``):
+
+1. **Scan** (one task per file): each file is read and validated as in one process; the
+   scan returns its columns and types, its time kind and the last time of a usable row. The
+   client unifies the types (a file that differs is named), and fixes the end of observation
+   of the whole log (the user's ``--observed-until``, or the last usable time of all files).
+2. **Shuffle** by customer id (hash; Dask's own shuffle): each partition holds whole
+   customers, their rows in the log's order (file, then row), as in one process.
+3. **Map** (one task per partition): the partition's rows go through the in-process code
+   (:func:`~journeymodel.data.events.events_from_table`,
+   :func:`~journeymodel.data.journeys.build_journeys`) with the whole log's end of
+   observation, then through the model's ``stats_of``; the result is a
+   :class:`~journeymodel.scale.parts.PartResult` (statistics, ledger, journey facts).
+4. **Reduce**: a tree of ``+`` (pairs, then pairs of pairs) on the workers; the client
+   receives one result and fits with the model's ``fit_stats``.
+
+Touchpoint, persona and device names need no pass of their own: statistics of parts add on
+the sorted union of their names, which is the sorted vocabulary one process builds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from journeymodel.data.options import ReadOptions
+from journeymodel.data.readers import columns_differ
+from journeymodel.errors import DataWarning, InputError
+from journeymodel.scale.parts import PartResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from journeymodel.scale.cluster import Engine
+
+__all__ = ["FILE_COL", "ROW_COL", "map_log", "scan_file"]
+
+#: Columns added to every row for the log's order (file index, row in its file).
+FILE_COL, ROW_COL = "__jm_file", "__jm_row"
+
+
+def map_log(source: Any, options: ReadOptions | None, engine: Engine,
+            part_fn: Any, *, progress: bool = False) -> PartResult:
+    """Sum ``part_fn(journeys)`` over the partitions of the log ``source`` on Dask.
+
+    Parameters
+    ----------
+    source : str, Path or dask.dataframe.DataFrame
+        Where the log lives (file, folder, glob, URL), or a Dask DataFrame of events.
+    options : ReadOptions
+    engine : Engine
+        The cluster (or client) to run on.
+    part_fn : callable
+        ``JourneySet -> additive statistic`` (e.g. a model's ``stats_of``); run on workers,
+        so it must pickle.
+    progress : bool
+        Show Dask's progress bar on the long steps.
+
+    Returns
+    -------
+    PartResult
+        The whole log's statistics, ledger (counts equal to one process's) and journey facts.
+    """
+    from journeymodel.scale.cluster import connect
+
+    options = options or ReadOptions()
+    with connect(engine) as client:
+        frame, name, until = _events_frame(source, options, client, progress)
+        result = _reduce(frame, name, options, until, part_fn, client, progress)
+    if result.meta is None:
+        raise InputError(f"no usable rows ({result.ledger.summary_line()})", source=name)
+    result.ledger.check()
+    _warn(name, result)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Pass 1: scan the files
+
+
+def scan_file(path: str, options: ReadOptions, fs: Any, name: str,
+              hive: dict[str, str], client_pid: int = 0) -> dict[str, Any]:
+    """What the client needs of one file before the shuffle: its schema, time kind and the
+    last time of a usable row (None when none is usable)."""
+    from journeymodel.data.events import events_from_table
+    from journeymodel.data.readers import read_file
+
+    table = read_file(path, options, fs=fs, name=name, hive=hive)
+    schema = _plain_schema(table.schema)
+    try:
+        with _quiet(client_pid):
+            events = events_from_table(table, name, options)
+    except InputError as exc:
+        if "no usable rows" not in str(exc) and "the event log has no rows" not in str(exc):
+            raise
+        return {"schema": schema, "kind": None, "last": None, "rows": table.num_rows}
+    return {"schema": schema, "kind": events.time_kind, "rows": table.num_rows,
+            "last": float(events.observed_until)}
+
+
+@contextmanager
+def _quiet(client_pid: int) -> Iterator[None]:
+    """Warnings of a part of the log are not shown (the client warns once for the whole log);
+    in a worker process only: ``catch_warnings`` is not thread-safe, and a worker thread of
+    the client's own process would undo the client's warning filters."""
+    if os.getpid() == client_pid:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _plain_schema(schema: pa.Schema) -> pa.Schema:
+    """Dictionary columns as their values' type (files may differ in encoding only)."""
+    return pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type)
+                               else f.type) for f in schema])
+
+
+def _file_frame(item: tuple[int, str, str, dict[str, str]], *, options: ReadOptions, fs: Any,
+                schema: pa.Schema) -> Any:
+    """One file's rows as a pandas DataFrame (Arrow dtypes) in the unified schema, with its
+    index and row numbers."""
+    import pandas as pd
+
+    from journeymodel.data.readers import read_file
+
+    index, path, name, hive = item
+    table = read_file(path, options, fs=fs, name=name, hive=hive)
+    table = table.select(schema.names).cast(schema)
+    n = table.num_rows
+    table = table.append_column(FILE_COL, pa.array(np.full(n, index, np.int32)))
+    table = table.append_column(ROW_COL, pa.array(np.arange(n, dtype=np.int64)))
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _events_frame(source: Any, options: ReadOptions, client: Any, progress: bool):
+    """The log as a Dask DataFrame of files, its name, and the end of observation."""
+    import dask.dataframe as dd
+    import pandas as pd
+
+    from journeymodel.data.sources import resolve_source
+
+    if isinstance(source, dd.DataFrame):
+        return _from_dask_frame(source, options, client)
+    src = resolve_source(source)
+    items = [(i, f, src.label(f), src.hive(f)) for i, f in enumerate(src.files)]
+    pid = os.getpid()
+    futures = client.map(lambda it: scan_file(it[1], options, src.fs, it[2], it[3], pid), items,
+                         key=[f"journeymodel-scan-{i}" for i in range(len(items))])
+    _show(futures, progress, f"scan {len(items):,} files")
+    scans = client.gather(futures)
+    schema = _unify([s["schema"] for s in scans], [it[2] for it in items])
+    until = _end_of_observation(scans, [it[2] for it in items], options)
+    meta = schema.empty_table().to_pandas(types_mapper=pd.ArrowDtype)
+    meta[FILE_COL] = pd.Series([], dtype=pd.ArrowDtype(pa.int32()))
+    meta[ROW_COL] = pd.Series([], dtype=pd.ArrowDtype(pa.int64()))
+    frame = dd.from_map(_file_frame, items, meta=meta, options=options, fs=src.fs,
+                        schema=schema, label="journeymodel-read", enforce_metadata=False)
+    return frame, src.name, until
+
+
+def _from_dask_frame(frame: Any, options: ReadOptions, client: Any):
+    """A caller's Dask DataFrame of events: its partitions play the files."""
+    import dask
+    import pandas as pd
+
+    def number(part: pd.DataFrame, partition_info=None) -> pd.DataFrame:
+        part = part.copy()
+        part[FILE_COL] = np.int32(partition_info["number"] if partition_info else 0)
+        part[ROW_COL] = np.arange(len(part), dtype=np.int64)
+        return part
+
+    frame = frame.map_partitions(number)
+    parts = frame.to_delayed()
+    scans = client.compute([dask.delayed(_scan_frame)(p, options, os.getpid()) for p in parts],
+                           sync=True)
+    until = _end_of_observation(scans, [f"<partition {i}>" for i in range(len(scans))],
+                                options)
+    return frame, "<dask DataFrame>", until
+
+
+def _scan_frame(part: Any, options: ReadOptions, client_pid: int) -> dict[str, Any]:
+    from journeymodel.data.events import events_from_table
+
+    table = pa.Table.from_pandas(part.drop(columns=[FILE_COL, ROW_COL]), preserve_index=False)
+    try:
+        with _quiet(client_pid):
+            events = events_from_table(table, "<partition>", options)
+    except InputError as exc:
+        if "no usable rows" not in str(exc) and "the event log has no rows" not in str(exc):
+            raise
+        return {"kind": None, "last": None}
+    return {"kind": events.time_kind, "last": float(events.observed_until)}
+
+
+def _unify(schemas: list[pa.Schema], names: list[str]) -> pa.Schema:
+    """The schema every file is cast to; a file with other columns, or types Arrow cannot
+    unify, is named."""
+    first = schemas[0]
+    for schema, name in zip(schemas[1:], names[1:], strict=True):
+        if set(schema.names) != set(first.names) or len(schema) != len(first):
+            raise InputError(columns_differ(schema.names, first.names, names[0]), source=name)
+    try:
+        unified = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        for schema, name in zip(schemas[1:], names[1:], strict=True):
+            for field in first:
+                other = schema.field(field.name).type
+                if other != field.type:
+                    raise InputError(f"is {other}, but {field.type} in {names[0]}; the files "
+                                     "of one event log need the same column types",
+                                     source=name, column=field.name) from exc
+        raise
+    return pa.schema([unified.field(n) for n in first.names])
+
+
+def _end_of_observation(scans: list[dict], names: list[str], options: ReadOptions) -> float:
+    """The whole log's end of observation (the user's, or the last usable time); every file
+    must share one time kind."""
+    kinds = {s["kind"] for s in scans} - {None}
+    if len(kinds) > 1:
+        kind0 = next(s["kind"] for s in scans if s["kind"] is not None)
+        other = next(n for s, n in zip(scans, names, strict=True)
+                     if s["kind"] not in (None, kind0))
+        raise InputError(f"its timestamps are read as {sorted(kinds - {kind0})[0]} times, "
+                         f"the other files' as {kind0}; set --timestamps", source=other)
+    lasts = [s["last"] for s in scans if s["last"] is not None]
+    if not lasts:
+        return float("nan")
+    return max(lasts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shuffle, map, reduce
+
+
+def _reduce(frame: Any, name: str, options: ReadOptions, until: float, part_fn: Any,
+            client: Any, progress: bool) -> PartResult:
+    import dask
+
+    n_parts = max(1, frame.npartitions)
+    shuffled = frame.shuffle(on=options.customer_col, npartitions=n_parts)
+    pid = os.getpid()
+    parts = client.compute([dask.delayed(partition_result)(p, name, options, until, part_fn, pid)
+                            for p in shuffled.to_delayed()])
+    level = list(parts)
+    while len(level) > 1:  # a tree of +, pairs first, on the workers
+        pairs = [client.submit(_plus, level[i], level[i + 1], pure=False)
+                 for i in range(0, len(level) - 1, 2)]
+        level = pairs + ([level[-1]] if len(level) % 2 else [])
+    _show(parts, progress, "shuffle by customer, journeys, statistics")
+    return level[0].result()
+
+
+def _plus(a: PartResult, b: PartResult) -> PartResult:
+    return a + b
+
+
+def partition_result(part: Any, name: str, options: ReadOptions, until: float,
+                     part_fn: Any, client_pid: int = 0) -> PartResult:
+    """One partition's rows (whole customers) -> its statistics, ledger and journey facts.
+
+    The rows are put back in the log's order (file, row), validated and cut into journeys by
+    the in-process code, with the whole log's end of observation.
+    """
+    from journeymodel.data.events import Ledger, events_from_table
+    from journeymodel.data.journeys import build_journeys
+    from journeymodel.models.base import JourneyMeta
+
+    if len(part) == 0:
+        return PartResult(None, Ledger(source=name), None)
+    part = part.sort_values([FILE_COL, ROW_COL], kind="stable")
+    table = pa.Table.from_pandas(part.drop(columns=[FILE_COL, ROW_COL]), preserve_index=False)
+    with _quiet(client_pid):  # the client warns once, for the whole log
+        try:
+            events = events_from_table(table, name, options)
+        except InputError as exc:
+            if "no usable rows" not in str(exc):
+                raise
+            return PartResult(None, _ledger_of_unusable(table, name, options), None)
+        events = dataclasses.replace(events, observed_until=until)
+        journeys = build_journeys(events, options)
+        stats = part_fn(journeys) if part_fn is not None else None
+    return PartResult(stats, journeys.ledger, JourneyMeta.of(journeys))
+
+
+def _ledger_of_unusable(table: pa.Table, name: str, options: ReadOptions):
+    """The ledger of a partition none of whose rows is usable: read in strict mode's order,
+    each row counts under its first reason (the same reasons as in one process)."""
+    from journeymodel.data.events import Ledger, read_events
+
+    # one usable row appended, then taken out of the counts again
+    probe = {c: [None] * 1 for c in table.column_names}
+    probe[options.customer_col] = ["\x00journeymodel-probe"]
+    probe[options.touchpoint_col] = ["\x00journeymodel-probe"]
+    time = table[options.time_col]
+    valid = time.drop_null()
+    probe[options.time_col] = [valid[0].as_py() if len(valid) else 0]
+    extra = pa.table(probe).cast(table.schema, safe=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ledger = read_events(pa.concat_tables([table, extra]), options).ledger
+        except InputError:
+            return Ledger(source=name, rows_read=table.num_rows,
+                          dropped={"missing_customer": table.num_rows})
+    return Ledger(source=name, rows_read=ledger.rows_read - 1, rows_used=0,
+                  dropped=dict(ledger.dropped), invalid_fields=dict(ledger.invalid_fields))
+
+
+def _show(futures: list, progress: bool, what: str) -> None:
+    """A progress bar (on stderr) while ``futures`` finish; errors surface at ``result()``."""
+    if not progress or not futures:
+        return
+    from dask.distributed import as_completed
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=len(futures))
+        for _ in as_completed(futures):
+            bar.advance(task)
+
+
+def _warn(name: str, result: PartResult) -> None:
+    ledger = result.ledger
+    dropped = ledger.rows_dropped - ledger.dropped.get("after_observed_until", 0)
+    if dropped or ledger.invalid_fields:
+        warnings.warn(f"{name}: {ledger.summary_line()}", DataWarning, stacklevel=3)
