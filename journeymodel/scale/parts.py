@@ -24,7 +24,7 @@ def add_ledgers(a: Ledger, b: Ledger) -> Ledger:
     >>> b = Ledger("log", rows_read=3, rows_used=2, dropped={"missing_customer": 1})
     >>> c = add_ledgers(a, b)
     >>> c.rows_read, c.rows_used, c.dropped
-    (8, 6, {'duplicate': 1, 'missing_customer': 1})
+    (8, 6, {'missing_customer': 1, 'duplicate': 1})
     """
     def merged(x: dict[str, int], y: dict[str, int], order=()) -> dict[str, int]:
         out = dict(x)
