@@ -58,11 +58,10 @@ def dictionary_encode(arr: pa.ChunkedArray | pa.Array, *, min_rows: int | None =
     packed = _pack(chunked)
     if packed is None:
         return _pyarrow(chunked)
-    words, length, valid = packed
-    key = _dense_key(words, length, valid, n)
+    key = _dense_key(*packed, n)
     if key is None:
         return _pyarrow(chunked)
-    return _encode_sorted(chunked, key, words, length, valid, grouped)
+    return _encode_sorted(chunked, key, packed, grouped)
 
 
 def _pyarrow(chunked: pa.ChunkedArray) -> pa.DictionaryArray:
@@ -81,18 +80,19 @@ def _pack(chunked: pa.ChunkedArray):
         offsets = np.frombuffer(bufs[1], off_type)[chunk.offset:chunk.offset + len(chunk) + 1]
         spans.append((bufs[2], offsets))
     n = len(chunked)
-    length = np.empty(n, np.int64)
+    length = np.empty(n, np.int32)  # checked below MAX_BYTES per chunk before it is stored
     valid = np.ones(n, bool)
     at = 0
     for chunk, (_, offsets) in zip(chunks, spans, strict=True):
         m = len(chunk)
-        np.subtract(offsets[1:], offsets[:-1], out=length[at:at + m])
+        part = np.diff(offsets)
         if chunk.null_count:
             valid[at:at + m] = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False))
+            part[~valid[at:at + m]] = 0
+        if int(part.max(initial=0)) > MAX_BYTES:
+            return None
+        length[at:at + m] = part
         at += m
-    length[~valid] = 0
-    if int(length.max(initial=0)) > MAX_BYTES:
-        return None
     n_words = max(1, -(-int(length.max(initial=0)) // 8))
     words = np.empty((n_words, n), np.uint64)
     at = 0
@@ -103,7 +103,7 @@ def _pack(chunked: pa.ChunkedArray):
             _gather_words(raw, offsets[:-1].astype(np.int64) + 8 * j,
                           length[at:at + m] - 8 * j, words[j, at:at + m])
         at += m
-    return words, length, valid
+    return [words, length, valid]  # a list: the encoder lets go of them as soon as it can
 
 
 def _gather_words(raw: np.ndarray, index: np.ndarray, left: np.ndarray,
@@ -164,24 +164,28 @@ def _dense_key(words, length, valid, n):
     return key
 
 
-def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, words: np.ndarray,
-                   length: np.ndarray, valid: np.ndarray,
+def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list,
                    grouped: dict | None = None) -> pa.DictionaryArray:
     """Sort ``key << bits | row``; equal keys are runs whose first row is their first
     appearance; rank the runs by it. The dictionary is rebuilt from the first rows' words.
-    ``key`` is overwritten (it becomes the sorted packed keys)."""
+
+    ``key`` is overwritten (it becomes the sorted packed keys) and ``packed`` (``_pack``'s
+    words, lengths and validity) emptied: each array is let go of once used, to keep the peak
+    memory low (at 8M rows, fresh memory costs the kernel about as much as the work)."""
+    words, length, valid = packed
+    packed.clear()
     n = len(key)
     bits = max(int(n - 1).bit_length(), 1)
-    packed = key
-    packed <<= bits
-    packed |= np.arange(n, dtype=np.int64)
-    packed.sort()
-    row = packed & ((1 << bits) - 1)
-    packed >>= bits  # sorted keys
+    key <<= bits
+    key |= np.arange(n, dtype=np.int32)  # n < 2**31
+    key.sort()
+    row = np.empty(n, np.int32)
+    np.bitwise_and(key, (1 << bits) - 1, out=row, casting="unsafe")
+    key >>= bits  # sorted keys
     boundary = np.empty(n, bool)
     boundary[0] = False
-    np.not_equal(packed[1:], packed[:-1], out=boundary[1:])
-    del packed, key
+    np.not_equal(key[1:], key[:-1], out=boundary[1:])
+    del key
     starts = np.flatnonzero(boundary)
     starts = np.concatenate([np.zeros(1, starts.dtype), starts])
     run = np.cumsum(boundary, dtype=np.int32)  # each sorted row's run (no np.repeat: slower)
@@ -189,6 +193,10 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, words: np.ndarray,
     first = row[starts]  # first row of each run, runs in key order
     keep = valid[first]  # the null run (if any) gets no dictionary entry
     appearance = np.argsort(np.where(keep, first, n))  # runs by first row, null run last
+    rows = first[appearance[:int(np.count_nonzero(keep))]]
+    words, length = words[:, rows], length[rows]  # the dictionary's: let go of the rows'
+    dictionary = _strings(words, length, chunked.type)
+    text = _unicode(words, length) if grouped is not None else None
     code = np.empty(len(first), np.int32)
     code[appearance] = np.arange(len(first), dtype=np.int32)
     indices = np.empty(n, np.int32)
@@ -198,20 +206,16 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, words: np.ndarray,
         sizes = np.diff(np.append(starts, n))
         new_start = np.zeros(len(first), np.int64)
         np.cumsum(sizes[appearance][:-1], out=new_start[1:])
-        dest = np.arange(n, dtype=np.int64)
-        dest += (new_start[code] - starts)[run]
+        dest = np.take(new_start[code] - starts, run)
         del run
+        dest += np.arange(n, dtype=np.int32)
         order = np.empty(n, np.int64)
         order[dest] = row
-        del dest
+        del dest, row
         keys = np.zeros(n, np.int64)  # the codes in that order: a run id, by a cumsum
         keys[new_start[1:]] = 1
         np.cumsum(keys, out=keys)
         grouped["order"], grouped["keys"] = order, keys
-    rows = first[appearance[:int(np.count_nonzero(keep))]]
-    dictionary = _strings(words[:, rows], length[rows], chunked.type)
-    if grouped is not None and valid.all():
-        text = _unicode(words[:, rows], length[rows])
         if text is not None:
             grouped["unicode"] = text
     mask = None if valid.all() else ~valid

@@ -174,8 +174,10 @@ def _events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable
             finally:
                 wait([future])
             fields = future.result()
+            del future  # it holds the result too
     touchpoint, labels, times, persona, personas, optional = fields
     value, sentiment, device, devices, field_bad = optional
+    del fields, optional
     time, time_kind = times.time, times.kind
     masks = {
         "missing_customer": customer < 0,
@@ -188,13 +190,19 @@ def _events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable
     keep, observed_until = _rows_to_keep(o.replace(time_format=o.time_format or times.fmt),
                                          name, ledger, masks, time, time_kind, alerts)
     every_row = bool(keep.all())
-    idx = np.arange(n) if every_row else np.flatnonzero(keep)
-    cust_s, time_s = (customer, time) if len(idx) == n else (customer[idx], time[idx])
-    order, sorted_cust = sort_order(cust_s, time_s, grouped if len(idx) == n else None)
+    idx = None if every_row else np.flatnonzero(keep)
+    cust_s, time_s = (customer, time) if every_row else (customer[idx], time[idx])
+    order, sorted_cust = sort_order(cust_s, time_s, grouped if every_row else None)
+    from_encoder = every_row and "order" in grouped  # then every id is used: no compact
+    # let go of what is no longer needed (at 8M rows fresh memory costs as much as the work)
+    grouped.clear()
+    del customer, time, masks, times, keep
     if order is not None:
-        idx = order if len(idx) == n else idx[order]
+        idx = order if every_row else idx[order]
         cust_s = cust_s[order] if sorted_cust is None else sorted_cust
         time_s = time_s[order]
+    elif every_row:
+        idx = np.arange(n)
     dup = duplicate_rows(idx, cust_s, time_s, touchpoint, persona, value, sentiment, device)
     n_dup = int(np.count_nonzero(dup))
     ledger.drop("duplicate", n_dup)
@@ -207,7 +215,7 @@ def _events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable
     _warn(name, ledger, table, cols, field_bad, alerts)
     in_order = order is None and len(idx) == n  # every row kept, in input order: no gathers
     take = (lambda a: a) if in_order else (lambda a: a[idx])  # noqa: E731
-    if not (every_row and "order" in grouped):  # else the encoder's ids are all used
+    if not from_encoder:
         customer, customers = compact(cust_s, customers)
     else:
         customer = cust_s

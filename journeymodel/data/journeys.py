@@ -82,7 +82,9 @@ def load_journeys(source: str | Path | pd.DataFrame, options: ReadOptions | None
         table, name = read_table(source, options)
         if is_path_table(table.column_names, options):
             return journeys_from_paths(table, name, options)
-        return build_journeys(events_from_table(table, name, options), options)
+        events = events_from_table(table, name, options)
+        del table  # the Arrow columns are no longer needed while the journeys are cut
+        return build_journeys(events, options)
 
 
 def is_path_table(columns: Sequence[str], options: ReadOptions) -> bool:
