@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -219,3 +220,26 @@ def test_persona_when_customers_are_contiguous_but_not_in_code_order():
                                                                     strict=True)}
     assert per_customer == {"a": "x", "b": "y", "c": "z"}
     assert "1 customers have more than one persona" in " ".join(moved.ledger.notes)
+
+
+any_ids = st.one_of(st.none(), ascii_ids, st.text(max_size=9),
+                    st.sampled_from(["", "a\x00", "a", "a\x00\x00", "\x00"]))
+
+
+@SETTINGS
+@given(st.lists(any_ids, min_size=1, max_size=80), st.lists(st.integers(0, 80), max_size=4))
+def test_two_threads_and_the_length_digit_give_pyarrows_encoding(values, cuts):
+    """Gathered in two threads (THREAD_ROWS = 0), over several chunks, with the length digit
+    only when some id holds a NUL byte ("a" and "a\\x00" must differ): pyarrow's encoding."""
+    bounds = sorted({0, len(values), *[c % (len(values) + 1) for c in cuts]})
+    arr = pa.chunked_array([pa.array(values[a:b], pa.string())
+                            for a, b in zip(bounds, bounds[1:], strict=False)], pa.string())
+    expected = pc.dictionary_encode(arr).combine_chunks()
+    for rows in (0, 1 << 40):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(encoding, "THREAD_ROWS", rows)
+            found: dict = {}
+            assert dictionary_encode(arr, min_rows=0, grouped=found).equals(expected)
+            if found:
+                order = np.argsort(np.asarray(expected.indices), kind="stable")
+                np.testing.assert_array_equal(found["order"], order)
