@@ -109,9 +109,7 @@ def _typed_times(arr: pa.ChunkedArray) -> TimeColumn:
     missing = (np.zeros(n, bool) if arr.null_count == 0
                else np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), bool))
     try:
-        ns = pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64()).to_numpy(zero_copy_only=False)
-        secs = ns.astype(np.float64)
-        secs /= 1e9
+        secs = _seconds_of_ns(pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64()), n)
     except pa.ArrowInvalid:  # outside 1677-2262: read in the column's own unit
         t = arr.type
         if pa.types.is_date32(t):
@@ -126,6 +124,26 @@ def _typed_times(arr: pa.ChunkedArray) -> TimeColumn:
     if missing.any():
         secs[missing] = np.nan
     return TimeColumn(secs, "datetime", missing, np.zeros(n, bool))
+
+
+def _seconds_of_ns(ns: pa.ChunkedArray | pa.Array, n: int) -> np.ndarray:
+    """``ns.to_numpy().astype(np.float64) / 1e9`` chunk by chunk into one array (no combined
+    int64 copy, no second float array; np.divide converts then divides: the same bits).
+    Null slots hold whatever the buffer holds; the caller overwrites them."""
+    chunks = ns.chunks if isinstance(ns, pa.ChunkedArray) else [ns]
+    secs = np.empty(n, np.float64)
+    at = 0
+    for chunk in chunks:
+        m = len(chunk)
+        if m:
+            if chunk.buffers()[1] is None:  # an all-null chunk may come without values
+                secs[at:at + m] = np.nan
+            else:
+                values = np.frombuffer(chunk.buffers()[1], np.int64)[chunk.offset:
+                                                                     chunk.offset + m]
+                np.divide(values, 1e9, out=secs[at:at + m])
+        at += m
+    return secs
 
 
 def _looks_numeric(sample: pd.Series) -> bool:
