@@ -220,6 +220,28 @@ def test_intervals_contain_point_and_are_seeded():
     assert not np.array_equal(a.conversions_low, c.conversions_low)
 
 
+@pytest.mark.parametrize("iterate", [False, True])
+def test_draws_do_not_depend_on_batches_or_threads(monkeypatch, iterate):
+    """Issue 20: every block of draws has its own stream and the iteration's preconditioner
+    comes from the posterior mean, so the intervals are the same in one batch on one thread
+    and in batches of 16 on 3 threads (dense path for small chains, iteration for mid-sized)."""
+    import journeymodel.models.markov.attribution as ma
+    import journeymodel.models.markov.chain as mc
+
+    m = MarkovJourneyModel(order=3).fit(random_journeys(11, n=400))
+    if iterate:
+        monkeypatch.setattr(mc, "_DENSE_MAX", 0)
+    monkeypatch.setattr(ma, "pool_threads", lambda: 1)
+    one = m.attribution(n_draws=100, seed=7)
+    monkeypatch.setattr(ma, "pool_threads", lambda: 3)
+    monkeypatch.setattr(ma, "DRAW_BATCH_BYTES", 1)  # batches of one stream (16 draws)
+    many = m.attribution(n_draws=100, seed=7)
+    for name in ("conversions_low", "conversions_high", "removal_effect_low",
+                 "removal_effect_high"):
+        np.testing.assert_allclose(getattr(many, name), getattr(one, name), rtol=1e-10)
+    assert np.all(one.conversions_low < one.conversions_high)
+
+
 def test_intervals_shrink_with_more_data():
     small = MarkovJourneyModel().fit(random_journeys(4, n=200, weights=False))
     big_js = random_journeys(4, n=200, weights=False)

@@ -25,7 +25,16 @@ from math import factorial
 import numpy as np
 
 from journeymodel.errors import OptionError
-from journeymodel.models.markov.chain import draw_rows, start_values
+from journeymodel.models.markov.chain import (
+    STREAM_DRAWS,
+    draw_rows,
+    draw_streams,
+    mean_preconditioner,
+    one_blas_thread,
+    pool_threads,
+    start_values,
+    thread_pool,
+)
 
 #: Largest number of channels for exact Shapley values (2**16 coalitions).
 SHAPLEY_EXACT_MAX = 16
@@ -162,8 +171,8 @@ def removal_attribution(chain, state_codes, state_value, channels, *, total_conv
     re_v, value = _shares(vals[None], total_value, 1)
     low = high = re_low = re_high = np.full(len(channels), np.nan)
     if n_draws > 0:
-        re_d, conv_d = _draw_shares(chain, n_draws, np.random.default_rng(seed), conv_col,
-                                    weights[:1], removed, total_conversions)
+        re_d, conv_d = _draw_shares(chain, n_draws, seed, conv_col, weights[:1], removed,
+                                    total_conversions)
         q = [(1 - ci) / 2, (1 + ci) / 2]
         low, high = np.quantile(conv_d, q, axis=0)
         re_low, re_high = np.quantile(re_d, q, axis=0)
@@ -171,21 +180,41 @@ def removal_attribution(chain, state_codes, state_value, channels, *, total_conv
                        conv[0], low, high, value[0], re_low, re_high)
 
 
-def _draw_shares(chain, n_draws, rng, conv_col, weights, removed, total):
-    """Removal effects and conversion shares of ``n_draws`` posterior draws, (D, C) each,
-    drawn and solved batch by batch (bounded memory)."""
-    per = draws_per_batch(chain.conc.nnz, chain.n, removed.shape[0])
-    re_parts, conv_parts = [], []
-    for d0 in range(0, n_draws, per):
-        data = draw_rows(chain.conc, min(per, n_draws - d0), rng)
-        dvals = start_values(chain.conc, chain.n, data, conv_col, weights, removed)
-        del data
-        re_d, conv_d = _shares(dvals, total, 0, keep_draws=True)
-        re_parts.append(re_d)
-        conv_parts.append(conv_d)
-    if len(re_parts) == 1:
-        return re_parts[0], conv_parts[0]
-    return np.concatenate(re_parts), np.concatenate(conv_parts)
+def _draw_shares(chain, n_draws, seed, conv_col, weights, removed, total):
+    """Removal effects and conversion shares of ``n_draws`` posterior draws, (D, C) each.
+
+    Drawn batch by batch (bounded memory: at most one batch per thread at a time, see
+    :func:`draws_per_batch`) in the calling thread, each batch's gammas on the pool's threads,
+    and solved on the pool's threads while the next batch is drawn. Every block of
+    :data:`~journeymodel.models.markov.chain.STREAM_DRAWS` draws has its own random stream
+    and the iteration's preconditioners come from the posterior mean, so each draw's values
+    are the same whatever the batch size and the number of threads."""
+    pool = thread_pool()
+    streams = draw_streams(seed, n_draws)
+    conc, n = chain.conc, chain.n
+    precond = mean_preconditioner(conc, n, chain.P.data, conv_col, weights, removed)
+    workers = pool_threads()
+    per = min(draws_per_batch(conc.nnz, n, removed.shape[0]), -(-n_draws // workers))
+    per = max(STREAM_DRAWS, per - per % STREAM_DRAWS)  # batches of whole streams
+
+    def solve(data):
+        dvals = start_values(conc, n, data, conv_col, weights, removed, precond=precond)
+        return _shares(dvals, total, 0, keep_draws=True)
+
+    futures = []
+    with one_blas_thread():  # batches in parallel, each single-threaded (see one_blas_thread)
+        for d0 in range(0, n_draws, per):
+            if len(futures) > workers:  # bounded memory: wait for the oldest batch in flight
+                futures[len(futures) - workers - 1].result()
+            count = min(per, n_draws - d0)
+            data = draw_rows(conc, count, streams[d0 // STREAM_DRAWS:
+                                                 -(-(d0 + count) // STREAM_DRAWS)])
+            futures.append(pool.submit(solve, data))
+            del data
+        parts = [f.result() for f in futures]
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _shares(vals: np.ndarray, total: float, j: int, keep_draws: bool = False):

@@ -184,12 +184,36 @@ def fundamental_solve(chain_P: sp.csr_matrix, n: int, rhs: np.ndarray) -> np.nda
     return spla.splu(sp.csc_matrix(sp.identity(n) - Q)).solve(rhs)
 
 
-def draw_rows(conc: sp.csr_matrix, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+#: Posterior draws per random stream when the draws come from several streams
+#: (:func:`draw_streams`): each block of this many draws has its own generator, so blocks
+#: can be drawn in parallel and every draw is the same whatever the batches and threads.
+STREAM_DRAWS = 16
+
+
+def draw_streams(seed: int | np.random.Generator, n_draws: int) -> list[np.random.Generator]:
+    """One generator per block of :data:`STREAM_DRAWS` draws, spawned from ``seed``
+    (``numpy.random.Generator.spawn``: independent streams, the same for the same seed)."""
+    return np.random.default_rng(seed).spawn(-(-n_draws // STREAM_DRAWS))
+
+
+def draw_rows(conc: sp.csr_matrix, n_draws: int, rng) -> np.ndarray:
     """Posterior draws of every row (Dirichlet via gamma variates), shape (n_draws, nnz).
 
     Entries follow ``conc``'s CSR layout; all rows and draws in one vectorised call.
+    ``rng`` is a generator, or a list of generators from :func:`draw_streams` giving
+    :data:`STREAM_DRAWS` draws each (the last the rest), drawn on :func:`thread_pool`'s
+    threads (numpy draws arrays without holding the GIL).
     """
-    g = rng.standard_gamma(np.broadcast_to(conc.data, (n_draws, conc.nnz)))
+    if isinstance(rng, np.random.Generator):
+        g = rng.standard_gamma(np.broadcast_to(conc.data, (n_draws, conc.nnz)))
+    else:
+        g = np.empty((n_draws, conc.nnz))
+
+        def fill(i: int) -> None:
+            part = g[i * STREAM_DRAWS:(i + 1) * STREAM_DRAWS]
+            rng[i].standard_gamma(np.broadcast_to(conc.data, part.shape), out=part)
+
+        list(thread_pool().map(fill, range(len(rng))))
     starts = conc.indptr[:-1]
     counts = np.diff(conc.indptr)
     nonempty = counts > 0
@@ -210,7 +234,8 @@ def draw_rows(conc: sp.csr_matrix, n_draws: int, rng: np.random.Generator) -> np
 
 
 def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.ndarray,
-                 rhs_weight: np.ndarray, removed: np.ndarray, start: int = 0) -> np.ndarray:
+                 rhs_weight: np.ndarray, removed: np.ndarray, start: int = 0,
+                 precond: MeanPreconditioner | None = None) -> np.ndarray:
     """Absorption values at the start state for every draw and every set of removed states.
 
     Parameters
@@ -226,11 +251,30 @@ def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.nda
         conversion probability; mean conversion value for value-weighted conversion).
     removed : ndarray of bool, shape (n_sets, n)
         States removed in each scenario: transitions into them go to drop-off.
+    precond : MeanPreconditioner, optional
+        For posterior draws solved in several batches: the preconditioners of the iteration
+        (mid-sized chains), made once from the posterior mean instead of once per batch from
+        the batch's own mean. Each draw's value is then the same whatever batch it is in.
 
     Returns
     -------
     ndarray, shape (n_draws, n_sets, m)
     """
+    qr, qc, qd, rhs = _transient_split(conc, n, data, rhs_cols, rhs_weight)
+    if n <= _DENSE_MAX:
+        if data.shape[0] < _PRECOND_MIN_DRAWS:  # a point estimate: nothing to batch
+            return _dense_start(n, qr, qc, qd, rhs, removed, start)
+        with one_blas_thread():
+            return _dense_start(n, qr, qc, qd, rhs, removed, start)
+    if n <= _PRECOND_MAX and data.shape[0] >= _PRECOND_MIN_DRAWS:
+        with one_blas_thread():  # also here: 1.8 s vs 2.9 s threaded (order 3, 200 draws)
+            return _iterative_start(n, qr, qc, qd, rhs, removed, start, precond)
+    return _sparse_start(n, qr, qc, qd, rhs, removed, start)
+
+
+def _transient_split(conc, n, data, rhs_cols, rhs_weight):
+    """Rows, columns and values (D, nnz_Q) of the transient block, and the right-hand sides
+    (D, n, m) of :func:`start_values`."""
     rows = np.repeat(np.arange(conc.shape[0]), np.diff(conc.indptr))
     cols = conc.indices
     q = cols < n
@@ -239,18 +283,43 @@ def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.nda
     for j, col in enumerate(rhs_cols):
         sel = cols == col
         np.add.at(rhs[:, :, j], (slice(None), rows[sel]), data[:, sel] * rhs_weight[j][rows[sel]])
-    if n <= _DENSE_MAX:
-        if data.shape[0] < _PRECOND_MIN_DRAWS:  # a point estimate: nothing to batch
-            return _dense_start(n, qr, qc, qd, rhs, removed, start)
-        with _one_blas_thread():
-            return _dense_start(n, qr, qc, qd, rhs, removed, start)
-    if n <= _PRECOND_MAX and data.shape[0] >= _PRECOND_MIN_DRAWS:
-        with _one_blas_thread():  # also here: 1.8 s vs 2.9 s threaded (order 3, 200 draws)
-            return _iterative_start(n, qr, qc, qd, rhs, removed, start)
-    return _sparse_start(n, qr, qc, qd, rhs, removed, start)
+    return qr, qc, qd, rhs
 
 
-def _one_blas_thread():
+def mean_preconditioner(conc: sp.csr_matrix, n: int, mean: np.ndarray, rhs_cols: np.ndarray,
+                        rhs_weight: np.ndarray, removed: np.ndarray
+                        ) -> MeanPreconditioner | None:
+    """The :class:`MeanPreconditioner` at the transition probabilities ``mean`` (``conc``'s
+    layout, shape (nnz,)) for :func:`start_values` of many draws, or None where the chain's
+    size does not take the iteration (small chains are solved densely, large ones directly)."""
+    if n <= _DENSE_MAX or n > _PRECOND_MAX:
+        return None
+    qr, qc, qd, rhs = _transient_split(conc, n, mean[None, :], rhs_cols, rhs_weight)
+    return MeanPreconditioner(n, qr, qc, qd[0], rhs[0], removed)
+
+
+def thread_pool():
+    """The process's pool of worker threads for posterior draws, one per core (made when first
+    asked for). Its tasks are numpy and scipy calls that release the GIL."""
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(pool_threads(), thread_name_prefix="journeymodel-draws")
+    return _POOL
+
+
+def pool_threads() -> int:
+    """Threads of :func:`thread_pool`: one per core, at most 8."""
+    import os
+
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+_POOL = None
+
+
+def one_blas_thread():
     """Batched small matrices gain nothing from BLAS threads, and threaded OpenBLAS on a busy
     machine made them 25x slower (measured): run them single-threaded. The controller (which
     scans the loaded libraries, ~10 ms) is made once per process."""
@@ -329,43 +398,79 @@ def _sparse_start(n, qr, qc, qd, rhs, removed, start):
     return out
 
 
-def _iterative_start(n, qr, qc, qd, rhs, removed, start):
+def _iterative_start(n, qr, qc, qd, rhs, removed, start, precond=None):
     """Many draws of a mid-sized chain: per scenario, iterate
     ``x <- x + M^-1 (rhs - (I - Q_d) x)`` for all draws at once, where ``M`` is ``I - Q`` at the
-    mean of the draws restricted to the kept states (its dense inverse comes from one inverse of
-    the full mean matrix by the Schur complement). Draws scatter little around their mean, so
-    the error shrinks by a large factor per step; each step is one block-diagonal sparse matvec
-    over the draws still iterating and one dense product. ``M^-1`` is kept in float32 (twice as
-    fast): it only steers the steps, while residuals and values stay float64, so the fixed
-    point is exact. Draws not converged after ``_ITER_MAX`` steps are solved directly
-    (:func:`_sparse_start`), so the result is that of a direct solve to about
-    ``_ITER_TOL / 10`` relative (the error shrinks ten-fold or more per step)."""
-    from scipy.linalg import inv  # LU + getri: 4x faster than numpy's solve against I
-
+    mean restricted to the kept states (:class:`MeanPreconditioner`). Draws scatter little
+    around their mean, so the error shrinks by a large factor per step; each step is one
+    block-diagonal sparse matvec over the draws still iterating and one dense product.
+    ``M^-1`` is kept in float32 (twice as fast): it only steers the steps, while residuals and
+    values stay float64, so the fixed point is exact. Draws not converged after ``_ITER_MAX``
+    steps are solved directly (:func:`_sparse_start`), so the result is that of a direct solve
+    to about ``_ITER_TOL / 10`` relative (the error shrinks ten-fold or more per step).
+    Without ``precond``, the mean is that of the draws given."""
     D, S, m = qd.shape[0], removed.shape[0], rhs.shape[2]
-    A = np.eye(n, dtype=np.float32)
-    A[qr, qc] -= qd.mean(axis=0)
-    B = inv(A, overwrite_a=True, check_finite=False)  # float32: a preconditioner needs no more
-    del A
+    if precond is None:
+        precond = MeanPreconditioner(n, qr, qc, qd.mean(axis=0), rhs.mean(axis=0), removed)
     Q = interleaved_blocks(n, qr, qc, qd)
     b = np.ascontiguousarray(rhs.transpose(1, 0, 2))  # (n, D, m)
     out = np.zeros((D, S, m))
     for s in range(S):  # loop over scenarios only; all draws together
         if removed[s, start]:
             continue  # no way out of a removed start: values are 0, as in the direct solve
-        keep = np.flatnonzero(~removed[s])
-        drop = np.flatnonzero(removed[s])
-        minv = B[np.ix_(keep, keep)]
-        if len(drop):
-            minv = minv - B[np.ix_(keep, drop)] @ np.linalg.solve(B[np.ix_(drop, drop)],
-                                                                  B[np.ix_(drop, keep)])
-        x, done = _precond_iterate(Q, b, keep, minv)
+        keep, minv, x0 = precond.scenario(s)
+        x, done = _precond_iterate(Q, b, keep, minv, x0)
         out[:, s] = x[:, int(np.searchsorted(keep, start)), :]
         bad = np.flatnonzero(~done)
         if len(bad):
             out[bad, s] = _sparse_start(n, qr, qc, qd[bad], rhs[bad], removed[s:s + 1],
                                         start)[:, 0]
     return out
+
+
+#: Most memory :class:`MeanPreconditioner` keeps for its per-scenario inverses (beyond it, each
+#: is made again when asked for).
+PRECOND_CACHE_BYTES = 512 * 2**20
+
+
+class MeanPreconditioner:
+    """The preconditioners of the iteration of :func:`_iterative_start`, one per removal
+    scenario: the inverse of ``I - Q`` at a mean transient block ``qmean`` (values at the
+    entries ``(qr, qc)``) restricted to the scenario's kept states, in float32, and the
+    starting point of every draw (the solution for the mean right-hand sides ``rhs_mean``,
+    shape (n, m)).
+
+    One inverse of the full mean matrix gives every scenario's by the Schur complement. Made
+    once for all the batches of posterior draws of one attribution (from the posterior mean),
+    and kept while they fit in :data:`PRECOND_CACHE_BYTES`: made again per batch, they cost
+    as much as the iteration itself at order 3 (1,111 states, 11 scenarios)."""
+
+    def __init__(self, n, qr, qc, qmean, rhs_mean, removed):
+        from scipy.linalg import inv  # LU + getri: 4x faster than numpy's solve against I
+
+        A = np.eye(n, dtype=np.float32)
+        A[qr, qc] -= qmean
+        self.B = inv(A, overwrite_a=True, check_finite=False)  # float32: it only steers
+        self.removed, self.rhs_mean = removed, rhs_mean.astype(np.float32)
+        kept = int((~removed).sum()) if removed.size else 0
+        self._cache = {} if 4 * (kept * n) <= PRECOND_CACHE_BYTES else None
+
+    def scenario(self, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Kept states of scenario ``s``, the inverse of ``I - Q`` on them (k, k) and the
+        starting values (k, m)."""
+        if self._cache is not None and s in self._cache:
+            return self._cache[s]
+        B = self.B
+        keep = np.flatnonzero(~self.removed[s])
+        drop = np.flatnonzero(self.removed[s])
+        minv = B[np.ix_(keep, keep)]
+        if len(drop):
+            minv = minv - B[np.ix_(keep, drop)] @ np.linalg.solve(B[np.ix_(drop, drop)],
+                                                                  B[np.ix_(drop, keep)])
+        x0 = (minv @ self.rhs_mean[keep]).astype(np.float64)
+        if self._cache is not None:
+            self._cache[s] = keep, minv, x0
+        return keep, minv, x0
 
 
 def interleaved_blocks(n, qr, qc, qd) -> sp.csr_matrix:
@@ -384,20 +489,21 @@ def interleaved_blocks(n, qr, qc, qd) -> sp.csr_matrix:
     return by_draw[(np.arange(n)[:, None] + np.arange(D)[None, :] * n).ravel()]
 
 
-def _precond_iterate(Q, b, keep, minv):
+def _precond_iterate(Q, b, keep, minv, x0=None):
     """The iteration of :func:`_iterative_start` on the kept states ``keep``.
 
     ``Q`` comes from :func:`interleaved_blocks`, ``b`` is (n, D, m), ``minv`` (k, k). Values of
     removed states stay 0, so ``Q`` applies as it is (transitions into removed states drop out).
     Draws leave the iteration as soon as they converge (most need about ten steps, a few many
-    more), so later steps cost only what the remaining draws need. All draws start from the
-    solution for the mean right-hand side. Returns the values (D, k, m) and whether each draw
-    converged (D,)."""
+    more), so later steps cost only what the remaining draws need. All draws start from
+    ``x0`` (k, m), by default the solution for the draws' mean right-hand side. Returns the
+    values (D, k, m) and whether each draw converged (D,)."""
     n, D, m = b.shape
     k = len(keep)
     bk = b[keep]  # (k, D, m)
-    xk = np.repeat((minv @ bk.mean(axis=1).astype(np.float32)).astype(np.float64)[:, None, :],
-                   D, axis=1)  # (k, D, m)
+    if x0 is None:
+        x0 = (minv @ bk.mean(axis=1).astype(np.float32)).astype(np.float64)
+    xk = np.repeat(x0[:, None, :], D, axis=1)  # (k, D, m)
     x = np.zeros((n, D, m))
     x[keep] = xk
     done = np.zeros(D, bool)
