@@ -261,3 +261,20 @@ def test_clv_errors():
         cv.customer_value(plain, 13.0, 0.0, 4, seed=0)
     with pytest.raises(OptionError, match=r"--discount-rate must be >= 0 .* \(got -0.1\)"):
         cv.customer_value(_point_model(), 13.0, -0.1, 4, seed=0)
+
+
+def test_spend_correlated_with_frequency_is_warned_and_reported():
+    from journeymodel.errors import DataWarning
+    from journeymodel.models.churn.model import _warn_spend_correlation
+
+    with pytest.warns(DataWarning, match=r"spend per transaction and frequency are correlated "
+                                         r"\(Pearson r = 0.45 among repeat buyers"):
+        _warn_spend_correlation(0.45)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_spend_correlation(-0.2)
+    # the correlation the model reports is Pearson's among repeat buyers with a spend
+    js = _tx_journeys()
+    stats = customer_stats(js)
+    s = cd.rfm(stats, cd.UNIT_SECONDS["W"])
+    assert np.isnan(cd.spend_of(stats, s).correlation)  # one repeat buyer: undefined
