@@ -41,12 +41,15 @@ def client():
 
 @cache
 def demo() -> pd.DataFrame:
-    """A demo log with dirt: rows without a customer, an unreadable time, exact duplicates."""
+    """A demo log with dirt: rows without a customer, an unreadable time, exact duplicates,
+    ids with spaces around them."""
     df = make_demo_data(250, seed=11).events.copy()
     df["timestamp"] = df.timestamp.astype(str)
     df["month"] = df.timestamp.str[:7]  # the file the row goes to (dropped when written)
     df.loc[df.index[5::97], "customer_id"] = None
     df.loc[df.index[7::131], "timestamp"] = "not a time"
+    padded = df.index[11::7]  # ' C1 ' is customer C1 (trimmed), wherever its rows are
+    df.loc[padded, "customer_id"] = " " + df.loc[padded, "customer_id"] + "  "
     return pd.concat([df, df.iloc[3::53]]).reset_index(drop=True)
 
 
