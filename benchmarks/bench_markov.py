@@ -2,6 +2,16 @@
 
     .venv/bin/python benchmarks/bench_markov.py [--quick] [--sizes 100000 1000000]
         [--orders 1 2 3] [--repeat N] [--skip-experience]
+    .venv/bin/python benchmarks/bench_markov.py --tracker [--quick] [--sizes ...] [--orders 1 3]
+
+``--tracker`` (issue 20): as a user runs it. The tracker-style log of
+``benchmarks/bench_ingest.py`` (``make_tracker_log``: rows in time order, string ids
+``c123456`` as plain strings, 8 row groups, 8 rows per customer; sizes count customers), then
+in fresh processes, with default settings: ``journeymodel fit markov EVENTS --order K -o m.nc``
+and ``journeymodel attribute m.nc --json``, beside pandas path strings + ChannelAttribution
+``markov_model`` on the same file. Also timed alone, to say whose part is whose: reading the
+log into journeys (``load_journeys``, the ingestion) and ``attribute --draws 0`` (the point
+estimate without intervals). Wall seconds of the whole process, imports included.
 
 (a) end to end: raw event Parquet -> attribution table. journeymodel: load_journeys + fit +
     exact removal attribution. Peer: pandas builds "a > b > c" path strings per journey,
@@ -114,7 +124,11 @@ def worker(kind: str, order: int, data: str) -> dict:
     t0 = time.perf_counter()
     out: dict = {}
     with redirect_stdout(io.StringIO()):  # ChannelAttribution prints banners
-        if kind == "jm_e2e":
+        if kind == "jm_load":
+            from journeymodel.data.journeys import load_journeys
+
+            out["journeys"] = load_journeys(data).n_journeys
+        elif kind == "jm_e2e":
             from journeymodel.data.journeys import load_journeys
             from journeymodel.models.markov.model import MarkovJourneyModel
 
@@ -184,6 +198,73 @@ def run(kind: str, order: int, data: Path, repeat: int = 1) -> dict:
     return best
 
 
+def _cli(args: list[str]) -> dict:
+    """Wall seconds and peak RSS of one ``journeymodel`` command in a fresh process."""
+    exe = str(Path(sys.executable).with_name("journeymodel"))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([exe, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"journeymodel {' '.join(args)} failed:\n{err[-2000:]}")
+    return {"seconds": seconds, "peak_mib": usage.ru_maxrss / 1024}
+
+
+def _bench_tracker(customers: int, orders, tmp: Path, repeat: int) -> list[dict]:
+    """Rows of the as-a-user table for one log size (see the module docstring)."""
+    events = tmp / f"tracker_{customers}.parquet"
+    subprocess.run([sys.executable, __file__, "--worker", "make_tracker", str(customers),
+                    str(events)], check=True)
+    load = run("jm_load", 1, events, repeat)
+    print(f"tracker log: {8 * customers:,} rows, {customers:,} customers; "
+          f"load_journeys {load['seconds']:.2f} s (load {os.getloadavg()[0]:.1f})", flush=True)
+    rows = []
+    for k in orders:
+        model = tmp / f"m_{customers}_{k}.nc"
+        row = {"n": customers, "order": k, "load_s": load["seconds"],
+               "loadavg": [os.getloadavg()[0]]}
+        row["fit"] = _best(["fit", "markov", str(events), "--order", str(k), "-o", str(model)],
+                           repeat)
+        row["attr"] = _best(["attribute", str(model), "--json"], repeat)
+        row["attr0"] = _best(["attribute", str(model), "--json", "--draws", "0"], repeat)
+        row["loadavg"].append(os.getloadavg()[0])
+        row["ca"] = run("ca_e2e", k, events, repeat)
+        row["loadavg"].append(os.getloadavg()[0])
+        print(f"  order {k}: {row}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def _best(args: list[str], repeat: int) -> dict:
+    """The fastest of ``repeat`` runs of a command (the least disturbed on a shared machine)."""
+    return min((_cli(args) for _ in range(repeat)), key=lambda r: r["seconds"])
+
+
+def _print_tracker(rows) -> None:
+    head = (f"{'customers':>9} {'k':>2} | {'fit s':>6} {'(read)':>6} {'attr s':>6} "
+            f"{'(pt)':>5} {'jm s':>6} {'jm MiB':>6} | {'CA s':>6} {'CA MiB':>6} | "
+            f"{'ratio':>6} | {'CI/pt':>5} | {'load':>9}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        jm = r["fit"]["seconds"] + r["attr"]["seconds"]
+        peak = max(r["fit"]["peak_mib"], r["attr"]["peak_mib"])
+        print(f"{r['n']:>9,} {r['order']:>2} | {r['fit']['seconds']:>6.2f} {r['load_s']:>6.2f} "
+              f"{r['attr']['seconds']:>6.2f} {r['attr0']['seconds']:>5.2f} {jm:>6.2f} "
+              f"{peak:>6.0f} | {r['ca']['seconds']:>6.2f} {r['ca']['peak_mib']:>6.0f} | "
+              f"{r['ca']['seconds'] / jm:>5.1f}x | "
+              f"{r['attr']['seconds'] / r['attr0']['seconds']:>4.1f}x | "
+              f"{min(r['loadavg']):>4.1f}-{max(r['loadavg']):<4.1f}")
+    print("jm s = `journeymodel fit markov EVENTS --order k -o m.nc` + `journeymodel attribute "
+          "m.nc --json` (defaults), each a fresh process, wall seconds with imports; (read) = "
+          "load_journeys alone in a fresh process (the ingestion inside fit); (pt) = "
+          "`attribute --json --draws 0`; CI/pt = attr s / (pt). CA s = pandas path strings + "
+          "ChannelAttribution markov_model, one fresh process. ratio = CA s / jm s. load = "
+          "1-minute load average (2 cores) during the row.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="20k journeys, orders 1-2")
@@ -193,6 +274,9 @@ def main() -> None:
                     help="runs per measurement, fastest kept (default 1)")
     ap.add_argument("--skip-experience", action="store_true",
                     help="diagnostic: the Markov fit without its experience step")
+    ap.add_argument("--tracker", action="store_true",
+                    help="as a user runs it: tracker-style log, fit markov + attribute CLI "
+                    "with defaults (orders 1 3 unless --orders)")
     ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -200,7 +284,15 @@ def main() -> None:
         if kind == "make":
             _make(int(order), Path(data))
             return
+        if kind == "make_tracker":
+            from bench_ingest import make_tracker_log
+
+            make_tracker_log(8 * int(order), Path(data))
+            return
         print(json.dumps(worker(kind, int(order), data)))
+        return
+    if args.tracker:
+        _main_tracker(args)
         return
     sizes, orders = ([20_000], [1, 2]) if args.quick else (args.sizes, args.orders)
     if args.skip_experience:
@@ -214,6 +306,20 @@ def main() -> None:
             rows += _bench_size(n, orders, Path(tmp), args.repeat)
     print(f"load average at end: {os.getloadavg()}")
     _print(rows)
+
+
+def _main_tracker(args) -> None:
+    given = "--orders" in sys.argv
+    sizes = [20_000] if args.quick else args.sizes
+    orders = args.orders if given else [1, 3]
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            rows += _bench_tracker(n, orders, Path(tmp), args.repeat)
+    print(f"load average at end: {os.getloadavg()}")
+    _print_tracker(rows)
 
 
 def _make(n: int, tmp: Path) -> None:
