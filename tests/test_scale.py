@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import assert_one_error_line
+from journeymodel.cli.options import EventsArg, fit_cli, with_read_options
 
 from journeymodel.data.datasets import make_demo_data
 from journeymodel.data.journeys import load_journeys
@@ -22,7 +23,7 @@ from journeymodel.models.churn.model import ChurnModel
 from journeymodel.models.conversion.model import ConversionModel
 from journeymodel.models.markov.model import MarkovJourneyModel
 from journeymodel.models.stages.model import StageModel
-from journeymodel.scale.cluster import Engine, connect, parse_memory
+from journeymodel.scale.cluster import Engine, parse_memory
 from journeymodel.scale.engine import map_log
 from journeymodel.scale.fit import fit_scaled
 
@@ -185,10 +186,29 @@ def test_cli_engine_errors(run_cli, log):
 
 
 @pytest.mark.filterwarnings("ignore::Warning")
-def test_local_cluster_of_processes_says_its_dashboard(log):
+def test_fit_cli_runs_a_command_on_a_local_cluster(log, tmp_path):
+    """The command-line path: a command decorated with_read_options that fits through fit_cli
+    runs in this process without engine options, on a local cluster of worker processes with
+    --workers (its dashboard said on stderr), with the same counts."""
+    import typer
+    from typer.testing import CliRunner
+
     root, journeys = log
-    lines = []
-    with connect(Engine(workers=1, worker_memory="1GiB"), say=lines.append) as c:
-        scaled = fit_scaled(MarkovJourneyModel(order=1), root, client=c)
-    assert lines and "Dask local cluster: 1 workers of 1GiB; dashboard http" in lines[0]
-    assert scaled.counts_.equals(MarkovJourneyModel(order=1).fit(journeys).counts_, rtol=0)
+    fitted = {}
+    app = typer.Typer()
+
+    @app.command()
+    @with_read_options
+    def fit(events: EventsArg, read=None) -> None:
+        fitted["model"] = fit_cli(MarkovJourneyModel(order=1), events, read)
+
+    runner = CliRunner()
+    whole = MarkovJourneyModel(order=1).fit(journeys)
+    out = runner.invoke(app, [str(root)])
+    assert out.exit_code == 0, out.output
+    assert fitted["model"].counts_.equals(whole.counts_, rtol=0)
+    out = runner.invoke(app, [str(root), "--workers", "1", "--worker-memory", "1GiB"])
+    assert out.exit_code == 0, out.output
+    assert "Dask local cluster: 1 workers of 1GiB; dashboard http" in out.output
+    assert fitted["model"].counts_.equals(whole.counts_, rtol=0)
+    assert counts(fitted["model"].ledger_) == counts(whole.ledger_)
