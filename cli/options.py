@@ -248,7 +248,7 @@ def fit_cli(model, events: str | Path, read, **fit_kw):
         return model.fit(load_journeys_cli(events, read), **fit_kw)
     from journeymodel.scale.fit import fit_scaled
 
-    return fit_scaled(model, events, read, engine=engine, progress=True, **fit_kw)
+    return fit_scaled(model, events, read, engine=engine, show_progress=True, **fit_kw)
 
 
 def load_model_cli(path: Path):

@@ -14,7 +14,7 @@ __all__ = ["fit_scaled"]
 
 
 def fit_scaled(model: Any, source: Any, options: ReadOptions | None = None, *,
-               engine: Engine | None = None, client: Any = None, progress: bool = False,
+               engine: Engine | None = None, client: Any = None, show_progress: bool = False,
                **fit_kw: Any) -> Any:
     """Fit ``model`` on the log ``source`` with Dask: ``model.fit_stats(sum of
     model.stats_of(partition))``, remembering the whole log's ledger and journey facts.
@@ -33,10 +33,10 @@ def fit_scaled(model: Any, source: Any, options: ReadOptions | None = None, *,
         ``Engine(workers=2)``, ``Engine(cluster="tcp://host:8786")``; or pass ``client``.
     client : dask.distributed.Client, optional
         A running client (left open).
-    progress : bool
-        Show Dask's progress bars.
+    show_progress : bool
+        Show progress bars (on stderr) while the workers scan and reduce the log.
     **fit_kw
-        Passed to ``fit_stats`` (e.g. ``progress`` of the Bayesian fits).
+        Passed to ``fit_stats`` (e.g. ``progress`` of the Bayesian fits and of EM).
 
     Raises
     ------
@@ -50,7 +50,7 @@ def fit_scaled(model: Any, source: Any, options: ReadOptions | None = None, *,
     if getattr(model, "model_type", None) == "markov" and model.order == "auto":
         raise OptionError("--order auto chooses the order on held-out journeys in one "
                           "process; on Dask give --order 1, 2, 3 or 4")
-    result = map_log(source, options, engine, model.stats_of, progress=progress)
+    result = map_log(source, options, engine, model.stats_of, progress=show_progress)
     model.fit_stats(result.stats, **fit_kw)
     model.ledger_ = result.ledger
     model.journeys_ = result.meta
