@@ -212,3 +212,21 @@ def test_fit_cli_runs_a_command_on_a_local_cluster(log, tmp_path):
     assert "Dask local cluster: 1 workers of 1GiB; dashboard http" in out.output
     assert fitted["model"].counts_.equals(whole.counts_, rtol=0)
     assert counts(fitted["model"].ledger_) == counts(whole.ledger_)
+
+
+@pytest.mark.filterwarnings("ignore::Warning")
+def test_csv_files_with_a_named_hive_column(client, tmp_path):
+    """CSV files in region=... folders, the region named as the persona: the same journeys as
+    one process reads from the same folder."""
+    df = events().drop(columns="persona")
+    for region, rows in df.groupby(df.index % 3):
+        folder = tmp_path / f"region=r{region}"
+        folder.mkdir()
+        rows.to_csv(folder / "part-0.csv", index=False)
+    options = ReadOptions(persona_col="region")
+    journeys = load_journeys(tmp_path, options)
+    assert journeys.personas == ("r0", "r1", "r2")
+    model = ConversionModel()
+    result = map_log(tmp_path, options, Engine(client=client), model.stats_of)
+    assert result.stats.equals(model.stats_of(journeys))
+    assert counts(result.ledger) == counts(journeys.ledger)
