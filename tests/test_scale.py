@@ -230,3 +230,25 @@ def test_csv_files_with_a_named_hive_column(client, tmp_path):
     result = map_log(tmp_path, options, Engine(client=client), model.stats_of)
     assert result.stats.equals(model.stats_of(journeys))
     assert counts(result.ledger) == counts(journeys.ledger)
+
+
+def test_a_partition_without_usable_rows_still_counts_them():
+    """Every row of a partition dropped: its ledger says why, each row once, as one process
+    counts them (no partition may make the whole log fail)."""
+    from journeymodel.scale.engine import FILE_COL, KEY_COL, ROW_COL, partition_result
+
+    part = pd.DataFrame({"customer_id": [None, "a", "b", "c"],
+                         "timestamp": ["2025-01-01", "soon", "2025-01-02", "2025-01-03"],
+                         "touchpoint": ["web", "web", None, " "],
+                         "value": [1.0, None, None, None]})
+    part[FILE_COL] = np.int32(0)
+    part[ROW_COL] = np.arange(4)
+    part[KEY_COL] = np.arange(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = partition_result(part, "log", ReadOptions(), 1.8e9, None)
+    assert result.meta is None and result.stats is None
+    assert result.ledger.rows_read == 4 and result.ledger.rows_used == 0
+    assert result.ledger.dropped == {"missing_customer": 1, "bad_timestamp": 1,
+                                     "missing_touchpoint": 2}
+    assert result.ledger.invalid_fields == {}

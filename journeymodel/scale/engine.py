@@ -337,33 +337,37 @@ def partition_result(part: Any, name: str, options: ReadOptions, until: float,
         except InputError as exc:
             if "no usable rows" not in str(exc):
                 raise
-            return PartResult(None, _ledger_of_unusable(table, name, options), None)
+            return PartResult(None, _ledger_of_unusable(table, name, options, exc), None)
         events = dataclasses.replace(events, observed_until=until)
         journeys = build_journeys(events, options)
         stats = part_fn(journeys) if part_fn is not None else None
     return PartResult(stats, journeys.ledger, JourneyMeta.of(journeys))
 
 
-def _ledger_of_unusable(table: pa.Table, name: str, options: ReadOptions):
-    """The ledger of a partition none of whose rows is usable: read in strict mode's order,
-    each row counts under its first reason (the same reasons as in one process)."""
-    from journeymodel.data.events import Ledger, read_events
+def _ledger_of_unusable(table: pa.Table, name: str, options: ReadOptions, error: InputError):
+    """The ledger of a partition none of whose rows is usable (each row under its first
+    reason, as in one process): counted with one usable row added (a copy of a row whose
+    time reads), then taken out again. When no row's time reads, ``error`` is raised."""
+    from journeymodel.data.events import Ledger, events_from_table
+    from journeymodel.data.timestamps import parse_times
 
-    # one usable row appended, then taken out of the counts again
-    probe = {c: [None] * 1 for c in table.column_names}
-    probe[options.customer_col] = ["\x00journeymodel-probe"]
-    probe[options.touchpoint_col] = ["\x00journeymodel-probe"]
-    time = table[options.time_col]
-    valid = time.drop_null()
-    probe[options.time_col] = [valid[0].as_py() if len(valid) else 0]
-    extra = pa.table(probe).cast(table.schema, safe=False)
+    times = parse_times(table[options.time_col], options.timestamps, options.time_format)
+    readable = np.flatnonzero(~(times.missing | times.bad))
+    if not len(readable):
+        raise error
+    probe = table.slice(int(readable[0]), 1)
+    columns = {c: probe[c] if c == options.time_col else pa.chunked_array(
+        [pa.nulls(1, table.schema.field(c).type)]) for c in table.column_names}
+    for col in (options.customer_col, options.touchpoint_col):
+        columns[col] = pa.chunked_array([pa.array(["journeymodel-probe"])]).cast(
+            table.schema.field(col).type)
+    extra = pa.table(columns, schema=table.schema)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            ledger = read_events(pa.concat_tables([table, extra]), options).ledger
+            ledger = events_from_table(pa.concat_tables([table, extra]), name, options).ledger
         except InputError:
-            return Ledger(source=name, rows_read=table.num_rows,
-                          dropped={"missing_customer": table.num_rows})
+            raise error from None
     return Ledger(source=name, rows_read=ledger.rows_read - 1, rows_used=0,
                   dropped=dict(ledger.dropped), invalid_fields=dict(ledger.invalid_fields))
 
