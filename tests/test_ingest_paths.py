@@ -274,3 +274,26 @@ def test_typed_times_chunk_by_chunk_equal_the_combined_array(values, cuts, unit,
     expected[missing] = np.nan
     np.testing.assert_array_equal(got.missing, missing)
     assert got.time.tobytes() == expected.tobytes()
+
+
+@SETTINGS
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["web", " web", "app ", "", "é", "x\x00"]),
+                          st.text(max_size=4)), min_size=1, max_size=60), st.booleans())
+def test_sorted_columns_by_pyarrows_hash_table(values, with_nul):
+    """Touchpoint-like columns (sort=True) now go through pyarrow's hash table whatever their
+    size: the same codes, vocabulary and NUL mask as through the sorting encoder (its
+    encoding given as a dictionary column)."""
+    arr = pa.chunked_array([pa.array(values, pa.string())])
+    nul_new: dict = {}
+    nul_old: dict = {}
+    codes, vocab = encode(arr, dtype=np.int32, nul=nul_new if with_nul else None, key="k")
+    old = pa.chunked_array([dictionary_encode(arr, min_rows=0)])
+    codes_old, vocab_old = encode(old, dtype=np.int32, nul=nul_old if with_nul else None,
+                                  key="k")
+    assert codes.dtype == codes_old.dtype == np.int32
+    np.testing.assert_array_equal(codes, codes_old)
+    assert list(vocab) == list(vocab_old) == sorted(set(vocab))
+    assert nul_new.keys() == nul_old.keys()
+    for k in nul_new:
+        np.testing.assert_array_equal(nul_new[k], nul_old[k])
+    assert all(c < 0 for c, v in zip(codes, values, strict=True) if v is None)

@@ -56,6 +56,10 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
             grouped: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Dictionary-encode a column as text: (codes, -1 for null/blank; vocabulary).
 
+    Customer ids (``sort=False``) go through :func:`journeymodel.data.encoding.dictionary_encode`
+    (sorting packed keys: many distinct values), the other columns through pyarrow's hash
+    table (few distinct values); the encodings are equal.
+
     With ``nul`` (sorted columns: touchpoint, persona, device, whose names go into model files),
     NUL characters are removed from the names (netCDF cannot store them; a name that becomes
     blank is missing) and ``nul[key]`` receives the mask of rows that held one.
@@ -69,10 +73,13 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
     (:func:`journeymodel.data.encoding.dictionary_encode`), and the vocabulary may then come as
     a numpy str array (the same values) instead of objects.
     """
+    found: dict = {}
     if pa.types.is_dictionary(arr.type):
         enc = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    elif sort:  # touchpoints, personas, devices: few values, pyarrow's hash table is in cache
+        enc = pc.dictionary_encode(arr)
+        enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
     else:  # equal to pc.dictionary_encode, faster for short high-cardinality text
-        found: dict = {}
         enc = dictionary_encode(arr, grouped=found if grouped is not None else None)
     dictionary = pc.cast(enc.dictionary, pa.string()) if not (
         pa.types.is_string(enc.dictionary.type)) else enc.dictionary
