@@ -311,10 +311,11 @@ def dense_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return keys.astype(np.int64), keys.astype(np.int64)
     lo, hi = int(keys.min()), int(keys.max())
     if hi - lo <= 1 << 24:
+        at = keys - lo if lo else keys  # one shifted copy, none when the keys start at 0
         present = np.zeros(hi - lo + 1, bool)
-        present[keys - lo] = True
+        present[at] = True
         index = np.cumsum(present) - 1
-        return np.flatnonzero(present) + lo, index[keys - lo]
+        return np.flatnonzero(present) + lo, index[at]
     return np.unique(keys, return_inverse=True)
 
 
@@ -383,6 +384,10 @@ def grouped_transitions(journeys: JourneySet, grouping: Grouping | str, order: i
         observed_until=float(journeys.observed_until), gap=journeys.gap)
 
 
+#: Up to this many (group, state) cells, journeys per cell are summed by one bincount.
+DIRECT_CELLS = 1 << 24
+
+
 def _journeys_per_visit(journey: np.ndarray, group: np.ndarray, key: np.ndarray,
                         weight: np.ndarray):
     """Distinct (group, state) pairs with the weighted number of distinct journeys in each
@@ -393,7 +398,12 @@ def _journeys_per_visit(journey: np.ndarray, group: np.ndarray, key: np.ndarray,
     # a journey counts once per (group, state): distinct (journey, visit) pairs
     pair = np.sort(journey.astype(np.int64) * (len(ug) * len(uk)) + visit)
     pair = pair[np.r_[True, pair[1:] != pair[:-1]]]  # sort + diff: np.unique hashes, 20x slower
-    j, v = np.divmod(pair, len(ug) * len(uk))
+    space = len(ug) * len(uk)
+    j, v = np.divmod(pair, space)
+    if space <= DIRECT_CELLS:  # v already numbers the (group, state) cells in sorted order
+        sums = np.bincount(v, weights=weight[j], minlength=space)
+        cell = np.flatnonzero(np.bincount(v, minlength=space))
+        return ug[cell // len(uk)], uk[cell % len(uk)], sums[cell]
     vg, vk, _, vj = _sum_by(ug[v // len(uk)], uk[v % len(uk)], np.zeros(len(v), np.int64),
                             weight[j])
     return vg, vk, vj
