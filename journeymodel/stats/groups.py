@@ -34,7 +34,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from journeymodel.data.journeyset import CENSORED, CHURN, CONVERSION, DROPOFF, JourneySet
+from journeymodel.data.journeyset import (
+    CENSORED,
+    CHURN,
+    CONVERSION,
+    DROPOFF,
+    OUTCOMES,
+    JourneySet,
+)
 from journeymodel.errors import OptionError
 from journeymodel.stats.additive import Additive
 from journeymodel.stats.transitions import recode_keys, state_base, state_sequences
@@ -46,6 +53,8 @@ __all__ = ["GROUP_KINDS", "GroupedTransitions", "Grouping", "dense_codes",
 #: What ``--by`` accepts (``period:LENGTH`` and ``column:NAME`` take a value).
 GROUP_KINDS = ("period", "device", "persona", "column")
 _OUTCOME_KEY = {CONVERSION: -1, DROPOFF: -2, CHURN: -3}
+#: The key of the absorbing state each outcome code leads to (0: none, censored).
+_ABSORBING = np.array([_OUTCOME_KEY.get(o, 0) for o in range(len(OUTCOMES))], np.int64)
 _DAY = 86400.0
 #: Periods of whole weeks start on Mondays (1970-01-05 was a Monday), other periods at
 #: midnight UTC of 1970-01-01: fixed anchors, so every part of a log cuts the same periods.
@@ -364,7 +373,7 @@ def grouped_transitions(journeys: JourneySet, grouping: Grouping | str, order: i
     following = np.append(first_ev[1:], 0) - 1
     last_ev = np.where(is_last, journeys.offsets[occ_j + 1] - 1, following)
     outcome = journeys.outcome[occ_j]
-    absorbing = np.select([outcome == o for o in _OUTCOME_KEY], list(_OUTCOME_KEY.values()), 0)
+    absorbing = _ABSORBING[outcome]  # np.select over the outcomes, as one lookup
     to_key = np.where(is_last, absorbing, np.append(seq.keys[1:], 0))
     weight = journeys.weight[occ_j]
     known = ~(is_last & (outcome == CENSORED))
@@ -375,8 +384,13 @@ def grouped_transitions(journeys: JourneySet, grouping: Grouping | str, order: i
     group, names = _groups(journeys, grouping, last_ev, occ_j, t)
     use = known & (group >= 0)
     unobservable = float(weight[~known].sum())
-    g, f, to, c = _sum_by(group[use], seq.keys[use], to_key[use], weight[use])
-    vg, vk, vj = _journeys_per_visit(occ_j[use], group[use], seq.keys[use], journeys.weight)
+    if not use.all():  # each column compressed once
+        group, keys, to_key, weight, occ_j = (a[use] for a in (group, seq.keys, to_key, weight,
+                                                                occ_j))
+    else:
+        keys = seq.keys
+    g, f, to, c = _sum_by(group, keys, to_key, weight)
+    vg, vk, vj = _journeys_per_visit(occ_j, group, keys, journeys.weight)
     return GroupedTransitions(
         order=order, collapse=bool(collapse), grouping=grouping, time_kind=journeys.time_kind,
         touchpoints=tuple(journeys.touchpoints), names=names, group=g, from_key=f, to_key=to,
