@@ -23,7 +23,8 @@ def attribute(
         "first/last/linear touch; shapley: Shapley values on the chain.")] = Method.removal,
     draws: Annotated[int, typer.Option(
         "--draws", min=0, help="Posterior draws for the credible intervals (0: none; at most "
-        "100,000).")] = 1000,
+        "100,000). The default keeps the Monte-Carlo error of the interval's width under 1% "
+        "of the width.")] = 10_000,
     ci: Annotated[float, typer.Option("--ci", help="Credible interval mass.")] = 0.94,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,

@@ -57,6 +57,23 @@ def test_fit_attribute_textbook_json(run_cli, textbook, tmp_path):
         assert code == 0 and json.loads(out)["method"] == method
 
 
+def test_attribute_default_draws_is_the_library_s(run_cli, events, tmp_path):
+    """Issue 20: `attribute` draws DEFAULT_DRAWS by default (the Monte-Carlo error of the
+    interval width under 1% of the width), and says so in its note."""
+    import inspect
+
+    from journeymodel.cli.cmd_attribute import attribute
+
+    from journeymodel.models.markov.attribution import DEFAULT_DRAWS
+
+    assert inspect.signature(attribute).parameters["draws"].default == DEFAULT_DRAWS
+    model = tmp_path / "m.nc"
+    assert run_cli("fit", "markov", events, "-o", model)[0] == 0
+    code, out, err = run_cli("attribute", model)
+    assert code == 0, err
+    assert f"{DEFAULT_DRAWS} posterior draws" in " ".join(out.split())
+
+
 def test_fit_inspect_predict_simulate(run_cli, events, tmp_path):
     model = tmp_path / "m.nc"
     code, out, err = run_cli("fit", "markov", events, "-o", model, "--order", "auto",

@@ -1,0 +1,182 @@
+"""Where `journeymodel fit markov` and `attribute` spend their time, step by step (issue 20).
+
+    .venv/bin/python benchmarks/bench_cli_costs.py [--quick] [--customers 1000000]
+        [--orders 1 3]
+
+Each command is re-enacted in a fresh process with a timer around each step, in the order
+the command runs them (cli/cmd_fit_markov.py, cli/cmd_attribute.py): the imports (the CLI
+app, then what the command imports), reading the log into journeys, the statistics
+(transition counts with the experience and holding-time statistics), the fit from them (the
+censored journeys' EM, the chain, its analytics), the model written as netCDF (building the
+data tree, then the file), the summary printed; then loading the model file, the point
+estimate, the intervals at the default draws, and printing. Each step shows wall and CPU
+seconds and its share of the command. ``journeymodel --help`` is timed in its own process.
+
+The data: the tracker-style log of ``benchmarks/bench_ingest.py`` (``make_tracker_log``,
+imported), 8 rows per customer. On a shared machine wall times are pessimistic: the load
+average is printed beside them, and CPU seconds are the steadier figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+class Steps:
+    """Wall and CPU seconds of named steps, in order."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, float]] = []
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def done(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.rows.append((name, wall - self._wall, cpu - self._cpu))
+        self._wall, self._cpu = wall, cpu
+
+
+def fit_worker(events: str, order: int, out: str) -> list:
+    """``fit markov EVENTS --order K -o OUT`` step by step (as cli/cmd_fit_markov.py)."""
+    steps = Steps()
+    import journeymodel.cli.app  # noqa: F401  (what every command pays first)
+
+    steps.done("import the CLI app")
+    from journeymodel.cli.options import load_journeys_cli  # noqa: F401
+    from journeymodel.cli.output import print_fit_result
+
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.models.markov.model import MarkovJourneyModel
+    from journeymodel.stats.transitions import transition_stats
+
+    steps.done("import the command's modules")
+    journeys = load_journeys(events)
+    steps.done("read the log into journeys (ingestion)")
+    model = MarkovJourneyModel(order=order)
+    stats = transition_stats(journeys, order, True)
+    steps.done("statistics (transitions, experience, holding times)")
+    model.fit_stats(stats)
+    model._remember(journeys)
+    steps.done("fit from the statistics (censored EM, chain, analytics)")
+    tree = model.to_datatree()
+    steps.done("model as a data tree (experience dataset included)")
+    from journeymodel.io.outputs import atomic_path
+
+    with atomic_path(Path(out), "model file") as tmp:
+        tree.to_netcdf(tmp, engine="h5netcdf")
+    steps.done("write the netCDF file")
+    import io
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(io.StringIO()):
+        print_fit_result(model.summary(), Path(out), as_json=False)
+    steps.done("summary printed")
+    return steps.rows
+
+
+def attribute_worker(model_path: str) -> list:
+    """``attribute M.nc --json`` step by step (as cli/cmd_attribute.py)."""
+    steps = Steps()
+    import journeymodel.cli.app  # noqa: F401
+
+    steps.done("import the CLI app")
+    from journeymodel.cli.output import print_result
+
+    from journeymodel.io.persist import load_model
+
+    steps.done("import the command's modules")
+    model = load_model(model_path)
+    steps.done("load the model file")
+    model.attribute("removal", n_draws=0)
+    steps.done("point estimate")
+    from journeymodel.cli import cmd_attribute
+
+    draws = _default_draws(cmd_attribute.attribute)
+    result = model.attribute("removal", n_draws=draws, seed=0)
+    steps.done(f"intervals ({draws:,} draws, point included)")
+    import io
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(io.StringIO()):
+        print_result(result, as_json=True)
+    steps.done("JSON printed")
+    return steps.rows
+
+
+def _default_draws(fn) -> int:
+    import inspect
+
+    return int(inspect.signature(fn).parameters["draws"].default)
+
+
+def _child(*args: str) -> list:
+    res = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True,
+                         text=True, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr[-2000:])
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _help_seconds() -> float:
+    exe = str(Path(sys.executable).with_name("journeymodel"))
+    t0 = time.perf_counter()
+    subprocess.run([exe, "--help"], capture_output=True, check=True)
+    return time.perf_counter() - t0
+
+
+def _print(title: str, rows: list) -> None:
+    total_w = sum(r[1] for r in rows)
+    total_c = sum(r[2] for r in rows)
+    print(f"\n{title} (load {os.getloadavg()[0]:.1f})")
+    print(f"  {'step':<58} {'wall s':>7} {'cpu s':>7} {'share':>6}")
+    for name, wall, cpu in rows:
+        print(f"  {name:<58} {wall:>7.2f} {cpu:>7.2f} {100 * wall / total_w:>5.0f}%")
+    print(f"  {'total':<58} {total_w:>7.2f} {total_c:>7.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="20,000 customers, order 1")
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--orders", type=int, nargs="+", default=[1, 3])
+    ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        kind, *rest = args.worker
+        if kind == "make":
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from bench_ingest import make_tracker_log
+
+            make_tracker_log(8 * int(rest[0]), Path(rest[1]))
+            return
+        rows = (fit_worker(rest[0], int(rest[1]), rest[2]) if kind == "fit"
+                else attribute_worker(rest[0]))
+        print(json.dumps(rows))
+        return
+    if args.quick:
+        args.customers, args.orders = 20_000, [1]
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
+    print(f"journeymodel --help: {_help_seconds():.2f} s wall (fresh process)")
+    with tempfile.TemporaryDirectory() as tmp:
+        events = Path(tmp) / "tracker.parquet"
+        subprocess.run([sys.executable, __file__, "--worker", "make", str(args.customers),
+                        str(events)], check=True)
+        print(f"tracker log: {8 * args.customers:,} rows, {args.customers:,} customers")
+        for order in args.orders:
+            model = Path(tmp) / f"m{order}.nc"
+            _print(f"fit markov --order {order}", _child("fit", str(events), str(order),
+                                                         str(model)))
+            _print(f"attribute (order {order}) --json",
+                   _child("attribute", str(model)))
+    print(f"\nload average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
