@@ -502,6 +502,28 @@ def test_preconditioned_iteration_matches_direct_solves(monkeypatch):
                                direct, rtol=1e-10, atol=1e-14)
 
 
+def test_large_chains_by_iteration_match_direct_solves(monkeypatch):
+    """Issue 20: chains above _PRECOND_MAX (order 4) are solved by BiCGSTAB, checked to a
+    relative residual of 1e-12 (sparse LU fills in almost densely there): the point estimate
+    and a few draws equal the direct sparse solves'."""
+    import journeymodel.models.markov.chain as mc
+
+    m = MarkovJourneyModel(order=3).fit(random_journeys(11, n=400))
+    monkeypatch.setattr(mc, "_DENSE_MAX", 0)
+    monkeypatch.setattr(mc, "_PRECOND_MAX", 0)
+    new_point = m.attribution(n_draws=0)
+    new_draws = m.attribution(n_draws=20, seed=1)
+    monkeypatch.setattr(mc, "_PRECOND_MAX", 10**9)
+    monkeypatch.setattr(mc, "_PRECOND_MIN_DRAWS", 10**9)  # direct sparse solves
+    old_point = m.attribution(n_draws=0)
+    old_draws = m.attribution(n_draws=20, seed=1)
+    np.testing.assert_allclose(new_point.removal_effect, old_point.removal_effect, rtol=1e-9)
+    np.testing.assert_allclose(new_point.value, old_point.value, rtol=1e-9)
+    np.testing.assert_allclose(new_draws.conversions_low, old_draws.conversions_low, rtol=1e-9)
+    np.testing.assert_allclose(new_draws.conversions_high, old_draws.conversions_high,
+                               rtol=1e-9)
+
+
 def test_unseen_window_backs_off_to_the_lower_order():
     """Issue 17: an in-flight window never seen in training takes the values of the windows
     sharing its last touchpoint(s), weighted by visits (before: NaN); an unknown touchpoint
