@@ -105,20 +105,21 @@ def test_same_seed_same_draws_with_cold_and_warm_caches(kind, events, tmp_path):
 
 
 def test_models_compile_without_fast_math(monkeypatch):
-    """The flag is off while nutpie compiles and restored afterwards (other PyTensor code in the
-    same process keeps the user's setting)."""
-    import nutpie
+    """The flag is off while the log density compiles and restored afterwards (other PyTensor
+    code in the same process keeps the user's setting)."""
     import pymc as pm
     import pytensor
 
-    from journeymodel.fit import bayes
+    from journeymodel.fit import bayes, logdensity
 
     seen = []
-    monkeypatch.setattr(nutpie, "compile_pymc_model",
-                        lambda model: seen.append(pytensor.config.numba__fastmath) or model)
+    real = logdensity.compile_logdensity
+    monkeypatch.setattr(logdensity, "compile_logdensity",
+                        lambda model: seen.append(pytensor.config.numba__fastmath) or real(model))
     with pm.Model() as model:
         pm.Normal("x")
     before = pytensor.config.numba__fastmath
-    bayes._compile(model, "nutpie")
+    compiled = bayes._compile(model, "nutpie")
     assert seen == [False]
     assert pytensor.config.numba__fastmath == before
+    assert compiled.n_dim == 1

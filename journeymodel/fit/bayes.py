@@ -49,7 +49,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,6 +76,12 @@ DEFAULT_REMEDIES = (
 #: The least number of chains for R-hat to detect poor mixing reliably.
 CHAINS_MIN = 4
 
+#: Chains nutpie runs at once (None: one per core, nutpie's default). The log density is called
+#: through Python (it holds the GIL), yet two threads still overlap the sampler's own work: sBG
+#: churn on the 2,000-customer sample, 4 chains x 2,000 steps, took 7.2-15.4 s with 2 threads
+#: against 13.9-23.0 s with 1 (wall, 2 cores at load 13-15; CPU 2.6-4.3 s either way).
+NUTPIE_CORES = None
+
 _CACHE_SIZE = 16
 _COMPILED: OrderedDict[Hashable, Any] = OrderedDict()
 
@@ -97,6 +103,11 @@ class Sampling:
         Wall time spent sampling (tuning included).
     seed : int
         The integer seed handed to the sampler.
+    timings : dict of str to float
+        Seconds by step, for benchmarks: ``build`` (the PyMC model), ``graph`` (log density
+        and gradient graphs), ``pytensor`` (PyTensor's rewrites and linking), ``numba``
+        (numba compiling, or loading PyTensor's cached code). Empty for steps that did not
+        run (a model from the in-process cache).
     """
 
     tree: xr.DataTree
@@ -104,6 +115,7 @@ class Sampling:
     compile_seconds: float
     sample_seconds: float
     seed: int
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -225,11 +237,12 @@ def sample(
         raise OptionError(f"target_accept must be in (0, 1) (got {target_accept!r})")
     int_seed = int(np.random.default_rng(seed).integers(2**31 - 1))
     cache_key = None if key is None else (sampler, key)
+    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     compiled = _COMPILED.get(cache_key) if cache_key is not None else None
     if compiled is None:
         with _status(progress, "Compiling the model"):
-            compiled = _compile(build, sampler)
+            compiled = _compile(build, sampler, timings)
         if cache_key is not None:
             _COMPILED[cache_key] = compiled
             while len(_COMPILED) > _CACHE_SIZE:
@@ -238,11 +251,17 @@ def sample(
         _COMPILED.move_to_end(cache_key)
     compile_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    run = _sample_nutpie if sampler == "nutpie" else _sample_pymc
-    tree = run(compiled, data, draws=draws, tune=tune, chains=chains, seed=int_seed,
-               progress=progress, description=description, target_accept=target_accept)
+    if sampler == "nutpie":
+        tree = _sample_nutpie(compiled, data, draws=draws, tune=tune, chains=chains,
+                              seed=int_seed, progress=progress, description=description,
+                              target_accept=target_accept)
+    else:
+        tree = _sample_pymc(compiled, data, draws=draws, tune=tune, chains=chains,
+                            seed=int_seed, progress=progress, description=description,
+                            target_accept=target_accept)
     return Sampling(tree=tree, sampler=sampler, compile_seconds=compile_seconds,
-                    sample_seconds=time.perf_counter() - t0, seed=int_seed)
+                    sample_seconds=time.perf_counter() - t0, seed=int_seed,
+                    timings={k: round(v, 4) for k, v in timings.items()})
 
 
 def check_sizes(**sizes: int) -> None:
@@ -277,16 +296,25 @@ def exact_float_math():
     return pytensor.config.change_flags(numba__fastmath=False)
 
 
-def _compile(build: Callable[[], pm.Model] | pm.Model, sampler: str) -> Any:
+def _compile(build: Callable[[], pm.Model] | pm.Model, sampler: str,
+             timings: dict[str, float] | None = None) -> Any:
+    """The model for ``sampler``: the PyMC model itself for ``"pymc"`` (PyMC compiles inside
+    ``pm.sample``), its :class:`~journeymodel.fit.logdensity.LogDensity` for ``"nutpie"``."""
     import pymc as pm
 
+    t0 = time.perf_counter()
     model = build if isinstance(build, pm.Model) else build()
+    if timings is not None:
+        timings["build"] = time.perf_counter() - t0
     if sampler == "pymc":
         return model
-    import nutpie
+    from journeymodel.fit.logdensity import compile_logdensity
 
     with exact_float_math():
-        return nutpie.compile_pymc_model(model)
+        compiled = compile_logdensity(model)
+    if timings is not None:
+        timings.update(compiled.timings)
+    return compiled
 
 
 def _sample_nutpie(compiled: Any, data: Mapping[str, np.ndarray] | None, *, draws: int,
@@ -294,11 +322,10 @@ def _sample_nutpie(compiled: Any, data: Mapping[str, np.ndarray] | None, *, draw
                    description: str, target_accept: float) -> xr.DataTree:
     import nutpie
 
-    if data:
-        compiled = compiled.with_data(**data)
+    model = compiled.nutpie_model(data)
     with _progress_bar(progress, description, chains * (draws + tune)) as update:
-        tree = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                             progress_bar=False, save_warmup=False,
+        tree = nutpie.sample(model, draws=draws, tune=tune, chains=chains, seed=seed,
+                             cores=NUTPIE_CORES, progress_bar=False, save_warmup=False,
                              target_accept=target_accept,
                              progress_callback=update if progress else None)
     return _keep_groups(tree)
