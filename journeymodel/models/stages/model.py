@@ -264,16 +264,19 @@ class StageModel(JourneyModel):
                 f"{stats.totals.outcome_counts()['censored']:,} in-flight journeys (issue 17); "
                 "use engine 'numba', or censored='ignore' (--censored ignore)")
         rng = np.random.default_rng(self.seed)
-        rows, best = [], None
-        for K, child in zip(ks, rng.spawn(len(ks)), strict=True):
+
+        def fit_k(K: int, child: np.random.Generator):
             report = None if progress is None else (
-                lambda r, f, K=K: progress(f"K={K} restart {r + 1}/{self.restarts}: "
-                                           f"log-likelihood {f.log_likelihood:.2f} "
-                                           f"({f.n_iter} iterations)"))
-            fit = fit_stages(seqs, K, topology=self.topology, restarts=int(self.restarts),
-                             seed=child, max_iter=int(self.max_iter), tol=float(self.tol),
-                             engine=self.engine, warmup=self.warmup, progress=report,
-                             cells=cells, warn=len(ks) == 1)
+                lambda r, f: progress(f"K={K} restart {r + 1}/{self.restarts}: "
+                                      f"log-likelihood {f.log_likelihood:.2f} "
+                                      f"({f.n_iter} iterations)"))
+            return fit_stages(seqs, K, topology=self.topology, restarts=int(self.restarts),
+                              seed=child, max_iter=int(self.max_iter), tol=float(self.tol),
+                              engine=self.engine, warmup=self.warmup, progress=report,
+                              cells=cells, warn=len(ks) == 1)
+
+        rows, best = [], None
+        for K, fit in zip(ks, _map_threads(fit_k, ks, rng.spawn(len(ks))), strict=True):
             crit = criteria(fit, seqs.n_obs)
             rows.append({"n_stages": K, "log_likelihood": fit.log_likelihood,
                          "aic": crit[0], "bic": crit[1], "n_parameters": fit.n_parameters})
@@ -503,3 +506,19 @@ class StageModel(JourneyModel):
         from_tree(self, tree)
         self.holding_ = (HoldingTimes.from_dataset(tree["holding"].to_dataset(inherit=False))
                          if "holding" in tree.children else None)
+
+
+def _map_threads(func, *iterables) -> list:
+    """``list(map(func, *iterables))`` on a thread per core: each K's EM is independent (its
+    own seed) and spends most of its time in the E-step kernel, which releases the GIL
+    (``nogil=True``), so the K of ``n_stages="auto"`` fit side by side. The results come back in
+    input order: the same fit whatever the scheduling."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    args = list(zip(*iterables, strict=True))
+    workers = min(len(args), os.cpu_count() or 1)
+    if workers <= 1:
+        return [func(*a) for a in args]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda a: func(*a), args))
