@@ -3,9 +3,11 @@
 The public API is small and stable (other model modules import it):
 
 :func:`sample`
-    Sample a PyMC model with NUTS: nutpie when it is installed, else PyMC's own NUTS. Compiled
-    models are cached in the process under a caller-given key, so refitting the same structure
-    on new data (``pm.Data`` values) does not compile again. Shows a rich progress bar on stderr.
+    Sample a PyMC model with NUTS: nutpie when it is installed, else PyMC's own NUTS. nutpie
+    samples the model's log density compiled by :mod:`journeymodel.fit.logdensity` (PyTensor's
+    numba code, cached on disk across processes). Compiled models are also kept in the process
+    under a caller-given key, so refitting the same structure on new data (``pm.Data``
+    values) does not compile again. Shows a rich progress bar on stderr.
     Returns a :class:`Sampling` with the posterior DataTree and compile / sampling seconds.
 :func:`diagnose`
     R-hat (rank-normalised, max), bulk ESS (min) and divergences of a posterior, as
