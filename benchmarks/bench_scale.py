@@ -62,7 +62,9 @@ def run_once(mode: str, folder: str, workers: int, memory: str) -> dict:
 def measure(mode: str, folder: Path, workers: int, memory: str) -> dict:
     out = subprocess.run([sys.executable, __file__, "--one", mode, str(folder), "--workers",
                           str(workers), "--worker-memory", memory],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"{mode} run on {folder} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
