@@ -46,9 +46,12 @@ __all__ = ["FILE_COL", "KEY_COL", "ROW_COL", "customer_keys", "map_log", "partit
            "scan_file"]
 
 #: Bytes of a worker's memory limit per row of a shuffled partition: the partition's frame,
-#: its Arrow table, the validated events and the journeys (measured: a 1M-row partition adds
-#: about 180 MiB to the frame's 72 MiB), with room for the shuffle's buffers.
-BYTES_PER_PARTITION_ROW = 1600
+#: its Arrow table, the validated events and the journeys (a 1M-row partition adds about
+#: 180 MiB to its frame's 72 MiB), with room for the shuffle's buffers and the partitions
+#: waiting for their reduction. Measured at 16M events on two workers: 1,600 bytes (2M-row
+#: partitions with 3GiB) peaked at 2.7 GiB a worker and got 1.5GiB workers restarted; 4,000
+#: (400k rows with 1.5GiB) peaked at 0.95 GiB.
+BYTES_PER_PARTITION_ROW = 4000
 #: Rows of a shuffled partition when the workers have no memory limit.
 ROWS_PER_PARTITION = 2_000_000
 
