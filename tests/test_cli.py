@@ -56,7 +56,7 @@ def test_version(run_cli):
 @pytest.mark.parametrize("args,match", [
     (["describe", "{events}", "--bogus"], "No such option: --bogus"),
     (["describe", "{tmp}/missing.csv"], "does not exist"),
-    (["describe", "{tmp}"], "is a directory"),
+    (["describe", "{tmp}/none/*.csv"], "no file matches"),
     (["describe", "{events}", "--time-col", "when"],
      r"missing required column 'when'.*--time-col"),
     (["describe", "{events}", "--gap", "soon"], "--gap must be a duration"),
