@@ -73,7 +73,7 @@ def fit_churn(
     purchase`) fits bgnbd; with --value-col, bgnbd also fits the Gamma-Gamma spend model
     (value per repeat transaction), which customer lifetime value needs.
     """
-    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.options import fit_cli
     from journeymodel.cli.output import print_fit_result
 
     from journeymodel.io.outputs import check_not_input
@@ -85,8 +85,7 @@ def fit_churn(
                    pooling=Pooling(pooling).value)
     # churn models read only conversions and churns: a transaction log (every row a
     # conversion, no touchpoints) is a valid input here, unlike for the journey models
-    journeys = load_journeys_cli(events, read.replace(touchpoints_required=False))
-    churn.fit(journeys, progress=True)
+    fit_cli(churn, events, read.replace(touchpoints_required=False), progress=True)
     churn.save(out)
     result = churn.summary()
     print_fit_result(result, out, as_json=as_json)

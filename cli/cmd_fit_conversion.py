@@ -69,7 +69,7 @@ def fit_conversion(
     (netCDF) and prints each persona's rate with a 94% credible interval and P(persona A >
     persona B).
     """
-    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.options import fit_cli
     from journeymodel.cli.output import print_fit_result
 
     from journeymodel.io.outputs import check_not_input
@@ -77,8 +77,7 @@ def fit_conversion(
     check_not_input(out, [events, read.config_path])  # never over the log or the config
     model = _model(by, draws, tune, chains, parameterization, seed, sampler, target_accept,
                    Pooling(pooling).value)
-    journeys = load_journeys_cli(events, read)
-    model.fit(journeys, progress=True)
+    fit_cli(model, events, read, progress=True)
     model.save(out)
     result = model.summary()
     print_fit_result(result, out, as_json=as_json)

@@ -57,14 +57,13 @@ def fit_markov(
     States: the start, windows of the last touchpoints, and the outcomes conversion, dropoff and
     churn.
     """
-    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.options import fit_cli, load_journeys_cli
     from journeymodel.cli.output import print_fit_result
 
     from journeymodel.io.outputs import check_not_input
     from journeymodel.models.markov.model import MarkovJourneyModel
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
-    journeys = load_journeys_cli(events, read)
     model = MarkovJourneyModel(order=_parse_order(order), prior=prior,
                                collapse_repeats=not keep_repeats, seed=seed,
                                censored=censored.value)
@@ -72,11 +71,11 @@ def fit_markov(
     if holdout is not None:
         from journeymodel.models.markov.predict import holdout_scores
 
-        train, test = journeys.split(holdout, seed)
+        train, test = load_journeys_cli(events, read).split(holdout, seed)
         model.fit(train)
         scores = holdout_scores(model, test, seed)
     else:
-        model.fit(journeys)
+        fit_cli(model, events, read)  # in this process, or on Dask with --workers/--cluster
     model.save(out)
     result = model.summary()
     if scores is not None:

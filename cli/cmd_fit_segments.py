@@ -63,7 +63,7 @@ def fit_segments(
     size and named from the touchpoints that distinguish them and their conversion rate.
     `journeymodel predict S.nc EVENTS` gives each customer's segment.
     """
-    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.options import fit_cli
     from journeymodel.cli.output import print_fit_result
 
     from journeymodel.io.outputs import check_not_input
@@ -74,8 +74,7 @@ def fit_segments(
                          n_stages=stages, restarts=restarts, seed=seed, max_iter=max_iter,
                          auto_range=parse_range(auto_range),
                          censored=Censored(censored).value)
-    journeys = load_journeys_cli(events, read)
-    _fit_with_progress(model, journeys)
+    _fit_with_progress(model, lambda **kw: fit_cli(model, events, read, **kw))
     model.save(out)
     print_fit_result(model.summary(), out, as_json=as_json)
 
@@ -89,4 +88,6 @@ def _fit_with_progress(model, journeys):
         def progress(line: str) -> None:
             status.update(f"fitting segments: {line}")
 
+        if callable(journeys):
+            return journeys(progress=progress)
         return model.fit(journeys, progress=progress)

@@ -80,7 +80,7 @@ def fit_stages(
     Latent stages emit touchpoints and end journeys in conversion, churn or drop-off; prints the
     stages, numbered in the order journeys go through them.
     """
-    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.options import fit_cli
     from journeymodel.cli.output import print_fit_result
 
     from journeymodel.io.outputs import check_not_input
@@ -91,15 +91,15 @@ def fit_stages(
                        restarts=restarts, seed=seed, max_iter=max_iter,
                        engine=Engine(engine).value, auto_range=parse_range(auto_range),
                        censored=Censored(censored).value)
-    journeys = load_journeys_cli(events, read)
-    _fit_with_progress(model, journeys)
+    _fit_with_progress(model, lambda **kw: fit_cli(model, events, read, **kw))
     model.save(out)
     result = model.summary()
     print_fit_result(result, out, as_json=as_json)
 
 
 def _fit_with_progress(model, journeys):
-    """Fit, showing each K and restart on stderr (rich status line)."""
+    """Fit, showing each K and restart on stderr (rich status line); ``journeys`` may be a
+    function ``fit(progress=...)`` instead (:func:`journeymodel.cli.options.fit_cli`)."""
     from rich.console import Console
 
     err = Console(stderr=True, highlight=False)
@@ -107,6 +107,8 @@ def _fit_with_progress(model, journeys):
         def progress(line: str) -> None:
             status.update(f"fitting stages: {line}")
 
+        if callable(journeys):
+            return journeys(progress=progress)
         return model.fit(journeys, progress=progress)
 
 
