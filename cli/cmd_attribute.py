@@ -25,6 +25,11 @@ def attribute(
         "--draws", min=0, help="Posterior draws for the credible intervals (0: none; at most "
         "100,000). The default keeps the Monte-Carlo error of the interval's width under 1% "
         "of the width.")] = 10_000,
+    intervals: Annotated[str, typer.Option(
+        "--intervals", help="How removal-effect intervals are made: draws (quantiles of "
+        "--draws posterior draws), linear (linearised posterior, exact gradients, no "
+        "Monte-Carlo error, the cost of a few solves), auto (draws for small chains, "
+        "linear above; by size, so the same every run).")] = "auto",
     ci: Annotated[float, typer.Option("--ci", help="Credible interval mass.")] = 0.94,
     seed: SeedOpt = 0,
     as_json: JsonFlag = False,
@@ -35,15 +40,20 @@ def attribute(
     from journeymodel.cli.options import load_model_cli, require
     from journeymodel.cli.output import print_result, write_frame
 
+    from journeymodel.errors import OptionError
     from journeymodel.io.outputs import check_table_output
-    from journeymodel.models.markov.attribution import check_draws
+    from journeymodel.models.markov.attribution import INTERVAL_METHODS, check_draws
 
     check_draws(draws, "--draws")  # bounded before any work
+    if intervals not in INTERVAL_METHODS:
+        raise OptionError(f"--intervals must be one of {', '.join(INTERVAL_METHODS)} "
+                          f"(got {intervals!r})")
     if out is not None:  # before any work: not over an input, a known format, writable
         check_table_output(out, [model], "attribution table")
     fitted = load_model_cli(model)
     fn = require(fitted, "attribute", "attribute")
-    result = fn(Method(method).value, n_draws=draws, ci=ci, seed=seed)
+    extra = {"intervals": intervals} if Method(method).value == "removal" else {}
+    result = fn(Method(method).value, n_draws=draws, ci=ci, seed=seed, **extra)
     if out is not None:
         write_frame(result.frame, out)
     print_result(result, as_json=as_json)

@@ -50,7 +50,8 @@ def test_textbook_removal_effects_and_shares_are_exact():
 def test_attribute_json_shape():
     m = MarkovJourneyModel().fit(journeys_from_codes(*TEXTBOOK))
     js = m.attribute("removal", n_draws=50).json
-    assert set(js) == {"method", "total_conversions", "channels"}
+    assert set(js) == {"method", "total_conversions", "intervals", "channels"}
+    assert js["intervals"] == "draws"  # a 4-state chain: posterior draws (issue 20)
     assert set(js["channels"]["c2"]) == {"removal_effect", "conversions", "conversions_low",
                                          "conversions_high", "value"}
     assert js["channels"]["c2"]["conversions_low"] <= js["channels"]["c2"]["conversions_high"]

@@ -71,7 +71,7 @@ def test_attribute_default_draws_is_the_library_s(run_cli, events, tmp_path):
     assert run_cli("fit", "markov", events, "-o", model)[0] == 0
     code, out, err = run_cli("attribute", model)
     assert code == 0, err
-    assert f"{DEFAULT_DRAWS} posterior draws" in " ".join(out.split())
+    assert f"{DEFAULT_DRAWS:,} posterior draws" in " ".join(out.split())
 
 
 def test_fit_inspect_predict_simulate(run_cli, events, tmp_path):

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from math import factorial
 
 import numpy as np
+import scipy.sparse as sp
 
 from journeymodel.errors import OptionError
 from journeymodel.models.markov.chain import (
     STREAM_DRAWS,
+    adjoint_vectors,
     draw_rows,
     draw_streams,
     mean_preconditioner,
@@ -50,6 +52,16 @@ MAX_DRAWS = 100_000
 #: D = 8,900; measured on the tracker log (benchmarks/attribution_draws.py, 30 seeds): 2.7% at
 #: 1,000 draws, 1.0% at 8,000, 0.7% at 16,000.
 DEFAULT_DRAWS = 10_000
+#: How removal-effect intervals are made: ``draws`` (quantiles of posterior draws, Monte-Carlo
+#: error about 0.94 / sqrt(draws) of the width), ``linear`` (normal approximation from the
+#: exact gradient, no Monte-Carlo error: :func:`linear_intervals`), ``auto`` (draws where the
+#: chain is small enough for them to be cheap, else linear: :func:`interval_method`).
+INTERVAL_METHODS = ("auto", "draws", "linear")
+#: ``auto`` uses posterior draws while transient states x (channels + 1) is at most this: the
+#: work of one draw grows with it, and up to it :data:`DEFAULT_DRAWS` draws cost about as much
+#: as the point estimate or less (benchmarks/attribution_draws.py --linear); above, the
+#: linearised intervals.
+AUTO_DRAWS_MAX_WORK = 200
 #: Memory for one batch of posterior draws (draws are solved in batches of this size).
 DRAW_BATCH_BYTES = 256 * 2**20
 
@@ -103,6 +115,8 @@ class Attribution:
     removal_effect_low: np.ndarray | None = None
     removal_effect_high: np.ndarray | None = None
     note: str = ""
+    #: How the intervals were made: "draws", "linear", or "" (none).
+    intervals: str = ""
 
     def to_json(self) -> dict:
         def num(x):
@@ -111,6 +125,7 @@ class Attribution:
         return {
             "method": self.method,
             "total_conversions": float(self.total_conversions),
+            "intervals": self.intervals or None,
             "channels": {
                 name: {"removal_effect": num(self.removal_effect[i]),
                        "conversions": num(self.conversions[i]),
@@ -133,10 +148,31 @@ def channel_masks(state_codes: np.ndarray, n_channels: int) -> np.ndarray:
     return masks
 
 
+def interval_method(chain, n_channels: int, intervals: str = "auto") -> str:
+    """``draws`` or ``linear``: what ``intervals`` (one of :data:`INTERVAL_METHODS`) means for
+    this chain. ``auto`` decides by the chain's size alone (transient states x (channels + 1)
+    against :data:`AUTO_DRAWS_MAX_WORK`), never by timing, so the same model and seed give the
+    same intervals on any machine.
+
+    Raises
+    ------
+    OptionError
+        ``intervals`` not one of :data:`INTERVAL_METHODS`.
+    """
+    if intervals not in INTERVAL_METHODS:
+        raise OptionError(f"intervals must be one of {', '.join(INTERVAL_METHODS)} "
+                          f"(got {intervals!r})")
+    if intervals != "auto":
+        return intervals
+    return "draws" if chain.n * (n_channels + 1) <= AUTO_DRAWS_MAX_WORK else "linear"
+
+
 def removal_attribution(chain, state_codes, state_value, channels, *, total_conversions: float,
                         total_value: float, n_draws: int = 0, ci: float = 0.94,
-                        seed: int | np.random.Generator = 0) -> Attribution:
-    """Exact removal-effect attribution, with credible intervals from ``n_draws`` posterior draws.
+                        seed: int | np.random.Generator = 0, intervals: str = "auto"
+                        ) -> Attribution:
+    """Exact removal-effect attribution, with credible intervals from posterior draws or from
+    the linearised posterior.
 
     Parameters
     ----------
@@ -149,22 +185,28 @@ def removal_attribution(chain, state_codes, state_value, channels, *, total_conv
     total_conversions, total_value : float
         What is shared out.
     n_draws : int
-        Posterior draws of the transition rows for the intervals (0: no intervals), at most
-        :data:`MAX_DRAWS`; drawn and solved in batches of :func:`draws_per_batch` (one
-        generator, so the draws do not depend on the batch size).
+        Posterior draws of the transition rows for the intervals (0: no intervals, whatever
+        ``intervals`` says), at most :data:`MAX_DRAWS`; drawn and solved in batches of
+        :func:`draws_per_batch` (one generator, so the draws do not depend on the batch size).
     ci : float
         Credible interval mass (equal-tailed).
+    intervals : {"auto", "draws", "linear"}
+        How the intervals are made (:func:`interval_method`): quantiles of ``n_draws``
+        posterior draws, or :func:`linear_intervals` (no Monte-Carlo error, ``n_draws`` only
+        says whether to make them).
 
     Returns
     -------
     Attribution
+        ``intervals`` says which method made the intervals ("" when there are none).
 
     Raises
     ------
     OptionError
-        ``n_draws`` negative or above :data:`MAX_DRAWS`.
+        ``n_draws`` negative or above :data:`MAX_DRAWS`, unknown ``intervals``.
     """
     n_draws = check_draws(n_draws)
+    how = interval_method(chain, len(channels), intervals)
     masks = channel_masks(state_codes, len(channels))
     removed = np.vstack([np.zeros((1, chain.n), bool), masks])
     conc = chain.conc
@@ -176,14 +218,92 @@ def removal_attribution(chain, state_codes, state_value, channels, *, total_conv
     re, conv = _shares(vals[None], total_conversions, 0)
     re_v, value = _shares(vals[None], total_value, 1)
     low = high = re_low = re_high = np.full(len(channels), np.nan)
-    if n_draws > 0:
+    if n_draws > 0 and how == "linear":
+        (re_low, re_high), (low, high) = linear_intervals(chain, removed, vals[:, 0],
+                                                          total_conversions, ci)
+    elif n_draws > 0:
         re_d, conv_d = _draw_shares(chain, n_draws, seed, conv_col, weights[:1], removed,
                                     total_conversions)
         q = [(1 - ci) / 2, (1 + ci) / 2]
         low, high = np.quantile(conv_d, q, axis=0)
         re_low, re_high = np.quantile(re_d, q, axis=0)
     return Attribution("removal", tuple(channels), total_conversions, total_value, re[0],
-                       conv[0], low, high, value[0], re_low, re_high)
+                       conv[0], low, high, value[0], re_low, re_high,
+                       intervals=how if n_draws > 0 else "")
+
+
+def linear_intervals(chain, removed: np.ndarray, p: np.ndarray, total: float, ci: float):
+    """Removal-effect and conversion-share intervals by linearisation (the delta method) under
+    the Dirichlet posterior of the rows: no Monte-Carlo error, the cost of a few solves.
+
+    With ``p_s`` the conversion probability from the start in scenario ``s`` (0: nothing
+    removed; ``c + 1``: channel ``c`` removed), ``dp_s / dP_ij = u_si v_sj``
+    (:func:`~journeymodel.models.markov.chain.adjoint_vectors`). A removal effect
+    ``1 - p_c / p_0`` and a share of ``total`` are smooth functions of the ``p_s``, so their
+    gradient in ``P`` is ``G = sum_s a_s u_s v_s^T`` (chain rule). Rows are independent
+    Dirichlet with mean ``m_i`` and concentration ``alpha_i``, so
+    ``Var(sum_ij G_ij P_ij) = sum_i (sum_j m_ij G_ij^2 - (sum_j m_ij G_ij)^2) / (alpha_i + 1)``.
+    The interval is the point estimate +- ``z sd`` (``z`` the normal quantile of ``ci``),
+    clipped to the quantity's range ([0, 1]; [0, ``total``]), so it holds the point estimate.
+    The start row is one of the rows (the first touchpoint's distribution is drawn as well).
+
+    Parameters
+    ----------
+    chain : markov_chain.Chain
+    removed : ndarray of bool, shape (1 + C, n)
+        States removed per scenario; the first scenario removes nothing.
+    p : ndarray, shape (1 + C,)
+        Conversion probability from the start per scenario, at the posterior mean.
+    total : float
+        Conversions shared out.
+    ci : float
+
+    Returns
+    -------
+    (re_low, re_high), (conv_low, conv_high) : ndarrays of shape (C,)
+    """
+    from statistics import NormalDist  # scipy.stats costs about 1.5 s to import
+
+    conc, n = chain.conc, chain.n
+    m = chain.P.data
+    conv_col = n + chain.absorbing.index("conversion")
+    u, v = adjoint_vectors(conc, n, m, conv_col, removed)
+    vcol = np.zeros((removed.shape[0], conc.shape[1]))
+    vcol[:, :n] = v
+    vcol[:, conv_col] = 1.0
+    rows = np.repeat(np.arange(n), np.diff(conc.indptr))
+    W = u[:, rows] * vcol[:, conc.indices]  # (1 + C, nnz): dp_s / dP at each entry
+    jac, point, hi = _share_jacobian(p, total)  # (2C, 1 + C)
+    G = jac @ W  # (2C, nnz): gradient of every reported quantity
+    alpha = np.asarray(conc.sum(axis=1)).ravel()
+    by_row = sp.csr_matrix((np.ones(conc.nnz), (np.arange(conc.nnz), rows)),
+                           shape=(conc.nnz, n))
+    first = (m * G * G) @ by_row  # (2C, n)
+    second = (m * G) @ by_row
+    var = np.maximum((first - second**2) @ (1.0 / (alpha + 1.0)), 0.0)
+    half = NormalDist().inv_cdf((1 + ci) / 2) * np.sqrt(var)
+    low = np.clip(point - half, 0.0, hi)
+    high = np.clip(point + half, 0.0, hi)
+    C = removed.shape[0] - 1
+    return (low[:C], high[:C]), (low[C:], high[C:])
+
+
+def _share_jacobian(p: np.ndarray, total: float):
+    """Removal effects and shares of ``total`` (2C,) from start values ``p`` (1 + C,), their
+    Jacobian in ``p`` (2C, 1 + C) and the upper end of each one's range."""
+    C = len(p) - 1
+    re, share = _shares(p[None, :, None], total, 0)
+    re, share = re[0], share[0]
+    jac = np.zeros((2 * C, C + 1))
+    if p[0] > 0:
+        jac[np.arange(C), 0] = p[1:] / p[0] ** 2
+        jac[np.arange(C), np.arange(1, C + 1)] = -1.0 / p[0]
+    s = re.sum()
+    if s > 0:
+        dshare = total * (np.eye(C) / s - re[:, None] / s**2)  # d share_c / d re_k
+        jac[C:] = dshare @ jac[:C]
+    hi = np.concatenate([np.ones(C), np.full(C, float(total))])
+    return jac, np.concatenate([re, share]), hi
 
 
 def _draw_shares(chain, n_draws, seed, conv_col, weights, removed, total):
@@ -291,7 +411,8 @@ def shapley_attribution(chain, state_codes, channels, *, total_conversions: floa
         high = (phi + 1.96 * se) / pos.sum() * total_conversions
     return Attribution("shapley", tuple(channels), total_conversions, total_value,
                        np.full(C, np.nan), share * total_conversions, low, high,
-                       share * total_value, note=note)
+                       share * total_value, note=note,
+                       intervals="permutations" if se is not None else "")
 
 
 def _coalition_values(chain, masks: np.ndarray, coalitions: np.ndarray) -> np.ndarray:

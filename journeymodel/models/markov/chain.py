@@ -574,3 +574,71 @@ def _precond_iterate(Q, b, keep, minv, x0=None):
                 Qa = Q[(keep[:, None] * D + act[None, :]).ravel()]
     done &= np.isfinite(xk).all(axis=(0, 2))
     return xk.transpose(1, 0, 2), done
+
+
+def adjoint_vectors(conc: sp.csr_matrix, n: int, mean: np.ndarray, conv_col: int,
+                    removed: np.ndarray, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Expected visits from ``start`` and conversion probabilities of every state, in every
+    removal scenario, at the transition probabilities ``mean`` (``conc``'s layout).
+
+    ``P(conversion from start) = e_start^T (I - Q)^-1 r`` (``r`` the conversion column), so
+    its derivative in the entry ``P_ij`` is ``u_i v_j`` with ``u = (I - Q)^-T e_start`` (the
+    expected visits) and ``v = (I - Q)^-1 r`` (the conversion probability from each state; 1
+    for the conversion state itself, 0 for the other outcomes): one solve and one transposed
+    solve per scenario. In a scenario transitions into removed states go to drop-off, so
+    removed states get ``u = v = 0``.
+
+    Parameters
+    ----------
+    conc : csr_matrix, shape (n, n + n_abs)
+        Gives the sparsity pattern.
+    mean : ndarray, shape (nnz,)
+        Transition probabilities in ``conc``'s layout.
+    conv_col : int
+        Column of the conversion state.
+    removed : ndarray of bool, shape (n_sets, n)
+
+    Returns
+    -------
+    u, v : ndarray, shape (n_sets, n) each
+    """
+    rows = np.repeat(np.arange(n), np.diff(conc.indptr))
+    cols = conc.indices
+    q = cols < n
+    Q = sp.csr_matrix((mean[q], (rows[q], cols[q])), shape=(n, n))
+    r = np.bincount(rows[cols == conv_col], weights=mean[cols == conv_col], minlength=n)
+    S = removed.shape[0]
+    u, v = np.zeros((S, n)), np.zeros((S, n))
+    A = sp.identity(n, format="csr") - Q
+    dense = A.toarray() if n <= _DENSE_MAX else None
+    for s in range(S):  # loop over scenarios only; each solve is vectorised
+        if removed[s, start]:
+            continue
+        keep = np.flatnonzero(~removed[s])
+        e = (keep == start).astype(np.float64)
+        if dense is not None:
+            Ak = dense[np.ix_(keep, keep)]
+            v[s, keep] = np.linalg.solve(Ak, r[keep])
+            u[s, keep] = np.linalg.solve(Ak.T, e)
+        else:
+            v[s, keep], u[s, keep] = _sparse_pair(A[keep][:, keep], r[keep], e, n)
+    return u, v
+
+
+def _sparse_pair(Ak: sp.csr_matrix, b: np.ndarray, e: np.ndarray, n: int):
+    """``Ak^-1 b`` and ``Ak^-T e``: sparse LU up to ``_PRECOND_MAX`` states (one factorisation
+    for both), BiCGSTAB above (see :func:`_krylov_start`; a solve that does not reach
+    ``_KRYLOV_TOL`` is done by LU)."""
+    import scipy.sparse.linalg as spla
+
+    if n <= _PRECOND_MAX:
+        lu = spla.splu(sp.csc_matrix(Ak))
+        return lu.solve(b), lu.solve(e, trans="T")
+    out = []
+    for M, rhs in ((Ak, b), (sp.csr_matrix(Ak.T), e)):
+        x, info = spla.bicgstab(M, rhs, rtol=_KRYLOV_TOL / 10, atol=0.0, maxiter=5000)
+        res = np.abs(M @ x - rhs).max()
+        if info != 0 or not res <= _KRYLOV_TOL * max(np.abs(rhs).max(), 1e-300):
+            x = spla.splu(sp.csc_matrix(M)).solve(rhs)
+        out.append(x)
+    return out[0], out[1]

@@ -328,23 +328,28 @@ class MarkovJourneyModel(JourneyModel):
                             name="transition_probability")
 
     # -- attribution -----------------------------------------------------------------------
-    def attribution(self, method: str = "removal", *, n_draws: int = 1000, ci: float = 0.94,
-                    seed: int | np.random.Generator = 0, n_permutations: int = 2000
-                    ) -> attr.Attribution:
+    def attribution(self, method: str = "removal", *, n_draws: int = attr.DEFAULT_DRAWS,
+                    ci: float = 0.94, seed: int | np.random.Generator = 0,
+                    n_permutations: int = 2000, intervals: str = "auto") -> attr.Attribution:
         """Per-channel attribution (see :mod:`journeymodel.models.markov.attribution`).
 
         Parameters
         ----------
         method : {"removal", "first", "last", "linear", "shapley"}
         n_draws : int
-            Posterior draws for the removal-effect credible intervals (0: none).
+            Posterior draws for the removal-effect credible intervals (0: no intervals, with
+            either ``intervals`` method).
         ci : float
             Credible interval mass, in (0, 1).
+        intervals : {"auto", "draws", "linear"}
+            How the removal-effect intervals are made: posterior draws, or linearisation
+            (no Monte-Carlo error); ``auto`` chooses by the chain's size
+            (:func:`~journeymodel.models.markov.attribution.interval_method`).
 
         Raises
         ------
         OptionError
-            Unknown method, ``ci`` outside (0, 1), negative ``n_draws``.
+            Unknown method or ``intervals``, ``ci`` outside (0, 1), negative ``n_draws``.
         """
         self._check_fitted()
         if method not in METHODS:
@@ -353,23 +358,27 @@ class MarkovJourneyModel(JourneyModel):
             raise OptionError(f"ci must be between 0 and 1 (got {ci})")
         if n_draws < 0:
             raise OptionError(f"draws must be >= 0 (got {n_draws})")
+        if intervals not in attr.INTERVAL_METHODS:
+            raise OptionError(f"intervals must be one of {', '.join(attr.INTERVAL_METHODS)} "
+                              f"(got {intervals!r})")
         channels = self.journeys_.touchpoints
         common = dict(total_conversions=self.total_conversions_, total_value=self.total_value_)
         if method == "removal":
             return attr.removal_attribution(self.chain_, self.state_codes_,
                                             self.conversion_value_, channels, n_draws=n_draws,
-                                            ci=ci, seed=seed, **common)
+                                            ci=ci, seed=seed, intervals=intervals, **common)
         if method == "shapley":
             return attr.shapley_attribution(self.chain_, self.state_codes_, channels,
                                             n_permutations=n_permutations, seed=seed, **common)
         return attr.heuristic_attribution(method, self.heuristics_, channels, **common)
 
-    def attribute(self, method: str = "removal", *, n_draws: int = 1000, ci: float = 0.94,
-                  seed: int | np.random.Generator = 0) -> Result:
+    def attribute(self, method: str = "removal", *, n_draws: int = attr.DEFAULT_DRAWS,
+                  ci: float = 0.94, seed: int | np.random.Generator = 0,
+                  intervals: str = "auto") -> Result:
         """:meth:`attribution` as a :class:`Result` (JSON, a table and notes)."""
         import pandas as pd
 
-        a = self.attribution(method, n_draws=n_draws, ci=ci, seed=seed)
+        a = self.attribution(method, n_draws=n_draws, ci=ci, seed=seed, intervals=intervals)
         pct = int(round(ci * 100))
         frame = pd.DataFrame({"channel": list(a.channels), "removal_effect": a.removal_effect,
                               "conversions": a.conversions,
@@ -385,9 +394,13 @@ class MarkovJourneyModel(JourneyModel):
         title = (f"Attribution ({method}, order {self.order_}): "
                  f"{a.total_conversions:,.0f} conversions")
         notes = [a.note] if a.note else []
-        if method == "removal" and n_draws:
-            notes.append(f"{pct}% credible intervals from {n_draws} posterior draws of the "
+        if a.intervals == "draws":
+            notes.append(f"{pct}% credible intervals from {n_draws:,} posterior draws of the "
                          "transition rows")
+        elif a.intervals == "linear":
+            notes.append(f"{pct}% credible intervals by linearisation of the removal effects "
+                         "under the posterior of the transition rows (exact gradients, no "
+                         "Monte-Carlo error)")
         kinds = {"removal_effect": "probability", "conversions": "count",
                  f"low_{pct}": "count", f"high_{pct}": "count", "share": "probability",
                  "value": "money"}
