@@ -43,13 +43,14 @@ def _interval(m: Moments | None, n_groups: int, ci: float) -> dict[str, np.ndarr
         nan = np.full(n_groups, np.nan)
         return {"scored": np.zeros(n_groups), "mean": nan, "low": nan.copy(),
                 "high": nan.copy()}
-    from scipy import stats
+    # stdtrit is what scipy.stats.t.ppf evaluates (same bits), without importing scipy.stats
+    from scipy.special import stdtrit
 
     sw, sw2, mean, ss = m.sw, m.sw2, m.mean, m.ss
     with np.errstate(invalid="ignore", divide="ignore"):
         n_eff = sw * sw / sw2
         var = ss / (sw - sw2 / sw)  # unbiased for reliability weights; ss / (n - 1) when w = 1
-        half = stats.t.ppf(0.5 + ci / 2, np.maximum(n_eff - 1, 1e-12)) * np.sqrt(var / n_eff)
+        half = stdtrit(np.maximum(n_eff - 1, 1e-12), 0.5 + ci / 2) * np.sqrt(var / n_eff)
     half = np.where(n_eff > 1 + 1e-9, half, np.nan)
     return {"scored": sw, "mean": mean, "low": mean - half, "high": mean + half}
 
