@@ -226,3 +226,23 @@ def test_em_reaches_the_maximum_likelihood():
         p /= p.sum()
         cols = [t if t >= 0 else 4 for t in target]
         assert np.allclose(em[a, cols], p, atol=2e-5)
+
+
+@pytest.mark.parametrize("order, repeats", [(1, False), (1, True), (2, False)])
+def test_squarem_reaches_the_plain_em_fixed_point_in_fewer_steps(order, repeats):
+    """Issue 20: the SQUAREM-accelerated EM gives the plain EM's expected counts (to 1e-8 of
+    the censored total) in fewer steps."""
+    from journeymodel.models.markov.censoring import censored_allocation
+    from journeymodel.stats.transitions import censored_states
+
+    js = journeys(0.4, 3, repeats)
+    m = MarkovJourneyModel(order=order).fit(js)
+    cens = censored_states(js, order, collapse=m.collapse_repeats)
+    plain_steps, fast_steps = [], []
+    plain = censored_allocation(m.counts_, cens, m.holding_, accelerate=False,
+                                steps=plain_steps)
+    fast = censored_allocation(m.counts_, cens, m.holding_, steps=fast_steps)
+    np.testing.assert_array_equal(fast.from_key, plain.from_key)
+    np.testing.assert_array_equal(fast.to_key, plain.to_key)
+    np.testing.assert_allclose(fast.count, plain.count, rtol=0, atol=1e-8 * cens.count.sum())
+    assert fast_steps[0] < plain_steps[0], (fast_steps, plain_steps)

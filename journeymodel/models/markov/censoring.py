@@ -51,7 +51,8 @@ def bin_middles(edges: np.ndarray) -> np.ndarray:
 
 
 def censored_allocation(counts: TransitionCounts, censored: CensoredStates,
-                        holding: HoldingTimes) -> TransitionCounts:
+                        holding: HoldingTimes, *, accelerate: bool = True,
+                        steps: list | None = None) -> TransitionCounts:
     """Expected transitions of the censored last states (fractional counts), by EM.
 
     Parameters
@@ -62,6 +63,10 @@ def censored_allocation(counts: TransitionCounts, censored: CensoredStates,
         Censored last states by elapsed-time bin (same order, repeat handling and names).
     holding : HoldingTimes
         Fitted holding times, on the same touchpoints.
+    accelerate : bool
+        Extrapolate the EM steps by SQUAREM (same fixed point, fewer steps); False: plain EM.
+    steps : list, optional
+        The number of EM steps taken is appended to it.
 
     Returns
     -------
@@ -98,28 +103,66 @@ def censored_allocation(counts: TransitionCounts, censored: CensoredStates,
     surv = _survival(pf[ent_pair], pt[ent_pair], cbin[ent_cell], holding, base, order,
                      collapse)
     start_extra = np.where(pt == _DROPOFF, 1.0, 0.0)  # start with room for drop-off
-    expected = _em(pn, prow, len(rows), ent_cell, ent_pair, surv, cc, start_extra)
+    expected, n_steps = _em(pn, prow, len(rows), ent_cell, ent_pair, surv, cc, start_extra,
+                            accelerate)
+    if steps is not None:
+        steps.append(n_steps)
     keep = expected > 0
     return _counts(counts, pf[keep], pt[keep], expected[keep])
 
 
-def _em(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, start_extra) -> np.ndarray:
-    """Expected counts per pair at the maximum of the likelihood (see the module docstring)."""
-    extra = start_extra.copy()
-    expected = np.zeros(len(pn))
-    for _ in range(_MAX_ITER):  # EM steps (whole arrays each)
+def _em(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, start_extra, accelerate=True
+        ) -> tuple[np.ndarray, int]:
+    """Expected counts per pair at the maximum of the likelihood (see the module docstring),
+    and the number of EM steps taken.
+
+    With ``accelerate`` the steps are extrapolated by SQUAREM (Varadhan and Roland 2008,
+    scheme S3): from ``x``, two EM steps give ``r = F(x) - x`` and ``v = F(F(x)) - 2 F(x) + x``,
+    and the next point is ``x - 2 a r + a^2 v`` with ``a = -|r| / |v|`` (at most -1; ``a = -1``
+    is the two plain steps). The EM map and the stopping rule are the same, so the fixed point
+    is the same; an extrapolated point that leaves the feasible set (a negative count) or
+    moves the map more than the plain steps did is replaced by the plain steps' point.
+    """
+    scale = _TOL * max(cc.sum(), 1.0)
+
+    def step(extra):
         tot = pn + extra
         rowsum = np.bincount(prow, weights=tot, minlength=n_rows)
         p = np.divide(tot, rowsum[prow], out=np.zeros_like(tot), where=rowsum[prow] > 0)
         num = p[ent_pair] * surv
         Z = np.bincount(ent_cell, weights=num, minlength=len(cc))
         share = np.divide(num, Z[ent_cell], out=np.zeros_like(num), where=Z[ent_cell] > 0)
-        new = np.bincount(ent_pair, weights=cc[ent_cell] * share, minlength=len(pn))
-        done = np.abs(new - expected).max(initial=0.0) <= _TOL * max(cc.sum(), 1.0)
-        expected = extra = new
-        if done:
-            break
-    return expected
+        return np.bincount(ent_pair, weights=cc[ent_cell] * share, minlength=len(pn))
+
+    # the plain EM starts from zero expected counts, its first step from start_extra
+    x, steps = step(start_extra), 1
+    fallback, basis = None, np.inf  # the plain steps' point, and how far they moved
+    while steps < _MAX_ITER:  # EM steps (whole arrays each)
+        f1 = step(x)
+        steps += 1
+        res = np.abs(f1 - x).max(initial=0.0)
+        if res <= scale:
+            return f1, steps
+        if fallback is not None and res > basis:  # the extrapolation did not help
+            x, fallback, basis = fallback, None, np.inf
+            continue
+        if not accelerate:
+            x = f1
+            continue
+        f2 = step(f1)
+        steps += 1
+        res2 = np.abs(f2 - f1).max(initial=0.0)
+        if res2 <= scale:
+            return f2, steps
+        r, v = f1 - x, f2 - 2.0 * f1 + x
+        nv = np.sqrt(v @ v)
+        a = min(-np.sqrt(r @ r) / nv, -1.0) if nv > 0 else -1.0
+        x_new = x - 2.0 * a * r + a * a * v
+        if a == -1.0 or not np.all(x_new >= 0):
+            x, fallback = f2, None
+        else:
+            x, fallback, basis = x_new, f2, res2
+    return x, steps
 
 
 def _survival(from_key, to_key, bins, holding: HoldingTimes, base, order, collapse):
