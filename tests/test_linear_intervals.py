@@ -148,7 +148,7 @@ def test_auto_chooses_by_chain_size(rich, monkeypatch):
     monkeypatch.setattr(attr, "AUTO_DRAWS_MAX_WORK", m.chain_.n * 6 - 1)
     res = m.attribute(n_draws=50)
     assert res.json["intervals"] == "linear"
-    assert any("linearisation" in note for note in res.notes)
+    assert any("normal approximation" in note for note in res.notes)
     with pytest.raises(OptionError, match="intervals must be one of auto, draws, linear"):
         m.attribution(intervals="magic")
 

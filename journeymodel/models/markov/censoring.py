@@ -155,8 +155,8 @@ def _em(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, start_extra, accelerate=
         if res2 <= scale:
             return f2, steps
         r, v = f1 - x, f2 - 2.0 * f1 + x
-        nv = np.sqrt(v @ v)
-        a = min(-np.sqrt(r @ r) / nv, -1.0) if nv > 0 else -1.0
+        nv = np.sqrt(np.sum(v * v))  # not v @ v: threaded BLAS dots stall on a busy machine
+        a = min(-np.sqrt(np.sum(r * r)) / nv, -1.0) if nv > 0 else -1.0
         x_new = x - 2.0 * a * r + a * a * v
         if a == -1.0 or not np.all(x_new >= 0):
             x, fallback = f2, None

@@ -636,7 +636,10 @@ def _sparse_pair(Ak: sp.csr_matrix, b: np.ndarray, e: np.ndarray, n: int):
         return lu.solve(b), lu.solve(e, trans="T")
     out = []
     for M, rhs in ((Ak, b), (sp.csr_matrix(Ak.T), e)):
-        x, info = spla.bicgstab(M, rhs, rtol=_KRYLOV_TOL / 10, atol=0.0, maxiter=5000)
+        # started from the rhs: from 0, the unit rhs of the transposed system breaks BiCGSTAB
+        # down at its first step (measured, order 4), and the LU fallback is very slow there
+        x, info = spla.bicgstab(M, rhs, x0=rhs.copy(), rtol=_KRYLOV_TOL / 10, atol=0.0,
+                                maxiter=5000)
         res = np.abs(M @ x - rhs).max()
         if info != 0 or not res <= _KRYLOV_TOL * max(np.abs(rhs).max(), 1e-300):
             x = spla.splu(sp.csc_matrix(M)).solve(rhs)

@@ -398,9 +398,9 @@ class MarkovJourneyModel(JourneyModel):
             notes.append(f"{pct}% credible intervals from {n_draws:,} posterior draws of the "
                          "transition rows")
         elif a.intervals == "linear":
-            notes.append(f"{pct}% credible intervals by linearisation of the removal effects "
-                         "under the posterior of the transition rows (exact gradients, no "
-                         "Monte-Carlo error)")
+            notes.append(f"{pct}% credible intervals by a normal approximation: the removal "
+                         "effects linearised under the posterior of the transition rows "
+                         "(exact gradients, no Monte-Carlo error)")
         kinds = {"removal_effect": "probability", "conversions": "count",
                  f"low_{pct}": "count", f"high_{pct}": "count", "share": "probability",
                  "value": "money"}
