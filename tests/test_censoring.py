@@ -242,7 +242,11 @@ def test_squarem_reaches_the_plain_em_fixed_point_in_fewer_steps(order, repeats)
     plain = censored_allocation(m.counts_, cens, m.holding_, accelerate=False,
                                 steps=plain_steps)
     fast = censored_allocation(m.counts_, cens, m.holding_, steps=fast_steps)
-    np.testing.assert_array_equal(fast.from_key, plain.from_key)
-    np.testing.assert_array_equal(fast.to_key, plain.to_key)
-    np.testing.assert_allclose(fast.count, plain.count, rtol=0, atol=1e-8 * cens.count.sum())
+    # over the union of pairs: a pair the plain EM leaves at 1e-15 may be exactly 0 here
+    f = np.concatenate([fast.from_key, plain.from_key])
+    t = np.concatenate([fast.to_key, plain.to_key])
+    _, pair = np.unique(np.stack([f, t]), axis=1, return_inverse=True)
+    diff = np.bincount(pair.ravel(), weights=np.concatenate([fast.count, -plain.count]))
+    assert np.abs(diff).max() <= 1e-8 * cens.count.sum()
+    assert fast.count.sum() > 0.5 * cens.count.sum()  # the censored journeys were allocated
     assert fast_steps[0] < plain_steps[0], (fast_steps, plain_steps)
