@@ -53,7 +53,7 @@ def measure(model, draws: list[int], repeats: int) -> list[dict]:
         low, high, secs = [], [], []
         for r in range(repeats):
             t0 = time.perf_counter()
-            a = model.attribution("removal", n_draws=d, seed=1000 + r)
+            a = model.attribution("removal", n_draws=d, seed=1000 + r, intervals="draws")
             secs.append(time.perf_counter() - t0)
             low.append(a.conversions_low)
             high.append(a.conversions_high)
