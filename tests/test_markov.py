@@ -233,10 +233,10 @@ def test_draws_do_not_depend_on_batches_or_threads(monkeypatch, iterate):
     if iterate:
         monkeypatch.setattr(mc, "_DENSE_MAX", 0)
     monkeypatch.setattr(ma, "pool_threads", lambda: 1)
-    one = m.attribution(n_draws=100, seed=7)
+    one = m.attribution(n_draws=100, seed=7, intervals="draws")
     monkeypatch.setattr(ma, "pool_threads", lambda: 3)
     monkeypatch.setattr(ma, "DRAW_BATCH_BYTES", 1)  # batches of one stream (16 draws)
-    many = m.attribution(n_draws=100, seed=7)
+    many = m.attribution(n_draws=100, seed=7, intervals="draws")
     for name in ("conversions_low", "conversions_high", "removal_effect_low",
                  "removal_effect_high"):
         np.testing.assert_allclose(getattr(many, name), getattr(one, name), rtol=1e-10)
@@ -435,10 +435,10 @@ def test_sparse_and_dense_solvers_agree(monkeypatch):
     import journeymodel.models.markov.chain as mc
 
     m = MarkovJourneyModel(order=2).fit(random_journeys(7, n=300))
-    dense = m.attribution(n_draws=30, seed=2)
+    dense = m.attribution(n_draws=30, seed=2, intervals="draws")
     dense_shap = m.attribution("shapley")
     monkeypatch.setattr(mc, "_DENSE_MAX", 0)
-    sparse = m.attribution(n_draws=30, seed=2)
+    sparse = m.attribution(n_draws=30, seed=2, intervals="draws")
     np.testing.assert_allclose(sparse.removal_effect, dense.removal_effect, rtol=1e-9)
     np.testing.assert_allclose(sparse.conversions_low, dense.conversions_low, rtol=1e-8)
     np.testing.assert_allclose(m.attribution("shapley").conversions, dense_shap.conversions,
@@ -491,9 +491,9 @@ def test_preconditioned_iteration_matches_direct_solves(monkeypatch):
     # through the public API: the new path (forced on) vs the direct sparse solves
     monkeypatch.setattr(mc, "_DENSE_MAX", 0)
     monkeypatch.setattr(mc, "_PRECOND_MIN_DRAWS", 1)
-    new = m.attribution(n_draws=10, seed=3)
+    new = m.attribution(n_draws=10, seed=3, intervals="draws")
     monkeypatch.setattr(mc, "_PRECOND_MAX", 0)
-    old = m.attribution(n_draws=10, seed=3)
+    old = m.attribution(n_draws=10, seed=3, intervals="draws")
     np.testing.assert_allclose(new.conversions_low, old.conversions_low, rtol=1e-8)
     np.testing.assert_allclose(new.conversions_high, old.conversions_high, rtol=1e-8)
     np.testing.assert_allclose(new.removal_effect_low, old.removal_effect_low, rtol=1e-8)
@@ -513,11 +513,11 @@ def test_large_chains_by_iteration_match_direct_solves(monkeypatch):
     monkeypatch.setattr(mc, "_DENSE_MAX", 0)
     monkeypatch.setattr(mc, "_PRECOND_MAX", 0)
     new_point = m.attribution(n_draws=0)
-    new_draws = m.attribution(n_draws=20, seed=1)
+    new_draws = m.attribution(n_draws=20, seed=1, intervals="draws")
     monkeypatch.setattr(mc, "_PRECOND_MAX", 10**9)
     monkeypatch.setattr(mc, "_PRECOND_MIN_DRAWS", 10**9)  # direct sparse solves
     old_point = m.attribution(n_draws=0)
-    old_draws = m.attribution(n_draws=20, seed=1)
+    old_draws = m.attribution(n_draws=20, seed=1, intervals="draws")
     np.testing.assert_allclose(new_point.removal_effect, old_point.removal_effect, rtol=1e-9)
     np.testing.assert_allclose(new_point.value, old_point.value, rtol=1e-9)
     np.testing.assert_allclose(new_draws.conversions_low, old_draws.conversions_low, rtol=1e-9)
