@@ -17,6 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from journeymodel.io.formatting import money
+from journeymodel.models.markov.attribution import DEFAULT_DRAWS
 from journeymodel.report.figure import (
     Figure,
     Section,
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FLOW_STEPS = 5
 TOP_PATHS = 8
-ATTRIBUTION_DRAWS = 1000
+ATTRIBUTION_DRAWS = DEFAULT_DRAWS  # as `journeymodel attribute`
 CI = 0.94
 _OUTCOME_TEXT = {"conversion": "converted", "dropoff": "dropped off", "churn": "churned"}
 
@@ -412,12 +413,15 @@ def attribution_figure(model, a, palette: Palette, sid: str) -> Figure:
                 color=text_colour(palette.touchpoint(channels[yi])))
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=4, frameon=False)
     style_axes(ax)
+    how = (f"from {ATTRIBUTION_DRAWS:,} posterior draws of the transition rows"
+           if a.intervals == "draws" else
+           "by a normal approximation of the posterior of the transition rows (linearised, "
+           "exact gradients)")
     caption = (f"Conversions credited to each channel by the removal effect (how many fewer "
                f"conversions the chain predicts without the channel, scaled to the "
                f"{a.total_conversions:,.0f} observed conversions), with "
-               f"{round(CI * 100)}% credible intervals from {ATTRIBUTION_DRAWS} posterior "
-               "draws of the transition rows. Hollow markers: first- and last-touch credit, "
-               "for comparison (no uncertainty).")
+               f"{round(CI * 100)}% credible intervals {how}. Hollow markers: first- and "
+               "last-touch credit, for comparison (no uncertainty).")
     if a.note:
         caption += f" {a.note}"
     return Figure(f"{sid}-attribution", "Channel attribution", caption, render(fig))
