@@ -18,6 +18,7 @@ or cached on disk.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -255,9 +256,15 @@ def _initial_point(model: pm.Model, free: tuple[Variable, ...]) -> Callable[[int
     point_fn = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
                                      default_strategy="support_point", return_transformed=True)
     names = [v.name for v in free]
+    # nutpie asks for the chains' starts from several threads at once; a compiled PyTensor
+    # function keeps its outputs in shared storage cells, so two calls at once can read each
+    # other's emptied cells (seen as "Failed to initialize point: 'NoneType' object has no
+    # attribute 'shape'" under load). One call at a time.
+    lock = threading.Lock()
 
     def initial(seed: int) -> np.ndarray:
-        point = point_fn(seed)
-        return np.concatenate([np.ravel(point[n]) for n in names]).astype(np.float64)
+        with lock:
+            point = point_fn(seed)
+            return np.concatenate([np.ravel(point[n]) for n in names]).astype(np.float64)
 
     return initial
