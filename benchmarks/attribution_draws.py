@@ -27,14 +27,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import make_tracker_log  # noqa: E402  (the one generator of the log)
+from bench_ingest import tracker_journeys  # noqa: E402  (the one generator of the log)
 
 TARGET = 0.01  # Monte-Carlo error of the width, as a share of the width
 Z = 1.8807936081512509  # the 97% normal quantile
@@ -83,16 +82,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.events, args.orders, args.draws, args.repeats = 80_000, [1], [250, 1000, 4000], 12
-    from journeymodel.data.journeys import load_journeys
     from journeymodel.models.markov.model import MarkovJourneyModel
 
-    print(f"command: {' '.join(sys.argv)}")
-    print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "tracker.parquet"
-        make_tracker_log(args.events, path)
-        journeys = load_journeys(path)
-    print(f"{args.events:,} events, {journeys.n_journeys:,} journeys")
+    journeys = tracker_journeys(args.events)
     head = (f"{'order':>5} {'states':>6} {'draws':>6} | {'width err':>9} {'(max)':>6} "
             f"{'theory':>6} | {'end err':>7} {'(max)':>6} | {'s/attr':>7} {'x point':>7}")
     chosen = {}

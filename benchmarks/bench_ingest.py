@@ -82,6 +82,21 @@ def make_tracker_log(n_events: int, path: Path, seed: int = 0) -> int:
     return int(len(np.unique(customer)))
 
 
+def tracker_journeys(n_events: int):
+    """The tracker-style log of ``n_events`` rows read into journeys (the benchmarks that time
+    a model on it print the load average and the sizes first)."""
+    from journeymodel.data.journeys import load_journeys
+
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tracker.parquet"
+        make_tracker_log(n_events, path)
+        journeys = load_journeys(path)
+    print(f"{n_events:,} events, {journeys.n_journeys:,} journeys")
+    return journeys
+
+
 def _child(kind: str, path: str) -> None:
     import resource
     import time

@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import make_tracker_log  # noqa: E402  (the one generator of the log)
+from bench_ingest import tracker_journeys  # noqa: E402  (the one generator of the log)
 
 
 def pair_difference(a, b) -> float:
@@ -39,18 +38,11 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=8_000_000)
     ap.add_argument("--orders", type=int, nargs="+", default=[1, 3])
     args = ap.parse_args()
-    from journeymodel.data.journeys import load_journeys
     from journeymodel.models.markov.censoring import censored_allocation
     from journeymodel.models.markov.model import MarkovJourneyModel
     from journeymodel.stats.transitions import censored_states
 
-    print(f"command: {' '.join(sys.argv)}")
-    print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "tracker.parquet"
-        make_tracker_log(args.events, path)
-        journeys = load_journeys(path)
-    print(f"{args.events:,} events, {journeys.n_journeys:,} journeys")
+    journeys = tracker_journeys(args.events)
     print(f"{'order':>5} {'censored':>9} | {'plain steps':>11} {'s':>6} | {'squarem steps':>13} "
           f"{'s':>6} | {'max diff':>8}")
     for order in args.orders:
