@@ -261,3 +261,79 @@ def check_table_output(out: str | Path, inputs: Iterable[str | Path | None], wha
     frame_format(out)
     check_target(out, what)
     return Path(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Folders of part files (tables written by Dask workers)
+
+
+def check_folder_output(out: str | Path, inputs: Iterable[str | Path | None], what: str, *,
+                        option: str = "-o") -> Path:
+    """Everything that can be checked about a folder output (a table written as part files)
+    before the work that fills it: not one of ``inputs`` nor inside one, not an existing
+    file or folder (a folder cannot be replaced whole), its parent folder writable.
+
+    Raises
+    ------
+    OptionError
+        Naming the option and the path.
+    """
+    check_not_input(out, inputs, option=option)
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        kind = "folder" if out.is_dir() else "file"
+        raise OptionError(f"{option} {out}: a {kind} of that name exists; the {what} are "
+                          "written as a new folder of part files, choose a new name or "
+                          "remove it")
+    folder = out.parent
+    if not folder.is_dir():
+        raise OptionError(f"{option} {out}: cannot write the {what}, the folder {folder} "
+                          "does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OptionError(f"{option} {out}: cannot write the {what} there (permission denied)")
+    return out
+
+
+@contextmanager
+def atomic_folder(path: str | Path, what: str = "output") -> Iterator[Path]:
+    """A temporary folder beside ``path`` to fill; renamed to ``path`` when the ``with`` block
+    succeeds, so the folder appears whole or not at all.
+
+    The temporary folder (``.NAME.XXXXXXXX.tmp``, in the target's folder: the rename never
+    crosses file systems) is removed with everything in it if the block raises anything,
+    including ``KeyboardInterrupt``. ``path`` must not exist (:func:`check_folder_output`);
+    it is checked again just before the rename. The folder gets normal permissions
+    (``0o777`` less the umask).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     out = pathlib.Path(tmp) / "parts"
+    ...     with atomic_folder(out) as part:
+    ...         _ = (part / "part-00000.txt").write_text("whole")
+    ...     print(sorted(p.name for p in out.iterdir()), len(list(pathlib.Path(tmp).iterdir())))
+    ['part-00000.txt'] 1
+    """
+    import shutil
+
+    target = check_folder_output(path, [], what)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+        if target.exists() or target.is_symlink():  # made by someone else meanwhile
+            raise OptionError(f"{path}: appeared while the {what} were written; they are not "
+                              "written over it")
+        os.rename(tmp, target)
+    finally:  # after a successful rename there is nothing left to remove
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_part(frame: pd.DataFrame, folder: str | Path, name: str) -> Path:
+    """Write ``frame`` as the Parquet file ``folder/name`` atomically (no index); a file of
+    that name is replaced (a task run again writes the same part again)."""
+    target = Path(folder) / name
+    with atomic_path(target, "part file") as tmp:
+        frame.to_parquet(tmp, index=False)
+    return target

@@ -1,0 +1,40 @@
+"""What ``predict``, ``forecast`` and ``describe`` need to run on Dask (``--workers``,
+``--cluster``): the engine of the running command and the checks of a folder output.
+
+Not a command module (no ``cmd_`` prefix): the commands import it inside their functions.
+"""
+
+import contextvars
+from pathlib import Path
+from typing import Any
+
+#: Name of the context variable :func:`journeymodel.cli.options.with_read_options` sets.
+ENGINE_VAR = "journeymodel_engine"
+
+
+def current_engine() -> Any:
+    """The engine (``--workers``/``--cluster``) of the running command, or None.
+
+    Read from the context :func:`~journeymodel.cli.options.with_read_options` sets, by the
+    variable's public name (options.py keeps the variable itself private)."""
+    for var, value in contextvars.copy_context().items():
+        if var.name == ENGINE_VAR:
+            return value
+    return None
+
+
+def check_parts_output(out: Path | None, inputs: list, what: str, command: str) -> Path:
+    """``-o OUT`` of a command on Dask: required, a new folder (not a .csv/.tsv file name),
+    not an input; checked before any work."""
+    from journeymodel.errors import OptionError
+    from journeymodel.io.outputs import check_folder_output
+
+    if out is None:
+        raise OptionError(f"--workers/--cluster: `journeymodel {command}` writes its {what} "
+                          "with -o OUT, a new folder of Parquet part files (written by the "
+                          "workers); give -o")
+    if Path(out).suffix.lower() in (".csv", ".tsv", ".txt"):
+        raise OptionError(f"-o {out}: on Dask the {what} are a folder of Parquet part files; "
+                          f"give a folder name such as {Path(out).with_suffix('')}/ or "
+                          f"{Path(out).with_suffix('.parquet')}")
+    return check_folder_output(out, inputs, what)
