@@ -24,10 +24,19 @@ def describe(
     """
     from journeymodel.cli.options import load_journeys_cli
     from journeymodel.cli.output import print_result
+    from journeymodel.cli.scaled import current_engine
 
-    from journeymodel.analysis.describe import describe_journeys
+    from journeymodel.analysis.describe import describe_journeys, describe_summary
 
-    result = describe_journeys(load_journeys_cli(events, read), top=top)
+    engine = current_engine()
+    if engine is None:
+        result = describe_journeys(load_journeys_cli(events, read), top=top)
+    else:  # on Dask: the partitions' summaries added (journeymodel.stats.summary)
+        from journeymodel.scale.engine import map_log
+        from journeymodel.stats.summary import journey_summary
+
+        scaled = map_log(events, read, engine, journey_summary, progress=True)
+        result = describe_summary(scaled.stats, scaled.ledger, top=top)
     result.json["config"] = read.config_path  # the config file used (journeymodel.toml), or None
     if read.config_path is not None:
         result.notes.append(f"reading options from config file {read.config_path}")

@@ -6,8 +6,11 @@ import numpy as np
 import pandas as pd
 
 from journeymodel.data.journeys import OUTCOMES, JourneySet
+from journeymodel.data.journeyset import sequence_keys
+from journeymodel.data.ledger import Ledger
 from journeymodel.data.timestamps import to_timestamp
 from journeymodel.models.base import Result
+from journeymodel.stats.summary import JourneySummary, journey_summary
 
 
 def describe_journeys(journeys: JourneySet, *, top: int = 10) -> Result:
@@ -15,13 +18,16 @@ def describe_journeys(journeys: JourneySet, *, top: int = 10) -> Result:
 
     Weighted journeys (aggregated path tables) count with their weights.
     """
-    js = journeys
-    ledger = js.ledger.to_dict()
-    outcomes = js.outcome_counts()
-    lengths = js.lengths
-    w = js.weight
-    top_paths = _top_paths(js, top)
-    length_dist = _length_distribution(lengths, w)
+    return describe_summary(journey_summary(journeys), journeys.ledger, top=top)
+
+
+def describe_summary(summary: JourneySummary, ledger: Ledger, *, top: int = 10) -> Result:
+    """:func:`describe_journeys` from a log's additive summary and ledger (e.g. summed over
+    Dask partitions, :func:`journeymodel.scale.engine.map_log`)."""
+    s = summary
+    ledger = ledger.to_dict()
+    outcomes = {name: _num(c) for name, c in zip(OUTCOMES, s.outcomes, strict=True)}
+    top_paths = _top_paths(s, top)
     payload = {
         "source": ledger["source"],
         "rows_read": ledger["rows_read"],
@@ -29,20 +35,21 @@ def describe_journeys(journeys: JourneySet, *, top: int = 10) -> Result:
         "rows_dropped": ledger["rows_dropped"],
         "invalid_fields": ledger["invalid_fields"],
         "notes": ledger["notes"],
-        "customers": int(len(np.unique(js.customer[js.customer >= 0]))),
-        "journeys": _num(w.sum()),
-        "events": _num(np.repeat(w, lengths).sum()),
+        "customers": s.customers,
+        "journeys": _num(s.journeys),
+        "events": _num(s.events),
         "outcomes": outcomes,
         "conversion_rate_completed": completed_conversion_rate(outcomes),
         "path_length": {
-            "mean": float(np.average(lengths, weights=w)) if w.sum() else 0.0,
-            "median": float(_weighted_quantile(lengths, w, 0.5)),
-            "max": int(lengths.max()) if len(lengths) else 0,
-            "distribution": length_dist,
+            "mean": s.length_sum / s.journeys if s.journeys else 0.0,
+            "median": float(_histogram_quantile(s.length_hist, 0.5)),
+            "max": s.max_length,
+            "distribution": _length_distribution(s.length_hist),
         },
-        "touchpoints": js.touchpoint_counts(),
-        "personas": js.persona_customers(),
-        "time": _time_info(js),
+        "touchpoints": {name: _num(c) for name, c in zip(s.touchpoints, s.touchpoint_events,
+                                                          strict=True)},
+        "personas": {p: int(c) for p, c in zip(s.personas, s.persona_customers, strict=True)},
+        "time": _time_info(s),
         "top_paths": top_paths.to_dict(orient="records"),
     }
     invalid = ledger["invalid_fields"]
@@ -111,43 +118,47 @@ def completed_conversion_rate(outcomes: dict[str, float]) -> float | None:
     return outcomes["conversion"] / done if done else None
 
 
-def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
-    if len(x) == 0:
-        return 0.0
-    order = np.argsort(x, kind="stable")
-    cw = np.cumsum(w[order])
-    return float(x[order][np.searchsorted(cw, q * cw[-1])])
+def _histogram_quantile(hist: np.ndarray, q: float) -> int:
+    """The ``q`` quantile of path lengths from their weighted histogram: the shortest length
+    whose cumulative weight reaches ``q`` of the total (0 without journeys)."""
+    if not len(hist) or not hist.sum():
+        return 0
+    cw = np.cumsum(hist)
+    return int(np.searchsorted(cw, q * cw[-1]))
 
 
-def _length_distribution(lengths: np.ndarray, w: np.ndarray) -> dict[str, float]:
-    bins = np.minimum(lengths, 10)
-    counts = np.bincount(bins, weights=w, minlength=11)
+def _length_distribution(hist: np.ndarray) -> dict[str, float]:
+    counts = np.zeros(11)
+    counts[:min(len(hist), 10)] = hist[:10]
+    counts[10] = hist[10:].sum()
     return {(str(i) if i < 10 else "10+"): _num(c) for i, c in enumerate(counts) if c}
 
 
-def _top_paths(js: JourneySet, top: int) -> pd.DataFrame:
-    keys = js.path_keys()
-    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    total = np.bincount(inverse, weights=js.weight)
-    conv = np.bincount(inverse, weights=js.weight * (js.outcome == OUTCOMES.index("conversion")))
-    best = np.argsort(-total, kind="stable")[:top]
-    sub = js.take(first[best])
+def _top_paths(s: JourneySummary, top: int) -> pd.DataFrame:
+    keys = sequence_keys(s.path_codes, s.path_offsets)
+    order = np.argsort(keys, kind="stable")  # the paths in key order, as np.unique gives them
+    total, conv = s.path_journeys[order], s.path_conversions[order]
+    best = order[np.argsort(-total, kind="stable")[:top]]
+    names = np.asarray(s.touchpoints, dtype=object)
+    paths = [" > ".join(names[s.path_codes[s.path_offsets[i]:s.path_offsets[i + 1]]])
+             for i in best]  # at most ``top`` paths
+    total, conv = s.path_journeys[best], s.path_conversions[best]
     return pd.DataFrame({
-        "path": [p if p else "(no touchpoint)" for p in sub.path_strings()],
-        "journeys": [_num(t) for t in total[best]],
-        "conversions": [_num(c) for c in conv[best]],
-        "conversion_rate": conv[best] / total[best],
+        "path": [p if p else "(no touchpoint)" for p in paths],
+        "journeys": [_num(t) for t in total],
+        "conversions": [_num(c) for c in conv],
+        "conversion_rate": conv / total,
     })
 
 
-def _time_info(js: JourneySet) -> dict[str, object]:
-    if js.time_kind == "none" or not np.isfinite(js.start).any():
-        return {"kind": js.time_kind}
-    lo, hi = float(np.nanmin(js.start)), float(np.nanmax(js.end))
-    if js.time_kind == "datetime":
-        fmt = lambda s: to_timestamp(s).isoformat()  # noqa: E731
+def _time_info(s: JourneySummary) -> dict[str, object]:
+    if s.time_kind == "none" or not np.isfinite(s.first):
+        return {"kind": s.time_kind}
+    lo, hi = s.first, s.last
+    if s.time_kind == "datetime":
+        fmt = lambda t: to_timestamp(t).isoformat()  # noqa: E731
         return {"kind": "datetime", "first": fmt(lo), "last": fmt(hi),
-                "observed_until": fmt(js.observed_until),
-                "gap_days": None if js.gap is None else js.gap / 86400}
-    return {"kind": "period", "first": lo, "last": hi, "observed_until": js.observed_until,
-            "gap_periods": js.gap}
+                "observed_until": fmt(s.observed_until),
+                "gap_days": None if s.gap is None else s.gap / 86400}
+    return {"kind": "period", "first": lo, "last": hi, "observed_until": s.observed_until,
+            "gap_periods": s.gap}
