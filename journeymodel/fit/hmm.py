@@ -484,8 +484,41 @@ def m_step(e: EStep, old: HMMParams, emission_update=None) -> HMMParams:
                      normalize(e.trans_counts, old.transmat), B)
 
 
+class LocalSequences:
+    """Sequences held in this process, the E-step's data: :func:`em` and :func:`fit_hmm` read
+    sequences only through this interface (``n_obs``, :meth:`symbol_counts`, :meth:`estep`), so
+    an object with the same three members whose E-step runs elsewhere (on Dask workers, each
+    over its part of the sequences, the counts summed: :mod:`journeymodel.scale.em`) runs the
+    same EM.
+
+    Parameters
+    ----------
+    codes, offsets, weights
+        Sequences as CSR arrays (see the module docstring); weights default to 1.
+    """
+
+    def __init__(self, codes, offsets, weights=None) -> None:
+        self.codes, self.offsets, self.weights = _as_csr(codes, offsets, weights)
+
+    @property
+    def n_obs(self) -> float:
+        """Weighted number of events: the scale of EM's stopping rule."""
+        return float(np.dot(self.weights, np.diff(self.offsets)))
+
+    def symbol_counts(self, n_symbols: int) -> np.ndarray:
+        """Weighted count of each symbol, shape (n_symbols,)."""
+        return np.bincount(self.codes, weights=np.repeat(self.weights, np.diff(self.offsets)),
+                           minlength=n_symbols)
+
+    def estep(self, params: HMMParams) -> tuple[EStep, float]:
+        """The E-step under ``params`` and the weighted log-likelihood of all sequences."""
+        e = forward_backward(self.codes, self.offsets, params, self.weights)
+        return e, e.total(self.weights)
+
+
 def em(codes, offsets, init: HMMParams, weights=None, *, max_iter: int = 300,
-       tol: float = 1e-6, emission_update=None, complete=None, finish=None) -> HMMFit:
+       tol: float = 1e-6, emission_update=None, complete=None, finish=None,
+       data=None) -> HMMFit:
     """Baum-Welch from ``init`` with the compiled E-step.
 
     Stops when the weighted log-likelihood per weighted event improves by less than ``tol``.
@@ -493,15 +526,16 @@ def em(codes, offsets, init: HMMParams, weights=None, *, max_iter: int = 300,
     given, maps expected emission counts (K, M) to the new emission matrix (for structured
     emissions, see :func:`fit_hmm`); by default rows of the counts are normalised.
     ``complete`` and ``finish`` (see :func:`fit_hmm`) default to none: plain Baum-Welch.
+    ``data`` (a :class:`LocalSequences`, or an object with its members) replaces ``codes``,
+    ``offsets`` and ``weights``: where the E-step runs.
     """
-    codes, offsets, weights = _as_csr(codes, offsets, weights)
-    n_obs = max(float(np.dot(weights, np.diff(offsets))), 1.0)
+    data = LocalSequences(codes, offsets, weights) if data is None else data
+    n_obs = max(data.n_obs, 1.0)
     params = init.copy() if finish is None else finish(init.copy())
     history: list[float] = []
     converged = False
     for it in range(max_iter):
-        e = forward_backward(codes, offsets, params, weights)
-        ll = e.total(weights)
+        e, ll = data.estep(params)
         history.append(ll)
         if it and (ll - history[-2]) < tol * n_obs:
             converged = True
@@ -582,7 +616,8 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
             restarts: int = 3, seed: int | np.random.Generator = 0, max_iter: int = 300,
             tol: float = 1e-6, start_mask=None, trans_mask=None, engine: str = "numba",
             emission_init=None, emission_update=None, warmup: int | None = None,
-            warn: bool = True, progress=None, complete=None, finish=None) -> HMMFit:
+            warn: bool = True, progress=None, complete=None, finish=None,
+            data=None) -> HMMFit:
     """Fit a categorical HMM by EM from several random starts; keep the best log-likelihood.
 
     Parameters
@@ -627,6 +662,10 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
         Applied to every starting point and after every M-step: derived emission columns (the
         survival columns of censored last steps) from the new parameters. Default: none.
         Only engine ``"numba"`` takes ``complete`` and ``finish``.
+    data : LocalSequences or an object with its members, optional
+        Replaces ``codes``, ``offsets`` and ``weights`` (give None for them): sequences whose
+        E-step runs elsewhere (on Dask workers, :mod:`journeymodel.scale.em`). Engine
+        ``"numba"`` only.
 
     Returns
     -------
@@ -648,10 +687,20 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
         raise OptionError(f"engine must be one of {ENGINES} (got {engine!r})")
     if restarts < 1 or n_states < 1:
         raise OptionError(f"restarts and n_states must be >= 1 (got {restarts}, {n_states})")
-    codes, offsets, weights = _as_csr(codes, offsets, weights)
+    if not (data is None or isinstance(data, LocalSequences) or engine == "numba"):
+        raise OptionError(f"engine {engine!r} runs in one process; sequences held elsewhere "
+                          "(on Dask) need engine 'numba'")
+    data = LocalSequences(codes, offsets, weights) if data is None else data
     rng = np.random.default_rng(seed)
-    run = em if engine == "numba" else _em_hmmlearn
-    freq = np.bincount(codes, weights=np.repeat(weights, np.diff(offsets)), minlength=n_symbols)
+    freq = data.symbol_counts(n_symbols)
+
+    def run(init, max_iter):
+        kw = {"max_iter": max_iter, "tol": tol, "emission_update": emission_update,
+              "complete": complete, "finish": finish}
+        if engine == "numba":
+            return em(None, None, init, None, data=data, **kw)
+        return _em_hmmlearn(data.codes, data.offsets, init, data.weights, **kw)
+
     best: HMMFit | None = None
     lls = []
     for r in range(restarts):
@@ -660,16 +709,14 @@ def fit_hmm(codes, offsets, n_states: int, n_symbols: int, weights=None, *,
         if emission_init is not None:
             init.emissionprob = np.asarray(emission_init(rng), np.float64)
         short = warmup is not None and restarts > 1 and warmup < max_iter
-        fit = run(codes, offsets, init, weights, max_iter=warmup if short else max_iter,
-                  tol=tol, emission_update=emission_update, complete=complete, finish=finish)
+        fit = run(init, warmup if short else max_iter)
         lls.append(fit.log_likelihood)
         if best is None or fit.log_likelihood > best.log_likelihood:
             best = fit
         if progress is not None:
             progress(r, fit)
     if short and not best.converged:
-        more = run(codes, offsets, best.params, weights, max_iter=max_iter - best.n_iter + 1,
-                   tol=tol, emission_update=emission_update, complete=complete, finish=finish)
+        more = run(best.params, max_iter - best.n_iter + 1)
         history = best.history[:-1] + more.history
         best = HMMFit(more.params, more.log_likelihood, history, len(history), more.converged)
     best.restart_log_likelihoods = lls

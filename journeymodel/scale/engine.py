@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from journeymodel.scale.cluster import Engine
 
 __all__ = ["FILE_COL", "KEY_COL", "ROW_COL", "customer_keys", "map_log", "partition_result",
-           "scan_file"]
+           "persist_parts", "scan_file", "tree_sum"]
 
 #: Bytes of a worker's memory limit per row of a shuffled partition: the partition's frame,
 #: its Arrow table, the validated events and the journeys (a 1M-row partition adds about
@@ -307,23 +307,87 @@ def _end_of_observation(scans: list[dict], names: list[str], options: ReadOption
 
 def _reduce(frame: Any, n_parts: int, name: str, options: ReadOptions, until: float,
             part_fn: Any, client: Any, progress: bool) -> PartResult:
+    parts = _partition_futures(frame, n_parts, name, options, until, part_fn, client)
+    total = tree_sum(client, parts)
+    _show(parts, progress, "shuffle by customer, journeys, statistics")
+    return total.result()
+
+
+def _partition_futures(frame: Any, n_parts: int, name: str, options: ReadOptions,
+                       until: float, part_fn: Any, client: Any) -> list:
+    """The shuffled partitions' :class:`PartResult` as futures (on the workers)."""
     import dask
 
     shuffled = frame.shuffle(on=KEY_COL, npartitions=n_parts)
     pid = os.getpid()
-    parts = client.compute([dask.delayed(partition_result)(p, name, options, until, part_fn, pid)
-                            for p in shuffled.to_delayed()])
-    level = list(parts)
-    while len(level) > 1:  # a tree of +, pairs first, on the workers
+    return client.compute([dask.delayed(partition_result)(p, name, options, until, part_fn, pid)
+                           for p in shuffled.to_delayed()])
+
+
+def tree_sum(client: Any, futures: list) -> Any:
+    """The future of ``futures[0] + futures[1] + ...`` added in a tree on the workers (pairs in
+    list order, then pairs of pairs: the same additions, so the same bits, on every run).
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    futures : list of Future
+        Futures of values with ``+`` (statistics, :class:`PartResult`, E-steps); at least one.
+    """
+    level = list(futures)
+    while len(level) > 1:
         pairs = [client.submit(_plus, level[i], level[i + 1], pure=False)
                  for i in range(0, len(level) - 1, 2)]
         level = pairs + ([level[-1]] if len(level) % 2 else [])
-    _show(parts, progress, "shuffle by customer, journeys, statistics")
-    return level[0].result()
+    return level[0]
 
 
-def _plus(a: PartResult, b: PartResult) -> PartResult:
+def _plus(a: Any, b: Any) -> Any:
     return a + b
+
+
+def persist_parts(source: Any, options: ReadOptions | None, client: Any, part_fn: Any,
+                  summary_fn: Any, *, progress: bool = False) -> tuple[list, PartResult]:
+    """The log's partitions mapped to ``part_fn(journeys)`` and kept on the workers, for a fit
+    that goes back to them (the stages' EM: an E-step per iteration on each partition).
+
+    Parameters
+    ----------
+    source, options
+        As :func:`map_log`.
+    client : dask.distributed.Client
+        Held open by the caller while it uses the futures.
+    part_fn : callable
+        ``JourneySet -> statistic`` of one partition (stays on its worker).
+    summary_fn : callable
+        ``statistic -> additive summary`` (small: what the client needs of the whole log).
+
+    Returns
+    -------
+    parts : list of Future
+        Each partition's :class:`PartResult` (``stats`` is ``part_fn``'s result, None for a
+        partition without usable rows), on the workers; never gathered.
+    summary : PartResult
+        The summaries, ledgers and journey facts of every partition added (in a tree, on
+        the workers): the whole log's ledger and facts, as :func:`map_log` gives them.
+    """
+    options = options or ReadOptions()
+    frame, name, until, n_parts = _events_frame(source, options, client, progress)
+    parts = _partition_futures(frame, n_parts, name, options, until, part_fn, client)
+    summaries = [client.submit(_summarised, p, summary_fn, pure=False) for p in parts]
+    total = tree_sum(client, summaries)
+    _show(parts, progress, "shuffle by customer, journeys, statistics")
+    result = total.result()
+    if result.meta is None:
+        raise InputError(f"no usable rows ({result.ledger.summary_line()})", source=name)
+    result.ledger.check()
+    _warn(name, result)
+    return parts, result
+
+
+def _summarised(part: PartResult, summary_fn: Any) -> PartResult:
+    return PartResult(None if part.stats is None else summary_fn(part.stats), part.ledger,
+                      part.meta)
 
 
 def partition_result(part: Any, name: str, options: ReadOptions, until: float,

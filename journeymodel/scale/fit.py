@@ -50,8 +50,16 @@ def fit_scaled(model: Any, source: Any, options: ReadOptions | None = None, *,
     if getattr(model, "model_type", None) == "markov" and model.order == "auto":
         raise OptionError("--order auto chooses the order on held-out journeys in one "
                           "process; on Dask give --order 1, 2, 3 or 4")
-    result = map_log(source, options, engine, model.stats_of, progress=show_progress)
-    model.fit_stats(result.stats, **fit_kw)
+    if getattr(model, "model_type", None) == "stages":  # EM: the E-step on the workers
+        from journeymodel.scale.cluster import connect
+        from journeymodel.scale.em import fit_stages_scaled
+
+        with connect(engine) as client:
+            result = fit_stages_scaled(model, source, options, client,
+                                       show_progress=show_progress, **fit_kw)
+    else:
+        result = map_log(source, options, engine, model.stats_of, progress=show_progress)
+        model.fit_stats(result.stats, **fit_kw)
     model.ledger_ = result.ledger
     model.journeys_ = result.meta
     return model

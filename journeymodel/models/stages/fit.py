@@ -75,16 +75,20 @@ def topology_masks(K: int, topology: str) -> tuple[np.ndarray | None, np.ndarray
 def fit_stages(seqs: SequenceStats, K: int, *, topology: str, restarts: int, seed,
                max_iter: int, tol: float, engine: str, warmup: int | None = None,
                progress=None, cells: CensoredCells | None = None,
-               warn: bool = True) -> StageFit:
+               warn: bool = True, remote=None) -> StageFit:
     """EM for K stages on the distinct sequences ``seqs``, best of ``restarts`` random starts.
 
     ``cells`` (:func:`~journeymodel.models.stages.censoring.censored_cells`): the censored
     sequences' last steps get the survival term of their holding time (issue 17); None: exit
     factor 1. The log-likelihood is then that of the data with the survival term.
+
+    ``remote`` (:class:`journeymodel.scale.em.RemoteSequences`): the sequences are held by Dask
+    workers, which run the E-step (``seqs`` then gives only the alphabet); the same start and
+    EM as in one process, from the summed symbol counts and E-steps (issue 15).
     """
     n_x = seqs.n_symbols // N_STATUS
-    counts = np.bincount(seqs.codes, weights=np.repeat(seqs.weight, np.diff(seqs.offsets)),
-                         minlength=seqs.n_symbols).reshape(n_x, N_STATUS)
+    counts = (symbol_counts(seqs) if remote is None else remote.base_counts
+              ).reshape(n_x, N_STATUS)
     x_freq = counts.sum(1) / max(counts.sum(), 1.0)
     e_freq = counts[:, :4].sum(0) / max(counts[:, :4].sum(), 1.0)
     start_mask, trans_mask = topology_masks(K, topology)
@@ -97,13 +101,14 @@ def fit_stages(seqs: SequenceStats, K: int, *, topology: str, restarts: int, see
     def emission_update(c):
         return combine(*split(c, n_x))
 
-    codes, n_symbols = seqs.codes, seqs.n_symbols
-    hooks = {}
+    n_symbols, hooks = seqs.n_symbols, {}
     if cells is not None:
-        codes, n_symbols = cells.codes, cells.n_symbols
+        n_symbols = cells.n_symbols
         hooks = {"complete": cells.complete, "finish": cells.finish}
-    fit = hmm.fit_hmm(codes, seqs.offsets, K, n_symbols, seqs.weight,
-                      restarts=restarts, seed=seed, max_iter=max_iter, tol=tol,
+    data = remote or hmm.LocalSequences(seqs.codes if cells is None else cells.codes,
+                                        seqs.offsets, seqs.weight)
+    fit = hmm.fit_hmm(None, None, K, n_symbols, data=data, restarts=restarts, seed=seed,
+                      max_iter=max_iter, tol=tol,
                       start_mask=start_mask, trans_mask=trans_mask, engine=engine,
                       emission_init=emission_init, emission_update=emission_update,
                       warmup=warmup, progress=progress, warn=warn, **hooks)
@@ -117,24 +122,53 @@ def fit_stages(seqs: SequenceStats, K: int, *, topology: str, restarts: int, see
                     fit.log_likelihood, int(n_par), fit.history, fit.n_iter, fit.converged)
 
 
-def mean_position(fit: StageFit, seqs: SequenceStats) -> np.ndarray:
-    """Posterior mean step index (0 = first step of a journey) of each stage, shape (K,)."""
-    e = hmm.forward_backward(seqs.codes, seqs.offsets, fit.params, seqs.weight,
-                             posteriors=True)
-    lengths = np.diff(seqs.offsets)
-    pos = np.arange(len(seqs.codes)) - np.repeat(seqs.offsets[:-1], lengths)
-    w = np.repeat(seqs.weight, lengths)[:, None] * e.posteriors
-    return (w * pos[:, None]).sum(0) / np.maximum(w.sum(0), 1e-300)
+def symbol_counts(seqs: SequenceStats) -> np.ndarray:
+    """Weighted count of each combined symbol of ``seqs``, shape (n_symbols,)."""
+    return np.bincount(seqs.codes, weights=np.repeat(seqs.weight, np.diff(seqs.offsets)),
+                       minlength=seqs.n_symbols)
 
 
-def canonical_order(fit: StageFit, seqs: SequenceStats
+def mean_position(fit: StageFit, seqs: SequenceStats, remote=None) -> np.ndarray:
+    """Posterior mean step index (0 = first step of a journey) of each stage, shape (K,);
+    summed over the workers' sequences with ``remote`` (see :func:`fit_stages`)."""
+    if remote is not None:
+        return remote.mean_position(fit.params)
+    return position_sums(fit.params, seqs.codes, seqs.offsets, seqs.weight).mean()
+
+
+@dataclass(frozen=True)
+class PositionSums:
+    """Posterior-weighted step index and weight of each stage over some sequences (they add
+    over parts of the sequences; :meth:`mean` is the mean position)."""
+
+    weighted: np.ndarray
+    total: np.ndarray
+
+    def __add__(self, other: PositionSums) -> PositionSums:
+        return PositionSums(self.weighted + other.weighted, self.total + other.total)
+
+    def mean(self) -> np.ndarray:
+        return self.weighted / np.maximum(self.total, 1e-300)
+
+
+def position_sums(params: hmm.HMMParams, codes: np.ndarray, offsets: np.ndarray,
+                  weight: np.ndarray) -> PositionSums:
+    """The :class:`PositionSums` of the sequences ``codes``/``offsets``/``weight``."""
+    e = hmm.forward_backward(codes, offsets, params, weight, posteriors=True)
+    lengths = np.diff(offsets)
+    pos = np.arange(len(codes)) - np.repeat(offsets[:-1], lengths)
+    w = np.repeat(weight, lengths)[:, None] * e.posteriors
+    return PositionSums((w * pos[:, None]).sum(0), w.sum(0))
+
+
+def canonical_order(fit: StageFit, seqs: SequenceStats, remote=None
                     ) -> tuple[StageFit, np.ndarray, np.ndarray]:
     """Stages sorted by posterior mean position in the journey (ties keep their order).
 
     Returns the permuted fit, the sorted mean positions and the order (fitted stage index of
-    each new stage).
+    each new stage). ``remote``: see :func:`fit_stages`.
     """
-    mean_pos = mean_position(fit, seqs)
+    mean_pos = mean_position(fit, seqs, remote)
     order = np.argsort(mean_pos, kind="stable")
     return permute(fit, order), mean_pos[order], order
 

@@ -229,7 +229,7 @@ class StageModel(JourneyModel):
         self.experience_ = self._experience(journeys)
         return self
 
-    def fit_stats(self, stats: StageStats, *, progress=None) -> Self:
+    def fit_stats(self, stats: StageStats, *, progress=None, remote=None) -> Self:
         """Fit by EM from statistics only (e.g. summed over the parts of a log).
 
         The same fit as :meth:`fit` on the journeys the statistics were taken from, except for
@@ -243,6 +243,10 @@ class StageModel(JourneyModel):
             From :meth:`stats_of`, or a sum of them.
         progress : callable(str), optional
             Receives a line after each K and restart.
+        remote : journeymodel.scale.em.RemoteSequences, optional
+            The distinct sequences held by Dask workers, which run the E-steps
+            (``stats.sequences`` then holds the vocabulary only): the same fit, from the same
+            start (issue 15, :func:`journeymodel.scale.fit_scaled`).
 
         Raises
         ------
@@ -253,11 +257,13 @@ class StageModel(JourneyModel):
         """
         ks = self._check_params()
         seqs = stats.sequences
-        if seqs.n_obs <= 0:
+        n_obs = seqs.n_obs if remote is None else remote.n_obs
+        if n_obs <= 0:
             raise InputError("no journey has a touchpoint or an outcome to fit stages to "
                              f"({stats.totals.n_journeys} journeys, all empty and censored)")
         self.holding_ = None if stats.holding is None else fit_holding(stats.holding)
-        cells = (censored_cells(seqs, self.holding_) if self.censored == "survival" else None)
+        cells = (None if self.censored != "survival" else censored_cells(seqs, self.holding_)
+                 if remote is None else remote.censored_cells(self.holding_))
         if cells is not None and self.engine == "hmmlearn":
             raise OptionError(
                 f"engine 'hmmlearn' cannot fit the survival term of the "
@@ -273,11 +279,11 @@ class StageModel(JourneyModel):
             return fit_stages(seqs, K, topology=self.topology, restarts=int(self.restarts),
                               seed=child, max_iter=int(self.max_iter), tol=float(self.tol),
                               engine=self.engine, warmup=self.warmup, progress=report,
-                              cells=cells, warn=len(ks) == 1)
+                              cells=cells, warn=len(ks) == 1, remote=remote)
 
         rows, best = [], None
         for K, fit in zip(ks, _map_threads(fit_k, ks, rng.spawn(len(ks))), strict=True):
-            crit = criteria(fit, seqs.n_obs)
+            crit = criteria(fit, n_obs)
             rows.append({"n_stages": K, "log_likelihood": fit.log_likelihood,
                          "aic": crit[0], "bic": crit[1], "n_parameters": fit.n_parameters})
             if best is None or crit[1] < best[1][1]:
@@ -289,9 +295,9 @@ class StageModel(JourneyModel):
                 ConvergenceWarning, stacklevel=2)
         # both topologies number the stages in journey order (the funnel's main flow forward);
         # funnel_rank_ keeps each stage's place in the funnel structure as fitted
-        fit, mean_pos, order = canonical_order(best[0], seqs)
+        fit, mean_pos, order = canonical_order(best[0], seqs, remote)
         self.funnel_rank_ = np.asarray(order, np.int64) if self.topology == "funnel" else None
-        self._set_fit(fit, mean_pos, stats)
+        self._set_fit(fit, mean_pos, stats, n_obs)
         self.censored_survival_ = cells is not None
         self.selection_ = pd.DataFrame(rows) if self.n_stages == "auto" else None
         self._remember_stats(stats)
@@ -331,8 +337,8 @@ class StageModel(JourneyModel):
         return journey_experience(journeys, stage_posterior=self.stage_posteriors(journeys),
                                   stage_names=list(self.stage_names_))
 
-    def _set_fit(self, fit: StageFit, mean_pos: np.ndarray, stats: StageStats) -> None:
-        n_obs = stats.sequences.n_obs
+    def _set_fit(self, fit: StageFit, mean_pos: np.ndarray, stats: StageStats,
+                 n_obs: float) -> None:
         self.startprob_, self.transmat_ = fit.startprob, fit.transmat
         self.emissionprob_, self.exitprob_ = fit.emission, fit.exit
         self.log_likelihood_, self.n_parameters_ = float(fit.log_likelihood), fit.n_parameters
