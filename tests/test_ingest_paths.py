@@ -178,6 +178,21 @@ def test_reuse_freed_memory_nests_and_restores(monkeypatch):
     assert memory._depth == 0 and calls[-1] == ("trim", 0) and len(calls) == 10
 
 
+def test_reuse_freed_memory_turns_numpy_huge_pages_off_and_back():
+    """Inside the block numpy asks for no transparent huge pages (they cost compaction);
+    afterwards its setting is what it was, whichever it was."""
+    for before in (True, False):
+        previous = memory._set_numpy_huge_pages(before)
+        try:
+            with memory.reuse_freed_memory():
+                with memory.reuse_freed_memory():
+                    assert memory._set_numpy_huge_pages(False) is False
+                assert memory._set_numpy_huge_pages(False) is False
+            assert memory._set_numpy_huge_pages(before) is before
+        finally:
+            memory._set_numpy_huge_pages(previous)
+
+
 @SETTINGS
 @given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 5),
                           st.sampled_from(["a", "b", "c", None])), min_size=1, max_size=60))
