@@ -30,11 +30,16 @@ from journeymodel.errors import ModelFileError, OptionError
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
+    from journeymodel.io.h5tree import H5Group
     from journeymodel.models.base import JourneyModel
 
 TYPE_ATTR = "journeymodel_model_type"
 SCHEMA_ATTR = "journeymodel_schema_version"
 VERSION_ATTR = "journeymodel_version"
+
+#: Model types whose ``from_datatree`` also reads the numpy groups of
+#: :func:`journeymodel.io.h5tree.read_h5_tree` (no xarray: ``attribute`` on a Markov model).
+H5_READERS = frozenset({"markov"})
 
 #: Model type -> "module:Class". Loading imports only these modules, named here, never a name
 #: taken from the file.
@@ -138,6 +143,31 @@ def read_tree(path: str | Path) -> xr.DataTree:
                                  f"netCDF): {_describe(exc)}") from None
 
 
+def _read_numpy_tree(path: str | Path) -> H5Group | None:
+    """The model file as numpy groups (:func:`journeymodel.io.h5tree.read_h5_tree`) when it is
+    a model of :data:`H5_READERS` written as journeymodel writes them; None otherwise (also for
+    a missing or unreadable file: :func:`read_tree` then says what is wrong).
+
+    Raises
+    ------
+    ModelFileError
+        The file declares too much data (:func:`journeymodel.io.validate.check_file_size`).
+    """
+    from journeymodel.io.h5tree import read_h5_tree
+    from journeymodel.io.validate import check_file_size
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        check_file_size(path, str(path))
+    except ModelFileError:
+        raise
+    except Exception:  # noqa: BLE001 - not HDF5 or damaged: read_tree reports it
+        return None
+    return read_h5_tree(path, H5_READERS, TYPE_ATTR)
+
+
 def _open_tree(path: Path) -> xr.DataTree:
     import xarray as xr
 
@@ -184,7 +214,9 @@ def load_model(path: str | Path) -> JourneyModel:
     The file is checked before the model is built
     (:func:`journeymodel.io.validate_models.check_tree`): declared sizes, attribute types, JSON
     attributes, array shapes against each other, probabilities finite, in [0, 1] and summing to
-    1, parameters of the right type and range.
+    1, parameters of the right type and range. A Markov model file is read with h5py into numpy
+    (:mod:`journeymodel.io.h5tree`: the same values, without importing xarray); other model
+    types, and files that use netCDF beyond what journeymodel writes, with xarray.
 
     Raises
     ------
@@ -194,7 +226,10 @@ def load_model(path: str | Path) -> JourneyModel:
     """
     from journeymodel.io.validate_models import check_tree
 
-    tree = read_tree(path)
+    tree = _read_numpy_tree(path)
+    fast = tree is not None
+    if tree is None:
+        tree = read_tree(path)
     attrs = tree.attrs
     model_type = attrs.get(TYPE_ATTR)
     if model_type is None:
@@ -215,7 +250,7 @@ def load_model(path: str | Path) -> JourneyModel:
     if schema < 1:
         raise ModelFileError(f"{path}: bad {SCHEMA_ATTR} attribute "
                              f"{_show(attrs.get(SCHEMA_ATTR))}")
-    with _quiet_cleanup(), warnings.catch_warnings():
+    with (contextlib.nullcontext() if fast else _quiet_cleanup()), warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # overflow etc. on damaged numbers
         check_tree(tree, model_type, cls, str(path))
         try:

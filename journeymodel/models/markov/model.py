@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from journeymodel.choices import ATTRIBUTION_METHODS
 from journeymodel.data.journeys import OUTCOMES, JourneySet
 from journeymodel.errors import InputError, ModelFileError, OptionError
+from journeymodel.io.h5tree import as_dataset
 from journeymodel.models.base import JourneyMeta, JourneyModel, Result
 from journeymodel.models.markov import attribution as attr
 from journeymodel.models.markov.censoring import CENSORED_HANDLING, censored_allocation
@@ -49,6 +50,8 @@ from journeymodel.stats.transitions import (
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import xarray as xr
+
+    from journeymodel.io.h5tree import H5Group
 
 METHODS = ATTRIBUTION_METHODS
 
@@ -289,6 +292,8 @@ class MarkovJourneyModel(JourneyModel):
 
             self._experience = experience_dataset(self._experience_stats)
             self._experience_stats = None
+        if self._experience is not None:  # a loaded file's group, as xarray when first used
+            self._experience = as_dataset(self._experience)
         return self._experience
 
     @experience_.setter
@@ -562,7 +567,7 @@ class MarkovJourneyModel(JourneyModel):
                 self.order_table_.set_index("order")))
         return xr.DataTree(ds, children=children)
 
-    def _from_tree(self, tree: xr.DataTree) -> None:
+    def _from_tree(self, tree: xr.DataTree | H5Group) -> None:
         ds = tree.to_dataset()
         try:
             keys = ds["state_key"].values.astype(np.int64)
@@ -601,7 +606,7 @@ class MarkovJourneyModel(JourneyModel):
                             if "experience" in tree.children else None)
         self.order_table_ = None
         if "order_selection" in tree.children:
-            self.order_table_ = (tree["order_selection"].to_dataset(inherit=False)
+            self.order_table_ = (as_dataset(tree["order_selection"].to_dataset(inherit=False))
                                  .to_dataframe().reset_index())
 
 

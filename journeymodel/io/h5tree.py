@@ -1,0 +1,277 @@
+"""Model files read with h5py straight into numpy: the groups of a netCDF-4 file as plain arrays.
+
+Opening a model file with xarray costs more than the rest of ``journeymodel attribute`` on a
+Markov model: importing xarray makes every new variable check for dask arrays, which imports
+``dask.array`` (and SciPy's FFT and special functions with it), and h5netcdf looks up each
+variable's dimensions and attributes many times. The model files journeymodel writes use a small
+part of netCDF-4, and :func:`read_h5_tree` reads exactly that part with h5py into
+:class:`H5Group` objects that offer the part of the ``xarray.DataTree`` / ``xarray.Dataset``
+interface the checks (:mod:`journeymodel.io.validate_models`) and the Markov model read:
+``attrs``, ``variables``, ``data_vars``, ``sizes``, ``indexes``, ``children``, ``subtree``,
+``ds[name].dims`` / ``.values`` / ``.dtype``. :meth:`H5Group.to_xarray` gives the xarray
+Dataset where one is wanted (a model's experience group), equal to what
+``xarray.open_datatree`` decodes.
+
+The reader is strict: anything outside that part (a variable attribute other than the netCDF
+bookkeeping and a NaN ``_FillValue`` on floats, CF encodings such as ``scale_factor``,
+``coordinates`` or ``dtype``, fixed-length or byte strings, unlimited or shared dimensions,
+compound types, attributes of other types) makes it return None, and the caller reads the file
+with xarray as before, so a foreign or damaged file gets xarray's decoding and its errors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import xarray as xr
+
+#: HDF5 attributes netCDF-4 keeps for itself (h5netcdf hides them too).
+_HIDDEN = frozenset({"REFERENCE_LIST", "CLASS", "DIMENSION_LIST", "NAME", "_Netcdf4Dimid",
+                     "_Netcdf4Coordinates", "_nc3_strict", "_NCProperties"})
+#: The NAME of a dimension scale that is only a dimension, not a variable.
+_PHONY = b"This is a netCDF dimension but not a netCDF variable."
+
+
+class Unsupported(Exception):
+    """The file uses netCDF-4 beyond what :func:`read_h5_tree` reads (read it with xarray)."""
+
+
+class H5Variable:
+    """One decoded variable: ``dims``, ``values`` (numpy), ``attrs``."""
+
+    __slots__ = ("attrs", "dims", "name", "values")
+
+    def __init__(self, name: str, dims: tuple[str, ...], values: np.ndarray,
+                 attrs: dict[str, Any]) -> None:
+        self.name, self.dims, self.values, self.attrs = name, dims, values, attrs
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.values.dtype
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+    @property
+    def size(self) -> int:
+        return self.values.size
+
+
+class H5Group:
+    """One group of a model file: its variables and attributes, and its child groups."""
+
+    def __init__(self, path: str, variables: dict[str, H5Variable], attrs: dict[str, Any],
+                 sizes: dict[str, int], children: dict[str, H5Group] | None = None) -> None:
+        self.path, self.variables, self.attrs = path, variables, attrs
+        self.sizes = sizes
+        self.children = children or {}
+
+    # -- the Dataset side --------------------------------------------------------------------
+    def __getitem__(self, name: str) -> Any:
+        if name in self.children:
+            return self.children[name]
+        return self.variables[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.variables or name in self.children
+
+    @property
+    def coords(self) -> dict[str, H5Variable]:
+        """Dimension coordinates: the variables named after their one dimension."""
+        return {n: v for n, v in self.variables.items() if v.dims == (n,)}
+
+    @property
+    def data_vars(self) -> dict[str, H5Variable]:
+        return {n: v for n, v in self.variables.items() if v.dims != (n,)}
+
+    @property
+    def indexes(self) -> dict[str, pd.Index]:
+        """A pandas Index per dimension coordinate (as xarray builds them)."""
+        import pandas as pd
+
+        return {n: pd.Index(v.values, name=n) for n, v in self.coords.items()}
+
+    def to_dataset(self, inherit: bool = False) -> H5Group:
+        """This group's variables and attributes without its children (dimensions are never
+        inherited: :func:`read_h5_tree` refuses variables of a parent group's dimension)."""
+        return H5Group(self.path, self.variables, self.attrs, self.sizes)
+
+    # -- the tree side -----------------------------------------------------------------------
+    @property
+    def subtree(self) -> Iterator[H5Group]:
+        """This group and every group below it, breadth first (as ``DataTree.subtree``)."""
+        queue = [self]
+        while queue:
+            node = queue.pop(0)
+            yield node
+            queue.extend(node.children.values())
+
+    def to_xarray(self) -> xr.Dataset:
+        """The group as an xarray Dataset (children left out)."""
+        import xarray as xr
+
+        return xr.Dataset({n: xr.Variable(v.dims, v.values, v.attrs)
+                           for n, v in self.variables.items()}, attrs=dict(self.attrs))
+
+
+def as_dataset(ds: Any) -> xr.Dataset:
+    """``ds`` as an xarray Dataset (an :class:`H5Group` converted, xarray's passed through)."""
+    return ds.to_xarray() if isinstance(ds, H5Group) else ds
+
+
+def read_h5_tree(path: str | os.PathLike, model_types: frozenset[str] | set[str],
+                 type_attr: str) -> H5Group | None:
+    """The groups of the model file ``path`` as :class:`H5Group` objects, or None when the
+    file's root attribute ``type_attr`` is not one of ``model_types`` or the file uses
+    netCDF-4 beyond what this reader decodes (see the module docstring).
+
+    The caller checks the file first (it exists, its declared sizes are sane: this function
+    reads every array).
+    """
+    import warnings
+
+    import h5py
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with h5py.File(path, "r") as f:
+                root_attrs = _attrs(f.attrs)
+                if root_attrs.get(type_attr) not in model_types:
+                    return None
+                dimids: dict[int, str] = {}
+                tree = _group(f, f, "/", root_attrs, dimids, frozenset())
+        except Exception:  # noqa: BLE001 - anything unusual: xarray reads it and says why
+            return None
+    return None if caught else tree
+
+
+def _group(f: Any, g: Any, path: str, attrs: dict[str, Any], dimids: dict[int, str],
+           outer: frozenset[str]) -> H5Group:
+    """Read the HDF5 group ``g`` and its subgroups. ``dimids``: the netCDF dimension ids seen
+    so far (each must be new); ``outer``: the dimensions of the enclosing groups, which this
+    group must not share (xarray would align them). A dimension's size is its scale's (an
+    unlimited one's too: every variable along it must have that size)."""
+    import h5py
+
+    datasets, groups = [], []
+    for name, obj in g.items():
+        if isinstance(obj, h5py.Group):
+            groups.append((name, obj))
+        elif isinstance(obj, h5py.Dataset):
+            datasets.append((name, obj))
+        else:
+            raise Unsupported(f"{name}: neither a group nor a dataset")
+    scales: dict[str, int] = {}
+    for name, ds in datasets:  # the dimensions of this group: its dimension scales
+        if ds.attrs.get("CLASS") == b"DIMENSION_SCALE":
+            dimid = int(np.asarray(ds.attrs["_Netcdf4Dimid"]).reshape(()))
+            if ds.ndim != 1 or dimid in dimids or name in outer:
+                raise Unsupported(f"{name}: not a 1-d dimension of its own")
+            scales[name], dimids[dimid] = int(ds.shape[0]), name
+    variables = {}
+    for name, ds in datasets:
+        var = _variable(f, g, name, ds, scales)
+        if var is not None:
+            variables[name] = var
+    sizes = {d: n for v in variables.values() for d, n in zip(v.dims, v.shape, strict=True)}
+    inner = outer | set(scales)
+    children = {name: _group(f, obj, f"{path.rstrip('/')}/{name}", _attrs(obj.attrs), dimids,
+                             inner) for name, obj in groups}
+    return H5Group(path, variables, attrs, sizes, children)
+
+
+def _variable(f: Any, g: Any, name: str, ds: Any, sizes: dict[str, int]) -> H5Variable | None:
+    """One dataset decoded as xarray would (None for a dimension without a variable)."""
+    raw = ds.attrs
+    keys = set(raw.keys())
+    is_scale = raw.get("CLASS") == b"DIMENSION_SCALE"
+    if is_scale:
+        label = raw.get("NAME", b"")
+        if isinstance(label, bytes) and label.startswith(_PHONY):
+            return None
+        coords = np.asarray(raw.get("_Netcdf4Coordinates", raw["_Netcdf4Dimid"])).ravel()
+        if "DIMENSION_LIST" in keys or coords.tolist() != [int(np.asarray(
+                raw["_Netcdf4Dimid"]).reshape(()))]:
+            raise Unsupported(f"{name}: a dimension scale with other dimensions")
+        dims: tuple[str, ...] = (name,)
+    elif ds.ndim == 0:
+        if "DIMENSION_LIST" in keys:
+            raise Unsupported(f"{name}: a scalar with dimensions")
+        dims = ()
+    else:
+        dims = _dimension_names(f, g, name, ds)
+    if "_nc4_non_coord_" in name or len(set(dims)) != len(dims):
+        raise Unsupported(f"{name}: renamed or repeated dimensions")
+    if any(sizes.get(d) != n for d, n in zip(dims, ds.shape, strict=True)):
+        raise Unsupported(f"{name}: a dimension of another group or another size")
+    extra = keys - _HIDDEN - {"_FillValue"}
+    if extra:
+        raise Unsupported(f"{name}: attributes {sorted(extra)}")
+    values = _values(ds)
+    if "_FillValue" in keys:  # xarray masks the fill value: NaN on floats changes nothing
+        fill = np.asarray(raw["_FillValue"])
+        if values.dtype.kind != "f" or fill.size != 1 or not np.isnan(fill).all():
+            raise Unsupported(f"{name}: a _FillValue xarray would decode")
+    return H5Variable(name, dims, values, {})
+
+
+def _dimension_names(f: Any, g: Any, name: str, ds: Any) -> tuple[str, ...]:
+    """The dimension of each axis, from the scale attached last (as h5netcdf and netcdf-c),
+    which must live in the same group."""
+    refs = ds.attrs.get("DIMENSION_LIST")
+    if refs is None or len(refs) != ds.ndim:
+        raise Unsupported(f"{name}: axes without dimensions")
+    dims = []
+    for axis in refs:
+        if len(axis) == 0:
+            raise Unsupported(f"{name}: an axis without a dimension")
+        scale = f[axis[-1]]
+        parent, _, dim = scale.name.rpartition("/")
+        if (parent or "/") != g.name:
+            raise Unsupported(f"{name}: a dimension of another group")
+        dims.append(dim)
+    return tuple(dims)
+
+
+def _values(ds: Any) -> np.ndarray:
+    """The data as xarray decodes it: numbers as stored, variable-length text as numpy text."""
+    import h5py
+
+    dt = ds.dtype
+    if dt.kind in "iuf" and h5py.check_enum_dtype(dt) is None:
+        return np.asarray(ds[()])
+    info = h5py.check_string_dtype(dt)
+    if dt.kind == "O" and info is not None and info.length is None and info.encoding == "utf-8":
+        text = ds.asstr()[()]
+        return np.asarray(text, dtype=str) if np.ndim(text) else np.str_(text)
+    raise Unsupported(f"{ds.name}: type {dt}")
+
+
+def _attrs(raw: Any) -> dict[str, Any]:
+    """Attributes as h5netcdf and xarray give them: text as str, one number as a numpy
+    scalar, several as an array."""
+    import h5py
+
+    out: dict[str, Any] = {}
+    for key in raw.keys():
+        if key in _HIDDEN:
+            continue
+        value = raw[key]
+        if isinstance(value, str):
+            out[key] = value
+            continue
+        if isinstance(value, h5py.Empty) or not isinstance(value, (np.ndarray, np.generic)):
+            raise Unsupported(f"attribute {key}: type {type(value).__name__}")
+        value = np.asarray(value)
+        if value.dtype.kind not in "iuf" or value.ndim > 1 or value.size == 0:
+            raise Unsupported(f"attribute {key}: {value.dtype} of shape {value.shape}")
+        out[key] = value[()] if value.ndim == 0 else value[0] if value.size == 1 else value
+    return out
