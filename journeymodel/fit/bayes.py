@@ -322,15 +322,19 @@ def _compile(build: Callable[[], pm.Model] | pm.Model, sampler: str,
 def _sample_nutpie(compiled: Any, data: Mapping[str, np.ndarray] | None, *, draws: int,
                    tune: int, chains: int, seed: int, progress: bool,
                    description: str, target_accept: float) -> xr.DataTree:
-    import nutpie
+    from journeymodel.fit.nuts import import_nutpie, trace_tree
 
+    nutpie = import_nutpie()  # without ArviZ: the raw trace becomes the DataTree here
     model = compiled.nutpie_model(data)
     with _progress_bar(progress, description, chains * (draws + tune)) as update:
-        tree = nutpie.sample(model, draws=draws, tune=tune, chains=chains, seed=seed,
-                             cores=NUTPIE_CORES, progress_bar=False, save_warmup=False,
-                             target_accept=target_accept,
-                             progress_callback=update if progress else None)
-    return _keep_groups(tree)
+        raw = nutpie.sample(model, draws=draws, tune=tune, chains=chains, seed=seed,
+                            cores=NUTPIE_CORES, progress_bar=False, save_warmup=False,
+                            target_accept=target_accept, return_raw_trace=True,
+                            progress_callback=update if progress else None)
+    return trace_tree(raw, reparameterized=compiled.reparameterized, coords=compiled.coords,
+                      settings={"sampler": "nuts", "adaptation": "diag", "draws": draws,
+                                "tune": tune, "chains": chains, "seed": seed,
+                                "target_accept": target_accept})
 
 
 def _sample_pymc(model: Any, data: Mapping[str, np.ndarray] | None, *, draws: int,
@@ -430,21 +434,36 @@ def diagnose(tree: xr.DataTree, var_names: Sequence[str] | None = None) -> Diagn
         Variables to check (default: all posterior variables). Constant variables (R-hat NaN)
         are ignored.
     """
-    import arviz as az
+    from journeymodel.fit.convergence import ess_bulk, rhat_rank
 
     post = tree["posterior"].to_dataset()
     if var_names is not None:
         post = post[list(var_names)]
     varying = [v for v, da in post.data_vars.items() if da.size and np.ptp(da.values) > 0]
-    post = post[varying]  # constants have no R-hat (ArviZ would divide by zero)
-    rhat = az.rhat(post, method="rank")
-    ess = az.ess(post, method="bulk")
+    post = post[varying]  # constants have no R-hat (it would divide by zero)
+    rhat = _per_scalar(post, rhat_rank)
+    ess = _per_scalar(post, ess_bulk)
     r_name, r_max = _extreme(rhat, largest=True)
     e_name, e_min = _extreme(ess, largest=False)
     div = tree["sample_stats"].to_dataset()["diverging"]
     return Diagnostics(r_hat_max=r_max, ess_bulk_min=e_min, divergences=int(div.values.sum()),
                        chains=int(post.sizes["chain"]), draws=int(post.sizes["draw"]),
                        r_hat_worst=r_name, ess_worst=e_name)
+
+
+def _per_scalar(post: xr.Dataset, statistic: Callable[[np.ndarray], float]) -> xr.Dataset:
+    """``statistic`` of the (chain, draw) draws of every scalar of every variable."""
+    import xarray as xr
+
+    out = {}
+    for name, da in post.data_vars.items():
+        other = [d for d in da.dims if d not in ("chain", "draw")]
+        values = da.transpose("chain", "draw", *other).values
+        flat = values.reshape(*values.shape[:2], -1)
+        result = np.array([statistic(flat[:, :, k]) for k in range(flat.shape[2])])
+        out[name] = xr.DataArray(result.reshape(values.shape[2:]), dims=other,
+                                 coords={d: da.coords[d] for d in other if d in da.coords})
+    return xr.Dataset(out)
 
 
 def _extreme(ds: xr.Dataset, *, largest: bool) -> tuple[str, float]:

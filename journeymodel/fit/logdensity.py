@@ -112,6 +112,9 @@ class LogDensity:
 
     def nutpie_model(self, data: Mapping[str, Any] | None = None):
         """A nutpie model of this log density on ``data`` (see :meth:`arguments`)."""
+        from journeymodel.fit.nuts import import_nutpie
+
+        import_nutpie()  # before nutpie's modules: ArviZ deferred
         from nutpie.compiled_pyfunc import from_pyfunc
 
         args = self.arguments(data)
