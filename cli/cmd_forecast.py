@@ -14,9 +14,9 @@ from journeymodel.cli.options import JsonFlag, ModelArg, SeedOpt, with_read_opti
 #: Model types forecast from the journeys in flight of an event log (``--from``).
 IN_FLIGHT = ("markov", "stages")
 
-FromOpt = Annotated[Path | None, typer.Option(
+FromOpt = Annotated[str | None, typer.Option(
     "--from", help="Event log whose journeys in flight are forecast (Markov and stages "
-    "models).", exists=True, dir_okay=False, readable=True, show_default=False)]
+    "models): a file, a folder of files, a glob or an fsspec URL.", show_default=False)]
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of", help="Forecast as of this time; later events are not used [default: the end "
     "of observation of --from].", show_default=False)]
@@ -74,6 +74,14 @@ def forecast(
                               f"value), not to a {fitted.model_type} model")
         result = _in_flight(fitted, events, horizon, journeys, as_of, draws, read, seed)
     else:
+        from journeymodel.cli.scaled import current_engine
+
+        if current_engine() is not None:
+            from journeymodel.errors import OptionError
+
+            raise OptionError(f"--workers/--cluster read the event log of --from on Dask; a "
+                              f"{fitted.model_type} model's forecast reads no event log, "
+                              "drop the option")
         result = _ahead(fitted, events, horizon, journeys, as_of, draws, seed, discount_rate)
     if out is not None and result.frame is not None:
         write_frame(result.frame, out)
@@ -83,6 +91,8 @@ def forecast(
 
 def _in_flight(fitted, events, horizon, journeys, as_of, draws, read, seed):
     """Markov and stages models: the journeys in flight of ``--from``."""
+    from journeymodel.cli.scaled import current_engine
+
     from journeymodel.analysis.forecast import forecast_in_flight, journeys_as_of
     from journeymodel.errors import OptionError
 
@@ -94,12 +104,24 @@ def _in_flight(fitted, events, horizon, journeys, as_of, draws, read, seed):
         raise OptionError("--horizon is required with --from: a duration like 30D")
     if journeys is not None:
         raise OptionError(f"--journeys applies to conversion models, not to a {kind} model")
-    log = journeys_as_of(events, read, as_of)
-    forecast = forecast_in_flight(fitted, log, horizon, n_draws=200 if draws is None else draws,
-                                  seed=seed)
+    n_draws = 200 if draws is None else draws
+    engine = current_engine()
+    if engine is None:
+        log = journeys_as_of(events, read, as_of)
+        forecast = forecast_in_flight(fitted, log, horizon, n_draws=n_draws, seed=seed)
+    else:  # the log read on Dask, its journeys in flight forecast here
+        from journeymodel.scale.inflight import forecast_on_dask
+
+        forecast, log = forecast_on_dask(fitted, events, read, engine, horizon, as_of=as_of,
+                                         n_draws=n_draws, seed=seed, progress=True)
     result = forecast.to_result()
     if as_of is not None and log.ledger.dropped.get("after_observed_until", 0):
-        _backtest(forecast, result, events, read)
+        if engine is None:
+            _backtest(forecast, result, events, read)
+        else:
+            result.notes.append("No backtest on Dask: it compares the forecast with every "
+                                "journey after --as-of in one process; run without "
+                                "--workers/--cluster for it.")
     seen = fitted.journeys_.observed_until
     if seen == seen and seen > forecast.as_of:  # not NaN, and later than as-of
         result.notes.append("The model was fitted on events after --as-of: a forecast from "

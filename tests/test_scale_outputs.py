@@ -9,6 +9,7 @@ import json
 import logging
 import warnings
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -184,6 +185,29 @@ def test_describe_on_dask_equals_one_process(client, log):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
+def test_forecast_on_dask_is_one_process_forecast_of_the_log_by_customer(client, log, models):
+    """The journeys in flight gathered by customer id: the same bits as one process reading
+    the log with its rows ordered by customer, whatever the order of the files' rows."""
+    from journeymodel.analysis.forecast import forecast_in_flight, journeys_as_of
+    from journeymodel.scale.inflight import forecast_on_dask
+
+    root, _ = log
+    model = models["markov"]
+    by_id = demo().sort_values("customer_id", kind="stable")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        local = forecast_in_flight(model, journeys_as_of(by_id, ReadOptions(), "2025-10-01"),
+                                   "30D", n_draws=40, seed=3)
+        got, flight = forecast_on_dask(model, root, ReadOptions(), Engine(client=client),
+                                       "30D", as_of="2025-10-01", n_draws=40, seed=3)
+    assert got.n_in_flight == local.n_in_flight == flight.n_journeys > 0
+    for name in ("conversions", "churns", "dropoffs", "daily"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(local, name))
+    pd.testing.assert_frame_equal(got.journeys, local.journeys, check_exact=True)
+    assert got.summary() == local.summary()
+    assert flight.ledger.rows_read == len(demo())
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.integers(1, 5), st.randoms(use_true_random=False))
 def test_summaries_of_customer_parts_add_up(n_parts, rnd):
@@ -229,6 +253,10 @@ def test_cli_predict_and_describe_on_dask(run_cli, on_client, log, models, tmp_p
     code, out, _ = run_cli("describe", root, "--json")
     assert code == 0
     assert json.loads(out)["journeys"] == journeys.n_journeys
+    code, out, err = run_cli("forecast", tmp_path / "m.nc", "--from", root, "--horizon", "30D",
+                             "--draws", "20", "--json", "-o", tmp_path / "f.parquet")
+    assert code == 0, err
+    assert json.loads(out)["in_flight"] == len(pd.read_parquet(tmp_path / "f.parquet")) == n
 
 
 def test_cli_predict_errors_on_dask(run_cli, log, models, tmp_path):
@@ -249,3 +277,6 @@ def test_cli_predict_errors_on_dask(run_cli, log, models, tmp_path):
     assert_one_error_line(code, err, "is inside the input folder")
     code, _, err = run_cli(*base, "-o", tmp_path / "p", "--persona-log", tmp_path / "x.csv")
     assert_one_error_line(code, err, "--persona-log writes the whole event log back")
+    conversion = Path(__file__).parent / "data" / "conversion.nc"
+    code, _, err = run_cli("forecast", conversion, "--journeys", "10", "--workers", "1")
+    assert_one_error_line(code, err, "a conversion model's forecast reads no event log")
