@@ -156,8 +156,6 @@ def test_a_dask_dataframe_is_a_log(client, log):
 
 def test_errors(client, log, tmp_path):
     root, _ = log
-    with pytest.raises(OptionError, match="--order auto .* give --order 1, 2, 3 or 4"):
-        fit_scaled(MarkovJourneyModel(order="auto"), root, client=client)
     with pytest.raises(OptionError, match="needs a Dask client"):
         fit_scaled(MarkovJourneyModel(order=1), root)
     odd = tmp_path / "odd"

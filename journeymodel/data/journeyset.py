@@ -165,12 +165,47 @@ class JourneySet:
         )
 
     def split(self, fraction: float, seed: int | np.random.Generator = 0):
-        """Randomly split journeys into (train, holdout) with ``fraction`` held out."""
+        """Randomly split journeys into (train, holdout) with ``fraction`` held out.
+
+        A journey is held out when its :meth:`uniforms` number is below ``fraction``: the
+        draw is a hash of its customer, its start and ``seed``, so a journey falls on the
+        same side whether it is split with the whole log or with any part of it holding its
+        customer (a Dask partition, issue 15).
+
+        Examples
+        --------
+        >>> from journeymodel.data.journeys import journeys_from_codes
+        >>> js = journeys_from_codes([["a"], ["b"], ["a", "b"]] * 100, ["dropoff"] * 300)
+        >>> train, test = js.split(0.25, seed=1)
+        >>> train.n_journeys + test.n_journeys, 50 < test.n_journeys < 100
+        (300, True)
+        """
         if not 0.0 < fraction < 1.0:
             raise OptionError(f"--holdout must be between 0 and 1 (got {fraction})")
-        rng = np.random.default_rng(seed)
-        mask = rng.random(self.n_journeys) < fraction
+        mask = self.uniforms(seed) < fraction
         return self.take(~mask), self.take(mask)
+
+    def uniforms(self, seed: int | np.random.Generator = 0) -> np.ndarray:
+        """A number uniform on [0, 1) per journey: a hash of its customer id, its start time
+        and ``seed`` (an integer; a Generator gives one draw), the same for a journey in the
+        whole log and in any part of it. Aggregated paths (no customer) hash their position.
+        """
+        import pyarrow as pa
+
+        from journeymodel.scale.hashing import fnv1a
+
+        if isinstance(seed, np.random.Generator):
+            seed = int(seed.integers(2**63))
+        names = pa.array(np.asarray(self.customers, dtype=object)).cast(pa.large_string())
+        _, offsets, data = names.buffers()
+        n = len(names)
+        ids = fnv1a(np.frombuffer(offsets, np.int64, n + 1),
+                    np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8))
+        who = np.where(self.customer >= 0, ids[np.maximum(self.customer, 0)] if n else 0,
+                       np.arange(self.n_journeys)).astype(np.uint64)
+        start = np.ascontiguousarray(self.start, np.float64).view(np.uint64)
+        h = _mix(who ^ _mix(start ^ _mix(np.full(1, seed % 2**64, np.uint64))))
+        return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
     # -- summaries ---------------------------------------------------------------------------
     def outcome_counts(self) -> dict[str, float]:
@@ -204,6 +239,14 @@ class JourneySet:
 
 def _num(x: float) -> float | int:
     return int(x) if float(x).is_integer() else float(x)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a bijection of uint64 that scatters every input bit."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
 
 
 def csr_event_index(offsets: np.ndarray, index: np.ndarray) -> np.ndarray:

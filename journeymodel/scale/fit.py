@@ -20,7 +20,10 @@ def fit_scaled(model: Any, source: Any, options: ReadOptions | None = None, *,
     model.stats_of(partition))``, remembering the whole log's ledger and journey facts.
 
     Same answers as ``model.fit(load_journeys(source, options))`` in one process: the same
-    counts and ledger, attribution to rounding, the same EM start and likelihood.
+    counts and ledger, attribution to rounding, the same EM start and likelihood. The stages
+    model's EM runs its E-step on the workers (:mod:`journeymodel.scale.em`); a Markov
+    ``order="auto"`` is chosen from held-out counts summed over the partitions
+    (:mod:`journeymodel.scale.markov`).
 
     Parameters
     ----------
@@ -41,22 +44,24 @@ def fit_scaled(model: Any, source: Any, options: ReadOptions | None = None, *,
     Raises
     ------
     OptionError
-        A Markov ``order="auto"`` (order selection needs the journeys in one process), or no
-        engine.
+        No engine.
     """
     engine = engine or Engine(client=client)
     if not engine.active:
         raise OptionError("fit_scaled needs a Dask client or an engine (workers, cluster)")
-    if getattr(model, "model_type", None) == "markov" and model.order == "auto":
-        raise OptionError("--order auto chooses the order on held-out journeys in one "
-                          "process; on Dask give --order 1, 2, 3 or 4")
-    if getattr(model, "model_type", None) == "stages":  # EM: the E-step on the workers
+    kind = getattr(model, "model_type", None)
+    if kind == "stages":  # EM: the E-step on the workers
         from journeymodel.scale.cluster import connect
         from journeymodel.scale.em import fit_stages_scaled
 
         with connect(engine) as client:
             result = fit_stages_scaled(model, source, options, client,
                                        show_progress=show_progress, **fit_kw)
+    elif kind == "markov" and model.order == "auto":  # the order chosen from summed counts
+        from journeymodel.scale.markov import OrderCandidates, fit_auto_order
+
+        result = map_log(source, options, engine, OrderCandidates(model), progress=show_progress)
+        fit_auto_order(model, result.stats)
     else:
         result = map_log(source, options, engine, model.stats_of, progress=show_progress)
         model.fit_stats(result.stats, **fit_kw)

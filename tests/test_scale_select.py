@@ -1,0 +1,127 @@
+"""The Markov model's held-out steps on Dask (issue 15): the held-out split is a hash of each
+journey (the same in one process and in any partition), the order is chosen from move counts
+summed over the partitions (the same table as one process, exactly), and held-out conversion
+scores add up over the partitions. One small in-process LocalCluster serves the module."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from journeymodel.data.datasets import make_demo_data
+from journeymodel.data.journeys import journeys_from_codes, load_journeys
+from journeymodel.errors import OptionError
+from journeymodel.models.markov.model import MarkovJourneyModel
+from journeymodel.models.markov.select import (
+    choose_order,
+    move_counts,
+    order_stats,
+    score_order,
+    select_order,
+)
+from journeymodel.scale.fit import fit_scaled
+
+pytest.importorskip("dask.distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory):
+    """The demo log in one file per month, a few rows without a customer, padded ids and
+    duplicates; and its journeys in one process."""
+    df = make_demo_data(300, seed=8).events.copy()
+    df.loc[df.index[6::101], "customer_id"] = None
+    padded = df.index[3::9]
+    df.loc[padded, "customer_id"] = "  " + df.loc[padded, "customer_id"]
+    df = pd.concat([df, df.iloc[1::61]])
+    root = tmp_path_factory.mktemp("select") / "events"
+    for key, rows in df.groupby(df.timestamp.dt.strftime("%Y-%m").to_numpy()):
+        (root / f"month={key}").mkdir(parents=True)
+        rows.to_parquet(root / f"month={key}" / "part-0.parquet", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        journeys = load_journeys(root)
+    return root, journeys
+
+
+def test_split_is_a_hash_of_each_journey(log):
+    """A journey falls on the same side whatever else is split with it; about the asked
+    fraction is held out; the seed changes the split."""
+    _, journeys = log
+    u = journeys.uniforms(7)
+    assert ((u >= 0) & (u < 1)).all()
+    train, test = journeys.split(0.3, 7)
+    assert test.n_journeys == int((u < 0.3).sum())
+    assert abs(test.n_journeys / journeys.n_journeys - 0.3) < 0.05
+    odd = journeys.take(np.arange(1, journeys.n_journeys, 2)[::-1])  # another part, reversed
+    np.testing.assert_array_equal(odd.uniforms(7), u[1::2][::-1])
+    assert not np.array_equal(journeys.uniforms(8), u)
+    key = pd.MultiIndex.from_arrays([test.customers[test.customer], test.start])
+    _, odd_test = odd.split(0.3, 7)
+    assert pd.MultiIndex.from_arrays([odd_test.customers[odd_test.customer],
+                                      odd_test.start]).isin(key).all()
+    a = journeys.uniforms(np.random.default_rng(3))
+    np.testing.assert_array_equal(a, journeys.uniforms(np.random.default_rng(3)))
+    with pytest.raises(OptionError, match="--holdout must be between 0 and 1"):
+        journeys.split(1.0)
+
+
+def test_held_out_log_likelihood_by_hand():
+    """One journey 'a' then conversion in training and the same held out, order 1: each of
+    its two moves (start -> a, a -> conversion) was seen once out of one, with add-1/2
+    smoothing over V = 1 touchpoint + 4 outcomes."""
+    js = journeys_from_codes([["a"]], ["conversion"])
+    moves = move_counts(js, 1)
+    row = score_order(moves, moves, 1.0)
+    assert row["heldout_loglik"] == pytest.approx(2 * np.log(1.5 / 3.5), rel=1e-14)
+    assert row["contexts"] == 2 and row["parameters"] == 0
+    # all journeys twice (train + held out): every move certain, log-likelihood 0
+    assert row["bic"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_move_counts_add_on_the_union_of_vocabularies():
+    paths = [["ad", "web"], ["web", "call"], ["call"], [], ["web", "ad", "call", "ad"]]
+    outcomes = ["conversion", "dropoff", "churn", "conversion", "censored"]
+    whole = journeys_from_codes(paths, outcomes)
+    a = journeys_from_codes(paths[:2], outcomes[:2])  # ad, web
+    b = journeys_from_codes(paths[2:], outcomes[2:])  # ad, call, web
+    for k in (1, 2, 3):
+        total, direct = move_counts(a, k) + move_counts(b, k), move_counts(whole, k)
+        assert total.touchpoints == direct.touchpoints == ("ad", "call", "web")
+        np.testing.assert_array_equal(total.keys, direct.keys)
+        np.testing.assert_array_equal(total.weight, direct.weight)
+    with pytest.raises(OptionError, match="moves at order 1 and 2 cannot be added"):
+        move_counts(a, 1) + move_counts(a, 2)
+
+
+def test_order_table_of_parts_equals_the_whole(log):
+    _, journeys = log
+    parts = [journeys.take(np.arange(journeys.n_journeys) % 3 == i) for i in range(3)]
+    summed = choose_order(sum(order_stats(p, seed=2) for p in parts))
+    whole = select_order(journeys, seed=2)
+    assert summed[0] == whole[0]
+    pd.testing.assert_frame_equal(summed[1], whole[1], check_exact=True)
+
+
+@pytest.mark.filterwarnings("ignore::Warning")
+def test_auto_order_on_dask_equals_one_process(client, log):
+    root, journeys = log
+    whole = MarkovJourneyModel(order="auto", seed=5).fit(journeys)
+    scaled = fit_scaled(MarkovJourneyModel(order="auto", seed=5), root, client=client)
+    assert scaled.order_ == whole.order_
+    pd.testing.assert_frame_equal(scaled.order_table_, whole.order_table_, check_exact=True)
+    assert scaled.counts_.equals(whole.counts_, rtol=0)
+    assert scaled.ledger_.rows_read == whole.ledger_.rows_read
