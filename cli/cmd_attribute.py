@@ -38,7 +38,7 @@ def attribute(
 ) -> None:
     """Share conversions and conversion value among channels (Markov models)."""
     from journeymodel.cli.options import load_model_cli, require
-    from journeymodel.cli.output import print_result, write_frame
+    from journeymodel.cli.output import print_json, print_result, write_frame
 
     from journeymodel.errors import OptionError
     from journeymodel.io.outputs import check_table_output
@@ -53,6 +53,11 @@ def attribute(
     fitted = load_model_cli(model)
     fn = require(fitted, "attribute", "attribute")
     extra = {"intervals": intervals} if Method(method).value == "removal" else {}
+    if as_json and out is None:  # the JSON alone: no table to build (nor pandas to import)
+        found = fitted.attribution(Method(method).value, n_draws=draws, ci=ci, seed=seed,
+                                   **extra)
+        print_json(found.to_json())  # what attribute()'s Result holds as its json
+        return
     result = fn(Method(method).value, n_draws=draws, ci=ci, seed=seed, **extra)
     if out is not None:
         write_frame(result.frame, out)

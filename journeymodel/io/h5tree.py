@@ -7,7 +7,7 @@ variable's dimensions and attributes many times. The model files journeymodel wr
 part of netCDF-4, and :func:`read_h5_tree` reads exactly that part with h5py into
 :class:`H5Group` objects that offer the part of the ``xarray.DataTree`` / ``xarray.Dataset``
 interface the checks (:mod:`journeymodel.io.validate_models`) and the Markov model read:
-``attrs``, ``variables``, ``data_vars``, ``sizes``, ``indexes``, ``children``, ``subtree``,
+``attrs``, ``variables``, ``data_vars``, ``coords``, ``sizes``, ``children``, ``subtree``,
 ``ds[name].dims`` / ``.values`` / ``.dtype``. :meth:`H5Group.to_xarray` gives the xarray
 Dataset where one is wanted (a model's experience group), equal to what
 ``xarray.open_datatree`` decodes.
@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
     import xarray as xr
 
 #: HDF5 attributes netCDF-4 keeps for itself (h5netcdf hides them too).
@@ -90,13 +89,6 @@ class H5Group:
     @property
     def data_vars(self) -> dict[str, H5Variable]:
         return {n: v for n, v in self.variables.items() if v.dims != (n,)}
-
-    @property
-    def indexes(self) -> dict[str, pd.Index]:
-        """A pandas Index per dimension coordinate (as xarray builds them)."""
-        import pandas as pd
-
-        return {n: pd.Index(v.values, name=n) for n, v in self.coords.items()}
 
     def to_dataset(self, inherit: bool = False) -> H5Group:
         """This group's variables and attributes without its children (dimensions are never

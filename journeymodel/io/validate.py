@@ -259,12 +259,34 @@ def check_common(c: Checker, cls: type) -> None:
 def _check_labels(c: Checker) -> None:
     """Every dimension's labels are distinct in every group (tables and JSON are keyed by them)."""
     for node in c.tree.subtree:
-        for dim, index in node.to_dataset(inherit=False).indexes.items():
-            if not index.is_unique:
-                label = index[index.duplicated()][0]
+        for dim, var in node.to_dataset(inherit=False).variables.items():
+            if tuple(var.dims) != (dim,):  # not a dimension's labels
+                continue
+            label = _first_repeat(var.values)
+            if label is not None:
+                label = label[0]
                 label = label.item() if hasattr(label, "item") else label  # numpy -> Python
                 where = f"group {node.path.lstrip('/')!r}: " if node.path != "/" else ""
                 c.fail(f"{where}dimension {dim!r} repeats the label {_show(label)}")
+
+
+def _first_repeat(values: np.ndarray) -> tuple[Any] | None:
+    """``(label,)`` of the first entry equal to an earlier one (NaN equals NaN, as pandas'
+    ``Index.duplicated``), or None when all are distinct."""
+    import numpy as np
+
+    try:
+        _, first = np.unique(values, return_index=True)
+    except TypeError:  # labels numpy cannot sort (mixed objects): pandas compares them
+        import pandas as pd
+
+        index = pd.Index(values)
+        return None if index.is_unique else (index[index.duplicated()][0],)
+    if len(first) == len(values):
+        return None
+    repeated = np.ones(len(values), bool)
+    repeated[first] = False
+    return (values[int(np.flatnonzero(repeated)[0])],)
 
 
 def _check_ledger(c: Checker, d: dict) -> None:

@@ -28,7 +28,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from journeymodel.choices import ATTRIBUTION_METHODS
-from journeymodel.data.journeys import OUTCOMES, JourneySet
 from journeymodel.errors import InputError, ModelFileError, OptionError
 from journeymodel.io.h5tree import as_dataset
 from journeymodel.models.base import JourneyMeta, JourneyModel, Result
@@ -36,7 +35,6 @@ from journeymodel.models.markov import attribution as attr
 from journeymodel.models.markov.censoring import CENSORED_HANDLING, censored_allocation
 from journeymodel.models.markov.chain import Chain, build_chain, fundamental_solve
 from journeymodel.models.markov.predict import predict_in_flight, simulate_journeys
-from journeymodel.models.markov.select import select_order
 from journeymodel.stats.holding import HoldingTimes, fit_holding
 from journeymodel.stats.transitions import (
     HEURISTICS,
@@ -51,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import xarray as xr
 
+    from journeymodel.data.journeys import JourneySet
     from journeymodel.io.h5tree import H5Group
 
 METHODS = ATTRIBUTION_METHODS
@@ -173,6 +172,8 @@ class MarkovJourneyModel(JourneyModel):
         """(order, order-selection table or None): ``order="auto"`` is decided here."""
         if self.order != "auto":
             return int(self.order), None
+        from journeymodel.models.markov.select import select_order
+
         return select_order(journeys, seed=self.seed, collapse=self.collapse_repeats)
 
     def fit_stats(self, stats: MarkovStats) -> Self:
@@ -243,6 +244,7 @@ class MarkovJourneyModel(JourneyModel):
 
     def _remember_stats(self, stats: MarkovStats) -> None:
         """What a model fitted from statistics knows of its journeys (see :meth:`fit_stats`)."""
+        from journeymodel.data.journeys import OUTCOMES
         from journeymodel.data.ledger import Ledger
 
         def number(x: float) -> float | int:
