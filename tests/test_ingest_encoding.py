@@ -94,9 +94,11 @@ def test_keys_too_wide_and_long_ids_fall_back_to_pyarrow(monkeypatch):
     assert len(calls) == 2  # the short ids took the sorting route
 
 
-def _tracker_log(path, pad=False, nulls=True, n=80_000, n_customers=9_000, seed=3):
+def _tracker_log(path, pad=False, nulls=True, n=80_000, n_customers=9_000, seed=3,
+                 shuffle=False, bad_times=False):
     """Time-ordered log, string ids of mixed length, several row groups, a few null and
-    duplicated rows; with ``pad``, a few blank ids and the ids of call rows end in a space."""
+    duplicated rows; with ``pad``, a few blank ids and the ids of call rows end in a space;
+    with ``shuffle`` rows out of time order, with ``bad_times`` a few missing times."""
     rng = np.random.default_rng(seed)
     ids = np.array([f"c{k}" for k in rng.permutation(10**6)[:n_customers]], dtype=object)
     cust = ids[rng.integers(0, n_customers, n)]
@@ -111,6 +113,10 @@ def _tracker_log(path, pad=False, nulls=True, n=80_000, n_customers=9_000, seed=
     if pad:
         df.loc[df["touchpoint"] == "call", "customer_id"] += " "
     df = pd.concat([df, df.iloc[100:130]]).sort_values("timestamp", kind="stable")
+    if bad_times:
+        df.iloc[rng.integers(0, len(df), 15), 1] = pd.NaT
+    if shuffle:
+        df = df.iloc[rng.permutation(len(df))]
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path,
                    row_group_size=15_000)
 
@@ -122,19 +128,25 @@ def _load(path, monkeypatch, min_rows):
         return read_events(path), load_journeys(path)
 
 
-@pytest.mark.parametrize("kind", ["nulls", "clean", "padded"])
+@pytest.mark.parametrize("kind", ["nulls", "clean", "padded", "clean-shuffled",
+                                  "clean-bad-times"])
 def test_reading_a_tracker_log_is_unchanged(tmp_path, monkeypatch, kind):
     """Events and journeys equal those of pyarrow's encoder (forced by a huge MIN_ROWS), with
     clean ids (first-appearance customer order; without nulls every row is kept and the
     encoder's own order by customer is used) and with padded ids (sorted order)."""
     path = tmp_path / "log.parquet"
     blank = kind == "padded"
-    _tracker_log(path, pad=blank, nulls=kind != "clean")
+    _tracker_log(path, pad=blank, nulls=not kind.startswith("clean"),
+                 shuffle=kind.endswith("shuffled"), bad_times=kind.endswith("bad-times"))
     ev_new, js_new = _load(path, monkeypatch, 1 << 16)
     ev_old, js_old = _load(path, monkeypatch, 1 << 40)
     assert ev_new.ledger.dropped == ev_old.ledger.dropped
-    assert ev_new.ledger.dropped["duplicate"] == 30
-    assert ev_new.ledger.dropped.get("missing_customer", 0) >= (20 if kind != "clean" else 0)
+    if kind.endswith("bad-times"):
+        assert ev_new.ledger.dropped["missing_timestamp"] > 0
+    else:
+        assert ev_new.ledger.dropped["duplicate"] == 30
+    assert ev_new.ledger.dropped.get("missing_customer", 0) >= (
+        0 if kind.startswith("clean") else 20)
     for name in ("customer", "customers", "time", "touchpoint", "row"):
         np.testing.assert_array_equal(getattr(ev_new, name), getattr(ev_old, name))
     for name in ("codes", "offsets", "outcome", "customer", "customers", "start", "end"):
@@ -148,5 +160,5 @@ def test_reading_a_tracker_log_is_unchanged(tmp_path, monkeypatch, kind):
     if blank:
         assert (ev_new.customers == np.sort(ev_new.customers)).all()
     else:
-        kept = pd.unique(raw[np.sort(ev_new.row)])
-        assert ev_new.customers.tolist() == list(kept)
+        used = set(raw[ev_new.row])  # in order of first appearance in the whole log
+        assert ev_new.customers.tolist() == [c for c in pd.unique(raw) if c in used]

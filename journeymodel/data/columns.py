@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymodel.data.encoding import dictionary_encode
+from journeymodel.data.encoding import dictionary_array, dictionary_encode, group_ids
 from journeymodel.errors import InputError
 
 __all__ = ["MAX_FIELD", "as_string", "check_kinds", "compact", "encode", "numeric"]
@@ -68,31 +68,34 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
     become equal are merged, blanks map to -1. With ``sort`` the vocabulary comes out sorted, so
     codes do not depend on row order (touchpoints, personas); without it (customer ids, up to
     millions) a dictionary that is already clean is used as it is, in first-appearance order
-    (codes int64); sorted codes come as ``dtype``. In that case ``grouped`` (a dict, optional)
-    receives the stable order by code when the encoder found it on its way
-    (:func:`journeymodel.data.encoding.dictionary_encode`), and the vocabulary may then come as
-    a numpy str array (the same values) instead of objects.
+    (codes int64); sorted codes come as ``dtype``. In that case, with ``grouped`` (a dict), when
+    the sorting encoder (:func:`journeymodel.data.encoding.group_ids`) took the column, no id is
+    null and none needs cleaning, ``codes`` is ``None``: ``grouped`` receives ``order`` (the
+    rows stably sorted by code) and ``keys`` (their codes in that order) instead, and the
+    vocabulary may come as a numpy str array (the same values) instead of objects.
     """
-    found: dict = {}
+    found = None
     if pa.types.is_dictionary(arr.type):
         enc = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    elif sort:  # touchpoints, personas, devices: few values, pyarrow's hash table is in cache
+    elif sort or grouped is not None and (found := group_ids(arr)) is None:
+        # touchpoints, personas, devices: few values, pyarrow's hash table is in cache (and
+        # ids the sorting route cannot take)
         enc = pc.dictionary_encode(arr)
         enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    elif found is not None and found["indices"] is None and _clean(found["dictionary"]):
+        # no null, nothing to clean: the rows grouped by code are all the caller needs
+        grouped.update(order=found["order"], keys=found["keys"])
+        vocab = found.get("unicode")  # the same text as str, without Python objects
+        if vocab is None:
+            vocab = np.asarray(found["dictionary"].to_numpy(zero_copy_only=False), object)
+        return None, vocab
     else:  # equal to pc.dictionary_encode, faster for short high-cardinality text
-        enc = dictionary_encode(arr, grouped=found if grouped is not None else None)
+        enc = dictionary_encode(arr) if found is None else dictionary_array(found)
     dictionary = pc.cast(enc.dictionary, pa.string()) if not (
         pa.types.is_string(enc.dictionary.type)) else enc.dictionary
-    if not sort and pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py() \
-            and not pc.any(pc.equal(dictionary, "")).as_py():
+    if not sort and _clean(dictionary):
         codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        vocab = None
-        if grouped is not None and not pa.types.is_dictionary(arr.type):
-            vocab = found.pop("unicode", None)  # the same text as str, without Python objects
-            grouped.update(found)
-        if vocab is None:
-            vocab = np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
-        return codes, vocab
+        return codes, np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
     text = as_string(pa.chunked_array([enc.dictionary]))
     has_nul = None
     if nul is not None and pc.any(pc.match_substring(text, "\x00")).as_py():
@@ -111,6 +114,14 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
     codes = remap.astype(dtype)[indices]
     vocab = vocab[~blank].astype(object)
     return codes, vocab
+
+
+def _clean(dictionary: pa.Array) -> bool:
+    """No value of the (text) dictionary has surrounding whitespace or is blank."""
+    if not pa.types.is_string(dictionary.type):
+        dictionary = pc.cast(dictionary, pa.string())
+    return bool(pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py()
+                and not pc.any(pc.equal(dictionary, "")).as_py())
 
 
 def compact(codes: np.ndarray, vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

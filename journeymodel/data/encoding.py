@@ -16,7 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["MAX_BYTES", "MIN_ROWS", "THREAD_ROWS", "dictionary_encode"]
+__all__ = ["MAX_BYTES", "MIN_ROWS", "THREAD_ROWS", "dictionary_array", "dictionary_encode",
+           "group_ids"]
 
 #: Longest id (in UTF-8 bytes) packed into an integer key; longer ids use pyarrow's encoder.
 MAX_BYTES = 16
@@ -56,17 +57,53 @@ def dictionary_encode(arr: pa.ChunkedArray | pa.Array, *, min_rows: int | None =
     (['b', 'a', ''], [0, None, 1, 0, 2])
     """
     chunked = arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
+    found = group_ids(chunked, min_rows=min_rows)
+    if found is None:
+        return _pyarrow(chunked)
+    if grouped is not None and found["indices"] is None:
+        grouped.update((k, found[k]) for k in ("order", "keys", "unicode") if k in found)
+    return dictionary_array(found)
+
+
+def dictionary_array(found: dict) -> pa.DictionaryArray:
+    """:func:`group_ids`'s result as a pyarrow DictionaryArray (the codes put back in row
+    order where it gave them grouped)."""
+    indices = found["indices"]
+    if indices is None:
+        indices = np.empty(len(found["order"]), np.int32)
+        indices[found["order"]] = found["keys"]
+    return pa.DictionaryArray.from_arrays(pa.array(indices, mask=found["null"]),
+                                          found["dictionary"])
+
+
+def group_ids(arr: pa.ChunkedArray | pa.Array, *, min_rows: int | None = None) -> dict | None:
+    """The sorting route of :func:`dictionary_encode`, without per-row codes when no value is
+    null (at 8M rows they cost a scatter and memory that grouping rows does not need).
+
+    Returns
+    -------
+    dict or None
+        ``None`` when the column is not text, shorter than ``min_rows`` (default
+        :data:`MIN_ROWS`), or its ids too long or their keys too wide: pyarrow's encoder is
+        then the one to use. Else ``dictionary`` (the distinct values in order of first
+        appearance, a pyarrow array) and ``null`` (mask of null rows, or ``None``); with a
+        null, ``indices`` (int32 codes, -1 where null); without one, ``indices`` is ``None``
+        and ``order`` (the rows stably sorted by code), ``keys`` (their codes in that order)
+        and, when every value is ASCII, ``unicode`` (the dictionary as a numpy str array)
+        describe the codes instead.
+    """
+    chunked = arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
     n = len(chunked)
     text = pa.types.is_string(chunked.type) or pa.types.is_large_string(chunked.type)
     if not text or n < max(MIN_ROWS if min_rows is None else min_rows, 1) or n >= 2**31:
-        return _pyarrow(chunked)
+        return None
     packed = _pack(chunked)
     if packed is None:
-        return _pyarrow(chunked)
+        return None
     key = _dense_key(*packed, n)
     if key is None:
-        return _pyarrow(chunked)
-    return _encode_sorted(chunked, key, packed, grouped)
+        return None
+    return _encode_sorted(chunked, key, packed)
 
 
 def _pyarrow(chunked: pa.ChunkedArray) -> pa.DictionaryArray:
@@ -204,10 +241,10 @@ def _dense_key(words, length, valid, nul, n):
     return key
 
 
-def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list,
-                   grouped: dict | None = None) -> pa.DictionaryArray:
+def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> dict:
     """Sort ``key << bits | row``; equal keys are runs whose first row is their first
     appearance; rank the runs by it. The dictionary is rebuilt from the first rows' words.
+    Returns :func:`group_ids`'s dict.
 
     ``key`` is overwritten (it becomes the sorted packed keys) and ``packed`` (``_pack``'s
     words, lengths and validity) emptied: each array is let go of once used, to keep the peak
@@ -223,43 +260,45 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list,
     np.bitwise_and(key, (1 << bits) - 1, out=row, casting="unsafe")
     key >>= bits  # sorted keys
     boundary = np.empty(n, bool)
-    boundary[0] = False
+    boundary[0] = True
     np.not_equal(key[1:], key[:-1], out=boundary[1:])
     del key
     starts = np.flatnonzero(boundary)
-    starts = np.concatenate([np.zeros(1, starts.dtype), starts])
-    run = np.cumsum(boundary, dtype=np.int32)  # each sorted row's run (no np.repeat: slower)
-    del boundary
     first = row[starts]  # first row of each run, runs in key order
     keep = valid[first]  # the null run (if any) gets no dictionary entry
     appearance = np.argsort(np.where(keep, first, n))  # runs by first row, null run last
-    rows = first[appearance[:int(np.count_nonzero(keep))]]
+    n_codes = int(np.count_nonzero(keep))
+    rows = first[appearance[:n_codes]]
     words, length = words[:, rows], length[rows]  # the dictionary's: let go of the rows'
-    dictionary = _strings(words, length, chunked.type)
-    text = _unicode(words, length) if grouped is not None else None
-    code = np.empty(len(first), np.int32)
-    code[appearance] = np.arange(len(first), dtype=np.int32)
-    indices = np.empty(n, np.int32)
-    indices[row] = code[run]
-    if grouped is not None and valid.all():
-        # runs moved into first-appearance order, rows within a run kept: a stable sort by code
-        sizes = np.diff(np.append(starts, n))
-        new_start = np.zeros(len(first), np.int64)
-        np.cumsum(sizes[appearance][:-1], out=new_start[1:])
-        dest = np.take(new_start[code] - starts, run)
-        del run
-        dest += np.arange(n, dtype=np.int32)
-        order = np.empty(n, np.int64)
-        order[dest] = row
-        del dest, row
-        keys = np.zeros(n, np.int64)  # the codes in that order: a run id, by a cumsum
-        keys[new_start[1:]] = 1
-        np.cumsum(keys, out=keys)
-        grouped["order"], grouped["keys"] = order, keys
-        if text is not None:
-            grouped["unicode"] = text
-    mask = None if valid.all() else ~valid
-    return pa.DictionaryArray.from_arrays(pa.array(indices, mask=mask), dictionary)
+    out = {"dictionary": _strings(words, length, chunked.type), "indices": None,
+           "null": None if valid.all() else ~valid}
+    if out["null"] is not None:  # each row's code, -1 where null
+        code = np.empty(len(first), np.int32)
+        code[appearance] = np.arange(len(first), dtype=np.int32)
+        code[appearance[n_codes:]] = -1
+        run = np.cumsum(boundary, dtype=np.int32)
+        run -= 1
+        out["indices"] = np.empty(n, np.int32)
+        out["indices"][row] = code[run]
+        return out
+    del boundary
+    # runs moved into first-appearance order, rows within a run kept: a gather whose source
+    # is contiguous within each run (the stable sort by code)
+    sizes = np.diff(np.append(starts, n))[appearance]
+    new_start = np.zeros(len(first), np.int64)
+    np.cumsum(sizes[:-1], out=new_start[1:])
+    src = np.repeat(starts[appearance] - new_start, sizes)
+    src += np.arange(n, dtype=np.int32)
+    out["order"] = np.take(row, src).astype(np.int64)
+    del row, src
+    keys = np.zeros(n, np.int64)  # the codes in that order: a run id, by a cumsum
+    keys[new_start[1:]] = 1
+    np.cumsum(keys, out=keys)
+    out["keys"] = keys
+    text = _unicode(words, length)
+    if text is not None:
+        out["unicode"] = text
+    return out
 
 
 def _unicode(words: np.ndarray, length: np.ndarray) -> np.ndarray | None:

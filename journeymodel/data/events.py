@@ -29,7 +29,7 @@ from journeymodel.data.datachecks import infer_sentiment_scale, outlying_end
 from journeymodel.data.ledger import Ledger
 from journeymodel.data.memory import reuse_freed_memory
 from journeymodel.data.options import ReadOptions, parse_gap
-from journeymodel.data.ordering import duplicate_rows, sort_order
+from journeymodel.data.ordering import duplicate_rows, grouped_codes, sort_order
 from journeymodel.data.readers import read_table
 from journeymodel.data.timestamps import parse_time_point, parse_times, to_timestamp
 from journeymodel.errors import DataWarning, InputError, OptionError
@@ -179,8 +179,8 @@ def _events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable
     value, sentiment, device, devices, field_bad = optional
     del fields, optional
     time, time_kind = times.time, times.kind
-    masks = {
-        "missing_customer": customer < 0,
+    masks = {  # no customer codes: the encoder grouped the rows, no id is null
+        "missing_customer": customer < 0 if customer is not None else np.zeros(len(time), bool),
         "missing_timestamp": times.missing,
         "bad_timestamp": times.bad,
         "missing_touchpoint": touchpoint < 0,
@@ -191,6 +191,8 @@ def _events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable
                                          name, ledger, masks, time, time_kind, alerts)
     every_row = bool(keep.all())
     idx = None if every_row else np.flatnonzero(keep)
+    if customer is None and not every_row:
+        customer = grouped_codes(grouped)
     cust_s, time_s = (customer, time) if every_row else (customer[idx], time[idx])
     order, sorted_cust = sort_order(cust_s, time_s, grouped if every_row else None)
     from_encoder = every_row and "order" in grouped  # then every id is used: no compact
@@ -203,6 +205,7 @@ def _events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable
         time_s = time_s[order]
     elif every_row:
         idx = np.arange(n)
+        cust_s = cust_s if sorted_cust is None else sorted_cust
     dup = duplicate_rows(idx, cust_s, time_s, touchpoint, persona, value, sentiment, device)
     n_dup = int(np.count_nonzero(dup))
     ledger.drop("duplicate", n_dup)

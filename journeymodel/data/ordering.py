@@ -21,13 +21,28 @@ def customer_time_order(customer: np.ndarray, time: np.ndarray) -> np.ndarray:
     return np.arange(len(time), dtype=np.int64) if order is None else order
 
 
-def sort_order(customer: np.ndarray, time: np.ndarray, grouped: dict | None = None):
+def grouped_codes(grouped: dict) -> np.ndarray:
+    """Each row's code (int64) from the rows grouped by code (``order``, ``keys``: see
+    :func:`sort_order`).
+
+    Examples
+    --------
+    >>> grouped_codes({"order": np.array([1, 3, 0, 2]), "keys": np.array([0, 0, 1, 1])})
+    array([1, 0, 1, 0])
+    """
+    codes = np.empty(len(grouped["order"]), np.int64)
+    codes[grouped["order"]] = grouped["keys"]
+    return codes
+
+
+def sort_order(customer: np.ndarray | None, time: np.ndarray, grouped: dict | None = None):
     """(:func:`customer_time_order`, the customers in that order), where the first is ``None``
     when the rows are already in order and the second ``None`` when not known without a gather.
 
     ``grouped``, optional: ``order`` (``np.argsort(customer, kind="stable")``) and ``keys``
     (``customer`` in that order) when the encoder found them; used instead of that sort when
-    the rows are in time order.
+    the rows are in time order. ``customer`` may then be ``None`` (made from them only when
+    the rows are not in time order).
 
     Two cheap checks first: a log already grouped by customer in time order needs no sort, and
     a log in time order (as logs are usually written) needs only a stable sort by customer.
@@ -37,6 +52,12 @@ def sort_order(customer: np.ndarray, time: np.ndarray, grouped: dict | None = No
     n = len(time)
     if n == 0:
         return None, None
+    if customer is None:  # the encoder gave the rows grouped by customer instead of codes
+        if bool(np.all(time[1:] >= time[:-1])):
+            order, keys = grouped["order"], grouped["keys"]
+            in_order = bool(order[0] == 0 and np.all(order[1:] == order[:-1] + 1))
+            return (None if in_order else order), keys
+        customer = grouped_codes(grouped)
     c = customer.astype(np.int64, copy=False)
     n_cust = int(c.max()) + 1
     time_sorted = bool(np.all(time[1:] >= time[:-1]))
