@@ -57,7 +57,7 @@ def fit_markov(
     States: the start, windows of the last touchpoints, and the outcomes conversion, dropoff and
     churn.
     """
-    from journeymodel.cli.options import fit_cli, load_journeys_cli
+    from journeymodel.cli.options import fit_cli
     from journeymodel.cli.output import print_fit_result
 
     from journeymodel.io.outputs import check_not_input
@@ -68,14 +68,10 @@ def fit_markov(
                                collapse_repeats=not keep_repeats, seed=seed,
                                censored=censored.value)
     scores = None
-    if holdout is not None:
-        from journeymodel.models.markov.predict import holdout_scores
-
-        train, test = load_journeys_cli(events, read).split(holdout, seed)
-        model.fit(train)
-        scores = holdout_scores(model, test, seed)
+    if holdout is not None:  # in this process, or on Dask with --workers/--cluster
+        scores = _fit_holdout(model, events, read, holdout, seed)
     else:
-        fit_cli(model, events, read)  # in this process, or on Dask with --workers/--cluster
+        fit_cli(model, events, read)
     model.save(out)
     result = model.summary()
     if scores is not None:
@@ -85,6 +81,25 @@ def fit_markov(
         result.tables.append(("Held-out conversion prediction (random cut point)",
                               pd.DataFrame([scores])))
     print_fit_result(result, out, as_json=as_json)
+
+
+def _fit_holdout(model, events, read, fraction: float, seed: int) -> dict:
+    """``--holdout``: fit on the training journeys, score the held-out ones (log-loss, AUC);
+    the same split (a hash of each journey) and scores in one process and on Dask."""
+    from journeymodel.cli.options import load_journeys_cli
+    from journeymodel.cli.scaled import current_engine
+
+    engine = current_engine()
+    if engine is None:
+        from journeymodel.models.markov.holdout import holdout_stats
+
+        train, test = load_journeys_cli(events, read).split(fraction, seed)
+        model.fit(train)
+        return holdout_stats(model, test, seed).result()
+    from journeymodel.scale.fit import fit_scaled_holdout
+
+    return fit_scaled_holdout(model, events, read, fraction=fraction, seed=seed,
+                              engine=engine, show_progress=True)[1]
 
 
 def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:

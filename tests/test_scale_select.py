@@ -14,6 +14,7 @@ import pytest
 
 from journeymodel.data.datasets import make_demo_data
 from journeymodel.data.journeys import journeys_from_codes, load_journeys
+from journeymodel.data.journeyset import CENSORED, CONVERSION
 from journeymodel.errors import OptionError
 from journeymodel.models.markov.model import MarkovJourneyModel
 from journeymodel.models.markov.select import (
@@ -125,3 +126,86 @@ def test_auto_order_on_dask_equals_one_process(client, log):
     pd.testing.assert_frame_equal(scaled.order_table_, whole.order_table_, check_exact=True)
     assert scaled.counts_.equals(whole.counts_, rtol=0)
     assert scaled.ledger_.rows_read == whole.ledger_.rows_read
+
+
+def brute_auc(score, y, w) -> float:
+    """Weighted Mann-Whitney AUC over every (converting, other) pair, ties half."""
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    diff = score[pos][:, None] - score[neg][None, :]
+    pair = w[pos][:, None] * w[neg][None, :]
+    return float(np.sum(pair * ((diff > 0) + 0.5 * (diff == 0))) / pair.sum())
+
+
+@pytest.mark.filterwarnings("ignore::Warning")
+def test_holdout_scores_add_up_over_parts(log):
+    """Scores of parts of the held-out journeys add up to the whole's: log-loss to rounding,
+    AUC exactly (the weights at each distinct score add); the AUC is the pairwise one."""
+    from journeymodel.models.markov.holdout import cut_at_random, holdout_stats
+    from journeymodel.models.markov.predict import state_of_journeys
+
+    _, journeys = log
+    train, test = journeys.split(0.3, 1)
+    model = MarkovJourneyModel(order=2).fit(train)
+    whole = holdout_stats(model, test, 1)
+    parts = [test.take(np.arange(test.n_journeys) % 4 == i) for i in range(4)]
+    summed = sum(holdout_stats(model, p, 1) for p in parts)
+    assert summed.result()["auc"] == whole.result()["auc"]
+    assert summed.result()["log_loss"] == pytest.approx(whole.result()["log_loss"], rel=1e-12)
+    assert summed.result()["n_journeys"] == whole.result()["n_journeys"] > 50
+    done = test.take(test.outcome != CENSORED)
+    cut = cut_at_random(done, 1)
+    assert ((cut.lengths >= np.minimum(done.lengths, 1)) & (cut.lengths <= done.lengths)).all()
+    p = state_of_journeys(model, cut)["p_conversion"]
+    p = np.where(np.isnan(p), model.p_conversion_[0], p)
+    assert whole.auc() == pytest.approx(brute_auc(p, done.outcome == CONVERSION, done.weight),
+                                        rel=1e-12)
+    with pytest.raises(OptionError, match="the held-out part has no completed journey"):
+        holdout_stats(model, test.take(test.outcome == CENSORED), 1).result()
+
+
+def test_order_selection_splits_the_training_journeys_again(log):
+    """``--order auto --holdout F``: the selection's split is independent of the held-out
+    split of the same seed (in the same stream, the training journeys would hold none out)."""
+    _, journeys = log
+    train, _ = journeys.split(0.25, 0)
+    stats = order_stats(train, seed=0)
+    assert 0.1 < stats.test_weight / train.weight.sum() < 0.3
+
+
+@pytest.mark.filterwarnings("ignore::Warning")
+def test_holdout_on_dask_equals_one_process(client, log):
+    from journeymodel.models.markov.holdout import holdout_stats
+    from journeymodel.scale.fit import fit_scaled_holdout
+
+    root, journeys = log
+    for order in (2, "auto"):
+        model, scores = fit_scaled_holdout(MarkovJourneyModel(order=order, seed=6), root,
+                                           fraction=0.25, seed=6, client=client)
+        train, test = journeys.split(0.25, 6)
+        whole = MarkovJourneyModel(order=order, seed=6).fit(train)
+        assert scores == holdout_stats(whole, test, 6).result()
+        assert model.counts_.equals(whole.counts_, rtol=0)
+        assert model.journeys_ == whole.journeys_
+    with pytest.raises(OptionError, match="--holdout must be between 0 and 1"):
+        fit_scaled_holdout(MarkovJourneyModel(), root, fraction=1.5, client=client)
+
+
+@pytest.mark.filterwarnings("ignore::Warning")
+def test_cli_order_auto_and_holdout_on_a_local_cluster(run_cli, log, tmp_path):
+    """``fit markov --order auto --holdout F --workers 1`` prints what one process prints."""
+    import json
+
+    from conftest import assert_one_error_line
+
+    root, _ = log
+    args = ("fit", "markov", root, "--order", "auto", "--holdout", "0.25", "--json")
+    code, one, err = run_cli(*args, "-o", tmp_path / "one.nc")
+    assert code == 0, err
+    code, dask, err = run_cli(*args, "-o", tmp_path / "dask.nc", "--workers", "1")
+    assert code == 0, err
+    one, dask = json.loads(one), json.loads(dask)
+    assert dask["holdout"] == one["holdout"]
+    assert dask["order_selection"] == one["order_selection"]
+    code, _, err = run_cli("fit", "markov", root, "-o", tmp_path / "x.nc", "--holdout", "1.5",
+                           "--workers", "1")
+    assert_one_error_line(code, err, "--holdout must be between 0 and 1")

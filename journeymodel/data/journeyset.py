@@ -164,13 +164,14 @@ class JourneySet:
             device=pick(self.device),
         )
 
-    def split(self, fraction: float, seed: int | np.random.Generator = 0):
+    def split(self, fraction: float, seed: int | np.random.Generator = 0, stream: int = 0):
         """Randomly split journeys into (train, holdout) with ``fraction`` held out.
 
         A journey is held out when its :meth:`uniforms` number is below ``fraction``: the
         draw is a hash of its customer, its start and ``seed``, so a journey falls on the
         same side whether it is split with the whole log or with any part of it holding its
-        customer (a Dask partition, issue 15).
+        customer (a Dask partition, issue 15). Splits of other ``stream`` numbers are
+        independent of this one (the order selection's split of the training journeys).
 
         Examples
         --------
@@ -182,13 +183,14 @@ class JourneySet:
         """
         if not 0.0 < fraction < 1.0:
             raise OptionError(f"--holdout must be between 0 and 1 (got {fraction})")
-        mask = self.uniforms(seed) < fraction
+        mask = self.uniforms(seed, stream) < fraction
         return self.take(~mask), self.take(mask)
 
-    def uniforms(self, seed: int | np.random.Generator = 0) -> np.ndarray:
-        """A number uniform on [0, 1) per journey: a hash of its customer id, its start time
-        and ``seed`` (an integer; a Generator gives one draw), the same for a journey in the
-        whole log and in any part of it. Aggregated paths (no customer) hash their position.
+    def uniforms(self, seed: int | np.random.Generator = 0, stream: int = 0) -> np.ndarray:
+        """A number uniform on [0, 1) per journey: a hash of its customer id, its start time,
+        ``seed`` (an integer; a Generator gives one draw) and ``stream`` (numbers of different
+        streams are independent), the same for a journey in the whole log and in any part of
+        it. Aggregated paths (no customer) hash their position.
         """
         import pyarrow as pa
 
@@ -204,7 +206,8 @@ class JourneySet:
         who = np.where(self.customer >= 0, ids[np.maximum(self.customer, 0)] if n else 0,
                        np.arange(self.n_journeys)).astype(np.uint64)
         start = np.ascontiguousarray(self.start, np.float64).view(np.uint64)
-        h = _mix(who ^ _mix(start ^ _mix(np.full(1, seed % 2**64, np.uint64))))
+        key = _mix(_mix(np.full(1, seed % 2**64, np.uint64)) ^ np.uint64(stream % 2**64))
+        h = _mix(who ^ _mix(start ^ key))
         return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
     # -- summaries ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from journeymodel.errors import OptionError
 from journeymodel.scale.cluster import Engine
 from journeymodel.scale.engine import map_log
 
-__all__ = ["fit_scaled"]
+__all__ = ["fit_scaled", "fit_scaled_holdout"]
 
 
 def fit_scaled(model: Any, source: Any, options: ReadOptions | None = None, *,
@@ -58,13 +58,44 @@ def fit_scaled(model: Any, source: Any, options: ReadOptions | None = None, *,
             result = fit_stages_scaled(model, source, options, client,
                                        show_progress=show_progress, **fit_kw)
     elif kind == "markov" and model.order == "auto":  # the order chosen from summed counts
-        from journeymodel.scale.markov import OrderCandidates, fit_auto_order
+        from journeymodel.scale.markov import fit_from, fit_statistics
 
-        result = map_log(source, options, engine, OrderCandidates(model), progress=show_progress)
-        fit_auto_order(model, result.stats)
+        result = map_log(source, options, engine, fit_statistics(model), progress=show_progress)
+        fit_from(model, result.stats)
     else:
         result = map_log(source, options, engine, model.stats_of, progress=show_progress)
         model.fit_stats(result.stats, **fit_kw)
     model.ledger_ = result.ledger
     model.journeys_ = result.meta
     return model
+
+
+def fit_scaled_holdout(model: Any, source: Any, options: ReadOptions | None = None, *,
+                       fraction: float, seed: int = 0, engine: Engine | None = None,
+                       client: Any = None, show_progress: bool = False) -> tuple[Any, dict]:
+    """``fit markov --holdout`` on Dask: fit the Markov ``model`` on the training journeys of
+    ``source`` and score the held-out ones (:func:`journeymodel.scale.markov.
+    fit_with_holdout`); the same split, model and scores as in one process.
+
+    Returns
+    -------
+    model, scores
+        ``scores``: ``n_journeys``, ``log_loss``, ``auc``, ``unknown_state``.
+
+    Raises
+    ------
+    OptionError
+        ``fraction`` not between 0 and 1, or no engine.
+    """
+    from journeymodel.scale.cluster import connect
+    from journeymodel.scale.markov import fit_with_holdout
+
+    engine = engine or Engine(client=client)
+    if not engine.active:
+        raise OptionError("fit_scaled_holdout needs a Dask client or an engine (workers, "
+                          "cluster)")
+    if not 0.0 < fraction < 1.0:
+        raise OptionError(f"--holdout must be between 0 and 1 (got {fraction})")
+    with connect(engine) as client:
+        return fit_with_holdout(model, source, options, client, fraction, seed,
+                                show_progress=show_progress)

@@ -11,6 +11,13 @@ journeys as one process splits the whole log.
   statistics at every candidate order (:class:`Candidates`); the client chooses the order
   from the sums (:func:`~journeymodel.models.markov.select.choose_order`) and fits the sum at
   that order. One pass over the log.
+- **Held-out scores** (``--holdout F``): each partition splits its journeys, keeps its
+  held-out ones on its worker (:func:`~journeymodel.scale.engine.persist_parts`) and sends
+  the statistics of its training ones; the client fits the sum, sends the model to the
+  workers, and each scores its held-out journeys (:class:`~journeymodel.models.markov.
+  holdout.HoldoutStats`: log-loss sums and the weights of converting and other journeys at
+  each distinct score, which add exactly, so the AUC is the whole held-out set's without
+  gathering a score).
 """
 
 from __future__ import annotations
@@ -18,10 +25,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from journeymodel.models.base import JourneyMeta
+from journeymodel.models.markov.holdout import HoldoutStats, holdout_stats
 from journeymodel.models.markov.select import OrderStats, choose_order, order_stats
+from journeymodel.scale.engine import persist_parts, tree_sum
+from journeymodel.scale.parts import PartResult, add_meta
 from journeymodel.stats.additive import Additive
 
-__all__ = ["Candidates", "OrderCandidates", "fit_auto_order"]
+__all__ = ["Candidates", "HeldOut", "HoldoutSplit", "OrderCandidates", "Training",
+           "fit_auto_order", "fit_with_holdout"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,3 +76,85 @@ def fit_auto_order(model: Any, candidates: Candidates) -> Any:
     model.fit_stats(candidates.fits[order])
     model.order_table_ = table
     return model
+
+
+def fit_statistics(model: Any) -> Any:
+    """``JourneySet -> statistics`` the model is fitted from on Dask (:class:`OrderCandidates`
+    for ``order="auto"``)."""
+    return OrderCandidates(model) if model.order == "auto" else model.stats_of
+
+
+def fit_from(model: Any, stats: Any) -> Any:
+    """Fit ``model`` from the summed result of :func:`fit_statistics`."""
+    if model.order == "auto":
+        return fit_auto_order(model, stats)
+    return model.fit_stats(stats)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A partition split for ``--holdout`` (kept on its worker): the statistics and facts of
+    its training journeys, and its held-out journeys."""
+
+    train: Any
+    meta: JourneyMeta
+    test: Any
+
+
+@dataclass(frozen=True, eq=False)
+class Training(Additive):
+    """The training journeys' statistics and facts of some partitions, added."""
+
+    stats: Any
+    meta: JourneyMeta
+
+    def _add(self, other: Training) -> Training:
+        return Training(self.stats + other.stats, add_meta(self.meta, other.meta))
+
+
+@dataclass(frozen=True)
+class HoldoutSplit:
+    """``JourneySet -> HeldOut``: the split of ``fit markov --holdout`` (pickled to the
+    workers)."""
+
+    model: Any
+    fraction: float
+    seed: int
+
+    def __call__(self, journeys: Any) -> HeldOut:
+        train, test = journeys.split(self.fraction, self.seed)
+        return HeldOut(fit_statistics(self.model)(train), JourneyMeta.of(train), test)
+
+
+def training(part: HeldOut) -> Training:
+    return Training(part.train, part.meta)
+
+
+def score_part(part: PartResult, model: Any, seed: int) -> HoldoutStats:
+    """A partition's held-out scores (none for a partition without usable rows)."""
+    if part.stats is None:
+        none = np.zeros(0)
+        return HoldoutStats(0, 0, 0.0, 0.0, none, none, none)
+    return holdout_stats(model, part.stats.test, seed)
+
+
+def fit_with_holdout(model: Any, source: Any, options: Any, client: Any, fraction: float,
+                     seed: int, *, show_progress: bool = False) -> tuple[Any, dict]:
+    """Fit the Markov ``model`` on the training journeys of the log ``source`` and score its
+    held-out ones (``fit markov --holdout``) on Dask: the same split, model and scores as
+    one process (:func:`~journeymodel.models.markov.holdout.holdout_stats`).
+
+    Returns
+    -------
+    model, scores
+        ``scores``: ``n_journeys``, ``log_loss``, ``auc``, ``unknown_state``.
+    """
+    parts, summary = persist_parts(source, options, client,
+                                   HoldoutSplit(model, fraction, seed), training,
+                                   progress=show_progress)
+    fit_from(model, summary.stats.stats)
+    model.ledger_, model.journeys_ = summary.ledger, summary.stats.meta
+    [shared] = client.scatter([model], broadcast=True)
+    scored = [client.submit(score_part, p, shared, seed, pure=False) for p in parts]
+    scores = tree_sum(client, scored).result().result()
+    return model, scores

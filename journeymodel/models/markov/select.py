@@ -31,6 +31,10 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 ALPHA = 0.5  # smoothing of held-out probabilities
+#: The :meth:`~journeymodel.data.journeyset.JourneySet.split` stream of the order selection:
+#: independent of a split of the same seed in stream 0 (``fit markov --holdout``'s, whose
+#: training journeys the selection splits again).
+SELECT_STREAM = 1
 
 
 def merge_runs(journeys: JourneySet) -> JourneySet:
@@ -201,7 +205,7 @@ def order_stats(journeys: JourneySet, *, orders=(1, 2, 3, 4), holdout: float = 0
     """The :class:`OrderStats` of ``journeys`` (split into training and held-out journeys by
     ``holdout`` and ``seed``; repeats merged with ``collapse``)."""
     data = merge_runs(journeys) if collapse else journeys
-    train, test = data.split(holdout, seed)
+    train, test = data.split(holdout, seed, SELECT_STREAM)
     fits = [k for k in orders if float(len(journeys.touchpoints) + 1) ** (k + 1) < 2.0**62]
     return OrderStats({k: move_counts(train, k) for k in fits},
                       {k: move_counts(test, k) for k in fits}, float(test.weight.sum()))
