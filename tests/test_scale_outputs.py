@@ -257,6 +257,10 @@ def test_cli_predict_and_describe_on_dask(run_cli, on_client, log, models, tmp_p
                              "--draws", "20", "--json", "-o", tmp_path / "f.parquet")
     assert code == 0, err
     assert json.loads(out)["in_flight"] == len(pd.read_parquet(tmp_path / "f.parquet")) == n
+    code, out, err = run_cli("forecast", tmp_path / "m.nc", "--from", root, "--horizon", "30D",
+                             "--draws", "20", "--as-of", "2025-10-01")
+    assert code == 0, err
+    assert "No backtest on Dask" in out
 
 
 def test_cli_predict_errors_on_dask(run_cli, log, models, tmp_path):
