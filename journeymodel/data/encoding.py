@@ -214,28 +214,37 @@ def _dense_key(words, length, valid, nul, n):
         digits.append(length.astype(np.uint8))
     digits += [planes[j, :, k] for j in range(words.shape[0]) for k in range(4)
                if 8 * j + 2 * k < longest]
+    seen = np.zeros((2, len(digits), 1 << 16), bool)  # each half of the rows, each digit
+
+    def mark(half: int, lo: int, hi: int) -> None:
+        for i, d in enumerate(digits):
+            seen[half, i, d[lo:hi]] = True
+
+    _in_two_threads(mark, [(0, 0, n // 2), (1, n // 2, n)], n)
     plan = []  # (digit, radix, rank of each value)
     total = 1
-    seen = np.zeros(1 << 16, bool)
-    for d in digits:
-        seen[:] = False
-        seen[d] = True
-        radix = int(np.count_nonzero(seen))
+    for d, used in zip(digits, seen[0] | seen[1], strict=True):
+        radix = int(np.count_nonzero(used))
         if radix == 1:
             continue
         total *= radix
         if total >= room:
             return None
-        plan.append((d, radix, np.cumsum(seen, dtype=np.int64) - 1))
+        plan.append((d, radix, used))
+    small = total < 2**31  # the digits add up in int32: half the memory traffic
+    plan = [(d, radix, np.cumsum(used, dtype=np.int32 if small else np.int64) - 1)
+            for d, radix, used in plan]
     key = np.zeros(n, np.int64)
 
     def accumulate(lo: int, hi: int) -> None:
-        k = key[lo:hi]
-        part = np.empty(hi - lo, np.int64)  # one buffer for every digit: fresh pages are dear
+        k = key[lo:hi] if not small else np.zeros(hi - lo, np.int32)
+        part = np.empty(hi - lo, k.dtype)  # one buffer for every digit: fresh pages are dear
         for d, radix, rank in plan:
             np.take(rank, d[lo:hi], out=part, mode="clip")  # d < len(rank): clip skips checks
             k *= radix
             k += part
+        if small:
+            key[lo:hi] = k
 
     _in_two_threads(accumulate, [(0, n // 2), (n // 2, n)], n)
     return key
