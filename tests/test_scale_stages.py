@@ -79,7 +79,7 @@ def assert_same_fit(scaled: StageModel, whole: StageModel) -> None:
 @pytest.mark.filterwarnings("ignore::Warning")
 def test_fixed_k_same_em_and_parameters_as_one_process(client, log):
     root, journeys = log
-    kw = {"n_stages": 3, "restarts": 2, "seed": 3, "max_iter": 40}
+    kw = {"n_stages": 3, "restarts": 2, "seed": 3, "max_iter": 25}
     whole = StageModel(**kw).fit(journeys)
     assert whole.censored_survival_  # the censored cells take part
     assert journeys.ledger.dropped.keys() >= {"missing_customer", "bad_timestamp", "duplicate"}
@@ -90,7 +90,7 @@ def test_fixed_k_same_em_and_parameters_as_one_process(client, log):
     assert scaled.ledger_.rows_read == journeys.ledger.rows_read
     steps = [line for line in lines if ": E-step " in line]  # one line per EM iteration
     assert [int(line.split()[2]) for line in steps] == list(range(1, len(steps) + 1))
-    assert whole.n_iter_ < len(steps) <= 2 * 40  # both restarts' iterations
+    assert whole.n_iter_ < len(steps) <= 2 * 25  # both restarts' iterations
     assert steps[-1].startswith("K=3: E-step ") and "log-likelihood" in steps[-1]
     assert sum("restart" in line for line in lines) == 2
 
@@ -98,8 +98,8 @@ def test_fixed_k_same_em_and_parameters_as_one_process(client, log):
 @pytest.mark.filterwarnings("ignore::Warning")
 def test_auto_same_selection_as_one_process(client, log):
     root, journeys = log
-    kw = {"n_stages": "auto", "auto_range": [2, 4], "restarts": 2, "warmup": 5, "seed": 0,
-          "max_iter": 30, "topology": "funnel"}
+    kw = {"n_stages": "auto", "auto_range": [2, 3], "restarts": 2, "warmup": 4, "seed": 0,
+          "max_iter": 20, "topology": "funnel"}
     whole = StageModel(**kw).fit(journeys)
     scaled = fit_scaled(StageModel(**kw), root, client=client)
     assert_same_fit(scaled, whole)
@@ -142,3 +142,27 @@ def test_hmmlearn_engine_runs_in_one_process_only(client, log):
     model = StageModel(n_stages=2, engine="hmmlearn", censored="ignore", max_iter=3)
     with pytest.raises(OptionError, match="engine 'hmmlearn' runs in one process"):
         fit_stages_scaled(model, root, None, client)
+
+
+@pytest.mark.filterwarnings("ignore::Warning")
+def test_cli_fit_stages_on_a_local_cluster(run_cli, log, tmp_path):
+    """``fit stages --workers 1`` prints the fit of one process; hmmlearn is refused before
+    the cluster starts."""
+    import json
+
+    from conftest import assert_one_error_line
+
+    root, _ = log
+    args = ("fit", "stages", root, "--stages", "2", "--restarts", "1", "--max-iter", "15",
+            "--json")
+    code, one, err = run_cli(*args, "-o", tmp_path / "one.nc")
+    assert code == 0, err
+    code, dask, err = run_cli(*args, "-o", tmp_path / "dask.nc", "--workers", "1")
+    assert code == 0, err
+    assert "Dask local cluster: 1 workers" in err
+    one, dask = json.loads(one), json.loads(dask)
+    assert dask["log_likelihood"] == pytest.approx(one["log_likelihood"], rel=1e-9)
+    assert [s["name"] for s in dask["stages"]] == [s["name"] for s in one["stages"]]
+    code, _, err = run_cli("fit", "stages", root, "-o", tmp_path / "h.nc", "--engine",
+                           "hmmlearn", "--workers", "1")
+    assert_one_error_line(code, err, "engine 'hmmlearn' runs in one process")

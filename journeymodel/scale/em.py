@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from journeymodel.errors import OptionError
 from journeymodel.fit import hmm
 from journeymodel.models.stages.censoring import CensoredCells, censored_cells
 from journeymodel.models.stages.fit import PositionSums, position_sums
@@ -44,7 +45,7 @@ from journeymodel.stats.sequences import N_STATUS, UNKNOWN, SequenceStats, Stage
 from journeymodel.stats.vocab import align
 
 __all__ = ["ExpectedCounts", "PartInfo", "RemoteSequences", "WorkerSequences", "aligned_part",
-           "fit_stages_scaled", "vocabulary_only"]
+           "check_engine", "fit_stages_scaled", "vocabulary_only"]
 
 #: Cell key of a censored last step: ``touchpoint * CELL_BASE + elapsed bin``, the key
 #: :func:`~journeymodel.models.stages.censoring.censored_cells` sorts its cells by.
@@ -73,7 +74,13 @@ def fit_stages_scaled(model: Any, source: Any, options: Any, client: Any, *,
     PartResult
         The whole log's summary (``stats``: the sequences' vocabulary, totals and holding
         statistics), ledger and journey facts.
+
+    Raises
+    ------
+    OptionError
+        An engine other than ``"numba"`` (hmmlearn runs in one process).
     """
+    check_engine(model)
     parts, summary = persist_parts(source, options, client, model.stats_of, vocabulary_only,
                                    progress=show_progress)
     remote = RemoteSequences(client, parts, summary.stats.sequences.touchpoints,
@@ -84,6 +91,13 @@ def fit_stages_scaled(model: Any, source: Any, options: Any, client: Any, *,
     finally:
         remote.release()
     return summary
+
+
+def check_engine(model: Any) -> None:
+    """OptionError unless the stages model's forward-backward can run on the workers."""
+    if model.engine != "numba":
+        raise OptionError(f"engine {model.engine!r} runs in one process; on Dask the E-step "
+                          "runs on the workers with engine 'numba' (--engine numba)")
 
 
 def vocabulary_only(stats: StageStats) -> StageStats:

@@ -52,8 +52,9 @@ def fit_scaled(model: Any, source: Any, options: ReadOptions | None = None, *,
     kind = getattr(model, "model_type", None)
     if kind == "stages":  # EM: the E-step on the workers
         from journeymodel.scale.cluster import connect
-        from journeymodel.scale.em import fit_stages_scaled
+        from journeymodel.scale.em import check_engine, fit_stages_scaled
 
+        check_engine(model)  # before a cluster starts
         with connect(engine) as client:
             result = fit_stages_scaled(model, source, options, client,
                                        show_progress=show_progress, **fit_kw)
