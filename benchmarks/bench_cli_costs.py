@@ -67,9 +67,10 @@ def fit_worker(events: str, order: int, out: str) -> list:
     tree = model.to_datatree()
     steps.done("model as a data tree (experience dataset included)")
     from journeymodel.io.outputs import atomic_path
+    from journeymodel.io.persist import write_tree
 
     with atomic_path(Path(out), "model file") as tmp:
-        tree.to_netcdf(tmp, engine="h5netcdf")
+        write_tree(tree, tmp, model.model_type)
     steps.done("write the netCDF file")
     import io
     from contextlib import redirect_stdout

@@ -167,3 +167,55 @@ def test_first_repeated_label_is_pandas_duplicated(values):
         expected = index[index.duplicated()][0]
         got = found[0]
         assert (got == expected) or (got != got and expected != expected)
+
+
+def _hdf5_objects(path) -> dict:
+    """Every HDF5 object of a file: shape, type, chunks, fill and attributes (references as
+    the names they point to; ``_NCProperties`` names the writer, so only its presence)."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        def attrs(obj):
+            found = {}
+            for key in obj.attrs.keys():
+                value = obj.attrs[key]
+                if key == "DIMENSION_LIST":
+                    value = [[f[r].name for r in axis] for axis in value]
+                elif key == "REFERENCE_LIST":
+                    value = sorted((f[r[0]].name, int(r[1])) for r in value)
+                elif key == "_NCProperties":
+                    value = str(value).startswith("b'version=2,")
+                found[key] = (repr(value), obj.attrs.get_id(key).shape)
+            return found
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = (obj.shape, obj.dtype, obj.maxshape, obj.chunks,
+                             repr(obj.fillvalue), attrs(obj))
+            else:
+                out[name] = (list(obj.keys()), attrs(obj))
+
+        out["/"] = (list(f.keys()), attrs(f))
+        f.visititems(visit)
+    return out
+
+
+@pytest.mark.parametrize("name", ["order1", "order3", "auto", "ignore", "paths"])
+def test_h5py_writer_makes_the_objects_xarray_makes(files, name, tmp_path):
+    from journeymodel.io.h5write import write_h5_tree
+
+    tree = persist.load_model(files[name]).to_datatree()
+    assert write_h5_tree(tree, tmp_path / "h5py.nc")
+    tree.to_netcdf(tmp_path / "xarray.nc", engine="h5netcdf")
+    assert _hdf5_objects(tmp_path / "h5py.nc") == _hdf5_objects(tmp_path / "xarray.nc")
+    xr.testing.assert_identical(_xarray_tree(tmp_path / "h5py.nc"), tree)
+
+
+def test_h5py_writer_leaves_other_trees_to_xarray(files, tmp_path):
+    from journeymodel.io.h5write import write_h5_tree
+
+    tree = persist.load_model(files["order1"]).to_datatree()
+    tree["p_conversion"].attrs["units"] = "1"
+    assert not write_h5_tree(tree, tmp_path / "m.nc")
+    assert not (tmp_path / "m.nc").exists()
+    persist.write_tree(tree, tmp_path / "m.nc", "markov")  # xarray writes it
+    assert _xarray_tree(tmp_path / "m.nc")["p_conversion"].attrs == {"units": "1"}

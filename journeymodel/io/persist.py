@@ -37,8 +37,10 @@ TYPE_ATTR = "journeymodel_model_type"
 SCHEMA_ATTR = "journeymodel_schema_version"
 VERSION_ATTR = "journeymodel_version"
 
-#: Model types whose ``from_datatree`` also reads the numpy groups of
-#: :func:`journeymodel.io.h5tree.read_h5_tree` (no xarray: ``attribute`` on a Markov model).
+#: Model types written with h5py (:func:`journeymodel.io.h5write.write_h5_tree`, the layout
+#: h5netcdf gives them) and read with h5py into numpy groups
+#: (:func:`journeymodel.io.h5tree.read_h5_tree`; their ``from_datatree`` reads those too), with
+#: no xarray reader or writer: ``fit markov`` and ``attribute``.
 H5_READERS = frozenset({"markov"})
 
 #: Model type -> "module:Class". Loading imports only these modules, named here, never a name
@@ -93,7 +95,9 @@ def save_model(model: JourneyModel, path: str | Path) -> Path:
     """Write ``model`` to ``path`` as netCDF, atomically: the file is written under a temporary
     name in the same folder and renamed into place when complete, so an error or an interrupt
     leaves no half-written model and no temporary file (see :func:`journeymodel.io.outputs.
-    atomic_path`). The file gets normal permissions (``0o666`` less the umask).
+    atomic_path`). The file gets normal permissions (``0o666`` less the umask). Models of
+    :data:`H5_READERS` are written with h5py (the same HDF5 objects xarray's writer makes),
+    others with xarray.
 
     Raises
     ------
@@ -108,10 +112,20 @@ def save_model(model: JourneyModel, path: str | Path) -> Path:
         raise ModelFileError(f"{path}: the folder {path.parent} does not exist")
     try:
         with atomic_path(path, "model file") as tmp:
-            tree.to_netcdf(tmp, engine="h5netcdf")
+            write_tree(tree, tmp, model.model_type)
     except OptionError as exc:
         raise ModelFileError(str(exc)) from None
     return path
+
+
+def write_tree(tree: xr.DataTree, path: str | Path, model_type: str) -> None:
+    """Write a model's data tree to ``path`` (no temporary name: :func:`save_model` gives
+    one): with h5py for :data:`H5_READERS`, in the layout h5netcdf gives it, else with
+    xarray and h5netcdf."""
+    from journeymodel.io.h5write import write_h5_tree
+
+    if model_type not in H5_READERS or not write_h5_tree(tree, path):
+        tree.to_netcdf(path, engine="h5netcdf")
 
 
 def read_tree(path: str | Path) -> xr.DataTree:

@@ -1,0 +1,185 @@
+"""Model files written with h5py in the netCDF-4 layout h5netcdf gives them, without xarray's
+writer (issue 20).
+
+``DataTree.to_netcdf`` costs ``journeymodel fit markov`` about a second whatever the data:
+xarray asks dask which scheduler is active (importing ``dask.distributed``) and h5netcdf looks
+up each variable's dimensions and attributes many times. :func:`write_h5_tree` writes the same
+HDF5 objects h5netcdf writes for the trees journeymodel builds: a dimension scale per
+dimension (``_Netcdf4Dimid``, the "not a netCDF variable" name when no variable carries its
+labels), variables in the same creation order with their scales attached, ``_Netcdf4Coordinates``
+and ``_Netcdf4Dimid`` where h5netcdf puts them, ``_FillValue`` NaN on floats, numbers as
+one-element arrays, text as variable-length UTF-8 and ``_NCProperties`` on the root; the file
+is read back to the same values by xarray and by :mod:`journeymodel.io.h5tree`.
+
+Trees outside that part (variable attributes, encodings that change the stored values,
+non-dimension coordinates, a group sharing a dimension with an enclosing one, other types)
+are left to xarray: :func:`write_h5_tree` then returns False without creating the file.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+#: The NAME of a dimension scale that is only a dimension (netCDF-4's, as h5netcdf writes it).
+NOT_A_VARIABLE = b"This is a netCDF dimension but not a netCDF variable."
+#: Encoding keys that change what is stored (xarray would encode the values with them).
+_VALUE_ENCODINGS = frozenset({"scale_factor", "add_offset", "units", "calendar",
+                              "missing_value", "_Unsigned", "coordinates", "dtype",
+                              "_FillValue"})
+
+
+class _Plan:
+    """One group to write: dimensions in order, the variables, its attributes."""
+
+    def __init__(self, path: str, ds: xr.Dataset, children: list[_Plan]) -> None:
+        self.path, self.children = path, children
+        self.dims = {str(d): int(n) for d, n in ds.sizes.items()}
+        self.coords = [str(n) for n, v in ds.variables.items() if v.dims == (n,)]
+        self.data = [str(n) for n in ds.variables if str(n) not in self.coords]
+        self.values = {str(n): _storable(n, v) for n, v in ds.variables.items()}
+        self.var_dims = {str(n): tuple(str(d) for d in v.dims) for n, v in ds.variables.items()}
+        self.attrs = {str(k): _attr(k, v) for k, v in ds.attrs.items()}
+
+
+class _Skip(Exception):
+    """The tree needs xarray's writer."""
+
+
+def write_h5_tree(tree: xr.DataTree, path: str | os.PathLike) -> bool:
+    """Write ``tree`` to ``path`` as netCDF-4 (see the module docstring); False, with nothing
+    written, when the tree needs xarray's writer."""
+    try:
+        plan = _plan(tree, frozenset())
+    except _Skip:
+        return False
+    import h5py
+
+    from journeymodel import __version__
+
+    with h5py.File(path, "w", track_order=True) as f:
+        dimids: dict[str, int] = {}
+        _write_group(f, f, plan, dimids)
+        _string_attr(f, "_NCProperties",
+                     f"version=2,journeymodel={__version__},hdf5={h5py.version.hdf5_version},"
+                     f"h5py={h5py.__version__}")
+    return True
+
+
+def _plan(node: xr.DataTree, outer: frozenset[str]) -> _Plan:
+    ds = node.to_dataset(inherit=False)
+    for name, var in ds.variables.items():
+        if var.attrs or set(var.encoding) & _VALUE_ENCODINGS - {"dtype", "_FillValue"}:
+            raise _Skip(name)
+        if "dtype" in var.encoding and np.dtype(var.encoding["dtype"]) != var.dtype and not (
+                var.dtype.kind in "UO" and var.encoding["dtype"] in (str, object)):
+            raise _Skip(name)
+        fill = var.encoding.get("_FillValue", np.nan if var.dtype.kind == "f" else None)
+        if not (fill is None and var.dtype.kind != "f") and not (
+                var.dtype.kind == "f" and np.ndim(fill) == 0 and np.isnan(fill)):
+            raise _Skip(name)
+        if name in var.dims and var.dims != (name,):
+            raise _Skip(name)
+    if set(ds.coords) - {n for n, v in ds.variables.items() if v.dims == (n,)}:
+        raise _Skip("non-dimension coordinates")
+    dims = frozenset(str(d) for d in ds.sizes)
+    if dims & outer:
+        raise _Skip("a dimension shared with an enclosing group")
+    children = [_plan(child, outer | dims) for child in node.children.values()]
+    return _Plan(node.path, ds, children)
+
+
+def _storable(name: Any, var: Any) -> np.ndarray:
+    values = np.asarray(var.values)
+    if values.dtype.kind in "iuf":
+        return values
+    if values.dtype.kind == "U" or (values.dtype.kind == "O" and all(
+            isinstance(v, str) for v in values.ravel().tolist())):
+        return values.astype(object)
+    raise _Skip(f"{name}: type {values.dtype}")
+
+
+def _attr(key: Any, value: Any) -> Any:
+    """An attribute as h5netcdf stores it: text as is, numbers as a 1-d array."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        raise _Skip(f"attribute {key}: a boolean")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf" or arr.ndim > 1 or arr.size == 0:
+        raise _Skip(f"attribute {key}: {arr.dtype} of shape {arr.shape}")
+    return np.atleast_1d(arr)
+
+
+def _write_group(f: Any, g: Any, plan: _Plan, dimids: dict[str, int]) -> None:
+    """The group's phony dimension scales, its variables (data, then labels), the scales
+    attached, its attributes, then its subgroups (h5netcdf's creation order)."""
+    import h5py
+
+    ids = {}
+    for dim, size in plan.dims.items():
+        ids[dim] = dimids[f"{plan.path}/{dim}"] = len(dimids)
+        if dim not in plan.coords:
+            extra = {"maxshape": (None,)} if size == 0 else {}
+            scale = g.create_dataset(dim, shape=(size,), dtype=">f4", track_order=True,
+                                     **extra)
+            h5py.h5ds.set_scale(scale.id, NOT_A_VARIABLE + f"{size:10}".encode("ascii"))
+            scale.attrs["_Netcdf4Dimid"] = np.array(ids[dim], dtype=np.int32)
+    created = {}
+    for name in plan.data + plan.coords:
+        values = plan.values[name]
+        var_dims = plan.var_dims[name]
+        created[name] = _create(g, name, values, [plan.dims[d] for d in var_dims])
+        if name in plan.coords:
+            h5py.h5ds.set_scale(created[name].id, name.encode("utf-8"))
+            created[name].attrs["_Netcdf4Coordinates"] = np.array([ids[name]], np.int32)
+            created[name].attrs["_Netcdf4Dimid"] = np.array(ids[name], dtype=np.int32)
+    for name in plan.data:
+        var, var_dims = created[name], plan.var_dims[name]
+        for axis, dim in enumerate(var_dims):
+            scale = created[dim] if dim in plan.coords else g[dim]
+            var.dims[axis].attach_scale(scale)
+        if var_dims:
+            var.attrs["_Netcdf4Coordinates"] = np.array([ids[d] for d in var_dims], np.int32)
+            if plan.dims[var_dims[0]] > 0:
+                var.attrs["_Netcdf4Dimid"] = np.array(ids[var_dims[0]], dtype=np.int32)
+        if plan.values[name].dtype.kind == "f":  # xarray's default fill for floats
+            var.attrs["_FillValue"] = np.array([np.nan], plan.values[name].dtype)
+    for key, value in plan.attrs.items():
+        g.attrs[key] = value
+    for child in plan.children:
+        name = child.path.rsplit("/", 1)[-1]
+        _write_group(f, g.create_group(name, track_order=True), child, dimids)
+
+
+def _create(g: Any, name: str, values: np.ndarray, sizes: list[int]) -> Any:
+    import h5py
+
+    kwargs: dict[str, Any] = {"track_order": True}
+    if 0 in sizes:
+        kwargs.update(maxshape=tuple(None if n == 0 else n for n in sizes),
+                      chunks=tuple(1024 if n == 0 else n for n in sizes))
+    if values.dtype.kind == "O":
+        return g.create_dataset(name, data=values, dtype=h5py.string_dtype(), **kwargs)
+    if values.dtype.kind == "f":
+        kwargs["fillvalue"] = np.nan
+    return g.create_dataset(name, data=values, **kwargs)
+
+
+def _string_attr(obj: Any, name: str, text: str) -> None:
+    """A fixed-length, NUL-terminated ASCII attribute (as netCDF-C writes ``_NCProperties``)."""
+    import h5py
+
+    data = text.encode("ascii")
+    tid = h5py.h5t.C_S1.copy()
+    tid.set_size(len(data) + 1)
+    tid.set_strpad(h5py.h5t.STR_NULLTERM)
+    tid.set_cset(h5py.h5t.CSET_ASCII)
+    space = h5py.h5s.create(h5py.h5s.SCALAR)
+    attr = h5py.h5a.create(obj.id, name.encode("ascii"), tid, space)
+    attr.write(np.array(data, dtype=f"S{len(data) + 1}"), mtype=tid)
