@@ -11,7 +11,10 @@ in fresh processes, with default settings: ``journeymodel fit markov EVENTS --or
 and ``journeymodel attribute m.nc --json``, beside pandas path strings + ChannelAttribution
 ``markov_model`` on the same file. Also timed alone, to say whose part is whose: reading the
 log into journeys (``load_journeys``, the ingestion) and ``attribute --draws 0`` (the point
-estimate without intervals). Wall seconds of the whole process, imports included.
+estimate without intervals). Wall and CPU seconds of the whole process, imports included. In a
+separate, labelled row: the same fit and attribution in one process with no model file
+(``load_journeys``, ``fit``, ``attribution`` printed as ``attribute --json`` prints it), what a
+one-command ``attribute EVENTS`` would cost.
 
 (a) end to end: raw event Parquet -> attribution table. journeymodel: load_journeys + fit +
     exact removal attribution. Peer: pandas builds "a > b > c" path strings per journey,
@@ -136,6 +139,14 @@ def worker(kind: str, order: int, data: str) -> dict:
             m = MarkovJourneyModel(order=order).fit(js)
             res = m.attribute("removal", n_draws=0)
             out["top"] = res.frame.iloc[0]["channel"]
+        elif kind == "jm_one":  # fit + attribute in one process, no model file
+            from journeymodel.cli.output import print_json
+
+            from journeymodel.data.journeys import load_journeys
+            from journeymodel.models.markov.model import MarkovJourneyModel
+
+            m = MarkovJourneyModel(order=order).fit(load_journeys(data))
+            print_json(m.attribution("removal", n_draws=_cli_draws(), seed=0).to_json())
         elif kind == "ca_e2e":
             res = _peer_markov(_peer_paths(data), order)
         elif kind in ("jm_mem", "jm_ci"):
@@ -199,17 +210,32 @@ def run(kind: str, order: int, data: Path, repeat: int = 1) -> dict:
 
 
 def _cli(args: list[str]) -> dict:
-    """Wall seconds and peak RSS of one ``journeymodel`` command in a fresh process."""
-    exe = str(Path(sys.executable).with_name("journeymodel"))
+    """Wall and CPU seconds and peak RSS of one ``journeymodel`` command in a fresh process."""
+    return _proc([str(Path(sys.executable).with_name("journeymodel")), *args])
+
+
+def _proc(cmd: list[str]) -> dict:
+    """Wall seconds, CPU seconds (user + system, the steadier figure on a shared machine) and
+    peak RSS of one fresh process, Python's start-up and imports included."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([exe, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     err = proc.stderr.read().decode()
     proc.stderr.close()
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"journeymodel {' '.join(args)} failed:\n{err[-2000:]}")
-    return {"seconds": seconds, "peak_mib": usage.ru_maxrss / 1024}
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
+    return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
+            "peak_mib": usage.ru_maxrss / 1024}
+
+
+def _cli_draws() -> int:
+    """``journeymodel attribute``'s default ``--draws``."""
+    import inspect
+
+    from journeymodel.cli.cmd_attribute import attribute
+
+    return int(inspect.signature(attribute).parameters["draws"].default)
 
 
 def _bench_tracker(customers: int, orders, tmp: Path, repeat: int) -> list[dict]:
@@ -230,7 +256,10 @@ def _bench_tracker(customers: int, orders, tmp: Path, repeat: int) -> list[dict]
         row["attr"] = _best(["attribute", str(model), "--json"], repeat)
         row["attr0"] = _best(["attribute", str(model), "--json", "--draws", "0"], repeat)
         row["loadavg"].append(os.getloadavg()[0])
-        row["ca"] = run("ca_e2e", k, events, repeat)
+        row["one"] = _best_proc([sys.executable, __file__, "--worker", "jm_one", str(k),
+                                 str(events)], repeat)
+        row["ca"] = _best_proc([sys.executable, __file__, "--worker", "ca_e2e", str(k),
+                                str(events)], repeat)
         row["loadavg"].append(os.getloadavg()[0])
         print(f"  order {k}: {row}", flush=True)
         rows.append(row)
@@ -242,27 +271,43 @@ def _best(args: list[str], repeat: int) -> dict:
     return min((_cli(args) for _ in range(repeat)), key=lambda r: r["seconds"])
 
 
+def _best_proc(cmd: list[str], repeat: int) -> dict:
+    """The fastest of ``repeat`` runs of a process."""
+    return min((_proc(cmd) for _ in range(repeat)), key=lambda r: r["seconds"])
+
+
 def _print_tracker(rows) -> None:
     head = (f"{'customers':>9} {'k':>2} | {'fit s':>6} {'(read)':>6} {'attr s':>6} "
-            f"{'(pt)':>5} {'jm s':>6} {'jm MiB':>6} | {'CA s':>6} {'CA MiB':>6} | "
-            f"{'ratio':>6} | {'CI/pt':>5} | {'load':>9}")
+            f"{'(pt)':>5} {'jm s':>6} {'jm cpu':>6} {'jm MiB':>6} | {'CA s':>6} {'CA cpu':>6} "
+            f"{'CA MiB':>6} | {'ratio':>6} {'(cpu)':>6} | {'CI/pt':>5} | {'load':>9}")
     print(head)
     print("-" * len(head))
     for r in rows:
         jm = r["fit"]["seconds"] + r["attr"]["seconds"]
+        cpu = r["fit"]["cpu"] + r["attr"]["cpu"]
         peak = max(r["fit"]["peak_mib"], r["attr"]["peak_mib"])
         print(f"{r['n']:>9,} {r['order']:>2} | {r['fit']['seconds']:>6.2f} {r['load_s']:>6.2f} "
               f"{r['attr']['seconds']:>6.2f} {r['attr0']['seconds']:>5.2f} {jm:>6.2f} "
-              f"{peak:>6.0f} | {r['ca']['seconds']:>6.2f} {r['ca']['peak_mib']:>6.0f} | "
-              f"{r['ca']['seconds'] / jm:>5.1f}x | "
+              f"{cpu:>6.2f} {peak:>6.0f} | {r['ca']['seconds']:>6.2f} {r['ca']['cpu']:>6.2f} "
+              f"{r['ca']['peak_mib']:>6.0f} | {r['ca']['seconds'] / jm:>5.1f}x "
+              f"{r['ca']['cpu'] / cpu:>5.1f}x | "
               f"{r['attr']['seconds'] / r['attr0']['seconds']:>4.1f}x | "
               f"{min(r['loadavg']):>4.1f}-{max(r['loadavg']):<4.1f}")
     print("jm s = `journeymodel fit markov EVENTS --order k -o m.nc` + `journeymodel attribute "
           "m.nc --json` (defaults), each a fresh process, wall seconds with imports; (read) = "
           "load_journeys alone in a fresh process (the ingestion inside fit); (pt) = "
           "`attribute --json --draws 0`; CI/pt = attr s / (pt). CA s = pandas path strings + "
-          "ChannelAttribution markov_model, one fresh process. ratio = CA s / jm s. load = "
-          "1-minute load average (2 cores) during the row.")
+          "ChannelAttribution markov_model, one fresh process. ratio = CA s / jm s; (cpu) "
+          "the same by CPU seconds (user + system of the processes: steadier than wall on a "
+          "shared machine). load = 1-minute load average (2 cores) during the row.")
+    print("\nSEPARATE ROW, not the two commands above: fit + attribution in ONE process, no "
+          "model file (what a one-command `attribute EVENTS` would cost; issue 20, evaluated)")
+    for r in rows:
+        one = r["one"]
+        print(f"{r['n']:>9,} {r['order']:>2} | one process {one['seconds']:>6.2f} s "
+              f"{one['cpu']:>6.2f} cpu {one['peak_mib']:>6.0f} MiB | ratio to CA "
+              f"{r['ca']['seconds'] / one['seconds']:>5.1f}x ({r['ca']['cpu'] / one['cpu']:.1f}x "
+              "cpu)")
 
 
 def main() -> None:
