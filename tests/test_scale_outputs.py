@@ -221,6 +221,35 @@ def test_summaries_of_customer_parts_add_up(n_parts, rnd):
     assert got.json == describe_journeys(js, top=50).json
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 4), st.randoms(use_true_random=False))
+def test_journeys_of_customer_parts_concatenate(n_parts, rnd):
+    """Parts with their own names, concatenated in any order and put in customer order: the
+    whole set in customer order (paths, outcomes, times, personas, devices by name)."""
+    from journeymodel.scale.inflight import by_customer, concat_journeys
+
+    js = _small_journeys()
+    labels = np.array([rnd.randrange(n_parts) for _ in range(len(js.customers))])
+    parts = split_parts(js, labels, by_customer=True)
+    rnd.shuffle(parts)
+    got = parts[0]
+    for part in parts[1:]:
+        got = concat_journeys(got, part)
+    got, want = by_customer(got), by_customer(js)
+    assert list(got.customers[got.customer]) == list(want.customers[want.customer])
+    np.testing.assert_array_equal(got.path_strings(), want.path_strings())
+    for name in ("outcome", "start", "end", "times", "offsets", "value"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    def named(codes, names):  # unknown (-1): None
+        return np.where(codes >= 0, np.asarray(list(names) + [None], dtype=object)[codes], None)
+
+    np.testing.assert_array_equal(named(got.persona, got.personas),
+                                  named(want.persona, want.personas))
+    if js.device is not None:
+        np.testing.assert_array_equal(named(got.device, got.devices),
+                                      named(want.device, want.devices))
+
+
 @cache
 def _small_journeys():
     return load_journeys(make_demo_data(80, seed=2).events)
