@@ -18,6 +18,11 @@ Usage::
     python benchmarks/bench_ingest.py              # 1M and 8M events, tracker log 8M rows
     python benchmarks/bench_ingest.py --quick      # 200k events, tracker log 800k rows
     python benchmarks/bench_ingest.py --tracker    # the tracker log only
+    python benchmarks/bench_ingest.py --tracker --against HEAD~3   # and that revision beside
+
+``--against REV`` exports ``journeymodel/`` at git revision ``REV`` (``git archive``) and
+times Parquet -> journeys with it too, in the same run on the same file: before and after a
+change, measured under the same load.
 """
 
 from __future__ import annotations
@@ -153,18 +158,34 @@ def _cpu_seconds() -> float:
     return use.ru_utime + use.ru_stime
 
 
-def measure(kind: str, path: Path) -> dict:
+def measure(kind: str, path: Path, code: Path | None = None) -> dict:
     """Run one step in a fresh process (Linux keeps a process's peak RSS across exec, so
-    these children are started by a parent that never holds the data)."""
+    these children are started by a parent that never holds the data); ``code``: a folder
+    holding another ``journeymodel`` package to import instead."""
+    env = None
+    if code is not None:
+        env = {**os.environ, "PYTHONPATH": str(code)}
     out = subprocess.run([sys.executable, __file__, "--child", kind, str(path)],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def export_revision(rev: str, folder: Path) -> Path:
+    """``journeymodel/`` as it was at git revision ``rev``, written under ``folder``."""
+    repo = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(repo), "archive", rev, "journeymodel"],
+                             capture_output=True, check=True).stdout
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one small size")
     parser.add_argument("--tracker", action="store_true", help="the tracker-style log only")
+    parser.add_argument("--against", metavar="REV",
+                        help="also time Parquet -> journeys with journeymodel at git REV")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -172,10 +193,10 @@ def main() -> None:
         return
     if not args.tracker:
         _plain(args.quick)
-    _tracker(800_000 if args.quick else 8_000_000)
+    _tracker(800_000 if args.quick else 8_000_000, args.against)
 
 
-def _tracker(n: int) -> None:
+def _tracker(n: int, against: str | None = None) -> None:
     print(f"\ntracker-style log (issue 20), load average at start: {os.getloadavg()[0]:.2f} "
           "(2 cores; other jobs share them, so the timings are pessimistic)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,6 +206,12 @@ def _tracker(n: int) -> None:
                  measure("journeymodel-pyarrow", path)),
                 ("encoding the id column alone", measure("encode", path),
                  measure("encode-pyarrow", path))]
+        before = None
+        if against:
+            code = export_revision(against, Path(tmp) / "before")
+            before, after = [measure("journeymodel", path, code)], [rows[0][1]]
+            after.append(measure("journeymodel", path))
+            before.append(measure("journeymodel", path, code))
     print(f"{n:,} rows, {n_ids:,} distinct ids, time order, 8 row groups; "
           f"{rows[0][1]['n']:,} journeys")
     header = (f"{'step':<30} {'sorted keys s':>13} {'CPU s':>6} {'peak MiB':>9} "
@@ -200,7 +227,20 @@ def _tracker(n: int) -> None:
           "encoder before it. Parquet -> journeys = read + validate + ledger + sort + segment. "
           "s = wall seconds; CPU s = user + system seconds of every thread (two cores: the "
           "ids are encoded beside the other columns).")
+    if before:
+        _before_after(against, before, after)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+def _before_after(rev: str, before: list, after: list) -> None:
+    """Parquet -> journeys at ``rev`` and now, two fresh processes each, interleaved with the
+    other measurements (the best of each, and both)."""
+    print(f"\nParquet -> journeys, journeymodel at {rev} and now (two fresh processes each):")
+    for label, runs in ((rev, before), ("now", after)):
+        best = min(runs, key=lambda r: r["seconds"])
+        print(f"  {label:<12} best {best['seconds']:.2f} s wall, {best['cpu']:.2f} s CPU, "
+              f"{best['peak_mib']:.0f} MiB peak (runs: "
+              + ", ".join(f"{r['seconds']:.2f} s / {r['cpu']:.2f} CPU" for r in runs) + ")")
 
 
 def _plain(quick: bool) -> None:

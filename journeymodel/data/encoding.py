@@ -137,6 +137,7 @@ def _pack(chunked: pa.ChunkedArray):
         at += m
     n_words = max(1, -(-int(length.max(initial=0)) // 8))
     words = np.empty((n_words, n), np.uint64)
+    spans = _cut(spans, n // 2)  # a column in one chunk is gathered by two threads too
     starts = np.cumsum([0] + [len(offsets) - 1 for _, offsets in spans])
     nul = [False] * len(spans)
 
@@ -155,6 +156,19 @@ def _pack(chunked: pa.ChunkedArray):
     _in_two_threads(gather, [(0, middle), (middle, len(spans))], n)
     # a list: the encoder lets go of the arrays as soon as it can
     return [words, length, valid, any(nul)]
+
+
+def _cut(spans: list, row: int) -> list:
+    """The (bytes, offsets) spans with the one holding ``row`` cut in two there."""
+    out, at = [], 0
+    for data, offsets in spans:
+        m = len(offsets) - 1
+        if at < row < at + m:
+            out += [(data, offsets[:row - at + 1]), (data, offsets[row - at:])]
+        else:
+            out.append((data, offsets))
+        at += m
+    return out
 
 
 def _in_two_threads(fn, parts: list, n: int) -> None:
