@@ -177,12 +177,29 @@ def _instrument_imports(clock: Clock) -> None:
 def _instrument_sampling(clock: Clock) -> None:
     """nutpie.sample as tune + draw, its trace conversion as arviz. The sampling time is split
     in proportion to the leapfrog steps (gradient evaluations) of tuning and of the draws: all
-    steps from the progress callback, the draws' from the trace's ``n_steps``."""
-    import nutpie
-
+    steps from the progress callback, the draws' from the trace's ``n_steps``. nutpie is
+    imported as the code under test imports it (without ArviZ since issue 20, whose trace
+    conversion is ``journeymodel.fit.nuts.batches_tree``)."""
+    try:
+        from journeymodel.fit.nuts import import_nutpie
+    except ImportError:  # code before issue 20's ArviZ-free sampling
+        import nutpie
+    else:
+        nutpie = import_nutpie()
     real_sample = nutpie.sample
     module = sys.modules["nutpie.sample"]
     module._arrow_to_arviz = clock.wrap(module._arrow_to_arviz, "arviz")
+    pending: dict[str, float] = {}
+
+    def split(tree) -> None:
+        """Move the tuning's share of the sampling just timed from draw to tune."""
+        if not pending:
+            return
+        drawn = float(tree["sample_stats"]["n_steps"].sum())
+        total = max(pending["all"], drawn)
+        clock.move(1.0 - drawn / total if total else 0.0, "draw", "tune", pending["wall"],
+                   pending["cpu"])
+        pending.clear()
 
     def sample(*args, **kwargs):
         inner = kwargs.get("progress_callback")
@@ -200,13 +217,23 @@ def _instrument_sampling(clock: Clock) -> None:
             tree = real_sample(*args, **kwargs)
         finally:
             clock.leave()
-        wall, cpu = clock.seconds["draw"] - wall, clock.cpu["draw"] - cpu
-        drawn = float(tree["sample_stats"]["n_steps"].sum())
-        total = max(steps.get("all", 0), drawn)
-        clock.move(1.0 - drawn / total if total else 0.0, "draw", "tune", wall, cpu)
+        pending.update(all=steps.get("all", 0), wall=clock.seconds["draw"] - wall,
+                       cpu=clock.cpu["draw"] - cpu)
+        if not kwargs.get("return_raw_trace"):
+            split(tree)
         return tree
 
     nutpie.sample = sample
+    nuts = sys.modules.get("journeymodel.fit.nuts")
+    if nuts is not None:
+        real_tree = nuts.batches_tree
+
+        def batches_tree(*args, **kwargs):
+            tree = real_tree(*args, **kwargs)
+            split(tree)
+            return tree
+
+        nuts.batches_tree = clock.wrap(batches_tree, "arviz")
 
 
 def _instrument_numba(clock: Clock) -> None:

@@ -244,7 +244,11 @@ def sample(
     compiled = _COMPILED.get(cache_key) if cache_key is not None else None
     if compiled is None:
         with _status(progress, "Compiling the model"):
-            compiled = _compile(build, sampler, timings)
+            compiled = _load(key, data) if sampler == "nutpie" else None
+            if compiled is None:
+                compiled = _compile(build, sampler, timings, key=key)
+            else:
+                timings.update(compiled.timings)
         if cache_key is not None:
             _COMPILED[cache_key] = compiled
             while len(_COMPILED) > _CACHE_SIZE:
@@ -298,10 +302,23 @@ def exact_float_math():
     return pytensor.config.change_flags(numba__fastmath=False)
 
 
+def _load(key: Hashable | None, data: Mapping[str, np.ndarray] | None) -> Any:
+    """The :class:`~journeymodel.fit.logdensity.LogDensity` of model ``key`` compiled by an
+    earlier process, loaded without PyMC (None when there is none to load, or ``data`` do
+    not give every data argument)."""
+    if key is None or not data:
+        return None
+    from journeymodel.fit.logdensity import entry_path, load_entry
+
+    path = entry_path(key)
+    return None if path is None else load_entry(path, data)
+
+
 def _compile(build: Callable[[], pm.Model] | pm.Model, sampler: str,
-             timings: dict[str, float] | None = None) -> Any:
+             timings: dict[str, float] | None = None, key: Hashable | None = None) -> Any:
     """The model for ``sampler``: the PyMC model itself for ``"pymc"`` (PyMC compiles inside
-    ``pm.sample``), its :class:`~journeymodel.fit.logdensity.LogDensity` for ``"nutpie"``."""
+    ``pm.sample``), its :class:`~journeymodel.fit.logdensity.LogDensity` for ``"nutpie"``
+    (recorded for later processes under ``key``, see :func:`_load`)."""
     import pymc as pm
 
     t0 = time.perf_counter()
@@ -310,10 +327,13 @@ def _compile(build: Callable[[], pm.Model] | pm.Model, sampler: str,
         timings["build"] = time.perf_counter() - t0
     if sampler == "pymc":
         return model
-    from journeymodel.fit.logdensity import compile_logdensity
+    from journeymodel.fit.logdensity import compile_logdensity, entry_path, save_entry
 
     with exact_float_math():
         compiled = compile_logdensity(model)
+        path = None if key is None else entry_path(key)
+        if path is not None and not path.exists():
+            save_entry(path, model, compiled)
     if timings is not None:
         timings.update(compiled.timings)
     return compiled

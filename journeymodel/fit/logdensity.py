@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -269,5 +270,252 @@ def _initial_point(model: pm.Model, free: tuple[Variable, ...]) -> Callable[[int
         with lock:
             point = point_fn(seed)
             return np.concatenate([np.ravel(point[n]) for n in names]).astype(np.float64)
+
+    return initial
+
+
+# -- across processes: the compiled model without PyMC ----------------------------------------
+#
+# PyTensor caches the numba code of the log density on disk, yet a new process still imports
+# PyMC, builds the model, differentiates and rewrites its graph and links the functions
+# (2.5-3 s of CPU of a 4-7 s fit) only to find that code again. :func:`save_entry` records,
+# next to PyTensor's cache, what a later process needs to load the compiled functions
+# straight from numba's cache (their few lines of generated Python and their cache key) and
+# to rebuild the :class:`LogDensity` (shapes, names, dims, the data's types, how the chains'
+# starts are drawn); :func:`load_entry` does that without importing PyMC. An entry is keyed
+# by the caller's model key, the versions of PyMC, PyTensor, numba and nutpie and the source
+# of journeymodel itself, so a changed graph never meets an old entry; it holds nothing of
+# the data but their types.
+
+#: Layout of the entries (change it when what they hold changes).
+ENTRY_FORMAT = 1
+#: numba options of PyTensor's outer functions compiled in ``exact_float_math``.
+_EXACT_OPTIONS = {"fastmath": False, "nopython": True, "boundscheck": None}
+
+
+def entry_path(key: Any) -> Path | None:
+    """Where the entry of model ``key`` lives (None when ``key`` has no stable text)."""
+    import hashlib
+    import json
+
+    import pytensor
+
+    text = repr(key)
+    if " at 0x" in text:  # an object's default repr changes from process to process
+        return None
+    digest = hashlib.sha256(json.dumps([ENTRY_FORMAT, text, _versions()]).encode()).hexdigest()
+    return Path(pytensor.config.base_compiledir) / "journeymodel" / f"{digest[:40]}.json"
+
+
+def _versions() -> list[str]:
+    """Versions of the libraries that shape the compiled code, and a hash of journeymodel's
+    own source (every module, as any may take part in a model's graph)."""
+    import hashlib
+    from importlib.metadata import version
+
+    import journeymodel
+
+    source = hashlib.sha256()
+    for path in sorted(Path(journeymodel.__file__).parent.rglob("*.py")):
+        source.update(path.as_posix().encode() + b"\0" + path.read_bytes())
+    return [*(version(p) for p in ("pymc", "pytensor", "numba", "nutpie")), source.hexdigest()]
+
+
+def save_entry(path: Path, model: pm.Model, compiled: LogDensity) -> bool:
+    """Record ``compiled`` (the log density of ``model``) at ``path`` for :func:`load_entry`.
+
+    Call it inside :func:`journeymodel.fit.bayes.exact_float_math`, as the compiling.
+
+    Nothing is written, and False returned, when a part cannot be loaded without PyMC: a
+    function outside PyTensor's numba cache, coordinates that are not numbers or text, or
+    chains' starts that the support point plus PyMC's jitter, drawn here, would not give
+    bit for bit.
+    """
+    import json
+
+    from journeymodel.io.outputs import write_text
+
+    coords = {name: [int(v) if isinstance(v, (int, np.integer)) else v for v in index]
+              for name, index in compiled.coords.items()}
+    if not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+               for values in coords.values() for v in values):
+        return False
+    functions = {"logp": _function_entry(compiled.logp),
+                 "expand": _function_entry(compiled.expand) if compiled.derived else None}
+    if functions["logp"] is None or (compiled.derived and functions["expand"] is None):
+        return False
+    support = _support_entry(model, compiled)
+    if support is None:
+        return False
+    entry = {
+        "format": ENTRY_FORMAT, "n_dim": compiled.n_dim, **functions, **support,
+        "free": [[v.name, list(v.shape), list(v.dims)] for v in compiled.free],
+        "derived": [[v.name, list(v.shape), list(v.dims)] for v in compiled.derived],
+        "data_names": list(compiled.data_names),
+        "data_types": {name: [dtype.str, list(shape)]
+                       for name, (dtype, shape) in compiled.data_types.items()},
+        "reparameterized": list(compiled.reparameterized),
+        "coords": coords,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, json.dumps(entry), what="compile cache entry")
+    return True
+
+
+def load_entry(path: Path, data: Mapping[str, Any]) -> LogDensity | None:
+    """The :class:`LogDensity` recorded at ``path``, its functions loaded from numba's cache,
+    on ``data`` (every data argument; their values are not recorded). None when there is no
+    entry, ``data`` lack a name, or numba's cache no longer holds a function (the caller
+    then builds the model)."""
+    import json
+
+    t0 = time.perf_counter()
+    try:
+        entry = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if entry.get("format") != ENTRY_FORMAT or not set(entry["data_names"]) <= set(data):
+        return None
+    types = {name: (np.dtype(dtype), tuple(shape))
+             for name, (dtype, shape) in entry["data_types"].items()}
+    values = {name: np.array(data[name], dtype=types[name][0], order="C")
+              for name in entry["data_names"]}
+    args = tuple(values[name] for name in entry["data_names"])
+    free = tuple(Variable(n, tuple(s), tuple(d)) for n, s, d in entry["free"])
+    support_fn = _load_function(entry["support"], [*args])
+    logp_fn = expand_fn = None
+    if support_fn is not None:
+        support = np.asarray(support_fn(*args)[0], dtype=np.float64)
+        initial = _jittered(support, free, entry["jitter"])
+        start = initial(0)
+        logp_fn = _load_function(entry["logp"], [start, *args])
+        expand_fn = (_load_function(entry["expand"], [start, *args]) if entry["expand"]
+                     else lambda *a: ())
+    if logp_fn is None or expand_fn is None:
+        return None
+    return LogDensity(
+        n_dim=int(entry["n_dim"]), logp=logp_fn, expand=expand_fn, initial_point=initial,
+        free=free, derived=tuple(Variable(n, tuple(s), tuple(d))
+                                 for n, s, d in entry["derived"]),
+        data_names=tuple(entry["data_names"]), data=values, data_types=types,
+        reparameterized=tuple(entry["reparameterized"]),
+        coords={name: pd.Index(v) for name, v in entry["coords"].items()},
+        timings={"numba": time.perf_counter() - t0})
+
+
+def _function_entry(dispatcher: Any) -> dict[str, str] | None:
+    """How to find a PyTensor-compiled numba function in numba's cache, or None."""
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+
+    func = getattr(dispatcher, "py_func", None)
+    if func is None or func not in CACHED_SRC_FUNCTIONS or getattr(
+            dispatcher, "targetoptions", None) != _EXACT_OPTIONS:
+        return None
+    return {"source": func.__source__, "name": func.__name__, "module": func.__module__,
+            "cache_key": CACHED_SRC_FUNCTIONS[func]}
+
+
+def _load_function(spec: Mapping[str, str], example: list) -> Callable[..., Any] | None:
+    """The numba function ``spec`` describes, loaded from numba's cache for the types of
+    ``example`` (its arguments), or None when the cache does not hold it. Its source calls
+    functions that do not exist in this process: numba cannot compile it, only load it."""
+    import numba
+    from pytensor.link.numba.cache import compile_numba_function_src
+
+    func = compile_numba_function_src(spec["source"], spec["name"],
+                                      global_env={"__name__": spec["module"]},
+                                      cache_key=spec["cache_key"])
+    dispatcher = numba.njit(func, cache=True, fastmath=False, boundscheck=None)
+    try:
+        dispatcher(*example)
+    except Exception:  # noqa: BLE001 - not in the cache: numba failed to compile it
+        return None
+    dispatcher.disable_compile()
+    return dispatcher
+
+
+def _support_entry(model: pm.Model, compiled: LogDensity) -> dict[str, Any] | None:
+    """The chains' starts without PyMC: a numba function of the data giving the support
+    point (flat, transformed), and which of PyMC's jitter streams each variable draws from;
+    None unless they reproduce PyMC's starts bit for bit."""
+    import pytensor.tensor as pt
+    from pymc.initial_point import make_initial_point_expression
+    from pytensor.graph.replace import clone_replace
+    from pytensor.graph.traversal import ancestors
+    from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
+
+    values = make_initial_point_expression(
+        free_rvs=model.free_RVs, rvs_to_transforms=model.rvs_to_transforms,
+        initval_strategies=model.rvs_to_initial_values, jitter_rvs=set(),
+        default_strategy="support_point", return_transformed=True)
+    flat = pt.concatenate([pt.as_tensor(v).astype("float64").ravel() for v in values])
+    if any(isinstance(v, RandomGeneratorSharedVariable) for v in ancestors([flat])):
+        return None  # a start drawn from the prior
+    shared = _shared_inputs([flat])
+    fixed = {s: pt.constant(s.get_value(), name=s.name) for s in shared
+             if s.name not in compiled.data_names and s.name in model.dim_lengths}
+    if not {s.name for s in shared if s not in fixed} <= set(compiled.data_names):
+        return None  # data the log density does not take
+    flat = clone_replace([flat], fixed)[0]  # dimension lengths: part of the model's key
+    shared = _shared_inputs([flat])
+    from pymc.pytensorf import compile as compile_pymc
+
+    by_name = {s.name: s for s in shared}
+    placeholders = [by_name[n].type(name=n) if n in by_name else pt.tensor(
+        dtype=compiled.data_types[n][0].name, shape=compiled.data_types[n][1], name=n)
+        for n in compiled.data_names]
+    swap = {by_name[n]: p for p, n in zip(placeholders, compiled.data_names, strict=True)
+            if n in by_name}
+    with model:  # the caller's exact_float_math applies
+        support_fn = compile_pymc(placeholders, clone_replace([flat], swap)[0], mode="NUMBA",
+                                  on_unused_input="ignore").vm.jit_fn
+    spec = _function_entry(support_fn)
+    args = compiled.arguments()
+    if spec is None:
+        return None
+    support = np.asarray(support_fn(*args)[0], dtype=np.float64)
+    jitter = _jitter_streams(support, compiled)
+    if jitter is None:
+        return None
+    return {"support": spec, "jitter": jitter}
+
+
+def _jitter_streams(support: np.ndarray, compiled: LogDensity) -> list[int] | None:
+    """Which of PyMC's jitter streams each free variable draws from (PyMC spawns one seed
+    sequence per jittered variable, in its graph's order), checked on three seeds."""
+    seed = 20261201
+    pymc_start = compiled.initial_point(seed)
+    cuts = np.cumsum([0] + [int(np.prod(v.shape)) for v in compiled.free])
+    n = len(compiled.free)
+    streams = []
+    for i, v in enumerate(compiled.free):
+        part = support[cuts[i]:cuts[i + 1]]
+        found = [j for j in range(n) if np.array_equal(
+            part + _uniform(seed, j, n, v.shape).ravel(), pymc_start[cuts[i]:cuts[i + 1]])]
+        if len(found) != 1:
+            return None
+        streams.append(found[0])
+    ours = _jittered(support, compiled.free, streams)
+    if all(np.array_equal(ours(s), compiled.initial_point(s)) for s in (0, 1, 2**31 - 2)):
+        return streams
+    return None
+
+
+def _uniform(seed: int, stream: int, streams: int, shape: tuple[int, ...]) -> np.ndarray:
+    sequence = np.random.SeedSequence(seed).spawn(streams)[stream]
+    return np.random.Generator(np.random.PCG64(sequence)).uniform(-1, 1, size=shape)
+
+
+def _jittered(support: np.ndarray, free: tuple[Variable, ...],
+              streams: list[int]) -> Callable[[int], np.ndarray]:
+    """PyMC's chain start: the support point plus U(-1, 1) jitter, each variable's from its
+    own stream of the seed."""
+    cuts = np.cumsum([0] + [int(np.prod(v.shape)) for v in free])
+
+    def initial(seed: int) -> np.ndarray:
+        jitter = [_uniform(seed, s, len(free), v.shape).ravel()
+                  for s, v in zip(streams, free, strict=True)]
+        return np.concatenate([support[cuts[i]:cuts[i + 1]] + jitter[i]
+                               for i in range(len(free))]).astype(np.float64)
 
     return initial
