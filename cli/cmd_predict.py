@@ -71,6 +71,7 @@ def _predict_on_dask(model: Path, events: str, out: Path | None, persona_log: Pa
     from journeymodel.cli.scaled import check_parts_output
 
     from journeymodel.errors import OptionError
+    from journeymodel.scale.outputs import PredictRows, predict_json, write_parts
 
     if persona_log is not None:
         raise OptionError("--persona-log writes the whole event log back from one process; "
@@ -78,8 +79,6 @@ def _predict_on_dask(model: Path, events: str, out: Path | None, persona_log: Pa
     out = check_parts_output(out, [model, events, read.config_path], "predictions", "predict")
     fitted = load_model_cli(model)
     require(fitted, "predict", "predict")
-    from journeymodel.scale.outputs import PredictRows, predict_json, write_parts
-
     _, parts = write_parts(events, read, engine, PredictRows(fitted), out,
                            what="predictions", progress=True)
     typer.echo(f"wrote {parts.rows:,} predictions to {out} ({len(parts.files):,} Parquet "
