@@ -145,7 +145,9 @@ def write_parts(source: Any, options: ReadOptions | None, engine: Engine, rows_f
     from journeymodel.scale.engine import map_log
 
     with atomic_folder(out, what) as tmp:
-        result = map_log(source, options, engine, PartWriter(rows_fn, tmp), progress=progress)
+        # an absolute path: the workers' working folder may not be this process's
+        writer = PartWriter(rows_fn, Path(tmp).resolve())
+        result = map_log(source, options, engine, writer, progress=progress)
         parts = _name_parts(Path(tmp), result.stats)
     return result, parts
 
