@@ -153,6 +153,8 @@ labels = st.one_of(
         lambda x: np.array(x, dtype=str)),
     st.lists(st.sampled_from(["a", 1, 2.5]), max_size=6).map(
         lambda x: np.array(x, dtype=object)),
+    st.lists(st.sampled_from([1.5, np.nan, 2.0]), max_size=6).map(
+        lambda x: np.array(x, dtype=object)),
 )
 
 

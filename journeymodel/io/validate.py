@@ -272,16 +272,16 @@ def _check_labels(c: Checker) -> None:
 
 def _first_repeat(values: np.ndarray) -> tuple[Any] | None:
     """``(label,)`` of the first entry equal to an earlier one (NaN equals NaN, as pandas'
-    ``Index.duplicated``), or None when all are distinct."""
+    ``Index.duplicated``), or None when all are distinct. Numbers and numpy text by numpy
+    (no pandas import), Python objects by pandas."""
     import numpy as np
 
-    try:
-        _, first = np.unique(values, return_index=True)
-    except TypeError:  # labels numpy cannot sort (mixed objects): pandas compares them
+    if values.dtype.kind == "O":  # Python objects (xarray's decoding only): pandas compares
         import pandas as pd
 
         index = pd.Index(values)
         return None if index.is_unique else (index[index.duplicated()][0],)
+    _, first = np.unique(values, return_index=True)
     if len(first) == len(values):
         return None
     repeated = np.ones(len(values), bool)
