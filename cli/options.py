@@ -222,6 +222,11 @@ def engine_of(workers: int | None = None, cluster: str | None = None,
     return Engine(workers=workers, cluster=cluster, worker_memory=worker_memory)
 
 
+def current_engine():
+    """The engine (``--workers``/``--cluster``) of the running command, or None."""
+    return _ENGINE.get()
+
+
 def load_journeys_cli(events: str | Path, read):
     """Read an event log for a command (errors become ``error:`` lines via the app).
 
@@ -234,8 +239,9 @@ def load_journeys_cli(events: str | Path, read):
         from journeymodel.errors import OptionError
 
         raise OptionError("--workers/--cluster: this command reads every journey into one "
-                          "process; on Dask run `journeymodel fit markov|stages|conversion|"
-                          "churn` (see docs/scale.md), or drop the option")
+                          "process; on Dask run `journeymodel fit ...`, `describe`, "
+                          "`predict -o` or `forecast --from` (see docs/scale.md), or drop "
+                          "the option")
     return load_journeys(events, read)
 
 

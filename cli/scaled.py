@@ -4,23 +4,16 @@
 Not a command module (no ``cmd_`` prefix): the commands import it inside their functions.
 """
 
-import contextvars
 from pathlib import Path
 from typing import Any
 
-#: Name of the context variable :func:`journeymodel.cli.options.with_read_options` sets.
-ENGINE_VAR = "journeymodel_engine"
-
 
 def current_engine() -> Any:
-    """The engine (``--workers``/``--cluster``) of the running command, or None.
+    """The engine (``--workers``/``--cluster``) of the running command, or None (set by
+    :func:`~journeymodel.cli.options.with_read_options`)."""
+    from journeymodel.cli.options import current_engine as engine
 
-    Read from the context :func:`~journeymodel.cli.options.with_read_options` sets, by the
-    variable's public name (options.py keeps the variable itself private)."""
-    for var, value in contextvars.copy_context().items():
-        if var.name == ENGINE_VAR:
-            return value
-    return None
+    return engine()
 
 
 def check_parts_output(out: Path | None, inputs: list, what: str, command: str) -> Path:

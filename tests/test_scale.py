@@ -179,8 +179,6 @@ def test_cli_engine_errors(run_cli, log):
     assert_one_error_line(code, err, "--worker-memory caps the workers --workers starts")
     code, _, err = run_cli("describe", root, "--workers", "2", "--worker-memory", "lots")
     assert_one_error_line(code, err, "--worker-memory must be a size")
-    code, _, err = run_cli("describe", root, "--workers", "1")
-    assert_one_error_line(code, err, "this command reads every journey into one process")
 
 
 @pytest.mark.filterwarnings("ignore::Warning")
