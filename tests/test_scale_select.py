@@ -209,3 +209,17 @@ def test_cli_order_auto_and_holdout_on_a_local_cluster(run_cli, log, tmp_path):
     code, _, err = run_cli("fit", "markov", root, "-o", tmp_path / "x.nc", "--holdout", "1.5",
                            "--workers", "1")
     assert_one_error_line(code, err, "--holdout must be between 0 and 1")
+
+
+def test_a_partition_of_held_out_journeys_only_still_counts(log):
+    """A partition whose journeys are all held out (or all without touchpoints) gives empty
+    training statistics, not an error: the sum is checked by the fit."""
+    from journeymodel.scale.markov import HoldoutSplit, OrderCandidates
+
+    _, journeys = log
+    few = journeys.take(np.arange(3))
+    for order in (1, "auto"):
+        part = HoldoutSplit(MarkovJourneyModel(order=order), 0.999999, 0)(few)
+        assert part.test.n_journeys == 3 and part.meta.n_journeys == 0
+    empty = OrderCandidates(MarkovJourneyModel(order="auto"))(few.take(np.zeros(0, int)))
+    assert empty.selection.test_weight == 0.0

@@ -33,9 +33,10 @@ from journeymodel.models.markov.select import OrderStats, choose_order, order_st
 from journeymodel.scale.engine import persist_parts, tree_sum
 from journeymodel.scale.parts import PartResult, add_meta
 from journeymodel.stats.additive import Additive
+from journeymodel.stats.transitions import transition_stats
 
-__all__ = ["Candidates", "HeldOut", "HoldoutSplit", "OrderCandidates", "Training",
-           "fit_auto_order", "fit_with_holdout"]
+__all__ = ["Candidates", "HeldOut", "HoldoutSplit", "MarkovCounts", "OrderCandidates",
+           "Training", "fit_auto_order", "fit_with_holdout"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,10 +64,21 @@ class OrderCandidates:
     def __call__(self, journeys: Any) -> Candidates:
         model = self.model
         selection = order_stats(journeys, seed=model.seed, collapse=model.collapse_repeats)
-        params = model.get_params()
-        fits = {k: type(model)(**(params | {"order": k})).stats_of(journeys)
-                for k in selection.train}
+        fits = {k: MarkovCounts(k, model.collapse_repeats)(journeys) for k in selection.train}
         return Candidates(selection, fits)
+
+
+@dataclass(frozen=True)
+class MarkovCounts:
+    """``JourneySet -> MarkovStats`` at ``order``: what ``MarkovJourneyModel.stats_of``
+    returns, without its check that the journeys have a touchpoint (a partition, or its
+    training journeys, may have none; ``fit_stats`` checks the sum)."""
+
+    order: int
+    collapse: bool
+
+    def __call__(self, journeys: Any) -> Any:
+        return transition_stats(journeys, self.order, self.collapse)
 
 
 def fit_auto_order(model: Any, candidates: Candidates) -> Any:
@@ -81,7 +93,9 @@ def fit_auto_order(model: Any, candidates: Candidates) -> Any:
 def fit_statistics(model: Any) -> Any:
     """``JourneySet -> statistics`` the model is fitted from on Dask (:class:`OrderCandidates`
     for ``order="auto"``)."""
-    return OrderCandidates(model) if model.order == "auto" else model.stats_of
+    if model.order == "auto":
+        return OrderCandidates(model)
+    return MarkovCounts(int(model.order), bool(model.collapse_repeats))
 
 
 def fit_from(model: Any, stats: Any) -> Any:
