@@ -184,6 +184,21 @@ def test_reuse_freed_memory_nests_and_restores(monkeypatch):
     assert memory._depth == 0 and calls[-1] == ("trim", 0) and len(calls) == 10
 
 
+def test_reuse_freed_memory_lends_arrow_the_system_allocator_and_gives_it_back():
+    """Inside the block Arrow allocates with malloc (its freed buffers are reused by numpy);
+    afterwards its default pool is what it was."""
+    before = pa.default_memory_pool().backend_name
+    with memory.reuse_freed_memory():
+        with memory.reuse_freed_memory():
+            inner = pa.default_memory_pool().backend_name
+            table = pa.table({"x": np.arange(10)})
+        assert pa.default_memory_pool().backend_name == inner
+    assert pa.default_memory_pool().backend_name == before
+    assert table["x"].to_pylist() == list(range(10))
+    if memory._LIBC is not None:
+        assert inner == "system"
+
+
 def test_reuse_freed_memory_turns_numpy_huge_pages_off_and_back():
     """Inside the block numpy asks for no transparent huge pages (they cost compaction);
     afterwards its setting is what it was, whichever it was."""

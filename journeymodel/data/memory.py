@@ -9,7 +9,13 @@ reused by the next ones, and on the way out sets them to what glibc's own adapti
 reaches (32 MiB mmap threshold, 64 MiB trim threshold) and returns the free memory to the
 system (``malloc_trim``).
 
-Within the block numpy also stops asking for transparent huge pages for its arrays (by
+Within the block Arrow allocates from the same allocator (``pyarrow.system_memory_pool``,
+glibc's malloc, instead of its default mimalloc), so the Parquet reader's and the compute
+kernels' freed buffers are reused by numpy's arrays and the other way round: on the 8M-row
+tracker log (busy machine, five runs each) 0.8 s of system time instead of 1.2-1.6 s, user
+time a little lower.
+
+Numpy also stops asking for transparent huge pages for its arrays (by
 default it calls ``madvise`` on every array above 4 MiB). Where the kernel's THP defrag setting is
 ``madvise`` (the usual default), each such fault may compact memory to find a free 2 MiB page:
 on the tracker log of issue 20 on a busy machine that cost 1.5-2.5 s of system time against
@@ -26,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
+import pyarrow as pa
 
 __all__ = ["reuse_freed_memory"]
 
@@ -38,6 +45,7 @@ _AFTER_MMAP, _AFTER_TRIM = 32 << 20, 64 << 20
 _lock = threading.Lock()
 _depth = 0
 _huge_before = True  # numpy's huge-page setting outside the block
+_pool_before = None  # Arrow's default memory pool outside the block
 
 
 def _set_numpy_huge_pages(enabled: bool) -> bool:
@@ -71,12 +79,13 @@ def reuse_freed_memory() -> Iterator[None]:
     Examples
     --------
     >>> import numpy as np
+import pyarrow as pa
     >>> with reuse_freed_memory():
     ...     total = sum(int(np.ones(1000).sum()) for _ in range(3))
     >>> total
     3000
     """
-    global _depth, _huge_before
+    global _depth, _huge_before, _pool_before
     with _lock:
         _depth += 1
         if _depth == 1:
@@ -84,6 +93,8 @@ def reuse_freed_memory() -> Iterator[None]:
             if _LIBC is not None:
                 _LIBC.mallopt(_M_MMAP_THRESHOLD, _HOLD)
                 _LIBC.mallopt(_M_TRIM_THRESHOLD, _HOLD)
+                _pool_before = pa.default_memory_pool()
+                pa.set_memory_pool(pa.system_memory_pool())
     try:
         yield
     finally:
@@ -91,6 +102,9 @@ def reuse_freed_memory() -> Iterator[None]:
             _depth -= 1
             if _depth == 0:
                 _set_numpy_huge_pages(_huge_before)
+                if _pool_before is not None:
+                    pa.set_memory_pool(_pool_before)
+                    _pool_before = None
                 if _LIBC is not None:
                     _LIBC.mallopt(_M_MMAP_THRESHOLD, _AFTER_MMAP)
                     _LIBC.mallopt(_M_TRIM_THRESHOLD, _AFTER_TRIM)
