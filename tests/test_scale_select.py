@@ -11,6 +11,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from journeymodel.data.datasets import make_demo_data
 from journeymodel.data.journeys import journeys_from_codes, load_journeys
@@ -223,3 +225,47 @@ def test_a_partition_of_held_out_journeys_only_still_counts(log):
         assert part.test.n_journeys == 3 and part.meta.n_journeys == 0
     empty = OrderCandidates(MarkovJourneyModel(order="auto"))(few.take(np.zeros(0, int)))
     assert empty.selection.test_weight == 0.0
+
+
+paths_st = st.lists(st.tuples(st.lists(st.sampled_from("abcde"), max_size=5),
+                              st.sampled_from(["conversion", "dropoff", "churn", "censored"])),
+                    min_size=2, max_size=25)
+
+
+@settings(max_examples=40, deadline=None)
+@given(paths_st, st.integers(1, 24), st.integers(1, 3))
+def test_move_counts_of_two_parts_add_up_to_the_whole(rows, cut, order):
+    """Any cut of any journeys: the moves of the two parts, each over its own vocabulary,
+    add up to the moves of the whole (exactly: whole-number weights)."""
+    cut = min(cut, len(rows) - 1)
+    make = lambda rs: journeys_from_codes([list(p) for p, _ in rs], [o for _, o in rs])  # noqa: E731
+    total = move_counts(make(rows[:cut]), order) + move_counts(make(rows[cut:]), order)
+    whole = move_counts(make(rows), order)
+    assert total.touchpoints == whole.touchpoints
+    np.testing.assert_array_equal(total.keys, whole.keys)
+    np.testing.assert_array_equal(total.weight, whole.weight)
+
+
+def table(score, y, w):
+    from journeymodel.models.markov.holdout import HoldoutStats
+
+    s, inverse = np.unique(score, return_inverse=True)
+    return HoldoutStats(len(score), 0, float(w.sum()), 0.0, s,
+                        np.bincount(inverse, np.where(y, w, 0.0), len(s)),
+                        np.bincount(inverse, np.where(y, 0.0, w), len(s)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.1, 0.25, 0.5, 0.7, 0.9]), st.booleans(),
+                          st.integers(1, 4)), min_size=2, max_size=40), st.integers(1, 39))
+def test_auc_of_summed_tables_is_the_pairwise_auc(rows, cut):
+    score = np.array([r[0] for r in rows])
+    y = np.array([r[1] for r in rows])
+    w = np.array([float(r[2]) for r in rows])
+    cut = min(cut, len(rows) - 1)
+    total = table(score[:cut], y[:cut], w[:cut]) + table(score[cut:], y[cut:], w[cut:])
+    if y.all() or not y.any():
+        assert np.isnan(total.auc())
+    else:
+        assert total.auc() == pytest.approx(brute_auc(score, y, w), rel=1e-12)
+        assert total.auc() == table(score, y, w).auc()
