@@ -58,7 +58,7 @@ def fit_scaled(model: Any, source: Any, options: ReadOptions | None = None, *,
         with connect(engine) as client:
             result = fit_stages_scaled(model, source, options, client,
                                        show_progress=show_progress, **fit_kw)
-    elif kind == "markov" and model.order == "auto":  # the order chosen from summed counts
+    elif kind == "markov":  # --order auto: the order chosen from summed held-out counts
         from journeymodel.scale.markov import fit_from, fit_statistics
 
         result = map_log(source, options, engine, fit_statistics(model), progress=show_progress)
