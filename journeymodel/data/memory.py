@@ -79,7 +79,6 @@ def reuse_freed_memory() -> Iterator[None]:
     Examples
     --------
     >>> import numpy as np
-import pyarrow as pa
     >>> with reuse_freed_memory():
     ...     total = sum(int(np.ones(1000).sum()) for _ in range(3))
     >>> total
