@@ -129,17 +129,22 @@ def _load(path, monkeypatch, min_rows):
 
 
 @pytest.mark.parametrize("kind", ["nulls", "clean", "padded", "clean-shuffled",
-                                  "clean-bad-times"])
+                                  "clean-bad-times", "clean-csv", "nulls-csv"])
 def test_reading_a_tracker_log_is_unchanged(tmp_path, monkeypatch, kind):
     """Events and journeys equal those of pyarrow's encoder (forced by a huge MIN_ROWS), with
     clean ids (first-appearance customer order; without nulls every row is kept and the
-    encoder's own order by customer is used) and with padded ids (sorted order)."""
+    encoder's own order by customer is used) and with padded ids (sorted order); rows out of
+    time order, missing times, and the same log as CSV."""
     path = tmp_path / "log.parquet"
     blank = kind == "padded"
     _tracker_log(path, pad=blank, nulls=not kind.startswith("clean"),
                  shuffle=kind.endswith("shuffled"), bad_times=kind.endswith("bad-times"))
-    ev_new, js_new = _load(path, monkeypatch, 1 << 16)
-    ev_old, js_old = _load(path, monkeypatch, 1 << 40)
+    source = path
+    if kind.endswith("csv"):
+        source = tmp_path / "log.csv"
+        pd.read_parquet(path).to_csv(source, index=False)
+    ev_new, js_new = _load(source, monkeypatch, 1 << 16)
+    ev_old, js_old = _load(source, monkeypatch, 1 << 40)
     assert ev_new.ledger.dropped == ev_old.ledger.dropped
     if kind.endswith("bad-times"):
         assert ev_new.ledger.dropped["missing_timestamp"] > 0
