@@ -167,3 +167,25 @@ def test_reading_a_tracker_log_is_unchanged(tmp_path, monkeypatch, kind):
     else:
         used = set(raw[ev_new.row])  # in order of first appearance in the whole log
         assert ev_new.customers.tolist() == [c for c in pd.unique(raw) if c in used]
+
+
+@pytest.mark.parametrize("nulls", [False, True])
+def test_the_threaded_route_gives_the_same_encoding(monkeypatch, nulls):
+    """From THREAD_ROWS rows the bytes, digits and dictionary are made in two threads (one
+    chunk or several): the encoding is pyarrow's and the grouped order the stable sort."""
+    monkeypatch.setattr(encoding, "THREAD_ROWS", 1)
+    rng = np.random.default_rng(5)
+    values = np.array([f"c{k}" for k in rng.integers(0, 3000, 20_000)], dtype=object)
+    if nulls:
+        values[rng.integers(0, len(values), 50)] = None
+    for arr in (pa.chunked_array([pa.array(values)]),
+                pa.chunked_array([pa.array(values[:7001]), pa.array(values[7001:])])):
+        grouped: dict = {}
+        enc = dictionary_encode(arr, min_rows=0, grouped=grouped)
+        assert enc.equals(pc.dictionary_encode(arr).combine_chunks())
+        assert bool(grouped) is not nulls
+        if grouped:
+            codes = np.asarray(enc.indices)
+            np.testing.assert_array_equal(grouped["order"], np.argsort(codes, kind="stable"))
+            np.testing.assert_array_equal(grouped["unicode"], np.asarray(
+                enc.dictionary.to_pylist()).astype(str))

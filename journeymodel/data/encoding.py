@@ -279,8 +279,7 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> d
     key <<= bits
     key |= np.arange(n, dtype=np.int32)  # n < 2**31
     key.sort()
-    row = np.empty(n, np.int32)
-    np.bitwise_and(key, (1 << bits) - 1, out=row, casting="unsafe")
+    row = np.bitwise_and(key, (1 << bits) - 1)  # int64: the order's own type, no cast later
     key >>= bits  # sorted keys
     boundary = np.empty(n, bool)
     boundary[0] = True
@@ -292,9 +291,28 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> d
     appearance = np.argsort(np.where(keep, first, n))  # runs by first row, null run last
     n_codes = int(np.count_nonzero(keep))
     rows = first[appearance[:n_codes]]
-    words, length = words[:, rows], length[rows]  # the dictionary's: let go of the rows'
-    out = {"dictionary": _strings(words, length, chunked.type), "indices": None,
-           "null": None if valid.all() else ~valid}
+    out: dict = {"indices": None, "null": None if valid.all() else ~valid}
+
+    def dictionary() -> None:  # beside the order, in another thread (numpy frees the GIL)
+        nonlocal words, length
+        words, length = words[:, rows], length[rows]  # the dictionary's: let go of the rows'
+        out["dictionary"] = _strings(words, length, chunked.type)
+        if out["null"] is None:
+            text = _unicode(words, length)
+            if text is not None:
+                out["unicode"] = text
+
+    if out["null"] is not None or n < THREAD_ROWS:
+        dictionary()
+    else:
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(dictionary)
+            try:
+                _grouped_order(out, row, starts, appearance, n)
+            finally:
+                wait([future])
+            future.result()
+        return out
     if out["null"] is not None:  # each row's code, -1 where null
         code = np.empty(len(first), np.int32)
         code[appearance] = np.arange(len(first), dtype=np.int32)
@@ -305,23 +323,27 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> d
         out["indices"][row] = code[run]
         return out
     del boundary
-    # runs moved into first-appearance order, rows within a run kept: a gather whose source
-    # is contiguous within each run (the stable sort by code)
+    _grouped_order(out, row, starts, appearance, n)
+    return out
+
+
+def _grouped_order(out: dict, row: np.ndarray, starts: np.ndarray, appearance: np.ndarray,
+                   n: int) -> None:
+    """``out["order"]``: the runs of the sorted rows (``row``, runs from ``starts``) moved
+    into first-appearance order (``appearance``), rows within a run kept: the stable sort by
+    code, by a gather whose source is contiguous within each run; ``out["keys"]``: the codes
+    in that order."""
     sizes = np.diff(np.append(starts, n))[appearance]
-    new_start = np.zeros(len(first), np.int64)
+    new_start = np.zeros(len(starts), np.int64)
     np.cumsum(sizes[:-1], out=new_start[1:])
     src = np.repeat(starts[appearance] - new_start, sizes)
     src += np.arange(n, dtype=np.int32)
-    out["order"] = np.take(row, src).astype(np.int64)
-    del row, src
+    out["order"] = np.take(row, src)
+    del src
     keys = np.zeros(n, np.int64)  # the codes in that order: a run id, by a cumsum
     keys[new_start[1:]] = 1
     np.cumsum(keys, out=keys)
     out["keys"] = keys
-    text = _unicode(words, length)
-    if text is not None:
-        out["unicode"] = text
-    return out
 
 
 def _unicode(words: np.ndarray, length: np.ndarray) -> np.ndarray | None:
