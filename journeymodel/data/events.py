@@ -135,8 +135,9 @@ def read_events(source: str | Path | pd.DataFrame, options: ReadOptions | None =
     """
     options = (options or ReadOptions()).replace(**overrides) if overrides else (
         options or ReadOptions())
-    table, name = read_table(source, options)
-    return events_from_table(table, name, options)
+    with reuse_freed_memory():  # the reader's buffers and the arrays reuse each other's pages
+        table, name = read_table(source, options)
+        return events_from_table(table, name, options)
 
 
 #: From this many rows the customer ids are encoded in one thread while the other columns are
