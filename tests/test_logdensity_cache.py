@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,33 +32,39 @@ s = bayes.sample(build, key=("test-entry", sys.argv[1]), data=data, draws=200, t
                  chains=2, seed=5, progress=False)
 post = s.tree["posterior"].to_dataset()
 bits = hashlib.sha256(b"".join(post[v].values.tobytes() for v in sorted(post.data_vars)))
-print("pymc" in sys.modules, sorted(post.data_vars), list(post["g"].values), bits.hexdigest())
+from journeymodel.fit.logdensity import entry_path
+print("pymc" in sys.modules, entry_path(("test-entry", sys.argv[1]), build), sorted(post.data_vars),
+      list(post["g"].values), bits.hexdigest())
 """
 
 
 def _run(key, k="3,5,9"):
     out = subprocess.run([sys.executable, "-c", SCRIPT, key, k], capture_output=True,
                          text=True, check=True).stdout.split()
-    return out[0] == "True", out[1:]
+    return out[0] == "True", Path(out[1]), out[2:]
 
 
 @pytest.fixture
 def key():
+    """A key of its own; its entries removed afterwards."""
     key = uuid.uuid4().hex
     yield key
-    path = entry_path(("test-entry", key))
-    if path is not None:
+    for path in ENTRIES.pop(key, ()):
         path.unlink(missing_ok=True)
+
+
+ENTRIES: dict[str, list[Path]] = {}
 
 
 @pytest.mark.slow  # three fresh processes: 40-70 s on a busy machine
 def test_a_later_process_samples_the_same_posterior_without_pymc(key):
-    built, first = _run(key)
-    assert built and entry_path(("test-entry", key)).exists()
-    loaded, second = _run(key)
+    built, path, first = _run(key)
+    ENTRIES[key] = [path]
+    assert built and path.exists()
+    loaded, _, second = _run(key)
     assert not loaded  # PyMC never imported
     assert second == first  # same draws, bit for bit
-    other_built, other = _run(key, "1,1,1")  # new data, same compiled model
+    other_built, _, other = _run(key, "1,1,1")  # new data, same compiled model
     assert not other_built and other[-1] != first[-1]
 
 
@@ -74,7 +81,8 @@ def test_entries_fall_back_when_they_cannot_serve(key, tmp_path):
     data = {"k": np.array([3, 5, 9]), "n": np.array([10, 12, 20])}
     first = bayes.sample(_build, key=("test-entry", key), data=data, draws=50, tune=50,
                          chains=2, seed=1, progress=False)
-    path = entry_path(("test-entry", key))
+    path = entry_path(("test-entry", key), _build)
+    ENTRIES[key] = [path]
     loaded = load_entry(path, data)
     assert loaded is not None and loaded.data_names == ("k", "n")
     start = loaded.initial_point(7)

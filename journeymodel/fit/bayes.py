@@ -244,7 +244,7 @@ def sample(
     compiled = _COMPILED.get(cache_key) if cache_key is not None else None
     if compiled is None:
         with _status(progress, "Compiling the model"):
-            compiled = _load(key, data) if sampler == "nutpie" else None
+            compiled = _load(key, build, data) if sampler == "nutpie" else None
             if compiled is None:
                 compiled = _compile(build, sampler, timings, key=key)
             else:
@@ -302,7 +302,7 @@ def exact_float_math():
     return pytensor.config.change_flags(numba__fastmath=False)
 
 
-def _load(key: Hashable | None, data: Mapping[str, np.ndarray] | None) -> Any:
+def _load(key: Hashable | None, build: Any, data: Mapping[str, np.ndarray] | None) -> Any:
     """The :class:`~journeymodel.fit.logdensity.LogDensity` of model ``key`` compiled by an
     earlier process, loaded without PyMC (None when there is none to load, or ``data`` do
     not give every data argument)."""
@@ -310,7 +310,7 @@ def _load(key: Hashable | None, data: Mapping[str, np.ndarray] | None) -> Any:
         return None
     from journeymodel.fit.logdensity import entry_path, load_entry
 
-    path = entry_path(key)
+    path = entry_path(key, build)
     return None if path is None else load_entry(path, data)
 
 
@@ -331,7 +331,7 @@ def _compile(build: Callable[[], pm.Model] | pm.Model, sampler: str,
 
     with exact_float_math():
         compiled = compile_logdensity(model)
-        path = None if key is None else entry_path(key)
+        path = None if key is None else entry_path(key, build)
         if path is not None and not path.exists():
             save_entry(path, model, compiled)
     if timings is not None:

@@ -284,7 +284,8 @@ def _initial_point(model: pm.Model, free: tuple[Variable, ...]) -> Callable[[int
 # to rebuild the :class:`LogDensity` (shapes, names, dims, the data's types, how the chains'
 # starts are drawn); :func:`load_entry` does that without importing PyMC. An entry is keyed
 # by the caller's model key, the versions of PyMC, PyTensor, numba and nutpie and the source
-# of journeymodel itself, so a changed graph never meets an old entry; it holds nothing of
+# that builds the graph (fit/ and the package of the build function), so a changed graph
+# never meets an old entry; it holds nothing of
 # the data but their types.
 
 #: Layout of the entries (change it when what they hold changes).
@@ -293,8 +294,9 @@ ENTRY_FORMAT = 1
 _EXACT_OPTIONS = {"fastmath": False, "nopython": True, "boundscheck": None}
 
 
-def entry_path(key: Any) -> Path | None:
-    """Where the entry of model ``key`` lives (None when ``key`` has no stable text)."""
+def entry_path(key: Any, build: Any = None) -> Path | None:
+    """Where the entry of model ``key``, built by ``build``, lives (None when ``key`` has no
+    stable text)."""
     import hashlib
     import json
 
@@ -303,20 +305,33 @@ def entry_path(key: Any) -> Path | None:
     text = repr(key)
     if " at 0x" in text:  # an object's default repr changes from process to process
         return None
-    digest = hashlib.sha256(json.dumps([ENTRY_FORMAT, text, _versions()]).encode()).hexdigest()
-    return Path(pytensor.config.base_compiledir) / "journeymodel" / f"{digest[:40]}.json"
+    digest = hashlib.sha256(json.dumps([ENTRY_FORMAT, text, _versions(build)]).encode())
+    name = f"{digest.hexdigest()[:40]}.json"
+    return Path(pytensor.config.base_compiledir) / "journeymodel" / name
 
 
-def _versions() -> list[str]:
-    """Versions of the libraries that shape the compiled code, and a hash of journeymodel's
-    own source (every module, as any may take part in a model's graph)."""
+def _versions(build: Any = None) -> list[str]:
+    """Versions of the libraries that shape the compiled code, and a hash of the source that
+    builds the graph: journeymodel's fit package and the package of ``build`` (its module
+    file outside journeymodel), or all of journeymodel when ``build`` is not a function."""
     import hashlib
+    import inspect
+    import sys
     from importlib.metadata import version
 
     import journeymodel
 
+    root = Path(journeymodel.__file__).parent.resolve()
+    module = sys.modules.get(build.__module__ or "") if inspect.isfunction(build) else None
+    file = Path(getattr(module, "__file__", None) or root / "__init__.py").resolve()
+    if module is None:
+        files = sorted(root.rglob("*.py"))
+    elif file.is_relative_to(root):
+        files = sorted({*root.joinpath("fit").glob("*.py"), *file.parent.rglob("*.py")})
+    else:
+        files = sorted({*root.joinpath("fit").glob("*.py"), file})
     source = hashlib.sha256()
-    for path in sorted(Path(journeymodel.__file__).parent.rglob("*.py")):
+    for path in files:
         source.update(path.as_posix().encode() + b"\0" + path.read_bytes())
     return [*(version(p) for p in ("pymc", "pytensor", "numba", "nutpie")), source.hexdigest()]
 
