@@ -7,11 +7,13 @@ The public API is small and stable (other model modules import it):
     samples the model's log density compiled by :mod:`journeymodel.fit.logdensity` (PyTensor's
     numba code, cached on disk across processes). Compiled models are also kept in the process
     under a caller-given key, so refitting the same structure on new data (``pm.Data``
-    values) does not compile again. Shows a rich progress bar on stderr.
+    values) does not compile again, and recorded on disk under that key: a later process
+    given the key and every data value loads the compiled model without importing PyMC
+    (:func:`journeymodel.fit.logdensity.load_entry`). Shows a rich progress bar on stderr.
     Returns a :class:`Sampling` with the posterior DataTree and compile / sampling seconds.
 :func:`diagnose`
     R-hat (rank-normalised, max), bulk ESS (min) and divergences of a posterior, as
-    :class:`Diagnostics`.
+    :class:`Diagnostics` (computed as ArviZ does, without ArviZ: :mod:`.convergence`).
 :func:`check_convergence`
     Compare :class:`Diagnostics` with the thresholds (R-hat <= 1.01, bulk ESS >= 400, no
     divergences) and issue a :class:`~journeymodel.errors.ConvergenceWarning` that lists the
