@@ -64,10 +64,11 @@ def fit_worker(events: str, order: int, out: str) -> list:
     model.fit_stats(stats)
     model._remember(journeys)
     steps.done("fit from the statistics (censored EM, chain, analytics)")
-    tree = model.to_datatree()
+    from journeymodel.io.persist import model_tree, write_tree
+
+    tree = model_tree(model)
     steps.done("model as a data tree (experience dataset included)")
     from journeymodel.io.outputs import atomic_path
-    from journeymodel.io.persist import write_tree
 
     with atomic_path(Path(out), "model file") as tmp:
         write_tree(tree, tmp, model.model_type)

@@ -221,3 +221,37 @@ def test_h5py_writer_leaves_other_trees_to_xarray(files, tmp_path):
     assert not (tmp_path / "m.nc").exists()
     persist.write_tree(tree, tmp_path / "m.nc", "markov")  # xarray writes it
     assert _xarray_tree(tmp_path / "m.nc")["p_conversion"].attrs == {"units": "1"}
+
+
+@pytest.mark.parametrize("name", ["order1", "order3", "ignore", "paths"])
+def test_numpy_groups_are_the_datatree(demo, files, name, tmp_path):
+    """A fitted model's numpy groups (what save writes, holding times included) convert to
+    its DataTree, and the file save writes has the objects xarray's writer makes of it."""
+    model = persist.load_model(files[name])
+    fresh = (MarkovJourneyModel(**model.get_params()).fit(demo) if name != "paths"
+             else persist.load_model(files[name]))
+    for m in (fresh, model):
+        groups = m.to_groups()  # before to_datatree, which turns the experience into xarray
+        assert isinstance(groups, H5Group)
+        xr.testing.assert_identical(groups.to_xarray_tree(), m.to_datatree())
+        if m.holding_ is not None:
+            xr.testing.assert_identical(groups["holding"].to_xarray(), m.holding_.to_dataset())
+    fresh.save(tmp_path / "saved.nc")
+    fresh.to_datatree().to_netcdf(tmp_path / "xarray.nc", engine="h5netcdf")
+    assert _hdf5_objects(tmp_path / "saved.nc") == _hdf5_objects(tmp_path / "xarray.nc")
+
+
+def test_fit_and_save_import_no_xarray(files, tmp_path):
+    import subprocess
+
+    events = tmp_path / "events.parquet"
+    make_demo_data(200, seed=1).events.to_parquet(events)
+    code = ("import sys, io, contextlib\n"
+            "from journeymodel.cli.app import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    main(['fit', 'markov', {str(events)!r}, '-o', {str(tmp_path / 'm.nc')!r}])\n"
+            "print(sorted(m for m in ('xarray', 'dask', 'h5netcdf') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    assert persist.load_model(tmp_path / "m.nc").order_ == 1

@@ -33,8 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
 START = "(start)"
-__all__ = ["START", "MAX_POSITION", "emotion_summary", "experience_counts",
-           "experience_dataset", "journey_experience", "mean_interval"]
+__all__ = ["START", "MAX_POSITION", "emotion_summary", "experience_arrays",
+           "experience_counts", "experience_dataset", "journey_experience", "mean_interval"]
 
 
 def _interval(m: Moments | None, n_groups: int, ci: float) -> dict[str, np.ndarray]:
@@ -78,6 +78,13 @@ def experience_dataset(stats: ExperienceStats, ci: float = 0.94) -> xr.Dataset:
     (:func:`experience_counts`, or a sum of them over parts of a log)."""
     import xarray as xr
 
+    data, coords, attrs = experience_arrays(stats, ci)
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def experience_arrays(stats: ExperienceStats, ci: float = 0.94) -> tuple[dict, dict, dict]:
+    """:func:`experience_dataset` as what ``xarray.Dataset`` takes: ``(data, coords, attrs)``
+    (the model file's ``experience`` group, written without xarray by ``fit markov``)."""
     names = np.asarray(stats.touchpoints, dtype=object)
     T = len(names)
     has = stats.has_sentiment
@@ -121,7 +128,7 @@ def experience_dataset(stats: ExperienceStats, ci: float = 0.94) -> xr.Dataset:
              "scored_events": int(stats.scored_events),
              "events": stats.n_events, "has_sentiment": int(has),
              "has_device": int(stats.has_device), "ci": float(ci)}
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return data, coords, attrs
 
 
 def journey_experience(journeys: JourneySet, *, stage_posterior: np.ndarray | None = None,

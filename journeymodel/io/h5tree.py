@@ -55,6 +55,11 @@ class H5Variable:
         return self.values.dtype
 
     @property
+    def encoding(self) -> dict[str, Any]:
+        """No encoding: the values are stored as they are (see :mod:`journeymodel.io.h5write`)."""
+        return {}
+
+    @property
     def shape(self) -> tuple[int, ...]:
         return self.values.shape
 
@@ -71,6 +76,37 @@ class H5Group:
         self.path, self.variables, self.attrs = path, variables, attrs
         self.sizes = sizes
         self.children = children or {}
+
+    @classmethod
+    def from_arrays(cls, data: dict[str, tuple[Any, Any]], coords: dict[str, Any] | None = None,
+                    attrs: dict[str, Any] | None = None,
+                    children: dict[str, H5Group] | None = None, path: str = "/") -> H5Group:
+        """A group from what ``xarray.Dataset(data, coords, attrs)`` takes: ``data`` maps names
+        to ``(dims, values)``, ``coords`` each dimension's labels (named after it); values
+        become numpy arrays as xarray makes them (lists of text: numpy text)."""
+        variables = {}
+        for name, (dims, values) in data.items():
+            dims = (dims,) if isinstance(dims, str) else tuple(dims)
+            variables[name] = H5Variable(name, dims, np.asarray(values), {})
+        for name, values in (coords or {}).items():
+            variables[name] = H5Variable(name, (name,), np.asarray(values), {})
+        sizes = {}
+        for var in variables.values():
+            if var.values.ndim != len(var.dims):
+                raise ValueError(f"{var.name}: {var.values.ndim} axes for dims {var.dims}")
+            for dim, n in zip(var.dims, var.values.shape, strict=True):
+                if sizes.setdefault(dim, n) != n:
+                    raise ValueError(f"{var.name}: dimension {dim!r} of {n}, not {sizes[dim]}")
+        children = dict(children or {})
+        for name, child in children.items():
+            child.rename(f"{path.rstrip('/')}/{name}")
+        return cls(path, variables, dict(attrs or {}), sizes, children)
+
+    def rename(self, path: str) -> None:
+        """Move this group (and its subgroups) to ``path``."""
+        self.path = path
+        for name, child in self.children.items():
+            child.rename(f"{path.rstrip('/')}/{name}")
 
     # -- the Dataset side --------------------------------------------------------------------
     def __getitem__(self, name: str) -> Any:
@@ -111,6 +147,13 @@ class H5Group:
 
         return xr.Dataset({n: xr.Variable(v.dims, v.values, v.attrs)
                            for n, v in self.variables.items()}, attrs=dict(self.attrs))
+
+    def to_xarray_tree(self) -> xr.DataTree:
+        """The group and its subgroups as an xarray DataTree."""
+        import xarray as xr
+
+        return xr.DataTree(self.to_xarray(), children={
+            name: child.to_xarray_tree() for name, child in self.children.items()})
 
 
 def as_dataset(ds: Any) -> xr.Dataset:

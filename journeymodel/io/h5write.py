@@ -26,6 +26,8 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
+    from journeymodel.io.h5tree import H5Group
+
 #: The NAME of a dimension scale that is only a dimension (netCDF-4's, as h5netcdf writes it).
 NOT_A_VARIABLE = b"This is a netCDF dimension but not a netCDF variable."
 #: Encoding keys that change what is stored (xarray would encode the values with them).
@@ -37,7 +39,7 @@ _VALUE_ENCODINGS = frozenset({"scale_factor", "add_offset", "units", "calendar",
 class _Plan:
     """One group to write: dimensions in order, the variables, its attributes."""
 
-    def __init__(self, path: str, ds: xr.Dataset, children: list[_Plan]) -> None:
+    def __init__(self, path: str, ds: xr.Dataset | H5Group, children: list[_Plan]) -> None:
         self.path, self.children = path, children
         self.dims = {str(d): int(n) for d, n in ds.sizes.items()}
         self.coords = [str(n) for n, v in ds.variables.items() if v.dims == (n,)]
@@ -51,7 +53,7 @@ class _Skip(Exception):
     """The tree needs xarray's writer."""
 
 
-def write_h5_tree(tree: xr.DataTree, path: str | os.PathLike) -> bool:
+def write_h5_tree(tree: xr.DataTree | H5Group, path: str | os.PathLike) -> bool:
     """Write ``tree`` to ``path`` as netCDF-4 (see the module docstring); False, with nothing
     written, when the tree needs xarray's writer."""
     try:
@@ -71,7 +73,7 @@ def write_h5_tree(tree: xr.DataTree, path: str | os.PathLike) -> bool:
     return True
 
 
-def _plan(node: xr.DataTree, outer: frozenset[str]) -> _Plan:
+def _plan(node: xr.DataTree | H5Group, outer: frozenset[str]) -> _Plan:
     ds = node.to_dataset(inherit=False)
     for name, var in ds.variables.items():
         if var.attrs or set(var.encoding) & _VALUE_ENCODINGS - {"dtype", "_FillValue"}:

@@ -107,7 +107,7 @@ def save_model(model: JourneyModel, path: str | Path) -> Path:
     from journeymodel.io.outputs import atomic_path
 
     path = Path(path)
-    tree = model.to_datatree()
+    tree = model_tree(model)
     if path.parent and not path.parent.exists():
         raise ModelFileError(f"{path}: the folder {path.parent} does not exist")
     try:
@@ -118,13 +118,23 @@ def save_model(model: JourneyModel, path: str | Path) -> Path:
     return path
 
 
-def write_tree(tree: xr.DataTree, path: str | Path, model_type: str) -> None:
-    """Write a model's data tree to ``path`` (no temporary name: :func:`save_model` gives
+def model_tree(model: JourneyModel) -> xr.DataTree | H5Group:
+    """What :func:`save_model` writes: numpy groups for :data:`H5_READERS` models that build
+    them (no xarray import), the model's xarray DataTree otherwise."""
+    groups = model.to_groups() if model.model_type in H5_READERS else None
+    return model.to_datatree() if groups is None else groups
+
+
+def write_tree(tree: xr.DataTree | H5Group, path: str | Path, model_type: str) -> None:
+    """Write :func:`model_tree` to ``path`` (no temporary name: :func:`save_model` gives
     one): with h5py for :data:`H5_READERS`, in the layout h5netcdf gives it, else with
     xarray and h5netcdf."""
+    from journeymodel.io.h5tree import H5Group
     from journeymodel.io.h5write import write_h5_tree
 
     if model_type not in H5_READERS or not write_h5_tree(tree, path):
+        if isinstance(tree, H5Group):
+            tree = tree.to_xarray_tree()
         tree.to_netcdf(path, engine="h5netcdf")
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
     from journeymodel.data.journeys import JourneySet
+    from journeymodel.io.h5tree import H5Group
 
 
 def k_candidates(name: str, value: Any, auto_range) -> list[int]:
@@ -172,20 +173,33 @@ class JourneyModel:
     # -- persistence -----------------------------------------------------------------------
     def to_datatree(self) -> xr.DataTree:
         """The fitted model as an xarray DataTree with the standard attributes."""
+        self._check_fitted()
+        tree = self._to_tree()
+        tree.attrs.update(self._file_attrs())
+        return tree
+
+    def to_groups(self) -> H5Group | None:
+        """:meth:`to_datatree` as numpy groups (:class:`journeymodel.io.h5tree.H5Group`), for a
+        model that can build them without xarray; None otherwise."""
+        self._check_fitted()
+        groups = self._to_groups()
+        if groups is not None:
+            groups.attrs.update(self._file_attrs())
+        return groups
+
+    def _to_groups(self) -> H5Group | None:
+        """The fitted state as numpy groups, or None (a subclass may build them)."""
+        return None
+
+    def _file_attrs(self) -> dict[str, Any]:
+        """The standard root attributes of a model file (see :mod:`journeymodel.io.persist`)."""
         from journeymodel import __version__
         from journeymodel.io.persist import SCHEMA_ATTR, TYPE_ATTR, VERSION_ATTR, to_attr
 
-        self._check_fitted()
-        tree = self._to_tree()
-        tree.attrs.update({
-            TYPE_ATTR: self.model_type,
-            SCHEMA_ATTR: self.schema_version,
-            VERSION_ATTR: __version__,
-            "params": to_attr(self.get_params()),
-            "ledger": to_attr(self.ledger_.to_dict()),
-            "journeys": to_attr(self.journeys_.to_dict()),
-        })
-        return tree
+        return {TYPE_ATTR: self.model_type, SCHEMA_ATTR: self.schema_version,
+                VERSION_ATTR: __version__, "params": to_attr(self.get_params()),
+                "ledger": to_attr(self.ledger_.to_dict()),
+                "journeys": to_attr(self.journeys_.to_dict())}
 
     @classmethod
     def from_datatree(cls, tree: xr.DataTree) -> Self:

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from journeymodel.choices import ATTRIBUTION_METHODS
 from journeymodel.errors import InputError, ModelFileError, OptionError
-from journeymodel.io.h5tree import as_dataset
+from journeymodel.io.h5tree import H5Group, as_dataset
 from journeymodel.models.base import JourneyMeta, JourneyModel, Result
 from journeymodel.models.markov import attribution as attr
 from journeymodel.models.markov.censoring import CENSORED_HANDLING, censored_allocation
@@ -50,7 +50,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
     from journeymodel.data.journeys import JourneySet
-    from journeymodel.io.h5tree import H5Group
 
 METHODS = ATTRIBUTION_METHODS
 
@@ -289,13 +288,19 @@ class MarkovJourneyModel(JourneyModel):
     @property
     def experience_(self) -> xr.Dataset | None:
         """Emotion curves and switch outcomes (None for a file saved before they existed)."""
-        if self._experience is None and self._experience_stats is not None:
-            from journeymodel.analysis.experience import experience_dataset
+        exp = self._experience_data()
+        if exp is not None:  # numpy groups become xarray when first used here
+            self._experience = as_dataset(exp)
+        return self._experience
 
-            self._experience = experience_dataset(self._experience_stats)
+    def _experience_data(self) -> xr.Dataset | H5Group | None:
+        """The experience group as it is: numpy groups (a loaded file's, or built from the
+        statistic without xarray) or an xarray Dataset."""
+        if self._experience is None and self._experience_stats is not None:
+            from journeymodel.analysis.experience import experience_arrays
+
+            self._experience = H5Group.from_arrays(*experience_arrays(self._experience_stats))
             self._experience_stats = None
-        if self._experience is not None:  # a loaded file's group, as xarray when first used
-            self._experience = as_dataset(self._experience)
         return self._experience
 
     @experience_.setter
@@ -488,7 +493,7 @@ class MarkovJourneyModel(JourneyModel):
             js["order_selection"] = self.order_table_.to_dict(orient="records")
         from journeymodel.analysis.experience import emotion_summary
 
-        js["emotion"], emotion_tables = emotion_summary(getattr(self, "experience_", None))
+        js["emotion"], emotion_tables = emotion_summary(self._experience_data())
         tables += emotion_tables
         time_kind = self.journeys_.time_kind
         kinds = {"visits": "count", "p_conversion": "probability",
@@ -514,12 +519,34 @@ class MarkovJourneyModel(JourneyModel):
     def _to_tree(self) -> xr.DataTree:
         import xarray as xr
 
+        data, coords, attrs = self._root_arrays()
+        children = {"experience": xr.DataTree(self.experience_)}
+        if self.holding_ is not None:
+            children["holding"] = xr.DataTree(self.holding_.to_dataset())
+        if self.order_table_ is not None:
+            children["order_selection"] = xr.DataTree(xr.Dataset.from_dataframe(
+                self.order_table_.set_index("order")))
+        return xr.DataTree(xr.Dataset(data, coords=coords, attrs=attrs), children=children)
+
+    def _to_groups(self) -> H5Group | None:
+        """:meth:`_to_tree` as numpy groups, without xarray (None with an order-selection table
+        or an experience dataset already in xarray: then :meth:`_to_tree`)."""
+        experience = self._experience_data()
+        if self.order_table_ is not None or not isinstance(experience, H5Group | None):
+            return None
+        children = {"experience": experience or H5Group.from_arrays({})}
+        if self.holding_ is not None:
+            children["holding"] = _holding_group(self.holding_)
+        data, coords, attrs = self._root_arrays()
+        return H5Group.from_arrays(data, coords, attrs, children)
+
+    def _root_arrays(self) -> tuple[dict, dict, dict]:
+        """The root group as ``(data, coords, attrs)``, what ``xarray.Dataset`` takes."""
         from journeymodel.io.persist import to_attr
 
         chain, c = self.chain_, self.counts_
         coo = chain.conc.tocoo()
         P = chain.P.tocoo()
-        count = sp.csr_matrix(chain.conc.shape)
         fi = np.searchsorted(chain.keys, c.from_key)
         n = chain.n
         ti = np.where(c.to_key >= 0, np.searchsorted(chain.keys, np.maximum(c.to_key, 0)),
@@ -527,47 +554,40 @@ class MarkovJourneyModel(JourneyModel):
         count = sp.csr_matrix((c.count, (fi, ti)), shape=chain.conc.shape).tocoo()
         to_labels = np.asarray(self.to_state_labels(), dtype=object)
         methods = list(HEURISTICS)
-        ds = xr.Dataset(
-            {"state_key": ("state", chain.keys),
-             "p_conversion": ("state", self.p_conversion_),
-             "expected_steps": ("state", self.expected_steps_),
-             "mean_dwell": ("state", self.mean_dwell_),
-             "conversion_value": ("state", self.conversion_value_),
-             "absorption": (("state", "outcome"), self.absorption_),
-             "from_index": ("transition", coo.row.astype(np.int64)),
-             "to_index": ("transition", coo.col.astype(np.int64)),
-             "from_state": ("transition", to_labels[coo.row].astype(str)),
-             "to_state": ("transition", to_labels[coo.col].astype(str)),
-             "concentration": ("transition", coo.data),
-             "probability": ("transition", P.data),
-             "count_from": ("observed", count.row.astype(np.int64)),
-             "count_to": ("observed", count.col.astype(np.int64)),
-             "count": ("observed", count.data),
-             "count_value": ("observed", _pair_values(c, chain.keys, count)),
-             "dwell_key": ("dwelling", c.dwell_key),
-             "dwell_sum": ("dwelling", c.dwell_sum),
-             "dwell_n": ("dwelling", c.dwell_n),
-             "heuristic_conversions": (("heuristic", "touchpoint"),
-                                       np.stack([self.heuristics_[m][0] for m in methods])),
-             "heuristic_value": (("heuristic", "touchpoint"),
-                                 np.stack([self.heuristics_[m][1] for m in methods]))},
-            coords={"state": np.asarray(self.state_labels(), dtype=object).astype(str),
-                    "outcome": list(chain.absorbing), "heuristic": methods,
-                    "touchpoint": list(self.journeys_.touchpoints)},
-            attrs={"order_": self.order_, "total_conversions": self.total_conversions_,
-                   "total_value": self.total_value_, "start_range": list(self.start_range_),
-                   "notes": to_attr(self.notes_)})
         extra = self.censored_counts_
-        ds["censored_from"] = ("censored_pair", np.searchsorted(chain.keys, extra.from_key))
-        ds["censored_to"] = ("censored_pair", _to_index(extra.to_key, chain.keys))
-        ds["censored_count"] = ("censored_pair", extra.count)
-        children = {"experience": xr.DataTree(self.experience_)}
-        if self.holding_ is not None:
-            children["holding"] = xr.DataTree(self.holding_.to_dataset())
-        if self.order_table_ is not None:
-            children["order_selection"] = xr.DataTree(xr.Dataset.from_dataframe(
-                self.order_table_.set_index("order")))
-        return xr.DataTree(ds, children=children)
+        data = {"state_key": ("state", chain.keys),
+                "p_conversion": ("state", self.p_conversion_),
+                "expected_steps": ("state", self.expected_steps_),
+                "mean_dwell": ("state", self.mean_dwell_),
+                "conversion_value": ("state", self.conversion_value_),
+                "absorption": (("state", "outcome"), self.absorption_),
+                "from_index": ("transition", coo.row.astype(np.int64)),
+                "to_index": ("transition", coo.col.astype(np.int64)),
+                "from_state": ("transition", to_labels[coo.row].astype(str)),
+                "to_state": ("transition", to_labels[coo.col].astype(str)),
+                "concentration": ("transition", coo.data),
+                "probability": ("transition", P.data),
+                "count_from": ("observed", count.row.astype(np.int64)),
+                "count_to": ("observed", count.col.astype(np.int64)),
+                "count": ("observed", count.data),
+                "count_value": ("observed", _pair_values(c, chain.keys, count)),
+                "dwell_key": ("dwelling", c.dwell_key),
+                "dwell_sum": ("dwelling", c.dwell_sum),
+                "dwell_n": ("dwelling", c.dwell_n),
+                "heuristic_conversions": (("heuristic", "touchpoint"),
+                                          np.stack([self.heuristics_[m][0] for m in methods])),
+                "heuristic_value": (("heuristic", "touchpoint"),
+                                    np.stack([self.heuristics_[m][1] for m in methods])),
+                "censored_from": ("censored_pair", np.searchsorted(chain.keys, extra.from_key)),
+                "censored_to": ("censored_pair", _to_index(extra.to_key, chain.keys)),
+                "censored_count": ("censored_pair", extra.count)}
+        coords = {"state": np.asarray(self.state_labels(), dtype=object).astype(str),
+                  "outcome": list(chain.absorbing), "heuristic": methods,
+                  "touchpoint": list(self.journeys_.touchpoints)}
+        attrs = {"order_": self.order_, "total_conversions": self.total_conversions_,
+                 "total_value": self.total_value_, "start_range": list(self.start_range_),
+                 "notes": to_attr(self.notes_)}
+        return data, coords, attrs
 
     def _from_tree(self, tree: xr.DataTree | H5Group) -> None:
         ds = tree.to_dataset()
@@ -610,6 +630,22 @@ class MarkovJourneyModel(JourneyModel):
         if "order_selection" in tree.children:
             self.order_table_ = (as_dataset(tree["order_selection"].to_dataset(inherit=False))
                                  .to_dataframe().reset_index())
+
+
+def _holding_group(h: HoldingTimes) -> H5Group:
+    """:meth:`HoldingTimes.to_dataset`'s layout (stats/holding.py) as a numpy group, without
+    xarray (tests/test_h5tree.py checks the two agree)."""
+    from journeymodel.stats.holding import BANDWIDTH, SHRINK
+
+    return H5Group.from_arrays(
+        {"edges": ("edge", h.edges), "cdf": (("row", "edge"), h.cdf),
+         "pair_src": ("pair", h.pair_src), "pair_dst": ("pair", h.pair_dst),
+         "pair_n": ("pair", h.pair_n), "p_next": ("pair", h.p_next),
+         "p_dropoff": ("src", h.p_dropoff)},
+        coords={"src": list(h.touchpoints), "dst": list(h.targets)},
+        attrs={"gap": float("nan") if h.gap is None else float(h.gap),
+               "time_kind": h.time_kind, "family": "smoothed empirical",
+               "bandwidth_bins": BANDWIDTH, "shrink": SHRINK})
 
 
 def _check_events(n_events: int) -> None:
