@@ -189,3 +189,24 @@ def test_the_threaded_route_gives_the_same_encoding(monkeypatch, nulls):
             np.testing.assert_array_equal(grouped["order"], np.argsort(codes, kind="stable"))
             np.testing.assert_array_equal(grouped["unicode"], np.asarray(
                 enc.dictionary.to_pylist()).astype(str))
+
+
+def test_a_log_already_grouped_by_customer_keeps_its_rows(monkeypatch):
+    """Rows grouped by customer and in time order: the encoder's grouping is the identity, no
+    gather; events and journeys equal those of pyarrow's encoder."""
+    n_cust, per = 500, 6
+    df = pd.DataFrame({
+        "customer_id": np.repeat([f"c{k}" for k in range(n_cust)], per),
+        "timestamp": np.arange(n_cust * per) * 60,
+        "touchpoint": np.tile(["web", "email", "web", "call", "web", "conversion"], n_cust)})
+    out = {}
+    for min_rows in (0, 1 << 40):
+        monkeypatch.setattr(encoding, "MIN_ROWS", min_rows)
+        out[min_rows] = read_events(df), load_journeys(df)
+    (ev_new, js_new), (ev_old, js_old) = out[0], out[1 << 40]
+    np.testing.assert_array_equal(ev_new.row, np.arange(len(df)))
+    for name in ("customer", "customers", "time", "touchpoint", "row"):
+        np.testing.assert_array_equal(getattr(ev_new, name), getattr(ev_old, name))
+    for name in ("codes", "offsets", "outcome", "customer"):
+        np.testing.assert_array_equal(getattr(js_new, name), getattr(js_old, name))
+    assert js_new.n_journeys == n_cust and (js_new.outcome == 0).all()
