@@ -17,9 +17,11 @@ time a little lower.
 
 Numpy also stops asking for transparent huge pages for its arrays (by
 default it calls ``madvise`` on every array above 4 MiB). Where the kernel's THP defrag setting is
-``madvise`` (the usual default), each such fault may compact memory to find a free 2 MiB page:
-on the tracker log of issue 20 on a busy machine that cost 1.5-2.5 s of system time against
-0.5-0.8 s for the same memory in 4 KiB pages (the user time was the same). Results are
+``madvise`` (the usual default), each such fault may compact memory to find a free 2 MiB page.
+On the tracker log of issue 20 (8M rows, fresh processes, a shared machine) huge pages cost
+0.4-0.5 s of system time when free ones were at hand and 2-4 s when the kernel compacted
+first (half the runs, and most runs while other jobs churned memory); 4 KiB pages cost
+0.9-1.1 s every time (the user time was the same). The steady cost is chosen. Results are
 unaffected; only where memory comes from changes.
 """
 
