@@ -50,7 +50,7 @@ def run_once(mode: str, folder: str, workers: int, memory: str) -> dict:
         with connect(Engine(workers=workers, worker_memory=memory), say=lambda _: None) as c:
             model = fit_scaled(MarkovJourneyModel(order=1), folder, client=c)
             peaks = c.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-            worker_peak = max(peaks.values()) / 1024
+            worker_peak = [p / 1024 for _, p in sorted(peaks.items())]
     attribution = model.attribution("removal", n_draws=0)
     wall = time.perf_counter() - start
     return {"wall": wall, "client_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -60,24 +60,27 @@ def run_once(mode: str, folder: str, workers: int, memory: str) -> dict:
 
 
 def measure(mode: str, folder: Path, workers: int, memory: str) -> dict:
+    load = os.getloadavg()[0]
     out = subprocess.run([sys.executable, __file__, "--one", mode, str(folder), "--workers",
                           str(workers), "--worker-memory", memory],
                          capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"{mode} run on {folder} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "load": load}
 
 
 def row(n: int, files: int, mode: str, r: dict, ref: dict | None) -> str:
     diff = "" if ref is None else f"{max(abs(a - b) for a, b in zip(
         r["conversions"], ref["conversions"], strict=True)):.1e}"
-    worker = "" if r["worker_mib"] is None else f"{r['worker_mib']:,.0f}"
+    worker = "" if r["worker_mib"] is None else " / ".join(f"{w:,.0f}" for w in r["worker_mib"])
     return (f"| {n:>12,} | {files:>5} | {mode:<22} | {r['wall']:>7.1f} | "
-            f"{n / r['wall']:>10,.0f} | {r['client_mib']:>8,.0f} | {worker:>8} | {diff:>8} |")
+            f"{n / r['wall']:>10,.0f} | {r['client_mib']:>8,.0f} | {worker:>8} | {diff:>8} | "
+            f"{r['load']:.1f} |")
 
 
 HEADER = ("| events       | files | run                    | wall s  | events/s   | client MiB"
-          " | worker MiB (max) | max Δ attribution |\n|---|---|---|---|---|---|---|---|")
+          " | worker MiB (each) | max Δ attribution | load |\n"
+          "|---|---|---|---|---|---|---|---|---|")
 
 
 def main() -> None:
