@@ -19,6 +19,7 @@ import journeymodel.data.encoding as encoding
 from journeymodel.data.encoding import dictionary_encode
 from journeymodel.data.events import read_events
 from journeymodel.data.journeys import load_journeys
+from journeymodel.data.options import ReadOptions
 from journeymodel.errors import DataWarning
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
@@ -210,3 +211,36 @@ def test_a_log_already_grouped_by_customer_keeps_its_rows(monkeypatch):
     for name in ("codes", "offsets", "outcome", "customer"):
         np.testing.assert_array_equal(getattr(js_new, name), getattr(js_old, name))
     assert js_new.n_journeys == n_cust and (js_new.outcome == 0).all()
+
+
+def test_a_log_grouped_by_customer_out_of_time_order(monkeypatch):
+    """Rows grouped by customer, each customer's in time order, but the log not in time order
+    (a transaction log sorted by customer, as exported for lifetimes): the encoder's grouping
+    gives no per-row codes and no sort is needed; events, duplicates and journeys equal those
+    of pyarrow's encoder. (This layout once failed with "'NoneType' object is not
+    subscriptable" in the duplicate check.)"""
+    rng = np.random.default_rng(3)
+    n_cust = 400
+    per = rng.integers(1, 6, n_cust)
+    cust = np.repeat([f"c{k}" for k in range(n_cust)], per)
+    start = rng.integers(0, 10_000, n_cust)
+    steps = rng.integers(0, 3, len(cust)) * 60  # zero steps: same-time rows, some duplicates
+    first = np.repeat(np.cumsum(per) - per, per)
+    t = np.repeat(start, per) * 60 + (np.cumsum(steps) - np.cumsum(steps)[first])
+    df = pd.DataFrame({"customer_id": cust, "timestamp": t, "touchpoint": "conversion",
+                       "amount": rng.integers(1, 4, len(cust))})
+    assert not (np.diff(df["timestamp"]) >= 0).all()
+    opts = ReadOptions(value_col="amount", touchpoints_required=False)
+    out = {}
+    for min_rows in (0, 1 << 40):
+        monkeypatch.setattr(encoding, "MIN_ROWS", min_rows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            out[min_rows] = read_events(df, opts), load_journeys(df, opts)
+    (ev_new, js_new), (ev_old, js_old) = out[0], out[1 << 40]
+    assert ev_new.ledger.dropped == ev_old.ledger.dropped
+    assert ev_new.ledger.dropped.get("duplicate", 0) > 0
+    for name in ("customer", "customers", "time", "touchpoint", "row"):
+        np.testing.assert_array_equal(getattr(ev_new, name), getattr(ev_old, name))
+    for name in ("codes", "offsets", "outcome", "customer", "value"):
+        np.testing.assert_array_equal(getattr(js_new, name), getattr(js_old, name))

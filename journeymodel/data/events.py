@@ -196,6 +196,8 @@ def _events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable
         customer = grouped_codes(grouped)
     cust_s, time_s = (customer, time) if every_row else (customer[idx], time[idx])
     order, sorted_cust = sort_order(cust_s, time_s, grouped if every_row else None)
+    if cust_s is None and sorted_cust is None:  # rows out of time order: codes per row needed
+        cust_s = grouped_codes(grouped)
     from_encoder = every_row and "order" in grouped  # then every id is used: no compact
     # let go of what is no longer needed (at 8M rows fresh memory costs as much as the work)
     grouped.clear()
