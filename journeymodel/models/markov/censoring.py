@@ -124,15 +124,16 @@ def _em(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, start_extra, accelerate=
     moves the map more than the plain steps did is replaced by the plain steps' point.
     """
     scale = _TOL * max(cc.sum(), 1.0)
+    cc_ent = cc[ent_cell]  # gathered once: every step uses the same values
 
     def step(extra):
         tot = pn + extra
-        rowsum = np.bincount(prow, weights=tot, minlength=n_rows)
-        p = np.divide(tot, rowsum[prow], out=np.zeros_like(tot), where=rowsum[prow] > 0)
+        rowsum = np.bincount(prow, weights=tot, minlength=n_rows)[prow]
+        p = np.divide(tot, rowsum, out=np.zeros_like(tot), where=rowsum > 0)
         num = p[ent_pair] * surv
-        Z = np.bincount(ent_cell, weights=num, minlength=len(cc))
-        share = np.divide(num, Z[ent_cell], out=np.zeros_like(num), where=Z[ent_cell] > 0)
-        return np.bincount(ent_pair, weights=cc[ent_cell] * share, minlength=len(pn))
+        Z = np.bincount(ent_cell, weights=num, minlength=len(cc))[ent_cell]
+        share = np.divide(num, Z, out=np.zeros_like(num), where=Z > 0)
+        return np.bincount(ent_pair, weights=cc_ent * share, minlength=len(pn))
 
     # the plain EM starts from zero expected counts, its first step from start_extra
     x, steps = step(start_extra), 1
