@@ -1,7 +1,7 @@
 """Benchmark the BG/NBD (+ Gamma-Gamma spend) posterior end to end, beside pymc-marketing.
 
 Run: ``.venv/bin/python benchmarks/bench_clv.py [--sizes 2357,100000] [--pmm PYTHON]
-[--draws N] [--tune N] [--chains N]``
+[--draws N] [--tune N] [--chains N] [--models bgnbd,spend] [--pmm-timeout SECONDS]``
 
 For each size it writes a transaction log (``customer_id, date, event, amount``; every row a
 purchase) and times, each in a fresh process (imports, reading, compiling and sampling count):
@@ -138,9 +138,13 @@ def run_pmm(python: str, log: Path, spend: bool, args, folder: Path) -> dict:
     script.write_text(PMM_SCRIPT)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    done = subprocess.run([python, str(script), str(log), str(args.draws), str(args.tune),
-                           str(args.chains), str(int(spend)), END],
-                          capture_output=True, text=True)
+    try:
+        done = subprocess.run([python, str(script), str(log), str(args.draws), str(args.tune),
+                               str(args.chains), str(int(spend)), END],
+                              capture_output=True, text=True, timeout=args.pmm_timeout)
+    except subprocess.TimeoutExpired:  # a lower bound of its time, said as one
+        return {"wall_s": args.pmm_timeout, "timed_out": True, "load": load,
+                "load_after": os.getloadavg()[0]}
     wall = time.perf_counter() - t0
     if done.returncode:
         raise SystemExit(f"pymc-marketing failed:\n{done.stderr[-3000:]}")
@@ -156,6 +160,11 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--models", default="bgnbd,spend",
+                    help="which rows: bgnbd (BG/NBD alone), spend (BG/NBD + Gamma-Gamma)")
+    ap.add_argument("--pmm-timeout", type=float, default=None,
+                    help="stop pymc-marketing after this many seconds and print the time as "
+                         "a lower bound (> T s, ratio > T / ours)")
     args = ap.parse_args()
     has_pmm = Path(args.pmm).exists()
     rows = []
@@ -164,7 +173,7 @@ def main() -> None:
         for n in (int(s) for s in args.sizes.split(",")):
             log, what = make_log(n, folder)
             print(f"{n:,} customers: {what}", flush=True)
-            for spend in (False, True):
+            for spend in [m == "spend" for m in args.models.split(",")]:
                 ours = run_ours(log, spend, args, folder)
                 peer = run_pmm(args.pmm, log, spend, args, folder) if has_pmm else None
                 rows.append((n, spend, ours, peer))
@@ -184,9 +193,12 @@ def _row(n, spend, ours, peer) -> str:
     if peer is None:
         return f"| {n:,} | {what} | {mine} | {diag} | not run | - | - |"
     theirs = peer["wall_s"]
-    return (f"| {n:,} | {what} | {mine} | {diag} | {theirs:.1f} s (load {peer['load']:.1f}-"
-            f"{peer['load_after']:.1f}) | {peer['r_hat']:.3f} / {peer['ess']:,.0f} | "
-            f"{theirs / ours['wall_s']:.2f}x |")
+    load = f"load {peer['load']:.1f}-{peer['load_after']:.1f}"
+    if peer.get("timed_out"):
+        return (f"| {n:,} | {what} | {mine} | {diag} | > {theirs:.0f} s (stopped; {load}) | "
+                f"- | > {theirs / ours['wall_s']:.1f}x |")
+    return (f"| {n:,} | {what} | {mine} | {diag} | {theirs:.1f} s ({load}) | "
+            f"{peer['r_hat']:.3f} / {peer['ess']:,.0f} | {theirs / ours['wall_s']:.2f}x |")
 
 
 if __name__ == "__main__":
