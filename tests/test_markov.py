@@ -333,10 +333,10 @@ def test_dwell_times_and_holdout_auc(events):
     # repeats are merged: ad -> ad (p = 0.2) makes ad's dwell geometric sums of 5 h gaps
     np.testing.assert_allclose(m.mean_dwell_[[lab.index(s) for s in ("ad", "web", "call")]],
                                np.array([5 / 0.8, 5, 5]) * 3600, rtol=0.1)
-    from journeymodel.models.markov.predict import holdout_scores
+    from journeymodel.models.markov.holdout import holdout_stats
 
     tr, ho = js.split(0.3, 0)
-    s = holdout_scores(MarkovJourneyModel().fit(tr), ho, seed=0)
+    s = holdout_stats(MarkovJourneyModel().fit(tr), ho, seed=0).result()
     assert s["auc"] > 0.6 and 0 < s["log_loss"] < 0.7
 
 

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from journeymodel.data.journeyset import CENSORED, CONVERSION, JourneySet, csr_event_index
-from journeymodel.errors import OptionError
+from journeymodel.data.journeyset import CENSORED, JourneySet
 from journeymodel.models.base import JourneyModel, Result
 from journeymodel.stats.transitions import state_sequences
 
@@ -250,64 +249,6 @@ def _nanmean(x: np.ndarray) -> float | None:
 
 def _last_window(paths: np.ndarray, order: int) -> list[str]:
     return [" > ".join(p.split(" > ")[-order:]) if p else "(start)" for p in paths]
-
-
-# ---------------------------------------------------------------------------------------------
-# Held-out scores
-
-
-def cut_journeys(journeys: JourneySet, seed: int | np.random.Generator = 0) -> JourneySet:
-    """Each journey cut after a random number of its touchpoints, uniform on 1..L (0 if L = 0).
-
-    The held-out score predicts each completed journey's conversion from where it stood at the
-    cut, as :func:`predict_in_flight` would have seen it then.
-    """
-    rng = np.random.default_rng(seed)
-    L = journeys.lengths
-    keep = np.where(L > 0, 1 + np.floor(rng.random(len(L)) * L).astype(np.int64), 0)
-    offsets = np.zeros(len(L) + 1, np.int64)
-    np.cumsum(keep, out=offsets[1:])
-    starts = journeys.offsets[:-1]
-    ev = csr_event_index(np.column_stack([starts, starts + keep]).ravel(),
-                         np.arange(0, 2 * len(L), 2)) if len(L) else np.zeros(0, np.int64)
-    pick = (lambda a: None if a is None else a[ev])  # noqa: E731
-    return replace(journeys, codes=journeys.codes[ev], offsets=offsets,
-                   times=journeys.times[ev], sentiment=pick(journeys.sentiment),
-                   device=pick(journeys.device))
-
-
-def holdout_scores(model: JourneyModel, holdout: JourneySet,
-                   seed: int | np.random.Generator = 0) -> dict[str, float]:
-    """Log-loss and AUC of conversion prediction on held-out completed journeys.
-
-    Each held-out journey that has ended (converted, churned or dropped off) is cut at a random
-    point (:func:`cut_journeys`) and its P(conversion) read from the chain at that point;
-    journeys in an unseen state get the start state's P(conversion). Weighted by journey
-    weights. AUC is the weighted Mann-Whitney probability that a converting journey scores
-    above a non-converting one (ties count half).
-    """
-    done = holdout.take(holdout.outcome != CENSORED)
-    if done.n_journeys == 0:
-        raise OptionError("the held-out part has no completed journey to score")
-    res = state_of_journeys(model, cut_journeys(done, seed))
-    p = np.where(res["known"], res["p_conversion"], model.p_conversion_[0])
-    y = done.outcome == CONVERSION
-    w = done.weight
-    pc = np.clip(p, 1e-12, 1 - 1e-12)
-    logloss = float(-np.sum(w * np.where(y, np.log(pc), np.log1p(-pc))) / w.sum())
-    return {"n_journeys": int(done.n_journeys), "log_loss": logloss, "auc": _auc(p, y, w),
-            "unknown_state": int((~res["known"]).sum())}
-
-
-def _auc(score: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-    wp, wn = w[y].sum(), w[~y].sum()
-    if wp == 0 or wn == 0:
-        return float("nan")
-    us, inv = np.unique(score, return_inverse=True)
-    pos = np.bincount(inv, weights=np.where(y, w, 0.0), minlength=len(us))
-    neg = np.bincount(inv, weights=np.where(y, 0.0, w), minlength=len(us))
-    neg_below = np.cumsum(neg) - neg
-    return float(np.sum(pos * (neg_below + 0.5 * neg)) / (wp * wn))
 
 
 # ---------------------------------------------------------------------------------------------
