@@ -1,7 +1,8 @@
 """Event logs bigger than one process: the same models on Dask (``docs/scale.md``).
 
 :func:`fit_scaled` fits a model from statistics summed over the partitions of a log on a Dask
-cluster (:func:`fit_scaled_holdout` with held-out scores); :class:`Engine` says which cluster. Dask is imported only when one of them runs.
+cluster (:func:`fit_scaled_holdout` with held-out scores); :class:`Engine` says which
+cluster. Dask is imported only when one of them runs.
 """
 
 from journeymodel.lazy import exports
