@@ -197,17 +197,17 @@ def test_killed_simulate_leaves_no_partial_output(files, tmp_path, sig, code, na
 
 _SLOW_SAVE = """
 import sys, time
-import xarray as xr
+import journeymodel.io.persist as persist
 from journeymodel.cli.app import main
 
-real = xr.DataTree.to_netcdf
+real = persist.write_tree
 
-def slow(self, target, **kw):  # write the model, then hang as a slow disk would
-    real(self, target, **kw)
+def slow(tree, target, model_type):  # write the model, then hang as a slow disk would
+    real(tree, target, model_type)
     print("saving", flush=True)
     time.sleep(60)
 
-xr.DataTree.to_netcdf = slow
+persist.write_tree = slow
 sys.exit(main(sys.argv[1:]))
 """
 
