@@ -5,6 +5,20 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(scope="module")
+def client():
+    """A small in-process Dask cluster (2 workers, one thread each) for a test module, closed
+    after it (the scale tests share it)."""
+    import logging
+
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
 @pytest.fixture
 def run_cli(capsys):
     """Run the CLI in-process: returns (exit code, stdout, stderr)."""

@@ -5,7 +5,6 @@ in-process LocalCluster serves the module (closed at the end)."""
 
 from __future__ import annotations
 
-import logging
 import warnings
 from functools import cache
 
@@ -28,16 +27,6 @@ from journeymodel.scale.engine import map_log
 from journeymodel.scale.fit import fit_scaled
 
 pytest.importorskip("dask.distributed")
-
-
-@pytest.fixture(scope="module")
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as c:
-        yield c
 
 
 @cache

@@ -6,7 +6,6 @@ LocalCluster serves the module (closed at the end)."""
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from functools import cache
 from pathlib import Path
@@ -43,16 +42,6 @@ from journeymodel.stats.summary import journey_summary
 pytest.importorskip("dask.distributed")
 #: The demo log drops two rows: a worker thread of the in-process cluster may warn of it.
 pytestmark = pytest.mark.filterwarnings("ignore::journeymodel.errors.DataWarning")
-
-
-@pytest.fixture(scope="module")
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as c:
-        yield c
 
 
 @cache

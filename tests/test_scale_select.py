@@ -5,7 +5,6 @@ scores add up over the partitions. One small in-process LocalCluster serves the 
 
 from __future__ import annotations
 
-import logging
 import warnings
 
 import numpy as np
@@ -29,16 +28,6 @@ from journeymodel.models.markov.select import (
 from journeymodel.scale.fit import fit_scaled
 
 pytest.importorskip("dask.distributed")
-
-
-@pytest.fixture(scope="module")
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ for ``n_stages="auto"``. One small in-process LocalCluster serves the module."""
 
 from __future__ import annotations
 
-import logging
 import warnings
 
 import numpy as np
@@ -25,16 +24,6 @@ from journeymodel.scale.fit import fit_scaled
 pytest.importorskip("dask.distributed")
 
 PARAMETERS = ("startprob_", "transmat_", "emissionprob_", "exitprob_", "mean_position_")
-
-
-@pytest.fixture(scope="module")
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
