@@ -543,21 +543,28 @@ class HoldingTimes:
         return (pmf @ np.nan_to_num(mid))[rows]
 
     # -- persistence -------------------------------------------------------------------------
+    def to_arrays(self) -> tuple[dict, dict, dict]:
+        """``(data_vars, coords, attrs)`` of the ``holding`` group of model files, as plain
+        arrays (what :meth:`to_dataset` wraps, and what the Markov model's h5py writer
+        stores without xarray)."""
+        return (
+            {"edges": ("edge", self.edges), "cdf": (("row", "edge"), self.cdf),
+             "pair_src": ("pair", self.pair_src), "pair_dst": ("pair", self.pair_dst),
+             "pair_n": ("pair", self.pair_n), "p_next": ("pair", self.p_next),
+             "p_dropoff": ("src", self.p_dropoff)},
+            {"src": list(self.touchpoints), "dst": list(self.targets)},
+            {"gap": float("nan") if self.gap is None else float(self.gap),
+             "time_kind": self.time_kind, "family": "smoothed empirical",
+             "bandwidth_bins": BANDWIDTH, "shrink": SHRINK})
+
     def to_dataset(self) -> xr.Dataset:
         """The distributions as an xarray Dataset (the ``holding`` group of model files;
         dimensions ``src`` and ``dst`` name the touchpoints and targets, which do not clash
         with a parent group's ``touchpoint``)."""
         import xarray as xr
 
-        return xr.Dataset(
-            {"edges": ("edge", self.edges), "cdf": (("row", "edge"), self.cdf),
-             "pair_src": ("pair", self.pair_src), "pair_dst": ("pair", self.pair_dst),
-             "pair_n": ("pair", self.pair_n), "p_next": ("pair", self.p_next),
-             "p_dropoff": ("src", self.p_dropoff)},
-            coords={"src": list(self.touchpoints), "dst": list(self.targets)},
-            attrs={"gap": float("nan") if self.gap is None else float(self.gap),
-                   "time_kind": self.time_kind, "family": "smoothed empirical",
-                   "bandwidth_bins": BANDWIDTH, "shrink": SHRINK})
+        data, coords, attrs = self.to_arrays()
+        return xr.Dataset(data, coords=coords, attrs=attrs)
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> HoldingTimes:

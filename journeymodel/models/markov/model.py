@@ -633,19 +633,9 @@ class MarkovJourneyModel(JourneyModel):
 
 
 def _holding_group(h: HoldingTimes) -> H5Group:
-    """:meth:`HoldingTimes.to_dataset`'s layout (stats/holding.py) as a numpy group, without
-    xarray (tests/test_h5tree.py checks the two agree)."""
-    from journeymodel.stats.holding import BANDWIDTH, SHRINK
-
-    return H5Group.from_arrays(
-        {"edges": ("edge", h.edges), "cdf": (("row", "edge"), h.cdf),
-         "pair_src": ("pair", h.pair_src), "pair_dst": ("pair", h.pair_dst),
-         "pair_n": ("pair", h.pair_n), "p_next": ("pair", h.p_next),
-         "p_dropoff": ("src", h.p_dropoff)},
-        coords={"src": list(h.touchpoints), "dst": list(h.targets)},
-        attrs={"gap": float("nan") if h.gap is None else float(h.gap),
-               "time_kind": h.time_kind, "family": "smoothed empirical",
-               "bandwidth_bins": BANDWIDTH, "shrink": SHRINK})
+    """:meth:`HoldingTimes.to_arrays` as a numpy group, without xarray."""
+    data, coords, attrs = h.to_arrays()
+    return H5Group.from_arrays(data, coords=coords, attrs=attrs)
 
 
 def _check_events(n_events: int) -> None:
