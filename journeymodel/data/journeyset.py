@@ -194,7 +194,7 @@ class JourneySet:
         """
         import pyarrow as pa
 
-        from journeymodel.scale.hashing import fnv1a
+        from journeymodel.data.hashing import fnv1a
 
         if isinstance(seed, np.random.Generator):
             seed = int(seed.integers(2**63))

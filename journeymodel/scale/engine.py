@@ -169,7 +169,7 @@ def customer_keys(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     >>> bool(k[0] == k[1]), bool(k[0] != k[2]), int(k[3])
     (True, True, 0)
     """
-    from journeymodel.scale.hashing import fnv1a
+    from journeymodel.data.hashing import fnv1a
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
