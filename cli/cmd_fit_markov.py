@@ -18,7 +18,8 @@ def register(app: typer.Typer, fit: typer.Typer) -> None:
     fit.command(name="markov")(fit_markov)
 
 
-def _parse_order(text: str):
+def parse_order(text: str):
+    """``--order``'s value: 1..4, or ``"auto"``."""
     from journeymodel.errors import OptionError
 
     if text.strip().lower() == "auto":
@@ -64,7 +65,7 @@ def fit_markov(
     from journeymodel.models.markov.model import MarkovJourneyModel
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
-    model = MarkovJourneyModel(order=_parse_order(order), prior=prior,
+    model = MarkovJourneyModel(order=parse_order(order), prior=prior,
                                collapse_repeats=not keep_repeats, seed=seed,
                                censored=censored.value)
     scores = None

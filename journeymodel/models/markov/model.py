@@ -149,10 +149,15 @@ class MarkovJourneyModel(JourneyModel):
         InputError
             No journey has a touchpoint, or no journey has ended.
         """
+        from journeymodel.data.memory import reuse_freed_memory
+
         self._check_params()
         _check_events(journeys.n_events)
-        order, table = self._chosen_order(journeys)
-        self.fit_stats(transition_stats(journeys, order, self.collapse_repeats))
+        # the statistics make and free arrays of every event: reusing the freed memory saves
+        # the kernel's mapping of fresh pages (0.5-2.5 s of system time at 8M events, issue 20)
+        with reuse_freed_memory():
+            order, table = self._chosen_order(journeys)
+            self.fit_stats(transition_stats(journeys, order, self.collapse_repeats))
         self.order_table_ = table
         self._remember(journeys)
         return self
