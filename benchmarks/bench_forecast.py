@@ -4,7 +4,11 @@
    target: under 10 s), for a Markov (order 1) and a stages (K = 4) model. The in-flight
    journeys are those of the sample generator's log cut at 2025-10-01 (about 6,400 at 20,000
    customers), repeated to reach the size (the work per journey does not depend on who it is).
-   Times are wall-clock of ``forecast_in_flight`` (the model fit is not timed).
+   Times are wall-clock of ``forecast_in_flight`` (the model fit is not timed). Each copy of
+   a journey is given its own customer id (chance is keyed by the journey, issue 15: copies
+   with one id would share their random numbers). ``--before DIR`` times the code of another
+   checkout first (``git archive 34483d4 | tar -x -C DIR``: the simulation before its chance
+   was keyed by journey), in a subprocess importing the package from ``DIR``.
 2. **Backtests** on two known processes at several seeds and cut dates: a Markov model
    (order 1), and on the sample data also a stages model (K = 4, the generator's own family),
    fitted on the log up to the cut, forecast ahead with 200 draws, beside what the
@@ -21,6 +25,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_forecast.py            # both (a few minutes)
     .venv/bin/python benchmarks/bench_forecast.py --speed    # the speed table only
+    .venv/bin/python benchmarks/bench_forecast.py --speed --before /tmp/old  # and the old code
     .venv/bin/python benchmarks/bench_forecast.py --backtest # the backtest table only
 """
 
@@ -28,8 +33,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import time
 import warnings
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,6 +59,9 @@ def speed(n_flight: int = 100_000, draws: int = 200) -> pd.DataFrame:
     reps = -(-n_flight // len(flight))
     big = cut.take(np.concatenate([np.flatnonzero(cut.outcome != CENSORED),
                                    np.tile(flight, reps)[:n_flight]]))
+    ids = np.array([f"c{i:07d}" for i in range(big.n_journeys)], dtype=object)
+    big = replace(big, customer=np.arange(big.n_journeys, dtype=big.customer.dtype),
+                  customers=ids)  # every copy its own customer
     rows = []
     for name, model in (("markov (order 1)", MarkovJourneyModel()),
                         ("stages (K = 4)", StageModel(n_stages=4, restarts=1, seed=0))):
@@ -82,9 +94,6 @@ def _row(process, seed, as_of, cut, full, horizon, stages: bool = False) -> dict
 
 
 def backtests(seeds=(11, 12, 13, 14)) -> pd.DataFrame:
-    import sys
-    from pathlib import Path
-
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     import known_process as kp
 
@@ -109,13 +118,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--backtest", action="store_true")
+    parser.add_argument("--before", metavar="DIR", help="also time the package in DIR "
+                        "(a checkout of another commit), first")
+    parser.add_argument("--table-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.table_only:  # the subprocess of --before
+        print(speed().to_string(index=False))
+        return
     both = not (args.speed or args.backtest)
     warnings.simplefilter("default")
-    print(f"cores: {os.cpu_count()}; timings are pessimistic while other jobs share them")
+    print(f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; timings are "
+          "pessimistic while other jobs share them")
     if args.speed or both:
         print("\nForecast of 100,000 journeys in flight, 30 days, 200 draws (target < 10 s)")
+        if args.before:
+            print(f"before ({args.before}):")
+            env = {**os.environ, "PYTHONPATH": str(Path(args.before).resolve())}
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), "--table-only"],
+                           env=env, cwd="/", check=True)
+            print("this checkout:")
         print(speed().to_string(index=False))
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     if args.backtest or both:
         table = backtests()
         print("\nBacktests (200 draws)")

@@ -42,8 +42,9 @@ def forecast(
         "[default: 200].", show_default=False)] = None,
     as_json: JsonFlag = False,
     out: Annotated[Path | None, typer.Option(
-        "-o", "--out", dir_okay=False, help="Write the forecast table to CSV/Parquet (with "
-        "--from: one row per journey in flight).")] = None,
+        "-o", "--out", help="Write the forecast table to CSV/Parquet (with --from: one row "
+        "per journey in flight; on Dask a new folder of Parquet part files, written by the "
+        "workers).")] = None,
     seed: SeedOpt = 0,
     discount_rate: Annotated[float | None, typer.Option(
         "--discount-rate", help="Yearly discount rate of customer lifetime value (bgnbd "
@@ -60,11 +61,15 @@ def forecast(
     """
     from journeymodel.cli.options import load_model_cli
     from journeymodel.cli.output import print_result, write_frame
+    from journeymodel.cli.scaled import check_parts_output, current_engine
 
     from journeymodel.io.outputs import check_table_output
 
-    if out is not None:  # before any work: not over an input, a known format, writable
-        check_table_output(out, [model, events, read.config_path], "forecast table")
+    inputs = [model, events, read.config_path]
+    if out is not None and current_engine() is not None and events is not None:
+        out = check_parts_output(out, inputs, "forecast rows", "forecast")  # before any work
+    elif out is not None:  # before any work: not over an input, a known format, writable
+        check_table_output(out, inputs, "forecast table")
     fitted = load_model_cli(model)
     if fitted.model_type in IN_FLIGHT:
         if discount_rate is not None:
@@ -72,10 +77,10 @@ def forecast(
 
             raise OptionError(f"--discount-rate applies to churn models (customer lifetime "
                               f"value), not to a {fitted.model_type} model")
-        result = _in_flight(fitted, events, horizon, journeys, as_of, draws, read, seed)
+        result = _in_flight(fitted, events, horizon, journeys, as_of, draws, read, seed, out)
+        if current_engine() is not None:  # the workers wrote the rows
+            out = None
     else:
-        from journeymodel.cli.scaled import current_engine
-
         if current_engine() is not None:
             from journeymodel.errors import OptionError
 
@@ -89,8 +94,9 @@ def forecast(
     print_result(result, as_json=as_json)
 
 
-def _in_flight(fitted, events, horizon, journeys, as_of, draws, read, seed):
-    """Markov and stages models: the journeys in flight of ``--from``."""
+def _in_flight(fitted, events, horizon, journeys, as_of, draws, read, seed, out=None):
+    """Markov and stages models: the journeys in flight of ``--from`` (on Dask, the workers
+    forecast them and write their rows to the folder ``out``)."""
     from journeymodel.cli.scaled import current_engine
 
     from journeymodel.analysis.forecast import forecast_in_flight, journeys_as_of
@@ -109,11 +115,16 @@ def _in_flight(fitted, events, horizon, journeys, as_of, draws, read, seed):
     if engine is None:
         log = journeys_as_of(events, read, as_of)
         forecast = forecast_in_flight(fitted, log, horizon, n_draws=n_draws, seed=seed)
-    else:  # the log read on Dask, its journeys in flight forecast here
+    else:  # the log read and its journeys in flight forecast on the workers
         from journeymodel.scale.inflight import forecast_on_dask
 
-        forecast, log = forecast_on_dask(fitted, events, read, engine, horizon, as_of=as_of,
-                                         n_draws=n_draws, seed=seed, progress=True)
+        forecast, log, parts = forecast_on_dask(fitted, events, read, engine, horizon,
+                                                as_of=as_of, n_draws=n_draws, seed=seed,
+                                                out=out, progress=True)
+        if parts is not None:
+            typer.echo(f"wrote the forecast of {parts.rows:,} journeys in flight to {out} "
+                       f"({len(parts.files):,} Parquet part file"
+                       f"{'s' if len(parts.files) != 1 else ''})", err=True)
     result = forecast.to_result()
     if as_of is not None and log.ledger.dropped.get("after_observed_until", 0):
         if engine is None:

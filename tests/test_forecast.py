@@ -47,6 +47,9 @@ class ExpHolding:
     def sample(self, src, dst, elapsed, rng):
         return np.asarray(elapsed, float) + rng.exponential(1.0 / self.rate[src, dst])
 
+    def sample_uniform(self, src, dst, elapsed, u):
+        return np.asarray(elapsed, float) - np.log1p(-np.asarray(u, float)) / self.rate[src, dst]
+
     def mean(self, src, dst):
         return 1.0 / self.rate[src, dst]
 
@@ -387,32 +390,39 @@ def test_option_by_option_draws_are_the_reference_draws():
     w = rng.random((20_000, 6)) * (rng.random((20_000, 6)) < 0.6)
     w[:50] = 0.0
     w[50:100, :3] = 0.25  # ties
-    want = fl._categorical(np.cumsum(w, axis=1), np.random.default_rng(9))
-    got = fl._categorical_columns(list(np.ascontiguousarray(w.T)), np.random.default_rng(9))
+    r = np.random.default_rng(9).random(len(w))
+    want = fl._categorical(np.cumsum(w, axis=1), r)
+    got = fl._categorical_columns(list(np.ascontiguousarray(w.T)), r)
     assert np.array_equal(got, want)
     table = np.cumsum(rng.random((40, 5)) * (rng.random((40, 5)) < 0.7), axis=1)
     row = rng.integers(0, 40, 30_000)
-    assert np.array_equal(fl._categorical_rows(table, row, np.random.default_rng(2)),
-                          fl._categorical(table[row], np.random.default_rng(2)))
+    r = np.random.default_rng(2).random(len(row))
+    assert np.array_equal(fl._categorical_rows(table, row, r), fl._categorical(table[row], r))
 
 
-def test_markov_moves_by_guide_table_are_the_binary_search():
-    """MarkovProcess.propose finds each move through its guide table: the entries of a binary
-    search over the flat row CDFs of the draws (the first version), bit for bit."""
+def test_markov_moves_by_guide_table_are_the_search_of_each_row():
+    """MarkovProcess.propose finds each move through its guide table: the first entry of the
+    particle's row whose running sum within the row is above its uniform (a search of that row
+    alone, item by item), bit for bit."""
     from journeymodel.analysis import inflight as fl
+    from journeymodel.analysis.chance import PROPOSE, Chance
 
     log = journeys_as_of(make_demo_data(400, seed=2).events, as_of="2025-10-01")
     model = MarkovJourneyModel(order=2).fit(log)
     setup = prepare(model, log, "30D")
     proc = setup.process
-    params = proc.draw_params(7, np.random.default_rng(0))
+    params = proc.draw_params(range(7), 0)
     rng = np.random.default_rng(1)
     state = rng.integers(0, proc.n_states, 50_000)
     state = state[np.diff(proc.indptr)[state] > 0]
     d = rng.integers(0, 7, len(state))
-    tgt, nxt = proc.propose(state, d, params, np.random.default_rng(4))
-    flat = fl._row_cdf(params, proc.indptr, proc.n_states)
-    u = (d * proc.n_states + state) + np.random.default_rng(4).random(len(state)) * (1 - 1e-12)
-    entry = np.minimum(np.searchsorted(flat, u, side="right"), len(flat) - 1) % params.shape[1]
-    assert np.array_equal(tgt, proc.target[entry])
-    assert np.array_equal(nxt, proc.next_state[entry])
+    chance = Chance(rng.integers(0, 2**63, len(state)).astype(np.uint64), 3)
+    tgt, nxt = proc.propose(state, d, params, chance)
+    _, within = fl._row_cdf(params, proc.indptr, proc.n_states)
+    within = within.reshape(params.shape)
+    x = chance.u(PROPOSE) * (1 - 1e-12)
+    entry = np.array([proc.indptr[s] + np.searchsorted(within[k, proc.indptr[s]:
+                                                              proc.indptr[s + 1]], xi, "right")
+                      for s, k, xi in zip(state[:3000], d[:3000], x[:3000], strict=True)])
+    assert np.array_equal(tgt[:3000], proc.target[entry])
+    assert np.array_equal(nxt[:3000], proc.next_state[entry])

@@ -174,29 +174,6 @@ def test_describe_on_dask_equals_one_process(client, log):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
-def test_forecast_on_dask_is_one_process_forecast_of_the_log_by_customer(client, log, models):
-    """The journeys in flight gathered by customer id: the same bits as one process reading
-    the log with its rows ordered by customer, whatever the order of the files' rows."""
-    from journeymodel.analysis.forecast import forecast_in_flight, journeys_as_of
-    from journeymodel.scale.inflight import forecast_on_dask
-
-    root, _ = log
-    model = models["markov"]
-    by_id = demo().sort_values("customer_id", kind="stable")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        local = forecast_in_flight(model, journeys_as_of(by_id, ReadOptions(), "2025-10-01"),
-                                   "30D", n_draws=40, seed=3)
-        got, flight = forecast_on_dask(model, root, ReadOptions(), Engine(client=client),
-                                       "30D", as_of="2025-10-01", n_draws=40, seed=3)
-    assert got.n_in_flight == local.n_in_flight == flight.n_journeys > 0
-    for name in ("conversions", "churns", "dropoffs", "daily"):
-        np.testing.assert_array_equal(getattr(got, name), getattr(local, name))
-    pd.testing.assert_frame_equal(got.journeys, local.journeys, check_exact=True)
-    assert got.summary() == local.summary()
-    assert flight.ledger.rows_read == len(demo())
-
-
 @settings(max_examples=20, deadline=None)
 @given(st.integers(1, 5), st.randoms(use_true_random=False))
 def test_summaries_of_customer_parts_add_up(n_parts, rnd):
@@ -208,35 +185,6 @@ def test_summaries_of_customer_parts_add_up(n_parts, rnd):
     rnd.shuffle(parts)
     got = describe_summary(sum(parts), js.ledger, top=50)
     assert got.json == describe_journeys(js, top=50).json
-
-
-@settings(max_examples=15, deadline=None)
-@given(st.integers(1, 4), st.randoms(use_true_random=False))
-def test_journeys_of_customer_parts_concatenate(n_parts, rnd):
-    """Parts with their own names, concatenated in any order and put in customer order: the
-    whole set in customer order (paths, outcomes, times, personas, devices by name)."""
-    from journeymodel.scale.inflight import by_customer, concat_journeys
-
-    js = _small_journeys()
-    labels = np.array([rnd.randrange(n_parts) for _ in range(len(js.customers))])
-    parts = split_parts(js, labels, by_customer=True)
-    rnd.shuffle(parts)
-    got = parts[0]
-    for part in parts[1:]:
-        got = concat_journeys(got, part)
-    got, want = by_customer(got), by_customer(js)
-    assert list(got.customers[got.customer]) == list(want.customers[want.customer])
-    np.testing.assert_array_equal(got.path_strings(), want.path_strings())
-    for name in ("outcome", "start", "end", "times", "offsets", "value"):
-        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
-    def named(codes, names):  # unknown (-1): None
-        return np.where(codes >= 0, np.asarray(list(names) + [None], dtype=object)[codes], None)
-
-    np.testing.assert_array_equal(named(got.persona, got.personas),
-                                  named(want.persona, want.personas))
-    if js.device is not None:
-        np.testing.assert_array_equal(named(got.device, got.devices),
-                                      named(want.device, want.devices))
 
 
 @cache

@@ -55,14 +55,16 @@ from journeymodel.analysis.inflight import (
 )
 from journeymodel.data.journeyset import JourneySet
 from journeymodel.errors import OptionError
+from journeymodel.stats.additive import Additive
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from journeymodel.models.base import JourneyModel, Result
 
-__all__ = ["Forecast", "continuation_chunks", "forecast_in_flight", "journeys_as_of",
-           "parse_horizon"]
+__all__ = ["Forecast", "ForecastSummary", "check_draws", "check_model", "continuation_chunks",
+           "forecast_in_flight", "forecast_part", "journeys_as_of", "parse_horizon",
+           "simulate_forecast"]
 
 #: Interval mass of every forecast interval.
 CI = 0.94
@@ -158,13 +160,14 @@ class Forecast:
         Totals within the horizon, one per posterior draw (each with its own chance).
     daily : ndarray, shape (n_draws, n_days)
         Conversions per day, day 0 starting at ``as_of``.
-    journeys : DataFrame
-        One row per in-flight journey: ``customer_id``, ``p_conversion``, ``p_churn``,
+    journeys : DataFrame or None
+        One row per in-flight journey (None on Dask: the workers write the rows):
+        ``customer_id``, ``p_conversion``, ``p_churn``,
         ``p_dropoff`` (within the horizon: the share of draws), ``next_touchpoint`` and
         ``p_next`` (the most likely next event given the time already spent, a touchpoint,
         conversion, churn or dropoff), ``expected_conversion_date`` (mean time of the
         conversion in the draws where it converts within the horizon).
-    start : ndarray
+    start : ndarray or None
         Start time of each in-flight journey (rows of ``journeys``).
     """
 
@@ -181,8 +184,23 @@ class Forecast:
     churns: np.ndarray
     dropoffs: np.ndarray
     daily: np.ndarray
-    journeys: pd.DataFrame
-    start: np.ndarray
+    journeys: pd.DataFrame | None
+    start: np.ndarray | None
+
+    @classmethod
+    def of(cls, summary: ForecastSummary, as_of: float, horizon: float | str, time_kind: str,
+           n_draws: int, journeys: pd.DataFrame | None = None,
+           start: np.ndarray | None = None) -> Forecast:
+        """The forecast of ``summary`` from ``as_of`` to ``horizon`` (a value on the time axis
+        ``time_kind``, or a duration :func:`parse_horizon` reads)."""
+        value = (parse_horizon(horizon, time_kind) if isinstance(horizon, str)
+                 else float(horizon))
+        text = horizon.strip() if isinstance(horizon, str) else f"{value:g}"
+        unit = DAY if time_kind == "datetime" else 1.0
+        return cls(as_of, value, text, time_kind, unit,
+                   summary.n_in_flight, summary.n_unknown, summary.n_backed_off, n_draws,
+                   summary.conversions, summary.churns, summary.dropoffs, summary.daily,
+                   journeys, start)
 
     def day_labels(self) -> list[str]:
         """Each day's start: YYYY-MM-DD for calendar times, else the period number."""
@@ -258,7 +276,14 @@ def _interval(x: np.ndarray) -> dict[str, float]:
             "high": max(high, float(np.ceil(mean)))}
 
 
-def _check_model(model) -> Any:
+def check_model(model) -> Any:
+    """The holding times of a model that can forecast its journeys in flight.
+
+    Raises
+    ------
+    OptionError
+        Another model type than markov and stages, or a model without holding times.
+    """
     model._check_fitted()
     if model.model_type not in ("markov", "stages"):
         raise OptionError(f"forecasting journeys in flight applies to markov and stages "
@@ -288,9 +313,10 @@ class Setup:
     def end(self) -> float:
         return self.as_of + self.horizon
 
-    def chunks(self, n_draws: int, rng, *, record: bool = False) -> Iterator[Chunk]:
+    def chunks(self, n_draws: int, seed: int | np.random.Generator, *,
+               record: bool = False) -> Iterator[Chunk]:
         return simulate_chunks(self.process, self.flight, self.holding, self.gap, self.end,
-                               n_draws, rng, record=record)
+                               n_draws, seed, record=record)
 
 
 def prepare(model: JourneyModel, journeys: JourneySet, horizon: float | str,
@@ -311,7 +337,7 @@ def prepare(model: JourneyModel, journeys: JourneySet, horizon: float | str,
                  else float(horizon))
     if not (np.isfinite(horizon_v) and horizon_v > 0):
         raise OptionError(f"--horizon must be positive (got {horizon!r})")
-    holding = _check_model(model)
+    holding = check_model(model)
     as_of = float(journeys.observed_until if as_of is None else as_of)
     if journeys.n_journeys and as_of < float(np.nanmax(journeys.end)):
         raise OptionError("these journeys have events after the as-of time: read the log with "
@@ -370,35 +396,106 @@ def forecast_in_flight(model: JourneyModel, journeys: JourneySet, horizon: float
     >>> sorted(f.summary())
     ['as_of', 'churns', 'conversions', 'daily', 'dropoffs', 'horizon', 'in_flight']
     """
+    n_draws = check_draws(n_draws)
+    setup = prepare(model, journeys, horizon, as_of)
+    summary, frame = simulate_forecast(setup, n_draws, seed)
+    back = np.argsort(setup.flight.journey, kind="stable")  # the journeys' own order
+    return Forecast.of(summary, setup.as_of, horizon, setup.time_kind, n_draws, frame,
+                       subset(setup.flight, back).start)
+
+
+def check_draws(n_draws: int) -> int:
+    """``--draws`` of a forecast: a whole number >= 2.
+
+    Raises
+    ------
+    OptionError
+        Otherwise.
+    """
     if isinstance(n_draws, bool) or int(n_draws) < 2:
         raise OptionError(f"--draws must be a whole number >= 2 (got {n_draws!r})")
-    n_draws = int(n_draws)
-    setup = prepare(model, journeys, horizon, as_of)
-    rng = np.random.default_rng(seed)
+    return int(n_draws)
+
+
+@dataclass(frozen=True, eq=False)
+class ForecastSummary(Additive):
+    """The printed forecast of some journeys in flight, additively: the forecast of a log's
+    parts (whole customers each, e.g. Dask partitions) added is the whole log's, to the bit
+    (counts per draw; every journey's outcomes do not depend on the others', see
+    :mod:`journeymodel.analysis.inflight`).
+
+    ``conversions``, ``churns``, ``dropoffs``: totals per draw, shape (n_draws,); ``daily``:
+    conversions per draw and day, shape (n_draws, n_days); ``last_end``: the latest end of any
+    journey of the parts (NaN when none), for the check of ``--as-of``.
+
+    Examples
+    --------
+    >>> a = ForecastSummary(2, 0, 1, np.array([1, 0]), np.zeros(2, int), np.array([1, 1]),
+    ...                     np.array([[1], [0]]), 5.0)
+    >>> b = a + a
+    >>> b.n_in_flight, b.conversions.tolist(), b.daily.tolist(), b.last_end
+    (4, [2, 0], [[2], [0]], 5.0)
+    """
+
+    n_in_flight: int
+    n_unknown: int
+    n_backed_off: int
+    conversions: np.ndarray
+    churns: np.ndarray
+    dropoffs: np.ndarray
+    daily: np.ndarray
+    last_end: float = float("nan")
+
+    def _add(self, other: ForecastSummary) -> ForecastSummary:
+        return ForecastSummary(
+            self.n_in_flight + other.n_in_flight, self.n_unknown + other.n_unknown,
+            self.n_backed_off + other.n_backed_off, self.conversions + other.conversions,
+            self.churns + other.churns, self.dropoffs + other.dropoffs,
+            self.daily + other.daily, float(np.fmax(self.last_end, other.last_end)))
+
+
+def simulate_forecast(setup: Setup, n_draws: int, seed: int | np.random.Generator, *,
+                      rows: bool = True) -> tuple[ForecastSummary, pd.DataFrame | None]:
+    """Run every journey in flight of ``setup`` under ``n_draws`` draws: the
+    :class:`ForecastSummary` and (``rows``) one row per journey, in the journeys' order."""
     unit = DAY if setup.time_kind == "datetime" else 1.0
     n_days = max(int(np.ceil(setup.horizon / unit - 1e-9)), 1)
     n = setup.flight.n
     outcome = np.zeros((n_draws, n), np.int8)
     when = np.full((n_draws, n), np.nan)
-    for chunk in setup.chunks(n_draws, rng):
+    for chunk in setup.chunks(n_draws, seed):
         outcome[chunk.draws], when[chunk.draws] = chunk.outcome, chunk.time
     conv = outcome == CONVERTED
     d_c, j_c = np.nonzero(conv)  # only the conversions get a day
     day = np.clip((when[d_c, j_c] - setup.as_of) // unit, 0, n_days - 1).astype(np.int64)
     daily = np.bincount(d_c * n_days + day, minlength=n_draws * n_days).reshape(n_draws,
                                                                                 n_days)
+    summary = ForecastSummary(n, setup.n_unknown, int(setup.process.backed_off),
+                              conv.sum(axis=1), (outcome == CHURNED).sum(axis=1),
+                              (outcome == DROPPED).sum(axis=1), daily)
+    if not rows:
+        return summary, None
     weights = setup.process.next_weights(setup.flight, setup.holding, setup.gap)
     back = np.argsort(setup.flight.journey, kind="stable")  # the journeys' own order
-    flight = subset(setup.flight, back)
-    frame = _journey_frame(setup.flight, outcome, when, weights, setup.holding,
-                           setup.time_kind, back)
-    text = horizon.strip() if isinstance(horizon, str) else f"{setup.horizon:g}"
-    return Forecast(setup.as_of, setup.horizon, text, setup.time_kind, unit, n,
-                    setup.n_unknown, int(setup.process.backed_off), n_draws,
-                    conv.sum(axis=1), (outcome == CHURNED).sum(axis=1),
-                    (outcome == DROPPED).sum(axis=1), daily, frame, flight.start)
+    return summary, _journey_frame(setup.flight, outcome, when, weights, setup.holding,
+                                   setup.time_kind, back)
 
 
+def forecast_part(model: JourneyModel, journeys: JourneySet, horizon: float | str, *,
+                  n_draws: int, seed: int, rows: bool = True
+                  ) -> tuple[pd.DataFrame | None, ForecastSummary]:
+    """The forecast of the journeys in flight of a part of a log (whole customers, read up to
+    the as-of time, e.g. a Dask partition): (one row per journey or None, the
+    :class:`ForecastSummary` with the part's latest journey end). The parts' summaries added
+    are :func:`forecast_in_flight`'s totals of the whole log, to the bit; its rows are theirs.
+    """
+    setup = prepare(model, journeys, horizon)
+    summary, frame = simulate_forecast(setup, n_draws, seed, rows=rows)
+    ends = journeys.end[np.isfinite(journeys.end)] if journeys.n_journeys else np.zeros(0)
+    last = float(ends.max()) if len(ends) else float("nan")
+    return frame, ForecastSummary(summary.n_in_flight, summary.n_unknown, summary.n_backed_off,
+                                  summary.conversions, summary.churns, summary.dropoffs,
+                                  summary.daily, last)
 
 
 def _journey_frame(flight, outcome, when, weights, holding, time_kind,
@@ -443,11 +540,10 @@ def continuation_chunks(model: JourneyModel, journeys: JourneySet, horizon: floa
     if isinstance(n_draws, bool) or int(n_draws) < 1:
         raise OptionError(f"--draws must be a whole number >= 1 (got {n_draws!r})")
     setup = prepare(model, journeys, horizon, as_of)
-    rng = np.random.default_rng(seed)
     names = np.asarray(setup.holding.targets, dtype=object)
     width = len(str(max(int(n_draws) - 1, 0)))
     customers = setup.flight.customer
-    for chunk in setup.chunks(int(n_draws), rng, record=True):
+    for chunk in setup.chunks(int(n_draws), seed, record=True):
         j, d, t, tgt = chunk.events
         order = np.lexsort((t, d, j))
         yield _continuation_frame(customers[j[order]], d[order], t[order], names[tgt[order]],

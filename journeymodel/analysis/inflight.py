@@ -6,6 +6,14 @@
 back-off; :class:`StageProcess`: hidden stages), which draws posterior parameters, the first
 move of every journey given the time already spent (exact), and the later moves;
 :func:`simulate_chunks` runs every journey under every draw to the horizon, chunk by chunk.
+
+Chance is counter-based (:mod:`journeymodel.analysis.chance`): every uniform a journey-draw
+uses is a hash of the journey, the draw, the seed and the use, and the parameters of draw ``d``
+come from a generator of the seed and ``d`` alone, so a journey's outcomes do not depend on
+which other journeys are simulated with it, nor on how the draws are chunked (a forecast on
+the partitions of a log gives every journey the bits of one process, issue 15). Hence every
+sum over the options of a journey is written as a loop over the options, element by element
+(not a matrix product, whose rounding may depend on the size of the matrices).
 """
 
 from __future__ import annotations
@@ -13,8 +21,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
+from journeymodel.analysis.chance import (
+    ACCEPT,
+    FIRST,
+    HOLD,
+    INIT,
+    PROPOSE,
+    Chance,
+    draw_keys,
+    journey_keys,
+    mix,
+    param_rng,
+    seed_int,
+)
 from journeymodel.data.journeyset import CENSORED, JourneySet
 from journeymodel.errors import OptionError
 
@@ -45,7 +67,8 @@ class InFlight:
     """The journeys in flight at ``as_of`` that can be continued, and what they need.
 
     ``journey`` indexes the journeys given; ``src`` is the holding-time touchpoint index of each
-    journey's last touchpoint; ``last`` its time; ``elapsed = as_of - last``.
+    journey's last touchpoint; ``last`` its time; ``elapsed = as_of - last``; ``key`` the
+    journey's 64-bit key of chance (:func:`journeymodel.analysis.chance.journey_keys`).
     """
 
     journey: np.ndarray
@@ -57,6 +80,7 @@ class InFlight:
     n_censored: int
     n_unknown: int
     survival: np.ndarray | None = None
+    key: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -75,8 +99,9 @@ def in_flight(journeys: JourneySet, holding, as_of: float) -> InFlight:
     last = journeys.times[journeys.offsets[1:][j] - 1]
     cust = (journeys.customers[journeys.customer[j]] if len(journeys.customers)
             and (journeys.customer[j] >= 0).all() else np.arange(len(j)).astype(str))
-    return InFlight(j, np.asarray(cust, dtype=object), journeys.start[j], src[ok], last,
-                    np.maximum(as_of - last, 0.0), len(censored), int((~ok).sum()))
+    cust = np.asarray(cust, dtype=object)
+    return InFlight(j, cust, journeys.start[j], src[ok], last, np.maximum(as_of - last, 0.0),
+                    len(censored), int((~ok).sum()), key=journey_keys(cust, journeys.start[j]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,17 +125,19 @@ def _survival(holding, src, dst, elapsed, gap: float | None) -> np.ndarray:
     return out
 
 
-def _holding_times(holding, src, dst, elapsed, gap: float | None, rng) -> np.ndarray:
+def _holding_times(holding, src, dst, elapsed, gap: float | None,
+                   chance: Chance) -> np.ndarray:
     """Times to the next event, drawn given ``T > elapsed`` (and ``T <= gap``: a few redraws,
-    then the gap itself)."""
-    t = np.asarray(holding.sample(src, dst, elapsed, rng), np.float64)
+    then the gap itself), from the particles' own uniforms."""
+    t = np.asarray(holding.sample_uniform(src, dst, elapsed, chance.u(HOLD)), np.float64)
     if gap is None:
         return t
-    for _ in range(8):
+    for round_ in range(1, 9):
         over = np.flatnonzero(t > gap)
         if len(over) == 0:
             break
-        t[over] = holding.sample(src[over], dst[over], elapsed[over], rng)
+        t[over] = holding.sample_uniform(src[over], dst[over], elapsed[over],
+                                         chance[over].u(HOLD, round_))
     return np.minimum(t, gap)
 
 
@@ -118,9 +145,10 @@ def _holding_times(holding, src, dst, elapsed, gap: float | None, rng) -> np.nda
 # The processes: Markov windows and stages
 
 
-def _categorical(cum: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One draw per row of row-wise cumulative probabilities ``cum`` (n, K)."""
-    u = rng.random(len(cum)) * cum[:, -1]
+def _categorical(cum: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """One draw per row of row-wise cumulative probabilities ``cum`` (n, K) at uniforms
+    ``r``."""
+    u = r * cum[:, -1]
     return np.minimum((u[:, None] >= cum).sum(axis=1), cum.shape[1] - 1)
 
 
@@ -146,10 +174,51 @@ def _count_below(u: np.ndarray, cum: list[np.ndarray]) -> np.ndarray:
     return np.minimum(count, len(cum) - 1)
 
 
-def _categorical_columns(columns: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """``_categorical(np.cumsum(weights, axis=1), rng)`` from the weights' columns."""
+def _categorical_columns(columns: list[np.ndarray], r: np.ndarray) -> np.ndarray:
+    """``_categorical(np.cumsum(weights, axis=1), r)`` from the weights' columns."""
     cum = _cumulative(columns)
-    return _count_below(rng.random(len(cum[-1])) * cum[-1], cum)
+    return _count_below(r * cum[-1], cum)
+
+
+def _products(w: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``w @ s.T`` for ``w`` (a, m) and ``s`` (b, m), each entry summed over ``m`` in order
+    (``0 + w0 s0 + w1 s1 + ...``, each product and sum rounded): its bits do not depend on
+    ``a`` or ``b``, as a matrix product's may (BLAS kernels differ by size). Compiled (numba,
+    no fast-math: no reordering, no fused multiply-add; vectorised across ``b``): the sums a
+    numpy loop over the options gives, several times faster (that loop took half of a stages
+    forecast)."""
+    out = np.empty((w.shape[0], s.shape[0]))
+    _products_kernel(np.ascontiguousarray(w, np.float64),
+                     np.ascontiguousarray(np.asarray(s, np.float64).T), out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _products_kernel(w, st, out):  # pragma: no cover - compiled
+    for a in range(w.shape[0]):
+        row = out[a]
+        row[:] = 0.0
+        for k in range(w.shape[1]):
+            wk = w[a, k]
+            col = st[k]
+            for b in range(len(row)):
+                row[b] += wk * col[b]
+
+
+def _first_above(values: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 x: np.ndarray) -> np.ndarray:
+    """Per item, the first index ``i`` in ``[lo, hi)`` with ``values[i] > x`` (``hi - 1`` when
+    none), ``values`` increasing within every range: a binary search of all items at once
+    (a loop over halvings, not over items)."""
+    left, right = lo.copy(), hi.copy()
+    act = np.flatnonzero(left < right)
+    while len(act):
+        mid = (left[act] + right[act]) // 2
+        above = values[mid] > x[act]
+        right[act] = np.where(above, mid, right[act])
+        left[act] = np.where(above, left[act], mid + 1)
+        act = act[left[act] < right[act]]
+    return np.minimum(left, hi - 1)
 
 
 def _columns(table: np.ndarray) -> np.ndarray:
@@ -157,11 +226,11 @@ def _columns(table: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(table.T)
 
 
-def _categorical_rows(cum: np.ndarray, row: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``_categorical(cum[row], rng)`` for a small table ``cum`` (rows, K) of cumulative
+def _categorical_rows(cum: np.ndarray, row: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``_categorical(cum[row], r)`` for a small table ``cum`` (rows, K) of cumulative
     probabilities, without gathering its rows."""
     cols = np.ascontiguousarray(cum.T)
-    return _count_below(rng.random(len(row)) * cols[-1][row], [c[row] for c in cols])
+    return _count_below(r * cols[-1][row], [c[row] for c in cols])
 
 
 class MarkovProcess:
@@ -201,8 +270,9 @@ class MarkovProcess:
         counts = getattr(model, "expected_counts_", model.counts_)  # as predict backs off
         visits = np.bincount(np.searchsorted(chain.keys, counts.from_key),
                              weights=counts.count, minlength=self.n)
-        self.cand_ptr, self.cand_state, self.cand_cum, self.backed_off = _candidates(
+        self.cand_ptr, self.cand_state, self.cand_w, self.backed_off = _candidates(
             last_key, sub, model, visits, prefix_keys)
+        self.cand_cum = _segment_cumsum(self.cand_w, self.cand_ptr)
 
     @property
     def usable(self) -> np.ndarray:
@@ -217,9 +287,10 @@ class MarkovProcess:
         return np.where(single, first, self.n_states) if len(self.cand_state) else np.zeros(
             len(single), np.int64)
 
-    def first_step(self, params, surv, rng):
+    def first_step(self, params, surv, chance: Chance):
         """(state, target, next state) of the first move of every journey under every draw,
-        given the time already spent, each of shape (draws, journeys).
+        given the time already spent, each of shape (draws, journeys); ``chance`` holds the
+        keys of the journey-draws, shape (draws, journeys).
 
         Exact for journeys in one known window, state by state (a loop
         over the states journeys stand in, not over journeys): the weights are the draw's row
@@ -241,8 +312,9 @@ class MarkovProcess:
             mv = t_ent != DROP
             S = surv[lo:hi][:, t_ent[mv]]  # (journeys, moves)
             Wm = params[:, ent[mv]]  # (draws, moves)
-            move = Wm @ S.T  # (draws, journeys)
-            u = rng.random(move.shape) * (move + params[:, ent[~mv]].sum(axis=1)[:, None])
+            move = _products(Wm, S)  # (draws, journeys)
+            drop = _products(params[:, ent[~mv]], np.ones((1, int((~mv).sum()))))
+            u = chance[:, lo:hi].u(FIRST) * (move + drop)
             goes = u < move
             d_i, j_i = np.nonzero(goes)
             Wm_t, S_t = np.ascontiguousarray(Wm.T), np.ascontiguousarray(S.T)
@@ -255,74 +327,85 @@ class MarkovProcess:
         many = np.flatnonzero(~single)
         if len(many):
             J, D = np.tile(many, n_draws), np.repeat(np.arange(n_draws), len(many))
-            for view, got in zip(views, _by_rejection(self, J, D, params, surv, rng),
+            for view, got in zip(views, _by_rejection(self, J, D, params, surv, chance[D, J]),
                                  strict=True):
                 view[:, many] = got.reshape(n_draws, len(many))
         return tuple(views)
 
-    def draw_params(self, n_draws: int, rng: np.random.Generator, mean: bool = False):
+    def draw_params(self, draws: range, seed: int, mean: bool = False):
+        """Posterior draws ``draws`` of every row, shape (len(draws), entries); each draw from
+        its own generator of ``seed`` and its number (the same on every partition)."""
         from journeymodel.models.markov.chain import draw_rows
 
         if mean:
             return self.mean[None, :]
-        rows = draw_rows(self.conc, n_draws, rng)  # prefix rows: at their mean
-        return np.concatenate([rows, np.broadcast_to(self.p_prob, (n_draws, len(self.p_prob)))],
-                              axis=1)
+        nnz = self.conc.nnz
+        out = np.empty((len(draws), len(self.mean)))
+        out[:, nnz:] = self.p_prob  # prefix rows: at their mean
+        for i, d in enumerate(draws):  # loop over draws (one generator each)
+            out[i, :nnz] = draw_rows(self.conc, 1, param_rng(seed, d))[0]
+        return out
 
-    def init_state(self, j: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def init_state(self, j: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """The state of journeys ``j`` (a draw among their candidates, at uniforms ``r``)."""
         lo = self.cand_ptr[j]
         hi = self.cand_ptr[j + 1]
-        single = hi - lo == 1
         pick = lo.copy()
-        many = np.flatnonzero(~single)
+        many = np.flatnonzero(hi - lo > 1)
         if len(many):
-            base = np.where(lo[many] > 0, self.cand_cum[np.maximum(lo[many] - 1, 0)], 0.0)
-            u = base + rng.random(len(many)) * (self.cand_cum[hi[many] - 1] - base)
-            pick[many] = np.minimum(np.searchsorted(self.cand_cum, u, side="right"),
-                                    hi[many] - 1)
+            x = r[many] * self.cand_cum[hi[many] - 1]
+            pick[many] = _first_above(self.cand_cum, lo[many], hi[many], x)
         return self.cand_state[pick]
 
-    def propose(self, state, d, params, rng):
-        """(target, next state) of every particle in ``state`` under draw ``d`` of ``params``."""
+    def propose(self, state, d, params, chance: Chance, round_: int = 0):
+        """(target, next state) of every particle in ``state`` under draw ``d`` of ``params``.
+
+        The entry is the first of the row whose cumulative probability (within the row, the
+        same bits in every chunk of draws) is above the particle's uniform: the guide table's
+        guess, checked, else a binary search of the row."""
         n_draws, nnz = params.shape
-        flat, guide = self._row_table(params)
+        flat, guide, within = self._row_table(params)
         row = d * self.n_states + state
-        r = rng.random(len(state))
-        u = row + r * (1 - 1e-12)
-        # the first index of flat above u: the guide's guess, checked, else a binary search
+        r = chance.u(PROPOSE, round_)
+        x = r * (1 - 1e-12)
         i = guide[row * _GUIDE_CELLS + np.minimum((r * _GUIDE_CELLS).astype(np.int64),
                                                   _GUIDE_CELLS - 1)]
-        miss = np.flatnonzero((flat[i] <= u) | ((i > 0) & (flat[np.maximum(i - 1, 0)] > u)))
+        lo = d * nnz + self.indptr[state]
+        hi = d * nnz + self.indptr[state + 1]
+        ok = ((i >= lo) & (i < hi) & (within[np.minimum(i, len(within) - 1)] > x)
+              & ((i == lo) | (within[np.maximum(i - 1, 0)] <= x)))
+        miss = np.flatnonzero(~ok)
         if len(miss):
-            i[miss] = np.searchsorted(flat, u[miss], side="right")
-        entry = np.minimum(i, len(flat) - 1) % nnz
+            i[miss] = _first_above(within, lo[miss], hi[miss], x[miss])
+        entry = i % nnz
         return self.target[entry], self.next_state[entry]
 
     def _row_table(self, params):
         """(:func:`_row_cdf` of ``params``, its guide table: for cell ``c`` of row ``g``, the
-        first index of the flat cdf above ``g + c / cells``), built once per chunk of draws
-        (``propose`` runs every step with the same ``params``)."""
+        first index of the flat cdf above ``g + c / cells``, and the cumulative probabilities
+        within each row), built once per chunk of draws (``propose`` runs every step with the
+        same ``params``)."""
         cached = getattr(self, "_table_of", None)
         if cached is not None and cached[0] is params:
-            return cached[1], cached[2]
-        flat = _row_cdf(params, self.indptr, self.n_states)
+            return cached[1:]
+        flat, within = _row_cdf(params, self.indptr, self.n_states)
         rows = params.shape[0] * self.n_states
         starts = (np.arange(rows)[:, None]
                   + np.arange(_GUIDE_CELLS)[None, :] / _GUIDE_CELLS).ravel()
         guide = np.minimum(np.searchsorted(flat, starts, side="right"), len(flat) - 1)
-        self._table_of = (params, flat, guide)
-        return flat, guide
+        self._table_of = (params, flat, guide, within)
+        return flat, guide, within
 
     def next_weights(self, flight: InFlight, holding, gap) -> np.ndarray:
         """P(next event) per in-flight journey given its elapsed time, posterior mean,
         shape (n, n_targets + 1) (last column: drop-off)."""
-        P = self.draw_params(1, None, mean=True)[0]
+        P = self.mean
         nt = len(holding.targets)
         out = np.zeros((flight.n, nt + 1))
         cnt = np.diff(self.cand_ptr)
         j_of = np.repeat(np.arange(flight.n), cnt)
-        w_c = np.diff(np.concatenate([[0.0], self.cand_cum]))
-        w_c = w_c / np.maximum(np.bincount(j_of, weights=w_c, minlength=flight.n)[j_of], 1e-300)
+        w_c = self.cand_w / np.maximum(np.bincount(j_of, weights=self.cand_w,
+                                                  minlength=flight.n)[j_of], 1e-300)
         s = self.cand_state
         per = np.diff(self.indptr)[s]
         jj = np.repeat(j_of, per)
@@ -367,58 +450,71 @@ class StageProcess:
         self.group_key = np.zeros(flight.n, np.int64)
         self.backed_off = 0
 
-    def draw_params(self, n_draws: int, rng: np.random.Generator, mean: bool = False):
+    def draw_params(self, draws: range, seed: int, mean: bool = False):
+        """Posterior draws ``draws`` of (exit, transition, emission) rows, their running sums
+        and P(continue, then emit) per stage; each draw from its own generator of ``seed`` and
+        its number (the same on every partition)."""
         exit_, trans, emis = self.mean
         if mean:
             return exit_[None], trans[None], emis[None]
-        drawn = (_dirichlet(exit_, self.rows, n_draws, rng),
-                 _dirichlet(trans, self.cont_rows, n_draws, rng),
-                 _dirichlet(emis, self.rows, n_draws, rng))
-        return drawn + tuple(np.cumsum(a, axis=2) for a in drawn)  # and their row sums
+        parts = []
+        for d in draws:  # loop over draws (one generator each)
+            rng = param_rng(seed, d)
+            one = (_dirichlet(exit_, self.rows, 1, rng),
+                   _dirichlet(trans, self.cont_rows, 1, rng),
+                   _dirichlet(emis, self.rows, 1, rng))
+            parts.append(one + (one[0][:, :, :1] * (one[1] @ one[2]),))
+        drawn = tuple(np.concatenate(a) for a in zip(*parts, strict=True))
+        return drawn[:3] + tuple(np.cumsum(a, axis=2) for a in drawn[:3]) + drawn[3:]
 
-    def init_state(self, j: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return _categorical(self.post_cum[j], rng)
+    def init_state(self, j: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return _categorical(self.post_cum[j], r)
 
     def _targets(self) -> np.ndarray:
         """Holding target of each option ``touchpoints..., conversion, churn, dropoff``."""
         return np.concatenate([self.tp, [self.conv, self.churn, DROP]])
 
-    def first_step(self, params, surv, rng):
+    def first_step(self, params, surv, chance: Chance):
         """(stage, target, next stage) of the first move of every journey under every draw,
-        given the time already spent, each of shape (draws, journeys).
+        given the time already spent, each of shape (draws, journeys); ``chance`` holds the
+        keys of the journey-draws, shape (draws, journeys).
 
         Exact over (current stage, next event) with weights ``post(s) q(k | s) S_k``: the
         drop-off (``S = 1``) is decided first from the totals (matrix products over all
         journey-draws), then the stage and the move only for the journey-draws that move, and
         the next stage given the touchpoint."""
         exit_, trans, emis = params[:3]
+        go = params[6]  # (draws, K, touchpoints): continue, then x
         n_draws, K = exit_.shape[:2]
         n = len(self.post)
-        go = exit_[:, :, :1] * (trans @ emis)  # (draws, K, touchpoints): continue, then x
         q = np.concatenate([go, exit_[:, :, 1:3]], axis=2)  # (draws, K, moves)
         targets = self._targets()[:-1]  # the moves (the drop-off is the last option)
         S = surv[:, targets]  # (n, moves)
-        per_stage = (q.reshape(n_draws * K, -1) @ S.T).reshape(n_draws, K, n)
-        move = np.einsum("dkn,nk->dn", per_stage, self.post)
-        total = move + exit_[:, :, 3] @ self.post.T
-        u = rng.random((n_draws, n)) * total
+        per_stage = np.empty((n_draws, K, n))
+        move, stay = np.empty((n_draws, n)), np.empty((n_draws, n))
+        _stage_totals(np.ascontiguousarray(q), np.ascontiguousarray(S.T),
+                      np.ascontiguousarray(self.post.T), np.ascontiguousarray(exit_[:, :, 3]),
+                      per_stage, move, stay)
+        u = chance.u(FIRST) * (move + stay)
         goes = u < move
         d_i, j_i = np.nonzero(goes)
+        ch = chance[d_i, j_i]
         # the stage given a move, then the move given the stage (K + W weights, not K * W)
         # (option by option, gathering with flat indices from contiguous columns)
         post_t, flat_ps = np.ascontiguousarray(self.post.T), per_stage.reshape(-1)
         at = d_i * (K * n) + j_i
         s_ = _categorical_columns([post_t[k][j_i] * flat_ps[at + k * n] for k in range(K)],
-                                  rng)
+                                  ch.u(FIRST, k=1))
         ds = d_i * K + s_
         q_t, S_t = _columns(q.reshape(n_draws * K, -1)), np.ascontiguousarray(S.T)
-        o = _categorical_columns([q_t[m][ds] * S_t[m][j_i] for m in range(len(q_t))], rng)
+        o = _categorical_columns([q_t[m][ds] * S_t[m][j_i] for m in range(len(q_t))],
+                                 ch.u(FIRST, k=2))
         x = np.minimum(o, len(self.tp) - 1)
         # next stage given it emits x
         trans_t, flat_em = _columns(trans.reshape(n_draws * K, K)), emis.reshape(-1)
         at = d_i * (K * emis.shape[2]) + x
         s2 = _categorical_columns([trans_t[k][ds] * flat_em[at + k * emis.shape[2]]
-                                   for k in range(K)], rng)
+                                   for k in range(K)], ch.u(FIRST, k=3))
         state = np.zeros((n_draws, n), np.int64)
         tgt = np.full((n_draws, n), DROP, np.int64)
         nxt = np.full((n_draws, n), -1, np.int64)
@@ -426,12 +522,15 @@ class StageProcess:
         nxt[d_i, j_i] = np.where(o < len(self.tp), s2, s_)
         return state, tgt, nxt
 
-    def propose(self, state, d, params, rng):
-        cum_exit, cum_trans, cum_emis = params[3:]
+    def propose(self, state, d, params, chance: Chance, round_: int = 0):
+        cum_exit, cum_trans, cum_emis = params[3:6]
         K = cum_exit.shape[1]
-        e = _categorical_rows(cum_exit.reshape(-1, cum_exit.shape[2]), d * K + state, rng)
-        nxt = _categorical_rows(cum_trans.reshape(-1, K), d * K + state, rng)
-        x = _categorical_rows(cum_emis.reshape(-1, cum_emis.shape[2]), d * K + nxt, rng)
+        e = _categorical_rows(cum_exit.reshape(-1, cum_exit.shape[2]), d * K + state,
+                              chance.u(PROPOSE, round_, 0))
+        nxt = _categorical_rows(cum_trans.reshape(-1, K), d * K + state,
+                                chance.u(PROPOSE, round_, 1))
+        x = _categorical_rows(cum_emis.reshape(-1, cum_emis.shape[2]), d * K + nxt,
+                              chance.u(PROPOSE, round_, 2))
         # exit 0: the touchpoint emitted; 1, 2: conversion, churn; 3: drop-off
         target = np.where(e == 0, self.tp[x], np.array([DROP, self.conv, self.churn, DROP])[e])
         return target, np.where(e == 0, nxt, state)
@@ -440,7 +539,11 @@ class StageProcess:
         exit_, trans, emis = self.mean
         nt = len(holding.targets)
         out = np.zeros((flight.n, nt + 1))
-        go = (self.post * exit_[:, 0]) @ trans @ emis  # (n, touchpoints)
+        step = trans @ emis  # (K, touchpoints): the same on every partition
+        post = self.post * exit_[:, 0]
+        go = np.zeros((len(post), step.shape[1]))
+        for k in range(len(step)):  # loop over stages (element by element, see the module)
+            go += post[:, k, None] * step[None, k]
         n, T = go.shape
         jj = np.repeat(np.arange(n), T)
         tgt = np.tile(self.tp, n)
@@ -449,24 +552,56 @@ class StageProcess:
         np.add.at(out, (jj[known], tgt[known]), w[known])
         for col, k in ((1, self.conv), (2, self.churn)):
             if k != DROP:
-                out[:, k] += (self.post @ exit_[:, col]) * flight.survival[:, k]
-        out[:, nt] += self.post @ exit_[:, 3]
+                out[:, k] += _products(self.post, exit_[None, :, col])[:, 0] * (
+                    flight.survival[:, k])
+        out[:, nt] += _products(self.post, exit_[None, :, 3])[:, 0]
         return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
 
 
-def _by_rejection(process, J, D, params, surv, rng):
+@numba.njit(cache=True, nogil=True)
+def _stage_totals(q, st, post_t, exit3, per_stage, move, stay):  # pragma: no cover - compiled
+    """The first move's weights of every journey-draw of a stages model, each summed in a
+    fixed order (see the module docstring): ``per_stage[d, k, j] = sum_m q[d, k, m] S[j, m]``
+    (stage ``k`` moves), ``move[d, j] = sum_k post[j, k] per_stage[d, k, j]`` and ``stay[d, j]
+    = sum_k post[j, k] exit3[d, k]`` (a drop-off). ``st``, ``post_t``: transposed, so the
+    inner loops run along the journeys (vectorised). One pass, in place of BLAS products whose
+    rounding may depend on the number of journeys."""
+    n_draws, n_stages, n_moves = q.shape
+    for d in range(n_draws):
+        mv, sy = move[d], stay[d]
+        mv[:] = 0.0
+        sy[:] = 0.0
+        for k in range(n_stages):
+            row = per_stage[d, k]
+            row[:] = 0.0
+            for m in range(n_moves):
+                qm = q[d, k, m]
+                col = st[m]
+                for j in range(len(row)):
+                    row[j] += qm * col[j]
+            pk = post_t[k]
+            e = exit3[d, k]
+            for j in range(len(row)):
+                mv[j] += row[j] * pk[j]
+                sy[j] += e * pk[j]
+
+
+def _by_rejection(process, J, D, params, surv, chance: Chance):
     """The first move of journey-draws by proposals from the model (state included), each
-    accepted with probability ``surv`` of its next event (see the module docstring)."""
-    state = process.init_state(J, rng)
-    tgt, nxt = process.propose(state, D, params, rng)
+    accepted with probability ``surv`` of its next event (see the module docstring);
+    ``chance`` holds the keys of the journey-draws ``(J, D)``."""
+    state = process.init_state(J, chance.u(INIT))
+    tgt, nxt = process.propose(state, D, params, chance)
     pending = np.arange(len(J))
-    for _ in range(MAX_REJECTIONS):  # loop over rounds of proposals, not over journeys
-        keep = rng.random(len(pending)) < surv[J[pending], tgt[pending]]
+    for round_ in range(MAX_REJECTIONS):  # loop over rounds of proposals, not over journeys
+        keep = chance[pending].u(ACCEPT, round_) < surv[J[pending], tgt[pending]]
         pending = pending[~keep]
         if len(pending) == 0:
             break
-        state[pending] = process.init_state(J[pending], rng)
-        tgt[pending], nxt[pending] = process.propose(state[pending], D[pending], params, rng)
+        ch = chance[pending]
+        state[pending] = process.init_state(J[pending], ch.u(INIT, round_ + 1))
+        tgt[pending], nxt[pending] = process.propose(state[pending], D[pending], params, ch,
+                                                     round_ + 1)
     return state, tgt, nxt
 
 
@@ -575,7 +710,22 @@ def _candidates(last_key, journeys: JourneySet, model, visits, prefix_keys):
     ptr = np.zeros(n_j + 1, np.int64)
     np.cumsum(np.bincount(cj, minlength=n_j), out=ptr[1:])
     w = np.maximum(visits[np.minimum(cs, chain.n - 1)], 1e-12)  # prefix states: alone
-    return ptr, cs, np.cumsum(w), int((~exact & (np.diff(ptr) > 0)).sum())
+    return ptr, cs, w, int((~exact & (np.diff(ptr) > 0)).sum())
+
+
+def _segment_cumsum(w: np.ndarray, ptr: np.ndarray) -> np.ndarray:
+    """Running sums of ``w`` within every segment ``ptr[i]:ptr[i + 1]``, each from its own
+    start (the bits of ``np.cumsum`` of the segment alone, whatever comes before it): a loop
+    over positions, each over the segments that long (longest first)."""
+    out = np.array(w, np.float64, copy=True)
+    lens = np.diff(ptr)
+    order = np.argsort(-lens, kind="stable")
+    by_len = lens[order]
+    for p in range(1, int(lens.max()) if len(lens) else 0):  # loop over positions
+        seg = order[:np.searchsorted(-by_len, -p, side="left")]
+        i = ptr[seg] + p
+        out[i] += out[i - 1]
+    return out
 
 
 def _prefix_rows(model, P: np.ndarray, target: np.ndarray, tp_target: np.ndarray):
@@ -665,7 +815,8 @@ def _ranges(cnt: np.ndarray) -> np.ndarray:
 
 def _row_cdf(params: np.ndarray, indptr: np.ndarray, n: int) -> np.ndarray:
     """Flat increasing CDF of every draw's CSR rows: draw ``d``, row ``r`` spans
-    ``(d * n + r, d * n + r + 1]``."""
+    ``(d * n + r, d * n + r + 1]``; and the cumulative probabilities within each row (flat,
+    the last of a row 1)."""
     D, nnz = params.shape
     c = np.cumsum(params, axis=1)
     counts = np.diff(indptr)
@@ -674,7 +825,7 @@ def _row_cdf(params: np.ndarray, indptr: np.ndarray, n: int) -> np.ndarray:
     ends = indptr[1:][counts > 0] - 1
     within[:, ends] = 1.0
     row_of = np.repeat(np.arange(len(counts)), counts)
-    return (within + row_of[None, :] + (np.arange(D) * n)[:, None]).ravel()
+    return (within + row_of[None, :] + (np.arange(D) * n)[:, None]).ravel(), within.ravel()
 
 
 def make_process(model, journeys: JourneySet, flight: InFlight, holding):
@@ -703,15 +854,23 @@ class Chunk:
 
 
 def simulate_chunks(process, flight: InFlight, holding, gap, end: float, n_draws: int,
-                    rng: np.random.Generator, *, record: bool = False) -> Iterator[Chunk]:
-    """Every in-flight journey continued under each posterior draw, chunk by chunk."""
+                    seed: int | np.random.Generator, *, record: bool = False
+                    ) -> Iterator[Chunk]:
+    """Every in-flight journey continued under each posterior draw, chunk by chunk.
+
+    A journey's outcome under draw ``d`` depends on the journey, ``d`` and ``seed`` only (see
+    the module docstring): not on the other journeys of ``flight`` nor on the chunks."""
     n = flight.n
+    seed = seed_int(seed)
+    keys = draw_keys(seed, n_draws)
     per = max(1, min(n_draws, CHUNK_PARTICLES // max(n, 1)))
     for d0 in range(0, n_draws, per):
         dc = min(per, n_draws - d0)
-        params = process.draw_params(dc, rng)
+        params = process.draw_params(range(d0, d0 + dc), seed)
+        chance = Chance(mix(flight.key[None, :] ^ keys[d0:d0 + dc, None]))
         with _one_blas_thread():
-            chunk = _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record)
+            chunk = _run_chunk(process, flight, holding, gap, end, params, dc, d0, chance,
+                               record)
         yield chunk
 
 
@@ -740,7 +899,7 @@ def journey_survival(holding, flight: InFlight, gap: float | None) -> np.ndarray
     return out
 
 
-def _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record) -> Chunk:
+def _run_chunk(process, flight, holding, gap, end, params, dc, d0, chance, record) -> Chunk:
     """Run ``dc`` draws of every journey in flight to the horizon.
 
     The first move is decided for every journey-draw at once as (draws, journeys) arrays;
@@ -752,21 +911,22 @@ def _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record) 
     for name, code in (("conversion", CONVERTED), ("churn", CHURNED)):
         if name in holding.targets:
             code_of[holding.targets.index(name) + 1] = code
-    state, tgt, nxt = process.first_step(params, flight.survival, rng)
+    state, tgt, nxt = process.first_step(params, flight.survival, chance)
     drop = tgt == DROP
     at_gap = flight.last + (np.inf if gap is None else gap)
     dropped = drop & (at_gap <= end)[None, :]
     outcome = np.where(dropped, DROPPED, NONE).astype(np.int8).ravel()
     when = np.where(dropped, at_gap[None, :], np.nan).ravel()
     a = np.flatnonzero(~drop.ravel())
+    key = chance.keys.ravel()[a]  # each journey-draw's key, compacted with ``a``
     j = a % n
     src, t, elapsed = flight.src[j], flight.last[j], flight.elapsed[j]
     tgt, nxt = tgt.ravel()[a], nxt.ravel()[a]
     ev = []
-    for _ in range(MAX_STEPS):  # loop over steps; every journey-draw still moving at once
+    for step in range(1, MAX_STEPS + 1):  # loop over steps; every journey-draw moving at once
         if len(a) == 0:
             break
-        t = t + _holding_times(holding, src, tgt, elapsed, gap, rng)
+        t = t + _holding_times(holding, src, tgt, elapsed, gap, Chance(key, step))
         code = np.where(t <= end, code_of[tgt + 1], -1)  # -1: nothing more within the horizon
         done = np.flatnonzero(code > 0)
         hit = a[done]
@@ -775,8 +935,9 @@ def _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record) 
             show = code >= 0
             ev.append((a[show], t[show], tgt[show]))
         go = np.flatnonzero(code == 0)  # (indices taken from every array: one pass)
-        a, src, t, state = a[go], tgt[go], t[go], nxt[go]
-        tgt, nxt = process.propose(state, a // n, params, rng) if len(a) else (a, a)
+        a, src, t, state, key = a[go], tgt[go], t[go], nxt[go], key[go]
+        tgt, nxt = (process.propose(state, a // n, params, Chance(key, step)) if len(a)
+                    else (a, a))
         drop = tgt == DROP  # a drop-off after a move: at that event plus the gap
         if drop.any():
             t_drop = t[drop] + (np.inf if gap is None else gap)
@@ -784,7 +945,8 @@ def _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record) 
             hit = a[drop][inside]
             outcome[hit], when[hit] = DROPPED, t_drop[inside]
             keep = np.flatnonzero(~drop)
-            a, src, t, tgt, nxt = a[keep], src[keep], t[keep], tgt[keep], nxt[keep]
+            a, src, t, tgt, nxt, key = (a[keep], src[keep], t[keep], tgt[keep], nxt[keep],
+                                        key[keep])
         elapsed = np.zeros(len(a))
     events = None
     if record:
@@ -797,4 +959,5 @@ def _run_chunk(process, flight, holding, gap, end, params, dc, d0, rng, record) 
 def subset(flight: InFlight, ok: np.ndarray) -> InFlight:
     """The journeys of ``flight`` at ``ok`` (a mask or indices), in that order."""
     return InFlight(flight.journey[ok], flight.customer[ok], flight.start[ok], flight.src[ok],
-                    flight.last[ok], flight.elapsed[ok], flight.n_censored, flight.n_unknown)
+                    flight.last[ok], flight.elapsed[ok], flight.n_censored, flight.n_unknown,
+                    key=None if flight.key is None else flight.key[ok])

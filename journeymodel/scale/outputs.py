@@ -1,6 +1,7 @@
 """Per-customer outputs on Dask: each partition's rows (``predict``'s predictions, one row per
-journey in flight or per customer) are computed and written by its worker as one Parquet part
-file, so no process ever holds all of them (``docs/scale.md``, "Per-customer outputs").
+journey in flight or per customer; ``forecast -o``'s rows, :mod:`journeymodel.scale.inflight`)
+are computed and written by its worker as one Parquet part file, so no process ever holds all
+of them (``docs/scale.md``, "Per-customer outputs").
 
 :func:`write_parts` runs a rows function over the partitions of a log
 (:func:`journeymodel.scale.engine.map_log`) through :class:`PartWriter`: the worker sorts its
@@ -111,8 +112,8 @@ class PartWriter:
 
 
 def write_parts(source: Any, options: ReadOptions | None, engine: Engine, rows_fn: Any,
-                out: str | Path, *, what: str = "rows", progress: bool = False
-                ) -> tuple[PartResult, WrittenParts]:
+                out: str | Path, *, what: str = "rows", progress: bool = False,
+                check: Any = None) -> tuple[PartResult, WrittenParts]:
     """Write the rows ``rows_fn`` makes of each partition of the log ``source`` as the folder
     ``out`` of Parquet part files, on Dask.
 
@@ -133,6 +134,10 @@ def write_parts(source: Any, options: ReadOptions | None, engine: Engine, rows_f
         What the rows are, for error messages.
     progress : bool
         Progress bars on stderr.
+    check : callable, optional
+        ``PartResult -> None``, run on the client when every part is written and before the
+        folder is renamed into place: an exception it raises leaves no folder (``forecast``
+        checks ``--as-of`` against the end of the log this way).
 
     Returns
     -------
@@ -148,6 +153,8 @@ def write_parts(source: Any, options: ReadOptions | None, engine: Engine, rows_f
         # an absolute path: the workers' working folder may not be this process's
         writer = PartWriter(rows_fn, Path(tmp).resolve())
         result = map_log(source, options, engine, writer, progress=progress)
+        if check is not None:
+            check(result)
         parts = _name_parts(Path(tmp), result.stats)
     return result, parts
 

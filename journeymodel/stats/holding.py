@@ -500,6 +500,20 @@ class HoldingTimes:
             out[blk] = self._draw(rows[blk], e[blk], r[blk])
         return out.reshape(src.shape)
 
+    def sample_uniform(self, src, dst, elapsed, u) -> np.ndarray:
+        """:meth:`sample` at given uniforms ``u`` on [0, 1) (arrays broadcast together): the
+        inverse CDF given ``T > elapsed``, item by item, so an item's time depends on its own
+        ``u`` only (counter-based chance: the forecast on Dask, issue 15)."""
+        src, dst, elapsed, u = np.broadcast_arrays(src, dst, np.asarray(elapsed, float),
+                                                   np.asarray(u, float))
+        rows = self._rows(src, dst).ravel()
+        e, r = elapsed.ravel(), u.ravel()
+        out = np.empty(len(rows))
+        for b0 in range(0, len(rows), _BLOCK):  # blocks that stay in cache; not per draw
+            blk = slice(b0, b0 + _BLOCK)
+            out[blk] = self._draw(rows[blk], e[blk], r[blk])
+        return out.reshape(src.shape)
+
     def _draw(self, rows: np.ndarray, elapsed: np.ndarray, r: np.ndarray) -> np.ndarray:
         """:meth:`sample` of 1-d items given their uniforms ``r``."""
         if np.all(elapsed <= 0):  # every move after the first: F(elapsed) = 0, u = r
