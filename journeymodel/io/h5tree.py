@@ -16,7 +16,10 @@ The reader is strict: anything outside that part (a variable attribute other tha
 bookkeeping and a NaN ``_FillValue`` on floats, CF encodings such as ``scale_factor``,
 ``coordinates`` or ``dtype``, fixed-length or byte strings, unlimited or shared dimensions,
 compound types, attributes of other types) makes it return None, and the caller reads the file
-with xarray as before, so a foreign or damaged file gets xarray's decoding and its errors.
+with xarray as before, so a foreign or damaged file gets xarray's decoding and its errors. A
+variable may use a dimension of an enclosing group (a posterior's persona axis is the root's):
+the group's ``sizes`` then name it, and its labels are the enclosing group's, as DataTree
+inherits them.
 """
 
 from __future__ import annotations
@@ -182,18 +185,19 @@ def read_h5_tree(path: str | os.PathLike, model_types: frozenset[str] | set[str]
                 if root_attrs.get(type_attr) not in model_types:
                     return None
                 dimids: dict[int, str] = {}
-                tree = _group(f, f, "/", root_attrs, dimids, frozenset())
+                tree = _group(f, f, "/", root_attrs, dimids, {})
         except Exception:  # noqa: BLE001 - anything unusual: xarray reads it and says why
             return None
     return None if caught else tree
 
 
 def _group(f: Any, g: Any, path: str, attrs: dict[str, Any], dimids: dict[int, str],
-           outer: frozenset[str]) -> H5Group:
+           outer: dict[str, tuple[int, str]]) -> H5Group:
     """Read the HDF5 group ``g`` and its subgroups. ``dimids``: the netCDF dimension ids seen
-    so far (each must be new); ``outer``: the dimensions of the enclosing groups, which this
-    group must not share (xarray would align them). A dimension's size is its scale's (an
-    unlimited one's too: every variable along it must have that size)."""
+    so far (each must be new); ``outer``: the dimensions of the enclosing groups (size, HDF5
+    group name), which this group's variables may use but must not define again (xarray would
+    align them). A dimension's size is its scale's (an unlimited one's too: every variable
+    along it must have that size)."""
     import h5py
 
     datasets, groups = [], []
@@ -211,20 +215,22 @@ def _group(f: Any, g: Any, path: str, attrs: dict[str, Any], dimids: dict[int, s
             if ds.ndim != 1 or dimid in dimids or name in outer:
                 raise Unsupported(f"{name}: not a 1-d dimension of its own")
             scales[name], dimids[dimid] = int(ds.shape[0]), name
+    inner = {**outer, **{name: (n, g.name) for name, n in scales.items()}}
     variables = {}
     for name, ds in datasets:
-        var = _variable(f, g, name, ds, scales)
+        var = _variable(f, g, name, ds, inner)
         if var is not None:
             variables[name] = var
     sizes = {d: n for v in variables.values() for d, n in zip(v.dims, v.shape, strict=True)}
-    inner = outer | set(scales)
     children = {name: _group(f, obj, f"{path.rstrip('/')}/{name}", _attrs(obj.attrs), dimids,
                              inner) for name, obj in groups}
     return H5Group(path, variables, attrs, sizes, children)
 
 
-def _variable(f: Any, g: Any, name: str, ds: Any, sizes: dict[str, int]) -> H5Variable | None:
-    """One dataset decoded as xarray would (None for a dimension without a variable)."""
+def _variable(f: Any, g: Any, name: str, ds: Any,
+              dims_in_scope: dict[str, tuple[int, str]]) -> H5Variable | None:
+    """One dataset decoded as xarray would (None for a dimension without a variable);
+    ``dims_in_scope``: the dimensions of this group and the enclosing ones (size, group)."""
     raw = ds.attrs
     keys = set(raw.keys())
     is_scale = raw.get("CLASS") == b"DIMENSION_SCALE"
@@ -242,10 +248,10 @@ def _variable(f: Any, g: Any, name: str, ds: Any, sizes: dict[str, int]) -> H5Va
             raise Unsupported(f"{name}: a scalar with dimensions")
         dims = ()
     else:
-        dims = _dimension_names(f, g, name, ds)
+        dims = _dimension_names(f, name, ds, dims_in_scope)
     if "_nc4_non_coord_" in name or len(set(dims)) != len(dims):
         raise Unsupported(f"{name}: renamed or repeated dimensions")
-    if any(sizes.get(d) != n for d, n in zip(dims, ds.shape, strict=True)):
+    if any(dims_in_scope.get(d, (None,))[0] != n for d, n in zip(dims, ds.shape, strict=True)):
         raise Unsupported(f"{name}: a dimension of another group or another size")
     extra = keys - _HIDDEN - {"_FillValue"}
     if extra:
@@ -258,9 +264,11 @@ def _variable(f: Any, g: Any, name: str, ds: Any, sizes: dict[str, int]) -> H5Va
     return H5Variable(name, dims, values, {})
 
 
-def _dimension_names(f: Any, g: Any, name: str, ds: Any) -> tuple[str, ...]:
+def _dimension_names(f: Any, name: str, ds: Any,
+                     dims_in_scope: dict[str, tuple[int, str]]) -> tuple[str, ...]:
     """The dimension of each axis, from the scale attached last (as h5netcdf and netcdf-c),
-    which must live in the same group."""
+    which must be the scale of that name in this group or, if it has none, in the nearest
+    enclosing group that has one (``dims_in_scope``)."""
     refs = ds.attrs.get("DIMENSION_LIST")
     if refs is None or len(refs) != ds.ndim:
         raise Unsupported(f"{name}: axes without dimensions")
@@ -270,7 +278,7 @@ def _dimension_names(f: Any, g: Any, name: str, ds: Any) -> tuple[str, ...]:
             raise Unsupported(f"{name}: an axis without a dimension")
         scale = f[axis[-1]]
         parent, _, dim = scale.name.rpartition("/")
-        if (parent or "/") != g.name:
+        if dim not in dims_in_scope or (parent or "/") != dims_in_scope[dim][1]:
             raise Unsupported(f"{name}: a dimension of another group")
         dims.append(dim)
     return tuple(dims)

@@ -11,9 +11,12 @@ and ``_Netcdf4Dimid`` where h5netcdf puts them, ``_FillValue`` NaN on floats, nu
 one-element arrays, text as variable-length UTF-8 and ``_NCProperties`` on the root; the file
 is read back to the same values by xarray and by :mod:`journeymodel.io.h5tree`.
 
-Trees outside that part (variable attributes, encodings that change the stored values,
-non-dimension coordinates, a group sharing a dimension with an enclosing one, other types)
-are left to xarray: :func:`write_h5_tree` then returns False without creating the file.
+A variable of a subgroup may use a dimension of an enclosing group (the persona axis of a
+conversion or churn model's posterior is the root's, whose labels DataTree inherits): its axis
+gets that group's scale, as h5netcdf attaches it. Trees outside that part (variable
+attributes, encodings that change the stored values, non-dimension coordinates, a group that
+labels or resizes a dimension of an enclosing one, other types) are left to xarray:
+:func:`write_h5_tree` then returns False without creating the file.
 """
 
 from __future__ import annotations
@@ -37,11 +40,15 @@ _VALUE_ENCODINGS = frozenset({"scale_factor", "add_offset", "units", "calendar",
 
 
 class _Plan:
-    """One group to write: dimensions in order, the variables, its attributes."""
+    """One group to write: its own dimensions in order (``sizes``: with those of enclosing
+    groups its variables use, ``owner``: the group of each), the variables, its attributes."""
 
-    def __init__(self, path: str, ds: xr.Dataset | H5Group, children: list[_Plan]) -> None:
+    def __init__(self, path: str, ds: xr.Dataset | H5Group, children: list[_Plan],
+                 outer: dict[str, tuple[int, str]]) -> None:
         self.path, self.children = path, children
-        self.dims = {str(d): int(n) for d, n in ds.sizes.items()}
+        self.sizes = {str(d): int(n) for d, n in ds.sizes.items()}
+        self.dims = {d: n for d, n in self.sizes.items() if d not in outer}
+        self.owner = {d: outer[d][1] if d in outer else path for d in self.sizes}
         self.coords = [str(n) for n, v in ds.variables.items() if v.dims == (n,)]
         self.data = [str(n) for n in ds.variables if str(n) not in self.coords]
         self.values = {str(n): _storable(n, v) for n, v in ds.variables.items()}
@@ -57,7 +64,7 @@ def write_h5_tree(tree: xr.DataTree | H5Group, path: str | os.PathLike) -> bool:
     """Write ``tree`` to ``path`` as netCDF-4 (see the module docstring); False, with nothing
     written, when the tree needs xarray's writer."""
     try:
-        plan = _plan(tree, frozenset())
+        plan = _plan(tree, {})
     except _Skip:
         return False
     import h5py
@@ -73,7 +80,9 @@ def write_h5_tree(tree: xr.DataTree | H5Group, path: str | os.PathLike) -> bool:
     return True
 
 
-def _plan(node: xr.DataTree | H5Group, outer: frozenset[str]) -> _Plan:
+def _plan(node: xr.DataTree | H5Group, outer: dict[str, tuple[int, str]]) -> _Plan:
+    """The plan of ``node`` and its subgroups; ``outer``: the dimensions of the enclosing
+    groups (size, group path), the nearest one's where two share a name."""
     ds = node.to_dataset(inherit=False)
     for name, var in ds.variables.items():
         if var.attrs or set(var.encoding) & _VALUE_ENCODINGS - {"dtype", "_FillValue"}:
@@ -89,11 +98,13 @@ def _plan(node: xr.DataTree | H5Group, outer: frozenset[str]) -> _Plan:
             raise _Skip(name)
     if set(ds.coords) - {n for n, v in ds.variables.items() if v.dims == (n,)}:
         raise _Skip("non-dimension coordinates")
-    dims = frozenset(str(d) for d in ds.sizes)
-    if dims & outer:
-        raise _Skip("a dimension shared with an enclosing group")
-    children = [_plan(child, outer | dims) for child in node.children.values()]
-    return _Plan(node.path, ds, children)
+    for dim, size in ds.sizes.items():
+        if dim in outer and (outer[dim][0] != size or dim in ds.variables):
+            raise _Skip(f"dimension {dim}: labelled or resized below an enclosing group")
+    inner = {**outer, **{str(d): (int(n), node.path) for d, n in ds.sizes.items()
+                         if d not in outer}}
+    children = [_plan(child, inner) for child in node.children.values()]
+    return _Plan(node.path, ds, children, outer)
 
 
 def _storable(name: Any, var: Any) -> np.ndarray:
@@ -125,18 +136,19 @@ def _write_group(f: Any, g: Any, plan: _Plan, dimids: dict[str, int]) -> None:
 
     ids = {}
     for dim, size in plan.dims.items():
-        ids[dim] = dimids[f"{plan.path}/{dim}"] = len(dimids)
+        ids[dim] = dimids[_join(plan.path, dim)] = len(dimids)
         if dim not in plan.coords:
             extra = {"maxshape": (None,)} if size == 0 else {}
             scale = g.create_dataset(dim, shape=(size,), dtype=">f4", track_order=True,
                                      **extra)
             h5py.h5ds.set_scale(scale.id, NOT_A_VARIABLE + f"{size:10}".encode("ascii"))
             scale.attrs["_Netcdf4Dimid"] = np.array(ids[dim], dtype=np.int32)
+    ids.update({d: dimids[_join(plan.owner[d], d)] for d in plan.sizes if d not in plan.dims})
     created = {}
     for name in plan.data + plan.coords:
         values = plan.values[name]
         var_dims = plan.var_dims[name]
-        created[name] = _create(g, name, values, [plan.dims[d] for d in var_dims])
+        created[name] = _create(g, name, values, [plan.sizes[d] for d in var_dims])
         if name in plan.coords:
             h5py.h5ds.set_scale(created[name].id, name.encode("utf-8"))
             created[name].attrs["_Netcdf4Coordinates"] = np.array([ids[name]], np.int32)
@@ -144,11 +156,12 @@ def _write_group(f: Any, g: Any, plan: _Plan, dimids: dict[str, int]) -> None:
     for name in plan.data:
         var, var_dims = created[name], plan.var_dims[name]
         for axis, dim in enumerate(var_dims):
-            scale = created[dim] if dim in plan.coords else g[dim]
+            scale = (created[dim] if dim in plan.coords else g[dim] if dim in plan.dims
+                     else f[_join(plan.owner[dim], dim)])
             var.dims[axis].attach_scale(scale)
         if var_dims:
             var.attrs["_Netcdf4Coordinates"] = np.array([ids[d] for d in var_dims], np.int32)
-            if plan.dims[var_dims[0]] > 0:
+            if plan.sizes[var_dims[0]] > 0:
                 var.attrs["_Netcdf4Dimid"] = np.array(ids[var_dims[0]], dtype=np.int32)
         if plan.values[name].dtype.kind == "f":  # xarray's default fill for floats
             var.attrs["_FillValue"] = np.array([np.nan], plan.values[name].dtype)
@@ -157,6 +170,10 @@ def _write_group(f: Any, g: Any, plan: _Plan, dimids: dict[str, int]) -> None:
     for child in plan.children:
         name = child.path.rsplit("/", 1)[-1]
         _write_group(f, g.create_group(name, track_order=True), child, dimids)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path.rstrip('/')}/{name}"
 
 
 def _create(g: Any, name: str, values: np.ndarray, sizes: list[int]) -> Any:

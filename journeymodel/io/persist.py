@@ -37,12 +37,6 @@ TYPE_ATTR = "journeymodel_model_type"
 SCHEMA_ATTR = "journeymodel_schema_version"
 VERSION_ATTR = "journeymodel_version"
 
-#: Model types written with h5py (:func:`journeymodel.io.h5write.write_h5_tree`, the layout
-#: h5netcdf gives them) and read with h5py into numpy groups
-#: (:func:`journeymodel.io.h5tree.read_h5_tree`; their ``from_datatree`` reads those too), with
-#: no xarray reader or writer: ``fit markov`` and ``attribute``.
-H5_READERS = frozenset({"markov"})
-
 #: Model type -> "module:Class". Loading imports only these modules, named here, never a name
 #: taken from the file.
 MODEL_TYPES = {
@@ -52,6 +46,17 @@ MODEL_TYPES = {
     "churn": "journeymodel.models.churn.model:ChurnModel",
     "segments": "journeymodel.models.segments.model:SegmentModel",
 }
+
+#: Model types written with h5py (:func:`journeymodel.io.h5write.write_h5_tree`, the HDF5
+#: objects h5netcdf makes of the same tree) and read with h5py into numpy groups
+#: (:func:`journeymodel.io.h5tree.read_h5_tree`): every type. Neither imports xarray, nor
+#: with it dask, whose first import cost a Bayesian fit about a second (issue 20); a tree
+#: either side cannot reproduce exactly goes through xarray and h5netcdf as before.
+H5_FILES = frozenset(MODEL_TYPES)
+#: Model types whose ``from_datatree`` reads the numpy groups themselves (``fit markov`` and
+#: ``attribute`` never import xarray); the groups of the others become the xarray DataTree
+#: ``xarray.open_datatree`` would give before they are checked and loaded.
+H5_READERS = frozenset({"markov"})
 
 
 def model_class(model_type: str) -> type[JourneyModel]:
@@ -96,8 +101,8 @@ def save_model(model: JourneyModel, path: str | Path) -> Path:
     name in the same folder and renamed into place when complete, so an error or an interrupt
     leaves no half-written model and no temporary file (see :func:`journeymodel.io.outputs.
     atomic_path`). The file gets normal permissions (``0o666`` less the umask). Models of
-    :data:`H5_READERS` are written with h5py (the same HDF5 objects xarray's writer makes),
-    others with xarray.
+    :data:`H5_FILES` are written with h5py (the same HDF5 objects xarray's writer makes),
+    others, and trees h5py's writer leaves to it, with xarray.
 
     Raises
     ------
@@ -127,12 +132,12 @@ def model_tree(model: JourneyModel) -> xr.DataTree | H5Group:
 
 def write_tree(tree: xr.DataTree | H5Group, path: str | Path, model_type: str) -> None:
     """Write :func:`model_tree` to ``path`` (no temporary name: :func:`save_model` gives
-    one): with h5py for :data:`H5_READERS`, in the layout h5netcdf gives it, else with
+    one): with h5py for :data:`H5_FILES`, in the layout h5netcdf gives it, else with
     xarray and h5netcdf."""
     from journeymodel.io.h5tree import H5Group
     from journeymodel.io.h5write import write_h5_tree
 
-    if model_type not in H5_READERS or not write_h5_tree(tree, path):
+    if model_type not in H5_FILES or not write_h5_tree(tree, path):
         if isinstance(tree, H5Group):
             tree = tree.to_xarray_tree()
         tree.to_netcdf(path, engine="h5netcdf")
@@ -169,7 +174,7 @@ def read_tree(path: str | Path) -> xr.DataTree:
 
 def _read_numpy_tree(path: str | Path) -> H5Group | None:
     """The model file as numpy groups (:func:`journeymodel.io.h5tree.read_h5_tree`) when it is
-    a model of :data:`H5_READERS` written as journeymodel writes them; None otherwise (also for
+    a model of :data:`H5_FILES` written as journeymodel writes them; None otherwise (also for
     a missing or unreadable file: :func:`read_tree` then says what is wrong).
 
     Raises
@@ -189,7 +194,7 @@ def _read_numpy_tree(path: str | Path) -> H5Group | None:
         raise
     except Exception:  # noqa: BLE001 - not HDF5 or damaged: read_tree reports it
         return None
-    return read_h5_tree(path, H5_READERS, TYPE_ATTR)
+    return read_h5_tree(path, H5_FILES, TYPE_ATTR)
 
 
 def _open_tree(path: Path) -> xr.DataTree:
@@ -238,9 +243,10 @@ def load_model(path: str | Path) -> JourneyModel:
     The file is checked before the model is built
     (:func:`journeymodel.io.validate_models.check_tree`): declared sizes, attribute types, JSON
     attributes, array shapes against each other, probabilities finite, in [0, 1] and summing to
-    1, parameters of the right type and range. A Markov model file is read with h5py into numpy
-    (:mod:`journeymodel.io.h5tree`: the same values, without importing xarray); other model
-    types, and files that use netCDF beyond what journeymodel writes, with xarray.
+    1, parameters of the right type and range. A model file is read with h5py into numpy
+    (:mod:`journeymodel.io.h5tree`: the same values, without xarray's reader; a Markov model is
+    built from them without importing xarray, other types from the DataTree they make); files
+    that use netCDF beyond what journeymodel writes are read with xarray.
 
     Raises
     ------
@@ -274,6 +280,11 @@ def load_model(path: str | Path) -> JourneyModel:
     if schema < 1:
         raise ModelFileError(f"{path}: bad {SCHEMA_ATTR} attribute "
                              f"{_show(attrs.get(SCHEMA_ATTR))}")
+    if fast and model_type not in H5_READERS:
+        from journeymodel.io.lazydask import import_xarray
+
+        import_xarray()
+        tree = tree.to_xarray_tree()
     with (contextlib.nullcontext() if fast else _quiet_cleanup()), warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # overflow etc. on damaged numbers
         check_tree(tree, model_type, cls, str(path))

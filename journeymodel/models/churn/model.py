@@ -341,6 +341,9 @@ class ChurnModel(JourneyModel):
             R-hat > 1.01, bulk ESS < 400 or divergences; the message lists remedies.
         """
         from journeymodel.fit import bayes
+        from journeymodel.io.lazydask import import_xarray
+
+        import_xarray()  # before the posterior becomes xarray: dask stays unimported
 
         self._check_params()
         unit_name, unit = cd.unit_length(stats.time_kind, self.time_unit, self.model)

@@ -213,6 +213,9 @@ class ConversionModel(JourneyModel):
             R-hat > 1.01, bulk ESS < 400 or divergences; the message lists remedies.
         """
         from journeymodel.fit import bayes
+        from journeymodel.io.lazydask import import_xarray
+
+        import_xarray()  # before the posterior becomes xarray: dask stays unimported
 
         self._check_params()
         if tuple(counts.by) != tuple(self.by):

@@ -224,8 +224,11 @@ class StageModel(JourneyModel):
         InputError
             No journey has a touchpoint or an outcome to learn from.
         """
+        from journeymodel.io.lazydask import import_xarray
+
         self.fit_stats(self.stats_of(journeys), progress=progress)
         self._remember(journeys)
+        import_xarray()  # the emotion curves are xarray: without importing dask
         self.experience_ = self._experience(journeys)
         return self
 
