@@ -16,7 +16,7 @@ compile       numba compiling, or loading PyTensor's and numba's cached code
 tune, draw    nutpie's warm-up and posterior draws (split by their gradient evaluations)
 fit           ``StageModel.fit`` (EM; its numba compiling is in ``compile``)
 arviz         the trace to a DataTree, R-hat / ESS (``bayes.diagnose``)
-netcdf        model files written (``DataTree.to_netcdf``)
+netcdf        model files written (``persist.write_tree``: h5py, or ``DataTree.to_netcdf``)
 other         the rest: option parsing, statistics, summaries, printing, report
 ============  ================================================================================
 
@@ -268,6 +268,7 @@ def child(case: str, events: str, out: str, result_path: str) -> None:
     _patch(clock, "journeymodel.fit.bayes", "diagnose", "arviz")
     _patch(clock, "journeymodel.models.stages.model", "StageModel.fit", "fit")
     _patch(clock, "xarray", "DataTree.to_netcdf", "netcdf")
+    _patch(clock, "journeymodel.io.persist", "write_tree", "netcdf")  # h5py (issue 20) or xarray
     _instrument_sampling(clock)
     from journeymodel.fit import bayes
 
