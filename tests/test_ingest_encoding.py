@@ -244,3 +244,31 @@ def test_a_log_grouped_by_customer_out_of_time_order(monkeypatch):
         np.testing.assert_array_equal(getattr(ev_new, name), getattr(ev_old, name))
     for name in ("codes", "offsets", "outcome", "customer", "value"):
         np.testing.assert_array_equal(getattr(js_new, name), getattr(js_old, name))
+
+
+@SETTINGS
+@given(st.lists(ids, min_size=1, max_size=60), st.lists(st.integers(0, 60), max_size=3),
+       st.booleans())
+def test_packing_by_padding_checks_its_widths(values, cuts, large):
+    """The words come from Arrow's byte padding (``ascii_rpad``); were the padding to count
+    characters (``utf8_rpad``), non-ASCII values would come out wider, and the width check
+    must then gather the words instead: either way the encoding is pyarrow's."""
+    import journeymodel.data.encoding as encoding
+
+    arr = _chunked(values, cuts, large)
+    expected = pc.dictionary_encode(arr).combine_chunks()
+    real_pad, real_gather = pc.ascii_rpad, encoding._gather_words
+    gathered = []
+
+    def gather(*args):
+        gathered.append(1)
+        real_gather(*args)
+
+    try:
+        pc.ascii_rpad, encoding._gather_words = pc.utf8_rpad, gather
+        assert dictionary_encode(arr, min_rows=0).equals(expected)
+    finally:
+        pc.ascii_rpad, encoding._gather_words = real_pad, real_gather
+    packed = all(v is None or len(v.encode()) <= encoding.MAX_BYTES for v in values)
+    wider = any(v is not None and len(v.encode()) > len(v) for v in values)
+    assert bool(gathered) == (packed and wider)

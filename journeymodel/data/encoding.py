@@ -115,19 +115,13 @@ def _pack(chunked: pa.ChunkedArray):
     """Each row's bytes as little-endian uint64 words (zero past its end), its length in bytes
     and its validity; ``None`` when some value is longer than :data:`MAX_BYTES`."""
     chunks = [c for c in chunked.chunks if len(c)]
-    spans = []
-    for chunk in chunks:
-        bufs = chunk.buffers()
-        off_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        offsets = np.frombuffer(bufs[1], off_type)[chunk.offset:chunk.offset + len(chunk) + 1]
-        spans.append((bufs[2], offsets))
     n = len(chunked)
     length = np.empty(n, np.int32)  # checked below MAX_BYTES per chunk before it is stored
     valid = np.ones(n, bool)
     at = 0
-    for chunk, (_, offsets) in zip(chunks, spans, strict=True):
+    for chunk in chunks:
         m = len(chunk)
-        part = np.diff(offsets)
+        part = np.diff(_offsets(chunk))
         if chunk.null_count:
             valid[at:at + m] = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False))
             part[~valid[at:at + m]] = 0
@@ -137,36 +131,66 @@ def _pack(chunked: pa.ChunkedArray):
         at += m
     n_words = max(1, -(-int(length.max(initial=0)) // 8))
     words = np.empty((n_words, n), np.uint64)
-    spans = _cut(spans, n // 2)  # a column in one chunk is gathered by two threads too
-    starts = np.cumsum([0] + [len(offsets) - 1 for _, offsets in spans])
-    nul = [False] * len(spans)
+    pieces = _cut(chunks, n // 2)  # a column in one chunk is packed by two threads too
+    starts = np.cumsum([0] + [len(piece) for piece in pieces])
+    nul = [False] * len(pieces)
 
-    def gather(first: int, stop: int) -> None:  # chunks first..stop-1
+    def pack(first: int, stop: int) -> None:  # pieces first..stop-1
         for c in range(first, stop):
-            data, offsets = spans[c]
-            at, m = int(starts[c]), len(offsets) - 1
+            piece, at = pieces[c], int(starts[c])
+            m = len(piece)
+            offsets = _offsets(piece)
+            data = piece.buffers()[2]
             raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
             used = raw[int(offsets[0]):int(offsets[-1])]
             nul[c] = bool(used.size) and int(used.min()) == 0  # some value holds a NUL byte
-            for j in range(n_words):
-                _gather_words(raw, offsets[:-1].astype(np.int64) + 8 * j,
-                              length[at:at + m] - 8 * j, words[j, at:at + m])
+            if not _pad_words(piece, words[:, at:at + m]):
+                for j in range(n_words):
+                    _gather_words(raw, offsets[:-1].astype(np.int64) + 8 * j,
+                                  length[at:at + m] - 8 * j, words[j, at:at + m])
 
     middle = int(np.searchsorted(starts, n // 2))
-    _in_two_threads(gather, [(0, middle), (middle, len(spans))], n)
+    _in_two_threads(pack, [(0, middle), (middle, len(pieces))], n)
     # a list: the encoder lets go of the arrays as soon as it can
     return [words, length, valid, any(nul)]
 
 
-def _cut(spans: list, row: int) -> list:
-    """The (bytes, offsets) spans with the one holding ``row`` cut in two there."""
+def _offsets(chunk: pa.Array) -> np.ndarray:
+    """The value offsets of a string array (slice included), as numpy, without a copy."""
+    off_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    return np.frombuffer(chunk.buffers()[1], off_type)[chunk.offset:chunk.offset + len(chunk) + 1]
+
+
+def _pad_words(piece: pa.Array, out: np.ndarray) -> bool:
+    """``out`` (``(n_words, m)``): the values of ``piece`` as words, by Arrow padding each
+    value with NUL bytes to ``8 * n_words`` bytes (``ascii_rpad`` counts bytes), so that the
+    padded bytes are the words, row after row; nulls as empty values. Four times less CPU
+    than gathering the words with numpy (one pass instead of a fancy index and masks).
+    Returns False, ``out`` untouched, if the padded values are not all of that width."""
+    import pyarrow.compute as pc
+
+    n_words, m = out.shape
+    width = 8 * n_words
+    if piece.null_count:
+        piece = pc.fill_null(piece, "")
+    padded = pc.ascii_rpad(piece, width=width, padding="\x00")
+    offsets = _offsets(padded)
+    if int(offsets[-1]) - int(offsets[0]) != width * m:
+        return False
+    data = np.frombuffer(padded.buffers()[2], np.uint8)[int(offsets[0]):int(offsets[-1])]
+    out[...] = data.view("<u8").reshape(m, n_words).T
+    return True
+
+
+def _cut(chunks: list, row: int) -> list:
+    """The arrays ``chunks`` with the one holding ``row`` cut in two there (slices)."""
     out, at = [], 0
-    for data, offsets in spans:
-        m = len(offsets) - 1
+    for chunk in chunks:
+        m = len(chunk)
         if at < row < at + m:
-            out += [(data, offsets[:row - at + 1]), (data, offsets[row - at:])]
+            out += [chunk.slice(0, row - at), chunk.slice(row - at)]
         else:
-            out.append((data, offsets))
+            out.append(chunk)
         at += m
     return out
 
