@@ -384,20 +384,20 @@ def test_option_by_option_draws_are_the_reference_draws():
     """The categorical draws made option by option (running sums, gathers from small tables)
     are those of ``inflight._categorical`` on the stacked cumulative weights, bit for bit:
     zeros, ties and a row of zeros included."""
-    from journeymodel.analysis import inflight as fl
+    from journeymodel.analysis import draws as fl
 
     rng = np.random.default_rng(3)
     w = rng.random((20_000, 6)) * (rng.random((20_000, 6)) < 0.6)
     w[:50] = 0.0
     w[50:100, :3] = 0.25  # ties
     r = np.random.default_rng(9).random(len(w))
-    want = fl._categorical(np.cumsum(w, axis=1), r)
-    got = fl._categorical_columns(list(np.ascontiguousarray(w.T)), r)
+    want = fl.categorical(np.cumsum(w, axis=1), r)
+    got = fl.categorical_columns(list(np.ascontiguousarray(w.T)), r)
     assert np.array_equal(got, want)
     table = np.cumsum(rng.random((40, 5)) * (rng.random((40, 5)) < 0.7), axis=1)
     row = rng.integers(0, 40, 30_000)
     r = np.random.default_rng(2).random(len(row))
-    assert np.array_equal(fl._categorical_rows(table, row, r), fl._categorical(table[row], r))
+    assert np.array_equal(fl.categorical_rows(table, row, r), fl.categorical(table[row], r))
 
 
 def test_markov_moves_by_guide_table_are_the_search_of_each_row():

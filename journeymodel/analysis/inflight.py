@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from journeymodel.analysis.chance import (
@@ -36,6 +35,20 @@ from journeymodel.analysis.chance import (
     mix,
     param_rng,
     seed_int,
+)
+from journeymodel.analysis.draws import (
+    categorical,
+    categorical_columns,
+    categorical_rows,
+    columns,
+    count_below,
+    cumulative,
+    first_above,
+    products,
+    ranges,
+    runs,
+    segment_cumsum,
+    stage_totals,
 )
 from journeymodel.data.journeyset import CENSORED, JourneySet
 from journeymodel.errors import OptionError
@@ -145,92 +158,6 @@ def _holding_times(holding, src, dst, elapsed, gap: float | None,
 # The processes: Markov windows and stages
 
 
-def _categorical(cum: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """One draw per row of row-wise cumulative probabilities ``cum`` (n, K) at uniforms
-    ``r``."""
-    u = r * cum[:, -1]
-    return np.minimum((u[:, None] >= cum).sum(axis=1), cum.shape[1] - 1)
-
-
-# The same draws option by option (a loop over the few options, each step vectorised over
-# the items: no (items, options) temporaries, no sums along a short axis, 2-4x faster).
-
-
-def _cumulative(columns: list[np.ndarray]) -> list[np.ndarray]:
-    """Running sums of the options' weights, one array per option: the values of
-    ``np.cumsum`` along the options (a sequential sum, the same floats)."""
-    out = list(columns[:1])
-    for col in columns[1:]:  # loop over options
-        out.append(out[-1] + col)
-    return out
-
-
-def _count_below(u: np.ndarray, cum: list[np.ndarray]) -> np.ndarray:
-    """The option of each ``u``: how many running sums are at or below it, at most K - 1
-    (``_categorical``'s rule)."""
-    count = np.zeros(len(u), np.int64)
-    for c in cum:  # loop over options
-        count += u >= c
-    return np.minimum(count, len(cum) - 1)
-
-
-def _categorical_columns(columns: list[np.ndarray], r: np.ndarray) -> np.ndarray:
-    """``_categorical(np.cumsum(weights, axis=1), r)`` from the weights' columns."""
-    cum = _cumulative(columns)
-    return _count_below(r * cum[-1], cum)
-
-
-def _products(w: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """``w @ s.T`` for ``w`` (a, m) and ``s`` (b, m), each entry summed over ``m`` in order
-    (``0 + w0 s0 + w1 s1 + ...``, each product and sum rounded): its bits do not depend on
-    ``a`` or ``b``, as a matrix product's may (BLAS kernels differ by size). Compiled (numba,
-    no fast-math: no reordering, no fused multiply-add; vectorised across ``b``): the sums a
-    numpy loop over the options gives, several times faster (that loop took half of a stages
-    forecast)."""
-    out = np.empty((w.shape[0], s.shape[0]))
-    _products_kernel(np.ascontiguousarray(w, np.float64),
-                     np.ascontiguousarray(np.asarray(s, np.float64).T), out)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _products_kernel(w, st, out):  # pragma: no cover - compiled
-    for a in range(w.shape[0]):
-        row = out[a]
-        row[:] = 0.0
-        for k in range(w.shape[1]):
-            wk = w[a, k]
-            col = st[k]
-            for b in range(len(row)):
-                row[b] += wk * col[b]
-
-
-def _first_above(values: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 x: np.ndarray) -> np.ndarray:
-    """Per item, the first index ``i`` in ``[lo, hi)`` with ``values[i] > x`` (``hi - 1`` when
-    none), ``values`` increasing within every range: a binary search of all items at once
-    (a loop over halvings, not over items)."""
-    left, right = lo.copy(), hi.copy()
-    act = np.flatnonzero(left < right)
-    while len(act):
-        mid = (left[act] + right[act]) // 2
-        above = values[mid] > x[act]
-        right[act] = np.where(above, mid, right[act])
-        left[act] = np.where(above, left[act], mid + 1)
-        act = act[left[act] < right[act]]
-    return np.minimum(left, hi - 1)
-
-
-def _columns(table: np.ndarray) -> np.ndarray:
-    """The columns of a 2-d table, each contiguous (rows of the transpose)."""
-    return np.ascontiguousarray(table.T)
-
-
-def _categorical_rows(cum: np.ndarray, row: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """``_categorical(cum[row], r)`` for a small table ``cum`` (rows, K) of cumulative
-    probabilities, without gathering its rows."""
-    cols = np.ascontiguousarray(cum.T)
-    return _count_below(r * cols[-1][row], [c[row] for c in cols])
 
 
 class MarkovProcess:
@@ -272,7 +199,7 @@ class MarkovProcess:
                              weights=counts.count, minlength=self.n)
         self.cand_ptr, self.cand_state, self.cand_w, self.backed_off = _candidates(
             last_key, sub, model, visits, prefix_keys)
-        self.cand_cum = _segment_cumsum(self.cand_w, self.cand_ptr)
+        self.cand_cum = segment_cumsum(self.cand_w, self.cand_ptr)
 
     @property
     def usable(self) -> np.ndarray:
@@ -303,7 +230,7 @@ class MarkovProcess:
         single = np.diff(self.cand_ptr) == 1
         s1 = np.where(single, self.cand_state[np.minimum(self.cand_ptr[:-1],
                                                          len(self.cand_state) - 1)], -1)
-        for lo, hi in _runs(s1):  # loop over states (journeys come sorted by state)
+        for lo, hi in runs(s1):  # loop over states (journeys come sorted by state)
             s_ = int(s1[lo])
             if s_ < 0:
                 continue
@@ -312,14 +239,14 @@ class MarkovProcess:
             mv = t_ent != DROP
             S = surv[lo:hi][:, t_ent[mv]]  # (journeys, moves)
             Wm = params[:, ent[mv]]  # (draws, moves)
-            move = _products(Wm, S)  # (draws, journeys)
-            drop = _products(params[:, ent[~mv]], np.ones((1, int((~mv).sum()))))
+            move = products(Wm, S)  # (draws, journeys)
+            drop = products(params[:, ent[~mv]], np.ones((1, int((~mv).sum()))))
             u = chance[:, lo:hi].u(FIRST) * (move + drop)
             goes = u < move
             d_i, j_i = np.nonzero(goes)
             Wm_t, S_t = np.ascontiguousarray(Wm.T), np.ascontiguousarray(S.T)
-            cum = _cumulative([Wm_t[k][d_i] * S_t[k][j_i] for k in range(len(Wm_t))])
-            e = ent[mv][_count_below(u[d_i, j_i], cum)]
+            cum = cumulative([Wm_t[k][d_i] * S_t[k][j_i] for k in range(len(Wm_t))])
+            e = ent[mv][count_below(u[d_i, j_i], cum)]
             for view, value, moved in ((views[0], s_, s_), (views[1], DROP, self.target[e]),
                                        (views[2], -1, self.next_state[e])):
                 view[:, lo:hi] = value
@@ -354,7 +281,7 @@ class MarkovProcess:
         many = np.flatnonzero(hi - lo > 1)
         if len(many):
             x = r[many] * self.cand_cum[hi[many] - 1]
-            pick[many] = _first_above(self.cand_cum, lo[many], hi[many], x)
+            pick[many] = first_above(self.cand_cum, lo[many], hi[many], x)
         return self.cand_state[pick]
 
     def propose(self, state, d, params, chance: Chance, round_: int = 0):
@@ -376,7 +303,7 @@ class MarkovProcess:
               & ((i == lo) | (within[np.maximum(i - 1, 0)] <= x)))
         miss = np.flatnonzero(~ok)
         if len(miss):
-            i[miss] = _first_above(within, lo[miss], hi[miss], x[miss])
+            i[miss] = first_above(within, lo[miss], hi[miss], x[miss])
         entry = i % nnz
         return self.target[entry], self.next_state[entry]
 
@@ -409,7 +336,7 @@ class MarkovProcess:
         s = self.cand_state
         per = np.diff(self.indptr)[s]
         jj = np.repeat(j_of, per)
-        ent = np.repeat(self.indptr[s], per) + _ranges(per)
+        ent = np.repeat(self.indptr[s], per) + ranges(per)
         w = np.repeat(w_c, per) * P[ent]
         tgt = self.target[ent]
         w = w * flight.survival[jj, tgt]
@@ -468,7 +395,7 @@ class StageProcess:
         return drawn[:3] + tuple(np.cumsum(a, axis=2) for a in drawn[:3]) + drawn[3:]
 
     def init_state(self, j: np.ndarray, r: np.ndarray) -> np.ndarray:
-        return _categorical(self.post_cum[j], r)
+        return categorical(self.post_cum[j], r)
 
     def _targets(self) -> np.ndarray:
         """Holding target of each option ``touchpoints..., conversion, churn, dropoff``."""
@@ -492,7 +419,7 @@ class StageProcess:
         S = surv[:, targets]  # (n, moves)
         per_stage = np.empty((n_draws, K, n))
         move, stay = np.empty((n_draws, n)), np.empty((n_draws, n))
-        _stage_totals(np.ascontiguousarray(q), np.ascontiguousarray(S.T),
+        stage_totals(np.ascontiguousarray(q), np.ascontiguousarray(S.T),
                       np.ascontiguousarray(self.post.T), np.ascontiguousarray(exit_[:, :, 3]),
                       per_stage, move, stay)
         u = chance.u(FIRST) * (move + stay)
@@ -503,17 +430,17 @@ class StageProcess:
         # (option by option, gathering with flat indices from contiguous columns)
         post_t, flat_ps = np.ascontiguousarray(self.post.T), per_stage.reshape(-1)
         at = d_i * (K * n) + j_i
-        s_ = _categorical_columns([post_t[k][j_i] * flat_ps[at + k * n] for k in range(K)],
+        s_ = categorical_columns([post_t[k][j_i] * flat_ps[at + k * n] for k in range(K)],
                                   ch.u(FIRST, k=1))
         ds = d_i * K + s_
-        q_t, S_t = _columns(q.reshape(n_draws * K, -1)), np.ascontiguousarray(S.T)
-        o = _categorical_columns([q_t[m][ds] * S_t[m][j_i] for m in range(len(q_t))],
+        q_t, S_t = columns(q.reshape(n_draws * K, -1)), np.ascontiguousarray(S.T)
+        o = categorical_columns([q_t[m][ds] * S_t[m][j_i] for m in range(len(q_t))],
                                  ch.u(FIRST, k=2))
         x = np.minimum(o, len(self.tp) - 1)
         # next stage given it emits x
-        trans_t, flat_em = _columns(trans.reshape(n_draws * K, K)), emis.reshape(-1)
+        trans_t, flat_em = columns(trans.reshape(n_draws * K, K)), emis.reshape(-1)
         at = d_i * (K * emis.shape[2]) + x
-        s2 = _categorical_columns([trans_t[k][ds] * flat_em[at + k * emis.shape[2]]
+        s2 = categorical_columns([trans_t[k][ds] * flat_em[at + k * emis.shape[2]]
                                    for k in range(K)], ch.u(FIRST, k=3))
         state = np.zeros((n_draws, n), np.int64)
         tgt = np.full((n_draws, n), DROP, np.int64)
@@ -525,11 +452,11 @@ class StageProcess:
     def propose(self, state, d, params, chance: Chance, round_: int = 0):
         cum_exit, cum_trans, cum_emis = params[3:6]
         K = cum_exit.shape[1]
-        e = _categorical_rows(cum_exit.reshape(-1, cum_exit.shape[2]), d * K + state,
+        e = categorical_rows(cum_exit.reshape(-1, cum_exit.shape[2]), d * K + state,
                               chance.u(PROPOSE, round_, 0))
-        nxt = _categorical_rows(cum_trans.reshape(-1, K), d * K + state,
+        nxt = categorical_rows(cum_trans.reshape(-1, K), d * K + state,
                                 chance.u(PROPOSE, round_, 1))
-        x = _categorical_rows(cum_emis.reshape(-1, cum_emis.shape[2]), d * K + nxt,
+        x = categorical_rows(cum_emis.reshape(-1, cum_emis.shape[2]), d * K + nxt,
                               chance.u(PROPOSE, round_, 2))
         # exit 0: the touchpoint emitted; 1, 2: conversion, churn; 3: drop-off
         target = np.where(e == 0, self.tp[x], np.array([DROP, self.conv, self.churn, DROP])[e])
@@ -552,38 +479,10 @@ class StageProcess:
         np.add.at(out, (jj[known], tgt[known]), w[known])
         for col, k in ((1, self.conv), (2, self.churn)):
             if k != DROP:
-                out[:, k] += _products(self.post, exit_[None, :, col])[:, 0] * (
+                out[:, k] += products(self.post, exit_[None, :, col])[:, 0] * (
                     flight.survival[:, k])
-        out[:, nt] += _products(self.post, exit_[None, :, 3])[:, 0]
+        out[:, nt] += products(self.post, exit_[None, :, 3])[:, 0]
         return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
-
-
-@numba.njit(cache=True, nogil=True)
-def _stage_totals(q, st, post_t, exit3, per_stage, move, stay):  # pragma: no cover - compiled
-    """The first move's weights of every journey-draw of a stages model, each summed in a
-    fixed order (see the module docstring): ``per_stage[d, k, j] = sum_m q[d, k, m] S[j, m]``
-    (stage ``k`` moves), ``move[d, j] = sum_k post[j, k] per_stage[d, k, j]`` and ``stay[d, j]
-    = sum_k post[j, k] exit3[d, k]`` (a drop-off). ``st``, ``post_t``: transposed, so the
-    inner loops run along the journeys (vectorised). One pass, in place of BLAS products whose
-    rounding may depend on the number of journeys."""
-    n_draws, n_stages, n_moves = q.shape
-    for d in range(n_draws):
-        mv, sy = move[d], stay[d]
-        mv[:] = 0.0
-        sy[:] = 0.0
-        for k in range(n_stages):
-            row = per_stage[d, k]
-            row[:] = 0.0
-            for m in range(n_moves):
-                qm = q[d, k, m]
-                col = st[m]
-                for j in range(len(row)):
-                    row[j] += qm * col[j]
-            pk = post_t[k]
-            e = exit3[d, k]
-            for j in range(len(row)):
-                mv[j] += row[j] * pk[j]
-                sy[j] += e * pk[j]
 
 
 def _by_rejection(process, J, D, params, surv, chance: Chance):
@@ -605,30 +504,6 @@ def _by_rejection(process, J, D, params, surv, chance: Chance):
     return state, tgt, nxt
 
 
-#: Cells (particles x options) of one block of the exact first move.
-_BLOCK_CELLS = 4_000_000
-
-
-def _blocks(n: int, width: int) -> Iterator[slice]:
-    per = max(1, _BLOCK_CELLS // max(width, 1))
-    for b0 in range(0, n, per):
-        yield slice(b0, min(n, b0 + per))
-
-
-def _runs(keys: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) of every run of equal values in ``keys``."""
-    if len(keys) == 0:
-        return []
-    cuts = np.concatenate([[0], np.flatnonzero(np.diff(keys)) + 1, [len(keys)]])
-    return list(zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True))
-
-
-def _padded_rows(indptr: np.ndarray) -> np.ndarray:
-    """CSR entries of every row as a (rows, longest row) matrix, -1 padded."""
-    counts = np.diff(indptr)
-    m = int(counts.max()) if len(counts) else 0
-    pos = np.arange(m)[None, :]
-    return np.where(pos < counts[:, None], indptr[:-1, None] + pos, -1)
 
 
 def _dirichlet(probs: np.ndarray, rows: np.ndarray, n_draws: int, rng) -> np.ndarray:
@@ -702,7 +577,7 @@ def _candidates(last_key, journeys: JourneySet, model, visits, prefix_keys):
         cnt = hi - lo
         hit = cnt > 0
         cand_j.append(np.repeat(need[hit], cnt[hit]))
-        cand_s.append(full[srt][np.repeat(lo[hit], cnt[hit]) + _ranges(cnt[hit])])
+        cand_s.append(full[srt][np.repeat(lo[hit], cnt[hit]) + ranges(cnt[hit])])
         todo[need[hit]] = False
     cj, cs = np.concatenate(cand_j), np.concatenate(cand_s)
     srt = np.lexsort((cs, cj))
@@ -711,21 +586,6 @@ def _candidates(last_key, journeys: JourneySet, model, visits, prefix_keys):
     np.cumsum(np.bincount(cj, minlength=n_j), out=ptr[1:])
     w = np.maximum(visits[np.minimum(cs, chain.n - 1)], 1e-12)  # prefix states: alone
     return ptr, cs, w, int((~exact & (np.diff(ptr) > 0)).sum())
-
-
-def _segment_cumsum(w: np.ndarray, ptr: np.ndarray) -> np.ndarray:
-    """Running sums of ``w`` within every segment ``ptr[i]:ptr[i + 1]``, each from its own
-    start (the bits of ``np.cumsum`` of the segment alone, whatever comes before it): a loop
-    over positions, each over the segments that long (longest first)."""
-    out = np.array(w, np.float64, copy=True)
-    lens = np.diff(ptr)
-    order = np.argsort(-lens, kind="stable")
-    by_len = lens[order]
-    for p in range(1, int(lens.max()) if len(lens) else 0):  # loop over positions
-        seg = order[:np.searchsorted(-by_len, -p, side="left")]
-        i = ptr[seg] + p
-        out[i] += out[i - 1]
-    return out
 
 
 def _prefix_rows(model, P: np.ndarray, target: np.ndarray, tp_target: np.ndarray):
@@ -803,14 +663,6 @@ def _suffix_keys(codes: np.ndarray, length: np.ndarray, m: int, base: int) -> np
         col = np.clip(length - m + i, 0, codes.shape[1] - 1)
         key = key * base + codes[np.arange(len(codes)), col] + 1
     return np.where(length >= m, key, -1)
-
-
-def _ranges(cnt: np.ndarray) -> np.ndarray:
-    total = int(cnt.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    ends = np.cumsum(cnt)
-    return np.arange(total) - np.repeat(ends - cnt, cnt)
 
 
 def _row_cdf(params: np.ndarray, indptr: np.ndarray, n: int) -> np.ndarray:
