@@ -6,7 +6,12 @@ ingestion speed, see :func:`_stable_argsort`.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, wait
+
 import numpy as np
+
+#: From this many rows, :func:`take_rows` shares its gathers between two threads.
+THREAD_ROWS = 1 << 18
 
 
 def customer_time_order(customer: np.ndarray, time: np.ndarray) -> np.ndarray:
@@ -144,3 +149,60 @@ def duplicate_rows(idx: np.ndarray, customer: np.ndarray, time: np.ndarray, *key
     # and lexsort is stable, so order[1:][equal] are the later copies
     dup[cand[order[1:][equal]]] = True
     return dup
+
+
+def take_rows(arrays: list[np.ndarray], index: np.ndarray) -> list[np.ndarray]:
+    """``[a[index] for a in arrays]``, ``index`` integers or a boolean mask.
+
+    Integer gathers are cut in two halves of ``index`` done by two threads from
+    :data:`THREAD_ROWS` rows (numpy lets go of the GIL; gathering 8M rows by a permutation
+    costs a cache miss per row). A mask dropping a few rows (duplicates) copies the runs of
+    kept rows as slices: three times faster than boolean indexing at 8M rows.
+
+    Examples
+    --------
+    >>> [a.tolist() for a in take_rows([np.array([5, 6, 7]), np.array([0.5, 1.5, 2.5])],
+    ...                                np.array([2, 0]))]
+    [[7, 5], [2.5, 0.5]]
+    >>> take_rows([np.arange(6)], np.array([1, 0, 1, 1, 0, 1], bool))[0].tolist()
+    [0, 2, 3, 5]
+    """
+    if index.dtype == bool:
+        return [_compress(a, index) for a in arrays]
+    n = len(index)
+    out = [np.empty(n, a.dtype) for a in arrays]
+    half = n // 2
+
+    def gather(lo: int, hi: int) -> None:
+        for a, o in zip(arrays, out, strict=True):  # valid indices: clip skips the checks
+            np.take(a, index[lo:hi], out=o[lo:hi], mode="clip")  # (and "raise"'s buffer)
+
+    if n < THREAD_ROWS:
+        gather(0, n)
+        return out
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(gather, half, n)
+        try:
+            gather(0, half)
+        finally:
+            wait([other])
+        other.result()
+    return out
+
+
+#: Up to this many dropped rows, :func:`take_rows` copies the runs between them as slices.
+FEW_DROPPED = 1024
+
+
+def _compress(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``a[keep]``; by slices between the dropped rows when they are few."""
+    dropped = np.flatnonzero(~keep)
+    if len(dropped) > FEW_DROPPED:
+        return a[keep]
+    out = np.empty(len(a) - len(dropped), a.dtype)
+    at, to = 0, 0
+    for stop in [*dropped.tolist(), len(a)]:  # at most FEW_DROPPED + 1 slices
+        out[to:to + stop - at] = a[at:stop]
+        to += stop - at
+        at = stop + 1
+    return out
