@@ -12,9 +12,12 @@ and ``journeymodel attribute m.nc --json``, beside pandas path strings + Channel
 ``markov_model`` on the same file. Also timed alone, to say whose part is whose: reading the
 log into journeys (``load_journeys``, the ingestion) and ``attribute --draws 0`` (the point
 estimate without intervals). Wall and CPU seconds of the whole process, imports included. In a
-separate, labelled row: the same fit and attribution in one process with no model file
-(``load_journeys``, ``fit``, ``attribution`` printed as ``attribute --json`` prints it), what a
-one-command ``attribute EVENTS`` would cost.
+separate, labelled row: the one command ``journeymodel attribute EVENTS --order K --json``,
+which fits in memory and writes no model file (the same output as the two commands). The
+processes find compiled ``.pyc`` files, as after ``pip install``: the children run without
+``PYTHONDONTWRITEBYTECODE`` and with a ``PYTHONPYCACHEPREFIX`` in the benchmark's temporary
+folder, filled by ``compileall`` first (without them every process compiles journeymodel's
+modules again, 0.05-0.2 s).
 
 (a) end to end: raw event Parquet -> attribution table. journeymodel: load_journeys + fit +
     exact removal attribution. Peer: pandas builds "a > b > c" path strings per journey,
@@ -139,14 +142,6 @@ def worker(kind: str, order: int, data: str) -> dict:
             m = MarkovJourneyModel(order=order).fit(js)
             res = m.attribute("removal", n_draws=0)
             out["top"] = res.frame.iloc[0]["channel"]
-        elif kind == "jm_one":  # fit + attribute in one process, no model file
-            from journeymodel.cli.output import print_json
-
-            from journeymodel.data.journeys import load_journeys
-            from journeymodel.models.markov.model import MarkovJourneyModel
-
-            m = MarkovJourneyModel(order=order).fit(load_journeys(data))
-            print_json(m.attribution("removal", n_draws=_cli_draws(), seed=0).to_json())
         elif kind == "ca_e2e":
             res = _peer_markov(_peer_paths(data), order)
         elif kind in ("jm_mem", "jm_ci"):
@@ -214,11 +209,29 @@ def _cli(args: list[str]) -> dict:
     return _proc([str(Path(sys.executable).with_name("journeymodel")), *args])
 
 
+#: The environment of the timed processes (:func:`_compiled_env`).
+_ENV: dict[str, str] | None = None
+
+
+def _compiled_env(tmp: Path) -> dict[str, str]:
+    """An environment whose processes read and write ``.pyc`` files in ``tmp``, filled first
+    by ``compileall`` for journeymodel and its CLI (the state after ``pip install``)."""
+    import journeymodel.cli
+
+    import journeymodel
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    folders = [str(Path(m.__file__).parent) for m in (journeymodel, journeymodel.cli)]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], env=env, check=True)
+    return env
+
+
 def _proc(cmd: list[str]) -> dict:
     """Wall seconds, CPU seconds (user + system, the steadier figure on a shared machine) and
     peak RSS of one fresh process, Python's start-up and imports included."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_ENV)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     err = proc.stderr.read().decode()
@@ -227,15 +240,6 @@ def _proc(cmd: list[str]) -> dict:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
     return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
             "peak_mib": usage.ru_maxrss / 1024}
-
-
-def _cli_draws() -> int:
-    """``journeymodel attribute``'s default ``--draws``."""
-    import inspect
-
-    from journeymodel.cli.cmd_attribute import attribute
-
-    return int(inspect.signature(attribute).parameters["draws"].default)
 
 
 def _bench_tracker(customers: int, orders, tmp: Path, repeat: int) -> list[dict]:
@@ -256,8 +260,7 @@ def _bench_tracker(customers: int, orders, tmp: Path, repeat: int) -> list[dict]
         row["attr"] = _best(["attribute", str(model), "--json"], repeat)
         row["attr0"] = _best(["attribute", str(model), "--json", "--draws", "0"], repeat)
         row["loadavg"].append(os.getloadavg()[0])
-        row["one"] = _best_proc([sys.executable, __file__, "--worker", "jm_one", str(k),
-                                 str(events)], repeat)
+        row["one"] = _best(["attribute", str(events), "--order", str(k), "--json"], repeat)
         row["ca"] = _best_proc([sys.executable, __file__, "--worker", "ca_e2e", str(k),
                                 str(events)], repeat)
         row["loadavg"].append(os.getloadavg()[0])
@@ -300,11 +303,12 @@ def _print_tracker(rows) -> None:
           "ChannelAttribution markov_model, one fresh process. ratio = CA s / jm s; (cpu) "
           "the same by CPU seconds (user + system of the processes: steadier than wall on a "
           "shared machine). load = 1-minute load average (2 cores) during the row.")
-    print("\nSEPARATE ROW, not the two commands above: fit + attribution in ONE process, no "
-          "model file (what a one-command `attribute EVENTS` would cost; issue 20, evaluated)")
+    print("\nSEPARATE ROW, not the two commands above: the one command `journeymodel "
+          "attribute EVENTS --order k --json` (fitted in memory, no model file; the same "
+          "output as the two commands)")
     for r in rows:
         one = r["one"]
-        print(f"{r['n']:>9,} {r['order']:>2} | one process {one['seconds']:>6.2f} s "
+        print(f"{r['n']:>9,} {r['order']:>2} | one command {one['seconds']:>6.2f} s "
               f"{one['cpu']:>6.2f} cpu {one['peak_mib']:>6.0f} MiB | ratio to CA "
               f"{r['ca']['seconds'] / one['seconds']:>5.1f}x ({r['ca']['cpu'] / one['cpu']:.1f}x "
               "cpu)")
@@ -360,7 +364,9 @@ def _main_tracker(args) -> None:
     print(f"command: {' '.join(sys.argv)}")
     print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
     rows = []
+    global _ENV
     with tempfile.TemporaryDirectory() as tmp:
+        _ENV = _compiled_env(Path(tmp))
         for n in sizes:
             rows += _bench_tracker(n, orders, Path(tmp), args.repeat)
     print(f"load average at end: {os.getloadavg()}")
