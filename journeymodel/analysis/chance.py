@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 __all__ = ["FIRST", "HOLD", "INIT", "ACCEPT", "PROPOSE", "Chance", "draw_keys",
-           "journey_keys", "mix", "param_rng", "seed_int"]
+           "journey_keys", "mix", "param_rng", "particle_keys", "seed_int"]
 
 _C1 = np.array([0xBF58476D1CE4E5B9], np.uint64)
 _C2 = np.array([0x94D049BB133111EB], np.uint64)
@@ -83,6 +83,25 @@ def draw_keys(seed: int, n_draws: int) -> np.ndarray:
     """A 64-bit key per posterior draw ``0..n_draws-1`` under ``seed``."""
     base = mix(np.array([seed % 2**64], np.uint64))
     return mix(base ^ (np.arange(1, n_draws + 1, dtype=np.uint64) * _GOLDEN))
+
+
+def particle_keys(journeys: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """The key of every journey-draw, shape (len(draws), len(journeys)):
+    ``mix(journeys[j] ^ draws[d])``."""
+    out = np.empty((len(draws), len(journeys)), np.uint64)
+    _particle_keys(np.ascontiguousarray(journeys, np.uint64),
+                   np.ascontiguousarray(draws, np.uint64), out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _particle_keys(journeys, draws, out):  # pragma: no cover - compiled
+    for d in range(len(draws)):
+        for j in range(len(journeys)):
+            z = journeys[j] ^ draws[d]
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            out[d, j] = z ^ (z >> np.uint64(31))
 
 
 def param_rng(seed: int, draw: int) -> np.random.Generator:

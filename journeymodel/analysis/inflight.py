@@ -32,8 +32,8 @@ from journeymodel.analysis.chance import (
     Chance,
     draw_keys,
     journey_keys,
-    mix,
     param_rng,
+    particle_keys,
     seed_int,
 )
 from journeymodel.analysis.draws import (
@@ -719,7 +719,7 @@ def simulate_chunks(process, flight: InFlight, holding, gap, end: float, n_draws
     for d0 in range(0, n_draws, per):
         dc = min(per, n_draws - d0)
         params = process.draw_params(range(d0, d0 + dc), seed)
-        chance = Chance(mix(flight.key[None, :] ^ keys[d0:d0 + dc, None]))
+        chance = Chance(particle_keys(flight.key, keys[d0:d0 + dc]))
         with _one_blas_thread():
             chunk = _run_chunk(process, flight, holding, gap, end, params, dc, d0, chance,
                                record)
