@@ -79,7 +79,9 @@ def test_equal_ids_meet(values, seed):
     assert (np.diff(first) > 0).all()
 
 
-def test_keys_too_wide_and_long_ids_fall_back_to_pyarrow(monkeypatch):
+def test_long_ids_fall_back_to_pyarrow_random_ones_do_not(monkeypatch):
+    """Ids above MAX_BYTES go to pyarrow's encoder; random 16-byte ids (which the exact
+    mixed-radix key of before issue 20's hashing found too wide) and short ids are hashed."""
     rng = np.random.default_rng(0)
     random16 = ["".join(chr(c) for c in rng.integers(33, 127, 16)) for _ in range(3000)]
     long_ids = [f"customer-{i:020d}" for i in range(50)]
@@ -89,10 +91,52 @@ def test_keys_too_wide_and_long_ids_fall_back_to_pyarrow(monkeypatch):
     for values in (random16 * 2, long_ids * 3):
         arr = pa.array(values)
         assert dictionary_encode(arr, min_rows=0).equals(pc.dictionary_encode(arr))
-    assert len(calls) == 2
+    assert len(calls) == 1
     short = pa.array([f"c{i}" for i in range(1000)] * 2)
     assert dictionary_encode(short, min_rows=0).equals(pc.dictionary_encode(short))
-    assert len(calls) == 2  # the short ids took the sorting route
+    assert len(calls) == 1  # the short ids took the sorting route
+
+
+def _collide(buckets):
+    """A hash with ``buckets`` values (0: every value the same hash) in place of SplitMix."""
+    def weak(x, tmp):
+        x %= np.uint64(max(buckets, 1))
+        x <<= np.uint64(60)  # the key keeps the high bits
+    return weak
+
+
+@SETTINGS
+@given(st.lists(ids, min_size=1, max_size=60), st.lists(st.integers(0, 60), max_size=3),
+       st.sampled_from([0, 2, 7]), st.booleans())
+def test_hash_collisions_are_split_exactly(values, cuts, buckets, threads):
+    """Distinct ids sharing a hash (forced: a hash of 1, 2 or 7 values) are still told apart
+    by the exact comparison of their bytes (in two threads or one): the encoding and the
+    grouped order are pyarrow's and the stable sort's."""
+    arr = _chunked(values, cuts, False)
+    real = encoding._hash64, encoding.THREAD_ROWS
+    try:
+        encoding._hash64 = _collide(buckets)
+        encoding.THREAD_ROWS = 1 if threads else real[1]
+        grouped: dict = {}
+        enc = dictionary_encode(arr, min_rows=0, grouped=grouped)
+    finally:
+        encoding._hash64, encoding.THREAD_ROWS = real
+    assert enc.equals(pc.dictionary_encode(arr).combine_chunks())
+    if grouped:
+        order = np.argsort(np.asarray(enc.indices), kind="stable")
+        np.testing.assert_array_equal(grouped["order"], order)
+        np.testing.assert_array_equal(grouped["keys"], np.asarray(enc.indices)[order])
+
+
+def test_a_collision_taken_for_equal_ids_would_be_caught(monkeypatch):
+    """Without the exact check, a hash shared by "c1" and "c2" would merge them: the check
+    is what keeps them apart (its comparison removed, the encoding goes wrong)."""
+    arr = pa.array(["c1", "c2", "c1", "c3", "c2"])
+    monkeypatch.setattr(encoding, "_hash64", _collide(0))
+    assert dictionary_encode(arr, min_rows=0).equals(pc.dictionary_encode(arr))
+    monkeypatch.setattr(encoding, "_value_changes",
+                        lambda row, *a: np.zeros(max(len(row) - 1, 0), bool))
+    assert not dictionary_encode(arr, min_rows=0).equals(pc.dictionary_encode(arr))
 
 
 def _tracker_log(path, pad=False, nulls=True, n=80_000, n_customers=9_000, seed=3,

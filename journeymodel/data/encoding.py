@@ -2,10 +2,12 @@
 
 ``pyarrow.compute.dictionary_encode`` of 8M ids with 1M distinct values costs seconds: every row
 probes a hash table far larger than the cache. Short ids (``c123456``, numbers written as text,
-up to :data:`MAX_BYTES` bytes) are instead packed exactly into one integer per row, and one sort
-of those integers (with the row number in the low bits) brings equal ids together. The result
-is the same dictionary encoding as pyarrow's: the dictionary in first-appearance order, nulls as
-null indices. Longer ids, and ids whose packed keys would not fit, fall back to pyarrow.
+up to :data:`MAX_BYTES` bytes) are instead packed into words (Arrow pads them with NUL bytes),
+hashed to 64 bits, and one sort of the hashes' high bits (with the row number in the low bits)
+brings equal ids together; the values of neighbouring rows are then compared exactly, so ids
+that share a hash are told apart (sorted by value within it). The result is the same
+dictionary encoding as pyarrow's: the dictionary in first-appearance order, nulls as null
+indices. Longer ids fall back to pyarrow.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def group_ids(arr: pa.ChunkedArray | pa.Array, *, min_rows: int | None = None) -
     -------
     dict or None
         ``None`` when the column is not text, shorter than ``min_rows`` (default
-        :data:`MIN_ROWS`), or its ids too long or their keys too wide: pyarrow's encoder is
+        :data:`MIN_ROWS`), or some id longer than :data:`MAX_BYTES`: pyarrow's encoder is
         then the one to use. Else ``dictionary`` (the distinct values in order of first
         appearance, a pyarrow array) and ``null`` (mask of null rows, or ``None``); with a
         null, ``indices`` (int32 codes, -1 where null); without one, ``indices`` is ``None``
@@ -100,10 +102,7 @@ def group_ids(arr: pa.ChunkedArray | pa.Array, *, min_rows: int | None = None) -
     packed = _pack(chunked)
     if packed is None:
         return None
-    key = _dense_key(*packed, n)
-    if key is None:
-        return None
-    return _encode_sorted(chunked, key, packed)
+    return _encode_sorted(chunked, _hash_key(*packed), packed)
 
 
 def _pyarrow(chunked: pa.ChunkedArray) -> pa.DictionaryArray:
@@ -234,58 +233,108 @@ def _gather_words(raw: np.ndarray, index: np.ndarray, left: np.ndarray,
 _LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 
 
-def _dense_key(words, length, valid, nul, n):
-    """One int64 per row, equal exactly when (validity, length, bytes) are equal, small enough
-    to share an int64 with the row number; ``None`` when it would not fit.
+def _hash_key(words, length, valid, nul) -> np.ndarray:
+    """One int64 per row: the top ``63 - bits`` bits of a 64-bit hash of the row's value
+    (validity, length, bytes), ``bits`` those of the row numbers, so that a row number fits
+    beside it. Equal values have equal keys; distinct values may share one (at 1M distinct
+    values and 40 bits, about one pair in two logs): :func:`_exact_runs` checks every run.
+    The hash is computed in two threads, half the rows each.
 
-    Validity, length and every pair of byte positions become the digits of a mixed-radix
-    number whose radix is the number of distinct values seen there (bytes past a value's end
-    are zero; its length tells them from NUL bytes, so it is a digit only when some value
-    holds a NUL byte), so constant positions (a prefix) cost no bits and a pair of decimal
-    digits about 6.6. The digits' ranks are gathered in two threads, half the rows each."""
-    row_bits = max(int(n - 1).bit_length(), 1)
-    room = 1 << (63 - row_bits)
-    longest = int(length.max(initial=0))
-    planes = words.view(np.uint16).reshape(words.shape[0], n, 4)
-    digits = [] if valid.all() else [valid.view(np.uint8)]
+    It replaces an exact mixed-radix key (the distinct values of every pair of byte positions
+    marked, ranked and combined): the hash and its check cost about as much (8M-row tracker
+    log, one thread: 0.24-0.32 s against 0.27-0.33 s), but that key was too wide for ids whose
+    bytes vary much (random 16-byte ids went to pyarrow's hash table: seconds at 8M rows)."""
+    n = len(length)
+    shift = np.uint64(64 - (63 - max(int(n - 1).bit_length(), 1)))
+    key = np.empty(n, np.uint64)
+
+    def hash_rows(lo: int, hi: int) -> None:
+        h = key[lo:hi]
+        np.multiply(length[lo:hi], _GOLDEN, out=h, dtype=np.uint64, casting="unsafe")
+        tmp = np.empty(hi - lo, np.uint64)
+        for j in range(words.shape[0]):
+            h ^= words[j, lo:hi]
+            _hash64(h, tmp)
+        if not valid[lo:hi].all():
+            h[~valid[lo:hi]] = _NULL_HASH  # a null is no empty string
+        h >>= shift
+
+    _in_two_threads(hash_rows, [(0, n // 2), (n // 2, n)], n)
+    return key.view(np.int64)
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_NULL_HASH = np.uint64(0xD6E8FEB86659FD93)
+
+
+def _hash64(x: np.ndarray, tmp: np.ndarray) -> None:
+    """SplitMix64's finaliser of ``x`` (uint64) in place (``tmp``: scratch of its size)."""
+    with np.errstate(over="ignore"):
+        for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+            np.right_shift(x, np.uint64(shift), out=tmp)
+            x ^= tmp
+            x *= np.uint64(mult)
+        np.right_shift(x, np.uint64(31), out=tmp)
+        x ^= tmp
+
+
+def _exact_runs(key: np.ndarray, row: np.ndarray, words: np.ndarray, length: np.ndarray,
+                valid: np.ndarray, nul: bool) -> np.ndarray:
+    """Where a run of equal values starts in the rows sorted by hash (``key``, sorted, and
+    ``row``): a new hash or, within one, a new value (bytes, validity, and length where some
+    value holds a NUL byte), compared exactly in that order. Rows of a hash that several
+    values share (a collision) are first sorted by value within it, rows kept in order
+    (``row`` is reordered in place), so that each value is one run. Returns the mask of run
+    starts."""
+    n = len(row)
+    start = np.empty(n, bool)
+    start[0] = True
+    np.not_equal(key[1:], key[:-1], out=start[1:])
+    new_value = _value_changes(row, words, length, valid, nul)
+    clash = new_value & ~start[1:]
+    if clash.any():  # distinct values share a hash: sort those hashes' rows by value
+        _sort_clashes(row, start, np.flatnonzero(clash) + 1, words, length, valid, nul)
+        new_value = _value_changes(row, words, length, valid, nul)
+    start[1:] |= new_value
+    return start
+
+
+def _value_columns(rows: np.ndarray, words, length, valid, nul) -> list[np.ndarray]:
+    """The columns that make up the values at ``rows`` (gathered)."""
+    cols = [np.take(words[j], rows) for j in range(words.shape[0])]
+    if not valid.all():
+        cols.append(valid[rows])
     if nul:
-        digits.append(length.astype(np.uint8))
-    digits += [planes[j, :, k] for j in range(words.shape[0]) for k in range(4)
-               if 8 * j + 2 * k < longest]
-    seen = np.zeros((2, len(digits), 1 << 16), bool)  # each half of the rows, each digit
+        cols.append(length[rows])
+    return cols
 
-    def mark(half: int, lo: int, hi: int) -> None:
-        for i, d in enumerate(digits):
-            seen[half, i, d[lo:hi]] = True
 
-    _in_two_threads(mark, [(0, 0, n // 2), (1, n // 2, n)], n)
-    plan = []  # (digit, radix, rank of each value)
-    total = 1
-    for d, used in zip(digits, seen[0] | seen[1], strict=True):
-        radix = int(np.count_nonzero(used))
-        if radix == 1:
-            continue
-        total *= radix
-        if total >= room:
-            return None
-        plan.append((d, radix, used))
-    small = total < 2**31  # the digits add up in int32: half the memory traffic
-    plan = [(d, radix, np.cumsum(used, dtype=np.int32 if small else np.int64) - 1)
-            for d, radix, used in plan]
-    key = np.zeros(n, np.int64)
+def _value_changes(row, words, length, valid, nul) -> np.ndarray:
+    """``value(row[i + 1]) != value(row[i])`` for each i, exactly; two threads compare half
+    the rows each (the gathers in sorted order cost a cache miss per row)."""
+    m = max(len(row) - 1, 0)
+    changes = np.zeros(m, bool)
 
-    def accumulate(lo: int, hi: int) -> None:
-        k = key[lo:hi] if not small else np.zeros(hi - lo, np.int32)
-        part = np.empty(hi - lo, k.dtype)  # one buffer for every digit: fresh pages are dear
-        for d, radix, rank in plan:
-            np.take(rank, d[lo:hi], out=part, mode="clip")  # d < len(rank): clip skips checks
-            k *= radix
-            k += part
-        if small:
-            key[lo:hi] = k
+    def compare(lo: int, hi: int) -> None:  # changes[lo:hi], from rows lo..hi
+        for col in _value_columns(row[lo:hi + 1], words, length, valid, nul):
+            changes[lo:hi] |= col[1:] != col[:-1]
 
-    _in_two_threads(accumulate, [(0, n // 2), (n // 2, n)], n)
-    return key
+    _in_two_threads(compare, [(0, m // 2), (m // 2, m)], len(row))
+    return changes
+
+
+def _sort_clashes(row, start, clashes, words, length, valid, nul) -> None:
+    """Sort the rows of each hash run holding a position of ``clashes`` by (value, row)."""
+    first = np.flatnonzero(start)
+    stop = np.append(first[1:], len(row))
+    runs = np.unique(np.searchsorted(first, clashes, side="right") - 1)
+    sizes = stop[runs] - first[runs]
+    run_of = np.repeat(np.arange(len(runs)), sizes)
+    pos = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    pos += np.repeat(first[runs], sizes)
+    rows = row[pos]
+    cols = _value_columns(rows, words, length, valid, nul)
+    row[pos] = rows[np.lexsort([rows, *cols[::-1], run_of])]
 
 
 def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> dict:
@@ -296,7 +345,7 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> d
     ``key`` is overwritten (it becomes the sorted packed keys) and ``packed`` (``_pack``'s
     words, lengths and validity) emptied: each array is let go of once used, to keep the peak
     memory low (at 8M rows, fresh memory costs the kernel about as much as the work)."""
-    words, length, valid, _ = packed
+    words, length, valid, nul = packed
     packed.clear()
     n = len(key)
     bits = max(int(n - 1).bit_length(), 1)
@@ -304,10 +353,8 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> d
     key |= np.arange(n, dtype=np.int32)  # n < 2**31
     key.sort()
     row = np.bitwise_and(key, (1 << bits) - 1)  # int64: the order's own type, no cast later
-    key >>= bits  # sorted keys
-    boundary = np.empty(n, bool)
-    boundary[0] = True
-    np.not_equal(key[1:], key[:-1], out=boundary[1:])
+    key >>= bits  # sorted hashes
+    boundary = _exact_runs(key, row, words, length, valid, nul)
     del key
     starts = np.flatnonzero(boundary)
     first = row[starts]  # first row of each run, runs in key order
