@@ -31,6 +31,12 @@ simulation, until the horizon:
 New journeys that start after the as-of time are not counted. Vectorised over journeys x draws
 (no loop per journey); draws run in chunks of about
 :data:`~journeymodel.analysis.inflight.CHUNK_PARTICLES` journey-draws.
+
+Chance is keyed by journey (:mod:`journeymodel.analysis.chance`): a journey's outcomes under
+draw ``d`` depend on the journey, ``d`` and the seed only, so the forecast of parts of the
+journeys in flight (:func:`forecast_part`, e.g. Dask partitions) gives every journey its
+one-process row, and the parts' :class:`ForecastSummary` (counts per draw) add up to the
+one-process totals exactly (issue 15).
 """
 
 from __future__ import annotations
