@@ -39,3 +39,20 @@ def test_a_few_dropped_rows_by_slices(dropped):
     keep = np.ones(10, bool)
     keep[dropped] = False
     np.testing.assert_array_equal(take_rows([a], keep)[0], a[keep])
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.lists(st.booleans(), max_size=60), st.sampled_from([0, 3, 10**6]))
+def test_dropping_rows_in_place_moves_the_kept_ones_to_the_head(keep, few):
+    keep = np.array(keep, bool)
+    a = np.arange(len(keep)) * 10
+    expected = a[keep]
+    old = ordering.FEW_DROPPED
+    try:
+        ordering.FEW_DROPPED = few
+        got = take_rows([a], keep, in_place=True)[0]
+    finally:
+        ordering.FEW_DROPPED = old
+    np.testing.assert_array_equal(got, expected)
+    if np.count_nonzero(~keep) <= few:  # by slices: the head of the same memory
+        assert np.shares_memory(got, a) or got.size == 0
