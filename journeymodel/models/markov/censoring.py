@@ -119,9 +119,15 @@ def _em(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, start_extra, accelerate=
     With ``accelerate`` the steps are extrapolated by SQUAREM (Varadhan and Roland 2008,
     scheme S3): from ``x``, two EM steps give ``r = F(x) - x`` and ``v = F(F(x)) - 2 F(x) + x``,
     and the next point is ``x - 2 a r + a^2 v`` with ``a = -|r| / |v|`` (at most -1; ``a = -1``
-    is the two plain steps). The EM map and the stopping rule are the same, so the fixed point
-    is the same; an extrapolated point that leaves the feasible set (a negative count) or
-    moves the map more than the plain steps did is replaced by the plain steps' point.
+    is the two plain steps). The censored states are independent problems (a state's pairs
+    and cells meet no other state's), so each state takes its own step length, from the norms
+    of its own ``r`` and ``v``: one length for all made the slowest state set the pace (issue
+    20: at order 3 on the 100k and 1M tracker logs 340 and 288 steps, per state 70 and 77,
+    with the same stopping rule and the result as close to a 10^4 times tighter solution:
+    278 against 422, and 429 against 437, times the tolerance). The EM map and the stopping
+    rule are the same, so the fixed point is the same; a state whose extrapolated point leaves
+    the feasible set (a negative count) takes the plain steps' point, and an extrapolation
+    that moves the map more than the plain steps did is replaced by the plain steps' point.
     """
     scale = _TOL * max(cc.sum(), 1.0)
     cc_ent = cc[ent_cell]  # gathered once: every step uses the same values
@@ -156,14 +162,25 @@ def _em(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, start_extra, accelerate=
         if res2 <= scale:
             return f2, steps
         r, v = f1 - x, f2 - 2.0 * f1 + x
-        nv = np.sqrt(np.sum(v * v))  # not v @ v: threaded BLAS dots stall on a busy machine
-        a = min(-np.sqrt(np.sum(r * r)) / nv, -1.0) if nv > 0 else -1.0
+        a = _step_lengths(r, v, prow, n_rows)
         x_new = x - 2.0 * a * r + a * a * v
-        if a == -1.0 or not np.all(x_new >= 0):
+        # a state whose extrapolation leaves the feasible set takes the plain steps' point
+        out = np.bincount(prow, weights=x_new < 0, minlength=n_rows)[prow] > 0
+        plain = (a == -1.0) | out
+        if plain.all():
             x, fallback = f2, None
         else:
-            x, fallback, basis = x_new, f2, res2
+            x, fallback, basis = np.where(plain, f2, x_new), f2, res2
     return x, steps
+
+
+def _step_lengths(r: np.ndarray, v: np.ndarray, prow: np.ndarray, n_rows: int) -> np.ndarray:
+    """SQUAREM's ``a = -|r| / |v|`` (at most -1) of each pair's state, from the norms over
+    that state's pairs."""
+    nr = np.sqrt(np.bincount(prow, weights=r * r, minlength=n_rows))
+    nv = np.sqrt(np.bincount(prow, weights=v * v, minlength=n_rows))
+    ratio = np.divide(nr, nv, out=np.ones(n_rows), where=nv > 0)
+    return np.minimum(-ratio, -1.0)[prow]
 
 
 def _survival(from_key, to_key, bins, holding: HoldingTimes, base, order, collapse):
