@@ -1,6 +1,8 @@
 """Per-customer outputs and describe on Dask (issue 15): ``predict -o`` (the predictions of
-every journey in flight written as Parquet) and ``describe`` of a log of N events kept as one
-Parquet file per day, in one process and on a local Dask cluster.
+every journey in flight written as Parquet), ``forecast -o`` (the journeys in flight continued
+30 days under ``--draws`` posterior draws, one row each, and the printed totals) and
+``describe`` of a log of N events kept as one Parquet file per day, in one process and on a
+local Dask cluster.
 
 Each run is a fresh subprocess, so peak memory (``ru_maxrss``) is that run's alone: the
 client's and, on Dask, the largest worker's. The Dask runs must give one process's answers:
@@ -12,6 +14,7 @@ Usage::
 
     python benchmarks/bench_scale_outputs.py 2M
     python benchmarks/bench_scale_outputs.py 10M --workers 2 --worker-memory 1.5GiB
+    python benchmarks/bench_scale_outputs.py 1M --tasks forecast --draws 50
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from make_scale_events import count, write_log  # noqa: E402
 
 
-def run_once(task: str, mode: str, folder: str, work: str, workers: int, memory: str) -> dict:
+def run_once(task: str, mode: str, folder: str, work: str, workers: int, memory: str,
+             draws: int = 50) -> dict:
     """One run in this process: wall time, peak memory and what to compare."""
     import warnings
 
@@ -40,7 +44,7 @@ def run_once(task: str, mode: str, folder: str, work: str, workers: int, memory:
     from journeymodel.io.outputs import write_frame
     from journeymodel.io.persist import load_model
 
-    model = load_model(Path(work) / "markov.nc") if task == "predict" else None
+    model = load_model(Path(work) / "markov.nc") if task != "describe" else None
     out = Path(work) / f"{task}-{mode}{'.parquet' if mode == 'process' else ''}"
     start = time.perf_counter()
     worker_peak, answer = None, None
@@ -48,6 +52,12 @@ def run_once(task: str, mode: str, folder: str, work: str, workers: int, memory:
         journeys = load_journeys(folder)
         if task == "predict":
             write_frame(model.predict(journeys).frame, out)
+        elif task == "forecast":
+            from journeymodel.analysis.forecast import forecast_in_flight
+
+            forecast = forecast_in_flight(model, journeys, "30D", n_draws=draws, seed=0)
+            write_frame(forecast.journeys, out)
+            answer = forecast.summary()
         else:
             answer = describe_journeys(journeys).json
     else:
@@ -60,6 +70,12 @@ def run_once(task: str, mode: str, folder: str, work: str, workers: int, memory:
             engine = Engine(client=c)
             if task == "predict":
                 write_parts(folder, None, engine, PredictRows(model), out)
+            elif task == "forecast":
+                from journeymodel.data.options import ReadOptions
+                from journeymodel.scale.inflight import forecast_on_dask
+
+                answer = forecast_on_dask(model, folder, ReadOptions(), engine, "30D",
+                                          n_draws=draws, seed=0, out=out)[0].summary()
             else:
                 result = map_log(folder, None, engine, journey_summary)
                 answer = describe_summary(result.stats, result.ledger).json
@@ -70,9 +86,11 @@ def run_once(task: str, mode: str, folder: str, work: str, workers: int, memory:
             "worker_mib": worker_peak, "answer": answer, "out": str(out)}
 
 
-def fresh(task: str, mode: str, folder: Path, work: Path, workers: int, memory: str) -> dict:
+def fresh(task: str, mode: str, folder: Path, work: Path, workers: int, memory: str,
+          draws: int) -> dict:
     """:func:`run_once` in a new Python process."""
-    call = f"run_once({task!r}, {mode!r}, {str(folder)!r}, {str(work)!r}, {workers}, {memory!r})"
+    call = (f"run_once({task!r}, {mode!r}, {str(folder)!r}, {str(work)!r}, {workers}, "
+            f"{memory!r}, {draws})")
     code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
             f"from bench_scale_outputs import run_once; print('RESULT' + json.dumps({call}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -99,6 +117,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-memory", default="1.5GiB")
     parser.add_argument("--data", help="folder to keep the log in (default: a temporary one)")
+    parser.add_argument("--tasks", default="describe,predict,forecast",
+                        help="comma-separated tasks among describe, predict, forecast")
+    parser.add_argument("--draws", type=int, default=50, help="posterior draws of forecast")
     args = parser.parse_args()
     n = count(args.events)
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,11 +141,13 @@ def main() -> None:
         print(f"| {'task':8} | events | run | wall s | client peak MiB | worker peak MiB | "
               "same as one process |")
         print("|---|---|---|---|---|---|---|")
-        for task in ("describe", "predict"):
-            runs = {mode: fresh(task, mode, folder, work, args.workers, args.worker_memory)
+        for task in args.tasks.split(","):
+            runs = {mode: fresh(task, mode, folder, work, args.workers, args.worker_memory,
+                                args.draws)
                     for mode in ("process", "dask")}
-            same = (runs["process"]["answer"] == runs["dask"]["answer"] if task == "describe"
-                    else same_predictions(runs["process"]["out"], runs["dask"]["out"]))
+            same = (runs["process"]["answer"] == runs["dask"]["answer"] if task != "predict"
+                    else True) and (task == "describe" or same_predictions(
+                        runs["process"]["out"], runs["dask"]["out"]))
             for mode, label in (("process", "one process"), ("dask", dask)):
                 r = runs[mode]
                 peak = "-" if r["worker_mib"] is None else f"{r['worker_mib']:,.0f}"
