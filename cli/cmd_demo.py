@@ -1,17 +1,26 @@
 """``journeymodel demo``: the whole pipeline on the embedded sample data."""
 
 import importlib
+import inspect
 import pkgutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from journeymodel.cli.demo_run import DemoRun
 from journeymodel.cli.options import SeedOpt
 
 
 def register(app: typer.Typer, fit: typer.Typer) -> None:
     app.command(name="demo")(demo)
+
+
+def run_step(step, events: Path, out: Path, seed: int, run: DemoRun) -> Any:
+    """``step(events, out, seed)``, with ``run=run`` if the step takes it."""
+    if "run" in inspect.signature(step).parameters:
+        return step(events, out, seed, run=run)
+    return step(events, out, seed)
 
 
 def demo_steps() -> list:
@@ -45,6 +54,7 @@ def demo(
     )
     from journeymodel.data.journeys import load_journeys
     from journeymodel.errors import OptionError
+    from journeymodel.io.lazydask import import_xarray
 
     if customers > MAX_SAMPLE_CUSTOMERS:
         raise OptionError(sample_size_message(customers, "--customers"))
@@ -54,7 +64,9 @@ def demo(
     con = console()
     con.print(f"[bold]journeymodel demo[/bold]: wrote {rows} sample events of {customers} "
               f"customers to {events}")
-    print_result(describe_journeys(load_journeys(events), top=8), as_json=False)
+    import_xarray()  # every xarray object of the steps made without importing dask
+    run = DemoRun(load_journeys(events))
+    print_result(describe_journeys(run.journeys, top=8), as_json=False)
     for step in demo_steps():
-        step(events, out, seed)
+        run_step(step, events, out, seed, run)
     con.print(f"[bold]done[/bold]: outputs in {out}/")

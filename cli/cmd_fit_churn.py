@@ -108,15 +108,15 @@ def _model(kind, time_unit, origin, draws: int, tune: int, chains: int, keep: bo
                       spend=spend and ChurnKind(kind).value == "bgnbd", pooling=pooling)
 
 
-def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
+def demo_step(events: Path, out_dir: Path, seed: int, run=None) -> Path | None:
     """Fit sBG churn by persona on the demo log, save out_dir/churn.nc, print retention."""
+    from journeymodel.cli.demo_run import journeys_of, saved
     from journeymodel.cli.output import console, print_result
 
-    from journeymodel.data.journeys import load_journeys
     from journeymodel.models.churn.model import ChurnModel
 
-    model = ChurnModel("sbg", seed=seed).fit(load_journeys(events), progress=True)
-    path = model.save(out_dir / "churn.nc")
+    model = ChurnModel("sbg", seed=seed).fit(journeys_of(events, run), progress=True)
+    path = saved(model, out_dir / "churn.nc", run)
     console().print(f"[bold]Churn by persona[/bold] (hierarchical shifted-beta-geometric, "
                     f"monthly renewals) saved to {path}")
     print_result(model.summary(), as_json=False)

@@ -98,15 +98,15 @@ def _model(by, draws: int, tune: int, chains: int, parameterization, seed: int,
                            target_accept=target_accept, pooling=pooling)
 
 
-def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
+def demo_step(events: Path, out_dir: Path, seed: int, run=None) -> Path | None:
     """Fit conversion by persona on the demo log, save out_dir/conversion.nc, print the rates."""
+    from journeymodel.cli.demo_run import journeys_of, saved
     from journeymodel.cli.output import console, print_result
 
-    from journeymodel.data.journeys import load_journeys
     from journeymodel.models.conversion.model import ConversionModel
 
-    model = ConversionModel(seed=seed).fit(load_journeys(events), progress=True)
-    path = model.save(out_dir / "conversion.nc")
+    model = ConversionModel(seed=seed).fit(journeys_of(events, run), progress=True)
+    path = saved(model, out_dir / "conversion.nc", run)
     console().print(f"[bold]Conversion by persona[/bold] (hierarchical Bayesian model, "
                     f"{model.timing_['sampler']}) saved to {path}")
     print_result(model.summary(), as_json=False)

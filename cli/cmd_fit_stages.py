@@ -112,16 +112,16 @@ def _fit_with_progress(model, journeys):
         return model.fit(journeys, progress=progress)
 
 
-def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
+def demo_step(events: Path, out_dir: Path, seed: int, run=None) -> Path | None:
     """Fit stages on the demo log (K by BIC), save out_dir/stages.nc, print the stages."""
+    from journeymodel.cli.demo_run import journeys_of, saved
     from journeymodel.cli.output import console, print_result
 
-    from journeymodel.data.journeys import load_journeys
     from journeymodel.models.stages.model import StageModel
 
     model = StageModel(n_stages="auto", auto_range=[2, 6], seed=seed)
-    _fit_with_progress(model, load_journeys(events))
-    path = model.save(out_dir / "stages.nc")
+    _fit_with_progress(model, journeys_of(events, run))
+    path = saved(model, out_dir / "stages.nc", run)
     console().print(f"[bold]Hidden journey stages[/bold] ({model.n_stages_} stages chosen by "
                     f"BIC) saved to {path}")
     result = model.summary()

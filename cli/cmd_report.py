@@ -84,13 +84,15 @@ def _compare(events: Path, journeys, by: str, read):
     return compare(source, by, options=read)
 
 
-def _load(paths: list[Path]) -> dict:
+def _load(paths: list[Path], load=None) -> dict:
+    """The models of ``paths`` by name (``load(path)``: default, read the file)."""
     from journeymodel.cli.options import load_model_cli
 
+    load = load or load_model_cli
     names = [p.name for p in paths]
     if len(set(names)) < len(names):
         names = [str(p) for p in paths]
-    return {name: load_model_cli(p) for name, p in zip(names, paths, strict=True)}
+    return {name: load(p) for name, p in zip(names, paths, strict=True)}
 
 
 def _status(text: str):
@@ -109,12 +111,12 @@ def _print_done(built) -> None:
         console().print(f"figures as PNG in {built.png_paths[0].parent}/")
 
 
-def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
+def demo_step(events: Path, out_dir: Path, seed: int, run=None) -> Path | None:
     """Draw the models the earlier demo steps saved in out_dir (``*.nc``) into
-    out_dir/journey-map.html and print its path."""
+    out_dir/journey-map.html and print its path (models of ``run`` as they are in memory)."""
+    from journeymodel.cli.demo_run import journeys_of, model_at
     from journeymodel.cli.output import console
 
-    from journeymodel.data.journeys import load_journeys
     from journeymodel.report.build import build_report
 
     paths = sorted(out_dir.glob("*.nc"))
@@ -122,8 +124,8 @@ def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
         console().print("[bold]journey map[/bold]: no model files in "
                         f"{out_dir}/, nothing to draw")
         return None
-    built = build_report(_load(paths), out_dir / REPORT_NAME, title="Customer journey map (demo)",
-                         events=load_journeys(events))
+    built = build_report(_load(paths, lambda p: model_at(p, run)), out_dir / REPORT_NAME,
+                         title="Customer journey map (demo)", events=journeys_of(events, run))
     console().print(f"[bold]journey map[/bold] of {len(paths)} models "
                     f"({', '.join(p.name for p in paths)}): {built.path.resolve()}")
     return built.path

@@ -146,14 +146,18 @@ class H5Group:
 
     def to_xarray(self) -> xr.Dataset:
         """The group as an xarray Dataset (children left out)."""
-        import xarray as xr
+        from journeymodel.io.lazydask import import_xarray
+
+        xr = import_xarray()
 
         return xr.Dataset({n: xr.Variable(v.dims, v.values, v.attrs)
                            for n, v in self.variables.items()}, attrs=dict(self.attrs))
 
     def to_xarray_tree(self) -> xr.DataTree:
         """The group and its subgroups as an xarray DataTree."""
-        import xarray as xr
+        from journeymodel.io.lazydask import import_xarray
+
+        xr = import_xarray()
 
         return xr.DataTree(self.to_xarray(), children={
             name: child.to_xarray_tree() for name, child in self.children.items()})

@@ -127,7 +127,12 @@ def model_tree(model: JourneyModel) -> xr.DataTree | H5Group:
     """What :func:`save_model` writes: numpy groups for :data:`H5_READERS` models that build
     them (no xarray import), the model's xarray DataTree otherwise."""
     groups = model.to_groups() if model.model_type in H5_READERS else None
-    return model.to_datatree() if groups is None else groups
+    if groups is None:
+        from journeymodel.io.lazydask import import_xarray
+
+        import_xarray()  # the model's tree in xarray, without importing dask
+        return model.to_datatree()
+    return groups
 
 
 def write_tree(tree: xr.DataTree | H5Group, path: str | Path, model_type: str) -> None:

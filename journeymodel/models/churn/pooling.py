@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import expit
 
 from journeymodel.models.churn import likelihoods as lk
@@ -90,6 +89,8 @@ def laplace_sd(model: str, data: Mapping[str, np.ndarray], prior_loc: np.ndarray
     ndarray, shape (n_personas, n_coords)
         ``inf`` where the Hessian is not negative definite (treated as weakly identified).
     """
+    from scipy.optimize import minimize  # a fit's: loading a churn model needs no optimiser
+
     loc, scale = np.asarray(prior_loc, np.float64), np.asarray(prior_scale, np.float64)
     out = np.empty((n_personas, len(loc)))
     for p in range(n_personas):
