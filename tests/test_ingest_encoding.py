@@ -110,17 +110,18 @@ def _collide(buckets):
        st.sampled_from([0, 2, 7]), st.booleans())
 def test_hash_collisions_are_split_exactly(values, cuts, buckets, threads):
     """Distinct ids sharing a hash (forced: a hash of 1, 2 or 7 values) are still told apart
-    by the exact comparison of their bytes (in two threads or one): the encoding and the
-    grouped order are pyarrow's and the stable sort's."""
+    by the exact comparison of their bytes (in two threads or one, by blocks of 7 rows): the
+    encoding and the grouped order are pyarrow's and the stable sort's."""
     arr = _chunked(values, cuts, False)
-    real = encoding._hash64, encoding.THREAD_ROWS
+    real = encoding._hash64, encoding.THREAD_ROWS, encoding.BLOCK
     try:
         encoding._hash64 = _collide(buckets)
         encoding.THREAD_ROWS = 1 if threads else real[1]
+        encoding.BLOCK = 7  # several blocks, a block boundary inside most runs
         grouped: dict = {}
         enc = dictionary_encode(arr, min_rows=0, grouped=grouped)
     finally:
-        encoding._hash64, encoding.THREAD_ROWS = real
+        encoding._hash64, encoding.THREAD_ROWS, encoding.BLOCK = real
     assert enc.equals(pc.dictionary_encode(arr).combine_chunks())
     if grouped:
         order = np.argsort(np.asarray(enc.indices), kind="stable")
@@ -219,6 +220,7 @@ def test_the_threaded_route_gives_the_same_encoding(monkeypatch, nulls):
     """From THREAD_ROWS rows the bytes, digits and dictionary are made in two threads (one
     chunk or several): the encoding is pyarrow's and the grouped order the stable sort."""
     monkeypatch.setattr(encoding, "THREAD_ROWS", 1)
+    monkeypatch.setattr(encoding, "BLOCK", 1000)
     rng = np.random.default_rng(5)
     values = np.array([f"c{k}" for k in rng.integers(0, 3000, 20_000)], dtype=object)
     if nulls:
