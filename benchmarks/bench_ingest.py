@@ -7,11 +7,11 @@ step alone. Beside journeymodel it times the minimum any pandas pipeline does on
 The second table is a tracker-style log (issue 20): rows in time order, 8M rows with 1M
 distinct string ids ``c123456`` written as plain strings over several row groups (Parquet keeps
 no dictionary for them), as trackers export. It times Parquet -> journeys with the customer-id
-encoder (:mod:`journeymodel.data.encoding`) and with pyarrow's ``dictionary_encode`` (the
-encoder before issue 20, forced by raising ``MIN_ROWS``), and each encoder alone on the column,
-each with its wall seconds and its CPU seconds (user + system, all threads: on a shared machine
-the wall time grows with the other jobs, the CPU time much less). The data are generated here
-and never committed.
+encoder (:mod:`journeymodel.data.encoding`: ids hashed, sorted, compared exactly) and with
+pyarrow's ``dictionary_encode`` (the encoder before issue 20, forced by raising
+``MIN_ROWS``), and each encoder alone on the column, each with its wall seconds and its CPU
+seconds (user + system, all threads: on a shared machine the wall time grows with the other
+jobs, the CPU time much less). The data are generated here and never committed.
 
 Usage::
 
@@ -22,7 +22,13 @@ Usage::
 
 ``--against REV`` exports ``journeymodel/`` at git revision ``REV`` (``git archive``) and
 times Parquet -> journeys with it too, in the same run on the same file: before and after a
-change, measured under the same load.
+change, measured under the same load; it then checks that the journeys are the same (every
+JourneySet field, the vocabularies and the ledger).
+
+The tracker table is followed by where the time goes: the wall seconds of each step of
+Parquet -> journeys in one fresh process (imports, the two-thread read, the ids' hashing and
+grouping in one thread beside the touchpoints and times in another, the ledger, the order by
+customer and its gathers, duplicates, vocabularies, the journey cut), and its CPU seconds.
 """
 
 from __future__ import annotations
@@ -114,6 +120,13 @@ def _child(kind: str, path: str) -> None:
             make_events(n, Path(path))
             print(json.dumps({}))
         return
+    if kind == "phases":
+        print(json.dumps(_phases(path)))
+        return
+    if kind.startswith("dump="):  # the journeys' fields and ledger, for --against's check
+        _dump(path, kind.split("=", 1)[1])
+        print(json.dumps({}))
+        return
     if kind == "journeymodel-pyarrow":  # the encoder before issue 20
         import journeymodel.data.encoding as encoding
 
@@ -147,6 +160,81 @@ def _child(kind: str, path: str) -> None:
     cpu = _cpu_seconds() - cpu0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
     print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mib": peak, "n": n}))
+
+
+#: The steps of Parquet -> journeys timed by ``--phases``: (module, function, label). The ids
+#: are grouped in one thread while the touchpoints and times are read in another.
+PHASES = (
+    ("journeymodel.data.journeys", "read_table", "read Parquet (2 threads)"),
+    ("journeymodel.data.columns", "group_ids", "ids: hash, sort, group [thread 1]"),
+    ("journeymodel.data.events", "_other_columns", "touchpoints + times [thread 2]"),
+    ("journeymodel.data.events", "parse_times", "  of which times"),
+    ("journeymodel.data.events", "_rows_to_keep", "ledger: rows kept"),
+    ("journeymodel.data.events", "sort_order", "order by customer, time"),
+    ("journeymodel.data.events", "take_rows", "gathers by that order"),
+    ("journeymodel.data.events", "duplicate_rows", "duplicates"),
+    ("journeymodel.data.events", "compact", "vocabularies"),
+    ("journeymodel.data.journeys", "build_journeys", "journey cut (JourneySet)"),
+)
+
+
+def _phases(path: str) -> dict:
+    """Wall seconds of each step of :data:`PHASES` (summed over calls), of the imports, and
+    the total, in this fresh process."""
+    import importlib
+    import time
+
+    t0 = time.perf_counter()
+    from journeymodel.data.journeys import load_journeys
+    seconds = {"imports (pyarrow, pandas, journeymodel)": time.perf_counter() - t0}
+
+    def timed(fn, label):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                seconds[label] = seconds.get(label, 0.0) + time.perf_counter() - start
+        return run
+
+    for module, name, label in PHASES:
+        mod = importlib.import_module(module)
+        seconds.setdefault(label, 0.0)
+        setattr(mod, name, timed(getattr(mod, name), label))
+    cpu0 = _cpu_seconds()
+    t1 = time.perf_counter()
+    load_journeys(path)
+    seconds["Parquet -> journeys"] = time.perf_counter() - t1
+    seconds["CPU s (all threads)"] = _cpu_seconds() - cpu0
+    return seconds
+
+
+#: The JourneySet fields --against compares (with the vocabularies and the ledger).
+FIELDS = ("codes", "offsets", "outcome", "weight", "customer", "customers", "persona", "start",
+          "end", "value", "times")
+
+
+def _dump(path: str, out: str) -> None:
+    """The journeys of ``path`` written to ``out`` (npz): :data:`FIELDS`, and as text the
+    vocabularies, time axis and ledger."""
+    import warnings
+
+    from journeymodel.data.journeys import load_journeys
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        js = load_journeys(path)
+    meta = {"touchpoints": list(js.touchpoints), "personas": list(js.personas),
+            "time_kind": js.time_kind, "observed_until": js.observed_until, "gap": js.gap,
+            "ledger": js.ledger.to_dict()}
+    np.savez(out, meta=json.dumps(meta), **{f: np.asarray(getattr(js, f)) for f in FIELDS})
+
+
+def _differ(a_path: Path, b_path: Path) -> list[str]:
+    """The fields (and ``meta``) that differ between two :func:`_dump` files."""
+    a, b = np.load(a_path), np.load(b_path)
+    return [k for k in a.files if not np.array_equal(
+        a[k], b[k], equal_nan=a[k].dtype.kind == "f")]
 
 
 def _cpu_seconds() -> float:
@@ -206,15 +294,20 @@ def _tracker(n: int, against: str | None = None) -> None:
                  measure("journeymodel-pyarrow", path)),
                 ("encoding the id column alone", measure("encode", path),
                  measure("encode-pyarrow", path))]
+        phases = measure("phases", path)
         before = None
         if against:
             code = export_revision(against, Path(tmp) / "before")
             before, after = [measure("journeymodel", path, code)], [rows[0][1]]
             after.append(measure("journeymodel", path))
             before.append(measure("journeymodel", path, code))
+            dumps = [Path(tmp) / "before.npz", Path(tmp) / "now.npz"]
+            measure(f"dump={dumps[0]}", path, code)
+            measure(f"dump={dumps[1]}", path)
+            differ = _differ(*dumps)
     print(f"{n:,} rows, {n_ids:,} distinct ids, time order, 8 row groups; "
           f"{rows[0][1]['n']:,} journeys")
-    header = (f"{'step':<30} {'sorted keys s':>13} {'CPU s':>6} {'peak MiB':>9} "
+    header = (f"{'step':<30} {'hashed keys s':>13} {'CPU s':>6} {'peak MiB':>9} "
               f"{'pyarrow dictionary_encode s':>28} {'CPU s':>6} {'peak MiB':>9} "
               f"{'speed-up':>9}")
     print(header)
@@ -223,13 +316,23 @@ def _tracker(n: int, against: str | None = None) -> None:
         print(f"{step:<30} {new['seconds']:>13.2f} {new['cpu']:>6.2f} {new['peak_mib']:>9.0f} "
               f"{old['seconds']:>28.2f} {old['cpu']:>6.2f} {old['peak_mib']:>9.0f} "
               f"{old['seconds'] / new['seconds']:>8.1f}x")
-    print("sorted keys = journeymodel.data.encoding (issue 20); pyarrow dictionary_encode = the "
-          "encoder before it. Parquet -> journeys = read + validate + ledger + sort + segment. "
+    print("hashed keys = journeymodel.data.encoding (issue 20); pyarrow dictionary_encode = "
+          "the encoder before it. Parquet -> journeys = read + validate + ledger + sort + segment. "
           "s = wall seconds; CPU s = user + system seconds of every thread (two cores: the "
           "ids are encoded beside the other columns).")
+    _print_phases(phases)
     if before:
         _before_after(against, before, after)
+        print(f"  journeys equal to those of {against} (every JourneySet field, vocabularies, "
+              f"ledger): {'yes' if not differ else 'NO, ' + ', '.join(differ)}")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+def _print_phases(phases: dict) -> None:
+    """The wall seconds of each step (one fresh process; the two threads' steps overlap)."""
+    print("\nwhere the time goes (wall s, one fresh process; the two threads overlap):")
+    for label, secs in phases.items():
+        print(f"  {label:<42} {secs:>6.2f}")
 
 
 def _before_after(rev: str, before: list, after: list) -> None:
