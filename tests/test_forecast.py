@@ -400,13 +400,17 @@ def test_option_by_option_draws_are_the_reference_draws():
     assert np.array_equal(fl.categorical_rows(table, row, r), fl.categorical(table[row], r))
 
 
-def test_markov_moves_by_guide_table_are_the_search_of_each_row():
+@pytest.mark.parametrize("budget", [None, 1, 5_000])
+def test_markov_moves_by_guide_table_are_the_search_of_each_row(budget, monkeypatch):
     """MarkovProcess.propose finds each move through its guide table: the first entry of the
     particle's row whose running sum within the row is above its uniform (a search of that row
-    alone, item by item), bit for bit."""
+    alone, item by item), bit for bit; with a guide of 256 cells per row, of one (every guess
+    searched in its row) or a few."""
     from journeymodel.analysis import inflight as fl
     from journeymodel.analysis.chance import PROPOSE, Chance
 
+    if budget is not None:
+        monkeypatch.setattr(fl, "_GUIDE_BUDGET", budget)
     log = journeys_as_of(make_demo_data(400, seed=2).events, as_of="2025-10-01")
     model = MarkovJourneyModel(order=2).fit(log)
     setup = prepare(model, log, "30D")

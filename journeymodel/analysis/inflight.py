@@ -67,6 +67,9 @@ CHUNK_PARTICLES = 2_000_000
 MAX_REJECTIONS = 64
 #: Cells per row of the guide table of the Markov moves (``MarkovProcess.propose``).
 _GUIDE_CELLS = 256
+#: Entries of the guide table at most (cells per row shrink below :data:`_GUIDE_CELLS` for
+#: many rows: draws x states of a high-order chain took gigabytes at 256 each).
+_GUIDE_BUDGET = 4_000_000
 #: Moves per journey-draw at most (a journey still moving then is cut off).
 MAX_STEPS = 1000
 
@@ -295,8 +298,8 @@ class MarkovProcess:
         row = d * self.n_states + state
         r = chance.u(PROPOSE, round_)
         x = r * (1 - 1e-12)
-        i = guide[row * _GUIDE_CELLS + np.minimum((r * _GUIDE_CELLS).astype(np.int64),
-                                                  _GUIDE_CELLS - 1)]
+        cells = len(guide) // (n_draws * self.n_states)
+        i = guide[row * cells + np.minimum((r * cells).astype(np.int64), cells - 1)]
         lo = d * nnz + self.indptr[state]
         hi = d * nnz + self.indptr[state + 1]
         ok = ((i >= lo) & (i < hi) & (within[np.minimum(i, len(within) - 1)] > x)
@@ -311,14 +314,15 @@ class MarkovProcess:
         """(:func:`_row_cdf` of ``params``, its guide table: for cell ``c`` of row ``g``, the
         first index of the flat cdf above ``g + c / cells``, and the cumulative probabilities
         within each row), built once per chunk of draws (``propose`` runs every step with the
-        same ``params``)."""
+        same ``params``). ``cells`` per row: :data:`_GUIDE_CELLS`, fewer when the rows are
+        many (:data:`_GUIDE_BUDGET`; a guess the guide misses is searched in its row)."""
         cached = getattr(self, "_table_of", None)
         if cached is not None and cached[0] is params:
             return cached[1:]
         flat, within = _row_cdf(params, self.indptr, self.n_states)
         rows = params.shape[0] * self.n_states
-        starts = (np.arange(rows)[:, None]
-                  + np.arange(_GUIDE_CELLS)[None, :] / _GUIDE_CELLS).ravel()
+        cells = int(np.clip(_GUIDE_BUDGET // max(rows, 1), 1, _GUIDE_CELLS))
+        starts = (np.arange(rows)[:, None] + np.arange(cells)[None, :] / cells).ravel()
         guide = np.minimum(np.searchsorted(flat, starts, side="right"), len(flat) - 1)
         self._table_of = (params, flat, guide, within)
         return flat, guide, within
