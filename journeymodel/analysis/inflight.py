@@ -68,7 +68,9 @@ MAX_REJECTIONS = 64
 #: Cells per row of the guide table of the Markov moves (``MarkovProcess.propose``).
 _GUIDE_CELLS = 256
 #: Entries of the guide table at most (cells per row shrink below :data:`_GUIDE_CELLS` for
-#: many rows: draws x states of a high-order chain took gigabytes at 256 each).
+#: many rows: draws x states x 256 cells of the order-3 chain of the sample data, 910 states and
+#: 66 draws per chunk, made 15M entries and 15M float starts, 230 MB, built and searched in 1-3 s
+#: per chunk; it grows with the states).
 _GUIDE_BUDGET = 4_000_000
 #: Moves per journey-draw at most (a journey still moving then is cut off).
 MAX_STEPS = 1000
