@@ -9,8 +9,10 @@ app, then what the command imports), reading the log into journeys, the statisti
 (transition counts with the experience and holding-time statistics), the fit from them (the
 censored journeys' EM, the chain, its analytics), the model written as netCDF (building the
 data tree, then the file), the summary printed; then loading the model file, the point
-estimate, the intervals at the default draws, and printing. Each step shows wall and CPU
-seconds and its share of the command. ``journeymodel --help`` is timed in its own process.
+estimate, the intervals at the default draws, and printing; then the one command
+``attribute EVENTS --json`` (the same fit in memory, the attribution, no model file). Each
+step shows wall and CPU seconds and its share of the command. ``journeymodel --help`` is timed
+in its own process. The processes find compiled ``.pyc`` files, as after ``pip install``.
 
 The data: the tracker-style log of ``benchmarks/bench_ingest.py`` (``make_tracker_log``,
 imported), 8 rows per customer. On a shared machine wall times are pessimistic: the load
@@ -51,19 +53,11 @@ def fit_worker(events: str, order: int, out: str) -> list:
     from journeymodel.cli.options import load_journeys_cli  # noqa: F401
     from journeymodel.cli.output import print_fit_result
 
-    from journeymodel.data.journeys import load_journeys
-    from journeymodel.models.markov.model import MarkovJourneyModel
-    from journeymodel.stats.transitions import transition_stats
+    from journeymodel.data.journeys import load_journeys  # noqa: F401
+    from journeymodel.models.markov.model import MarkovJourneyModel  # noqa: F401
 
     steps.done("import the command's modules")
-    journeys = load_journeys(events)
-    steps.done("read the log into journeys (ingestion)")
-    model = MarkovJourneyModel(order=order)
-    stats = transition_stats(journeys, order, True)
-    steps.done("statistics (transitions, experience, holding times)")
-    model.fit_stats(stats)
-    model._remember(journeys)
-    steps.done("fit from the statistics (censored EM, chain, analytics)")
+    model = _fit_steps(steps, events, order)
     from journeymodel.io.persist import model_tree, write_tree
 
     tree = model_tree(model)
@@ -79,6 +73,55 @@ def fit_worker(events: str, order: int, out: str) -> list:
     with redirect_stdout(io.StringIO()):
         print_fit_result(model.summary(), Path(out), as_json=False)
     steps.done("summary printed")
+    return steps.rows
+
+
+def _fit_steps(steps: Steps, events: str, order: int):
+    """Ingestion, statistics and the fit from them, as ``MarkovJourneyModel.fit`` runs them
+    (inside ``reuse_freed_memory``)."""
+    from journeymodel.data.journeys import load_journeys
+    from journeymodel.data.memory import reuse_freed_memory
+    from journeymodel.models.markov.model import MarkovJourneyModel
+    from journeymodel.stats.transitions import transition_stats
+
+    journeys = load_journeys(events)
+    steps.done("read the log into journeys (ingestion)")
+    model = MarkovJourneyModel(order=order)
+    with reuse_freed_memory():
+        stats = transition_stats(journeys, order, True)
+        steps.done("statistics (transitions, experience, holding times)")
+        model.fit_stats(stats)
+    model._remember(journeys)
+    steps.done("fit from the statistics (censored EM, chain, analytics)")
+    return model
+
+
+def one_worker(events: str, order: int) -> list:
+    """``attribute EVENTS --order K --json`` step by step (as cli/cmd_attribute.py: fitted in
+    memory, no model file)."""
+    steps = Steps()
+    import journeymodel.cli.app  # noqa: F401
+
+    steps.done("import the CLI app")
+    from journeymodel.cli.options import fit_cli  # noqa: F401
+    from journeymodel.cli.output import print_json
+
+    from journeymodel.data.journeys import load_journeys  # noqa: F401
+    from journeymodel.models.markov.model import MarkovJourneyModel  # noqa: F401
+
+    steps.done("import the command's modules")
+    model = _fit_steps(steps, events, order)
+    from journeymodel.cli import cmd_attribute
+
+    draws = _default_draws(cmd_attribute.attribute)
+    found = model.attribution("removal", n_draws=draws, seed=0)
+    steps.done(f"attribution with intervals ({draws:,} draws)")
+    import io
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(io.StringIO()):
+        print_json(found.to_json())
+    steps.done("JSON printed")
     return steps.rows
 
 
@@ -117,9 +160,28 @@ def _default_draws(fn) -> int:
     return int(inspect.signature(fn).parameters["draws"].default)
 
 
+#: The environment of the timed processes: compiled .pyc files, as after pip install.
+_ENV: dict[str, str] | None = None
+
+
+def _compiled_env(tmp: Path) -> dict[str, str]:
+    """An environment whose processes read and write ``.pyc`` files in ``tmp``, filled first
+    by ``compileall`` for journeymodel and its CLI (without them, with
+    ``PYTHONDONTWRITEBYTECODE`` set, every process compiles journeymodel's modules again)."""
+    import journeymodel.cli
+
+    import journeymodel
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    folders = [str(Path(m.__file__).parent) for m in (journeymodel, journeymodel.cli)]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], env=env, check=True)
+    return env
+
+
 def _child(*args: str) -> list:
     res = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True,
-                         text=True, check=False)
+                         text=True, check=False, env=_ENV)
     if res.returncode != 0:
         raise RuntimeError(res.stderr[-2000:])
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -158,6 +220,7 @@ def main() -> None:
             make_tracker_log(8 * int(rest[0]), Path(rest[1]))
             return
         rows = (fit_worker(rest[0], int(rest[1]), rest[2]) if kind == "fit"
+                else one_worker(rest[0], int(rest[1])) if kind == "one"
                 else attribute_worker(rest[0]))
         print(json.dumps(rows))
         return
@@ -166,7 +229,9 @@ def main() -> None:
     print(f"command: {' '.join(sys.argv)}")
     print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
     print(f"journeymodel --help: {_help_seconds():.2f} s wall (fresh process)")
+    global _ENV
     with tempfile.TemporaryDirectory() as tmp:
+        _ENV = _compiled_env(Path(tmp))
         events = Path(tmp) / "tracker.parquet"
         subprocess.run([sys.executable, __file__, "--worker", "make", str(args.customers),
                         str(events)], check=True)
@@ -177,6 +242,8 @@ def main() -> None:
                                                          str(model)))
             _print(f"attribute (order {order}) --json",
                    _child("attribute", str(model)))
+            _print(f"one command: attribute EVENTS --order {order} --json (no model file)",
+                   _child("one", str(events), str(order)))
     print(f"\nload average at end: {os.getloadavg()}")
 
 
