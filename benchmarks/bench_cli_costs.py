@@ -131,25 +131,25 @@ def attribute_worker(model_path: str) -> list:
     import journeymodel.cli.app  # noqa: F401
 
     steps.done("import the CLI app")
-    from journeymodel.cli.output import print_result
+    from journeymodel.cli.output import print_json
 
     from journeymodel.io.persist import load_model
 
     steps.done("import the command's modules")
     model = load_model(model_path)
     steps.done("load the model file")
-    model.attribute("removal", n_draws=0)
+    model.attribution("removal", n_draws=0)  # --json: attribution(), no table (nor pandas)
     steps.done("point estimate")
     from journeymodel.cli import cmd_attribute
 
     draws = _default_draws(cmd_attribute.attribute)
-    result = model.attribute("removal", n_draws=draws, seed=0)
+    found = model.attribution("removal", n_draws=draws, seed=0)
     steps.done(f"intervals ({draws:,} draws, point included)")
     import io
     from contextlib import redirect_stdout
 
     with redirect_stdout(io.StringIO()):
-        print_result(result, as_json=True)
+        print_json(found.to_json())
     steps.done("JSON printed")
     return steps.rows
 
