@@ -7,7 +7,6 @@ Shared by the event-log reader (:mod:`journeymodel.data.events`) and the path-ta
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -103,7 +102,7 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
                                        .to_numpy(zero_copy_only=False), bool), False)
         text = pc.utf8_trim_whitespace(pc.replace_substring(text, "\x00", ""))
     raw = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
-    raw[pd.isna(raw)] = ""
+    raw[np.equal(raw, None)] = ""  # nulls (Arrow text: None, never NaN)
     vocab, remap = np.unique(raw.astype(str), return_inverse=True)
     blank = vocab == ""
     new = np.cumsum(~blank) - 1
@@ -154,6 +153,8 @@ def numeric(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         return (np.where(bad, np.nan, vals) if bad.any() else vals), bad
     if pa.types.is_null(arr.type):
         return np.full(len(arr), np.nan), np.zeros(len(arr), bool)
+    import pandas as pd  # text numbers only (see readers._is_dataframe)
+
     s = as_string(arr)
     present = pc.and_(pc.is_valid(s), pc.not_equal(s, "")).to_numpy(zero_copy_only=False)
     present = np.asarray(present, dtype=bool)

@@ -12,16 +12,18 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import sys
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 
 from journeymodel.errors import InputError, OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from journeymodel.data.options import ReadOptions
 
 
@@ -36,7 +38,7 @@ def read_table(source: str | Path | pd.DataFrame, options: ReadOptions) -> tuple
     it (``--persona-col region``). A log too big for this process's memory is refused with a
     message naming ``--workers`` (:func:`journeymodel.data.sources.check_fits_in_memory`).
     """
-    if isinstance(source, pd.DataFrame):
+    if _is_dataframe(source):
         return _from_pandas(source), "<DataFrame>"
     if isinstance(source, pa.Table):
         return source, "<Table>"
@@ -168,6 +170,14 @@ def _check_sep(sep: str | None) -> str | None:
     return sep
 
 
+def _is_dataframe(source: Any) -> bool:
+    """``source`` is a pandas DataFrame. pandas is not imported here: reading a Parquet log
+    does not need it, and importing it (a third of a second) is left to the first pyarrow
+    call that asks for it, by then in a thread beside the ids' encoding (issue 20)."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(source, pandas.DataFrame)
+
+
 def _from_pandas(df: pd.DataFrame) -> pa.Table:
     """A DataFrame as an Arrow table; object columns mixing types (ids ``1`` and ``"a"``) are
     read as text, and a column Arrow cannot hold is an InputError naming it."""
@@ -197,6 +207,8 @@ def _from_pandas(df: pd.DataFrame) -> pa.Table:
 
 
 def _is_missing(v: Any) -> bool:
+    import pandas as pd
+
     try:
         return v is None or bool(pd.isna(v))
     except (TypeError, ValueError):  # lists, arrays: not a scalar

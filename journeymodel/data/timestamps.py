@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymodel.errors import InputError, OptionError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 #: How many values format detection looks at.
 SAMPLE = 2000
@@ -84,6 +87,8 @@ def parse_times(arr: pa.ChunkedArray, kind: str = "auto", time_format: str | Non
     if (pa.types.is_integer(t) or pa.types.is_floating(t)) and time_format is None:
         vals = arr.to_numpy().astype(np.float64)
         return numeric_times(vals, kind, np.isnan(vals), np.zeros(n, bool), source, column)
+    import pandas as pd  # text only: typed and numeric times are read without pandas
+
     s = arr if pa.types.is_string(t) or pa.types.is_large_string(t) else pc.cast(arr, pa.string())
     s = pc.utf8_trim_whitespace(s)
     missing = np.asarray(pc.or_kleene(pc.is_null(s), pc.equal(s, "")).fill_null(True)
@@ -147,6 +152,8 @@ def _seconds_of_ns(ns: pa.ChunkedArray | pa.Array, n: int) -> np.ndarray:
 
 
 def _looks_numeric(sample: pd.Series) -> bool:
+    import pandas as pd
+
     head = sample.iloc[:2000]
     if head.empty:
         return False
@@ -164,6 +171,8 @@ def numeric_times(vals: np.ndarray, kind: str, missing: np.ndarray, bad: np.ndar
     bad = bad | (~missing & ~finite & ~np.isnan(vals))  # inf, -inf
     top = float(np.max(np.abs(vals[finite]))) if finite.any() else 0.0
     if kind == "auto" and _yyyymmdd(vals[finite]):
+        import pandas as pd
+
         text = pd.Series(np.where(finite, vals, 0).astype(np.int64).astype(str), dtype=object)
         secs, unread = _parse_text(text, "%Y%m%d", missing | ~finite)
         where = f"column {column!r}" if column else "the time column"
@@ -213,6 +222,8 @@ def _show(x: float) -> str:
 
 def _parse_text(text: pd.Series, fmt: str | None, missing: np.ndarray):
     """Seconds (NaN where missing or bad) and the bad mask; ``fmt`` None means ISO-8601."""
+    import pandas as pd
+
     dt = pd.to_datetime(text, format=fmt or "ISO8601", utc=True, errors="coerce")
     na = dt.isna().to_numpy()
     bad = ~missing & na
@@ -239,6 +250,8 @@ def _sample(values: pd.Series, missing: np.ndarray) -> pd.Series:
 
 
 def _fraction_read(sample: pd.Series, fmt: str | None) -> float:
+    import pandas as pd
+
     dt = pd.to_datetime(sample, format=fmt or "ISO8601", utc=True, errors="coerce")
     return float(dt.notna().mean())
 
@@ -333,6 +346,8 @@ def _check_mostly_read(text, missing, bad, fmt, given, source, column) -> None:
 def parse_time_point(text: str | float, time_kind: str, what: str,
                      time_format: str | None = None) -> float:
     """Parse a single time (``--observed-until``) into the table's time axis."""
+    import pandas as pd
+
     if time_kind == "datetime":
         try:
             ts = (pd.to_datetime(text, format=time_format) if time_format and isinstance(
@@ -352,8 +367,12 @@ def parse_time_point(text: str | float, time_kind: str, what: str,
 def to_timestamp(seconds: float) -> pd.Timestamp:
     """A UTC :class:`pandas.Timestamp` for any time this module returns (years 1-9999; by way
     of microseconds: ``pd.Timestamp(s, unit="s")`` refuses some floats near 2262)."""
+    import pandas as pd
+
     return pd.Timestamp(int(round(seconds * 1e6)), unit="us", tz="UTC")
 
 
 def _fits(text: str, fmt: str) -> bool:
+    import pandas as pd
+
     return pd.to_datetime(pd.Series([text]), format=fmt, errors="coerce").notna().all()
