@@ -167,8 +167,9 @@ def _offsets(chunk: pa.Array) -> np.ndarray:
 def _pad_words(piece: pa.Array, out: np.ndarray) -> bool:
     """``out`` (``(n_words, m)``): the values of ``piece`` as words, by Arrow padding each
     value with NUL bytes to ``8 * n_words`` bytes (``ascii_rpad`` counts bytes), so that the
-    padded bytes are the words, row after row; nulls as empty values. Four times less CPU
-    than gathering the words with numpy (one pass instead of a fancy index and masks).
+    padded bytes are the words, row after row; nulls as empty values. Less CPU than
+    gathering the words with numpy by a fancy index and masks (8M tracker ids, one thread:
+    0.08-0.10 s against 0.12-0.14 s, and 0.12 s against 0.29 s in fresh memory).
     Returns False, ``out`` untouched, if the padded values are not all of that width."""
     n_words, m = out.shape
     width = 8 * n_words
