@@ -4,7 +4,9 @@ The public API is small and stable (other model modules import it):
 
 :func:`sample`
     Sample a PyMC model with NUTS: nutpie when it is installed, else PyMC's own NUTS. nutpie
-    samples the model's log density compiled by :mod:`journeymodel.fit.logdensity` (PyTensor's
+    samples the model's hand-written log density where the model registered one
+    (:func:`register_native`, :mod:`journeymodel.fit.native`: numba C callbacks, no PyMC),
+    else its log density compiled by :mod:`journeymodel.fit.logdensity` (PyTensor's
     numba code, cached on disk across processes). Compiled models are also kept in the process
     under a caller-given key, so refitting the same structure on new data (``pm.Data``
     values) does not compile again, and recorded on disk under that key: a later process
@@ -88,6 +90,8 @@ NUTPIE_CORES = None
 
 _CACHE_SIZE = 16
 _COMPILED: OrderedDict[Hashable, Any] = OrderedDict()
+#: Makers of hand-written log densities by the first item of a model key (register_native).
+_NATIVE: dict[str, Callable[[Hashable, Mapping[str, Any] | None], Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,7 @@ def sample(
     description: str = "Sampling",
     sampler: str | None = None,
     target_accept: float = 0.8,
+    native: bool = True,
 ) -> Sampling:
     """Sample the posterior of a PyMC model with NUTS.
 
@@ -223,6 +228,10 @@ def sample(
     target_accept : float
         NUTS target acceptance rate in (0, 1); raise it (0.9, 0.95) to remove divergences
         at the cost of smaller steps.
+    native : bool
+        With nutpie, sample the model's hand-written log density when one is registered
+        for ``key`` (:func:`register_native`); False: always the one PyTensor compiles from
+        the PyMC model.
 
     Returns
     -------
@@ -240,23 +249,16 @@ def sample(
     if not 0 < target_accept < 1:
         raise OptionError(f"target_accept must be in (0, 1) (got {target_accept!r})")
     int_seed = int(np.random.default_rng(seed).integers(2**31 - 1))
-    cache_key = None if key is None else (sampler, key)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    compiled = _COMPILED.get(cache_key) if cache_key is not None else None
-    if compiled is None:
+    compiled = None
+    if sampler == "nutpie" and native:
         with _status(progress, "Compiling the model"):
-            compiled = _load(key, build, data) if sampler == "nutpie" else None
-            if compiled is None:
-                compiled = _compile(build, sampler, timings, key=key)
-            else:
-                timings.update(compiled.timings)
-        if cache_key is not None:
-            _COMPILED[cache_key] = compiled
-            while len(_COMPILED) > _CACHE_SIZE:
-                _COMPILED.popitem(last=False)
+            compiled = _native(key, data)
+    if compiled is not None:
+        timings.update(compiled.timings)
     else:
-        _COMPILED.move_to_end(cache_key)
+        compiled = _compiled(build, key, data, sampler, progress, timings)
     compile_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     if sampler == "nutpie":
@@ -270,6 +272,23 @@ def sample(
     return Sampling(tree=tree, sampler=sampler, compile_seconds=compile_seconds,
                     sample_seconds=time.perf_counter() - t0, seed=int_seed,
                     timings={k: round(v, 4) for k, v in timings.items()})
+
+
+def register_native(prefix: str, make: Callable[[Hashable, Mapping[str, Any] | None], Any]
+                    ) -> None:
+    """Sample the models whose key is a tuple starting with ``prefix`` through ``make(key,
+    data)``: their hand-written :class:`~journeymodel.fit.native.NativeDensity`, or None
+    for a variant it does not cover (compiled from PyMC then). A model module registers it
+    when imported; the density must equal the PyMC model's (tested there)."""
+    _NATIVE[prefix] = make
+
+
+def _native(key: Hashable | None, data: Mapping[str, np.ndarray] | None) -> Any:
+    """The hand-written density registered for ``key`` on ``data``, or None."""
+    if not isinstance(key, tuple) or not key or not isinstance(key[0], str):
+        return None
+    make = _NATIVE.get(key[0])
+    return None if make is None else make(key, data)
 
 
 def check_sizes(**sizes: int) -> None:
@@ -302,6 +321,28 @@ def exact_float_math():
     import pytensor
 
     return pytensor.config.change_flags(numba__fastmath=False)
+
+
+def _compiled(build: Any, key: Hashable | None, data: Mapping[str, np.ndarray] | None,
+              sampler: str, progress: bool, timings: dict[str, float]) -> Any:
+    """The model compiled for ``sampler``: from this process's cache under ``key``, else
+    loaded from an earlier process's (:func:`_load`), else compiled (:func:`_compile`)."""
+    cache_key = None if key is None else (sampler, key)
+    compiled = _COMPILED.get(cache_key) if cache_key is not None else None
+    if compiled is not None:
+        _COMPILED.move_to_end(cache_key)
+        return compiled
+    with _status(progress, "Compiling the model"):
+        compiled = _load(key, build, data) if sampler == "nutpie" else None
+        if compiled is None:
+            compiled = _compile(build, sampler, timings, key=key)
+        else:
+            timings.update(compiled.timings)
+    if cache_key is not None:
+        _COMPILED[cache_key] = compiled
+        while len(_COMPILED) > _CACHE_SIZE:
+            _COMPILED.popitem(last=False)
+    return compiled
 
 
 def _load(key: Hashable | None, build: Any, data: Mapping[str, np.ndarray] | None) -> Any:
@@ -344,10 +385,12 @@ def _compile(build: Callable[[], pm.Model] | pm.Model, sampler: str,
 def _sample_nutpie(compiled: Any, data: Mapping[str, np.ndarray] | None, *, draws: int,
                    tune: int, chains: int, seed: int, progress: bool,
                    description: str, target_accept: float) -> xr.DataTree:
+    from journeymodel.fit.native import NativeDensity
     from journeymodel.fit.nuts import import_nutpie, trace_tree
 
     nutpie = import_nutpie()  # without ArviZ: the raw trace becomes the DataTree here
-    model = compiled.nutpie_model(data)
+    model = (compiled.nutpie_model() if isinstance(compiled, NativeDensity)
+             else compiled.nutpie_model(data))
     with _progress_bar(progress, description, chains * (draws + tune)) as update:
         raw = nutpie.sample(model, draws=draws, tune=tune, chains=chains, seed=seed,
                             cores=NUTPIE_CORES, progress_bar=False, save_warmup=False,

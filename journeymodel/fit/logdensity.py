@@ -401,7 +401,7 @@ def load_entry(path: Path, data: Mapping[str, Any]) -> LogDensity | None:
     logp_fn = expand_fn = None
     if support_fn is not None:
         support = np.asarray(support_fn(*args)[0], dtype=np.float64)
-        initial = _jittered(support, free, entry["jitter"])
+        initial = jittered(support, free, entry["jitter"])
         start = initial(0)
         logp_fn = _load_function(entry["logp"], [start, *args])
         expand_fn = (_load_function(entry["expand"], [start, *args]) if entry["expand"]
@@ -510,7 +510,7 @@ def _jitter_streams(support: np.ndarray, compiled: LogDensity) -> list[int] | No
         if len(found) != 1:
             return None
         streams.append(found[0])
-    ours = _jittered(support, compiled.free, streams)
+    ours = jittered(support, compiled.free, streams)
     if all(np.array_equal(ours(s), compiled.initial_point(s)) for s in (0, 1, 2**31 - 2)):
         return streams
     return None
@@ -521,7 +521,7 @@ def _uniform(seed: int, stream: int, streams: int, shape: tuple[int, ...]) -> np
     return np.random.Generator(np.random.PCG64(sequence)).uniform(-1, 1, size=shape)
 
 
-def _jittered(support: np.ndarray, free: tuple[Variable, ...],
+def jittered(support: np.ndarray, free: tuple[Variable, ...],
               streams: list[int]) -> Callable[[int], np.ndarray]:
     """PyMC's chain start: the support point plus U(-1, 1) jitter, each variable's from its
     own stream of the seed."""

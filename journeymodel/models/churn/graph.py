@@ -9,22 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from journeymodel.fit.bayes import register_native
 from journeymodel.models.churn import likelihoods as lk
+from journeymodel.models.churn.native import native_density
+from journeymodel.models.churn.priors import COORDS, PRIOR_SCALE, SIGMA_PRIOR
 
 #: Parameters of each model, per persona (published names).
 PARAMS = {"sbg": ("alpha", "beta"), "weibull": ("shape", "scale"),
           "bgnbd": ("r", "alpha", "a", "b"), "gg": ("p", "q", "v")}
-#: Coordinates on which personas are pooled (functions of the published parameters).
-COORDS = {"sbg": ("logit_mean_churn", "log_concentration"),
-          "weibull": ("log_shape", "log_scale"),
-          "bgnbd": ("log_rate", "log_r", "logit_mean_dropout", "log_concentration"),
-          "gg": ("log_p", "log_q", "log_spend")}
-#: Population spread of each coordinate: ``log sigma ~ Normal(0, 0.5)`` (median 1, 95% in
-#: 0.38-2.7); see :func:`build_pymc`.
-SIGMA_PRIOR = (0.0, 0.5)
-#: Prior scale of each coordinate's population mean (centres: ``Prepared.prior_loc``).
-PRIOR_SCALE = {"sbg": (1.5, 1.5), "weibull": (1.0, 2.0), "bgnbd": (2.0, 1.5, 1.5, 1.5),
-               "gg": (1.5, 1.5, 1.0)}
 DATA_KEYS = {
     "sbg": ("lost_p", "lost_t", "lost_n", "alive_p", "alive_t", "alive_n"),
     "weibull": ("offsets", "log_d", "weight", "events", "events_log_d"),
@@ -35,6 +27,9 @@ DATA_KEYS = {
 }
 LOGLIK = {"sbg": lk.pt_sbg_loglik, "weibull": lk.pt_weibull_loglik,
           "bgnbd": lk.pt_bgnbd_loglik, "gg": lk.pt_gg_loglik}
+#: nutpie samples the models of :mod:`journeymodel.models.churn.native` (sBG) from their
+#: hand-written log density, the same as :func:`build_pymc`'s (tests/test_churn_native.py).
+register_native("journeymodel.churn", native_density)
 #: How personas share parameters: ``partial`` (hierarchical, the default), ``none`` (each
 #: persona on its own data, independent priors), ``complete`` (one population: every persona
 #: gets the parameters of all customers together).
