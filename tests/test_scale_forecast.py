@@ -261,3 +261,16 @@ def test_cli_forecast_output_checks_on_dask(run_cli, log, tmp_path):
     assert_one_error_line(code, err, r"f.csv: on Dask the forecast rows are a folder of Parquet")
     code, _, err = run_cli(*base, "-o", tmp_path / "old")
     assert_one_error_line(code, err, "old: a folder of that name exists")
+
+
+def test_a_bad_horizon_on_dask_is_the_one_process_error(client, log, tmp_path):
+    """Found by the workers (the time axis is known there), raised on the client as the same
+    OptionError, and no folder is left."""
+    with warnings.catch_warnings(), pytest.raises(OptionError, match="--horizon needs a unit"):
+        warnings.simplefilter("ignore")
+        forecast_on_dask(model("markov"), log, ReadOptions(), Engine(client=client), "14",
+                         n_draws=5, out=tmp_path / "rows")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(OptionError, match="--draws must be a whole number >= 2"):
+        forecast_on_dask(model("markov"), log, ReadOptions(), Engine(client=client), "14D",
+                         n_draws=1)
