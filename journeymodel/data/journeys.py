@@ -125,8 +125,9 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
     tp_labels = [i for i, o in enumerate(outcome_of_label) if o < 0]
     recode = np.full(len(events.labels), -1, np.int32)
     recode[tp_labels] = np.arange(len(tp_labels), dtype=np.int32)
-    lengths = (np.add.reduceat(is_tp, first, dtype=np.int64) if n_j
-               else np.zeros(0, np.int64))  # touchpoints per journey (rows are contiguous)
+    # touchpoints per journey: its rows, less its outcome row (an outcome row ends a journey,
+    # so it can only be its last): per journey, not per row
+    lengths = last - first + 1 - (row_outcome[last] >= 0)
     offsets = np.zeros(n_j + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
 
