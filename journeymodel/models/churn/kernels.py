@@ -10,13 +10,15 @@ Every array the callbacks read is in one float64 array ``data``, laid out by
 
 ==========  =====================================================================
 ``0``       its length
-``1-5``     personas ``P``, coordinates ``C``, periods ``T``, ``n_dim``, ``n_expanded``
+``1-5``     personas ``P``, coordinates ``C``, the statistics' length (sBG: periods ``T``,
+            Weibull: rows), ``n_dim``, ``n_expanded``
 ``6 ...``   per coordinate ``j``, eight numbers: how it is sampled (0: its own prior per
             persona, 1: pooled with ``mu`` integrated out, 2: non-centred), the
             offsets in ``x`` of ``log sigma``, of ``u`` (0, 1) or ``mu`` (2), of ``eta``
             (1) or ``z`` (2), its prior's centre and scale, and the centre and scale of
             the normal prior of ``log sigma``
-then        the model's statistics (sBG: at-risk and lost counts, each ``P x T``)
+then        the model's statistics (sBG: survivors and lost by period, each ``P x T``;
+            Weibull: see :func:`weibull_logp`)
 ==========  =====================================================================
 """
 
@@ -265,4 +267,81 @@ def sbg_expand_callback(dim, n_expanded, x_ptr, out_ptr, data_ptr):
     if dim != int(data[4]) or n_expanded != int(data[5]):
         return -1
     sbg_expand(numba.carray(x_ptr, (dim,)), data, numba.carray(out_ptr, (n_expanded,)))
+    return 0
+
+
+# -- Weibull -----------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, error_model="numpy")
+def weibull_logp(x, data, grad):
+    """The Weibull model's log density at ``x``; its gradient into ``grad``.
+
+    Per persona, with shape ``k = exp(u0)`` and scale ``exp(u1)``, ``E`` the weight of its
+    churned rows and ``D`` their weighted sum of log durations: ``log L = E (u0 - k u1) +
+    (k - 1) D - sum_rows w exp(k (log d - u1))`` (``pt_weibull_loglik``). Data after the head:
+    ``E`` (P), ``D`` (P), row offsets (P + 1), then ``log d`` and ``w`` of every row
+    (``data[3]`` rows).
+    """
+    n_p, n_c, n_rows = int(data[1]), int(data[2]), int(data[3])
+    u = np.empty((n_c, n_p))
+    gu = np.zeros((n_c, n_p))
+    total = pooled_prior(x, data, u)
+    base = HEAD + WIDTH * n_c
+    rows = base + 3 * n_p + 1
+    for p in range(n_p):
+        u0, u1 = u[0, p], u[1, p]
+        k = math.exp(u0)
+        events, events_log_d = data[base + p], data[base + n_p + p]
+        total += events * (u0 - k * u1) + (k - 1.0) * events_log_d
+        d0 = events * (1.0 - k * u1) + k * events_log_d
+        d1 = -events * k
+        for i in range(int(data[base + 2 * n_p + p]), int(data[base + 2 * n_p + p + 1])):
+            z = data[rows + i] - u1
+            term = data[rows + n_rows + i] * math.exp(k * z)
+            total -= term
+            d0 -= term * k * z
+            d1 += term * k
+        gu[0, p] = d0
+        gu[1, p] = d1
+    pooled_gradient(x, data, u, gu, grad)
+    return total
+
+
+@numba.njit(cache=True, error_model="numpy")
+def weibull_expand(x, data, out):
+    """The Weibull model's stored variables: ``x``, the pooling level's, ``shape``, ``scale``."""
+    n_p, n_c, n_dim = int(data[1]), int(data[2]), int(data[4])
+    out[:n_dim] = x
+    u = np.empty((n_c, n_p))
+    pooled_prior(x, data, u)
+    pos = pooled_stored(x, data, u, out)
+    for p in range(n_p):
+        out[pos + p] = math.exp(u[0, p])
+        out[pos + n_p + p] = math.exp(u[1, p])
+
+
+@numba.cfunc(LOGP_SIGNATURE, cache=True, error_model="numpy")
+def weibull_logp_callback(dim, x_ptr, grad_ptr, logp_ptr, data_ptr):
+    size = int(numba.carray(data_ptr, (1,), np.float64)[0])
+    data = numba.carray(data_ptr, (size,), np.float64)
+    if dim != int(data[4]):
+        return -1
+    x = numba.carray(x_ptr, (dim,))
+    grad = numba.carray(grad_ptr, (dim,))
+    value = weibull_logp(x, data, grad)
+    numba.carray(logp_ptr, (1,))[0] = value
+    for i in range(dim):
+        if not math.isfinite(grad[i]):
+            return 3
+    return 0 if math.isfinite(value) else 4
+
+
+@numba.cfunc(EXPAND_SIGNATURE, cache=True, error_model="numpy")
+def weibull_expand_callback(dim, n_expanded, x_ptr, out_ptr, data_ptr):
+    size = int(numba.carray(data_ptr, (1,), np.float64)[0])
+    data = numba.carray(data_ptr, (size,), np.float64)
+    if dim != int(data[4]) or n_expanded != int(data[5]):
+        return -1
+    weibull_expand(numba.carray(x_ptr, (dim,)), data, numba.carray(out_ptr, (n_expanded,)))
     return 0

@@ -22,7 +22,9 @@ from journeymodel.fit.logdensity import Variable
 from journeymodel.models.churn.priors import COORDS, PRIOR_SCALE, SIGMA_PRIOR
 
 #: Models with a hand-written density.
-NATIVE_MODELS = ("sbg",)
+NATIVE_MODELS = ("sbg", "weibull")
+#: Their published parameters, stored after the pooling level (graph.PARAMS).
+_PARAMS = {"sbg": ("alpha", "beta"), "weibull": ("shape", "scale")}
 #: Sampling modes of a coordinate (kernels.py): own prior, pooled with mu integrated out,
 #: non-centred.
 OWN, POOLED, NON_CENTRED = 0, 1, 2
@@ -60,20 +62,20 @@ def density(model: str, n_personas: int, non_centered: frozenset[str], pooling: 
              NON_CENTRED if name in non_centered else POOLED for name in COORDS[model]]
     free, derived, support, head = layout(model, n_personas, modes,
                                           np.asarray(data["prior_loc"], dtype=np.float64))
-    stats = sbg_table(data, n_personas)
+    length, stats = (sbg_table(data, n_personas) if model == "sbg"
+                     else weibull_table(data, n_personas))
     n_dim = int(sum(np.prod(v.shape, dtype=int) for v in free))
     n_expanded = n_dim + int(sum(np.prod(v.shape, dtype=int) for v in derived))
-    packed = pack(n_personas, len(modes), stats.shape[-1], n_dim, n_expanded, head,
-                  stats.ravel())
+    packed = pack(n_personas, len(modes), length, n_dim, n_expanded, head, stats)
+    logp_callback = getattr(kernels, f"{model}_logp_callback")
+    expand_callback = getattr(kernels, f"{model}_expand_callback")
     return NativeDensity(
-        logp=kernels.sbg_logp, expand=kernels.sbg_expand,
-        logp_address=kernels.sbg_logp_callback.address,
-        expand_address=kernels.sbg_expand_callback.address, data=packed, free=free,
-        derived=derived, initial_point=jitter_start(support, free),
+        logp=getattr(kernels, f"{model}_logp"), expand=getattr(kernels, f"{model}_expand"),
+        logp_address=logp_callback.address, expand_address=expand_callback.address,
+        data=packed, free=free, derived=derived, initial_point=jitter_start(support, free),
         reparameterized=tuple(v.name for v in free if v.name.endswith("_log__")),
         coords={"persona": pd.Index(range(n_personas))},
-        keep=(kernels.sbg_logp_callback, kernels.sbg_expand_callback),
-        timings={"numba": time.perf_counter() - t0})
+        keep=(logp_callback, expand_callback), timings={"numba": time.perf_counter() - t0})
 
 
 def layout(model: str, n_personas: int, modes: list[int], prior_loc: np.ndarray):
@@ -106,9 +108,8 @@ def layout(model: str, n_personas: int, modes: list[int], prior_loc: np.ndarray)
             support += [log_sigma, loc] + [0.0] * n_personas
             head.append([mode, offset, offset + 1, offset + 2, loc, scale, *SIGMA_PRIOR])
         offset += n_personas + 2
-    params = ("alpha", "beta")
     derived = (*derived_sigma, *derived_coord,
-               *(Variable(n, (n_personas,), persona) for n in params))
+               *(Variable(n, (n_personas,), persona) for n in _PARAMS[model]))
     return tuple(free), derived, np.array(support), np.array(head, dtype=np.float64)
 
 
@@ -120,9 +121,10 @@ def pack(n_personas: int, n_coords: int, n_periods: int, n_dim: int, n_expanded:
     return np.ascontiguousarray(np.concatenate([[body.size + 1.0], body]))
 
 
-def sbg_table(data: Mapping[str, Any], n_personas: int) -> np.ndarray:
-    """sBG counts by persona and period ``j`` = 0..T-1, shape (2, P, T): customers who
-    survive period ``j + 1`` (still active after it) and customers lost in it.
+def sbg_table(data: Mapping[str, Any], n_personas: int) -> tuple[int, np.ndarray]:
+    """sBG counts by persona and period ``j`` = 0..T-1: ``T`` and, flat, the (2, P, T)
+    table of customers who survive period ``j + 1`` (still active after it) and customers
+    lost in it.
 
     From the count cells of :func:`journeymodel.models.churn.data` (``lost_n`` of persona
     ``lost_p`` lost in period ``lost_t`` >= 1, ``alive_n`` still active after ``alive_t``
@@ -142,4 +144,16 @@ def sbg_table(data: Mapping[str, Any], n_personas: int) -> np.ndarray:
     # survive period j + 1: survival ends after more than j periods
     at_risk = np.cumsum(ends[:, ::-1], axis=1)[:, ::-1]
     survive = at_risk[:, 1:]
-    return np.stack([survive, lost[:, :n_t]])
+    return n_t, np.stack([survive, lost[:, :n_t]]).ravel()
+
+
+def weibull_table(data: Mapping[str, Any], n_personas: int) -> tuple[int, np.ndarray]:
+    """The Weibull statistics as kernels.weibull_logp reads them: the number of rows and,
+    flat, churned weight and weighted log durations per persona, row offsets, log durations
+    and weights (the layout of ``churn.data.weibull_rows``)."""
+    offsets = np.asarray(data["offsets"], dtype=np.float64)
+    log_d = np.asarray(data["log_d"], dtype=np.float64)
+    if offsets.shape != (n_personas + 1,):
+        raise ValueError(f"offsets of {offsets.size - 1} personas for {n_personas}")
+    parts = [data["events"], data["events_log_d"], offsets, log_d, data["weight"]]
+    return log_d.size, np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in parts])
