@@ -100,7 +100,7 @@ def censored_allocation(counts: TransitionCounts, censored: CensoredStates,
     ent_cell = np.repeat(np.arange(len(crow)), n_per)
     ent_pair = np.repeat(starts, n_per) + (np.arange(int(n_per.sum()))
                                            - np.repeat(np.cumsum(n_per) - n_per, n_per))
-    surv = _survival(pf[ent_pair], pt[ent_pair], cbin[ent_cell], holding, base, order,
+    surv = _survival(pf, pt, ent_pair, cbin[ent_cell], holding, base, order,
                      collapse)
     start_extra = np.where(pt == _DROPOFF, 1.0, 0.0)  # start with room for drop-off
     expected, n_steps = _em(pn, prow, len(rows), ent_cell, ent_pair, surv, cc, start_extra,
@@ -183,8 +183,11 @@ def _step_lengths(r: np.ndarray, v: np.ndarray, prow: np.ndarray, n_rows: int) -
     return np.minimum(-ratio, -1.0)[prow]
 
 
-def _survival(from_key, to_key, bins, holding: HoldingTimes, base, order, collapse):
-    """Survival of each competing next event at each censored cell's elapsed time."""
+def _survival(from_key, to_key, entry, bins, holding: HoldingTimes, base, order, collapse):
+    """Survival of each competing next event at each censored cell's elapsed time: entry
+    ``i`` is pair ``entry[i]`` (``from_key``, ``to_key``) at grid bin ``bins[i]``. What
+    depends on the pair alone (touchpoints, repeat probability) is worked out per pair, then
+    gathered (at order 3 a pair has a dozen or more entries)."""
     T = len(holding.touchpoints)
     e = bin_middles(holding.edges)[bins]
     # a censored elapsed time beyond the gap cannot happen (it would be a drop-off)
@@ -194,12 +197,14 @@ def _survival(from_key, to_key, bins, holding: HoldingTimes, base, order, collap
     target = np.where(to_key >= 0, to_key % base - 1,
                       np.where(to_key == -1, T, T + 1))  # -1 conversion, -3 churn
     drop = to_key == _DROPOFF
-    s_k = np.where(drop, 1.0, holding.sf(a, np.where(drop, 0, target), e))
+    start = (from_key == 0)[entry]
+    a_e, drop_e = a[entry], drop[entry]
+    s_k = np.where(drop_e, 1.0, holding.sf(a_e, np.where(drop, 0, target)[entry], e))
     if not collapse:
-        return np.where(from_key == 0, 1.0, s_k)
-    r = _repeat_probability(from_key, a, holding, base, order)
-    s_aa = holding.sf(a, a, e)
-    return np.where(from_key == 0, 1.0, r * s_aa + (1.0 - r) * s_k)
+        return np.where(start, 1.0, s_k)
+    r = _repeat_probability(from_key, a, holding, base, order)[entry]
+    s_aa = holding.sf(a_e, a_e, e)
+    return np.where(start, 1.0, r * s_aa + (1.0 - r) * s_k)
 
 
 def _repeat_probability(keys, a, holding: HoldingTimes, base, order) -> np.ndarray:
