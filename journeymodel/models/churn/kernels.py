@@ -3,7 +3,8 @@
 The same densities as the PyMC models of :func:`journeymodel.models.churn.graph.build_pymc`
 (tests/test_churn_native.py checks the log density, the gradient, the stored variables and the
 chains' starts against PyMC's); see :mod:`journeymodel.fit.native` for why. Importing this
-module loads the callbacks from numba's cache, or compiles them (1-3 s) the first time.
+module compiles nothing: :func:`callbacks` loads a model's C callbacks from numba's cache, or
+compiles them (a few seconds) the first time.
 
 Every array the callbacks read is in one float64 array ``data``, laid out by
 :func:`journeymodel.models.churn.native.pack`:
@@ -25,6 +26,7 @@ then        the model's statistics (sBG: survivors and lost by period, each ``P 
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import numba
 import numpy as np
@@ -234,7 +236,8 @@ def sbg_logp(x, data, grad):
 def sbg_expand(x, data, out):
     """The sBG model's stored variables: ``x``, then the pooling level's, ``alpha``, ``beta``."""
     n_p, n_c, n_dim = int(data[1]), int(data[2]), int(data[4])
-    out[:n_dim] = x
+    for i in range(n_dim):
+        out[i] = x[i]
     u = np.empty((n_c, n_p))
     pooled_prior(x, data, u)
     pos = pooled_stored(x, data, u, out)
@@ -244,8 +247,7 @@ def sbg_expand(x, data, out):
         out[pos + n_p + p] = b
 
 
-@numba.cfunc(LOGP_SIGNATURE, cache=True, error_model="numpy")
-def sbg_logp_callback(dim, x_ptr, grad_ptr, logp_ptr, data_ptr):
+def _sbg_logp_callback(dim, x_ptr, grad_ptr, logp_ptr, data_ptr):
     size = int(numba.carray(data_ptr, (1,), np.float64)[0])
     data = numba.carray(data_ptr, (size,), np.float64)
     if dim != int(data[4]):
@@ -260,8 +262,7 @@ def sbg_logp_callback(dim, x_ptr, grad_ptr, logp_ptr, data_ptr):
     return 0 if math.isfinite(value) else 4
 
 
-@numba.cfunc(EXPAND_SIGNATURE, cache=True, error_model="numpy")
-def sbg_expand_callback(dim, n_expanded, x_ptr, out_ptr, data_ptr):
+def _sbg_expand_callback(dim, n_expanded, x_ptr, out_ptr, data_ptr):
     size = int(numba.carray(data_ptr, (1,), np.float64)[0])
     data = numba.carray(data_ptr, (size,), np.float64)
     if dim != int(data[4]) or n_expanded != int(data[5]):
@@ -312,7 +313,8 @@ def weibull_logp(x, data, grad):
 def weibull_expand(x, data, out):
     """The Weibull model's stored variables: ``x``, the pooling level's, ``shape``, ``scale``."""
     n_p, n_c, n_dim = int(data[1]), int(data[2]), int(data[4])
-    out[:n_dim] = x
+    for i in range(n_dim):
+        out[i] = x[i]
     u = np.empty((n_c, n_p))
     pooled_prior(x, data, u)
     pos = pooled_stored(x, data, u, out)
@@ -321,8 +323,7 @@ def weibull_expand(x, data, out):
         out[pos + n_p + p] = math.exp(u[1, p])
 
 
-@numba.cfunc(LOGP_SIGNATURE, cache=True, error_model="numpy")
-def weibull_logp_callback(dim, x_ptr, grad_ptr, logp_ptr, data_ptr):
+def _weibull_logp_callback(dim, x_ptr, grad_ptr, logp_ptr, data_ptr):
     size = int(numba.carray(data_ptr, (1,), np.float64)[0])
     data = numba.carray(data_ptr, (size,), np.float64)
     if dim != int(data[4]):
@@ -337,11 +338,23 @@ def weibull_logp_callback(dim, x_ptr, grad_ptr, logp_ptr, data_ptr):
     return 0 if math.isfinite(value) else 4
 
 
-@numba.cfunc(EXPAND_SIGNATURE, cache=True, error_model="numpy")
-def weibull_expand_callback(dim, n_expanded, x_ptr, out_ptr, data_ptr):
+def _weibull_expand_callback(dim, n_expanded, x_ptr, out_ptr, data_ptr):
     size = int(numba.carray(data_ptr, (1,), np.float64)[0])
     data = numba.carray(data_ptr, (size,), np.float64)
     if dim != int(data[4]) or n_expanded != int(data[5]):
         return -1
     weibull_expand(numba.carray(x_ptr, (dim,)), data, numba.carray(out_ptr, (n_expanded,)))
     return 0
+
+
+_CALLBACKS = {"sbg": (_sbg_logp_callback, _sbg_expand_callback),
+              "weibull": (_weibull_logp_callback, _weibull_expand_callback)}
+
+
+@cache
+def callbacks(model: str):
+    """The C callbacks (``logp``, ``expand``) of ``model``, loaded from numba's cache or
+    compiled, once a process: only the model sampled pays for its compiling."""
+    logp, expand = _CALLBACKS[model]
+    return (numba.cfunc(LOGP_SIGNATURE, cache=True, error_model="numpy")(logp),
+            numba.cfunc(EXPAND_SIGNATURE, cache=True, error_model="numpy")(expand))

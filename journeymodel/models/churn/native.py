@@ -67,8 +67,7 @@ def density(model: str, n_personas: int, non_centered: frozenset[str], pooling: 
     n_dim = int(sum(np.prod(v.shape, dtype=int) for v in free))
     n_expanded = n_dim + int(sum(np.prod(v.shape, dtype=int) for v in derived))
     packed = pack(n_personas, len(modes), length, n_dim, n_expanded, head, stats)
-    logp_callback = getattr(kernels, f"{model}_logp_callback")
-    expand_callback = getattr(kernels, f"{model}_expand_callback")
+    logp_callback, expand_callback = kernels.callbacks(model)
     return NativeDensity(
         logp=getattr(kernels, f"{model}_logp"), expand=getattr(kernels, f"{model}_expand"),
         logp_address=logp_callback.address, expand_address=expand_callback.address,
