@@ -56,7 +56,7 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
     """Dictionary-encode a column as text: (codes, -1 for null/blank; vocabulary).
 
     Customer ids (``sort=False``) go through :func:`journeymodel.data.encoding.dictionary_encode`
-    (sorting packed keys: many distinct values), the other columns through pyarrow's hash
+    (hashing and sorting: many distinct values), the other columns through pyarrow's hash
     table (few distinct values); the encodings are equal.
 
     With ``nul`` (sorted columns: touchpoint, persona, device, whose names go into model files),

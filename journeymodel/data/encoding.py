@@ -345,11 +345,12 @@ def _sort_clashes(row, start, clashes, words, length, valid, nul) -> None:
 
 
 def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> dict:
-    """Sort ``key << bits | row``; equal keys are runs whose first row is their first
+    """Sort ``key << bits | row`` (``key``: :func:`_hash_key`'s); the runs of equal values
+    (:func:`_exact_runs`: equal hashes, split where the values differ) start at their first
     appearance; rank the runs by it. The dictionary is rebuilt from the first rows' words.
     Returns :func:`group_ids`'s dict.
 
-    ``key`` is overwritten (it becomes the sorted packed keys) and ``packed`` (``_pack``'s
+    ``key`` is overwritten (it becomes the sorted hashes) and ``packed`` (``_pack``'s
     words, lengths and validity) emptied: each array is let go of once used, to keep the peak
     memory low (at 8M rows, fresh memory costs the kernel about as much as the work)."""
     words, length, valid, nul = packed
