@@ -47,6 +47,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from journeymodel.fit.bayes import register_native
+from journeymodel.models.conversion.native import native_density
+
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     from journeymodel.stats.conversion import ConversionCounts
 
@@ -133,6 +136,9 @@ def choose_parameterization(counts: ConversionCounts, forced: str) -> dict[str, 
 # -- the PyMC model --------------------------------------------------------------------------
 
 
+#: nutpie samples the default model (one grouping, informed persona effects) from its
+#: hand-written log density (models/conversion/native.py), the same as :func:`build_model`'s.
+register_native("conversion", native_density)
 #: How the levels of the first grouping share strength (``partial``: the hierarchy above).
 POOLING = ("partial", "none", "complete")
 
