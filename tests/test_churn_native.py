@@ -159,3 +159,30 @@ def test_sampling_the_hand_written_density_gives_the_same_bits_for_a_seed():
         "sigma_logit_mean_churn", "logit_mean_churn", "eta_logit_mean_churn",
         "sigma_log_concentration", "log_concentration", "eta_log_concentration",
         "mu_logit_mean_churn", "mu_log_concentration", "alpha", "beta"}
+
+
+@pytest.mark.slow
+def test_same_seed_same_draws_whether_numba_compiles_or_loads_the_kernels(tmp_path):
+    """A fresh numba cache (the callbacks compiled) and the same cache again (loaded): the
+    same bits (about 20 s: numba compiles the sBG kernels once)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, numpy as np\n"
+        "from journeymodel.fit import bayes\n"
+        "import journeymodel.models.churn.graph\n"
+        "from tests.test_churn_native import sbg_data\n"
+        "data = sbg_data(3)\n"
+        "s = bayes.sample(None, key=('journeymodel.churn', 'sbg', 3, ()), data=data,\n"
+        "                 draws=100, tune=100, seed=9, progress=False)\n"
+        "post = s.tree['posterior']\n"
+        "print(hashlib.sha256(b''.join(post[v].values.tobytes() for v in sorted(post.data_vars)"
+        ")).hexdigest())\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, cwd=root, check=True,
+                           capture_output=True, text=True).stdout.strip() for _ in range(2)]
+    assert any((tmp_path / "numba").rglob("*.nbi"))  # the first run wrote numba's cache
+    assert runs[0] == runs[1] and len(runs[0]) == 64
