@@ -25,6 +25,7 @@ from math import factorial
 import numpy as np
 import scipy.sparse as sp
 
+from journeymodel.blas import one_blas_thread
 from journeymodel.errors import OptionError
 from journeymodel.models.markov.chain import (
     STREAM_DRAWS,
@@ -32,7 +33,6 @@ from journeymodel.models.markov.chain import (
     draw_rows,
     draw_streams,
     mean_preconditioner,
-    one_blas_thread,
     pool_threads,
     start_values,
     thread_pool,

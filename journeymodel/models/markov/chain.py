@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from journeymodel.blas import one_blas_thread
 from journeymodel.errors import OptionError
 from journeymodel.stats.transitions import ABSORBING, TransitionCounts
 
@@ -355,23 +356,6 @@ def pool_threads() -> int:
 _POOL = None
 
 
-def one_blas_thread():
-    """Batched small matrices gain nothing from BLAS threads, and threaded OpenBLAS on a busy
-    machine made them 25x slower (measured): run them single-threaded. The controller (which
-    scans the loaded libraries, ~10 ms) is made once per process."""
-    global _BLAS_CONTROLLER
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl comes with pymc
-        from contextlib import nullcontext
-
-        return nullcontext()
-    if _BLAS_CONTROLLER is None:
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
-
-
-_BLAS_CONTROLLER = None
 
 
 def _dense_start(n, qr, qc, qd, rhs, removed, start):
