@@ -12,7 +12,9 @@ reading       the event log to journeys (``load_journeys_cli`` / ``load_journeys
 build         the PyMC model (the ``build`` callable given to ``bayes.sample``)
 graph         log-density and gradient graphs, PyTensor's rewrites and linking
               (``nutpie.compile_pymc_model`` outside its ``numba.cfunc`` before issue 20)
-compile       numba compiling, or loading PyTensor's and numba's cached code
+compile       numba compiling, or loading PyTensor's and numba's cached code (the models
+              with a hand-written density, ``journeymodel.fit.native``, have no build
+              or graph: their numba C callbacks are compiled or loaded here)
 tune, draw    nutpie's warm-up and posterior draws (split by their gradient evaluations)
 fit           ``StageModel.fit`` (EM; its numba compiling is in ``compile``)
 arviz         the trace to a DataTree, R-hat / ESS (``bayes.diagnose``)
