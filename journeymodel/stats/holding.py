@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from journeymodel.blas import one_blas_thread
 from journeymodel.data.journeyset import CENSORED, CHURN, CONVERSION, DROPOFF, JourneySet
 from journeymodel.errors import ModelFileError, OptionError
 from journeymodel.stats.additive import Additive
@@ -318,7 +319,8 @@ def smooth(counts: np.ndarray, ok: np.ndarray, bandwidth: float = BANDWIDTH) -> 
     K = np.exp(-0.5 * (d / bandwidth) ** 2) * ok[:, None] * ok[None, :]
     col = K.sum(axis=0)
     K = np.divide(K, col, out=np.zeros_like(K), where=col > 0)
-    return counts @ K.T
+    with one_blas_thread():  # the same bits on any number of cores; no thread hand-offs
+        return counts @ K.T
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
