@@ -103,15 +103,16 @@ def _fit_holdout(model, events, read, fraction: float, seed: int) -> dict:
                               engine=engine, show_progress=True)[1]
 
 
-def demo_step(events: Path, out_dir: Path, seed: int) -> Path | None:
-    """Fit the demo log at the best order, save out_dir/markov.nc, print the attribution."""
+def demo_step(events: Path, out_dir: Path, seed: int, run=None) -> Path | None:
+    """Fit the demo log at the best order, save out_dir/markov.nc, print the attribution
+    (``run``: the demo's shared journeys and models, :class:`journeymodel.cli.demo_run.DemoRun`)."""
+    from journeymodel.cli.demo_run import journeys_of, saved
     from journeymodel.cli.output import console, print_result
 
-    from journeymodel.data.journeys import load_journeys
     from journeymodel.models.markov.model import MarkovJourneyModel
 
-    model = MarkovJourneyModel(order="auto", seed=seed).fit(load_journeys(events))
-    path = model.save(out_dir / "markov.nc")
+    model = MarkovJourneyModel(order="auto", seed=seed).fit(journeys_of(events, run))
+    path = saved(model, out_dir / "markov.nc", run)
     console().print(f"[bold]Markov journey model[/bold] (order {model.order_}, "
                     f"{model.state_count_text()}) saved to {path}")
     print_result(model.attribute("removal", n_draws=500, seed=seed), as_json=False)

@@ -55,17 +55,18 @@ def pain_points(
     print_result(result, as_json=as_json)
 
 
-def demo_step(events: Path, out_dir: Path, seed: int) -> None:
-    """Print the top three pain points of each kind from the demo's Markov and stages models."""
+def demo_step(events: Path, out_dir: Path, seed: int, run=None) -> None:
+    """Print the top three pain points of each kind from the demo's Markov and stages models
+    (``run``: the models already in memory, :class:`journeymodel.cli.demo_run.DemoRun`)."""
+    from journeymodel.cli.demo_run import model_at
     from journeymodel.cli.output import console, print_result
 
     from journeymodel.analysis.painpoints import find_pain_points
-    from journeymodel.io.persist import load_model
 
     paths = [p for p in (out_dir / "markov.nc", out_dir / "stages.nc") if p.exists()]
     if not paths:
         return None
-    found = find_pain_points([load_model(p) for p in paths], top=3, seed=seed)
+    found = find_pain_points([model_at(p, run) for p in paths], top=3, seed=seed)
     console().print("[bold]Pain points[/bold] (top 3 of each kind; "
                     f"`journeymodel pain-points {' '.join(str(p) for p in paths)}` for all)")
     print_result(found.result(), as_json=False)
