@@ -148,7 +148,7 @@ def score_part(part: PartResult, model: Any, seed: int) -> HoldoutStats:
     """A partition's held-out scores (none for a partition without usable rows)."""
     if part.stats is None:
         none = np.zeros(0)
-        return HoldoutStats(0, 0, 0.0, 0.0, none, none, none)
+        return HoldoutStats(0, 0, 0.0, none, none, none)
     return holdout_stats(model, part.stats.test, seed)
 
 

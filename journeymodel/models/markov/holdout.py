@@ -47,21 +47,24 @@ class HoldoutStats(Additive):
         Of them, journeys in a state the chain does not know (scored from the start).
     weight : float
         Their summed weight.
-    loss : float
-        Weighted sum of their log-losses.
     scores : ndarray of float64
         Sorted distinct scores (P(conversion) at the cut).
     positive, negative : ndarray of float64
         Weight of converting and of other journeys at each score.
+
+    The log-loss is computed from the table of scores (:meth:`log_loss`), not added up over
+    journeys: a sum of partial float sums depends on how the journeys were split, the table
+    (weights per distinct score, exact for whole weights) does not, so a log scored in any
+    number of partitions prints the log-loss of one process bit for bit.
 
     Examples
     --------
     Two journeys scored 0.8 (converted) and 0.3 (did not), then one scored 0.3 (converted):
     the converting ones rank above the other with probability (1 + 0.5) / 2.
 
-    >>> a = HoldoutStats(2, 0, 2.0, 0.0, np.array([0.3, 0.8]), np.array([0.0, 1.0]),
+    >>> a = HoldoutStats(2, 0, 2.0, np.array([0.3, 0.8]), np.array([0.0, 1.0]),
     ...                  np.array([1.0, 0.0]))
-    >>> b = HoldoutStats(1, 0, 1.0, 0.0, np.array([0.3]), np.array([1.0]), np.array([0.0]))
+    >>> b = HoldoutStats(1, 0, 1.0, np.array([0.3]), np.array([1.0]), np.array([0.0]))
     >>> (a + b).auc()
     0.75
     """
@@ -69,7 +72,6 @@ class HoldoutStats(Additive):
     n_journeys: int
     unknown_state: int
     weight: float
-    loss: float
     scores: np.ndarray
     positive: np.ndarray
     negative: np.ndarray
@@ -83,7 +85,7 @@ class HoldoutStats(Additive):
             neg[at] += part.negative
         return HoldoutStats(self.n_journeys + other.n_journeys,
                             self.unknown_state + other.unknown_state,
-                            self.weight + other.weight, self.loss + other.loss, scores, pos, neg)
+                            self.weight + other.weight, scores, pos, neg)
 
     def auc(self) -> float:
         """Weighted Mann-Whitney AUC (NaN without converting or without other journeys)."""
@@ -92,6 +94,13 @@ class HoldoutStats(Additive):
             return float("nan")
         below = np.cumsum(self.negative) - self.negative
         return float(np.sum(self.positive * (below + 0.5 * self.negative)) / (wp * wn))
+
+    def log_loss(self) -> float:
+        """Weighted log-loss per unit of weight, from the table of scores (clipped to
+        [1e-12, 1 - 1e-12])."""
+        pc = np.clip(self.scores, 1e-12, 1 - 1e-12)
+        total = np.sum(self.positive * np.log(pc)) + np.sum(self.negative * np.log1p(-pc))
+        return float(-total / self.weight)
 
     def result(self) -> dict[str, float]:
         """``n_journeys``, ``log_loss`` (per unit of weight), ``auc``, ``unknown_state``.
@@ -103,7 +112,7 @@ class HoldoutStats(Additive):
         """
         if self.n_journeys == 0:
             raise OptionError("the held-out part has no completed journey to score")
-        return {"n_journeys": int(self.n_journeys), "log_loss": float(self.loss / self.weight),
+        return {"n_journeys": int(self.n_journeys), "log_loss": self.log_loss(),
                 "auc": self.auc(), "unknown_state": int(self.unknown_state)}
 
 
@@ -133,14 +142,12 @@ def holdout_stats(model: MarkovJourneyModel, holdout: JourneySet, seed: int = 0
     done = holdout.take(holdout.outcome != CENSORED)
     if done.n_journeys == 0:
         none = np.zeros(0)
-        return HoldoutStats(0, 0, 0.0, 0.0, none, none, none)
+        return HoldoutStats(0, 0, 0.0, none, none, none)
     res = state_of_journeys(model, cut_at_random(done, seed))
     p = np.where(res["known"], res["p_conversion"], model.p_conversion_[0])
     y, w = done.outcome == CONVERSION, done.weight
-    pc = np.clip(p, 1e-12, 1 - 1e-12)
-    loss = float(-np.sum(w * np.where(y, np.log(pc), np.log1p(-pc))))
     scores, inverse = np.unique(p, return_inverse=True)
     pos = np.bincount(inverse, weights=np.where(y, w, 0.0), minlength=len(scores))
     neg = np.bincount(inverse, weights=np.where(y, 0.0, w), minlength=len(scores))
-    return HoldoutStats(int(done.n_journeys), int((~res["known"]).sum()), float(w.sum()), loss,
+    return HoldoutStats(int(done.n_journeys), int((~res["known"]).sum()), float(w.sum()),
                         scores, pos, neg)
