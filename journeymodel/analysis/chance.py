@@ -21,38 +21,17 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from journeymodel.data.hashing import splitmix as mix
+
 __all__ = ["FIRST", "HOLD", "INIT", "ACCEPT", "PROPOSE", "Chance", "draw_keys",
            "journey_keys", "mix", "param_rng", "particle_keys", "seed_int"]
 
-_C1 = np.array([0xBF58476D1CE4E5B9], np.uint64)
-_C2 = np.array([0x94D049BB133111EB], np.uint64)
 _GOLDEN = np.array([0x9E3779B97F4A7C15], np.uint64)
 #: Purposes of the uniforms (a counter is ``((step * 128 + round) * 16 + purpose) * 8 + k``,
 #: ``k`` numbering the uniforms one use takes).
 FIRST, INIT, ACCEPT, PROPOSE, HOLD = 1, 2, 3, 4, 5
 #: Stream of the posterior parameter draws (apart from every other use of the seed).
 PARAM_STREAM = 0x5EED_F0CA
-
-
-def mix(z: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser of a uint64 array (a new array; wraps modulo 2**64).
-
-    Examples
-    --------
-    >>> int(mix(np.array([1], np.uint64))[0]) == int(mix(np.array([1], np.uint64))[0])
-    True
-    """
-    return _mixed(np.array(z, np.uint64, copy=True))
-
-
-def _mixed(z: np.ndarray) -> np.ndarray:
-    """:func:`mix` in place of ``z`` (returned)."""
-    z ^= z >> np.uint64(30)
-    z *= _C1
-    z ^= z >> np.uint64(27)
-    z *= _C2
-    z ^= z >> np.uint64(31)
-    return z
 
 
 def seed_int(seed: int | np.random.Generator) -> int:

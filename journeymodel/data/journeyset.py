@@ -194,7 +194,7 @@ class JourneySet:
         """
         import pyarrow as pa
 
-        from journeymodel.data.hashing import fnv1a
+        from journeymodel.data.hashing import fnv1a, splitmix
 
         if isinstance(seed, np.random.Generator):
             seed = int(seed.integers(2**63))
@@ -206,8 +206,9 @@ class JourneySet:
         who = np.where(self.customer >= 0, ids[np.maximum(self.customer, 0)] if n else 0,
                        np.arange(self.n_journeys)).astype(np.uint64)
         start = np.ascontiguousarray(self.start, np.float64).view(np.uint64)
-        key = _mix(_mix(np.full(1, seed % 2**64, np.uint64)) ^ np.uint64(stream % 2**64))
-        h = _mix(who ^ _mix(start ^ key))
+        key = splitmix(splitmix(np.full(1, seed % 2**64, np.uint64))
+                       ^ np.uint64(stream % 2**64))
+        h = splitmix(who ^ splitmix(start ^ key))
         return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
     # -- summaries ---------------------------------------------------------------------------
@@ -242,14 +243,6 @@ class JourneySet:
 
 def _num(x: float) -> float | int:
     return int(x) if float(x).is_integer() else float(x)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser: a bijection of uint64 that scatters every input bit."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
 
 
 def csr_event_index(offsets: np.ndarray, index: np.ndarray) -> np.ndarray:
