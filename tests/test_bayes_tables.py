@@ -262,4 +262,4 @@ def test_bgnbd_takes_smaller_steps_where_the_data_are_weak():
     assert default_target_accept("bgnbd", frozenset({"log_concentration"})) == 0.95
     assert default_target_accept("bgnbd", frozenset()) == 0.8
     assert default_target_accept("weibull", frozenset({"log_shape"})) == 0.8
-    assert default_target_accept("sbg", frozenset()) == 0.95
+    assert default_target_accept("sbg", frozenset()) == 0.98
