@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 __all__ = ["categorical", "categorical_columns", "categorical_rows", "columns", "count_below",
-           "cumulative", "first_above", "products", "ranges", "runs", "segment_cumsum",
+           "cumulative", "first_above", "products", "runs", "segment_cumsum",
            "stage_totals"]
 
 
@@ -155,11 +155,3 @@ def runs(keys: np.ndarray) -> list[tuple[int, int]]:
         return []
     cuts = np.concatenate([[0], np.flatnonzero(np.diff(keys)) + 1, [len(keys)]])
     return list(zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True))
-
-
-def ranges(cnt: np.ndarray) -> np.ndarray:
-    total = int(cnt.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    ends = np.cumsum(cnt)
-    return np.arange(total) - np.repeat(ends - cnt, cnt)

@@ -45,13 +45,12 @@ from journeymodel.analysis.draws import (
     cumulative,
     first_above,
     products,
-    ranges,
     runs,
     segment_cumsum,
     stage_totals,
 )
 from journeymodel.blas import one_blas_thread
-from journeymodel.data.journeyset import CENSORED, JourneySet
+from journeymodel.data.journeyset import CENSORED, JourneySet, ranges
 from journeymodel.errors import OptionError
 
 __all__ = ["CHURNED", "CONVERTED", "DROP", "DROPPED", "NONE", "Chunk", "InFlight",

@@ -18,7 +18,7 @@ from journeymodel.data.ledger import Ledger
 from journeymodel.errors import OptionError
 
 __all__ = ["CENSORED", "CHURN", "CONVERSION", "DROPOFF", "OUTCOMES", "JourneySet",
-           "csr_event_index", "sequence_keys"]
+           "csr_event_index", "ranges", "sequence_keys"]
 
 #: Journey outcomes; ``JourneySet.outcome`` holds indices into this tuple.
 OUTCOMES = ("conversion", "churn", "dropoff", "censored")
@@ -243,6 +243,19 @@ class JourneySet:
 
 def _num(x: float) -> float | int:
     return int(x) if float(x).is_integer() else float(x)
+
+
+def ranges(cnt: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(c) for c in cnt])`` without a loop.
+
+    >>> ranges(np.array([2, 0, 3])).tolist()
+    [0, 1, 0, 1, 2]
+    """
+    total = int(cnt.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(cnt)
+    return np.arange(total) - np.repeat(ends - cnt, cnt)
 
 
 def csr_event_index(offsets: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from journeymodel.blas import one_blas_thread
+from journeymodel.data.journeyset import ranges
 from journeymodel.errors import OptionError
 from journeymodel.stats.transitions import ABSORBING, TransitionCounts
 
@@ -124,7 +125,7 @@ def feasible_pairs(keys: np.ndarray, base: int, order: int, collapse: bool, n_ab
             f"{MAX_FEASIBLE:,}): the log has too many distinct touchpoints ({base - 1:,}) for a "
             "Markov chain; group rare touchpoints into one (e.g. 'other') before fitting")
     r = np.repeat(rows_full, cnt)
-    c = full[srt][np.repeat(lo, cnt) + _ranges(cnt)]
+    c = full[srt][np.repeat(lo, cnt) + ranges(cnt)]
     if collapse:
         r, c = r[r != c], c[r != c]
     start_r = np.zeros(n - 1, np.int64)
@@ -132,15 +133,6 @@ def feasible_pairs(keys: np.ndarray, base: int, order: int, collapse: bool, n_ab
     abs_r = np.repeat(np.arange(n), n_abs)
     abs_c = np.tile(np.arange(n, n + n_abs), n)
     return np.concatenate([start_r, r, abs_r]), np.concatenate([start_c, c, abs_c])
-
-
-def _ranges(cnt: np.ndarray) -> np.ndarray:
-    """concatenate([arange(c) for c in cnt]) without a loop."""
-    total = int(cnt.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    ends = np.cumsum(cnt)
-    return np.arange(total) - np.repeat(ends - cnt, cnt)
 
 
 def _fix_closed(conc: sp.csr_matrix, n: int, n_abs: int, notes: list[str]) -> sp.csr_matrix:
