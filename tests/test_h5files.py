@@ -25,7 +25,7 @@ from journeymodel.models.stages.model import StageModel
 DATA = Path(__file__).parent / "data"
 TYPES = frozenset(persist.MODEL_TYPES)
 sys.path.insert(0, str(Path(__file__).parent))
-from test_h5tree import _hdf5_objects, _xarray_tree  # noqa: E402
+from test_h5tree import _hdf5_objects, _xarray_tree, assert_groups_match  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -69,20 +69,7 @@ def test_groups_equal_what_xarray_decodes(files, name):
     fast = read_h5_tree(files[name], TYPES, persist.TYPE_ATTR)
     assert isinstance(fast, H5Group)
     slow = _xarray_tree(files[name])
-    assert [n.path for n in fast.subtree] == [n.path for n in slow.subtree]
-    for node in slow.subtree:
-        group = fast if node.path == "/" else fast[node.path.strip("/")]
-        ds = node.to_dataset(inherit=False)
-        xr.testing.assert_identical(group.to_xarray(), ds)
-        assert dict(ds.sizes) == group.sizes
-        assert set(ds.coords) == set(group.coords)
-        assert set(ds.data_vars) == set(group.data_vars)
-        for var, da in ds.variables.items():
-            assert group[var].dtype == da.dtype and group[var].dims == da.dims, var
-        assert set(group.attrs) == set(node.attrs)
-        for key, value in node.attrs.items():
-            assert type(group.attrs[key]) is type(value), key
-            np.testing.assert_array_equal(group.attrs[key], value)
+    assert_groups_match(fast, slow)
     xr.testing.assert_identical(fast.to_xarray_tree(), slow)
 
 

@@ -56,7 +56,12 @@ def _xarray_tree(path) -> xr.DataTree:
 def test_groups_equal_what_xarray_decodes(files, name):
     fast = read_h5_tree(files[name], ALL_TYPES, persist.TYPE_ATTR)
     assert isinstance(fast, H5Group)
-    slow = _xarray_tree(files[name])
+    assert_groups_match(fast, _xarray_tree(files[name]))
+
+
+def assert_groups_match(fast: H5Group, slow: xr.DataTree) -> None:
+    """Every group of the h5py reading ``fast`` equals xarray's decoding ``slow`` of the same
+    file: variables, dimensions, coordinates, dtypes and attributes (with their types)."""
     assert [n.path for n in fast.subtree] == [n.path for n in slow.subtree]
     for node in slow.subtree:
         group = fast if node.path == "/" else fast[node.path.strip("/")]
