@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from journeymodel.cli.cmd_fit_markov import Censored
 from journeymodel.cli.options import JsonFlag, SeedOpt, with_read_options
 
-from journeymodel.choices import ATTRIBUTION_METHODS, MARKOV_CENSORED, choice_enum
+from journeymodel.choices import ATTRIBUTION_METHODS, choice_enum
 
 #: --method's choices, from the library's tuple.
 Method = choice_enum("Method", ATTRIBUTION_METHODS)
-Censored = choice_enum("Censored", MARKOV_CENSORED)
 
 FITTING = "Fitting an event log (instead of a model file)"
 #: The first bytes of the files a model can be: HDF5 (netCDF-4) and classic netCDF.
@@ -129,13 +129,7 @@ def _load(path: Path):
 def _fit_events(events: str, read, order, prior, keep_repeats: bool, censored, seed: int):
     """The Markov model of the event log ``events``, fitted as ``fit markov`` fits it with the
     same options (in this process, or on Dask with ``--workers``/``--cluster``)."""
-    from journeymodel.cli.cmd_fit_markov import parse_order
+    from journeymodel.cli.cmd_fit_markov import markov_model
     from journeymodel.cli.options import fit_cli
 
-    from journeymodel.models.markov.model import MarkovJourneyModel
-
-    model = MarkovJourneyModel(order=parse_order("1" if order is None else order),
-                               prior=0.0 if prior is None else prior,
-                               collapse_repeats=not keep_repeats, seed=seed,
-                               censored="survival" if censored is None else censored.value)
-    return fit_cli(model, events, read)
+    return fit_cli(markov_model(order, prior, keep_repeats, censored, seed), events, read)

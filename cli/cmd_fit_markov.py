@@ -29,6 +29,18 @@ def parse_order(text: str):
     raise OptionError(f"--order must be 1, 2, 3, 4 or auto (got {text!r})")
 
 
+def markov_model(order: str | None, prior: float | None, keep_repeats: bool,
+                 censored: "Censored | None", seed: int):
+    """The unfitted model of ``fit markov``'s options (None: the option's default; also what
+    ``attribute EVENTS`` fits)."""
+    from journeymodel.models.markov.model import MarkovJourneyModel
+
+    return MarkovJourneyModel(order=parse_order("1" if order is None else order),
+                              prior=0.0 if prior is None else prior,
+                              collapse_repeats=not keep_repeats, seed=seed,
+                              censored=(censored or Censored.survival).value)
+
+
 @with_read_options
 def fit_markov(
     events: EventsArg,
@@ -62,12 +74,9 @@ def fit_markov(
     from journeymodel.cli.output import print_fit_result
 
     from journeymodel.io.outputs import check_not_input
-    from journeymodel.models.markov.model import MarkovJourneyModel
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
-    model = MarkovJourneyModel(order=parse_order(order), prior=prior,
-                               collapse_repeats=not keep_repeats, seed=seed,
-                               censored=censored.value)
+    model = markov_model(order, prior, keep_repeats, censored, seed)
     scores = None
     if holdout is not None:  # in this process, or on Dask with --workers/--cluster
         scores = _fit_holdout(model, events, read, holdout, seed)
