@@ -196,53 +196,77 @@ def read_h5_tree(path: str | os.PathLike, model_types: frozenset[str] | set[str]
 
 
 def _group(f: Any, g: Any, path: str, attrs: dict[str, Any], dimids: dict[int, str],
-           outer: dict[str, tuple[int, str]]) -> H5Group:
+           outer: dict[str, tuple[int, str]], scale_ids: dict[int, str] | None = None
+           ) -> H5Group:
     """Read the HDF5 group ``g`` and its subgroups. ``dimids``: the netCDF dimension ids seen
     so far (each must be new); ``outer``: the dimensions of the enclosing groups (size, HDF5
     group name), which this group's variables may use but must not define again (xarray would
-    align them). A dimension's size is its scale's (an unlimited one's too: every variable
-    along it must have that size)."""
+    align them); ``scale_ids``: the dimension scales of the enclosing groups (object hash ->
+    dimension name). A dimension's size is its scale's (an unlimited one's too: every
+    variable along it must have that size).
+
+    Members and attribute names are listed with h5py's low-level calls and only the attributes
+    present are read: a model file holds some 70 small datasets, and h5py's high-level
+    ``items()``, ``attrs.get`` of a missing name and ``Dataset.name`` cost more than reading
+    the data (issue 20)."""
     import h5py
 
     datasets, groups = [], []
-    for name, obj in g.items():
-        if isinstance(obj, h5py.Group):
-            groups.append((name, obj))
-        elif isinstance(obj, h5py.Dataset):
-            datasets.append((name, obj))
+    for key in g.id:
+        oid = h5py.h5o.open(g.id, key)
+        name = key.decode("utf-8")
+        if isinstance(oid, h5py.h5g.GroupID):
+            groups.append((name, h5py.Group(oid)))
+        elif isinstance(oid, h5py.h5d.DatasetID):
+            ds = h5py.Dataset(oid)
+            datasets.append((name, ds, _attr_names(ds)))
         else:
             raise Unsupported(f"{name}: neither a group nor a dataset")
     scales: dict[str, int] = {}
-    for name, ds in datasets:  # the dimensions of this group: its dimension scales
-        if ds.attrs.get("CLASS") == b"DIMENSION_SCALE":
+    scale_ids = dict(scale_ids or {})
+    for name, ds, keys in datasets:  # the dimensions of this group: its dimension scales
+        if "CLASS" in keys and ds.attrs["CLASS"] == b"DIMENSION_SCALE":
             dimid = int(np.asarray(ds.attrs["_Netcdf4Dimid"]).reshape(()))
             if ds.ndim != 1 or dimid in dimids or name in outer:
                 raise Unsupported(f"{name}: not a 1-d dimension of its own")
             scales[name], dimids[dimid] = int(ds.shape[0]), name
+            scale_ids[hash(ds.id)] = name
     inner = {**outer, **{name: (n, g.name) for name, n in scales.items()}}
     variables = {}
-    for name, ds in datasets:
-        var = _variable(f, g, name, ds, inner)
+    for name, ds, keys in datasets:
+        var = _variable(f, name, ds, keys, inner, scale_ids)
         if var is not None:
             variables[name] = var
     sizes = {d: n for v in variables.values() for d, n in zip(v.dims, v.shape, strict=True)}
     children = {name: _group(f, obj, f"{path.rstrip('/')}/{name}", _attrs(obj.attrs), dimids,
-                             inner) for name, obj in groups}
+                             inner, scale_ids) for name, obj in groups}
     return H5Group(path, variables, attrs, sizes, children)
 
 
-def _variable(f: Any, g: Any, name: str, ds: Any,
-              dims_in_scope: dict[str, tuple[int, str]]) -> H5Variable | None:
+def _attr_names(obj: Any) -> set[str]:
+    """The names of an HDF5 object's attributes (one low-level call; h5py's ``attrs.keys()``
+    opens each attribute)."""
+    import h5py
+
+    names: list[bytes] = []
+    h5py.h5a.iterate(obj.id, names.append)  # append returns None: iterate on
+    return {n.decode("utf-8") for n in names}
+
+
+def _variable(f: Any, name: str, ds: Any, keys: set[str],
+              dims_in_scope: dict[str, tuple[int, str]],
+              scale_ids: dict[int, str]) -> H5Variable | None:
     """One dataset decoded as xarray would (None for a dimension without a variable);
-    ``dims_in_scope``: the dimensions of this group and the enclosing ones (size, group)."""
+    ``keys``: its attribute names; ``dims_in_scope``: the dimensions of this group and the
+    enclosing ones (size, group); ``scale_ids``: their scales (object hash -> name)."""
     raw = ds.attrs
-    keys = set(raw.keys())
-    is_scale = raw.get("CLASS") == b"DIMENSION_SCALE"
+    is_scale = "CLASS" in keys and raw["CLASS"] == b"DIMENSION_SCALE"
     if is_scale:
-        label = raw.get("NAME", b"")
+        label = raw["NAME"] if "NAME" in keys else b""
         if isinstance(label, bytes) and label.startswith(_PHONY):
             return None
-        coords = np.asarray(raw.get("_Netcdf4Coordinates", raw["_Netcdf4Dimid"])).ravel()
+        coords = np.asarray(raw["_Netcdf4Coordinates"] if "_Netcdf4Coordinates" in keys
+                            else raw["_Netcdf4Dimid"]).ravel()
         if "DIMENSION_LIST" in keys or coords.tolist() != [int(np.asarray(
                 raw["_Netcdf4Dimid"]).reshape(()))]:
             raise Unsupported(f"{name}: a dimension scale with other dimensions")
@@ -252,7 +276,7 @@ def _variable(f: Any, g: Any, name: str, ds: Any,
             raise Unsupported(f"{name}: a scalar with dimensions")
         dims = ()
     else:
-        dims = _dimension_names(f, name, ds, dims_in_scope)
+        dims = _dimension_names(f, name, ds, keys, dims_in_scope, scale_ids)
     if "_nc4_non_coord_" in name or len(set(dims)) != len(dims):
         raise Unsupported(f"{name}: renamed or repeated dimensions")
     if any(dims_in_scope.get(d, (None,))[0] != n for d, n in zip(dims, ds.shape, strict=True)):
@@ -268,21 +292,24 @@ def _variable(f: Any, g: Any, name: str, ds: Any,
     return H5Variable(name, dims, values, {})
 
 
-def _dimension_names(f: Any, name: str, ds: Any,
-                     dims_in_scope: dict[str, tuple[int, str]]) -> tuple[str, ...]:
+def _dimension_names(f: Any, name: str, ds: Any, keys: set[str],
+                     dims_in_scope: dict[str, tuple[int, str]],
+                     scale_ids: dict[int, str]) -> tuple[str, ...]:
     """The dimension of each axis, from the scale attached last (as h5netcdf and netcdf-c),
     which must be the scale of that name in this group or, if it has none, in the nearest
-    enclosing group that has one (``dims_in_scope``)."""
-    refs = ds.attrs.get("DIMENSION_LIST")
+    enclosing group that has one: one of ``scale_ids`` (the scales in scope, by the hash h5py
+    compares HDF5 objects with: file and object address)."""
+    import h5py
+
+    refs = ds.attrs["DIMENSION_LIST"] if "DIMENSION_LIST" in keys else None
     if refs is None or len(refs) != ds.ndim:
         raise Unsupported(f"{name}: axes without dimensions")
     dims = []
     for axis in refs:
         if len(axis) == 0:
             raise Unsupported(f"{name}: an axis without a dimension")
-        scale = f[axis[-1]]
-        parent, _, dim = scale.name.rpartition("/")
-        if dim not in dims_in_scope or (parent or "/") != dims_in_scope[dim][1]:
+        dim = scale_ids.get(hash(h5py.h5r.dereference(axis[-1], f.id)))
+        if dim is None or dim not in dims_in_scope:
             raise Unsupported(f"{name}: a dimension of another group")
         dims.append(dim)
     return tuple(dims)
