@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymodel.data.arrow_numpy import flags, floats, scalar, texts, values
 from journeymodel.data.encoding import dictionary_array, dictionary_encode, group_ids
 from journeymodel.errors import InputError
 
@@ -86,28 +87,26 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
         grouped.update(order=found["order"], keys=found["keys"])
         vocab = found.get("unicode")  # the same text as str, without Python objects
         if vocab is None:
-            vocab = np.asarray(found["dictionary"].to_numpy(zero_copy_only=False), object)
+            vocab = texts(found["dictionary"])
         return None, vocab
     else:  # equal to pc.dictionary_encode, faster for short high-cardinality text
         enc = dictionary_encode(arr) if found is None else dictionary_array(found)
     dictionary = pc.cast(enc.dictionary, pa.string()) if not (
         pa.types.is_string(enc.dictionary.type)) else enc.dictionary
     if not sort and _clean(dictionary):
-        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        return codes, np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
+        return values(enc.indices, fill=-1).astype(np.int64), texts(dictionary)
     text = as_string(pa.chunked_array([enc.dictionary]))
     has_nul = None
     if nul is not None and pc.any(pc.match_substring(text, "\x00")).as_py():
-        has_nul = np.append(np.asarray(pc.match_substring(text, "\x00").fill_null(False)
-                                       .to_numpy(zero_copy_only=False), bool), False)
+        has_nul = np.append(flags(pc.match_substring(text, "\x00")), False)
         text = pc.utf8_trim_whitespace(pc.replace_substring(text, "\x00", ""))
-    raw = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    raw = texts(text)
     raw[np.equal(raw, None)] = ""  # nulls (Arrow text: None, never NaN)
     vocab, remap = np.unique(raw.astype(str), return_inverse=True)
     blank = vocab == ""
     new = np.cumsum(~blank) - 1
     remap = np.append(np.where(blank[remap], -1, new[remap]), -1)  # last slot: null index
-    indices = pc.fill_null(enc.indices, len(raw)).to_numpy(zero_copy_only=False)
+    indices = values(enc.indices, fill=len(raw))
     if has_nul is not None:
         nul[key] = has_nul[indices]
     codes = remap.astype(dtype)[indices]
@@ -119,8 +118,9 @@ def _clean(dictionary: pa.Array) -> bool:
     """No value of the (text) dictionary has surrounding whitespace or is blank."""
     if not pa.types.is_string(dictionary.type):
         dictionary = pc.cast(dictionary, pa.string())
+    shortest = pc.min(pc.binary_length(dictionary)).as_py()  # None: no value
     return bool(pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py()
-                and not pc.any(pc.equal(dictionary, "")).as_py())
+                and shortest != 0)
 
 
 def compact(codes: np.ndarray, vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,20 +147,34 @@ def numeric(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     if pa.types.is_decimal(arr.type) or pa.types.is_boolean(arr.type):
         arr = pc.cast(arr, pa.float64())
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
-        vals = arr.to_numpy().astype(np.float64)
+        vals = floats(arr)
         with np.errstate(invalid="ignore"):
             bad = ~(np.abs(vals) <= MAX_FIELD) & ~np.isnan(vals)
         return (np.where(bad, np.nan, vals) if bad.any() else vals), bad
     if pa.types.is_null(arr.type):
         return np.full(len(arr), np.nan), np.zeros(len(arr), bool)
-    import pandas as pd  # text numbers only (see readers._is_dataframe)
-
     s = as_string(arr)
-    present = pc.and_(pc.is_valid(s), pc.not_equal(s, "")).to_numpy(zero_copy_only=False)
-    present = np.asarray(present, dtype=bool)
-    vals = pd.to_numeric(pd.Series(s.to_numpy(zero_copy_only=False)), errors="coerce")
-    vals = vals.to_numpy(dtype=np.float64, na_value=np.nan)
+    present = flags(pc.and_(pc.is_valid(s), pc.not_equal(s, scalar("", s.type))))
+    vals = _text_numbers(s, present)
+    if vals is None:  # some text is not a number: pandas tells which
+        import pandas as pd
+
+        vals = pd.to_numeric(pd.Series(texts(s)), errors="coerce")
+        vals = vals.to_numpy(dtype=np.float64, na_value=np.nan)
     with np.errstate(invalid="ignore"):
         bad = present & ~(np.abs(vals) <= MAX_FIELD)
     return np.where(bad, np.nan, vals), bad
 
+
+def _text_numbers(s: pa.ChunkedArray, present: np.ndarray) -> np.ndarray | None:
+    """Text read as float64 by Arrow when every present value is a number (nulls NaN):
+    what ``pd.to_numeric`` reads for that text (zeros as +0); ``None`` if some value is not
+    one, or is blank."""
+    if int(np.count_nonzero(present)) != len(s) - s.null_count:
+        return None
+    try:
+        vals = floats(pc.cast(s, pa.float64()))
+    except pa.ArrowInvalid:
+        return None
+    vals += 0.0  # zeros as +0 (pandas reads "-0" as 0.0 or -0.0 by column); others stay
+    return vals

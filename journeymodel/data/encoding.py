@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymodel.data.arrow_numpy import flags, int_array, scalar
+
 __all__ = ["BLOCK", "MAX_BYTES", "MIN_ROWS", "THREAD_ROWS", "dictionary_array",
            "dictionary_encode", "group_ids"]
 
@@ -78,7 +80,7 @@ def dictionary_array(found: dict) -> pa.DictionaryArray:
     if indices is None:
         indices = np.empty(len(found["order"]), np.int32)
         indices[found["order"]] = found["keys"]
-    return pa.DictionaryArray.from_arrays(pa.array(indices, mask=found["null"]),
+    return pa.DictionaryArray.from_arrays(int_array(indices, found["null"]),
                                           found["dictionary"])
 
 
@@ -126,7 +128,7 @@ def _pack(chunked: pa.ChunkedArray):
         m = len(chunk)
         part = np.diff(_offsets(chunk))
         if chunk.null_count:
-            valid[at:at + m] = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False))
+            valid[at:at + m] = flags(chunk.is_valid())
             part[~valid[at:at + m]] = 0
         if int(part.max(initial=0)) > MAX_BYTES:
             return None
@@ -174,7 +176,7 @@ def _pad_words(piece: pa.Array, out: np.ndarray) -> bool:
     n_words, m = out.shape
     width = 8 * n_words
     if piece.null_count:
-        piece = pc.fill_null(piece, "")
+        piece = pc.fill_null(piece, scalar("", piece.type))
     padded = pc.ascii_rpad(piece, width=width, padding="\x00")
     offsets = _offsets(padded)
     if int(offsets[-1]) - int(offsets[0]) != width * m:

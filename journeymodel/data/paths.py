@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymodel.data.arrow_numpy import flags, scalar, values
 from journeymodel.data.columns import check_kinds, numeric
 from journeymodel.data.journeyset import CONVERSION, DROPOFF, JourneySet, csr_event_index
 from journeymodel.data.ledger import Ledger
@@ -36,10 +37,11 @@ def journeys_from_paths(table: pa.Table, name: str, options: ReadOptions) -> Jou
     value = np.nan_to_num(value)
     bad_count = bad_conv | bad_null
     path = pc.utf8_trim_whitespace(table["path"].cast(pa.string()))
-    parts = pc.split_pattern_regex(path.fill_null(""), r"\s*>\s*").combine_chunks()
+    parts = pc.split_pattern_regex(path.fill_null(scalar("", path.type)),
+                                   r"\s*>\s*").combine_chunks()
     flat = pc.utf8_trim_whitespace(parts.flatten())
-    lengths = np.asarray(pc.list_value_length(parts).to_numpy(zero_copy_only=False), np.int64)
-    nonempty = np.asarray(pc.not_equal(flat, "").to_numpy(zero_copy_only=False), bool)
+    lengths = values(pc.list_value_length(parts), fill=0, dtype=np.int64)
+    nonempty = flags(pc.not_equal(flat, scalar("", flat.type)))
     row_of_part = np.repeat(np.arange(n), lengths)
     has_empty = np.bincount(row_of_part[~nonempty], minlength=n) > 0
     if options.strict:
@@ -59,7 +61,7 @@ def journeys_from_paths(table: pa.Table, name: str, options: ReadOptions) -> Jou
     order = np.argsort(vocab.astype(str), kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    codes_all = rank[enc.indices.to_numpy(zero_copy_only=False)].astype(np.int32)
+    codes_all = rank[values(enc.indices)].astype(np.int32)
     offsets_all = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
     conv_rows = np.flatnonzero(ok & (conv > 0))

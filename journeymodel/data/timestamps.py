@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymodel.data.arrow_numpy import flags, floats, scalar, texts
 from journeymodel.errors import InputError, OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,15 +86,23 @@ def parse_times(arr: pa.ChunkedArray, kind: str = "auto", time_format: str | Non
     if pa.types.is_null(t):
         return TimeColumn(np.full(n, np.nan), "period", np.ones(n, bool), np.zeros(n, bool))
     if (pa.types.is_integer(t) or pa.types.is_floating(t)) and time_format is None:
-        vals = arr.to_numpy().astype(np.float64)
+        vals = floats(arr)
         return numeric_times(vals, kind, np.isnan(vals), np.zeros(n, bool), source, column)
-    import pandas as pd  # text only: typed and numeric times are read without pandas
-
     s = arr if pa.types.is_string(t) or pa.types.is_large_string(t) else pc.cast(arr, pa.string())
     s = pc.utf8_trim_whitespace(s)
-    missing = np.asarray(pc.or_kleene(pc.is_null(s), pc.equal(s, "")).fill_null(True)
-                         .to_numpy(zero_copy_only=False), bool)
-    text = pd.Series(s.to_numpy(zero_copy_only=False), dtype=object)
+    missing = flags(pc.or_kleene(pc.is_null(s), pc.equal(s, scalar("", s.type))))
+    numbers = time_format is None and kind in ("auto", "epoch", "period") or kind in (
+        "epoch", "period")
+    fast = _read_by_arrow(s, missing, numbers,
+                          time_format is None and kind not in ("epoch", "period"))
+    if fast is not None:
+        if fast.dtype == np.float64:  # numbers: each one read, as pandas reads them
+            return numeric_times(fast, kind, missing, ~missing & np.isnan(fast), source,
+                                 column)
+        return TimeColumn(fast, "datetime", missing, np.zeros(n, bool))
+    import pandas as pd  # other text: format detection and parsing by pandas
+
+    text = pd.Series(texts(s), dtype=object)
     if time_format is None and kind in ("auto", "epoch", "period") and _looks_numeric(
             text[~missing]) or kind in ("epoch", "period"):
         vals = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
@@ -107,23 +116,53 @@ def parse_times(arr: pa.ChunkedArray, kind: str = "auto", time_format: str | Non
     return TimeColumn(secs, "datetime", missing, bad, notes, fmt=fmt)
 
 
+def _read_by_arrow(s: pa.ChunkedArray, missing: np.ndarray, numbers: bool,
+                   iso: bool) -> np.ndarray | None:
+    """Text times that Arrow reads whole, without pandas: with ``numbers``, every present
+    value a number (float64: what ``pd.to_numeric`` reads, zeros as +0); else, with ``iso``,
+    every present value an ISO-8601 datetime, all with a UTC offset or none (naive times are
+    UTC), within 1677-2262 (seconds as float64, ``datetime64[ns]`` precision, NaN where
+    missing): the values pandas reads with ``format="ISO8601", utc=True``, for a subset of
+    the text it reads. ``None`` when some value is not read so (or is blank): pandas decides.
+    """
+    if missing.all() or int(np.count_nonzero(missing)) != s.null_count:
+        return None
+    if numbers:
+        try:
+            vals = floats(pc.cast(s, pa.float64()))
+        except pa.ArrowInvalid:
+            pass  # not every value a number (ISO dates are none)
+        else:
+            vals += 0.0  # zeros as +0 (as pandas reads "-0" in a column of integers)
+            return vals
+    if not iso:
+        return None
+    for target in (pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
+        try:
+            ns = pc.cast(pc.cast(s, target), pa.int64())
+        except pa.ArrowInvalid:
+            continue
+        secs = _seconds_of_ns(ns, len(s))
+        secs[missing] = np.nan
+        return secs
+    return None
+
+
 def _typed_times(arr: pa.ChunkedArray) -> TimeColumn:
     """Arrow timestamps or dates: nanoseconds when they fit (exact, as before), else the
     column's own unit (years 1600, 2300)."""
     n = len(arr)
-    missing = (np.zeros(n, bool) if arr.null_count == 0
-               else np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), bool))
+    missing = np.zeros(n, bool) if arr.null_count == 0 else flags(pc.is_null(arr))
     try:
         secs = _seconds_of_ns(pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64()), n)
     except pa.ArrowInvalid:  # outside 1677-2262: read in the column's own unit
         t = arr.type
         if pa.types.is_date32(t):
-            secs = pc.cast(arr, pa.int32()).to_numpy(zero_copy_only=False).astype(
-                np.float64) * 86400.0
+            secs = floats(pc.cast(arr, pa.int32())) * 86400.0
         elif pa.types.is_date64(t):
-            secs = pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False) / 1e3
+            secs = floats(pc.cast(arr, pa.int64())) / 1e3
         else:
-            secs = pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False) / _PER_SECOND[t.unit]
+            secs = floats(pc.cast(arr, pa.int64())) / _PER_SECOND[t.unit]
         bad = ~missing & ~((secs >= MIN_SECONDS) & (secs <= MAX_SECONDS))
         return TimeColumn(np.where(missing | bad, np.nan, secs), "datetime", missing, bad)
     if missing.any():
@@ -308,8 +347,8 @@ def _day_or_month_first(values: pd.Series, fmt: str, swapped: str, *, source, co
     """Both orders read the sample: decide on the whole column by a day above 12."""
     s = pa.array(values.to_numpy(dtype=object), pa.string())
     parts = pc.extract_regex(s, r"^\D*(?P<a>\d{1,2})\D(?P<b>\d{1,2})\D")
-    a = pc.cast(pc.struct_field(parts, "a"), pa.int32()).to_numpy(zero_copy_only=False)
-    b = pc.cast(pc.struct_field(parts, "b"), pa.int32()).to_numpy(zero_copy_only=False)
+    a = floats(pc.cast(pc.struct_field(parts, "a"), pa.int32()))
+    b = floats(pc.cast(pc.struct_field(parts, "b"), pa.int32()))
     a_big, b_big = bool(np.nanmax(np.where(np.isnan(a), 0, a)) > 12), bool(
         np.nanmax(np.where(np.isnan(b), 0, b)) > 12)
     day_first = fmt if fmt.index("%d") < fmt.index("%m") else swapped

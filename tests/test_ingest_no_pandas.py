@@ -1,0 +1,164 @@
+"""Reading an event log imports no pandas (issue 20), and the pandas-free conversions give
+what pyarrow's own (pandas-backed) ones and pandas' parsers give.
+
+pyarrow's ``to_numpy``, ``pa.array`` and ``pa.scalar`` import pandas on first use (a third of a
+second of every command); :mod:`journeymodel.data.arrow_numpy` reads buffers instead, and text
+numbers and ISO-8601 times are read by Arrow when it reads all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from journeymodel.data.arrow_numpy import flags, floats, int_array, scalar, texts, values
+from journeymodel.data.columns import numeric
+from journeymodel.data.journeys import load_journeys
+from journeymodel.data.timestamps import detect_format, numeric_times, parse_times
+
+_CHILD = """
+import json, sys
+from journeymodel.data.journeys import load_journeys
+js = load_journeys(sys.argv[1])
+print(json.dumps({"pandas": "pandas" in sys.modules, "journeys": js.n_journeys}))
+"""
+
+
+def _load_in_fresh_process(path) -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(path)], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _log(n: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    start = pd.Timestamp("2025-01-01", tz="UTC")
+    return pd.DataFrame({
+        "customer_id": [f"c{i}" for i in rng.integers(0, n // 5, n)],
+        "timestamp": start + pd.to_timedelta(np.sort(rng.integers(0, 86400 * 60, n)), unit="s"),
+        "touchpoint": rng.choice(["web", " email", "search", "conversion", "churn"], n),
+        "persona": rng.choice(["a", "b", None], n),
+        "value": np.where(rng.random(n) < 0.5, np.nan, rng.random(n) * 100),
+        "sentiment": np.where(rng.random(n) < 0.5, np.nan, rng.integers(1, 6, n)),
+        "device": rng.choice(["mobile", "desktop", None], n),
+    })
+
+
+@pytest.mark.parametrize("kind", ["parquet-one-group", "parquet-row-groups", "csv"])
+def test_loading_a_log_leaves_pandas_unimported(tmp_path, kind):
+    df = _log(4000)
+    if kind == "csv":
+        path = tmp_path / "events.csv"
+        df.to_csv(path, index=False)  # times as "2025-01-01 00:00:00+00:00", numbers as text
+    else:
+        path = tmp_path / "events.parquet"
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path,
+                       row_group_size=None if kind == "parquet-one-group" else 1000)
+    got = _load_in_fresh_process(path)
+    assert got == {"pandas": False, "journeys": load_journeys(path).n_journeys}
+
+
+def test_values_flags_texts_agree_with_pyarrow_to_numpy():
+    ints = pa.chunked_array([pa.array([1, 2, 3], pa.int16()), pa.array([None, 5], pa.int16())])
+    assert values(ints, fill=-1).tolist() == [1, 2, 3, -1, 5]
+    assert values(ints.chunk(0).slice(1)).dtype == np.int16
+    np.testing.assert_array_equal(values(ints.chunk(0).slice(1)), ints.chunk(0).slice(1)
+                                  .to_numpy())
+    with pytest.raises(ValueError, match="has nulls"):
+        values(ints)
+    mixed = pa.chunked_array([pa.array([1.5, None]), pa.array([], pa.float64()),
+                              pa.array([-2.0])])
+    np.testing.assert_array_equal(floats(mixed), mixed.to_numpy())
+    big = pa.array([2**62, None], pa.int64())
+    np.testing.assert_array_equal(floats(big), big.to_numpy(zero_copy_only=False))
+    when = pa.array([0, 10**9], pa.timestamp("ns", "UTC"))
+    assert values(when).tolist() == [0, 10**9]
+    bits = pa.array([True, False, None, True] * 5).slice(3)
+    np.testing.assert_array_equal(flags(bits), bits.fill_null(False).to_numpy(
+        zero_copy_only=False))
+    assert texts(pa.chunked_array([["a", None], ["é"]])).tolist() == ["a", None, "é"]
+
+
+def test_scalars_and_int_arrays_equal_pyarrows():
+    for value, type_ in (("", pa.string()), ("é x", pa.large_string()), (-3, pa.int8()),
+                         (2.5, pa.float32()), (False, pa.bool_()), (True, pa.bool_()),
+                         (7, pa.timestamp("s"))):
+        assert scalar(value, type_).equals(pa.scalar(value, type_))
+    null = np.arange(70) % 3 == 0
+    got = int_array(np.arange(70, dtype=np.int32), null)
+    assert got.equals(pa.array(np.arange(70, dtype=np.int32), mask=null))
+    assert got.null_count == int(null.sum())
+
+
+_NUMBER_TEXT = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-10**20, 10**20).map(str),
+    st.sampled_from(["-0", "+1", ".5", "5.", "1e400", "1E-5", "nan", "Infinity", "-inf",
+                     "00012", "1_000", "0x10", "1,5", "abc", "", " 7 "]),
+    st.none())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_NUMBER_TEXT, min_size=1, max_size=12))
+def test_text_numbers_read_as_pandas_reads_them(cells):
+    """Whether Arrow reads the whole column or pandas does, the values and the invalid mask
+    are those of ``pd.to_numeric(errors="coerce")`` (the reader before issue 20)."""
+    vals, bad = numeric(pa.chunked_array([pa.array(cells, pa.string())]))
+    text = pd.Series([None if c is None else c.strip() for c in cells], dtype=object)
+    ref = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    present = text.notna().to_numpy() & (text != "").to_numpy()
+    with np.errstate(invalid="ignore"):
+        ref_bad = present & ~(np.abs(ref) <= 1e15)
+    np.testing.assert_array_equal(bad, ref_bad)
+    # equal as numbers: pandas itself reads "-0" as 0.0 in some columns, -0.0 in others
+    np.testing.assert_array_equal(vals, np.where(ref_bad, np.nan, ref))
+
+
+@pytest.mark.parametrize("cells", [
+    ["2025-06-06", "2025-06-06T08:17", None, "2025-06-06 08:17:34.123456789"],
+    ["2025-06-06T08:17:34+01:00", "2025-06-06 08:17:34-0530", "2025-06-06T08:17:34.5Z"],
+    ["2025-06-06T08:17:34Z", "2025-06-06T08:17:34"],  # offsets in some values only
+    ["2025-06-06", "2025-13-01"],  # an impossible month: pandas reads the rest
+    ["1600-01-01", "2300-01-01T00:00"],  # beyond datetime64[ns]
+    ["1735689600", "1735693200", None],  # epoch seconds as text
+    ["3", "-0", "7.5"],  # periods
+])
+def test_text_times_read_as_pandas_reads_them(cells):
+    """Arrow reads these without pandas where it reads every value; the times, the kind and
+    the masks are those pandas' parsers give (what the reader did before issue 20)."""
+    import warnings
+
+    col = pa.chunked_array([pa.array(cells, pa.string())])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = parse_times(col)
+    text = pd.Series(cells, dtype=object)
+    missing = text.isna().to_numpy()
+    numbers = pd.to_numeric(text[~missing], errors="coerce").notna().mean() > 0.5
+    if not numbers:
+        assert detect_format(text, missing) == (None, [])  # ISO-8601
+        dt = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        bad = ~missing & dt.isna().to_numpy()
+        try:  # what the pandas route computes: nanoseconds / 1e9, else the column's unit
+            secs = dt.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):
+            secs = dt.array.asi8 / {"s": 1, "ms": 1e3, "us": 1e6}[dt.dtype.unit]
+        np.testing.assert_array_equal(got.time, np.where(missing | bad, np.nan, secs))
+        np.testing.assert_array_equal(got.bad, bad)
+    else:
+        vals = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+        ref = numeric_times(vals, "auto", missing, ~missing & np.isnan(vals))
+        assert got.kind == ref.kind
+        np.testing.assert_array_equal(got.time, ref.time)
+        np.testing.assert_array_equal(got.bad, ref.bad)
+    np.testing.assert_array_equal(got.missing, pc.is_null(col).to_numpy())
