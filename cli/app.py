@@ -10,6 +10,7 @@ User errors (bad options, unreadable files, bad data) print one line ``error: ..
 """
 
 import contextlib
+import copy
 import importlib
 import pkgutil
 import signal
@@ -113,7 +114,7 @@ def _run(args: list[str]) -> int:
 
     debug = "--debug" in args
     warnings.showwarning = _show_warning
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(_only_invoked(app, args))
     try:
         result = command.main(args=args, prog_name="journeymodel", standalone_mode=False)
     except typer.Exit as exc:
@@ -135,6 +136,41 @@ def _run(args: list[str]) -> int:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     return result if isinstance(result, int) else 0
+
+
+#: Options of the root command that may come before the command's name (--help and --version
+#: print the root's help or version, which need every command).
+_ROOT_FLAGS = frozenset({"--debug"})
+
+
+def _only_invoked(group: typer.Typer, args: list[str]) -> typer.Typer:
+    """``group`` with only the command (or group of commands) that ``args`` invoke, where
+    ``args`` name one of them: building the click command of all 16 commands (their options,
+    from the functions' signatures) costs about 60 ms, a tenth of ``attribute M.nc --json``,
+    and only the invoked one is used (issue 20). Help, usage lines and errors are the same:
+    a command's help shows that command alone, and anything else (``--help`` or
+    ``--version`` before a command, no command, a name that is no command, which click
+    answers with suggestions among all of them) gets the whole ``group``."""
+    rest = list(args)
+    while rest and rest[0] in _ROOT_FLAGS:
+        rest.pop(0)
+    if not rest or rest[0].startswith("-"):
+        return group
+    name, rest = rest[0], rest[1:]
+    commands = [c for c in group.registered_commands if _command_name(c) == name]
+    groups = [copy.copy(g) for g in group.registered_groups if g.name == name]
+    if not commands and not groups:
+        return group
+    for sub in groups:  # `fit markov`: the fit group with markov alone
+        sub.typer_instance = _only_invoked(sub.typer_instance, rest)
+    slim = copy.copy(group)
+    slim.registered_commands, slim.registered_groups = commands, groups
+    return slim
+
+
+def _command_name(info) -> str:
+    """A registered command's name, as typer derives it when none is given."""
+    return info.name or info.callback.__name__.lower().replace("_", "-")
 
 
 def _one_line(text: str) -> str:
