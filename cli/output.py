@@ -68,7 +68,8 @@ def _json_default(obj: Any) -> Any:
 
 def print_frame(title: str, frame, *, max_rows: int = 40, kinds: dict | None = None,
                 width: int | None = None) -> None:
-    """Print a DataFrame as rich tables that fit the terminal, names never cut.
+    """Print a DataFrame (or a :class:`journeymodel.io.table.Table`) as rich tables that fit
+    the terminal, names never cut.
 
     Numbers are formatted by their column's kind (``kinds``: column -> kind, see
     :mod:`journeymodel.io.formatting`; money and durations get units, nothing prints in scientific
@@ -101,10 +102,12 @@ class _Layout:
 
 def _layout(frame, kinds: dict, total_width: int) -> _Layout:
     from journeymodel.io.formatting import MISSING, format_column
+    from journeymodel.io.table import Table
 
     headers, cells, names, numeric = [], [], [], []
-    index_name = frame.index.name
-    has_index = index_name is not None or not _is_range_index(frame)
+    index_name = None if isinstance(frame, Table) else frame.index.name
+    has_index = not isinstance(frame, Table) and (index_name is not None
+                                                  or not _is_range_index(frame))
     if has_index:
         headers.append(str(index_name or ""))
         cells.append([str(v) for v in frame.index])

@@ -173,10 +173,9 @@ def emotion_summary(exp: xr.Dataset | None) -> tuple[dict | None, list]:
     {"mean", "low", "high", "scored"}}, "touchpoints": {...}, "position": [{"position", ...}]}``
     (sentiment on -1..1; ``stages`` only for a stages model).
     """
-    import pandas as pd
-
     if exp is None or not exp.attrs.get("has_sentiment", 0):
         return None, []
+    import pandas as pd  # not before: a log without sentiment needs no pandas here
 
     def rows(prefix, labels):
         frame = pd.DataFrame({"mean": exp[f"{prefix}_mean"].values,

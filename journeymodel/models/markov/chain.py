@@ -6,19 +6,28 @@ state ``0``, windows of up to ``order`` touchpoints, absorbing outcomes with neg
 :func:`build_chain` turns :class:`~journeymodel.stats.transitions.TransitionCounts` into the
 Dirichlet posterior of every row; the solves give absorption probabilities, expected steps and
 removal scenarios for every posterior draw.
+
+The chain is built and solved (up to ``_DENSE_MAX`` states) with numpy alone: scipy.sparse
+costs 0.2-0.3 s to import (scipy's array-API layer loads numpy.f2py and numpy.testing), a
+sixth of a ``fit markov`` process at 100k customers (issue 20). :class:`Csr` holds the
+matrices as arrays; ``Chain.conc`` and ``Chain.P`` give them as scipy matrices when asked for.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from journeymodel.blas import one_blas_thread
 from journeymodel.data.journeyset import ranges
 from journeymodel.errors import OptionError
 from journeymodel.stats.transitions import ABSORBING, TransitionCounts
+
+if TYPE_CHECKING:  # pragma: no cover
+    import scipy.sparse as sp
 
 _DENSE_MAX = 250  # chains up to this many transient states are solved densely
 _BLOCK_NNZ = 2_000_000  # entries per block-diagonal sparse batch
@@ -30,6 +39,98 @@ _KRYLOV_TOL = 1e-12  # chains above _PRECOND_MAX: largest residual, relative to 
 
 
 # ---------------------------------------------------------------------------------------------
+# Sparse matrices as numpy arrays
+
+
+@dataclass(frozen=True, eq=False)
+class Csr:
+    """A sparse matrix in canonical CSR form (column indices sorted within each row, no
+    duplicates) as numpy arrays: what the fit needs of scipy's ``csr_matrix``, with the same
+    layout and the same bits (:meth:`from_entries` and :meth:`plus` add as scipy does).
+
+    Examples
+    --------
+    >>> m = Csr.from_entries(np.array([1, 0, 1]), np.array([0, 2, 0]), np.array([1., 2., 3.]),
+    ...                      (2, 3))
+    >>> m.toarray().tolist(), m.row_sums().tolist()
+    ([[0.0, 0.0, 2.0], [4.0, 0.0, 0.0]], [2.0, 4.0])
+    """
+
+    data: np.ndarray  # (nnz,)
+    indices: np.ndarray  # (nnz,) column of each entry
+    indptr: np.ndarray  # (n_rows + 1,)
+    shape: tuple[int, int]
+
+    @classmethod
+    def from_entries(cls, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+                     shape: tuple[int, int], *, drop_zeros: bool = False) -> Csr:
+        """The matrix with ``values`` at ``(rows, cols)``, duplicates summed in the order given
+        (``scipy.sparse.csr_matrix((values, (rows, cols)))``); ``drop_zeros`` leaves out the
+        entries that sum to 0, as scipy's sum of two matrices does."""
+        rows = np.asarray(rows, np.int64)
+        cols = np.asarray(cols, np.int64)
+        values = np.asarray(values, np.float64)
+        lin = rows * shape[1] + cols
+        order = np.argsort(lin, kind="stable")
+        lin = lin[order]
+        first = np.flatnonzero(np.r_[True, lin[1:] != lin[:-1]]) if len(lin) else lin
+        data = np.add.reduceat(values[order], first) if len(first) else values[:0]
+        lin = lin[first]
+        if drop_zeros:
+            keep = data != 0
+            data, lin = data[keep], lin[keep]
+        indptr = np.zeros(shape[0] + 1, np.int64)
+        np.cumsum(np.bincount(lin // shape[1], minlength=shape[0]), out=indptr[1:])
+        return cls(data, lin % shape[1], indptr, (int(shape[0]), int(shape[1])))
+
+    @classmethod
+    def of(cls, matrix) -> Csr:
+        """A scipy sparse matrix's entries (made canonical first)."""
+        m = matrix.tocsr()
+        m.sum_duplicates()
+        return cls(m.data, m.indices, m.indptr, tuple(int(s) for s in m.shape))
+
+    @property
+    def nnz(self) -> int:
+        return len(self.data)
+
+    def rows(self) -> np.ndarray:
+        """The row of every entry."""
+        return np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+
+    def row_sums(self, data: np.ndarray | None = None) -> np.ndarray:
+        """Sum of every row (of ``data`` in this layout), added as scipy's ``sum(axis=1)``."""
+        data = self.data if data is None else data
+        out = np.zeros(self.shape[0])
+        full = np.flatnonzero(np.diff(self.indptr))
+        if len(full):
+            out[full] = np.add.reduceat(data, self.indptr[full])
+        return out
+
+    def plus(self, other: Csr) -> Csr:
+        """``self + other`` as scipy adds two canonical matrices (zero sums left out)."""
+        return Csr.from_entries(np.concatenate([self.rows(), other.rows()]),
+                                np.concatenate([self.indices, other.indices]),
+                                np.concatenate([self.data, other.data]), self.shape,
+                                drop_zeros=True)
+
+    def columns(self, lo: int, hi: int, data: np.ndarray | None = None) -> np.ndarray:
+        """Columns ``lo:hi`` as a dense array, shape (n_rows, hi - lo)."""
+        data = self.data if data is None else data
+        sel = (self.indices >= lo) & (self.indices < hi)
+        out = np.zeros((self.shape[0], hi - lo))
+        out[self.rows()[sel], self.indices[sel] - lo] = data[sel]
+        return out
+
+    def to_scipy(self, data: np.ndarray | None = None) -> sp.csr_matrix:
+        """As a ``scipy.sparse.csr_matrix`` (sharing the index arrays)."""
+        import scipy.sparse as sp
+
+        return sp.csr_matrix((self.data if data is None else data, self.indices, self.indptr),
+                             shape=self.shape)
+
+
+# ---------------------------------------------------------------------------------------------
 # The chain
 
 
@@ -37,24 +138,37 @@ _KRYLOV_TOL = 1e-12  # chains above _PRECOND_MAX: largest residual, relative to 
 class Chain:
     """An absorbing chain: transient states ``0..n-1`` (0 = start), then absorbing states.
 
-    ``conc`` is the Dirichlet posterior concentration of every row (CSR, shape
-    (n, n + n_absorbing)); ``P`` its row-normalised mean.
+    ``csr`` is the Dirichlet posterior concentration of every row (shape
+    (n, n + n_absorbing); a :class:`Csr`, or a scipy matrix, kept as a :class:`Csr`);
+    ``conc`` is the same as a scipy CSR matrix, ``P`` its row-normalised mean and ``p_data``
+    the mean's entries in ``csr``'s layout.
     """
 
     keys: np.ndarray  # (n,) window keys of transient states, keys[0] == 0 (start)
     absorbing: tuple[str, ...]
-    conc: sp.csr_matrix
+    csr: Csr
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.csr, Csr):
+            object.__setattr__(self, "csr", Csr.of(self.csr))
 
     @property
     def n(self) -> int:
         return len(self.keys)
 
+    @cached_property
+    def conc(self) -> sp.csr_matrix:
+        return self.csr.to_scipy()
+
+    @property
+    def p_data(self) -> np.ndarray:
+        """The posterior-mean transition probabilities in ``csr``'s layout."""
+        c = self.csr
+        return c.data / c.row_sums()[c.rows()]
+
     @property
     def P(self) -> sp.csr_matrix:
-        rows = np.asarray(self.conc.sum(axis=1)).ravel()
-        row_of = np.repeat(np.arange(self.n), np.diff(self.conc.indptr))
-        return sp.csr_matrix((self.conc.data / rows[row_of], self.conc.indices,
-                              self.conc.indptr), shape=self.conc.shape)
+        return self.csr.to_scipy(self.p_data)
 
 
 def build_chain(counts: TransitionCounts, prior: float = 0.0) -> tuple[Chain, list[str]]:
@@ -77,22 +191,20 @@ def build_chain(counts: TransitionCounts, prior: float = 0.0) -> tuple[Chain, li
     ti = np.where(counts.to_key >= 0, np.searchsorted(keys, np.maximum(counts.to_key, 0)),
                   n - 1 - counts.to_key)
     shape = (n, n + len(absorbing))
-    conc = sp.csr_matrix((counts.count, (fi, ti)), shape=shape)
+    conc = Csr.from_entries(fi, ti, counts.count, shape)
     base = len(counts.touchpoints) + 1
-    empty = np.asarray(conc.sum(axis=1)).ravel() <= 0
+    empty = conc.row_sums() <= 0
     if prior > 0 or empty.any():
         fr, fc = feasible_pairs(keys, base, counts.order, counts.collapse, len(absorbing))
         alpha = np.where(empty[fr], max(prior, 1.0) if prior <= 0 else prior, prior)
         if prior <= 0:
             sel = empty[fr]
             fr, fc, alpha = fr[sel], fc[sel], alpha[sel]
-        conc = conc + sp.csr_matrix((alpha, (fr, fc)), shape=shape)
+        conc = conc.plus(Csr.from_entries(fr, fc, alpha, shape))
         if empty.any():
             notes.append(f"{int(empty.sum())} states were seen only at the end of in-flight "
                          "journeys; their rows use a uniform prior over feasible next states")
     conc = _fix_closed(conc, n, len(absorbing), notes)
-    conc.sum_duplicates()
-    conc.sort_indices()
     return Chain(keys, absorbing, conc), notes
 
 
@@ -135,46 +247,53 @@ def feasible_pairs(keys: np.ndarray, base: int, order: int, collapse: bool, n_ab
     return np.concatenate([start_r, r, abs_r]), np.concatenate([start_c, c, abs_c])
 
 
-def _fix_closed(conc: sp.csr_matrix, n: int, n_abs: int, notes: list[str]) -> sp.csr_matrix:
+def _fix_closed(conc: Csr, n: int, n_abs: int, notes: list[str]) -> Csr:
     """Give states that cannot reach any absorbing state a way out (concentration 1 each)."""
-    # states that reach an absorbing state, found backwards one step at a time (one sparse
-    # matvec per step; scipy.sparse.csgraph would pull in scipy's solvers, ~0.1-0.3 s to import)
-    links = sp.csr_matrix((np.ones(conc.nnz), conc.indices, conc.indptr), shape=conc.shape)
-    reach = np.zeros(n + n_abs)
-    reach[n:] = 1.0
+    # states that reach an absorbing state (through any stored entry), found backwards one
+    # step at a time
+    rows = conc.rows()
+    reach = np.zeros(n + n_abs, bool)
+    reach[n:] = True
     while True:
-        new = (links @ reach > 0) & (reach[:n] == 0)
+        new = (np.bincount(rows, weights=reach[conc.indices], minlength=n) > 0) & ~reach[:n]
         if not new.any():
             break
-        reach[:n][new] = 1.0
-    stuck = np.flatnonzero(reach[:n] == 0)
+        reach[:n][new] = True
+    stuck = np.flatnonzero(~reach[:n])
     if len(stuck):
         notes.append(f"{len(stuck)} states never led to an outcome (loops seen only in "
                      "in-flight journeys); they were given a uniform prior over outcomes")
-        extra = sp.csr_matrix((np.ones(len(stuck) * n_abs),
-                               (np.repeat(stuck, n_abs), np.tile(np.arange(n, n + n_abs),
-                                                                 len(stuck)))),
-                              shape=conc.shape)
-        conc = conc + extra
-    return sp.csr_matrix(conc)
+        extra = Csr.from_entries(np.repeat(stuck, n_abs),
+                                 np.tile(np.arange(n, n + n_abs), len(stuck)),
+                                 np.ones(len(stuck) * n_abs), conc.shape)
+        conc = conc.plus(extra)
+    return conc
 
 
 # ---------------------------------------------------------------------------------------------
 # Solves
 
 
-def fundamental_solve(chain_P: sp.csr_matrix, n: int, rhs: np.ndarray) -> np.ndarray:
-    """Solve ``(I - Q) X = rhs`` for the transient block ``Q`` of ``chain_P``.
+def fundamental_solve(chain_P: Csr | sp.csr_matrix, n: int, rhs: np.ndarray) -> np.ndarray:
+    """Solve ``(I - Q) X = rhs`` for the transient block ``Q`` of ``chain_P`` (a :class:`Csr`
+    or a scipy matrix).
 
     ``rhs`` has shape (n,) or (n, m); used for absorption probabilities (rhs = the absorbing
     columns of P) and expected steps (rhs = ones).
     """
-    Q = chain_P[:, :n]
     rhs = np.asarray(rhs, np.float64)
-    if n <= _DENSE_MAX:  # small chains: a dense solve, and no import of scipy's solvers
-        return np.linalg.solve(np.eye(n) - Q.toarray(), rhs)
+    if n <= _DENSE_MAX:  # small chains: a dense solve, and no import of scipy
+        if isinstance(chain_P, Csr):
+            Q = chain_P.columns(0, n)
+        else:
+            Q = chain_P[:, :n].toarray()
+        return np.linalg.solve(np.eye(n) - Q, rhs)
+    import scipy.sparse as sp
     import scipy.sparse.linalg as spla  # ~50 ms (up to 0.3 s cold) to import: only when needed
 
+    if isinstance(chain_P, Csr):
+        chain_P = chain_P.to_scipy()
+    Q = chain_P[:, :n]
     return spla.splu(sp.csc_matrix(sp.identity(n) - Q)).solve(rhs)
 
 
@@ -274,6 +393,7 @@ def _krylov_start(n, qr, qc, qd, rhs, removed, start):
     not get there is done directly (:func:`_sparse_start`). Sparse LU of these chains fills in
     almost densely (a window graph has no small separators): 279 s for the 11 scenarios of
     one point estimate at 1M journeys, against about 1 s each by iteration."""
+    import scipy.sparse as sp
     from scipy.sparse.linalg import bicgstab
 
     D, S, m = qd.shape[0], removed.shape[0], rhs.shape[2]
@@ -384,6 +504,7 @@ def _dense_start(n, qr, qc, qd, rhs, removed, start):
 
 
 def _sparse_start(n, qr, qc, qd, rhs, removed, start):
+    import scipy.sparse as sp
     from scipy.sparse.linalg import splu
 
     D, S = qd.shape[0], removed.shape[0]
@@ -492,6 +613,8 @@ def interleaved_blocks(n, qr, qc, qd) -> sp.csr_matrix:
     matvec applies every draw's matrix, and the same layout serves the dense products.
 
     Built draw by draw (the values as they are, no gather), then its rows permuted."""
+    import scipy.sparse as sp
+
     D, nnz = qd.shape
     per_row = np.bincount(qr, minlength=n)
     indptr = np.zeros(D * n + 1, np.int64)
@@ -578,6 +701,8 @@ def adjoint_vectors(conc: sp.csr_matrix, n: int, mean: np.ndarray, conv_col: int
     -------
     u, v : ndarray, shape (n_sets, n) each
     """
+    import scipy.sparse as sp
+
     rows = np.repeat(np.arange(n), np.diff(conc.indptr))
     cols = conc.indices
     q = cols < n
@@ -605,6 +730,7 @@ def _sparse_pair(Ak: sp.csr_matrix, b: np.ndarray, e: np.ndarray, n: int):
     """``Ak^-1 b`` and ``Ak^-T e``: sparse LU up to ``_PRECOND_MAX`` states (one factorisation
     for both), BiCGSTAB above (see :func:`_krylov_start`; a solve that does not reach
     ``_KRYLOV_TOL`` is done by LU)."""
+    import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
     if n <= _PRECOND_MAX:

@@ -25,7 +25,6 @@ import json
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
-import scipy.sparse as sp
 
 from journeymodel.choices import ATTRIBUTION_METHODS
 from journeymodel.errors import InputError, ModelFileError, OptionError
@@ -33,7 +32,7 @@ from journeymodel.io.h5tree import H5Group, as_dataset
 from journeymodel.models.base import JourneyMeta, JourneyModel, Result
 from journeymodel.models.markov import attribution as attr
 from journeymodel.models.markov.censoring import CENSORED_HANDLING, censored_allocation
-from journeymodel.models.markov.chain import Chain, build_chain, fundamental_solve
+from journeymodel.models.markov.chain import Chain, Csr, build_chain, fundamental_solve
 from journeymodel.models.markov.predict import predict_in_flight, simulate_journeys
 from journeymodel.stats.holding import HoldingTimes, fit_holding
 from journeymodel.stats.transitions import (
@@ -279,8 +278,8 @@ class MarkovJourneyModel(JourneyModel):
         """P(conversion), expected steps, dwell and conversion value of every state."""
         chain, counts = self.chain_, self.counts_
         n = chain.n
-        P = chain.P
-        absorb = np.asarray(P[:, n:].todense())
+        P = Csr(chain.p_data, chain.csr.indices, chain.csr.indptr, chain.csr.shape)
+        absorb = P.columns(n, P.shape[1])
         sol = fundamental_solve(P, n, np.column_stack([absorb, np.ones(n)]))
         self.absorption_ = sol[:, :-1]
         self.p_conversion_ = sol[:, chain.absorbing.index("conversion")]
@@ -470,23 +469,23 @@ class MarkovJourneyModel(JourneyModel):
         return line
 
     def summary(self) -> Result:
-        """Chain size, outcome totals, and the most visited states."""
-        import pandas as pd
-
+        """Chain size, outcome totals, and the most visited states (tables without pandas:
+        :class:`~journeymodel.io.table.Table`)."""
         from journeymodel.io.formatting import money, number, probability
+        from journeymodel.io.table import Table
 
         self._check_fitted()
         labels = self.state_labels()
         visits = np.bincount(np.searchsorted(self.chain_.keys, self.counts_.from_key),
                              weights=self.counts_.count, minlength=self.chain_.n)
-        states = pd.DataFrame({"state": labels, "visits": visits,
-                               "p_conversion": self.p_conversion_,
-                               "expected_steps": self.expected_steps_,
-                               "mean_dwell": self.mean_dwell_})
-        top = states.sort_values("visits", ascending=False, kind="stable").head(20)
+        states = Table({"state": labels, "visits": visits,
+                        "p_conversion": self.p_conversion_,
+                        "expected_steps": self.expected_steps_,
+                        "mean_dwell": self.mean_dwell_})
+        top = states.take(np.argsort(-visits, kind="stable")[:20])  # most visited, ties in order
         info = {"order": self.order_, "n_states": self.chain_.n,
                 "n_touchpoint_states": self.chain_.n - 1,
-                "n_transitions": int(self.chain_.conc.nnz),
+                "n_transitions": int(self.chain_.csr.nnz),
                 "absorbing": list(self.chain_.absorbing),
                 "total_conversions": self.total_conversions_,
                 "total_value": self.total_value_,
@@ -499,10 +498,9 @@ class MarkovJourneyModel(JourneyModel):
                  "conversion value": money(self.total_value_),
                  "P(conversion) from the start": probability(info["p_conversion_from_start"]),
                  "expected steps from the start": number(info["expected_steps_from_start"])}
-        overview = pd.DataFrame({"quantity": list(shown), "value": list(shown.values())})
-        tables = [("Markov journey model", overview),
-                  ("Most visited states", top.reset_index(drop=True))]
-        js: dict[str, Any] = {**info, "states": states.to_dict(orient="records")}
+        overview = Table({"quantity": list(shown), "value": list(shown.values())})
+        tables = [("Markov journey model", overview), ("Most visited states", top)]
+        js: dict[str, Any] = {**info, "states": states.to_records()}
         if self.order_table_ is not None:
             tables.append(("Order selection", self.order_table_))
             js["order_selection"] = self.order_table_.to_dict(orient="records")
@@ -560,13 +558,12 @@ class MarkovJourneyModel(JourneyModel):
         from journeymodel.io.persist import to_attr
 
         chain, c = self.chain_, self.counts_
-        coo = chain.conc.tocoo()
-        P = chain.P.tocoo()
+        conc = chain.csr
+        rows = conc.rows()
         fi = np.searchsorted(chain.keys, c.from_key)
-        n = chain.n
-        ti = np.where(c.to_key >= 0, np.searchsorted(chain.keys, np.maximum(c.to_key, 0)),
-                      n - 1 - c.to_key)
-        count = sp.csr_matrix((c.count, (fi, ti)), shape=chain.conc.shape).tocoo()
+        ti = _to_index(c.to_key, chain.keys)
+        count = Csr.from_entries(fi, ti, c.count, conc.shape)
+        count_rows = count.rows()
         to_labels = np.asarray(self.to_state_labels(), dtype=object)
         methods = list(HEURISTICS)
         extra = self.censored_counts_
@@ -576,16 +573,17 @@ class MarkovJourneyModel(JourneyModel):
                 "mean_dwell": ("state", self.mean_dwell_),
                 "conversion_value": ("state", self.conversion_value_),
                 "absorption": (("state", "outcome"), self.absorption_),
-                "from_index": ("transition", coo.row.astype(np.int64)),
-                "to_index": ("transition", coo.col.astype(np.int64)),
-                "from_state": ("transition", to_labels[coo.row].astype(str)),
-                "to_state": ("transition", to_labels[coo.col].astype(str)),
-                "concentration": ("transition", coo.data),
-                "probability": ("transition", P.data),
-                "count_from": ("observed", count.row.astype(np.int64)),
-                "count_to": ("observed", count.col.astype(np.int64)),
+                "from_index": ("transition", rows),
+                "to_index": ("transition", conc.indices.astype(np.int64)),
+                "from_state": ("transition", to_labels[rows].astype(str)),
+                "to_state": ("transition", to_labels[conc.indices].astype(str)),
+                "concentration": ("transition", conc.data),
+                "probability": ("transition", chain.p_data),
+                "count_from": ("observed", count_rows),
+                "count_to": ("observed", count.indices.astype(np.int64)),
                 "count": ("observed", count.data),
-                "count_value": ("observed", _pair_values(c, chain.keys, count)),
+                "count_value": ("observed", _pair_values(c, chain.keys, count_rows,
+                                                         count.indices, count.shape[1])),
                 "dwell_key": ("dwelling", c.dwell_key),
                 "dwell_sum": ("dwelling", c.dwell_sum),
                 "dwell_n": ("dwelling", c.dwell_n),
@@ -611,9 +609,8 @@ class MarkovJourneyModel(JourneyModel):
             absorbing = tuple(str(x) for x in ds["outcome"].values)
             n = len(keys)
             shape = (n, n + len(absorbing))
-            conc = sp.csr_matrix((ds["concentration"].values, (ds["from_index"].values,
-                                                               ds["to_index"].values)),
-                                 shape=shape)
+            conc = Csr.from_entries(ds["from_index"].values, ds["to_index"].values,
+                                    ds["concentration"].values, shape)
             self.order_ = int(ds.attrs["order_"])
             self.chain_ = Chain(keys, absorbing, conc)
             cf, ct = ds["count_from"].values, ds["count_to"].values
@@ -683,13 +680,12 @@ def _censored_from(ds, counts: TransitionCounts, keys: np.ndarray) -> Transition
                             to_key, count, np.zeros(len(count)), z.astype(np.int64), z, z)
 
 
-def _pair_values(c, keys: np.ndarray, count_coo) -> np.ndarray:
-    """Conversion value of each observed pair, aligned with ``count_coo``'s entries."""
-    n = len(keys)
+def _pair_values(c, keys: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                 width: int) -> np.ndarray:
+    """Conversion value of each observed pair, aligned with the entries ``(rows, cols)`` of
+    the count matrix (``width`` columns)."""
     fi = np.searchsorted(keys, c.from_key)
-    ti = np.where(c.to_key >= 0, np.searchsorted(keys, np.maximum(c.to_key, 0)),
-                  n - 1 - c.to_key)
-    width = count_coo.shape[1]
+    ti = _to_index(c.to_key, keys)
     order = np.argsort(fi * width + ti)
-    pos = np.searchsorted((fi * width + ti)[order], count_coo.row * width + count_coo.col)
+    pos = np.searchsorted((fi * width + ti)[order], rows * width + cols)
     return c.value[order][pos]
