@@ -28,7 +28,6 @@ unaffected; only where memory comes from changes.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,7 +60,9 @@ def _set_numpy_huge_pages(enabled: bool) -> bool:
 
 def _libc():
     try:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # glibc by its soname: ctypes.util.find_library would import subprocess, shutil and
+        # more (20 ms of every command) to find the same file
+        lib = ctypes.CDLL("libc.so.6")
         lib.mallopt.argtypes, lib.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
         lib.malloc_trim.argtypes, lib.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
         lib.gnu_get_libc_version  # noqa: B018 (glibc: the only allocator these options are for)
