@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_cli_costs.py [--quick] [--customers 1000000]
         [--orders 1 3]
+    .venv/bin/python benchmarks/bench_cli_costs.py --models m1k.nc m100k.nc   # attribute only
 
 Each command is re-enacted in a fresh process with a timer around each step, in the order
 the command runs them (cli/cmd_fit_markov.py, cli/cmd_attribute.py): the imports (the CLI
@@ -9,7 +10,9 @@ app, then what the command imports), reading the log into journeys, the statisti
 (transition counts with the experience and holding-time statistics), the fit from them (the
 censored journeys' EM, the chain, its analytics), the model written as netCDF (building the
 data tree, then the file), the summary printed; then loading the model file, the point
-estimate, the intervals at the default draws, and printing; then the one command
+estimate, the intervals at the default draws, and printing (the model file's reading split into
+the size check, h5py's reading and the checks with the model's construction, and the heavy
+libraries the command imported listed last); then the one command
 ``attribute EVENTS --json`` (the same fit in memory, the attribution, no model file). Each
 step shows wall and CPU seconds and its share of the command. ``journeymodel --help`` is timed
 in its own process. The processes find compiled ``.pyc`` files, as after ``pip install``.
@@ -126,32 +129,53 @@ def one_worker(events: str, order: int) -> list:
 
 
 def attribute_worker(model_path: str) -> list:
-    """``attribute M.nc --json`` step by step (as cli/cmd_attribute.py)."""
+    """``attribute M.nc --json`` step by step (as cli/cmd_attribute.py and
+    ``journeymodel.io.persist.load_model``), and which heavy libraries the command imported."""
     steps = Steps()
     import journeymodel.cli.app  # noqa: F401
 
     steps.done("import the CLI app")
+    import h5py  # noqa: F401  (the model file's reader)
+    import numpy  # noqa: F401
+
+    steps.done("import numpy and h5py")
     from journeymodel.cli.output import print_json
 
-    from journeymodel.io.persist import load_model
+    from journeymodel.io.h5tree import read_h5_tree
+    from journeymodel.io.persist import H5_FILES, TYPE_ATTR, model_class
+    from journeymodel.io.validate import check_file_size
+    from journeymodel.io.validate_models import check_tree
 
-    steps.done("import the command's modules")
-    model = load_model(model_path)
-    steps.done("load the model file")
+    cls = model_class("markov")
+    steps.done("import the command's modules (the model class's included)")
+    check_file_size(model_path, model_path)
+    steps.done("load: declared sizes checked (h5py metadata)")
+    tree = read_h5_tree(model_path, H5_FILES, TYPE_ATTR)
+    steps.done("load: every group read with h5py into numpy")
+    check_tree(tree, "markov", cls, model_path)
+    model = cls.from_datatree(tree)
+    steps.done("load: checks, the model built")
     model.attribution("removal", n_draws=0)  # --json: attribution(), no table (nor pandas)
     steps.done("point estimate")
     from journeymodel.cli import cmd_attribute
 
     draws = _default_draws(cmd_attribute.attribute)
     found = model.attribution("removal", n_draws=draws, seed=0)
-    steps.done(f"intervals ({draws:,} draws, point included)")
+    steps.done(f"intervals ({found.intervals or 'none'}, --draws {draws:,}; point included)")
     import io
     from contextlib import redirect_stdout
 
     with redirect_stdout(io.StringIO()):
         print_json(found.to_json())
     steps.done("JSON printed")
+    heavy = [m for m in HEAVY if m in sys.modules]
+    steps.rows.append((f"imported: {', '.join(heavy) or 'none'} of {', '.join(HEAVY)}",
+                       None, None))  # a note: _print shows it after the total
     return steps.rows
+
+
+#: Libraries whose import costs a tenth of a second or more (scipy.sparse 0.15-0.3 s).
+HEAVY = ("scipy.sparse", "scipy.sparse.linalg", "pandas", "xarray", "rich")
 
 
 def _default_draws(fn) -> int:
@@ -179,6 +203,20 @@ def _compiled_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+def _warm_up(tmp: Path, orders: list[int]) -> None:
+    """Every step once, untimed, on a 1,000-customer log: the ``.pyc`` files of the libraries
+    the commands import (numpy, h5py, scipy, pyarrow, ...) are then in the
+    ``PYTHONPYCACHEPREFIX`` folder of :func:`_compiled_env`, as they are in site-packages
+    after pip install; without this, the first process to import each compiled it."""
+    events, model = tmp / "warm.parquet", tmp / "warm.nc"
+    subprocess.run([sys.executable, __file__, "--worker", "make", "1000", str(events)],
+                   check=True, env=_ENV)
+    for order in sorted({1, 3, *orders}):
+        _child("fit", str(events), str(order), str(model))
+        _child("attribute", str(model))
+        _child("one", str(events), str(order))
+
+
 def _child(*args: str) -> list:
     res = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True,
                          text=True, check=False, env=_ENV)
@@ -195,6 +233,9 @@ def _help_seconds() -> float:
 
 
 def _print(title: str, rows: list) -> None:
+    """The steps' table; rows without times are notes, printed after the total."""
+    notes = [r[0] for r in rows if r[1] is None]
+    rows = [r for r in rows if r[1] is not None]
     total_w = sum(r[1] for r in rows)
     total_c = sum(r[2] for r in rows)
     print(f"\n{title} (load {os.getloadavg()[0]:.1f})")
@@ -202,6 +243,8 @@ def _print(title: str, rows: list) -> None:
     for name, wall, cpu in rows:
         print(f"  {name:<58} {wall:>7.2f} {cpu:>7.2f} {100 * wall / total_w:>5.0f}%")
     print(f"  {'total':<58} {total_w:>7.2f} {total_c:>7.2f}")
+    for note in notes:
+        print(f"  {note}")
 
 
 def main() -> None:
@@ -209,6 +252,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="20,000 customers, order 1")
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--orders", type=int, nargs="+", default=[1, 3])
+    ap.add_argument("--models", nargs="+", type=Path, metavar="M.nc",
+                    help="only the attribute breakdown of these fitted Markov model files")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -232,6 +277,12 @@ def main() -> None:
     global _ENV
     with tempfile.TemporaryDirectory() as tmp:
         _ENV = _compiled_env(Path(tmp))
+        _warm_up(Path(tmp), args.orders)
+        for model in args.models or []:
+            _print(f"attribute {model} --json", _child("attribute", str(model.resolve())))
+        if args.models:
+            print(f"\nload average at end: {os.getloadavg()}")
+            return
         events = Path(tmp) / "tracker.parquet"
         subprocess.run([sys.executable, __file__, "--worker", "make", str(args.customers),
                         str(events)], check=True)
