@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from math import factorial
 
 import numpy as np
-import scipy.sparse as sp
 
 from journeymodel.blas import one_blas_thread
 from journeymodel.errors import OptionError
@@ -209,8 +208,8 @@ def removal_attribution(chain, state_codes, state_value, channels, *, total_conv
     how = interval_method(chain, len(channels), intervals)
     masks = channel_masks(state_codes, len(channels))
     removed = np.vstack([np.zeros((1, chain.n), bool), masks])
-    conc = chain.conc
-    mean = chain.P.data[None, :]
+    conc = chain.csr
+    mean = chain.p_data[None, :]
     conv_col = np.array([chain.n + chain.absorbing.index("conversion")])
     rhs_cols = np.repeat(conv_col, 2)
     weights = np.vstack([np.ones(chain.n), state_value])
@@ -264,8 +263,8 @@ def linear_intervals(chain, removed: np.ndarray, p: np.ndarray, total: float, ci
     """
     from statistics import NormalDist  # scipy.stats costs about 1.5 s to import
 
-    conc, n = chain.conc, chain.n
-    m = chain.P.data
+    conc, n = chain.csr, chain.n
+    m = chain.p_data
     conv_col = n + chain.absorbing.index("conversion")
     u, v = adjoint_vectors(conc, n, m, conv_col, removed)
     vcol = np.zeros((removed.shape[0], conc.shape[1]))
@@ -275,17 +274,24 @@ def linear_intervals(chain, removed: np.ndarray, p: np.ndarray, total: float, ci
     W = u[:, rows] * vcol[:, conc.indices]  # (1 + C, nnz): dp_s / dP at each entry
     jac, point, hi = _share_jacobian(p, total)  # (2C, 1 + C)
     G = jac @ W  # (2C, nnz): gradient of every reported quantity
-    alpha = np.asarray(conc.sum(axis=1)).ravel()
-    by_row = sp.csr_matrix((np.ones(conc.nnz), (np.arange(conc.nnz), rows)),
-                           shape=(conc.nnz, n))
-    first = (m * G * G) @ by_row  # (2C, n)
-    second = (m * G) @ by_row
+    alpha = conc.row_sums()
+    first = _row_totals(m * G * G, rows, n)  # (2C, n)
+    second = _row_totals(m * G, rows, n)
     var = np.maximum((first - second**2) @ (1.0 / (alpha + 1.0)), 0.0)
     half = NormalDist().inv_cdf((1 + ci) / 2) * np.sqrt(var)
     low = np.clip(point - half, 0.0, hi)
     high = np.clip(point + half, 0.0, hi)
     C = removed.shape[0] - 1
     return (low[:C], high[:C]), (low[C:], high[C:])
+
+
+def _row_totals(x: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """Per row of ``x`` (k, nnz), the totals of its entries by chain row (``rows``: the row of
+    each entry): shape (k, n). Added one entry at a time in entry order, as the product with
+    the (nnz, n) indicator matrix in scipy.sparse added them (the same bits), without it."""
+    k = x.shape[0]
+    at = (np.arange(k)[:, None] * n + rows[None, :]).ravel()
+    return np.bincount(at, weights=x.ravel(), minlength=k * n).reshape(k, n)
 
 
 def _share_jacobian(p: np.ndarray, total: float):
@@ -317,8 +323,8 @@ def _draw_shares(chain, n_draws, seed, conv_col, weights, removed, total):
     are the same whatever the batch size and the number of threads."""
     pool = thread_pool()
     streams = draw_streams(seed, n_draws)
-    conc, n = chain.conc, chain.n
-    precond = mean_preconditioner(conc, n, chain.P.data, conv_col, weights, removed)
+    conc, n = chain.csr, chain.n
+    precond = mean_preconditioner(conc, n, chain.p_data, conv_col, weights, removed)
     workers = pool_threads()
     per = min(draws_per_batch(conc.nnz, n, removed.shape[0]), -(-n_draws // workers))
     per = max(STREAM_DRAWS, per - per % STREAM_DRAWS)  # batches of whole streams
@@ -420,7 +426,7 @@ def _coalition_values(chain, masks: np.ndarray, coalitions: np.ndarray) -> np.nd
     absent = ~coalitions  # (M, C)
     removed = (absent.astype(np.uint8) @ masks.astype(np.uint8)) > 0  # (M, n)
     conv_col = np.array([chain.n + chain.absorbing.index("conversion")])
-    vals = start_values(chain.conc, chain.n, chain.P.data[None, :], conv_col,
+    vals = start_values(chain.csr, chain.n, chain.p_data[None, :], conv_col,
                         np.ones((1, chain.n)), removed)
     return vals[0, :, 0]
 
