@@ -111,7 +111,9 @@ def _copy_with(src, dst, edit) -> None:
     lambda f: f.attrs.__setitem__("order_", np.array([b"x"])),  # an attribute of bytes
     lambda f: f.create_dataset("fixed_text", data=np.array([b"ab"], dtype="S2")),
     lambda f: f["experience"].move("channel", "state"),  # a dimension shared with the root
-], ids=["units", "int-fill", "bytes-attr", "fixed-text", "shared-dim"])
+    # an axis whose last scale is a subgroup's (same size): the scales are matched by object
+    lambda f: f["dwell_key"].dims[0].attach_scale(f["experience/channel"]),
+], ids=["units", "int-fill", "bytes-attr", "fixed-text", "shared-dim", "child-scale"])
 def test_beyond_what_journeymodel_writes_goes_to_xarray(files, tmp_path, edit):
     path = tmp_path / "m.nc"
     _copy_with(files["order1"], path, edit)
