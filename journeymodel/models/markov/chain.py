@@ -30,8 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import scipy.sparse as sp
 
 _DENSE_MAX = 250  # chains up to this many transient states are solved densely
-#: fundamental_solve is dense up to this many states: 40 ms at 1,111 states (order 3), about
-#: 0.1 s here, against 0.25-0.3 s to import scipy's sparse solvers (and 18 ms for the LU)
+#: fundamental_solve is dense up to this many states: 80 ms on one thread at 1,111 states
+#: (order 3), 0.2 s here, against 0.25-0.3 s to import scipy's sparse solvers (and 18 ms for
+#: the LU)
 _DENSE_SOLVE_MAX = 1500
 _BLOCK_NNZ = 2_000_000  # entries per block-diagonal sparse batch
 _PRECOND_MAX = 3000  # many draws of chains up to this size: iteration preconditioned by the mean
@@ -290,7 +291,10 @@ def fundamental_solve(chain_P: Csr | sp.csr_matrix, n: int, rhs: np.ndarray) -> 
             Q = chain_P.columns(0, n)
         else:
             Q = chain_P[:, :n].toarray()
-        return np.linalg.solve(np.eye(n) - Q, rhs)
+        # one thread: the same bits on every machine (a threaded solve's depend on the split),
+        # and faster on a busy one (order 3: 80 ms against 170 ms with two threads)
+        with one_blas_thread():
+            return np.linalg.solve(np.eye(n) - Q, rhs)
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla  # ~50 ms (up to 0.3 s cold) to import: only when needed
 
