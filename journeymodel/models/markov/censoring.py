@@ -131,15 +131,25 @@ def _em(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, start_extra, accelerate=
     """
     scale = _TOL * max(cc.sum(), 1.0)
     cc_ent = cc[ent_cell]  # gathered once: every step uses the same values
+    n_per = np.bincount(ent_cell, minlength=len(cc))  # entries of each cell (contiguous)
+    buf = np.empty(len(ent_pair))  # the entries' buffer, reused by every step
 
     def step(extra):
         tot = pn + extra
         rowsum = np.bincount(prow, weights=tot, minlength=n_rows)[prow]
         p = np.divide(tot, rowsum, out=np.zeros_like(tot), where=rowsum > 0)
-        num = p[ent_pair] * surv
-        Z = np.bincount(ent_cell, weights=num, minlength=len(cc))[ent_cell]
-        share = np.divide(num, Z, out=np.zeros_like(num), where=Z > 0)
-        return np.bincount(ent_pair, weights=cc_ent * share, minlength=len(pn))
+        num = np.take(p, ent_pair, out=buf)
+        num *= surv
+        Z = np.bincount(ent_cell, weights=num, minlength=len(cc))
+        if not (Z > 0).all():
+            if np.isnan(Z).any():
+                return _plain_step(p, num, Z, ent_cell, ent_pair, cc_ent, len(pn))
+            Z[Z <= 0] = 1.0  # a cell of Z = 0 has num = 0 everywhere: its share stays 0
+        # in place, whole arrays: the same operations (and bits) as share = num / Z, then
+        # cc * share, with 4 passes over the entries less (issue 20: 20% of the step)
+        num /= np.repeat(Z, n_per)
+        num *= cc_ent
+        return np.bincount(ent_pair, weights=num, minlength=len(pn))
 
     # the plain EM starts from zero expected counts, its first step from start_extra
     x, steps = step(start_extra), 1
@@ -172,6 +182,13 @@ def _em(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, start_extra, accelerate=
         else:
             x, fallback, basis = np.where(plain, f2, x_new), f2, res2
     return x, steps
+
+
+def _plain_step(p, num, Z, ent_cell, ent_pair, cc_ent, n_pairs) -> np.ndarray:
+    """The EM step's last part where a cell's total is NaN (no share there)."""
+    Z = Z[ent_cell]
+    share = np.divide(num, Z, out=np.zeros_like(num), where=Z > 0)
+    return np.bincount(ent_pair, weights=cc_ent * share, minlength=n_pairs)
 
 
 def _step_lengths(r: np.ndarray, v: np.ndarray, prow: np.ndarray, n_rows: int) -> np.ndarray:
