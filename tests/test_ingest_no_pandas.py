@@ -29,13 +29,13 @@ from journeymodel.data.timestamps import detect_format, numeric_times, parse_tim
 _CHILD = """
 import json, sys
 from journeymodel.data.journeys import load_journeys
-js = load_journeys(sys.argv[1])
+js = load_journeys(sys.argv[1], gap=sys.argv[2])
 print(json.dumps({"pandas": "pandas" in sys.modules, "journeys": js.n_journeys}))
 """
 
 
-def _load_in_fresh_process(path) -> dict:
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(path)], capture_output=True,
+def _load_in_fresh_process(path, gap: str = "auto") -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(path), gap], capture_output=True,
                          text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -54,8 +54,9 @@ def _log(n: int = 400) -> pd.DataFrame:
     })
 
 
-@pytest.mark.parametrize("kind", ["parquet-one-group", "parquet-row-groups", "csv"])
-def test_loading_a_log_leaves_pandas_unimported(tmp_path, kind):
+@pytest.mark.parametrize("kind, gap", [("parquet-one-group", "auto"),
+                                       ("parquet-row-groups", "12h"), ("csv", "30D")])
+def test_loading_a_log_leaves_pandas_unimported(tmp_path, kind, gap):
     df = _log(4000)
     if kind == "csv":
         path = tmp_path / "events.csv"
@@ -64,8 +65,34 @@ def test_loading_a_log_leaves_pandas_unimported(tmp_path, kind):
         path = tmp_path / "events.parquet"
         pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path,
                        row_group_size=None if kind == "parquet-one-group" else 1000)
-    got = _load_in_fresh_process(path)
-    assert got == {"pandas": False, "journeys": load_journeys(path).n_journeys}
+    got = _load_in_fresh_process(path, gap)
+    assert got == {"pandas": False, "journeys": load_journeys(path, gap=gap).n_journeys}
+
+
+@pytest.mark.parametrize("unit", ["D", "d", "days", "day", "h", "H", "hours", "hr", "min",
+                                  "m", "M", "minutes", "s", "S", "sec", "seconds", "ms", "us",
+                                  "ns", "W", "w", "weeks", "T"])
+@pytest.mark.parametrize("count", ["7", "+2", " 12 ", "0", "-3", "1.5", "99999999999"])
+def test_gap_durations_read_as_pandas_timedelta_reads_them(unit, count):
+    """Whole durations are read without pandas (``30D``, ``12 hours``), the rest by pandas:
+    every one as ``pd.Timedelta(text).total_seconds()``, or the same OptionError."""
+    import warnings
+
+    from journeymodel.data.options import parse_gap
+    from journeymodel.errors import OptionError
+
+    for text in (f"{count}{unit}", f"{count} {unit}"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas' deprecations of "d", "H", "S", "w"
+            try:
+                ref = pd.Timedelta(text.strip()).total_seconds()
+            except ValueError:
+                ref = None
+            if ref is None or ref <= 0:
+                with pytest.raises(OptionError, match="--gap must be"):
+                    parse_gap(text, "datetime")
+            else:
+                assert parse_gap(text, "datetime") == ref
 
 
 def test_values_flags_texts_agree_with_pyarrow_to_numpy():

@@ -8,6 +8,7 @@ The CLI and the config file build one ``ReadOptions`` from their values
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
@@ -114,19 +115,52 @@ def parse_gap(gap: str | float | None, time_kind: str) -> float | None:
                     f"--gap {gap!r} is a duration, but the timestamps are plain periods; "
                     "give a number of periods"
                 ) from None
-            import pandas as pd
+            number = _whole_duration(gap)
+            if number is None:  # other forms pandas reads ("1.5h", "1 days 02:00:00")
+                import pandas as pd
 
-            try:
-                delta = pd.Timedelta(gap.strip())
-            except ValueError:
-                raise OptionError(
-                    f"--gap must be a duration like 30D, 12h or 90min, a number, or none "
-                    f"(got {gap!r})"
-                ) from None
-            number = delta.total_seconds()
+                try:
+                    delta = pd.Timedelta(gap.strip())
+                except ValueError:
+                    raise OptionError(
+                        f"--gap must be a duration like 30D, 12h or 90min, a number, or none "
+                        f"(got {gap!r})"
+                    ) from None
+                number = delta.total_seconds()
     else:
         number = float(gap)
     if not math.isfinite(number) or number <= 0:
         raise OptionError(f"--gap must be positive (got {gap!r})")
     return number
 
+
+#: Nanoseconds of each unit of a whole duration (``30D``, ``12h``, ``90min``), the names
+#: ``pandas.Timedelta`` reads (lower case: ``--gap`` is read case-insensitively).
+_UNIT_NS = {**dict.fromkeys(("w",), 604_800 * 10**9),
+            **dict.fromkeys(("d", "day", "days"), 86_400 * 10**9),
+            **dict.fromkeys(("h", "hr", "hour", "hours"), 3_600 * 10**9),
+            **dict.fromkeys(("m", "min", "minute", "minutes"), 60 * 10**9),
+            **dict.fromkeys(("s", "sec", "second", "seconds"), 10**9),
+            "ms": 10**6, "us": 10**3, "ns": 1}
+_WHOLE_DURATION = re.compile(r"\+?(\d+)\s*([A-Za-z]+)")
+
+
+def _whole_duration(text: str) -> float | None:
+    """Seconds of a whole non-negative number of one unit (``30D``, ``12 hours``, any case
+    but ``M``, which pandas refuses), as ``pd.Timedelta(text).total_seconds()`` gives them
+    (nanoseconds / 1e9), without importing pandas; ``None`` for anything else (and beyond
+    what a Timedelta holds).
+
+    Examples
+    --------
+    >>> _whole_duration("30D"), _whole_duration("90 min"), _whole_duration("500ms")
+    (2592000.0, 5400.0, 0.5)
+    >>> _whole_duration("1.5h"), _whole_duration("3M"), _whole_duration("-3D")
+    (None, None, None)
+    """
+    match = _WHOLE_DURATION.fullmatch(text.strip())
+    unit = match.group(2).lower() if match is not None and match.group(2) != "M" else None
+    if unit not in _UNIT_NS:
+        return None
+    ns = int(match.group(1)) * _UNIT_NS[unit]
+    return ns / 1e9 if abs(ns) < 2**63 else None
