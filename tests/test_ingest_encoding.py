@@ -303,7 +303,8 @@ def test_packing_by_padding_checks_its_widths(values, cuts, large):
 
     arr = _chunked(values, cuts, large)
     expected = pc.dictionary_encode(arr).combine_chunks()
-    real_pad, real_gather = pc.ascii_rpad, encoding._gather_words
+    kernels = encoding.pc  # journeymodel.data.compute: the kernels the encoder calls
+    real_pad, real_gather = kernels.ascii_rpad, encoding._gather_words
     gathered = []
 
     def gather(*args):
@@ -311,10 +312,10 @@ def test_packing_by_padding_checks_its_widths(values, cuts, large):
         real_gather(*args)
 
     try:
-        pc.ascii_rpad, encoding._gather_words = pc.utf8_rpad, gather
+        kernels.ascii_rpad, encoding._gather_words = pc.utf8_rpad, gather
         assert dictionary_encode(arr, min_rows=0).equals(expected)
     finally:
-        pc.ascii_rpad, encoding._gather_words = real_pad, real_gather
+        kernels.ascii_rpad, encoding._gather_words = real_pad, real_gather
     packed = all(v is None or len(v.encode()) <= encoding.MAX_BYTES for v in values)
     wider = any(v is not None and len(v.encode()) > len(v) for v in values)
     assert bool(gathered) == (packed and wider)

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from journeymodel.data import compute as pc
 
 __all__ = ["flags", "floats", "int_array", "scalar", "texts", "values"]
 

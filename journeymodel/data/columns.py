@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from journeymodel.data import compute as pc
 from journeymodel.data.arrow_numpy import flags, floats, scalar, texts, values
 from journeymodel.data.encoding import dictionary_array, dictionary_encode, group_ids
 from journeymodel.errors import InputError
@@ -28,7 +28,7 @@ def check_kinds(table: pa.Table, cols: dict[str, str | None], name: str) -> pa.T
         if pa.types.is_binary(base) or pa.types.is_large_binary(base) or \
                 pa.types.is_fixed_size_binary(base):
             try:
-                text = pc.cast(table[col].cast(base) if base is not t else table[col],
+                text = pc.cast(pc.cast(table[col], base) if base is not t else table[col],
                                pa.string())
             except pa.ArrowException:
                 raise InputError(f"the {key} column holds binary data that is not UTF-8 text",
@@ -45,7 +45,7 @@ def check_kinds(table: pa.Table, cols: dict[str, str | None], name: str) -> pa.T
 
 def as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_dictionary(arr.type):
-        arr = arr.cast(arr.type.value_type)
+        arr = pc.cast(arr, arr.type.value_type)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = pc.cast(arr, pa.string())
     return pc.utf8_trim_whitespace(arr)

@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from journeymodel.data import compute as pc
 from journeymodel.data.arrow_numpy import flags, int_array, scalar
 
 __all__ = ["BLOCK", "MAX_BYTES", "MIN_ROWS", "THREAD_ROWS", "dictionary_array",
@@ -128,7 +128,7 @@ def _pack(chunked: pa.ChunkedArray):
         m = len(chunk)
         part = np.diff(_offsets(chunk))
         if chunk.null_count:
-            valid[at:at + m] = flags(chunk.is_valid())
+            valid[at:at + m] = flags(pc.is_valid(chunk))
             part[~valid[at:at + m]] = 0
         if int(part.max(initial=0)) > MAX_BYTES:
             return None

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from journeymodel.data import compute as pc
 from journeymodel.data.columns import check_kinds, compact, encode, numeric
 from journeymodel.data.datachecks import infer_sentiment_scale, outlying_end
 from journeymodel.data.ledger import Ledger

@@ -11,8 +11,8 @@ import warnings
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from journeymodel.data import compute as pc
 from journeymodel.data.arrow_numpy import flags, scalar, values
 from journeymodel.data.columns import check_kinds, numeric
 from journeymodel.data.journeyset import CONVERSION, DROPOFF, JourneySet, csr_event_index
@@ -36,8 +36,8 @@ def journeys_from_paths(table: pa.Table, name: str, options: ReadOptions) -> Jou
                 in table.column_names else (np.zeros(n), None))
     value = np.nan_to_num(value)
     bad_count = bad_conv | bad_null
-    path = pc.utf8_trim_whitespace(table["path"].cast(pa.string()))
-    parts = pc.split_pattern_regex(path.fill_null(scalar("", path.type)),
+    path = pc.utf8_trim_whitespace(pc.cast(table["path"], pa.string()))
+    parts = pc.split_pattern_regex(pc.fill_null(path, scalar("", path.type)),
                                    r"\s*>\s*").combine_chunks()
     flat = pc.utf8_trim_whitespace(parts.flatten())
     lengths = values(pc.list_value_length(parts), fill=0, dtype=np.int64)

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from journeymodel.data.arrow_numpy import scalar
+from journeymodel.data.compute import cast
 from journeymodel.errors import InputError, OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,7 +103,8 @@ def _with_hive(table: pa.Table, hive: dict[str, str], o: ReadOptions) -> pa.Tabl
              o.sentiment_col, o.device_col} - {None}
     for key, value in hive.items():
         if key in named and key not in table.column_names:
-            table = table.append_column(key, pa.array([value] * table.num_rows, pa.string()))
+            table = table.append_column(key, pa.repeat(scalar(value, pa.string()),
+                                                       table.num_rows))
     return table
 
 
@@ -127,7 +130,7 @@ def concat_files(tables: list[pa.Table], names: list[str]) -> pa.Table:
     for i, col in enumerate(first):  # dictionaries in some files, plain text in others
         types = {t.schema.field(i).type for t in tables}
         if len(types) > 1 and any(pa.types.is_dictionary(t) for t in types):
-            tables = [t.set_column(i, col, t[col].cast(t.schema.field(i).type.value_type))
+            tables = [t.set_column(i, col, cast(t[col], t.schema.field(i).type.value_type))
                       if pa.types.is_dictionary(t.schema.field(i).type) else t
                       for t in tables]
     try:

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from journeymodel.data import compute as pc
 from journeymodel.data.arrow_numpy import flags, floats, scalar, texts
 from journeymodel.errors import InputError, OptionError
 
@@ -78,7 +78,7 @@ def parse_times(arr: pa.ChunkedArray, kind: str = "auto", time_format: str | Non
     t = arr.type
     n = len(arr)
     if pa.types.is_dictionary(t):
-        arr, t = arr.cast(t.value_type), t.value_type
+        arr, t = pc.cast(arr, t.value_type), t.value_type
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         if kind in ("period", "epoch"):
             raise OptionError(f"--timestamps {kind} given, but the time column holds dates")
