@@ -141,18 +141,18 @@ def _next_event_matrix(model: JourneyModel) -> np.ndarray:
     """Per transient state: distribution of the next touchpoint or outcome, (n, T + A)."""
     chain = model.chain_
     T, n = len(model.journeys_.touchpoints), chain.n
-    P = chain.P.tocoo()
+    p_row, p_col, p_data = chain.csr.rows(), chain.csr.indices, chain.p_data  # no scipy
     codes = model.state_codes_
     length = (codes >= 0).sum(axis=1)
     # the touchpoint a move emits: from the start, the first of the window; else the newest
-    to_t = P.col < n
-    col = np.empty(len(P.col), np.int64)
-    tc = P.col[to_t]
-    col[to_t] = np.where(P.row[to_t] == 0, codes[tc, 0],
+    to_t = p_col < n
+    col = np.empty(len(p_col), np.int64)
+    tc = p_col[to_t]
+    col[to_t] = np.where(p_row[to_t] == 0, codes[tc, 0],
                          codes[tc, np.maximum(length[tc] - 1, 0)])
-    col[~to_t] = T + (P.col[~to_t] - n)
+    col[~to_t] = T + (p_col[~to_t] - n)
     out = np.zeros((n, T + len(chain.absorbing)))
-    np.add.at(out, (P.row, col), P.data)
+    np.add.at(out, (p_row, col), p_data)
     return out
 
 
@@ -161,8 +161,9 @@ def _prefix_table(model: JourneyModel, nxt_state: np.ndarray):
     next-event distribution, over the start state's next states that begin with it."""
     chain, order, base = model.chain_, model.order_, model.base_
     T, n = len(model.journeys_.touchpoints), chain.n
-    row0 = chain.P[0].tocoo()
-    t, w = row0.col[row0.col < n], row0.data[row0.col < n]
+    first = slice(chain.csr.indptr[0], chain.csr.indptr[1])  # the start state's row
+    cols0, p0 = chain.csr.indices[first], chain.p_data[first]
+    t, w = cols0[cols0 < n], p0[cols0 < n]
     codes = model.state_codes_[t]
     length = (codes >= 0).sum(axis=1)
     keys, ts, ws, nexts = [], [], [], []
@@ -304,7 +305,7 @@ def simulate_chunk(model: JourneyModel, n: int, rng: np.random.Generator, *,
         model saw conversion values), sorted by customer and time.
     """
     chain = model.chain_
-    P = chain.P
+    P, p_data = chain.csr, chain.p_data  # the mean transition rows (no scipy)
     N, T = chain.n, len(model.journeys_.touchpoints)
     codes = model.state_codes_
     length = (codes >= 0).sum(axis=1)
@@ -313,7 +314,7 @@ def simulate_chunk(model: JourneyModel, n: int, rng: np.random.Generator, *,
     overall = float(np.nanmean(dwell)) if np.isfinite(dwell).any() else 1.0
     dwell = np.where(np.isfinite(dwell) & (dwell > 0), dwell, overall)
     row_of = np.repeat(np.arange(N), np.diff(P.indptr))
-    cum = row_of + _row_cumsum(P.data, P.indptr)
+    cum = row_of + _row_cumsum(p_data, P.indptr)
     cur = np.zeros(n, np.int64)
     lo, hi = model.start_range_
     now = lo + rng.random(n) * (hi - lo) if timed else np.zeros(n)
