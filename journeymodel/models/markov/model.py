@@ -332,12 +332,18 @@ class MarkovJourneyModel(JourneyModel):
         return decode_keys(self.chain_.keys, self.base_, self.order_)
 
     def state_labels(self) -> list[str]:
+        """``a > b > c`` per transient state (its window's touchpoints), ``(start)`` first."""
         names = np.asarray(self.journeys_.touchpoints, dtype=object)
-        labels = []
-        for row in self.state_codes_:
-            row = row[row >= 0]
-            labels.append(" > ".join(names[row]) if len(row) else "(start)")
-        return labels
+        codes = self.state_codes_
+        labels = np.full(len(codes), "", dtype=object)
+        started = np.zeros(len(codes), bool)
+        for column in codes.T:  # a loop over the window's positions (at most 4)
+            has = column >= 0
+            piece = np.where(started & has, " > ", "") + names[np.maximum(column, 0)]
+            labels = np.where(has, labels + piece, labels)
+            started |= has
+        labels[~started] = "(start)"
+        return labels.tolist()
 
     def to_state_labels(self) -> list[str]:
         return self.state_labels() + [f"({a})" for a in self.chain_.absorbing]
