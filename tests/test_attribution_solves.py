@@ -58,3 +58,15 @@ def test_adjoint_vectors_of_every_scenario(order3):
     np.testing.assert_allclose(got_v, v, rtol=1e-11, atol=1e-13)
     np.testing.assert_allclose(got_u, u, rtol=1e-11, atol=1e-12 * np.abs(u).max())
     assert (got_u[1:][removed[1:]] == 0).all() and (got_v[1:][removed[1:]] == 0).all()
+
+
+def test_draws_of_rows_whose_gamma_variates_underflow():
+    """Rows seen only in in-flight journeys, ignored, keep the prior alone (1e-4 per entry):
+    their gamma variates underflow to 0 and take the posterior mean (the draws used to stop
+    there: the fallback read scipy's ``sum`` of the chain's numpy CSR)."""
+    journeys = load_journeys(make_demo_data(600, seed=2).events)
+    model = MarkovJourneyModel(order=3, prior=1e-4, censored="ignore").fit(journeys)
+    assert (model.chain_.csr.row_sums() < 1e-3).any()
+    found = model.attribution("removal", n_draws=64, intervals="draws", seed=1)
+    assert np.isfinite(found.conversions_low).all() and np.isfinite(found.conversions_high).all()
+    assert (found.conversions_low <= found.conversions_high).all()
