@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_markov.py [--quick] [--sizes 100000 1000000]
         [--orders 1 2 3] [--repeat N] [--skip-experience]
     .venv/bin/python benchmarks/bench_markov.py --tracker [--quick] [--sizes ...] [--orders 1 3]
+    .venv/bin/python benchmarks/bench_markov.py --fit-phases [--sizes 1000 100000] [--orders 1 3]
 
 ``--tracker`` (issue 20): as a user runs it. The tracker-style log of
 ``benchmarks/bench_ingest.py`` (``make_tracker_log``: rows in time order, string ids
@@ -18,6 +19,13 @@ processes find compiled ``.pyc`` files, as after ``pip install``: the children r
 ``PYTHONDONTWRITEBYTECODE`` and with a ``PYTHONPYCACHEPREFIX`` in the benchmark's temporary
 folder, filled by ``compileall`` first (without them every process compiles journeymodel's
 modules again, 0.05-0.2 s).
+
+``--fit-phases`` (issue 20): where a fresh ``journeymodel fit markov EVENTS --order K -o m.nc``
+process spends its time, on tracker logs of each size (default 1,000 and 100,000 customers):
+Python's start-up, imports, reading the log, the statistics, the holding-time fit, the censored
+journeys' EM, the chain and its solve, the summary, the model file, the printing
+(``benchmarks/markov_fit_phases.py`` times them inside the process). The smallest log shows the
+floor every run pays whatever the data; the fastest of ``--repeat`` runs is shown.
 
 (a) end to end: raw event Parquet -> attribution table. journeymodel: load_journeys + fit +
     exact removal attribution. Peer: pandas builds "a > b > c" path strings per journey,
@@ -338,6 +346,9 @@ def main() -> None:
     ap.add_argument("--tracker", action="store_true",
                     help="as a user runs it: tracker-style log, fit markov + attribute CLI "
                     "with defaults (orders 1 3 unless --orders)")
+    ap.add_argument("--fit-phases", action="store_true",
+                    help="phases of a fresh `fit markov` process on tracker logs (sizes 1000 "
+                    "100000 and orders 1 3 unless given)")
     ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -354,6 +365,9 @@ def main() -> None:
         return
     if args.tracker:
         _main_tracker(args)
+        return
+    if args.fit_phases:
+        _main_fit_phases(args)
         return
     sizes, orders = ([20_000], [1, 2]) if args.quick else (args.sizes, args.orders)
     if args.skip_experience:
@@ -383,6 +397,65 @@ def _main_tracker(args) -> None:
             rows += _bench_tracker(n, orders, Path(tmp), args.repeat)
     print(f"load average at end: {os.getloadavg()}")
     _print_tracker(rows)
+
+
+#: The phases of :mod:`markov_fit_phases`, in the order of a run.
+FIT_PHASES = ("start+exit", "imports", "load_journeys", "transition_stats", "holding_fit",
+              "censored_em", "build_chain", "solve", "summary", "save", "print", "rest")
+
+
+def _main_fit_phases(args) -> None:
+    sizes = args.sizes if "--sizes" in sys.argv else [1_000, 100_000]
+    orders = args.orders if "--orders" in sys.argv else [1, 3]
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
+    global _ENV
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        _ENV = _compiled_env(Path(tmp))
+        script = str(Path(__file__).with_name("markov_fit_phases.py"))
+        for n in sizes:
+            events = Path(tmp) / f"tracker_{n}.parquet"
+            subprocess.run([sys.executable, __file__, "--worker", "make_tracker", str(n),
+                            str(events)], check=True)
+            for k in orders:
+                cmd = [sys.executable, script, str(events), "--order", str(k), "-o",
+                       str(Path(tmp) / "m.nc")]
+                _phases_run(cmd)  # untimed: fills the .pyc folder
+                runs = [_phases_run(cmd) for _ in range(max(args.repeat, 1))]
+                best = min(runs, key=lambda r: r["wall"])
+                rows.append({"n": n, "order": k, "load": os.getloadavg()[0], **best})
+                print(f"  {n:,} customers, order {k}: {rows[-1]}", flush=True)
+    print(f"load average at end: {os.getloadavg()}")
+    head = (f"{'customers':>9} {'k':>2} | {'wall':>5} {'cpu':>5} | "
+            + " ".join(f"{p[:9]:>9}" for p in FIT_PHASES) + " | load")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['n']:>9,} {r['order']:>2} | {r['wall']:>5.2f} {r['cpu']:>5.2f} | "
+              + " ".join(f"{r['phases'].get(p, 0.0):>9.3f}" for p in FIT_PHASES)
+              + f" | {r['load']:.1f}")
+    print("wall, cpu = the whole `fit markov` process (seconds; cpu = user + system); the "
+          "phases are wall seconds inside it: start+exit = Python's start before the first "
+          "line and its exit after the last (process wall minus the in-process clock), "
+          "imports = the CLI, reader and model modules, save and print include importing "
+          "h5py and rich, rest = typer's parsing and dispatch and what no timer covers. "
+          "Fastest of --repeat runs; load = 1-minute load average (2 cores).")
+
+
+def _phases_run(cmd: list[str]) -> dict:
+    """One run of :mod:`markov_fit_phases`: process wall and CPU, and its phases."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_ENV)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
+    phases = json.loads(err.strip().splitlines()[-1])
+    phases["start+exit"] = wall - phases.pop("total")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "phases": phases}
 
 
 def _make(n: int, tmp: Path) -> None:

@@ -1,0 +1,71 @@
+"""One ``journeymodel fit markov`` process with its phases timed (``bench_markov.py
+--fit-phases`` runs it; issue 20).
+
+    .venv/bin/python benchmarks/markov_fit_phases.py EVENTS --order K -o M.nc
+
+Runs the command as ``journeymodel fit markov ...`` does (the CLI's ``main``, in this fresh
+process), with wall-clock timers around its phases, and prints them as one JSON line on
+stderr (stdout is the command's). ``imports`` is the time to import the CLI, the reader and
+the model (numpy, pyarrow, typer; what every run pays before reading a row); the phases after
+it are the calls named; ``rest`` is what no timer covers (typer's parsing and dispatch, the
+imports inside the command, h5py's and rich's included in ``save`` and ``print``). Python's own
+start-up and exit are outside this process's clock: the parent adds them (process wall minus
+``total``).
+"""
+
+import json
+import sys
+import time
+
+T0 = time.perf_counter()
+PHASES: dict[str, float] = {}
+
+
+def _timed(owner, name: str, label: str) -> None:
+    """Wrap ``owner.name`` so that its calls add their wall time to ``PHASES[label]``."""
+    func = getattr(owner, name)
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            PHASES[label] = PHASES.get(label, 0.0) + time.perf_counter() - start
+
+    setattr(owner, name, timed)
+
+
+def main() -> None:
+    import journeymodel.cli.output as output
+    from journeymodel.cli.app import main as cli_main
+
+    import journeymodel.data.journeys as journeys
+    import journeymodel.models.markov.model as markov
+    from journeymodel.models.base import JourneyModel
+
+    PHASES["imports"] = time.perf_counter() - T0
+    for owner, name, label in (
+            (journeys, "load_journeys", "load_journeys"),
+            (markov, "transition_stats", "transition_stats"),
+            (markov, "fit_holding", "holding_fit"),
+            (markov, "censored_allocation", "censored_em"),
+            (markov, "build_chain", "build_chain"),
+            (markov, "fundamental_solve", "solve"),
+            (markov.MarkovJourneyModel, "summary", "summary"),
+            (JourneyModel, "save", "save"),
+            (output, "print_fit_result", "print")):
+        _timed(owner, name, label)
+    sys.argv = ["journeymodel", "fit", "markov", *sys.argv[1:]]
+    try:
+        cli_main()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    total = time.perf_counter() - T0
+    PHASES["rest"] = total - sum(PHASES.values())
+    PHASES["total"] = total
+    print(json.dumps(PHASES), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
