@@ -230,3 +230,31 @@ def test_data_compute_kernels_equal_pyarrow_compute():
         pc.cast(pa.array([2**40]), pa.int32(), safe=False))
     with pytest.raises(TypeError, match="Arrow scalar"):
         compute.fill_null(text, "")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["s", "ms", "us", "ns"]), st.sampled_from([None, "UTC", "Asia/Tokyo"]),
+       st.lists(st.integers(-2**63 + 1, 2**63 - 1) | st.integers(-2**40, 2**40),
+                min_size=1, max_size=40),
+       st.integers(0, 40), st.booleans())
+def test_timestamps_read_from_their_buffers_as_by_the_casts(unit, tz, ints, cut, null):
+    """Timestamps without nulls in nanoseconds' range are read from the column's buffer by
+    blocks: the same seconds as the two casts (to ns, to int64) and their division gave;
+    otherwise (nulls, beyond 1677-2262) the casts' route decides, as before."""
+    from journeymodel.data import timestamps
+
+    cells = [None if null and i == len(ints) // 2 else v for i, v in enumerate(ints)]
+    cut = min(cut, len(cells))
+    col = pa.chunked_array([pa.array(cells[:cut], pa.int64()),
+                            pa.array(cells[cut:], pa.int64())]).cast(pa.timestamp(unit, tz))
+    got = timestamps.parse_times(col)
+    missing = np.array([c is None for c in cells])
+    try:
+        ns = pc.fill_null(pc.cast(pc.cast(col, pa.timestamp("ns")), pa.int64()), 0).to_numpy()
+    except pa.ArrowInvalid:  # beyond nanoseconds: read in the column's unit
+        assert got.time.dtype == np.float64 and len(got.time) == len(cells)
+        return
+    ref = np.where(missing, np.nan, ns / 1e9)
+    np.testing.assert_array_equal(got.time, ref)
+    np.testing.assert_array_equal(got.missing, missing)
+    assert got.kind == "datetime" and not got.bad.any()
