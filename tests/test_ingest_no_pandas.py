@@ -258,3 +258,33 @@ def test_timestamps_read_from_their_buffers_as_by_the_casts(unit, tz, ints, cut,
     np.testing.assert_array_equal(got.time, ref)
     np.testing.assert_array_equal(got.missing, missing)
     assert got.kind == "datetime" and not got.bad.any()
+
+
+def test_held_out_split_hashes_ids_as_before_without_pandas_or_numba(tmp_path):
+    """``JourneySet.uniforms`` (the held-out split, ``fit markov --order auto``) hashes each
+    id's UTF-8 as before (Arrow's buffers, the compiled FNV-1a), for ASCII and other ids,
+    now without importing pandas (``pa.array``) or numba (0.4 s, scipy with it)."""
+    from journeymodel.data import hashing
+    from journeymodel.data.hashing import splitmix
+
+    df = _log(600)
+    df.loc[df.index % 7 == 0, "customer_id"] = "é-" + df["customer_id"]
+    js = load_journeys(df)
+    names = pa.array(np.asarray(js.customers, dtype=object)).cast(pa.large_string())
+    _, offsets, data = names.buffers()
+    ids = np.empty(len(names), np.int64)
+    hashing._numba_fnv1a()(np.frombuffer(offsets, np.int64, len(names) + 1),
+                           np.frombuffer(data, np.uint8), ids)
+    who = ids[js.customer].astype(np.uint64)
+    start = np.ascontiguousarray(js.start, np.float64).view(np.uint64)
+    key = splitmix(splitmix(np.full(1, 5, np.uint64)) ^ np.uint64(2))
+    ref = (splitmix(who ^ splitmix(start ^ key)) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    np.testing.assert_array_equal(js.uniforms(5, 2), ref)
+    path = tmp_path / "events.parquet"
+    pq.write_table(pa.Table.from_pandas(_log(600), preserve_index=False), path)
+    code = ("import sys; from journeymodel.data.journeys import load_journeys; "
+            f"load_journeys({str(path)!r}).split(0.2, 1); "
+            "print(sorted(m for m in ('pandas', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

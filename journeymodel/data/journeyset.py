@@ -192,17 +192,12 @@ class JourneySet:
         streams are independent), the same for a journey in the whole log and in any part of
         it. Aggregated paths (no customer) hash their position.
         """
-        import pyarrow as pa
-
-        from journeymodel.data.hashing import fnv1a, splitmix
+        from journeymodel.data.hashing import splitmix, text_hashes
 
         if isinstance(seed, np.random.Generator):
             seed = int(seed.integers(2**63))
-        names = pa.array(np.asarray(self.customers, dtype=object)).cast(pa.large_string())
-        _, offsets, data = names.buffers()
-        n = len(names)
-        ids = fnv1a(np.frombuffer(offsets, np.int64, n + 1),
-                    np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8))
+        ids = text_hashes(self.customers)  # FNV-1a of each id's UTF-8 (no Arrow, no pandas)
+        n = len(ids)
         who = np.where(self.customer >= 0, ids[np.maximum(self.customer, 0)] if n else 0,
                        np.arange(self.n_journeys)).astype(np.uint64)
         start = np.ascontiguousarray(self.start, np.float64).view(np.uint64)
