@@ -177,9 +177,9 @@ def _check_sep(sep: str | None) -> str | None:
 
 
 def _is_dataframe(source: Any) -> bool:
-    """``source`` is a pandas DataFrame. pandas is not imported here: reading a Parquet log
-    does not need it, and importing it (a third of a second) is left to the first pyarrow
-    call that asks for it, by then in a thread beside the ids' encoding (issue 20)."""
+    """``source`` is a pandas DataFrame. pandas is not imported here: reading a Parquet or
+    CSV log does not need it, and no ingestion path imports it (a third of a second; see
+    :mod:`journeymodel.data.arrow_numpy`, issue 20)."""
     pandas = sys.modules.get("pandas")
     return pandas is not None and isinstance(source, pandas.DataFrame)
 
