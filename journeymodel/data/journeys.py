@@ -102,10 +102,7 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
     time = events.time
     row_outcome = outcome_of_label[events.touchpoint]  # -1 for touchpoints
     n = len(cust)
-    new = np.ones(n, bool)
-    new[1:] = (cust[1:] != cust[:-1]) | (row_outcome[:-1] >= 0)
-    if gap is not None:
-        new[1:] |= np.diff(time) > gap
+    new = _journey_starts(cust, row_outcome, time, gap)
     first = np.flatnonzero(new)
     n_j = len(first)
     last = np.append(first[1:] - 1, n - 1)
@@ -159,6 +156,39 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
         device=None if events.device is None else events.device[is_tp],
         devices=events.devices,
     )
+
+
+#: Rows :func:`_journey_starts` compares at a time (its scratch arrays stay in the cache).
+_BLOCK = 1 << 16
+
+
+def _journey_starts(cust: np.ndarray, row_outcome: np.ndarray, time: np.ndarray,
+                    gap: float | None) -> np.ndarray:
+    """Mask of the rows that start a journey: the first row, a new customer, the row after an
+    outcome, or (with ``gap``) a silence longer than ``gap`` since the previous row. By blocks
+    of rows, so no array of n time differences is made (8M rows: 64 MB of fresh memory).
+
+    Examples
+    --------
+    >>> _journey_starts(np.array([0, 0, 0, 1, 1]), np.array([-1, 0, -1, -1, -1]),
+    ...                 np.array([0.0, 1.0, 2.0, 3.0, 9.0]), 5.0).tolist()
+    [True, False, True, True, True]
+    """
+    n = len(cust)
+    new = np.ones(n, bool)
+    diff = np.empty(min(_BLOCK, n), np.float64)
+    late = np.empty(min(_BLOCK, n), bool)
+    for a in range(1, n, _BLOCK):  # new[a:b] from rows a-1..b-1
+        b = min(a + _BLOCK, n)
+        out = new[a:b]
+        np.not_equal(cust[a:b], cust[a - 1:b - 1], out=out)
+        np.greater_equal(row_outcome[a - 1:b - 1], 0, out=late[:b - a])
+        out |= late[:b - a]
+        if gap is not None:
+            np.subtract(time[a:b], time[a - 1:b - 1], out=diff[:b - a])
+            np.greater(diff[:b - a], gap, out=late[:b - a])
+            out |= late[:b - a]
+    return new
 
 
 def _warn_no_conversions(events: EventTable, options: ReadOptions, first: np.ndarray) -> None:
