@@ -509,13 +509,20 @@ def censored_states(journeys: JourneySet, order: int, collapse: bool = True
     cens = np.flatnonzero((journeys.outcome == CENSORED) & (journeys.lengths > 0))
     if journeys.time_kind == "none" or len(cens) == 0:
         return CensoredStates(order, collapse, names, none, none, np.zeros(0))
-    sub = journeys.take(cens)
-    keys, offsets, _ = _states(sub, order, collapse, None, times=False)
-    last_key = keys[offsets[1:] - 1].astype(np.int64)
-    elapsed = journeys.observed_until - sub.times[sub.offsets[1:] - 1]
+    # a journey's last state is the window of its last touchpoints, whether or not repeats
+    # are collapsed (a repeat leaves the state as it was): built from those events alone
+    last = journeys.offsets[cens + 1] - 1
+    lengths = journeys.lengths[cens]
+    base = state_base(len(names), order)
+    last_key = np.zeros(len(cens), np.int64)
+    for j in range(order):  # a loop over the window's positions (at most 4)
+        digit = (journeys.codes[last - np.minimum(j, lengths - 1)] + 1).astype(np.int64)
+        last_key += np.where(lengths > j, digit * base**j, 0)
+    elapsed = journeys.observed_until - journeys.times[last]
     ok = np.isfinite(elapsed)
-    k, bn, (c,) = _group_pairs(last_key[ok], bin_of(elapsed[ok], grid_edges(sub.time_kind)),
-                               [sub.weight[ok]])
+    k, bn, (c,) = _group_pairs(last_key[ok],
+                               bin_of(elapsed[ok], grid_edges(journeys.time_kind)),
+                               [journeys.weight[cens][ok]])
     return CensoredStates(order, collapse, names, k.astype(np.int64), bn.astype(np.int64), c)
 
 
