@@ -98,3 +98,19 @@ def test_closed_loop_gets_a_way_out():
     dense = chain.conc.toarray()
     assert dense[2, 4:].tolist() == [1.0, 1.0] and dense[3, 4:].tolist() == [1.0, 1.0]
     assert any("never led to an outcome" in note for note in notes)
+
+
+def test_draw_rows_of_a_numpy_csr_equal_the_scipy_matrix_even_where_variates_underflow():
+    """Rows of tiny concentrations (all gamma variates of a row can underflow to 0: those take
+    the posterior mean) are drawn from the numpy CSR as from scipy's matrix, bit for bit."""
+    from journeymodel.models.markov.chain import draw_rows
+
+    rng = np.random.default_rng(3)
+    r, c, v = _random_entries(rng, (30, 34), 200, zeros=False)
+    v[r < 10] = 1e-4  # a third of the rows: variates of shape 1e-4 underflow almost always
+    ours = Csr.from_entries(r, c, v, (30, 34))
+    a = draw_rows(ours, 50, np.random.default_rng(7))
+    b = draw_rows(ours.to_scipy(), 50, np.random.default_rng(7))
+    assert a.tobytes() == b.tobytes()
+    assert np.isfinite(a).all()
+    np.testing.assert_allclose(ours.row_sums(a[0]), np.where(np.diff(ours.indptr) > 0, 1.0, 0.0))

@@ -316,7 +316,7 @@ def draw_streams(seed: int | np.random.Generator, n_draws: int) -> list[np.rando
     return np.random.default_rng(seed).spawn(-(-n_draws // STREAM_DRAWS))
 
 
-def draw_rows(conc: sp.csr_matrix, n_draws: int, rng) -> np.ndarray:
+def draw_rows(conc: Csr | sp.csr_matrix, n_draws: int, rng) -> np.ndarray:
     """Posterior draws of every row (Dirichlet via gamma variates), shape (n_draws, nnz).
 
     Entries follow ``conc``'s CSR layout; all rows and draws in one vectorised call.
@@ -348,7 +348,8 @@ def draw_rows(conc: sp.csr_matrix, n_draws: int, rng) -> np.ndarray:
     # gamma variates with tiny shapes can all underflow to 0 in a row: use the mean there
     zero = s <= 0
     if zero.any():
-        mean = conc.data / np.asarray(conc.sum(axis=1)).ravel()[row_of]
+        rows = Csr(conc.data, conc.indices, conc.indptr, conc.shape).row_sums()  # as scipy's
+        mean = conc.data / rows[row_of]
         g[zero] = np.broadcast_to(mean, g.shape)[zero]
     return g
 
