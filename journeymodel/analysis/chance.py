@@ -43,17 +43,11 @@ def seed_int(seed: int | np.random.Generator) -> int:
 
 def journey_keys(customers: np.ndarray, start: np.ndarray) -> np.ndarray:
     """A 64-bit key per journey: its customer id (as text) hashed with its start time."""
-    import pyarrow as pa
-
-    from journeymodel.data.hashing import fnv1a
+    from journeymodel.data.hashing import text_hashes
 
     if len(customers) == 0:
         return np.zeros(0, np.uint64)
-    names = pa.array(np.asarray(customers, dtype=object)).cast(pa.large_string())
-    _, offsets, data = names.buffers()
-    n = len(names)
-    ids = fnv1a(np.frombuffer(offsets, np.int64, n + 1),
-                np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8))
+    ids = text_hashes(np.asarray(customers))  # numpy's text: Arrow's pa.array imports pandas
     bits = np.ascontiguousarray(start, np.float64).view(np.uint64)
     return mix(ids.astype(np.uint64) ^ mix(bits ^ _GOLDEN))
 
