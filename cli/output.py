@@ -105,9 +105,11 @@ def _layout(frame, kinds: dict, total_width: int) -> _Layout:
     from journeymodel.io.table import Table
 
     headers, cells, names, numeric = [], [], [], []
-    index_name = None if isinstance(frame, Table) else frame.index.name
-    has_index = not isinstance(frame, Table) and (index_name is not None
-                                                  or not _is_range_index(frame))
+    if isinstance(frame, Table):
+        index_name, has_index = frame.index_name, frame.index is not None
+    else:
+        index_name = frame.index.name
+        has_index = index_name is not None or not _is_range_index(frame)
     if has_index:
         headers.append(str(index_name or ""))
         cells.append([str(v) for v in frame.index])

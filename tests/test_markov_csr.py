@@ -114,3 +114,35 @@ def test_draw_rows_of_a_numpy_csr_equal_the_scipy_matrix_even_where_variates_und
     assert a.tobytes() == b.tobytes()
     assert np.isfinite(a).all()
     np.testing.assert_allclose(ours.row_sums(a[0]), np.where(np.diff(ours.indptr) > 0, 1.0, 0.0))
+
+
+def test_table_prints_and_converts_like_the_dataframe():
+    """io.table.Table, with and without row labels: records, index dict and DataFrame as
+    pandas gives them; `print_frame` prints it as it prints that DataFrame."""
+    import io
+
+    import journeymodel.cli.output as output
+    import pandas as pd
+    from rich.console import Console
+
+    from journeymodel.io.table import Table
+
+    cols = {"state": ["a", "b", "c"], "visits": [3.0, 1.0, 2.0], "n": [1, 2, 3]}
+    for index, name in ((None, None), (["x", "y", "z"], "step")):
+        table = Table(cols, index=index, index_name=name)
+        frame = pd.DataFrame(cols, index=None if index is None else pd.Index(index, name=name))
+        pd.testing.assert_frame_equal(table.to_pandas(), frame)
+        assert table.to_records() == frame.to_dict(orient="records")
+        assert table.to_index_dict() == frame.to_dict(orient="index")
+        assert list(table.itertuples(index=False)) == list(frame.itertuples(index=False))
+        printed = []
+        for obj in (table, frame):
+            buf = io.StringIO()
+            console = Console(file=buf, highlight=False, soft_wrap=True, width=60)
+            saved, output.console = output.console, lambda c=console: c
+            try:
+                output.print_frame("T", obj, max_rows=2, kinds={"visits": "count"})
+            finally:
+                output.console = saved
+            printed.append(buf.getvalue())
+        assert printed[0] == printed[1] and "more rows" in printed[0]

@@ -175,23 +175,24 @@ def emotion_summary(exp: xr.Dataset | None) -> tuple[dict | None, list]:
     """
     if exp is None or not exp.attrs.get("has_sentiment", 0):
         return None, []
-    import pandas as pd  # not before: a log without sentiment needs no pandas here
+    from journeymodel.io.table import Table  # tables without pandas (0.3-0.45 s, issue 20)
 
-    def rows(prefix, labels):
-        frame = pd.DataFrame({"mean": exp[f"{prefix}_mean"].values,
-                              "low": exp[f"{prefix}_low"].values,
-                              "high": exp[f"{prefix}_high"].values,
-                              "scored": exp[f"{prefix}_scored"].values},
-                             index=pd.Index([str(x) for x in labels]))
-        return frame[frame["scored"] > 0]
+    def rows(prefix, labels, name):
+        scored = np.asarray(exp[f"{prefix}_scored"].values)
+        keep = scored > 0
+        labels = np.asarray([str(x) for x in labels], dtype=object)
+        return Table({"mean": np.asarray(exp[f"{prefix}_mean"].values)[keep],
+                      "low": np.asarray(exp[f"{prefix}_low"].values)[keep],
+                      "high": np.asarray(exp[f"{prefix}_high"].values)[keep],
+                      "scored": scored[keep]}, index=labels[keep], index_name=name)
 
-    def as_json(frame):
+    def as_json(table):
         return {k: {c: (None if not np.isfinite(v) else float(v)) for c, v in row.items()}
-                for k, row in frame.to_dict(orient="index").items()}
+                for k, row in table.to_index_dict().items()}
 
-    tp = rows("tp", exp["channel"].values)
+    tp = rows("tp", exp["channel"].values, "touchpoint")
     pos = rows("pos", [f"{p}" if p < MAX_POSITION else f"{p}+" for p in
-                       exp["position"].values])
+                       exp["position"].values], "step")
     payload: dict = {
         "average": {"mean": exp.attrs["sentiment_mean"], "low": exp.attrs["sentiment_low"],
                     "high": exp.attrs["sentiment_high"]},
@@ -201,12 +202,9 @@ def emotion_summary(exp: xr.Dataset | None) -> tuple[dict | None, list]:
     ci = f"{exp.attrs['ci']:.0%}"
     tables = []
     if "stage_label" in exp.coords:
-        st = rows("stage", exp["stage_label"].values)
+        st = rows("stage", exp["stage_label"].values, "stage")
         payload["stages"] = as_json(st)
-        tables.append((f"Emotion curve: mean sentiment (-1..1) per stage, {ci} interval",
-                       st.rename_axis("stage")))
-    tables.append((f"Mean sentiment (-1..1) per touchpoint, {ci} interval",
-                   tp.rename_axis("touchpoint")))
-    tables.append((f"Sentiment along the journey (step), {ci} interval",
-                   pos.rename_axis("step")))
+        tables.append((f"Emotion curve: mean sentiment (-1..1) per stage, {ci} interval", st))
+    tables.append((f"Mean sentiment (-1..1) per touchpoint, {ci} interval", tp))
+    tables.append((f"Sentiment along the journey (step), {ci} interval", pos))
     return payload, tables

@@ -18,12 +18,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Table:
-    """Named columns of equal length, in order, with a plain 0..n-1 row numbering.
+    """Named columns of equal length, in order, with a plain 0..n-1 row numbering or a row
+    label per row (``index``, printed as a first column headed ``index_name``).
 
     Parameters
     ----------
     columns : dict of str to array-like
         Each column's values; text columns are kept as object arrays (as pandas keeps them).
+    index : array-like, optional
+        A label per row (a DataFrame's index).
+    index_name : str, optional
 
     Examples
     --------
@@ -33,9 +37,14 @@ class Table:
 'visits': 1.0}])
     """
 
-    def __init__(self, columns: dict[str, Any]) -> None:
+    def __init__(self, columns: dict[str, Any], index: Any = None,
+                 index_name: str | None = None) -> None:
         self._columns = {str(k): _array(v) for k, v in columns.items()}
+        self.index = None if index is None else _array(index)
+        self.index_name = index_name
         lengths = {len(v) for v in self._columns.values()}
+        if self.index is not None:
+            lengths.add(len(self.index))
         if len(lengths) > 1:
             raise ValueError(f"columns of different lengths: {sorted(lengths)}")
         self._length = lengths.pop() if lengths else 0
@@ -53,7 +62,8 @@ class Table:
 
     def take(self, rows: np.ndarray) -> Table:
         """The rows at the positions ``rows``, numbered 0.. again."""
-        return Table({k: v[rows] for k, v in self._columns.items()})
+        return Table({k: v[rows] for k, v in self._columns.items()},
+                     None if self.index is None else self.index[rows], self.index_name)
 
     def head(self, n: int = 5) -> Table:
         return self.take(np.arange(min(n, self._length)))
@@ -64,12 +74,22 @@ class Table:
         values = [self._columns[k].tolist() for k in names]
         return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
+    def to_index_dict(self) -> dict[Any, dict[str, Any]]:
+        """``{row label: {column: value}}`` with plain Python values
+        (``DataFrame.to_dict("index")``; the labels must be distinct)."""
+        labels = self.index.tolist() if self.index is not None else list(range(len(self)))
+        if len(set(labels)) != len(labels):
+            raise ValueError("the row labels must be distinct")
+        return dict(zip(labels, self.to_records(), strict=True))
+
     def to_pandas(self) -> pd.DataFrame:
-        """The same table as a pandas DataFrame (a RangeIndex, the same dtypes)."""
+        """The same table as a pandas DataFrame (the same dtypes; a RangeIndex, or the row
+        labels as its index)."""
         if self._frame is None:
             import pandas as pd
 
-            self._frame = pd.DataFrame(dict(self._columns))
+            index = None if self.index is None else pd.Index(self.index, name=self.index_name)
+            self._frame = pd.DataFrame(dict(self._columns), index=index)
         return self._frame
 
     def __getattr__(self, name: str) -> Any:
