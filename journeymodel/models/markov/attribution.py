@@ -323,7 +323,7 @@ def _draw_shares(chain, n_draws, seed, conv_col, weights, removed, total):
     are the same whatever the batch size and the number of threads."""
     pool = thread_pool()
     streams = draw_streams(seed, n_draws)
-    conc, n = _rows_to_draw(chain), chain.n
+    conc, n = chain.csr, chain.n
     precond = mean_preconditioner(conc, n, chain.p_data, conv_col, weights, removed)
     workers = pool_threads()
     per = min(draws_per_batch(conc.nnz, n, removed.shape[0]), -(-n_draws // workers))
@@ -347,19 +347,6 @@ def _draw_shares(chain, n_draws, seed, conv_col, weights, removed, total):
     if len(parts) == 1:
         return parts[0]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
-def _rows_to_draw(chain):
-    """The chain's rows as :func:`~journeymodel.models.markov.chain.draw_rows` takes them:
-    its numpy CSR (no scipy), unless a row's concentrations are all below 1. Only then can a
-    row's gamma variates all underflow to 0 (for shape ``a`` each does with probability about
-    ``exp(-744 a)``), and draw_rows's fallback for such rows reads ``conc.sum(axis=1)``, which
-    only the scipy matrix has (until it reads ``Csr.row_sums``)."""
-    csr = chain.csr
-    full = np.flatnonzero(np.diff(csr.indptr))
-    if len(full) and np.maximum.reduceat(csr.data, csr.indptr[full]).min() < 1.0:
-        return chain.conc
-    return csr
 
 
 def _shares(vals: np.ndarray, total: float, j: int, keep_draws: bool = False):

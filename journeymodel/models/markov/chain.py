@@ -382,6 +382,12 @@ def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.nda
     ndarray, shape (n_draws, n_sets, m)
     """
     qr, qc, qd, rhs = _transient_split(conc, n, data, rhs_cols, rhs_weight)
+    if data.shape[0] == 1 and _DENSE_MAX < n <= _DENSE_SOLVE_MAX:
+        # a point estimate of a mid-sized chain (order 3: 1,111 states): one dense inverse on
+        # one thread and the scenarios by Schur complements, without importing scipy's sparse
+        # solvers (0.25-0.3 s; issue 20)
+        with one_blas_thread():
+            return _dense_start(n, qr, qc, qd, rhs, removed, start)
     if n <= _DENSE_MAX:
         if data.shape[0] < _PRECOND_MIN_DRAWS:  # a point estimate: nothing to batch
             return _dense_start(n, qr, qc, qd, rhs, removed, start)
@@ -709,10 +715,12 @@ def adjoint_vectors(conc: sp.csr_matrix, n: int, mean: np.ndarray, conv_col: int
     -------
     u, v : ndarray, shape (n_sets, n) each
     """
-    import scipy.sparse as sp
-
     rows = np.repeat(np.arange(n), np.diff(conc.indptr))
     cols = conc.indices
+    if _DENSE_MAX < n <= _DENSE_SOLVE_MAX:  # small chains: each scenario solved below
+        return _dense_adjoint(n, rows, cols, mean, conv_col, removed, start)
+    import scipy.sparse as sp
+
     q = cols < n
     Q = sp.csr_matrix((mean[q], (rows[q], cols[q])), shape=(n, n))
     r = np.bincount(rows[cols == conv_col], weights=mean[cols == conv_col], minlength=n)
@@ -731,6 +739,38 @@ def adjoint_vectors(conc: sp.csr_matrix, n: int, mean: np.ndarray, conv_col: int
             u[s, keep] = np.linalg.solve(Ak.T, e)
         else:
             v[s, keep], u[s, keep] = _sparse_pair(A[keep][:, keep], r[keep], e, n)
+    return u, v
+
+
+def _dense_adjoint(n, rows, cols, mean, conv_col, removed, start):
+    """:func:`adjoint_vectors` from one dense inverse ``B = (I - Q)^-1`` (one thread): a
+    scenario keeping states ``K`` and removing ``R`` has
+    ``(A_KK)^-1 = B_KK - B_KR B_RR^-1 B_RK``, so ``v_K = B_KK r_K - B_KR B_RR^-1 B_RK r_K`` and
+    ``u_K = B[start, K] - B[start, R] B_RR^-1 B_RK``: per scenario one solve of the removed
+    states' size instead of two of the kept states' (order 3: 0.1 s in all against 0.3 s to
+    import scipy's sparse solvers and 0.1 s for their LUs)."""
+    q = cols < n
+    A = np.zeros((n, n))
+    A[rows[q], cols[q]] -= mean[q]
+    A[np.arange(n), np.arange(n)] += 1.0
+    conv = cols == conv_col
+    r = np.bincount(rows[conv], weights=mean[conv], minlength=n)
+    S = removed.shape[0]
+    u, v = np.zeros((S, n)), np.zeros((S, n))
+    with one_blas_thread():
+        B = np.linalg.inv(A)
+        x = B @ r
+        for s in range(S):  # loop over scenarios only; each step is vectorised
+            if removed[s, start]:
+                continue
+            R, K = np.flatnonzero(removed[s]), np.flatnonzero(~removed[s])
+            if len(R) == 0:
+                u[s], v[s] = B[start], x
+                continue
+            Brk, Brr = B[np.ix_(R, K)], B[np.ix_(R, R)]
+            z = np.linalg.solve(Brr, Brk @ r[K])
+            v[s, K] = B[np.ix_(K, K)] @ r[K] - B[np.ix_(K, R)] @ z
+            u[s, K] = B[start, K] - np.linalg.solve(Brr.T, B[start, R]) @ Brk
     return u, v
 
 
