@@ -122,6 +122,27 @@ def test_console_script_exit_code(tmp_path, events_csv):
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
 
 
+def test_console_script_ends_with_its_outputs_complete(tmp_path, events_csv):
+    """The entry point ends the process without the interpreter's teardown (cli.app._exit_now):
+    what it printed to a pipe and the files it wrote are whole, the exit code is kept, and
+    atexit handlers still run."""
+    model = tmp_path / "m.nc"
+    fit = subprocess.run([sys.executable, "-m", "journeymodel", "fit", "markov", str(events_csv),
+                          "-o", str(model), "--json"], capture_output=True, text=True)
+    assert fit.returncode == 0, fit.stderr
+    assert json.loads(fit.stdout)["order"] == 1  # the whole JSON reached the pipe
+    out = subprocess.run([sys.executable, "-m", "journeymodel", "attribute", str(model),
+                          "--json", "--draws", "0"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert set(json.loads(out.stdout)["channels"]) == {"web", "email", "call"}
+    code = ("import atexit, sys; atexit.register(lambda: print('atexit ran')); "
+            "from journeymodel.cli.app import main; sys.argv = ['journeymodel', 'inspect', "
+            f"{str(tmp_path / 'none.nc')!r}]; main()")
+    ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert ended.returncode == 2
+    assert ended.stdout == "atexit ran\n" and ended.stderr.startswith("error: ")
+
+
 @pytest.mark.parametrize("command", ["conversion", "churn"])
 @pytest.mark.parametrize("option, value, match", [
     ("--draws", "0", r"--draws must be a whole number >= 1 \(got 0\)"),
