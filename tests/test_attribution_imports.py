@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from journeymodel.data.datasets import make_demo_data
@@ -53,3 +54,48 @@ def test_predict_imports_no_scipy(model_file):
     path, folder = model_file
     assert "scipy.sparse" not in imported_after(
         ["predict", str(path), str(folder / "events.parquet"), "--json"])
+
+
+def test_attribute_table_imports_no_pandas(model_file):
+    """The table people read (no --json) is printed from numpy columns (io.table.Table)."""
+    path, _ = model_file
+    assert imported_after(["attribute", str(path)]) == []
+
+
+def _pandas_attribute_frame(a, method: str, pct: int):
+    """The attribution table as attribute() made it with pandas before issue 20: the
+    reference the Table must equal."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"channel": list(a.channels), "removal_effect": a.removal_effect,
+                          "conversions": a.conversions, f"low_{pct}": a.conversions_low,
+                          f"high_{pct}": a.conversions_high,
+                          "share": a.conversions / max(a.total_conversions, 1e-300),
+                          "value": a.value})
+    if method != "removal":
+        frame = frame.drop(columns="removal_effect")
+    if not np.isfinite(a.conversions_low).any():
+        frame = frame.drop(columns=[f"low_{pct}", f"high_{pct}"])
+    return frame.sort_values("conversions", ascending=False, kind="stable").reset_index(
+        drop=True)
+
+
+@pytest.mark.parametrize("method, draws", [("removal", 0), ("removal", 30), ("first", 0),
+                                           ("last", 0), ("linear", 0)])
+def test_attribute_table_equals_the_pandas_one(method, draws):
+    """Same columns, values, dtypes and row order (ties: c2 and c3 convert 0.4 each in the
+    textbook case and stay in channel order) as the DataFrame attribute() used to build."""
+    import pandas as pd
+
+    from journeymodel.data.journeys import journeys_from_codes
+
+    js = journeys_from_codes((["c1", "c2", "c3"], ["c1"], ["c2", "c3"], ["c4"]),
+                             ("conversion", "dropoff", "dropoff", "dropoff"))
+    m = MarkovJourneyModel().fit(js)
+    res = m.attribute(method, n_draws=draws, ci=0.9)
+    a = m.attribution(method, n_draws=draws, ci=0.9)
+    expected = _pandas_attribute_frame(a, method, 90)
+    pd.testing.assert_frame_equal(res.frame.to_pandas(), expected)
+    assert res.tables[0][1] is res.frame
+    if method == "removal":
+        assert list(expected["channel"][:3]) == ["c2", "c3", "c1"]  # the tie in channel order
