@@ -55,12 +55,11 @@ def main() -> None:
             (JourneyModel, "save", "save"),
             (output, "print_fit_result", "print")):
         _timed(owner, name, label)
-    sys.argv = ["journeymodel", "fit", "markov", *sys.argv[1:]]
-    try:
-        cli_main()
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise
+    # main([...]) returns its exit code; with no argument it would end the process itself
+    # (os._exit after the command, the console script's way) before the phases are printed
+    code = cli_main(["fit", "markov", *sys.argv[1:]])
+    if code:
+        raise SystemExit(code)
     total = time.perf_counter() - T0
     PHASES["rest"] = total - sum(PHASES.values())
     PHASES["total"] = total
