@@ -312,15 +312,25 @@ def _width_ok(edges: np.ndarray) -> np.ndarray:
 def smooth(counts: np.ndarray, ok: np.ndarray, bandwidth: float = BANDWIDTH) -> np.ndarray:
     """Counts (..., n_bins) smoothed along bins by a Gaussian kernel, kept on bins ``ok``
     (mass leaking onto other bins is put back by renormalising each kernel column)."""
-    B = counts.shape[-1]
-    if bandwidth <= 0:
+    kernel = smoothing_kernel(ok, bandwidth)
+    if kernel is None:
         return counts * ok
+    with one_blas_thread():  # the same bits on any number of cores; no thread hand-offs
+        return counts @ kernel
+
+
+def smoothing_kernel(ok: np.ndarray, bandwidth: float = BANDWIDTH) -> np.ndarray | None:
+    """The transposed kernel matrix of :func:`smooth` (``counts @ kernel`` smooths), or None
+    when ``bandwidth <= 0`` (no smoothing). Made once per fit: the EM of :func:`fit_holding`
+    smooths at every step with the same bins."""
+    if bandwidth <= 0:
+        return None
+    B = len(ok)
     d = np.arange(B)[:, None] - np.arange(B)[None, :]
     K = np.exp(-0.5 * (d / bandwidth) ** 2) * ok[:, None] * ok[None, :]
     col = K.sum(axis=0)
     K = np.divide(K, col, out=np.zeros_like(K), where=col > 0)
-    with one_blas_thread():  # the same bits on any number of cores; no thread hand-offs
-        return counts @ K.T
+    return K.T
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -328,9 +338,10 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return np.divide(x, s, out=np.zeros_like(x), where=s > 0)
 
 
-def _hierarchy(pair_src, pair_counts, T, ok, bandwidth, shrink):
-    """pmfs (global, per touchpoint, per pair), each shrunk towards its parent."""
-    sm = smooth(pair_counts, ok, bandwidth)
+def _hierarchy(pair_src, pair_counts, T, ok, kernel, shrink):
+    """pmfs (global, per touchpoint, per pair), each shrunk towards its parent (``kernel``:
+    :func:`smoothing_kernel`'s; the caller runs BLAS on one thread)."""
+    sm = pair_counts * ok if kernel is None else pair_counts @ kernel
     glob = _normalise(sm.sum(axis=0))
     if not glob.any():  # no holding time at all: log-uniform over the supported bins
         glob = _normalise(ok.astype(float))
@@ -671,21 +682,25 @@ def fit_holding(stats: HoldingStats, *, bandwidth: float = BANDWIDTH,
     extra = np.zeros_like(table)
     drop_extra = np.zeros(T)
     cens = stats.censored * 1.0
-    for _ in range(_EM_MAX):  # EM over censored last events (a few dozen steps)
+    kernel = smoothing_kernel(ok, bandwidth)
+    # one BLAS thread for the whole EM (the same bits on any number of cores), entered once:
+    # each entry walks threadpoolctl's libraries
+    with one_blas_thread():
+        for _ in range(_EM_MAX):  # EM over censored last events (a few dozen steps)
+            full = table + extra
+            _, _, pmf = _hierarchy(psrc, full, T, ok, kernel, shrink)
+            n_pair = full.sum(axis=1)
+            tot = np.bincount(psrc, weights=n_pair, minlength=T) + stats.dropoff + drop_extra
+            q = np.divide(n_pair, tot[psrc], out=np.zeros_like(n_pair), where=tot[psrc] > 0)
+            qd = np.divide(stats.dropoff + drop_extra, tot, out=np.zeros(T), where=tot > 0)
+            new_extra, new_drop = _allocate(cens, psrc, pmf, q, qd, T)
+            change = max(np.abs(new_extra - extra).max(initial=0.0),
+                         np.abs(new_drop - drop_extra).max(initial=0.0))
+            extra, drop_extra = new_extra, new_drop
+            if change <= _EM_TOL * max(cens.sum(), 1.0):
+                break
         full = table + extra
-        _, _, pmf = _hierarchy(psrc, full, T, ok, bandwidth, shrink)
-        n_pair = full.sum(axis=1)
-        tot = np.bincount(psrc, weights=n_pair, minlength=T) + stats.dropoff + drop_extra
-        q = np.divide(n_pair, tot[psrc], out=np.zeros_like(n_pair), where=tot[psrc] > 0)
-        qd = np.divide(stats.dropoff + drop_extra, tot, out=np.zeros(T), where=tot > 0)
-        new_extra, new_drop = _allocate(cens, psrc, pmf, q, qd, T)
-        change = max(np.abs(new_extra - extra).max(initial=0.0),
-                     np.abs(new_drop - drop_extra).max(initial=0.0))
-        extra, drop_extra = new_extra, new_drop
-        if change <= _EM_TOL * max(cens.sum(), 1.0):
-            break
-    full = table + extra
-    glob, states, pairs = _hierarchy(psrc, full, T, ok, bandwidth, shrink)
+        glob, states, pairs = _hierarchy(psrc, full, T, ok, kernel, shrink)
     n_pair = full.sum(axis=1)
     tot = np.bincount(psrc, weights=n_pair, minlength=T) + stats.dropoff + drop_extra
     q = np.divide(n_pair, tot[psrc], out=np.zeros_like(n_pair), where=tot[psrc] > 0)
