@@ -39,6 +39,11 @@ CENSORED_HANDLING = MARKOV_CENSORED
 _TOL = 1e-10
 _MAX_ITER = 2000
 _DROPOFF = -2
+#: The dense EM block is used while it holds at most this many times the entries, and from
+#: this many entries on (below, its Python loops over pair and cell ranks cost more than the
+#: flat step's passes: at 1,000 customers 2x slower).
+_DENSE_PAD = 2.5
+_DENSE_MIN = 20_000
 
 
 def bin_middles(edges: np.ndarray) -> np.ndarray:
@@ -130,26 +135,8 @@ def _em(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, start_extra, accelerate=
     that moves the map more than the plain steps did is replaced by the plain steps' point.
     """
     scale = _TOL * max(cc.sum(), 1.0)
-    cc_ent = cc[ent_cell]  # gathered once: every step uses the same values
-    n_per = np.bincount(ent_cell, minlength=len(cc))  # entries of each cell (contiguous)
-    buf = np.empty(len(ent_pair))  # the entries' buffer, reused by every step
-
-    def step(extra):
-        tot = pn + extra
-        rowsum = np.bincount(prow, weights=tot, minlength=n_rows)[prow]
-        p = np.divide(tot, rowsum, out=np.zeros_like(tot), where=rowsum > 0)
-        num = np.take(p, ent_pair, out=buf)
-        num *= surv
-        Z = np.bincount(ent_cell, weights=num, minlength=len(cc))
-        if not (Z > 0).all():
-            if np.isnan(Z).any():
-                return _plain_step(p, num, Z, ent_cell, ent_pair, cc_ent, len(pn))
-            Z[Z <= 0] = 1.0  # a cell of Z = 0 has num = 0 everywhere: its share stays 0
-        # in place, whole arrays: the same operations (and bits) as share = num / Z, then
-        # cc * share, with 4 passes over the entries less (issue 20: 20% of the step)
-        num /= np.repeat(Z, n_per)
-        num *= cc_ent
-        return np.bincount(ent_pair, weights=num, minlength=len(pn))
+    flat = _flat_step(pn, prow, n_rows, ent_cell, ent_pair, surv, cc)
+    step = _dense_step(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, flat) or flat
 
     # the plain EM starts from zero expected counts, its first step from start_extra
     x, steps = step(start_extra), 1
@@ -182,6 +169,88 @@ def _em(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, start_extra, accelerate=
         else:
             x, fallback, basis = np.where(plain, f2, x_new), f2, res2
     return x, steps
+
+
+def _flat_step(pn, prow, n_rows, ent_cell, ent_pair, surv, cc):
+    """The EM map on the entries as they come (one per cell and pair of its state)."""
+    cc_ent = cc[ent_cell]  # gathered once: every step uses the same values
+    n_per = np.bincount(ent_cell, minlength=len(cc))  # entries of each cell (contiguous)
+    buf = np.empty(len(ent_pair))  # the entries' buffer, reused by every step
+
+    def step(extra):
+        tot = pn + extra
+        rowsum = np.bincount(prow, weights=tot, minlength=n_rows)[prow]
+        p = np.divide(tot, rowsum, out=np.zeros_like(tot), where=rowsum > 0)
+        num = np.take(p, ent_pair, out=buf)
+        num *= surv
+        Z = np.bincount(ent_cell, weights=num, minlength=len(cc))
+        if not (Z > 0).all():
+            if np.isnan(Z).any():
+                return _plain_step(p, num, Z, ent_cell, ent_pair, cc_ent, len(pn))
+            Z[Z <= 0] = 1.0  # a cell of Z = 0 has num = 0 everywhere: its share stays 0
+        # in place, whole arrays: the same operations (and bits) as share = num / Z, then
+        # cc * share, with 4 passes over the entries less (issue 20: 20% of the step)
+        num /= np.repeat(Z, n_per)
+        num *= cc_ent
+        return np.bincount(ent_pair, weights=num, minlength=len(pn))
+
+    return step
+
+
+def _dense_step(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, flat):
+    """The EM map of :func:`_flat_step` on a dense (pair slot, cell rank, state) block, or None
+    where padding would make it more than :data:`_DENSE_PAD` times the entries, or where there
+    are fewer than :data:`_DENSE_MIN` entries.
+
+    A state's cells and pairs meet no other state's, so the entries fill a block indexed by
+    the pair's rank among its state's pairs, the cell's rank among its state's cells (in cell
+    order) and the state; empty places hold zeros. The sums are made as the flat step's
+    ``bincount`` makes them, one term after the other in the same order (over pairs for a
+    cell's total, over cells for a pair's expected count; a zero added at the end changes
+    nothing), so the result is the same bits, without the gathers and scattered sums over the
+    entries (issue 20: at order 3 on 100k customers, 1.7x faster a step). Cells whose total is
+    NaN take the flat step's way.
+    """
+    P, C = len(pn), len(cc)
+    n_per = np.bincount(ent_cell, minlength=C)
+    if len(ent_pair) < _DENSE_MIN or not (n_per > 0).all():
+        return None
+    first = np.searchsorted(prow, np.arange(n_rows))
+    slot = np.arange(P) - first[prow]  # the pair's rank among its state's pairs
+    crow = prow[ent_pair[np.cumsum(n_per) - n_per]]  # each cell's state
+    ncell = np.bincount(crow, minlength=n_rows)
+    J, K = int(slot.max()) + 1, int(ncell.max())
+    if J * K * n_rows > _DENSE_PAD * len(ent_pair):
+        return None
+    by_state = np.argsort(crow, kind="stable")
+    rank = np.empty(C, np.int64)  # the cell's rank among its state's cells
+    rank[by_state] = np.arange(C) - (np.cumsum(ncell) - ncell)[crow[by_state]]
+    S = np.zeros((J, K, n_rows))
+    S[slot[ent_pair], rank[ent_cell], crow[ent_cell]] = surv
+    weight = np.zeros((K, n_rows))
+    weight[rank, crow] = cc
+
+    def step(extra):
+        tot = pn + extra
+        rowsum = np.bincount(prow, weights=tot, minlength=n_rows)[prow]
+        p = np.divide(tot, rowsum, out=np.zeros_like(tot), where=rowsum > 0)
+        p_block = np.zeros((J, n_rows))
+        p_block[slot, prow] = p
+        num = S * p_block[:, None, :]
+        Z = num[0].copy()
+        for j in range(1, J):  # a cell's total over its pairs, in pair order
+            Z += num[j]
+        if np.isnan(Z).any():
+            return flat(extra)
+        Z[Z <= 0] = 1.0  # empty places and cells of Z = 0: num = 0 there, the share stays 0
+        num /= Z
+        num *= weight
+        out = num[:, 0, :].copy()
+        for k in range(1, K):  # a pair's expected count over its state's cells, in cell order
+            out += num[:, k, :]
+        return out[slot, prow]
+
+    return step
 
 
 def _plain_step(p, num, Z, ent_cell, ent_pair, cc_ent, n_pairs) -> np.ndarray:
