@@ -27,13 +27,13 @@ import numpy as np
 from journeymodel.blas import one_blas_thread
 from journeymodel.errors import OptionError
 from journeymodel.models.markov.chain import (
-    STREAM_DRAWS,
     adjoint_vectors,
     draw_rows,
     draw_streams,
     mean_preconditioner,
     pool_threads,
     start_values,
+    stream_draws,
     thread_pool,
 )
 
@@ -315,35 +315,34 @@ def _share_jacobian(p: np.ndarray, total: float):
 def _draw_shares(chain, n_draws, seed, conv_col, weights, removed, total):
     """Removal effects and conversion shares of ``n_draws`` posterior draws, (D, C) each.
 
-    Drawn batch by batch (bounded memory: at most one batch per thread at a time, see
-    :func:`draws_per_batch`) in the calling thread, each batch's gammas on the pool's threads,
-    and solved on the pool's threads while the next batch is drawn. Every block of
-    :data:`~journeymodel.models.markov.chain.STREAM_DRAWS` draws has its own random stream
-    and the iteration's preconditioners come from the posterior mean, so each draw's values
-    are the same whatever the batch size and the number of threads."""
-    pool = thread_pool()
-    streams = draw_streams(seed, n_draws)
+    The draws come in blocks of :func:`~journeymodel.models.markov.chain.stream_draws`, each
+    block from a random stream of its own, and are drawn and solved in batches of whole
+    blocks, one batch per task on the pool's threads (at most one batch per thread in memory,
+    see :func:`draws_per_batch`; in the calling thread when there is one batch or one thread).
+    The iteration's preconditioners come from the posterior mean, so each draw's values are
+    the same whatever the batch size and the number of threads."""
     conc, n = chain.csr, chain.n
+    per_stream = stream_draws(conc.nnz)
+    streams = draw_streams(seed, n_draws, per_stream)
     precond = mean_preconditioner(conc, n, chain.p_data, conv_col, weights, removed)
     workers = pool_threads()
-    per = min(draws_per_batch(conc.nnz, n, removed.shape[0]), -(-n_draws // workers))
-    per = max(STREAM_DRAWS, per - per % STREAM_DRAWS)  # batches of whole streams
+    # streams per batch: within the memory of a batch, and a batch per thread where they fit
+    per = max(1, min(draws_per_batch(conc.nnz, n, removed.shape[0]) // per_stream,
+                     -(-len(streams) // workers)))
+    starts = range(0, len(streams), per)
 
-    def solve(data):
+    def batch(s0: int):
+        d0 = s0 * per_stream
+        data = draw_rows(conc, min(per * per_stream, n_draws - d0), streams[s0:s0 + per])
         dvals = start_values(conc, n, data, conv_col, weights, removed, precond=precond)
+        del data
         return _shares(dvals, total, 0, keep_draws=True)
 
-    futures = []
     with one_blas_thread():  # batches in parallel, each single-threaded (see one_blas_thread)
-        for d0 in range(0, n_draws, per):
-            if len(futures) > workers:  # bounded memory: wait for the oldest batch in flight
-                futures[len(futures) - workers - 1].result()
-            count = min(per, n_draws - d0)
-            data = draw_rows(conc, count, streams[d0 // STREAM_DRAWS:
-                                                 -(-(d0 + count) // STREAM_DRAWS)])
-            futures.append(pool.submit(solve, data))
-            del data
-        parts = [f.result() for f in futures]
+        if len(starts) == 1 or workers == 1:
+            parts = [batch(s0) for s0 in starts]
+        else:  # tasks make their batch's draws when they start: at most one per thread
+            parts = list(thread_pool().map(batch, starts))
     if len(parts) == 1:
         return parts[0]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
