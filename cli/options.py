@@ -257,6 +257,16 @@ def fit_cli(model, events: str | Path, read, **fit_kw):
     return fit_scaled(model, events, read, engine=engine, show_progress=True, **fit_kw)
 
 
+def fit_attribution_cli(model, events: str | Path, read):
+    """:func:`fit_cli` for a model only asked to attribute (``attribute EVENTS``): in this
+    process ``model.fit_attribution(journeys)``, which leaves out what attribution does not
+    read (the experience statistics, the chain's analytics: issue 20); on Dask the whole fit
+    (statistics summed over partitions). The same attribution either way."""
+    if _ENGINE.get() is None:
+        return model.fit_attribution(load_journeys_cli(events, read))
+    return fit_cli(model, events, read)
+
+
 def load_model_cli(path: Path):
     from journeymodel.io.persist import load_model
 

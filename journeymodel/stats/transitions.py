@@ -590,7 +590,9 @@ class MarkovStats(Additive):
         The time axis of the journeys (``datetime``, ``period`` or ``none``).
     observed_until : float
         End of observation (NaN without times).
-    experience : ExperienceStats
+    experience : ExperienceStats or None
+        None when not counted (``transition_stats(..., experience=False)``, for a fit that
+        only attributes; a sum has one where both parts have).
     censored : CensoredStates or None
         Last states of in-flight journeys by elapsed time (None: not counted).
     holding : HoldingStats or None
@@ -619,7 +621,7 @@ class MarkovStats(Additive):
     n_journeys: int
     time_kind: str
     observed_until: float
-    experience: ExperienceStats
+    experience: ExperienceStats | None
     censored: CensoredStates | None = None
     holding: HoldingStats | None = None
 
@@ -648,7 +650,7 @@ class MarkovStats(Additive):
             self.conversions + other.conversions, self.value + other.value,
             self.outcomes + other.outcomes, self.n_journeys + other.n_journeys,
             self.time_kind, float(np.fmax(self.observed_until, other.observed_until)),
-            self.experience + other.experience, _plus(self.censored, other.censored),
+            _plus(self.experience, other.experience), _plus(self.censored, other.censored),
             _plus(self.holding, other.holding))
 
 
@@ -675,7 +677,7 @@ class MarkovStats(Additive):
                     other.start_min, other.start_max, other.n_journeys, other.time_kind)
                 and np.array_equal(self.observed_until, other.observed_until, equal_nan=True)
                 and np.allclose(scalars[0], scalars[1], rtol=rtol)
-                and self.experience.equals(other.experience, rtol)
+                and _equal(self.experience, other.experience, rtol)
                 and _equal(self.censored, other.censored, rtol)
                 and _equal(self.holding, other.holding, rtol))
 
@@ -691,8 +693,11 @@ def _equal(a, b, rtol: float) -> bool:
 
 
 def transition_stats(journeys: JourneySet, order: int, collapse: bool = True,
-                     chunk_events: int = 1_000_000) -> MarkovStats:
+                     chunk_events: int = 1_000_000, *, experience: bool = True) -> MarkovStats:
     """The :class:`MarkovStats` of ``journeys`` at window length ``order``.
+
+    ``experience=False`` leaves the experience statistic out (None): what
+    :meth:`~journeymodel.models.markov.model.MarkovJourneyModel.fit_attribution` needs not.
 
     Transitions are counted in chunks of about ``chunk_events`` events
     (:func:`count_transitions_chunked`); the rest reads the journeys whole.
@@ -711,6 +716,6 @@ def transition_stats(journeys: JourneySet, order: int, collapse: bool = True,
                              minlength=len(OUTCOMES)).astype(np.float64),
         n_journeys=journeys.n_journeys, time_kind=journeys.time_kind,
         observed_until=float(journeys.observed_until),
-        experience=experience_stats(journeys),
+        experience=experience_stats(journeys) if experience else None,
         censored=censored_states(journeys, order, collapse),
         holding=None if journeys.time_kind == "none" else holding_stats(journeys))

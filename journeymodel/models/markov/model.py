@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 
 from journeymodel.choices import ATTRIBUTION_METHODS
-from journeymodel.errors import InputError, ModelFileError, OptionError
+from journeymodel.errors import InputError, ModelFileError, NotFittedError, OptionError
 from journeymodel.io.h5tree import H5Group, as_dataset
 from journeymodel.models.base import JourneyMeta, JourneyModel, Result
 from journeymodel.models.markov import attribution as attr
@@ -161,6 +161,37 @@ class MarkovJourneyModel(JourneyModel):
         self._remember(journeys)
         return self
 
+    def fit_attribution(self, journeys: JourneySet) -> Self:
+        """Fit what :meth:`attribution` reads and no more (``journeymodel attribute EVENTS``,
+        which writes no model file; issue 20).
+
+        The chain with the censored journeys' correction, the totals, the heuristics and the
+        states' conversion values are made as :meth:`fit` makes them (the same attribution, bit
+        for bit); the experience statistics and the chain's analytics (P(conversion), expected
+        steps, dwell: a solve over every state) are left out. Such a model attributes; its
+        summary and model file need :meth:`fit` (they raise
+        :class:`~journeymodel.errors.NotFittedError`).
+
+        Raises
+        ------
+        OptionError, InputError
+            As :meth:`fit`.
+        """
+        from journeymodel.data.memory import reuse_freed_memory
+
+        self._check_params()
+        _check_events(journeys.n_events)
+        with reuse_freed_memory():
+            order, table = self._chosen_order(journeys)
+            self._fit_chain(transition_stats(journeys, order, self.collapse_repeats,
+                                             experience=False))
+        self._experience, self._experience_stats = None, None
+        self.conversion_value_ = self._conversion_values()
+        self.order_table_ = table
+        self._remember(journeys)
+        self._attribution_only = True
+        return self
+
     def stats_of(self, journeys: JourneySet) -> MarkovStats:
         """The statistics this model is fitted from (:func:`~journeymodel.stats.transitions.
         transition_stats` at this model's order and repeat handling; ``order="auto"`` chooses
@@ -195,6 +226,16 @@ class MarkovJourneyModel(JourneyModel):
         InputError
             No journey has a touchpoint, or no journey has ended.
         """
+        self._fit_chain(stats)
+        # the labelled experience dataset (xarray, scipy) is built when first asked for
+        self._experience, self._experience_stats = None, stats.experience
+        self._analyse()
+        self._attribution_only = False
+        return self
+
+    def _fit_chain(self, stats: MarkovStats) -> None:
+        """:meth:`fit_stats` but the experience and the chain's analytics: the posterior chain
+        (with the censored correction), heuristics and totals (what attribution reads)."""
         self._check_params()
         counts = stats.transitions
         if (self.order not in ("auto", counts.order)
@@ -209,8 +250,6 @@ class MarkovJourneyModel(JourneyModel):
             raise InputError("no journey has ended (all are in flight); cannot estimate "
                              "conversion or drop-off")
         self._remember_stats(stats)
-        # the labelled experience dataset (xarray, scipy) is built when first asked for
-        self._experience, self._experience_stats = None, stats.experience
         self.order_table_ = None
         self.order_ = counts.order
         self.counts_ = counts
@@ -221,8 +260,6 @@ class MarkovJourneyModel(JourneyModel):
         self.heuristics_ = stats.heuristics
         self.total_conversions_ = stats.conversions
         self.total_value_ = stats.value
-        self._analyse()
-        return self
 
     def _fit_censoring(self, stats: MarkovStats) -> None:
         """Holding times and the censored journeys' expected transitions: two EM loops whose
@@ -263,14 +300,16 @@ class MarkovJourneyModel(JourneyModel):
         def number(x: float) -> float | int:
             return int(x) if float(x).is_integer() else float(x)
 
+        exp = stats.experience  # None from fit_attribution (then fit's _remember follows)
+
         self.ledger_ = Ledger(source="<statistics>", rows_read=stats.n_journeys,
                               rows_used=stats.n_journeys)
         self.journeys_ = JourneyMeta(
-            touchpoints=stats.touchpoints, personas=(), devices=stats.experience.devices,
+            touchpoints=stats.touchpoints, personas=(), devices=exp.devices if exp else (),
             time_kind=stats.time_kind,
             gap=None if stats.holding is None else stats.holding.gap,
             observed_until=stats.observed_until,
-            n_journeys=stats.n_journeys, n_events=stats.experience.n_events,
+            n_journeys=stats.n_journeys, n_events=exp.n_events if exp else 0,
             outcome_counts={name: number(c) for name, c in zip(OUTCOMES, stats.outcomes,
                                                                strict=True)})
 
@@ -289,19 +328,35 @@ class MarkovJourneyModel(JourneyModel):
         with np.errstate(invalid="ignore", divide="ignore"):
             dwell[idx] = counts.dwell_sum / counts.dwell_n
         self.mean_dwell_ = dwell
+        self.conversion_value_ = self._conversion_values()
+
+    def _conversion_values(self) -> np.ndarray:
+        """Mean conversion value of the conversions from each transient state (0: none)."""
+        chain, counts = self.chain_, self.counts_
         into = counts.to_key == -1
         ci = np.searchsorted(chain.keys, counts.from_key[into])
-        n_conv = np.bincount(ci, weights=counts.count[into], minlength=n)
-        v_conv = np.bincount(ci, weights=counts.value[into], minlength=n)
+        n_conv = np.bincount(ci, weights=counts.count[into], minlength=chain.n)
+        v_conv = np.bincount(ci, weights=counts.value[into], minlength=chain.n)
         with np.errstate(invalid="ignore", divide="ignore"):
-            self.conversion_value_ = np.where(n_conv > 0, v_conv / n_conv, 0.0)
+            return np.where(n_conv > 0, v_conv / n_conv, 0.0)
+
+    def _check_whole(self) -> None:
+        """Fitted, and not by :meth:`fit_attribution` alone (summary, model file, experience)."""
+        self._check_fitted()
+        if self._attribution_only:
+            raise NotFittedError(
+                f"this {type(self).__name__} was fitted for attribution only "
+                "(fit_attribution); call fit(journeys) for its summary, experience or file")
 
     _experience = None
     _experience_stats = None
+    _attribution_only = False
 
     @property
     def experience_(self) -> xr.Dataset | None:
         """Emotion curves and switch outcomes (None for a file saved before they existed)."""
+        if self._attribution_only:
+            self._check_whole()
         exp = self._experience_data()
         if exp is not None:  # numpy groups become xarray when first used here
             self._experience = as_dataset(exp)
@@ -485,7 +540,7 @@ class MarkovJourneyModel(JourneyModel):
         from journeymodel.io.formatting import money, number, probability
         from journeymodel.io.table import Table
 
-        self._check_fitted()
+        self._check_whole()
         labels = self.state_labels()
         visits = np.bincount(np.searchsorted(self.chain_.keys, self.counts_.from_key),
                              weights=self.counts_.count, minlength=self.chain_.n)
@@ -568,6 +623,7 @@ class MarkovJourneyModel(JourneyModel):
 
     def _root_arrays(self) -> tuple[dict, dict, dict]:
         """The root group as ``(data, coords, attrs)``, what ``xarray.Dataset`` takes."""
+        self._check_whole()
         from journeymodel.io.persist import to_attr
 
         chain, c = self.chain_, self.counts_
