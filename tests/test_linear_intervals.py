@@ -178,3 +178,90 @@ def test_cli_intervals_option(run_cli, tmp_path):
     assert code == 0 and json.loads(out)["intervals"] == "draws"
     code, out, err = run_cli("attribute", model, "--intervals", "magic")
     assert_one_error_line(code, err, "--intervals must be one of auto, draws, linear")
+
+
+@pytest.fixture(scope="module")
+def order3():
+    from journeymodel.data.datasets import make_demo_data
+    from journeymodel.data.journeys import load_journeys
+
+    model = MarkovJourneyModel(order=3).fit(load_journeys(make_demo_data(600, seed=2).events))
+    assert 250 < model.chain_.n <= 1500  # the mid-sized chains' dense inverse
+    return model
+
+
+def _dense_reference(chain, removed):
+    """Per removal set: expected visits from the start (u) and conversion probabilities (v)
+    of the kept states, by two dense solves of the reduced system each."""
+    n, csr, mean = chain.n, chain.csr, chain.p_data
+    rows, cols = csr.rows(), csr.indices
+    conv = n + chain.absorbing.index("conversion")
+    A = np.eye(n)
+    q = cols < n
+    np.add.at(A, (rows[q], cols[q]), -mean[q])
+    r = np.bincount(rows[cols == conv], weights=mean[cols == conv], minlength=n)
+    u, v = np.zeros(removed.shape), np.zeros(removed.shape)
+    for s, gone in enumerate(removed):  # loop over removal sets only
+        keep = np.flatnonzero(~gone)
+        if gone[0]:
+            continue  # no way out of a removed start
+        Ak = A[np.ix_(keep, keep)]
+        v[s, keep] = np.linalg.solve(Ak, r[keep])
+        u[s, keep] = np.linalg.solve(Ak.T, (keep == 0).astype(float))
+    return A, u, v
+
+
+def test_mean_inverse_and_the_adjoint_vectors_of_any_removal_sets(order3):
+    """The shared inverse (issue 20) is (I - Q)^-1; the adjoint vectors from it, or made
+    without it, match per-set dense solves, for nothing removed, the start removed, one
+    channel's states and random sets."""
+    from journeymodel.models.markov.chain import mean_inverse
+
+    chain = order3.chain_
+    n = chain.n
+    rng = np.random.default_rng(3)
+    removed = np.vstack([np.zeros(n, bool), np.eye(1, n, 0, dtype=bool),
+                         attr.channel_masks(order3.state_codes_,
+                                            len(order3.journeys_.touchpoints))[:1],
+                         rng.random((3, n)) < 0.3])
+    removed[3:, 0] = False
+    A, ref_u, ref_v = _dense_reference(chain, removed)
+    inverse = mean_inverse(chain.csr, n, chain.p_data)
+    np.testing.assert_allclose(inverse @ A, np.eye(n), atol=1e-9)
+    conv = n + chain.absorbing.index("conversion")
+    u, v = adjoint_vectors(chain.csr, n, chain.p_data, conv, removed, inverse=inverse)
+    u2, v2 = adjoint_vectors(chain.csr, n, chain.p_data, conv, removed)
+    np.testing.assert_array_equal(u, u2)
+    np.testing.assert_array_equal(v, v2)
+    np.testing.assert_allclose(u, ref_u, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(v, ref_v, rtol=1e-9, atol=1e-12)
+    assert not u[1].any() and not v[1].any()  # the start removed: nothing is reached
+
+
+def test_mean_inverse_only_where_both_solves_use_it(order3):
+    from journeymodel.models.markov.chain import mean_inverse
+
+    small = MarkovJourneyModel().fit(known_process(500)).chain_
+    assert mean_inverse(small.csr, small.n, small.p_data) is None
+    chain = order3.chain_
+    assert mean_inverse(chain.csr, chain.n, chain.p_data).shape == (chain.n, chain.n)
+
+
+def test_linear_intervals_from_the_shared_inverse_are_those_made_alone(order3):
+    """removal_attribution makes the inverse once for the point estimate and the intervals:
+    the same bits as the point estimate and linear_intervals each making their own."""
+    from journeymodel.models.markov.chain import start_values
+
+    chain, n = order3.chain_, order3.chain_.n
+    a = order3.attribution(n_draws=1, intervals="linear")
+    removed = np.vstack([np.zeros((1, n), bool),
+                         attr.channel_masks(order3.state_codes_, len(a.channels))])
+    conv = np.repeat(n + chain.absorbing.index("conversion"), 2)
+    weights = np.vstack([np.ones(n), order3.conversion_value_])  # as attribution solves
+    p = start_values(chain.csr, n, chain.p_data[None, :], conv, weights, removed)
+    (lo, hi), (clo, chi) = attr.linear_intervals(chain, removed, p[0, :, 0],
+                                                 a.total_conversions, 0.94)
+    np.testing.assert_array_equal(a.removal_effect, 1.0 - p[0, 1:, 0] / p[0, 0, 0])
+    for got, want in ((a.removal_effect_low, lo), (a.removal_effect_high, hi),
+                      (a.conversions_low, clo), (a.conversions_high, chi)):
+        np.testing.assert_array_equal(got, want)
