@@ -56,7 +56,7 @@ class Csr:
     --------
     >>> m = Csr.from_entries(np.array([1, 0, 1]), np.array([0, 2, 0]), np.array([1., 2., 3.]),
     ...                      (2, 3))
-    >>> m.toarray().tolist(), m.row_sums().tolist()
+    >>> m.columns(0, 3).tolist(), m.row_sums().tolist()
     ([[0.0, 0.0, 2.0], [4.0, 0.0, 0.0]], [2.0, 4.0])
     """
 
