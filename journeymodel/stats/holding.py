@@ -236,6 +236,36 @@ def _group(src, dst, bn, count, n_targets: int, n_bins: int):
             summed.astype(np.float64))
 
 
+def _group_parts(parts, edges, n_targets: int, n_bins: int):
+    """:func:`_group` of the parts' (source, next event, holding time, weight or None: 1)
+    concatenated, times that are not finite left out. Parts have distinct next events, so
+    over a small cell space each is counted on its own and added: the same sums, bit for bit
+    (a cell's terms all come from one part, in the same order), without concatenating and
+    filtering arrays of every event (unit weights: counts, exact as sums of ones)."""
+    space = (n_targets - 2) * n_targets * n_bins
+    if not 0 < space <= 1 << 24:
+        src = np.concatenate([np.asarray(p[0], np.int64) for p in parts])
+        dst = np.concatenate([np.asarray(p[1], np.int64) for p in parts])
+        dt = np.concatenate([p[2] for p in parts])
+        w = np.concatenate([np.ones(len(p[2])) if p[3] is None else p[3] for p in parts])
+        ok = np.isfinite(dt)
+        return _group(src[ok], dst[ok], bin_of(dt[ok], edges), w[ok], n_targets, n_bins)
+    summed = np.zeros(space)
+    present = np.zeros(space, np.int64)
+    for src, dst, dt, w in parts:
+        ok = np.isfinite(dt)
+        if not ok.all():
+            src, dst, dt = src[ok], dst[ok], dt[ok]
+            w = None if w is None else w[ok]
+        key = (src.astype(np.int64) * n_targets + dst) * n_bins + bin_of(dt, edges)
+        n = np.bincount(key, minlength=space)
+        present += n
+        summed += n if w is None else np.bincount(key, weights=w, minlength=space)
+    uk = np.flatnonzero(present)
+    return (uk // (n_targets * n_bins), (uk // n_bins) % n_targets, uk % n_bins,
+            summed[uk].astype(np.float64))
+
+
 def holding_stats(journeys: JourneySet) -> HoldingStats:
     """The :class:`HoldingStats` of ``journeys`` (vectorised over all events).
 
@@ -253,26 +283,23 @@ def holding_stats(journeys: JourneySet) -> HoldingStats:
     B = len(edges) - 1
     T = len(journeys.touchpoints)
     L = journeys.lengths
-    w_ev = np.repeat(journeys.weight, L)
+    unit = bool(np.all(journeys.weight == 1.0))  # then counts are the numbers of times
     has = np.flatnonzero(L > 0)
     last = journeys.offsets[1:][has] - 1
     nxt = np.ones(journeys.n_events, bool)  # the event has a next touchpoint in its journey
     nxt[last] = False
     i = np.flatnonzero(nxt)
-    src = [journeys.codes[i].astype(np.int64)]
-    dst = [journeys.codes[i + 1].astype(np.int64)]
-    dt = [journeys.times[i + 1] - journeys.times[i]]
-    w = [w_ev[i]]
+    # (source, next event, holding time, weight) of the moves to a next touchpoint, then of
+    # the conversion and churn rows that end journeys: parts with distinct next events
+    parts = [(journeys.codes[i], journeys.codes[i + 1], journeys.times[i + 1] - journeys.times[i],
+              None if unit else np.repeat(journeys.weight, L)[i])]
     out = journeys.outcome[has]
     for code, k in ((CONVERSION, T), (CHURN, T + 1)):
         sel = out == code
-        src.append(journeys.codes[last[sel]].astype(np.int64))
-        dst.append(np.full(int(sel.sum()), k, np.int64))
-        dt.append(journeys.end[has[sel]] - journeys.times[last[sel]])
-        w.append(journeys.weight[has[sel]])
-    src, dst, dt, w = (np.concatenate(x) for x in (src, dst, dt, w))
-    ok = np.isfinite(dt)
-    src, dst, bn, count = _group(src[ok], dst[ok], bin_of(dt[ok], edges), w[ok], T + 2, B)
+        parts.append((journeys.codes[last[sel]], np.full(int(sel.sum()), k, np.int64),
+                      journeys.end[has[sel]] - journeys.times[last[sel]],
+                      None if unit else journeys.weight[has[sel]]))
+    src, dst, bn, count = _group_parts(parts, edges, T + 2, B)
     drop = out == DROPOFF
     dropoff = np.bincount(journeys.codes[last[drop]], weights=journeys.weight[has[drop]],
                           minlength=T).astype(np.float64)
