@@ -573,7 +573,9 @@ def _dense_start(n, qr, qc, qd, rhs, removed, start, inverse=None):
             B = _inverses(n, lin, qd[d0:d0 + dd])
         x = B @ rhs[d0:d0 + dd]  # (dd, n, m)
         y = B[:, start, :]  # (dd, n)
-        for r in np.unique(size):  # scenarios grouped by how many states they remove
+        # scenarios grouped by how many states they remove (np.unique would import numpy.ma,
+        # 8 ms, in numpy 2.5)
+        for r in np.flatnonzero(np.bincount(size)):
             sc = np.flatnonzero(size == r)
             if r == 0:
                 out[d0:d0 + dd, sc] = x[:, None, start, :]
