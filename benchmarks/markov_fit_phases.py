@@ -64,6 +64,20 @@ def main() -> None:
     PHASES["rest"] = total - sum(PHASES.values())
     PHASES["total"] = total
     print(json.dumps(PHASES), file=sys.stderr)
+    _end_as_the_console_script(code)
+
+
+def _end_as_the_console_script(code: int) -> None:
+    """End the process as the console script does (``journeymodel.cli.app.main()``): streams
+    flushed, ``atexit`` handlers run, then ``os._exit`` without the interpreter's teardown, so
+    that start+exit measures what a user waits for."""
+    import atexit
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
 
 
 if __name__ == "__main__":
