@@ -365,15 +365,36 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return np.divide(x, s, out=np.zeros_like(x), where=s > 0)
 
 
-def _hierarchy(pair_src, pair_counts, T, ok, kernel, shrink):
+def _rank_groups(rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(rows[g], g)`` for the groups ``g`` of indices by rank among equal rows (every row's
+    first index, then every row's second, ...). Adding values group by group adds each
+    row's values in index order, as ``np.add.at`` does (the same bits), with a whole-array
+    step per group instead of a step per value (issue 20: add.at was 38% of the holding-time
+    EM at 1,000 customers)."""
+    order = np.argsort(rows, kind="stable")
+    srt = rows[order]
+    rank = np.empty(len(rows), np.int64)
+    rank[order] = np.arange(len(rows)) - np.searchsorted(srt, srt)
+    groups = [np.flatnonzero(rank == r) for r in range(int(rank.max(initial=-1)) + 1)]
+    return [(rows[g], g) for g in groups]
+
+
+def _add_rows(out: np.ndarray, groups, values: np.ndarray) -> np.ndarray:
+    """``np.add.at(out, rows, values)`` with the :func:`_rank_groups` of ``rows``."""
+    for rows, g in groups:
+        out[rows] += values[g]
+    return out
+
+
+def _hierarchy(pair_src, pair_counts, T, ok, kernel, shrink, groups):
     """pmfs (global, per touchpoint, per pair), each shrunk towards its parent (``kernel``:
-    :func:`smoothing_kernel`'s; the caller runs BLAS on one thread)."""
+    :func:`smoothing_kernel`'s; the caller runs BLAS on one thread; ``groups``: the
+    :func:`_rank_groups` of ``pair_src``)."""
     sm = pair_counts * ok if kernel is None else pair_counts @ kernel
     glob = _normalise(sm.sum(axis=0))
     if not glob.any():  # no holding time at all: log-uniform over the supported bins
         glob = _normalise(ok.astype(float))
-    per_t = np.zeros((T, len(ok)))
-    np.add.at(per_t, pair_src, sm)
+    per_t = _add_rows(np.zeros((T, len(ok))), groups, sm)
     states = _normalise(per_t + shrink * glob)
     pairs = _normalise(sm + shrink * states[pair_src])
     return glob, states, pairs
@@ -710,24 +731,25 @@ def fit_holding(stats: HoldingStats, *, bandwidth: float = BANDWIDTH,
     drop_extra = np.zeros(T)
     cens = stats.censored * 1.0
     kernel = smoothing_kernel(ok, bandwidth)
+    groups = _rank_groups(psrc)  # the pairs of each touchpoint, for its sums
     # one BLAS thread for the whole EM (the same bits on any number of cores), entered once:
     # each entry walks threadpoolctl's libraries
     with one_blas_thread():
         for _ in range(_EM_MAX):  # EM over censored last events (a few dozen steps)
             full = table + extra
-            _, _, pmf = _hierarchy(psrc, full, T, ok, kernel, shrink)
+            _, _, pmf = _hierarchy(psrc, full, T, ok, kernel, shrink, groups)
             n_pair = full.sum(axis=1)
             tot = np.bincount(psrc, weights=n_pair, minlength=T) + stats.dropoff + drop_extra
             q = np.divide(n_pair, tot[psrc], out=np.zeros_like(n_pair), where=tot[psrc] > 0)
             qd = np.divide(stats.dropoff + drop_extra, tot, out=np.zeros(T), where=tot > 0)
-            new_extra, new_drop = _allocate(cens, psrc, pmf, q, qd, T)
+            new_extra, new_drop = _allocate(cens, psrc, pmf, q, qd, groups)
             change = max(np.abs(new_extra - extra).max(initial=0.0),
                          np.abs(new_drop - drop_extra).max(initial=0.0))
             extra, drop_extra = new_extra, new_drop
             if change <= _EM_TOL * max(cens.sum(), 1.0):
                 break
         full = table + extra
-        glob, states, pairs = _hierarchy(psrc, full, T, ok, kernel, shrink)
+        glob, states, pairs = _hierarchy(psrc, full, T, ok, kernel, shrink, groups)
     n_pair = full.sum(axis=1)
     tot = np.bincount(psrc, weights=n_pair, minlength=T) + stats.dropoff + drop_extra
     q = np.divide(n_pair, tot[psrc], out=np.zeros_like(n_pair), where=tot[psrc] > 0)
@@ -740,7 +762,7 @@ def fit_holding(stats: HoldingStats, *, bandwidth: float = BANDWIDTH,
                         psrc.astype(np.int64), pdst.astype(np.int64), n_pair, q, qd)
 
 
-def _allocate(cens, psrc, pmf, q, qd, T):
+def _allocate(cens, psrc, pmf, q, qd, groups):
     """E-step: expected holding times (pairs x bins) and drop-offs of the censored events.
 
     A censored event at touchpoint ``a`` in elapsed bin ``b`` goes to pair ``p`` of ``a`` with
@@ -748,8 +770,7 @@ def _allocate(cens, psrc, pmf, q, qd, T):
     share of pair ``p`` spreads over bins ``b' > b`` as ``pmf_p(b')`` and over half of bin
     ``b``."""
     S = _upper_sf(pmf)  # (P, B) survival at each bin's middle
-    Z = np.zeros_like(cens)
-    np.add.at(Z, psrc, q[:, None] * S)
+    Z = _add_rows(np.zeros_like(cens), groups, q[:, None] * S)
     Z += qd[:, None]
     r = np.divide(cens, Z, out=np.zeros_like(cens), where=Z > 0)  # (T, B)
     rp = r[psrc]  # (P, B)
