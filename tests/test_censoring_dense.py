@@ -62,3 +62,16 @@ def test_dense_block_is_skipped_when_padding_would_dominate(monkeypatch):
     monkeypatch.setattr(censoring, "_DENSE_PAD", 1e-9)
     m = MarkovJourneyModel(order=2).fit(js)
     assert made == [False] and m.expected_counts_.count.sum() > 0
+
+
+def test_state_blocks_cover_every_state_once_by_ranges_of_cell_counts():
+    rng = np.random.default_rng(1)
+    ncell = np.concatenate([rng.integers(1, 8, 3000), rng.integers(20, 40, 50)])
+    npair = rng.integers(1, 14, len(ncell))
+    blocks = censoring._state_blocks(ncell, npair)
+    assert np.array_equal(np.sort(np.concatenate(blocks)), np.arange(len(ncell)))
+    ranges = [(ncell[b].min(), ncell[b].max()) for b in blocks]
+    # disjoint, in order
+    assert all(hi < lo for (_, hi), (lo, _) in zip(ranges[:-1], ranges[1:], strict=True))
+    volume = sum(ncell[b].max() * npair[b].max() * len(b) for b in blocks)
+    assert len(blocks) > 1 and volume < ncell.max() * npair.max() * len(ncell) / 2
