@@ -103,8 +103,13 @@ def test_default_batches_split_the_streams_among_the_threads(order1, monkeypatch
 
 
 @pytest.mark.parametrize("m", [1, 2, 3])
-def test_one_by_one_solves_have_the_bits_of_numpys_solve(m):
+def test_one_by_one_solves_are_numpys_solve(m):
+    """The same bits as numpy's OpenBLAS solve (a division for one right-hand side, the
+    reciprocal's product for several); within an ulp of any LAPACK's."""
     rng = np.random.default_rng(m)
     a = rng.uniform(0.05, 4.0, (500, 7, 1, 1))
     b = rng.uniform(-2.0, 2.0, (500, 7, 1, m))
-    np.testing.assert_array_equal(mc._one_by_one(a, b), np.linalg.solve(a, b))
+    got, want = mc._one_by_one(a, b), np.linalg.solve(a, b)
+    np.testing.assert_allclose(got, want, rtol=4.5e-16, atol=0)
+    if "openblas" in str(np.show_config(mode="dicts")).lower():
+        np.testing.assert_array_equal(got, want)
