@@ -128,8 +128,11 @@ def _load(path: Path):
 
 def _fit_events(events: str, read, order, prior, keep_repeats: bool, censored, seed: int):
     """The Markov model of the event log ``events``, fitted as ``fit markov`` fits it with the
-    same options (in this process, or on Dask with ``--workers``/``--cluster``)."""
+    same options (in this process, or on Dask with ``--workers``/``--cluster``), but for what
+    attribution does not read (the experience statistics and the chain's analytics, in this
+    process: ``MarkovJourneyModel.fit_attribution``); the same attribution."""
     from journeymodel.cli.cmd_fit_markov import markov_model
-    from journeymodel.cli.options import fit_cli
+    from journeymodel.cli.options import fit_attribution_cli
 
-    return fit_cli(markov_model(order, prior, keep_repeats, censored, seed), events, read)
+    return fit_attribution_cli(markov_model(order, prior, keep_repeats, censored, seed),
+                               events, read)
