@@ -113,3 +113,18 @@ def test_one_by_one_solves_are_numpys_solve(m):
     np.testing.assert_allclose(got, want, rtol=4.5e-16, atol=0)
     if "openblas" in str(np.show_config(mode="dicts")).lower():
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 1_000, 9_999])
+@pytest.mark.parametrize("q", [[0.03, 0.97], [0.0, 1.0], [0.5], [0.1, 0.2, 0.9]])
+def test_draw_quantiles_are_numpys_bit_for_bit(n, q):
+    """np.quantile's default ("linear") quantiles, a column with a NaN giving NaN, without
+    np.quantile's import of numpy.ma (issue 20)."""
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 5)) * rng.uniform(0.1, 100.0, 5)
+    x[:, 4] = 1.0  # ties
+    if n > 3:
+        x[rng.integers(n), 2] = np.nan
+    got = ma.draw_quantiles(x, q)
+    np.testing.assert_array_equal(got, np.quantile(x, q, axis=0))
+    assert got.shape == (len(q), 5) and (n <= 3 or np.isnan(got[:, 2]).all())
