@@ -376,7 +376,9 @@ def test_attribution_draws_bounded(markov):
 
 def test_attribution_in_batches_equals_one_batch(markov, monkeypatch):
     from journeymodel.models.markov import attribution as ma
+    from journeymodel.models.markov import chain as mc
 
+    monkeypatch.setattr(mc, "STREAM_VARIATES", 1)  # streams of 16 draws: 4 to a batch of 64
     one = markov.attribution(n_draws=300, seed=5)
     calls = []
     real = ma.draw_rows
@@ -391,7 +393,7 @@ def test_attribution_in_batches_equals_one_batch(markov, monkeypatch):
                                                           + 4 * (len(markov.journeys_.touchpoints)
                                                                  + 1)))
     batched = markov.attribution(n_draws=300, seed=5)
-    assert calls == [64, 64, 64, 64, 44]
+    assert sorted(calls) == [44, 64, 64, 64, 64]  # batches run on the pool's threads
     np.testing.assert_allclose(batched.conversions_low, one.conversions_low, rtol=1e-10)
     np.testing.assert_allclose(batched.removal_effect_high, one.removal_effect_high, rtol=1e-10)
 
