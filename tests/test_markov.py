@@ -230,6 +230,7 @@ def test_draws_do_not_depend_on_batches_or_threads(monkeypatch, iterate):
     import journeymodel.models.markov.chain as mc
 
     m = MarkovJourneyModel(order=3).fit(random_journeys(11, n=400))
+    monkeypatch.setattr(mc, "STREAM_VARIATES", 1)  # streams of 16 draws: 100 draws make 7
     if iterate:
         monkeypatch.setattr(mc, "_DENSE_MAX", 0)
     monkeypatch.setattr(ma, "pool_threads", lambda: 1)
