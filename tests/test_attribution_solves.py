@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_linear_intervals import dense_reference
 
 from journeymodel.data.datasets import make_demo_data
 from journeymodel.data.journeys import load_journeys
@@ -23,23 +24,13 @@ def order3():
 
 def reference(model):
     """Per scenario (nothing removed, then each channel): conversion probability of every
-    kept state (``v``) and expected visits from the start (``u``), by dense solves."""
+    kept state (``v``) and expected visits from the start (``u``), by dense solves
+    (test_linear_intervals.dense_reference)."""
     chain = model.chain_
-    n, csr, mean = chain.n, chain.csr, chain.p_data
-    rows, cols = csr.rows(), csr.indices
-    conv = n + chain.absorbing.index("conversion")
-    A = np.eye(n)
-    q = cols < n
-    np.add.at(A, (rows[q], cols[q]), -mean[q])
-    r = np.bincount(rows[cols == conv], weights=mean[cols == conv], minlength=n)
-    removed = np.vstack([np.zeros((1, n), bool),
+    conv = chain.n + chain.absorbing.index("conversion")
+    removed = np.vstack([np.zeros((1, chain.n), bool),
                          channel_masks(model.state_codes_, len(model.journeys_.touchpoints))])
-    u, v = np.zeros(removed.shape), np.zeros(removed.shape)
-    for s, gone in enumerate(removed):  # loop over scenarios only
-        keep = np.flatnonzero(~gone)
-        Ak = A[np.ix_(keep, keep)]
-        v[s, keep] = np.linalg.solve(Ak, r[keep])
-        u[s, keep] = np.linalg.solve(Ak.T, (keep == 0).astype(float))
+    _, u, v = dense_reference(chain, removed)
     return removed, conv, u, v
 
 

@@ -190,7 +190,7 @@ def order3():
     return model
 
 
-def _dense_reference(chain, removed):
+def dense_reference(chain, removed):
     """Per removal set: expected visits from the start (u) and conversion probabilities (v)
     of the kept states, by two dense solves of the reduced system each."""
     n, csr, mean = chain.n, chain.csr, chain.p_data
@@ -225,7 +225,7 @@ def test_mean_inverse_and_the_adjoint_vectors_of_any_removal_sets(order3):
                                             len(order3.journeys_.touchpoints))[:1],
                          rng.random((3, n)) < 0.3])
     removed[3:, 0] = False
-    A, ref_u, ref_v = _dense_reference(chain, removed)
+    A, ref_u, ref_v = dense_reference(chain, removed)
     inverse = mean_inverse(chain.csr, n, chain.p_data)
     np.testing.assert_allclose(inverse @ A, np.eye(n), atol=1e-9)
     conv = n + chain.absorbing.index("conversion")
