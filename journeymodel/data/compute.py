@@ -22,16 +22,28 @@ True
 from __future__ import annotations
 
 import pyarrow as pa
-from pyarrow._compute import (
-    CastOptions,
-    ExtractRegexOptions,
-    MatchSubstringOptions,
-    PadOptions,
-    ReplaceSubstringOptions,
-    SplitPatternOptions,
-    StructFieldOptions,
-    call_function,
-)
+try:  # pyarrow's private module: what pyarrow.compute re-exports, without its wrappers
+    from pyarrow._compute import (
+        CastOptions,
+        ExtractRegexOptions,
+        MatchSubstringOptions,
+        PadOptions,
+        ReplaceSubstringOptions,
+        SplitPatternOptions,
+        StructFieldOptions,
+        call_function,
+    )
+except ImportError:  # pragma: no cover - a pyarrow laid out otherwise: the public names
+    from pyarrow.compute import (
+        CastOptions,
+        ExtractRegexOptions,
+        MatchSubstringOptions,
+        PadOptions,
+        ReplaceSubstringOptions,
+        SplitPatternOptions,
+        StructFieldOptions,
+        call_function,
+    )
 
 __all__ = ["all", "and_", "any", "ascii_rpad", "binary_length", "cast", "dictionary_encode",
            "equal", "extract_regex", "fill_null", "is_null", "is_valid", "list_value_length",
