@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import pyarrow as pa
+
 try:  # pyarrow's private module: what pyarrow.compute re-exports, without its wrappers
     from pyarrow._compute import (
         CastOptions,
