@@ -24,27 +24,11 @@ from __future__ import annotations
 import pyarrow as pa
 
 try:  # pyarrow's private module: what pyarrow.compute re-exports, without its wrappers
-    from pyarrow._compute import (
-        CastOptions,
-        ExtractRegexOptions,
-        MatchSubstringOptions,
-        PadOptions,
-        ReplaceSubstringOptions,
-        SplitPatternOptions,
-        StructFieldOptions,
-        call_function,
-    )
+    from pyarrow import _compute as _arrow
 except ImportError:  # pragma: no cover - a pyarrow laid out otherwise: the public names
-    from pyarrow.compute import (
-        CastOptions,
-        ExtractRegexOptions,
-        MatchSubstringOptions,
-        PadOptions,
-        ReplaceSubstringOptions,
-        SplitPatternOptions,
-        StructFieldOptions,
-        call_function,
-    )
+    from pyarrow import compute as _arrow
+
+call_function = _arrow.call_function
 
 __all__ = ["all", "and_", "any", "ascii_rpad", "binary_length", "cast", "dictionary_encode",
            "equal", "extract_regex", "fill_null", "is_null", "is_valid", "list_value_length",
@@ -55,7 +39,8 @@ __all__ = ["all", "and_", "any", "ascii_rpad", "binary_length", "cast", "diction
 def cast(arr, target_type, safe: bool = True):
     """``pyarrow.compute.cast``: ``arr`` as ``target_type`` (``safe``: overflow checked)."""
     target_type = pa.types.lib.ensure_type(target_type)
-    options = CastOptions.safe(target_type) if safe else CastOptions.unsafe(target_type)
+    make = _arrow.CastOptions.safe if safe else _arrow.CastOptions.unsafe
+    options = make(target_type)
     return call_function("cast", [arr], options)
 
 
@@ -101,31 +86,31 @@ not_equal = _binary("not_equal")
 
 def match_substring(strings, pattern: str):
     """``pyarrow.compute.match_substring``: which values contain ``pattern`` (literal)."""
-    return call_function("match_substring", [strings], MatchSubstringOptions(pattern))
+    return call_function("match_substring", [strings], _arrow.MatchSubstringOptions(pattern))
 
 
 def replace_substring(strings, pattern: str, replacement: str):
     """``pyarrow.compute.replace_substring``: every ``pattern`` (literal) replaced."""
     return call_function("replace_substring", [strings],
-                         ReplaceSubstringOptions(pattern, replacement))
+                         _arrow.ReplaceSubstringOptions(pattern, replacement))
 
 
 def split_pattern_regex(strings, pattern: str):
     """``pyarrow.compute.split_pattern_regex``: each value split at the regex ``pattern``."""
-    return call_function("split_pattern_regex", [strings], SplitPatternOptions(pattern))
+    return call_function("split_pattern_regex", [strings], _arrow.SplitPatternOptions(pattern))
 
 
 def extract_regex(strings, pattern: str):
     """``pyarrow.compute.extract_regex``: the named groups of ``pattern`` as a struct."""
-    return call_function("extract_regex", [strings], ExtractRegexOptions(pattern))
+    return call_function("extract_regex", [strings], _arrow.ExtractRegexOptions(pattern))
 
 
 def ascii_rpad(strings, width: int, padding: str = " "):
     """``pyarrow.compute.ascii_rpad``: values right-padded to ``width`` bytes."""
-    return call_function("ascii_rpad", [strings], PadOptions(width, padding))
+    return call_function("ascii_rpad", [strings], _arrow.PadOptions(width, padding))
 
 
 def struct_field(values, indices):
     """``pyarrow.compute.struct_field``: a child of a struct array (by name or index)."""
-    return call_function("struct_field", [values], StructFieldOptions(indices))
+    return call_function("struct_field", [values], _arrow.StructFieldOptions(indices))
 
