@@ -34,7 +34,7 @@ errors 0.0012-0.0023; 0.0006 low to 0.0017 high without smoothing), so :data:`BA
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -81,23 +81,54 @@ def grid_edges(time_kind: str) -> np.ndarray:
 
 
 def bin_of(t: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin index of each time (``edges[b] <= t < edges[b + 1]``; negatives in bin 0).
+    """Bin index of each time (``edges[b] <= t < edges[b + 1]``; negatives in bin 0, NaN in the
+    last bin).
 
-    On the grid's log-spaced edges the bin comes from a logarithm, then one step up or down
-    where rounding put a time on the wrong side of an edge (exact, and 3x faster than a
-    binary search over millions of times)."""
-    t = np.asarray(t, float)
+    On edges whose positive part widens by more than 1% a bin (the grid's log-spaced edges)
+    the bin is read from a table by the time's float exponent and first mantissa bits (a
+    bucket of times within 0.4% of each other, which at most one edge splits), then one step
+    down or up where an edge lies between: exact, and 2.4x faster than the logarithm it
+    replaces (issue 20), 6x faster than a binary search over millions of times."""
+    t = np.ascontiguousarray(t, np.float64)
     last = len(edges) - 2
-    lo = edges[1] if len(edges) > 2 else 0.0
-    if lo <= 0 or not np.allclose(edges[2:-1] / edges[1:-2], edges[2] / edges[1]):
+    lookup = _bin_lookup(np.asarray(edges, np.float64).tobytes())
+    if lookup is None:
         return np.clip(np.searchsorted(edges, t, "right") - 1, 0, last).astype(np.int64)
-    step = np.log(edges[2] / edges[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        b = np.floor(np.log(np.maximum(t, lo * 0.5) / lo) / step) + 1
-    b = np.clip(np.nan_to_num(b, nan=last), 0, last).astype(np.int64)
-    b -= (edges[b] > t) & (b > 0)
-    b += (edges[np.minimum(b + 1, last + 1)] <= t) & (b < last)
+    first, table, low, high = lookup
+    bucket = t.view(np.int64) >> _BUCKET_SHIFT  # increasing with t for t >= 0
+    bucket -= first
+    b = np.take(table, bucket, mode="clip")  # below lo: the first bucket; above: the last
+    b -= np.take(low, b) > t
+    b += np.take(high, b) <= t
+    nan = np.isnan(t)
+    if nan.any():
+        b[nan] = last
     return b
+
+
+#: Bits of a float64 kept by :func:`bin_of`'s buckets: sign, exponent and 8 mantissa bits.
+_BUCKET_SHIFT = 44
+
+
+@lru_cache(maxsize=8)
+def _bin_lookup(edges_bytes: bytes) -> tuple[int, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(first bucket, bin of each bucket's smallest time, each bin's lower edge (-inf for bin
+    0), its upper edge (NaN for the last bin: no step up)) of :func:`bin_of`, or None where
+    the edges do not take the table (made once per grid)."""
+    edges = np.frombuffer(edges_bytes, np.float64)
+    if len(edges) < 3 or not edges[1] > 0 or not np.isfinite(edges[-2]):
+        return None
+    inner = edges[1:-1]
+    if not np.all(inner[1:] >= inner[:-1] * 1.01):
+        return None
+    first, top = (int(x) >> _BUCKET_SHIFT for x in inner[[0, -1]].view(np.int64))
+    if top - first > 1 << 16:
+        return None
+    starts = (np.arange(first, top + 1, dtype=np.int64) << _BUCKET_SHIFT).view(np.float64)
+    table = np.searchsorted(edges, starts, "right") - 1
+    low, high = edges[:-1].copy(), edges[1:].copy()
+    low[0], high[-1] = -np.inf, np.nan
+    return first, table.astype(np.int64), low, high
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,32 +269,48 @@ def _group(src, dst, bn, count, n_targets: int, n_bins: int):
 
 def _group_parts(parts, edges, n_targets: int, n_bins: int):
     """:func:`_group` of the parts' (source, next event, holding time, weight or None: 1)
-    concatenated, times that are not finite left out. Parts have distinct next events, so
-    over a small cell space each is counted on its own and added: the same sums, bit for bit
-    (a cell's terms all come from one part, in the same order), without concatenating and
-    filtering arrays of every event (unit weights: counts, exact as sums of ones)."""
+    concatenated, times that are not finite left out. A part may carry a fifth item: the
+    indices of its entries to leave out (the moves from a journey's last event, when the
+    moves are given as shifted slices of the events: no gathers of every event). Parts have
+    distinct next events, so over a small cell space each is counted on its own and added:
+    the same sums, bit for bit (a cell's terms all come from one part, in the same order),
+    without concatenating and filtering arrays of every event (unit weights: counts, exact as
+    sums of ones; entries left out are counted in an extra cell, then dropped)."""
     space = (n_targets - 2) * n_targets * n_bins
     if not 0 < space <= 1 << 24:
-        src = np.concatenate([np.asarray(p[0], np.int64) for p in parts])
-        dst = np.concatenate([np.asarray(p[1], np.int64) for p in parts])
-        dt = np.concatenate([p[2] for p in parts])
-        w = np.concatenate([np.ones(len(p[2])) if p[3] is None else p[3] for p in parts])
-        ok = np.isfinite(dt)
-        return _group(src[ok], dst[ok], bin_of(dt[ok], edges), w[ok], n_targets, n_bins)
+        kept = [(p, _kept(p)) for p in parts]
+        src = np.concatenate([np.asarray(p[0], np.int64)[k] for p, k in kept])
+        dst = np.concatenate([np.asarray(p[1], np.int64)[k] for p, k in kept])
+        dt = np.concatenate([p[2][k] for p, k in kept])
+        w = np.concatenate([np.ones(int(k.sum())) if p[3] is None else p[3][k]
+                            for p, k in kept])
+        return _group(src, dst, bin_of(dt, edges), w, n_targets, n_bins)
     summed = np.zeros(space)
     present = np.zeros(space, np.int64)
-    for src, dst, dt, w in parts:
+    for src, dst, dt, w, *skip in parts:
+        key = src.astype(np.int64) * n_targets
+        key += dst
+        key *= n_bins
+        key += bin_of(dt, edges)
+        if skip:
+            key[skip[0]] = space
         ok = np.isfinite(dt)
         if not ok.all():
-            src, dst, dt = src[ok], dst[ok], dt[ok]
-            w = None if w is None else w[ok]
-        key = (src.astype(np.int64) * n_targets + dst) * n_bins + bin_of(dt, edges)
-        n = np.bincount(key, minlength=space)
+            key[~ok] = space
+        n = np.bincount(key, minlength=space + 1)[:space]
         present += n
-        summed += n if w is None else np.bincount(key, weights=w, minlength=space)
+        summed += n if w is None else np.bincount(key, weights=w, minlength=space + 1)[:space]
     uk = np.flatnonzero(present)
     return (uk // (n_targets * n_bins), (uk // n_bins) % n_targets, uk % n_bins,
             summed[uk].astype(np.float64))
+
+
+def _kept(part) -> np.ndarray:
+    """Entries of a :func:`_group_parts` part that count: finite times, not left out."""
+    keep = np.isfinite(part[2])
+    if len(part) > 4:
+        keep[part[4]] = False
+    return keep
 
 
 def holding_stats(journeys: JourneySet) -> HoldingStats:
@@ -286,13 +333,13 @@ def holding_stats(journeys: JourneySet) -> HoldingStats:
     unit = bool(np.all(journeys.weight == 1.0))  # then counts are the numbers of times
     has = np.flatnonzero(L > 0)
     last = journeys.offsets[1:][has] - 1
-    nxt = np.ones(journeys.n_events, bool)  # the event has a next touchpoint in its journey
-    nxt[last] = False
-    i = np.flatnonzero(nxt)
-    # (source, next event, holding time, weight) of the moves to a next touchpoint, then of
-    # the conversion and churn rows that end journeys: parts with distinct next events
-    parts = [(journeys.codes[i], journeys.codes[i + 1], journeys.times[i + 1] - journeys.times[i],
-              None if unit else np.repeat(journeys.weight, L)[i])]
+    # (source, next event, holding time, weight) of the moves to a next touchpoint (from
+    # every event but a journey's last: those are left out), then of the conversion and
+    # churn rows that end journeys: parts with distinct next events
+    codes, times = journeys.codes, journeys.times
+    parts = [(codes[:-1], codes[1:], np.diff(times),
+              None if unit else np.repeat(journeys.weight, L)[:-1],
+              last[last < journeys.n_events - 1])]
     out = journeys.outcome[has]
     for code, k in ((CONVERSION, T), (CHURN, T + 1)):
         sel = out == code
@@ -365,24 +412,36 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return np.divide(x, s, out=np.zeros_like(x), where=s > 0)
 
 
-def _rank_groups(rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(rows[g], g)`` for the groups ``g`` of indices by rank among equal rows (every row's
-    first index, then every row's second, ...). Adding values group by group adds each
-    row's values in index order, as ``np.add.at`` does (the same bits), with a whole-array
-    step per group instead of a step per value (issue 20: add.at was 38% of the holding-time
-    EM at 1,000 customers)."""
+@dataclass(frozen=True, eq=False)
+class _RankBlocks:
+    """Where each value goes in :func:`_add_rows`' block: ``rank`` (its index among the
+    values of the same row, in index order), ``rows``, and ``n_ranks`` (the most values of
+    one row)."""
+
+    rank: np.ndarray
+    rows: np.ndarray
+    n_ranks: int
+
+
+def _rank_groups(rows: np.ndarray) -> _RankBlocks:
+    """The :class:`_RankBlocks` of ``rows`` (for :func:`_add_rows`; made once per fit)."""
     order = np.argsort(rows, kind="stable")
     srt = rows[order]
     rank = np.empty(len(rows), np.int64)
     rank[order] = np.arange(len(rows)) - np.searchsorted(srt, srt)
-    groups = [np.flatnonzero(rank == r) for r in range(int(rank.max(initial=-1)) + 1)]
-    return [(rows[g], g) for g in groups]
+    return _RankBlocks(rank, rows, int(rank.max(initial=-1)) + 1)
 
 
-def _add_rows(out: np.ndarray, groups, values: np.ndarray) -> np.ndarray:
-    """``np.add.at(out, rows, values)`` with the :func:`_rank_groups` of ``rows``."""
-    for rows, g in groups:
-        out[rows] += values[g]
+def _add_rows(out: np.ndarray, groups: _RankBlocks, values: np.ndarray) -> np.ndarray:
+    """``np.add.at(out, rows, values)``, the same bits: the values are placed in a block by
+    (rank, row), then its slabs added rank by rank, so each row adds its values in index order
+    as ``np.add.at`` does (absent ranks add a zero, which changes no sum), with one scatter
+    and a slice addition per rank instead of a step per value (issue 20: add.at was 38% of
+    the holding-time EM at 1,000 customers; a gather and scatter per rank, 30% at 100k)."""
+    block = np.zeros((groups.n_ranks, *out.shape))
+    block[groups.rank, groups.rows] = values
+    for slab in block:  # a loop over ranks (at most the targets of one touchpoint)
+        out += slab
     return out
 
 

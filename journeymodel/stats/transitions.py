@@ -296,8 +296,8 @@ def _compress(keys: np.ndarray, itype=np.int64) -> tuple[np.ndarray, np.ndarray]
     return np.unique(keys, return_inverse=True)
 
 
-def count_transitions(journeys: JourneySet, order: int, collapse: bool = True
-                      ) -> TransitionCounts:
+def count_transitions(journeys: JourneySet, order: int, collapse: bool = True, *,
+                      dwell: bool = True) -> TransitionCounts:
     """Count weighted transitions between window states of every journey (vectorised).
 
     Parameters
@@ -307,6 +307,9 @@ def count_transitions(journeys: JourneySet, order: int, collapse: bool = True
         Window length, 1..4.
     collapse : bool
         Merge consecutive identical states (ChannelAttribution's convention).
+    dwell : bool
+        Count the time spent in each state (False: the dwell arrays are empty, as without
+        timestamps; what attribution needs not, a fifth of the counting at 100k customers).
 
     Returns
     -------
@@ -323,7 +326,7 @@ def count_transitions(journeys: JourneySet, order: int, collapse: bool = True
     >>> tc.from_key.tolist(), tc.to_key.tolist(), tc.count.tolist()
     ([0, 0, 1, 1, 2, 3, 3], [1, 2, -2, 2, 3, -2, -1], [2.0, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0])
     """
-    timed = journeys.time_kind != "none"
+    timed = dwell and journeys.time_kind != "none"
     seq = StateSequences(*_states(journeys, order, collapse, None, times=timed))
     n_j = journeys.n_journeys
     n_per = np.diff(seq.offsets)
@@ -355,7 +358,10 @@ def count_transitions(journeys: JourneySet, order: int, collapse: bool = True
     c = np.concatenate([p[2][0] for p in parts])
     v = np.concatenate([p[2][1] for p in parts])
     srt = np.lexsort((t, f))
-    dk, ds, dn = _dwell(seq, uk, ik, nxt, n_per, last, journeys, has, unit)
+    if timed:
+        dk, ds, dn = _dwell(seq, uk, ik, nxt, n_per, last, journeys, has, unit)
+    else:
+        dk, ds, dn = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     return TransitionCounts(order, collapse, tuple(journeys.touchpoints), f[srt], t[srt], c[srt],
                             v[srt], dk, ds, dn)
 
@@ -384,16 +390,18 @@ def _within_pairs(uk, ik, nxt, occ_weight):
 
 
 def count_transitions_chunked(journeys: JourneySet, order: int, collapse: bool = True,
-                              chunk_events: int = 1_000_000) -> TransitionCounts:
+                              chunk_events: int = 1_000_000, *, dwell: bool = True
+                              ) -> TransitionCounts:
     """:func:`count_transitions` over consecutive chunks of about ``chunk_events`` events,
     summed (the counts are additive): same result, bounded temporary memory."""
     if journeys.n_events <= chunk_events:
-        return count_transitions(journeys, order, collapse)
+        return count_transitions(journeys, order, collapse, dwell=dwell)
     cuts = np.searchsorted(journeys.offsets, np.arange(0, journeys.n_events, chunk_events))
     bounds = np.unique(np.concatenate([cuts, [journeys.n_journeys]]))
     total = None
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):  # loop over chunks only
-        part = count_transitions(journeys.take(np.arange(lo, hi)), order, collapse)
+        part = count_transitions(journeys.take(np.arange(lo, hi)), order, collapse,
+                                 dwell=dwell)
         total = part if total is None else total + part
     return total
 
@@ -544,24 +552,26 @@ def heuristic_totals(journeys: JourneySet) -> tuple[np.ndarray, np.ndarray]:
         One row per heuristic, in the order of :data:`HEURISTICS`.
     """
     T = len(journeys.touchpoints)
-    conv = (journeys.outcome == CONVERSION) & (journeys.lengths > 0)
-    w = np.where(conv, journeys.weight, 0.0)
-    v = np.where(conv, journeys.value * journeys.weight, 0.0)
-    has = journeys.lengths > 0
-    first_code = journeys.codes[journeys.offsets[:-1][has]]
-    last_code = journeys.codes[journeys.offsets[1:][has] - 1]
+    # converting journeys only: the others credit 0, and a sum's bits do not change by adding
+    # zeros (0 + x = x), so leaving them out (two thirds of the events) gives the same totals
+    converting = (journeys.outcome == CONVERSION) & (journeys.lengths > 0)
+    conv = np.flatnonzero(converting)
+    w = journeys.weight[conv]
+    v = journeys.value[conv] * w
+    starts = journeys.offsets[conv]
+    lengths = journeys.lengths[conv]
     conversions, value = np.zeros((3, T)), np.zeros((3, T))
-    for i, code in enumerate((first_code, last_code)):
-        conversions[i] = np.bincount(code, weights=w[has], minlength=T)
-        value[i] = np.bincount(code, weights=v[has], minlength=T)
+    for i, at in enumerate((starts, starts + lengths - 1)):  # first and last touch
+        code = journeys.codes[at]
+        conversions[i] = np.bincount(code, weights=w, minlength=T)
+        value[i] = np.bincount(code, weights=v, minlength=T)
     # per journey first, then repeated per touch: the same products, one event-sized array
-    per_touch = 1.0 / np.maximum(journeys.lengths, 1)
-    conversions[2] = np.bincount(journeys.codes, weights=np.repeat(w * per_touch,
-                                                                   journeys.lengths),
+    per_touch = 1.0 / lengths
+    touches = journeys.codes[np.repeat(converting, journeys.lengths)]
+    conversions[2] = np.bincount(touches, weights=np.repeat(w * per_touch, lengths),
                                  minlength=T)
     if v.any():
-        value[2] = np.bincount(journeys.codes, weights=np.repeat(v * per_touch, journeys.lengths),
-                               minlength=T)
+        value[2] = np.bincount(touches, weights=np.repeat(v * per_touch, lengths), minlength=T)
     return conversions, value
 
 
@@ -693,10 +703,12 @@ def _equal(a, b, rtol: float) -> bool:
 
 
 def transition_stats(journeys: JourneySet, order: int, collapse: bool = True,
-                     chunk_events: int = 1_000_000, *, experience: bool = True) -> MarkovStats:
+                     chunk_events: int = 1_000_000, *, experience: bool = True,
+                     dwell: bool = True) -> MarkovStats:
     """The :class:`MarkovStats` of ``journeys`` at window length ``order``.
 
-    ``experience=False`` leaves the experience statistic out (None): what
+    ``experience=False`` leaves the experience statistic out (None) and ``dwell=False`` the
+    states' dwell times (empty, see :func:`count_transitions`): what
     :meth:`~journeymodel.models.markov.model.MarkovJourneyModel.fit_attribution` needs not.
 
     Transitions are counted in chunks of about ``chunk_events`` events
@@ -706,7 +718,8 @@ def transition_stats(journeys: JourneySet, order: int, collapse: bool = True,
     conv = journeys.outcome == CONVERSION
     conversions, value = heuristic_totals(journeys)
     return MarkovStats(
-        transitions=count_transitions_chunked(journeys, order, collapse, chunk_events),
+        transitions=count_transitions_chunked(journeys, order, collapse, chunk_events,
+                                              dwell=dwell),
         heuristic_conversions=conversions, heuristic_value=value,
         start_min=float(starts.min()) if len(starts) else float("inf"),
         start_max=float(starts.max()) if len(starts) else float("-inf"),

@@ -167,9 +167,9 @@ class MarkovJourneyModel(JourneyModel):
 
         The chain with the censored journeys' correction, the totals, the heuristics and the
         states' conversion values are made as :meth:`fit` makes them (the same attribution, bit
-        for bit); the experience statistics and the chain's analytics (P(conversion), expected
-        steps, dwell: a solve over every state) are left out. Such a model attributes; its
-        summary and model file need :meth:`fit` (they raise
+        for bit); the experience statistics, the states' dwell times and the chain's analytics
+        (P(conversion), expected steps, dwell: a solve over every state) are left out. Such a
+        model attributes; its summary and model file need :meth:`fit` (they raise
         :class:`~journeymodel.errors.NotFittedError`).
 
         Raises
@@ -184,7 +184,7 @@ class MarkovJourneyModel(JourneyModel):
         with reuse_freed_memory():
             order, table = self._chosen_order(journeys)
             self._fit_chain(transition_stats(journeys, order, self.collapse_repeats,
-                                             experience=False))
+                                             experience=False, dwell=False))
         self._experience, self._experience_stats = None, None
         self.conversion_value_ = self._conversion_values()
         self.order_table_ = table
