@@ -23,17 +23,22 @@ import typer
 
 from journeymodel import __version__
 
-app = typer.Typer(
-    name="journeymodel",
-    help="Probabilistic customer-journey maps from event logs.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
-)
-fit_app = typer.Typer(help="Fit a model to an event log and save it as a netCDF file.",
+
+def _new_app() -> tuple[typer.Typer, typer.Typer]:
+    """An app without commands (the root and its ``fit`` group), as every command sees it."""
+    root = typer.Typer(
+        name="journeymodel",
+        help="Probabilistic customer-journey maps from event logs.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="markdown",
+    )
+    fit = typer.Typer(help="Fit a model to an event log and save it as a netCDF file.",
                       no_args_is_help=True)
-app.add_typer(fit_app, name="fit")
+    root.add_typer(fit, name="fit")
+    root.callback()(_root)
+    return root, fit
 
 
 def _version(value: bool) -> None:
@@ -42,7 +47,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
@@ -52,15 +56,27 @@ def _root(
     """Probabilistic customer-journey maps from event logs."""
 
 
-def _discover() -> None:
-    for info in sorted(pkgutil.iter_modules(sys.modules[__package__].__path__),
-                       key=lambda m: m.name):
-        if info.name.startswith("cmd_"):
-            module = importlib.import_module(f"{__package__}.{info.name}")
-            module.register(app, fit_app)
+def _command_modules() -> list[str]:
+    """The names of this package's ``cmd_*`` modules, sorted."""
+    return sorted(info.name for info in pkgutil.iter_modules(sys.modules[__package__].__path__)
+                  if info.name.startswith("cmd_"))
 
 
-_discover()
+def _discover(root: typer.Typer, fit: typer.Typer, modules: list[str]) -> None:
+    for name in modules:
+        importlib.import_module(f"{__package__}.{name}").register(root, fit)
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app`` and ``fit_app``: the app with every command (and its ``fit`` group), discovered
+    on first use (PEP 562); running one command imports its module alone (:func:`_app_for`)."""
+    if name not in ("app", "fit_app"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in globals():
+        root, fit = _new_app()
+        _discover(root, fit, _command_modules())
+        globals().update(app=root, fit_app=fit)
+    return globals()[name]
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -134,7 +150,7 @@ def _run(args: list[str]) -> int:
 
     debug = "--debug" in args
     warnings.showwarning = _show_warning
-    command = typer.main.get_command(_only_invoked(app, args))
+    command = typer.main.get_command(_app_for(args))
     try:
         result = command.main(args=args, prog_name="journeymodel", standalone_mode=False)
     except typer.Exit as exc:
@@ -161,6 +177,37 @@ def _run(args: list[str]) -> int:
 #: Options of the root command that may come before the command's name (--help and --version
 #: print the root's help or version, which need every command).
 _ROOT_FLAGS = frozenset({"--debug"})
+
+
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app that runs ``args``: where they name a command whose module follows the naming
+    of this package (``attribute``: ``cmd_attribute``, ``pain-points``: ``cmd_pain_points``,
+    ``fit markov``: ``cmd_fit_markov``), an app with that module's commands alone (importing
+    the 15 others and registering their commands costs 10 ms of every command, issue 20);
+    anything else (help of the app or of ``fit``, a name that is no command) gets the app with
+    every command. Either way :func:`_only_invoked` keeps the invoked command alone."""
+    module = _module_named(args)
+    if module is not None:
+        root, fit = _new_app()
+        _discover(root, fit, [module])
+        slim = _only_invoked(root, args)
+        if slim is not root:  # the module did register the command named
+            return slim
+    return _only_invoked(__getattr__("app"), args)
+
+
+def _module_named(args: list[str]) -> str | None:
+    """The ``cmd_*`` module named by the command ``args`` invoke, if there is one."""
+    rest = list(args)
+    while rest and rest[0] in _ROOT_FLAGS:
+        rest.pop(0)
+    prefix = "cmd_"
+    if rest[:1] == ["fit"]:
+        rest, prefix = rest[1:], "cmd_fit_"
+    if not rest or rest[0].startswith("-"):
+        return None
+    name = prefix + rest[0].replace("-", "_")
+    return name if name in _command_modules() else None
 
 
 def _only_invoked(group: typer.Typer, args: list[str]) -> typer.Typer:

@@ -66,10 +66,12 @@ def attribute(
 ) -> None:
     """Share conversions and conversion value among channels (Markov models)."""
     source = model_or_events
+    from journeymodel.cli.options import import_numpy
     from journeymodel.cli.output import print_json, print_result, write_frame
 
+    import_numpy()
+
     from journeymodel.errors import OptionError
-    from journeymodel.io.outputs import check_table_output
     from journeymodel.models.markov.attribution import INTERVAL_METHODS, check_draws
 
     check_draws(draws, "--draws")  # bounded before any work
@@ -79,6 +81,8 @@ def attribute(
     fitting = {"--order": order, "--prior": prior, "--censored": censored,
                "--keep-repeats": keep_repeats or None}
     if out is not None:  # before any work: not over an input, a known format, writable
+        from journeymodel.io.outputs import check_table_output
+
         check_table_output(out, [source, read.config_path], "attribution table")
     if is_model_file(source):
         from journeymodel.cli.options import current_engine

@@ -70,10 +70,12 @@ def fit_markov(
     States: the start, windows of the last touchpoints, and the outcomes conversion, dropoff and
     churn.
     """
-    from journeymodel.cli.options import fit_cli
+    from journeymodel.cli.options import fit_cli, import_numpy
     from journeymodel.cli.output import print_fit_result
 
     from journeymodel.io.outputs import check_not_input
+
+    import_numpy()
 
     check_not_input(out, [events, read.config_path])  # never over the log or the config
     model = markov_model(order, prior, keep_repeats, censored, seed)

@@ -19,7 +19,6 @@ naming the file (and the key, or the line). Read with the standard library's :mo
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +90,8 @@ def load_config(path: str | Path | None = None, *, cwd: str | Path | None = None
     found = find_config(path, cwd=cwd)
     if found is None:
         return Config()
+    import tomllib  # only with a file to read: 3 ms of every command otherwise (issue 20)
+
     try:
         with open(found, "rb") as fh:
             data = tomllib.load(fh)

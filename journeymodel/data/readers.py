@@ -231,14 +231,15 @@ def _read_parquet(path: Path | Any, options: ReadOptions) -> pa.Table:
     file has a single row group (one dictionary; 0.8M rows: 14 ms instead of 39 ms); across
     several row groups, merging their dictionaries costs more than encoding the text.
 
-    Read by :class:`pyarrow.parquet.ParquetFile` (one chunk per column) rather than
+    Read as by :class:`pyarrow.parquet.ParquetFile` (one chunk per column) rather than
     ``pq.read_table`` (whose dataset scanner cuts the columns into batches of 128k rows): the
     same columns, for about half the CPU (8M-row tracker log of issue 20: 0.8-1.0 s against
-    1.2-2.0 s of CPU on a busy machine, pandas already imported).
+    1.2-2.0 s of CPU on a busy machine, pandas already imported); opened by
+    :func:`journeymodel.data.parquet.parquet_file`, without ``pyarrow.parquet``'s import.
     """
-    import pyarrow.parquet as pq
+    from journeymodel.data.parquet import parquet_file
 
-    meta = pq.ParquetFile(path, pre_buffer=True)
+    meta = parquet_file(path)
     schema = meta.schema_arrow
     names = schema.names
     o = options
@@ -260,9 +261,9 @@ def _read_parquet(path: Path | Any, options: ReadOptions) -> pa.Table:
         low_card.append(o.customer_col)
     halves = _row_group_halves(meta.metadata) if isinstance(path, (str, Path)) else None
     if halves is None:
-        return pq.ParquetFile(path, read_dictionary=low_card or None, pre_buffer=True).read(
-            columns=columns)
-    return _read_halves(path, columns, low_card or None, halves)
+        return parquet_file(path, read_dictionary=low_card or None,
+                            metadata=meta.metadata).read(columns=columns)
+    return _read_halves(path, columns, low_card or None, halves, meta.metadata)
 
 
 def _row_group_halves(metadata) -> list[range] | None:
@@ -283,18 +284,19 @@ def _row_group_halves(metadata) -> list[range] | None:
 
 
 def _read_halves(path: Path | str, columns: list[str], dictionary: list[str] | None,
-                 halves: list[range]) -> pa.Table:
+                 halves: list[range], metadata: Any = None) -> pa.Table:
     """The columns of a Parquet file read by two threads, one run of row groups each, kept
     as one chunk per row group (no concatenation: the readers' buffers are the columns).
 
     Against one ``ParquetFile.read`` (which decodes the row groups one after the other and
     then concatenates them), the three columns of the 8M-row tracker log of issue 20 on a
     busy machine: 0.78-0.85 s of CPU against 0.90-0.96 s, 0.41-0.76 s wall against
-    0.90-0.95 s, 350-370 MB peak against 446-450 MB."""
-    import pyarrow.parquet as pq
+    0.90-0.95 s, 350-370 MB peak against 446-450 MB. ``metadata``: the file's footer, when
+    already read."""
+    from journeymodel.data.parquet import parquet_file
 
     def read(groups: range) -> list[pa.Table]:
-        file = pq.ParquetFile(path, read_dictionary=dictionary, pre_buffer=True)
+        file = parquet_file(path, read_dictionary=dictionary, metadata=metadata)
         return [file.read_row_group(i, columns=columns, use_threads=False) for i in groups]
 
     with ThreadPoolExecutor(1) as pool:  # pyarrow decodes without the GIL

@@ -220,13 +220,13 @@ def _looks_parquet(path: str, fs: Any) -> bool:
 
 
 def _parquet_rows(path: str, fs: Any) -> int:
-    import pyarrow.parquet as pq
+    from journeymodel.data.parquet import parquet_file
 
     try:
         if fs is None:
-            return pq.ParquetFile(path).metadata.num_rows
+            return parquet_file(path).metadata.num_rows
         with fs.open(path, "rb") as fh:
-            return pq.ParquetFile(fh).metadata.num_rows
+            return parquet_file(fh).metadata.num_rows
     except Exception:  # noqa: BLE001 - unreadable files are reported by the reader
         return 0
 
