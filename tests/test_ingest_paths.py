@@ -175,13 +175,13 @@ def test_reuse_freed_memory_nests_and_restores(monkeypatch):
     with memory.reuse_freed_memory():
         with memory.reuse_freed_memory():
             x = np.arange(10).sum()
-        assert len(calls) == 2
+        assert len(calls) == 3
     assert x == 45
-    assert calls == [(-3, memory._HOLD), (-1, memory._HOLD), (-3, 32 << 20), (-1, 64 << 20),
-                     ("trim", 0)]
+    assert calls == [(-3, memory._HOLD), (-1, memory._HOLD), (-8, 1), (-3, 32 << 20),
+                     (-1, 64 << 20), (-8, memory._AFTER_ARENAS), ("trim", 0)]
     with pytest.raises(ValueError, match="boom"), memory.reuse_freed_memory():
         raise ValueError("boom")
-    assert memory._depth == 0 and calls[-1] == ("trim", 0) and len(calls) == 10
+    assert memory._depth == 0 and calls[-1] == ("trim", 0) and len(calls) == 14
 
 
 def test_reuse_freed_memory_lends_arrow_the_system_allocator_and_gives_it_back():

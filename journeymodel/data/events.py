@@ -51,6 +51,8 @@ class EventTable:
 
     Codes index the vocabularies (``-1`` means missing). ``time`` is float64: seconds since the
     Unix epoch (UTC) when ``time_kind == "datetime"``, the period number when ``"period"``.
+    Without a value or persona column, ``value`` (NaN) and ``persona`` (-1) are one read-only
+    value broadcast over the rows (no memory per row).
     """
 
     customer: np.ndarray  # (n,) int64 codes into customers
@@ -230,20 +232,28 @@ def _events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable
         customer, customers = compact(cust_s, customers)
     else:
         customer = cust_s
-    touchpoint, labels = compact(tp_s, labels)
+    # every label is used when every row is (a dropped duplicate has its twin): the labels
+    # came from the column's own values unless the column was a dictionary already
+    used = every_row and not any(pa.types.is_dictionary(table.schema.field(cols[k]).type)
+                                 for k in ("touchpoint", "persona", "device") if cols[k])
+    touchpoint, labels = (tp_s, labels) if used else compact(tp_s, labels)
     del tp_s
     if persona is not None:
-        persona, personas = compact(take(persona), personas)
-    else:  # no column: every row unknown
-        persona = np.full(len(idx), -1, np.int32)
+        persona = take(persona)
+        if not used:
+            persona, personas = compact(persona, personas)
+    else:  # no column: every row unknown (one value, read-only, no memory per row)
+        persona = np.broadcast_to(np.int32(-1), (len(idx),))
     if device is not None:
-        device, devices = compact(take(device), devices)
+        device = take(device)
+        if not used:
+            device, devices = compact(device, devices)
     return EventTable(
         customer=customer, customers=customers.astype(str, copy=False), time=time_s,
         time_kind=time_kind, touchpoint=touchpoint.astype(np.int32, copy=False),
         labels=tuple(str(x) for x in labels), persona=persona.astype(np.int32, copy=False),
         personas=tuple(str(x) for x in personas),
-        value=np.full(len(idx), np.nan) if value is None else take(value),
+        value=np.broadcast_to(np.nan, (len(idx),)) if value is None else take(value),
         sentiment=None if sentiment is None else take(sentiment),
         device=None if device is None else device.astype(np.int32, copy=False),
         devices=tuple(str(x) for x in devices), row=idx.astype(np.int64, copy=False),

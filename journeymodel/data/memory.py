@@ -9,6 +9,13 @@ reused by the next ones, and on the way out sets them to what glibc's own adapti
 reaches (32 MiB mmap threshold, 64 MiB trim threshold) and returns the free memory to the
 system (``malloc_trim``).
 
+Threads started within the block (the two-thread steps of ingestion, Arrow's reader threads)
+allocate from the main heap too (``M_ARENA_MAX`` 1; glibc gives each new thread an arena of its
+own otherwise, whose freed memory the other threads cannot reuse): on the 100k-customer
+tracker log (800k rows) the first ingestion in a process then touches about 20 MB less fresh
+memory (5,000 fewer page faults of the 25,000, each costing 2 microseconds of system time on
+the machine of issue 20). The arena limit afterwards is glibc's default (8 per core).
+
 Within the block Arrow allocates from the same allocator (``pyarrow.system_memory_pool``,
 glibc's malloc, instead of its default mimalloc), so the Parquet reader's and the compute
 kernels' freed buffers are reused by numpy's arrays and the other way round: on the 8M-row
@@ -28,6 +35,7 @@ unaffected; only where memory comes from changes.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,11 +45,13 @@ import pyarrow as pa
 
 __all__ = ["reuse_freed_memory"]
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 #: Thresholds while ingesting: the largest mallopt accepts (an int), so no array is mmapped.
 _HOLD = 2**31 - 1
 #: Thresholds afterwards: the largest values of glibc's adaptive rule (mmap 32 MiB, trim 2x).
 _AFTER_MMAP, _AFTER_TRIM = 32 << 20, 64 << 20
+#: Arenas afterwards: glibc's own limit on a 64-bit system (8 per core; mallopt cannot unset).
+_AFTER_ARENAS = 8 * (os.cpu_count() or 1)
 
 _lock = threading.Lock()
 _depth = 0
@@ -95,6 +105,7 @@ def reuse_freed_memory() -> Iterator[None]:
             if _LIBC is not None:
                 _LIBC.mallopt(_M_MMAP_THRESHOLD, _HOLD)
                 _LIBC.mallopt(_M_TRIM_THRESHOLD, _HOLD)
+                _LIBC.mallopt(_M_ARENA_MAX, 1)  # threads started now share the main heap
                 _pool_before = pa.default_memory_pool()
                 pa.set_memory_pool(pa.system_memory_pool())
     try:
@@ -110,4 +121,5 @@ def reuse_freed_memory() -> Iterator[None]:
                 if _LIBC is not None:
                     _LIBC.mallopt(_M_MMAP_THRESHOLD, _AFTER_MMAP)
                     _LIBC.mallopt(_M_TRIM_THRESHOLD, _AFTER_TRIM)
+                    _LIBC.mallopt(_M_ARENA_MAX, _AFTER_ARENAS)
                     _LIBC.malloc_trim(0)
