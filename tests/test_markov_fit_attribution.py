@@ -191,3 +191,37 @@ def test_parts_leave_out_the_entries_named(n_targets):
                                     edges, n_targets, len(edges) - 1)
         for a, b in zip(got, want, strict=True):
             assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def test_holding_times_on_another_thread_are_the_same_bits(monkeypatch):
+    """fit_attribution fits the holding times on a pool thread while it counts transitions:
+    the same holding times, expected counts and attribution as one after the other (one
+    core), and as fit()."""
+    import journeymodel.models.markov.chain as chain
+
+    js = journeys()
+    threaded = MarkovJourneyModel(order=2).fit_attribution(js)
+    monkeypatch.setattr(chain, "pool_threads", lambda: 1)
+    serial = MarkovJourneyModel(order=2).fit_attribution(js)
+    whole = MarkovJourneyModel(order=2).fit(js)
+    for other in (serial, whole):
+        for name in ("cdf", "pair_n", "p_next", "p_dropoff"):
+            assert getattr(threaded.holding_, name).tobytes() == (
+                getattr(other.holding_, name).tobytes())
+        for name in ("from_key", "to_key", "count"):
+            assert getattr(threaded.expected_counts_, name).tobytes() == (
+                getattr(other.expected_counts_, name).tobytes())
+        a = threaded.attribution("removal", n_draws=200, seed=1).to_json()
+        assert json.dumps(a) == json.dumps(other.attribution("removal", n_draws=200,
+                                                             seed=1).to_json())
+
+
+def test_an_error_of_the_holding_thread_reaches_the_caller(monkeypatch):
+    import journeymodel.stats.holding as holding
+
+    def broken(journeys):
+        raise MemoryError("holding statistics")
+
+    monkeypatch.setattr(holding, "holding_stats", broken)
+    with pytest.raises(MemoryError, match="holding statistics"):
+        MarkovJourneyModel().fit_attribution(journeys())

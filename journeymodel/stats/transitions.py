@@ -704,12 +704,15 @@ def _equal(a, b, rtol: float) -> bool:
 
 def transition_stats(journeys: JourneySet, order: int, collapse: bool = True,
                      chunk_events: int = 1_000_000, *, experience: bool = True,
-                     dwell: bool = True) -> MarkovStats:
+                     dwell: bool = True, holding: bool = True) -> MarkovStats:
     """The :class:`MarkovStats` of ``journeys`` at window length ``order``.
 
     ``experience=False`` leaves the experience statistic out (None) and ``dwell=False`` the
     states' dwell times (empty, see :func:`count_transitions`): what
     :meth:`~journeymodel.models.markov.model.MarkovJourneyModel.fit_attribution` needs not.
+    ``holding=False`` leaves the holding-time statistic out (None, as without timestamps), for
+    a caller that counts it on its own (:func:`~journeymodel.stats.holding.holding_stats`;
+    ``fit_attribution`` does, on another core).
 
     Transitions are counted in chunks of about ``chunk_events`` events
     (:func:`count_transitions_chunked`); the rest reads the journeys whole.
@@ -731,4 +734,4 @@ def transition_stats(journeys: JourneySet, order: int, collapse: bool = True,
         observed_until=float(journeys.observed_until),
         experience=experience_stats(journeys) if experience else None,
         censored=censored_states(journeys, order, collapse),
-        holding=None if journeys.time_kind == "none" else holding_stats(journeys))
+        holding=None if not holding or journeys.time_kind == "none" else holding_stats(journeys))
