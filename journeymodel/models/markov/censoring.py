@@ -322,23 +322,30 @@ def _survival(from_key, to_key, entry, bins, holding: HoldingTimes, base, order,
     """Survival of each competing next event at each censored cell's elapsed time: entry
     ``i`` is pair ``entry[i]`` (``from_key``, ``to_key``) at grid bin ``bins[i]``. What
     depends on the pair alone (touchpoints, repeat probability) is worked out per pair, then
-    gathered (at order 3 a pair has a dozen or more entries)."""
+    gathered (at order 3 a pair has a dozen or more entries); the survivals themselves depend
+    on the pair's touchpoints and the bin alone: one table of every (touchpoint, next event,
+    bin), gathered (at order 3 on 100k customers 290k entries, 10k places in the table; the
+    same bits, each place worked out as each entry was)."""
     T = len(holding.touchpoints)
-    e = bin_middles(holding.edges)[bins]
+    width = T + 2
+    n_bins = len(holding.edges) - 1
     # a censored elapsed time beyond the gap cannot happen (it would be a drop-off)
-    e = np.minimum(e, np.nextafter(holding.edges[-1], 0))
+    mid = np.minimum(bin_middles(holding.edges), np.nextafter(holding.edges[-1], 0))
+    src, dst = np.divmod(np.arange(T * width), width)
+    table = holding.sf(src[:, None], dst[:, None], mid[None, :]).ravel()  # (T * width * bins)
     a = from_key % base - 1  # the newest touchpoint is the lowest digit
     a = np.where(from_key == 0, 0, a)
     target = np.where(to_key >= 0, to_key % base - 1,
                       np.where(to_key == -1, T, T + 1))  # -1 conversion, -3 churn
     drop = to_key == _DROPOFF
     start = (from_key == 0)[entry]
-    a_e, drop_e = a[entry], drop[entry]
-    s_k = np.where(drop_e, 1.0, holding.sf(a_e, np.where(drop, 0, target)[entry], e))
+    drop_e = drop[entry]
+    place = (a * width + np.where(drop, 0, target))[entry] * n_bins + bins
+    s_k = np.where(drop_e, 1.0, table[place])
     if not collapse:
         return np.where(start, 1.0, s_k)
     r = _repeat_probability(from_key, a, holding, base, order)[entry]
-    s_aa = holding.sf(a_e, a_e, e)
+    s_aa = table[(a * (width + 1))[entry] * n_bins + bins]
     return np.where(start, 1.0, r * s_aa + (1.0 - r) * s_k)
 
 
