@@ -118,22 +118,14 @@ def _pyarrow(chunked: pa.ChunkedArray) -> pa.DictionaryArray:
 
 def _pack(chunked: pa.ChunkedArray):
     """Each row's bytes as little-endian uint64 words (zero past its end), its length in bytes
-    and its validity; ``None`` when some value is longer than :data:`MAX_BYTES`."""
+    and its validity (:func:`_lengths`); ``None`` when some value is longer than
+    :data:`MAX_BYTES`."""
     chunks = [c for c in chunked.chunks if len(c)]
     n = len(chunked)
-    length = np.empty(n, np.int32)  # checked below MAX_BYTES per chunk before it is stored
-    valid = np.ones(n, bool)
-    at = 0
-    for chunk in chunks:
-        m = len(chunk)
-        part = np.diff(_offsets(chunk))
-        if chunk.null_count:
-            valid[at:at + m] = flags(pc.is_valid(chunk))
-            part[~valid[at:at + m]] = 0
-        if int(part.max(initial=0)) > MAX_BYTES:
-            return None
-        length[at:at + m] = part
-        at += m
+    found = _lengths(chunks, n)
+    if found is None:
+        return None
+    length, valid = found
     n_words = max(1, -(-int(length.max(initial=0)) // 8))
     words = np.empty((n_words, n), np.uint64)
     pieces = _cut(chunks, n // 2)  # a column in one chunk is packed by two threads too
@@ -161,6 +153,36 @@ def _pack(chunked: pa.ChunkedArray):
     _in_two_threads(pack, [(0, middle), (middle, len(pieces))], n)
     # a list: the encoder lets go of the arrays as soon as it can
     return [words, length, valid, any(nul)]
+
+
+def _lengths(chunks: list, n: int):
+    """Each row's length in bytes (0 where null) and validity, or ``None`` when some value is
+    longer than :data:`MAX_BYTES`. While every value so far has the same length (and none is
+    null) they are a read-only constant broadcast over the rows: no memory per row."""
+    length = valid = None
+    width, at = -1, 0
+    for chunk in chunks:
+        m = len(chunk)
+        part = np.diff(_offsets(chunk))
+        if chunk.null_count:
+            if valid is None:
+                valid = np.ones(n, bool)
+            valid[at:at + m] = flags(pc.is_valid(chunk))
+            part[~valid[at:at + m]] = 0
+        top = int(part.max())
+        if top > MAX_BYTES:
+            return None
+        if length is None and (width < 0 or width == top) and int(part.min()) == top:
+            width = top  # one length still: nothing to store
+        else:
+            if length is None:  # checked below MAX_BYTES before it is stored
+                length = np.empty(n, np.int32)
+                length[:at] = max(width, 0)
+            length[at:at + m] = part
+        at += m
+    if length is None:
+        length = np.broadcast_to(np.int32(max(width, 0)), (n,))
+    return length, np.broadcast_to(True, (n,)) if valid is None else valid
 
 
 def _offsets(chunk: pa.Array) -> np.ndarray:

@@ -1,0 +1,182 @@
+"""Ingestion's first-call economies (issue 20): ids of one width packed by strided loads, row
+lengths and validity kept as a constant while they are one, the order and the codes written
+over the encoder's own scratch, labels not compacted when every row is kept, absent value and
+persona columns as a read-only constant. Each gives what the general route gives: pyarrow's
+dictionary encoding, and the same events and journeys as pyarrow's encoder."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import journeymodel.data.encoding as encoding
+from journeymodel.data.columns import compact
+from journeymodel.data.encoding import dictionary_encode
+from journeymodel.data.events import read_events
+from journeymodel.data.journeys import load_journeys
+from journeymodel.errors import DataWarning
+
+SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+# bytes of every kind a packed word must keep apart: NUL inside and at the end, non-ASCII
+_ALPHABET = st.sampled_from(["a", "b", "0", "9", "\x00", "é", " "])
+
+
+@st.composite
+def same_width_columns(draw):
+    """Values of one width in bytes (1..17: one word, two words, and too long to pack), cut
+    into chunks, possibly sliced so a chunk's first value is not at its buffer's start."""
+    width = draw(st.integers(1, 17))
+    pool = draw(st.lists(st.lists(_ALPHABET, min_size=1, max_size=width), min_size=1,
+                         max_size=6))
+    words = []
+    for chars in pool:  # pad or cut each to exactly ``width`` bytes
+        text = "".join(chars).encode()[:width]
+        words.append((text + b"z" * width)[:width].decode("utf-8", "replace"))
+    words = [w for w in words if len(w.encode()) == width] or ["q" * width]
+    n = draw(st.integers(1, 80))
+    values = [words[i] for i in draw(st.lists(st.integers(0, len(words) - 1), min_size=n,
+                                              max_size=n))]
+    cuts = sorted(set(draw(st.lists(st.integers(0, n), max_size=3))) | {0, n})
+    large = draw(st.booleans())
+    typ = pa.large_string() if large else pa.string()
+    arr = pa.chunked_array([pa.array(values[a:b], typ)
+                            for a, b in zip(cuts, cuts[1:], strict=False) if b > a], typ)
+    if draw(st.booleans()) and n > 1:
+        arr, values = arr.slice(1), values[1:]
+    return arr, values
+
+
+@SETTINGS
+@given(same_width_columns())
+def test_ids_of_one_width_encode_as_pyarrow_does(column):
+    arr, values = column
+    grouped: dict = {}
+    enc = dictionary_encode(arr, min_rows=0, grouped=grouped)
+    assert enc.equals(pc.dictionary_encode(arr).combine_chunks())
+    if grouped:  # the sorting route: the rows stably sorted by code, and their codes
+        order = np.argsort(np.asarray(enc.indices), kind="stable")
+        np.testing.assert_array_equal(grouped["order"], order)
+        np.testing.assert_array_equal(grouped["keys"], np.asarray(enc.indices)[order])
+        assert grouped["order"].dtype == grouped["keys"].dtype == np.int64
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(1, 9), st.integers(1, 30), st.booleans()), min_size=1,
+                max_size=5), st.integers(0, 2**32 - 1))
+def test_chunks_of_different_widths_and_nulls(chunks, seed):
+    """Each chunk of one width, the widths differing between chunks, or a chunk holding a
+    null: the lengths are stored from the first chunk that differs, and the validity from the
+    first null, with the earlier rows filled in."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for width, m, null in chunks:
+        vals = ["".join(rng.choice(list("abc"), width)) for _ in range(m)]
+        if null:
+            vals[int(rng.integers(m))] = None
+        parts.append(pa.array(vals, pa.string()))
+    arr = pa.chunked_array(parts, pa.string())
+    enc = dictionary_encode(arr, min_rows=0)
+    assert enc.equals(pc.dictionary_encode(arr).combine_chunks())
+
+
+def test_values_ending_at_the_end_of_the_buffer():
+    """The last values' 8-byte loads would read past the text buffer: they come from a padded
+    copy of its tail (a buffer holding exactly the values, no slack)."""
+    for width in (1, 3, 7, 8, 9, 15, 16):
+        values = [f"{k:0{width}d}"[-width:] for k in range(50)]
+        data = "".join(values).encode()
+        offsets = np.arange(0, len(data) + 1, width, dtype=np.int32)
+        arr = pa.Array.from_buffers(pa.string(), len(values),
+                                    [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        words = np.empty((-(-width // 8), len(values)), np.uint64)
+        raw = np.frombuffer(arr.buffers()[2], np.uint8)
+        assert len(raw) == len(data)
+        encoding._fixed_width_words(raw, 0, width, words)
+        expected = np.empty_like(words)
+        padded = pc.ascii_rpad(arr, width=8 * words.shape[0], padding="\x00")
+        expected[...] = np.frombuffer(padded.buffers()[2], "<u8").reshape(len(values), -1).T
+        np.testing.assert_array_equal(words, expected)
+
+
+def test_lengths_are_a_constant_while_one_width():
+    arr = pa.chunked_array([pa.array(["ab", "cd"]), pa.array(["ef"])])
+    length, valid = encoding._lengths(list(arr.chunks), 3)
+    assert length.strides == (0,) and valid.strides == (0,)  # no memory per row
+    assert length.tolist() == [2, 2, 2] and valid.tolist() == [True] * 3
+    arr = pa.chunked_array([pa.array(["ab", "cd"]), pa.array(["e", None])])
+    length, valid = encoding._lengths(list(arr.chunks), 4)
+    assert length.tolist() == [2, 2, 1, 0] and valid.tolist() == [True, True, True, False]
+    assert encoding._lengths([pa.array(["x" * 17])], 1) is None  # too long to pack
+
+
+def test_compact_looks_past_the_first_rows():
+    """A label first used after the rows :func:`compact` looks at first is kept; one never
+    used is dropped."""
+    codes = np.r_[np.zeros(5000, np.int64), 3, -1]
+    new, vocab = compact(codes, np.array(["a", "b", "c", "d"]))
+    assert vocab.tolist() == ["a", "d"] and new[-2:].tolist() == [1, -1]
+    new, vocab = compact(np.r_[codes[:10], 1], np.array(["a", "b"]))
+    assert vocab.tolist() == ["a", "b"] and new is not None
+
+
+def _tracker_log(path, n_customers: int, per: int, seed: int = 0) -> None:
+    """A tracker-style Parquet log: time order, string ids ``c123456`` (one width), several
+    row groups, a touchpoint dictionary, some duplicate rows."""
+    rng = np.random.default_rng(seed)
+    n = n_customers * per
+    cust = rng.integers(0, n_customers, n)
+    ids = np.char.add("c", (100000 + cust).astype(str))
+    t = np.sort(rng.integers(0, 30 * 86400, n)) * 1_000_000
+    labels = np.array(["web", "email", "search", "social", "conversion"])
+    tp = labels[rng.choice(5, n, p=[0.3, 0.25, 0.2, 0.2, 0.05])]
+    dup = rng.integers(0, n - 1, 20)
+    ids[dup + 1], t[dup + 1], tp[dup + 1] = ids[dup], t[dup], tp[dup]
+    table = pa.table({"customer_id": ids,
+                      "timestamp": pa.array(t, pa.timestamp("us", tz="UTC")),
+                      "touchpoint": tp})
+    pq.write_table(table, path, row_group_size=n // 7 + 1)
+
+
+def test_tracker_log_journeys_equal_pyarrows_encoder(tmp_path, monkeypatch):
+    """100k rows (the sorting route) in time order: events and every array of the journey
+    set equal those made with pyarrow's encoder; value and persona (no such columns) are a
+    read-only constant."""
+    path = tmp_path / "t.parquet"
+    _tracker_log(path, 12_500, 8)
+    out = {}
+    strided = []
+    real = encoding._fixed_width_words
+    monkeypatch.setattr(encoding, "_fixed_width_words",
+                        lambda *args: strided.append(1) or real(*args))
+    for min_rows in (0, 1 << 40):
+        monkeypatch.setattr(encoding, "MIN_ROWS", min_rows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            out[min_rows] = read_events(path), load_journeys(path)
+    assert strided  # the ids were packed by strided loads
+    (ev_new, js_new), (ev_old, js_old) = out[0], out[1 << 40]
+    assert ev_new.ledger.dropped == ev_old.ledger.dropped
+    assert ev_new.ledger.dropped.get("duplicate", 0) > 0
+    for name in ("customer", "customers", "time", "touchpoint", "row", "persona", "value"):
+        a, b = getattr(ev_new, name), getattr(ev_old, name)
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert ev_new.labels == ev_old.labels
+    for name in ("codes", "offsets", "outcome", "weight", "customer", "customers", "persona",
+                 "start", "end", "value", "times"):
+        a, b = getattr(js_new, name), getattr(js_old, name)
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert js_new.touchpoints == js_old.touchpoints
+    assert np.isnan(ev_new.value).all() and (ev_new.persona == -1).all()
+    with pytest.raises(ValueError, match="read-only"):
+        ev_new.value[0] = 1.0
