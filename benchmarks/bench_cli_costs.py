@@ -3,6 +3,16 @@
     .venv/bin/python benchmarks/bench_cli_costs.py [--quick] [--customers 1000000]
         [--orders 1 3]
     .venv/bin/python benchmarks/bench_cli_costs.py --models m1k.nc m100k.nc   # attribute only
+    .venv/bin/python benchmarks/bench_cli_costs.py --floor [--against REV] [--runs 7]
+        [--customers 1000 100000]
+
+``--floor``: the fixed costs of the one command as a user runs it, ``journeymodel attribute
+EVENTS --order 1 --json`` in fresh processes (``python -m journeymodel``), ``--runs`` times on
+a tracker log of each ``--customers`` size (default 1,000 and 100,000: at 1,000 the data work
+is small, so its time is the floor); with ``--against REV`` the package of git revision ``REV``
+runs beside this checkout, interleaved run by run (the same load for both), and their JSON must
+be the same bytes. Then where one run's imports go (``-X importtime``, each module's own time
+summed by top-level package: typer, numpy, pyarrow, journeymodel, the standard library).
 
 Each command is re-enacted in a fresh process with a timer around each step, in the order
 the command runs them (cli/cmd_fit_markov.py, cli/cmd_attribute.py): the imports (the CLI
@@ -252,13 +262,85 @@ def _print(title: str, rows: list) -> None:
         print(f"  {note}")
 
 
+def floor(sizes: list[int], runs: int, against: str | None, tmp: Path) -> None:
+    """``--floor``: fresh ``attribute EVENTS --order 1 --json`` processes, this checkout (and
+    revision ``against``) interleaved; min and median wall and CPU seconds; the imports."""
+    codes = {"this checkout": _ENV}
+    if against:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_bayes import export_revision
+
+        codes[against] = dict(_ENV, PYTHONPATH=str(export_revision(against, tmp / "against")))
+    print(f"\nattribute EVENTS --order 1 --json, fresh processes, {runs} runs of each code, "
+          "interleaved")
+    print(f"  {'log':<20} {'code':<16} {'wall min':>9} {'wall med':>9} {'cpu min':>8} "
+          f"{'cpu med':>8}")
+    for n in sizes:
+        events = tmp / f"floor{n}.parquet"
+        subprocess.run([sys.executable, __file__, "--worker", "make", str(n), str(events)],
+                       check=True, env=_ENV)
+        args = [sys.executable, "-m", "journeymodel", "attribute", str(events), "--order", "1",
+                "--json"]
+        outputs = {code: _run_once(args, env)[2] for code, env in codes.items()}  # warm .pyc
+        if len(set(outputs.values())) != 1:
+            raise SystemExit(f"the JSON of {n:,} customers differs between {list(codes)}")
+        times: dict[str, list[tuple[float, float]]] = {code: [] for code in codes}
+        for _ in range(runs):
+            for code, env in codes.items():
+                times[code].append(_run_once(args, env)[:2])
+        for code, pairs in times.items():
+            wall, cpu = sorted(p[0] for p in pairs), sorted(p[1] for p in pairs)
+            print(f"  {f'{n:,} customers':<20} {code:<16} {wall[0]:>9.3f} "
+                  f"{wall[len(wall) // 2]:>9.3f} {cpu[0]:>8.3f} {cpu[len(cpu) // 2]:>8.3f}")
+    print(f"  (load average {os.getloadavg()[0]:.1f}; JSON the same bytes for every code)")
+    _import_breakdown(args)
+
+
+def _run_once(args: list[str], env: dict) -> tuple[float, float, bytes]:
+    """Wall and CPU seconds (the child's user + system) of one fresh process, its stdout."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(args, capture_output=True, check=True, env=env).stdout
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime), out
+
+
+def _import_breakdown(args: list[str]) -> None:
+    """One run's ``-X importtime``: each module's own microseconds summed by top-level
+    package, largest first (the rest of the standard library as one line)."""
+    err = subprocess.run([args[0], "-X", "importtime", *args[1:]], capture_output=True,
+                         text=True, check=True, env=_ENV).stderr
+    groups: dict[str, int] = {}
+    for line in err.splitlines():
+        if not line.startswith("import time:") or "imported package" in line:
+            continue
+        own, _, name = line[len("import time:"):].split("|")
+        top = name.strip().split(".")[0].lstrip("_")
+        top = top if top in ("typer", "numpy", "pyarrow", "journeymodel", "threadpoolctl",
+                             "site") else "the rest (standard library)"
+        groups[top] = groups.get(top, 0) + int(own)
+    print(f"\nimports of one run (-X importtime, own time by package; total "
+          f"{sum(groups.values()) / 1e6:.3f} s)")
+    for name, us in sorted(groups.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<32} {us / 1e6:>7.3f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="20,000 customers, order 1")
-    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--customers", type=int, nargs="+", default=None,
+                    help="customers of the log [1000000; --floor: 1000 100000]")
     ap.add_argument("--orders", type=int, nargs="+", default=[1, 3])
     ap.add_argument("--models", nargs="+", type=Path, metavar="M.nc",
                     help="only the attribute breakdown of these fitted Markov model files")
+    ap.add_argument("--floor", action="store_true",
+                    help="fresh attribute EVENTS --order 1 --json processes (fixed costs)")
+    ap.add_argument("--runs", type=int, default=7, help="--floor: runs of each code")
+    ap.add_argument("--against", metavar="REV",
+                    help="--floor: also the package of this git revision, interleaved")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -274,14 +356,21 @@ def main() -> None:
                 else attribute_worker(rest[0]))
         print(json.dumps(rows))
         return
-    if args.quick:
-        args.customers, args.orders = 20_000, [1]
+    if args.floor:
+        args.customers = args.customers or [1_000, 100_000]
+    else:
+        args.customers = 20_000 if args.quick else (args.customers or [1_000_000])[0]
+        args.orders = [1] if args.quick else args.orders
     print(f"command: {' '.join(sys.argv)}")
     print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
     print(f"journeymodel --help: {_help_seconds():.2f} s wall (fresh process)")
     global _ENV
     with tempfile.TemporaryDirectory() as tmp:
         _ENV = _compiled_env(Path(tmp))
+        if args.floor:
+            floor(args.customers, args.runs, args.against, Path(tmp))
+            print(f"\nload average at end: {os.getloadavg()}")
+            return
         _warm_up(Path(tmp), args.orders)
         for model in args.models or []:
             _print(f"attribute {model} --json", _child("attribute", str(model.resolve())))
