@@ -180,3 +180,26 @@ def test_tracker_log_journeys_equal_pyarrows_encoder(tmp_path, monkeypatch):
     assert np.isnan(ev_new.value).all() and (ev_new.persona == -1).all()
     with pytest.raises(ValueError, match="read-only"):
         ev_new.value[0] = 1.0
+
+
+@SETTINGS
+@given(same_width_columns(), st.sampled_from([(1, 1 << 40), (1, 1), (1 << 40, 1 << 40)]),
+       st.sampled_from([3, 7, 1 << 16]))
+def test_threads_and_blocks_give_the_same_encoding(column, thresholds, block):
+    """The passes after the sort in two threads or one, the dictionary beside them or
+    before (then the order is written over the words), blocks smaller than a run: the same
+    encoding and grouped order."""
+    arr, values = column
+    real = encoding.SORTED_THREAD_ROWS, encoding.THREAD_ROWS, encoding.BLOCK
+    try:
+        encoding.SORTED_THREAD_ROWS, encoding.THREAD_ROWS = thresholds
+        encoding.BLOCK = block
+        grouped: dict = {}
+        enc = dictionary_encode(arr, min_rows=0, grouped=grouped)
+    finally:
+        encoding.SORTED_THREAD_ROWS, encoding.THREAD_ROWS, encoding.BLOCK = real
+    assert enc.equals(pc.dictionary_encode(arr).combine_chunks())
+    if grouped:
+        order = np.argsort(np.asarray(enc.indices), kind="stable")
+        np.testing.assert_array_equal(grouped["order"], order)
+        np.testing.assert_array_equal(grouped["keys"], np.asarray(enc.indices)[order])

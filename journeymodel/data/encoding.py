@@ -20,8 +20,8 @@ import pyarrow as pa
 from journeymodel.data import compute as pc
 from journeymodel.data.arrow_numpy import flags, int_array, scalar
 
-__all__ = ["BLOCK", "MAX_BYTES", "MIN_ROWS", "THREAD_ROWS", "dictionary_array",
-           "dictionary_encode", "group_ids"]
+__all__ = ["BLOCK", "MAX_BYTES", "MIN_ROWS", "SORTED_THREAD_ROWS", "THREAD_ROWS",
+           "dictionary_array", "dictionary_encode", "group_ids"]
 
 #: Longest id (in UTF-8 bytes) packed into an integer key; longer ids use pyarrow's encoder.
 MAX_BYTES = 16
@@ -31,6 +31,11 @@ MIN_ROWS = 1 << 16
 
 #: From this many rows, the ids' bytes, hashes and comparisons are made in two threads.
 THREAD_ROWS = 1 << 20
+
+#: From this many rows, the passes after the sort (the exact comparisons, the order by first
+#: appearance) run in two threads: by then the other columns are read (the thread beside the
+#: encoder in :func:`journeymodel.data.events.events_from_table` from 256k rows is done).
+SORTED_THREAD_ROWS = 1 << 18
 
 #: Rows per block of the passes over the ids' hashes and values (512 KiB of each array: the
 #: passes over a block stay in a core's own cache, and their scratch memory is small).
@@ -126,7 +131,7 @@ def _pack(chunked: pa.ChunkedArray):
     if found is None:
         return None
     length, valid = found
-    n_words = max(1, -(-int(length.max(initial=0)) // 8))
+    n_words = max(1, -(-_top(length) // 8))
     words = np.empty((n_words, n), np.uint64)
     pieces = _cut(chunks, n // 2)  # a column in one chunk is packed by two threads too
     starts = np.cumsum([0] + [len(piece) for piece in pieces])
@@ -185,6 +190,21 @@ def _lengths(chunks: list, n: int):
     return length, np.broadcast_to(True, (n,)) if valid is None else valid
 
 
+def _constant(a: np.ndarray) -> bool:
+    """``a`` is one value broadcast over its rows (:func:`_lengths`' constants)."""
+    return a.ndim == 1 and a.strides == (0,)
+
+
+def _all(mask: np.ndarray) -> bool:
+    """``mask.all()``, at once for a broadcast constant."""
+    return bool(mask[0]) if _constant(mask) and len(mask) else bool(mask.all())
+
+
+def _top(length: np.ndarray) -> int:
+    """``length.max(initial=0)``, at once for a broadcast constant."""
+    return int(length[0]) if _constant(length) and len(length) else int(length.max(initial=0))
+
+
 def _offsets(chunk: pa.Array) -> np.ndarray:
     """The value offsets of a string array (slice included), as numpy, without a copy."""
     off_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
@@ -196,6 +216,8 @@ def _same_width(length: np.ndarray, null_count: int) -> int:
     if null_count or not len(length):
         return 0
     width = int(length[0])
+    if _constant(length):
+        return width
     return width if int(length.min()) == width == int(length.max()) else 0
 
 
@@ -259,11 +281,11 @@ def _cut(chunks: list, row: int) -> list:
     return out
 
 
-def _in_two_threads(fn, parts: list, n: int) -> None:
+def _in_two_threads(fn, parts: list, n: int, threshold: int | None = None) -> None:
     """``fn(*part)`` for each of the two ``parts`` of the rows: in two threads from
     :data:`THREAD_ROWS` rows (numpy releases the GIL; the machines this runs on have cores
     to spare while it waits for the sort), else one after the other."""
-    if n < THREAD_ROWS:
+    if n < (THREAD_ROWS if threshold is None else threshold):
         for part in parts:
             fn(*part)
         return
@@ -322,7 +344,7 @@ def _hash_key(words, length, valid, nul) -> np.ndarray:
             for j in range(words.shape[0]):
                 h ^= words[j, a:b]
                 _hash64(h, t)
-            if not valid[a:b].all():
+            if not _all(valid[a:b]):
                 h[~valid[a:b]] = _NULL_HASH  # a null is no empty string
             h >>= shift
 
@@ -381,7 +403,7 @@ def _exact_runs(start: np.ndarray, row: np.ndarray, words: np.ndarray, length: n
 def _value_columns(rows: np.ndarray, words, length, valid, nul) -> list[np.ndarray]:
     """The columns that make up the values at ``rows`` (gathered)."""
     cols = [np.take(words[j], rows) for j in range(words.shape[0])]
-    if not valid.all():
+    if not _all(valid):
         cols.append(valid[rows])
     if nul:
         cols.append(length[rows])
@@ -400,7 +422,7 @@ def _value_changes(row, words, length, valid, nul) -> np.ndarray:
             for col in _value_columns(row[a:b + 1], words, length, valid, nul):
                 changes[a:b] |= col[1:] != col[:-1]
 
-    _in_two_threads(compare, [(0, m // 2), (m // 2, m)], len(row))
+    _in_two_threads(compare, [(0, m // 2), (m // 2, m)], len(row), SORTED_THREAD_ROWS)
     return changes
 
 
@@ -445,7 +467,7 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> d
     appearance = _by_first_row(np.where(keep, first, n))  # null run last
     n_codes = int(np.count_nonzero(keep))
     rows = first[appearance[:n_codes]]
-    out: dict = {"indices": None, "null": None if valid.all() else ~valid}
+    out: dict = {"indices": None, "null": None if _all(valid) else ~valid}
 
     def dictionary() -> None:  # beside the order, in another thread (numpy frees the GIL)
         nonlocal words, length
@@ -539,8 +561,8 @@ def _grouped_order(out: dict, row: np.ndarray, starts: np.ndarray, appearance: n
             row[a:b] = np.repeat(steps[:r1 - r0] + r0 if r1 - r0 <= len(steps)
                                  else np.arange(r0, r1), held)
 
-    _in_two_threads(place, [(0, n // 2), (n // 2, n)], n)
-    _in_two_threads(codes, [(0, n // 2), (n // 2, n)], n)
+    _in_two_threads(place, [(0, n // 2), (n // 2, n)], n, SORTED_THREAD_ROWS)
+    _in_two_threads(codes, [(0, n // 2), (n // 2, n)], n, SORTED_THREAD_ROWS)
     out["order"], out["keys"] = order, row
 
 

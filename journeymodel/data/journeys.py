@@ -100,7 +100,8 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
     outcome_of_label = _outcome_of_label(events.labels, options)
     cust = events.customer  # EventTable rows come sorted by customer and time
     time = events.time
-    row_outcome = outcome_of_label[events.touchpoint]  # -1 for touchpoints
+    # -1 for touchpoints (np.take of a small table: half the time of indexing by an array)
+    row_outcome = np.take(outcome_of_label, events.touchpoint, mode="wrap")
     n = len(cust)
     new = _journey_starts(cust, row_outcome, time, gap)
     first = np.flatnonzero(new)
@@ -135,7 +136,7 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
         jid = np.repeat(np.arange(n_j), np.diff(np.append(first, n)))
         value = np.bincount(jid, weights=np.nan_to_num(events.value), minlength=n_j)
     return JourneySet(
-        codes=recode[events.touchpoint[is_tp]],
+        codes=np.take(recode, np.compress(is_tp, events.touchpoint), mode="wrap"),
         offsets=offsets,
         touchpoints=tuple(events.labels[i] for i in tp_labels),
         outcome=outcome,
@@ -147,13 +148,13 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
         start=time[first],
         end=time[last],
         value=value,
-        times=events.time[is_tp],
+        times=np.compress(is_tp, events.time),
         time_kind=events.time_kind,
         observed_until=events.observed_until,
         gap=gap,
         ledger=events.ledger,
-        sentiment=None if events.sentiment is None else events.sentiment[is_tp],
-        device=None if events.device is None else events.device[is_tp],
+        sentiment=None if events.sentiment is None else np.compress(is_tp, events.sentiment),
+        device=None if events.device is None else np.compress(is_tp, events.device),
         devices=events.devices,
     )
 
@@ -233,6 +234,8 @@ def _persona_per_customer(events: EventTable, cust: np.ndarray) -> np.ndarray:
     n_c = len(events.customers)
     persona = events.persona
     out = np.full(n_c, -1, np.int32)
+    if persona.strides == (0,) and persona.size and persona[0] < 0:  # no persona column
+        return out
     known = persona >= 0
     if not known.any():
         return out
