@@ -124,13 +124,19 @@ def _states(journeys: JourneySet, order: int, collapse: bool, base: int | None, 
     """(state keys, CSR offsets, entry times or None) of every journey.
 
     Memory-lean: keys are int32 where they fit; window keys are built from shifted slices (no
-    gathers), repeats are found event by event, and each output is gathered once."""
+    gathers), repeats are found event by event, and each output is gathered once. An event's
+    position in its journey is only ever compared with ``order``, so it is kept capped there
+    (int8: the first ``order`` events of each journey set, the rest ``order``), and the
+    offsets are read from a running count of the events kept (issue 20: at 100k customers
+    the positions and a per-journey reduceat were half of this)."""
     base = base or state_base(len(journeys.touchpoints), order)
     n = journeys.n_events
     lengths = journeys.lengths
+    starts = journeys.offsets[:-1]
     itype = np.int32 if n < 2**31 and float(base) ** order < 2**31 else np.int64
-    rel = np.arange(n, dtype=itype)  # position of each event within its journey
-    rel -= np.repeat(journeys.offsets[:-1].astype(itype), lengths)
+    rel = np.full(n, order, np.int8)  # position of each event in its journey, capped at order
+    for i in range(order):  # a loop over the first positions (at most 4)
+        rel[starts[lengths > i] + i] = i
     key = journeys.codes.astype(itype)
     key += 1
     if order > 1:
@@ -151,13 +157,9 @@ def _states(journeys: JourneySet, order: int, collapse: bool, base: int | None, 
         keep &= ~repeat
         del repeat
     del rel
-    nonempty = lengths > 0
-    counts = np.zeros(len(lengths), np.int64)
-    if nonempty.any():
-        counts[nonempty] = np.add.reduceat(keep, journeys.offsets[:-1][nonempty],
-                                           dtype=np.int64)
-    offsets = np.zeros(len(lengths) + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
+    kept = np.zeros(n + 1, np.int64)  # events kept before each event
+    np.cumsum(keep, out=kept[1:])
+    offsets = kept[journeys.offsets]
     return key[keep], offsets, journeys.times[keep] if times else None
 
 
@@ -289,10 +291,11 @@ def _compress(keys: np.ndarray, itype=np.int64) -> tuple[np.ndarray, np.ndarray]
         return keys.astype(np.int64), keys.astype(np.int64)
     lo, hi = int(keys.min()), int(keys.max())
     if hi - lo <= 1 << 24:
+        at = keys - lo if lo else keys  # each key's place in the table, made once
         present = np.zeros(hi - lo + 1, bool)
-        present[keys - lo] = True
+        present[at] = True
         index = (np.cumsum(present) - 1).astype(itype)
-        return np.flatnonzero(present) + lo, index[keys - lo] if lo else index[keys]
+        return np.flatnonzero(present) + lo, index[at]
     return np.unique(keys, return_inverse=True)
 
 
