@@ -4,6 +4,9 @@ Every module in this package named ``cmd_*.py`` defines ``register(app, fit)`` a
 commands; the app finds them with :mod:`pkgutil`, so commands live one per file and nothing else
 must be edited to add one. Command modules import only typer and the standard library at the top;
 numpy, pandas, PyMC and the rest load inside the command that needs them, so ``--help`` is quick.
+A command whose module is named after it (``pain-points``: ``cmd_pain_points.py``, ``fit
+markov``: ``cmd_fit_markov.py``) runs with that module alone imported; help of the app and
+anything else import them all.
 
 User errors (bad options, unreadable files, bad data) print one line ``error: ...`` and exit 2;
 ``--debug`` shows the traceback instead.

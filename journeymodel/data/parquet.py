@@ -24,6 +24,7 @@ DictionaryType(dictionary<values=string, indices=int32, ordered=0>)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -95,12 +96,17 @@ class _ParquetFile:
                                           use_threads=use_threads)
 
     def _indices(self, columns: Sequence[str] | None) -> list[int] | None:
-        """The leaf columns of ``columns``, in their order, as ``ParquetFile`` finds them: a
-        name is a top-level column or a dotted prefix of a nested one (``a`` for ``a.b``)."""
+        """The leaf columns of ``columns``, in their order, as ``ParquetFile`` finds them."""
         if columns is None:
             return None
-        prefixes: dict[str, list[int]] = {}
+        return [i for name in columns for i in self._leaves.get(name, ())]
+
+    @cached_property
+    def _leaves(self) -> dict[str, list[int]]:
+        """Column name -> its leaf columns' indices: a top-level column, or a dotted prefix of
+        a nested one (``a`` and ``a.b`` for ``a.b.c``)."""
+        leaves: dict[str, list[int]] = {}
         for i, path in enumerate(self.reader.column_paths):
             for k in range(1, len(path) + 1):
-                prefixes.setdefault(".".join(path[:k]), []).append(i)
-        return [i for name in columns for i in prefixes.get(name, ())]
+                leaves.setdefault(".".join(path[:k]), []).append(i)
+        return leaves

@@ -10,7 +10,6 @@ are named as such. Used by :mod:`journeymodel.data.events` and :mod:`journeymode
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import sys
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -310,6 +309,8 @@ def _read_halves(path: Path | str, columns: list[str], dictionary: list[str] | N
 
 def _read_csv(path: Path | str, sep: str | None, *, fs: Any = None,
               name: str | None = None) -> pa.Table:
+    import gzip
+
     import pyarrow.csv as pacsv
 
     name = str(path) if name is None else name
