@@ -60,6 +60,17 @@ def test_reads_an_open_file_and_a_footer_already_read(nested):
     assert parquet_file(str(nested)).read().equals(pq.read_table(nested))
 
 
+def test_without_the_private_reader_the_public_class_reads_the_same(nested, monkeypatch):
+    from journeymodel.data import parquet
+
+    ours = parquet_file(nested, read_dictionary=["touchpoint"])
+    monkeypatch.setattr(parquet, "_Reader", None)
+    public = parquet_file(nested, read_dictionary=["touchpoint"], metadata=ours.metadata)
+    assert isinstance(public, pq.ParquetFile)
+    assert public.read(columns=["point", "touchpoint"]).equals(
+        ours.read(columns=["point", "touchpoint"]))
+
+
 def test_a_file_that_is_not_parquet_is_an_arrow_error(tmp_path):
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"PAR1 not really")
@@ -87,6 +98,15 @@ def test_a_config_file_is_still_read_with_tomllib(tmp_path):
 
     (tmp_path / "journeymodel.toml").write_text('[read]\ncustomer_col = "user"\n')
     assert load_config(cwd=tmp_path).read == {"customer_col": "user"}
+
+
+def test_no_config_file_is_an_empty_read_only_table(tmp_path):
+    from journeymodel.data.config import Config, load_config
+
+    none = load_config(cwd=tmp_path)
+    assert none == Config() == Config(None, {}) and none.path is None and dict(none.read) == {}
+    with pytest.raises(TypeError):
+        none.read["gap"] = "1D"  # shared by every Config without a file
 
 
 _THREADS = """
