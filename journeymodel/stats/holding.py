@@ -411,8 +411,14 @@ def smoothing_kernel(ok: np.ndarray, bandwidth: float = BANDWIDTH) -> np.ndarray
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` divided by their sums (rows summing to 0 or less: zeros). Where every sum
+    is positive, a plain division: the same quotients, without the masked ufunc loop (twice
+    as fast on the EM's tables)."""
     s = x.sum(axis=-1, keepdims=True)
-    return np.divide(x, s, out=np.zeros_like(x), where=s > 0)
+    positive = s > 0
+    if positive.all():
+        return x / s
+    return np.divide(x, s, out=np.zeros_like(x), where=positive)
 
 
 @dataclass(frozen=True, eq=False)
