@@ -192,7 +192,7 @@ def _events_from_table(table: pa.Table, name: str, o: ReadOptions) -> EventTable
     n = len(time)
     keep, observed_until = _rows_to_keep(o.replace(time_format=o.time_format or times.fmt),
                                          name, ledger, masks, time, time_kind, alerts)
-    every_row = bool(keep.all())
+    every_row = keep is None or bool(keep.all())
     idx = None if every_row else np.flatnonzero(keep)
     if customer is None and not every_row:
         customer = grouped_codes(grouped)
@@ -279,8 +279,11 @@ def _other_columns(table, cols, o: ReadOptions, name, ledger: Ledger, alerts):
 
 
 def _rows_to_keep(o: ReadOptions, name, ledger: Ledger, masks, time, time_kind, alerts):
-    """Mask of rows kept (valid and not after the end of observation), and that end; each
-    dropped row is counted once, under the first reason that applies."""
+    """Mask of rows kept (valid and not after the end of observation; ``None`` when every row
+    is), and that end; each dropped row is counted once, under the first reason that
+    applies."""
+    if not any(mask.any() for mask in masks.values()) and o.observed_until is None:
+        return None, _observed_until(o, time, None, time_kind, name, alerts)  # the usual log
     invalid = np.zeros(len(time), bool)
     for reason, mask in masks.items():
         if mask.any():
@@ -425,7 +428,8 @@ def _check_strict(o: ReadOptions, name, table, cols, masks, field_bad) -> None:
 
 def _observed_until(o: ReadOptions, time, invalid, time_kind, name, alerts) -> float:
     """The end of observation; a default one set by a small outlying tail of rows is said."""
-    valid = time if not invalid.any() else time[~invalid]  # no copy when every row is valid
+    # no copy when every row is valid (``invalid`` None: known to be)
+    valid = time if invalid is None or not invalid.any() else time[~invalid]
     if o.observed_until is not None:
         until = parse_time_point(o.observed_until, time_kind, "--observed-until",
                                  o.time_format)
