@@ -1,16 +1,20 @@
-"""One ``journeymodel fit markov`` process with its phases timed (``bench_markov.py
---fit-phases`` runs it; issue 20).
+"""One ``journeymodel fit markov`` (or ``attribute``) process with its phases timed
+(``bench_markov.py --fit-phases`` runs it; issue 20).
 
     .venv/bin/python benchmarks/markov_fit_phases.py EVENTS --order K -o M.nc
+    .venv/bin/python benchmarks/markov_fit_phases.py attribute EVENTS --order K --json
 
-Runs the command as ``journeymodel fit markov ...`` does (the CLI's ``main``, in this fresh
-process), with wall-clock timers around its phases, and prints them as one JSON line on
-stderr (stdout is the command's). ``imports`` is the time to import the CLI, the reader and
-the model (numpy, pyarrow, typer; what every run pays before reading a row); the phases after
-it are the calls named; ``rest`` is what no timer covers (typer's parsing and dispatch, the
-imports inside the command, h5py's and rich's included in ``save`` and ``print``). Python's own
-start-up and exit are outside this process's clock: the parent adds them (process wall minus
-``total``).
+Runs the command as ``journeymodel fit markov ...`` (or ``journeymodel attribute ...``) does
+(the CLI's ``main``, in this fresh process), with wall-clock timers around its phases, and
+prints them as one JSON line on stderr (stdout is the command's). ``attribute EVENTS`` fits
+with ``MarkovJourneyModel.fit_attribution``, whose ``statistics`` phase counts the
+transitions on this thread while the holding times (their statistic and EM) are made on a
+pool thread: the phase is the wall time of both together. ``imports`` is the time to import
+the CLI, the reader and the model (numpy, pyarrow, typer; what every run pays before reading a
+row); the phases after it are the calls named; ``rest`` is what no timer covers (typer's
+parsing and dispatch, the imports inside the command, h5py's and rich's included in ``save``
+and ``print``). Python's own start-up and exit are outside this process's clock: the parent
+adds them (process wall minus ``total``).
 """
 
 import json
@@ -44,20 +48,25 @@ def main() -> None:
     from journeymodel.models.base import JourneyModel
 
     PHASES["imports"] = time.perf_counter() - T0
-    for owner, name, label in (
-            (journeys, "load_journeys", "load_journeys"),
-            (markov, "transition_stats", "transition_stats"),
-            (markov, "fit_holding", "holding_fit"),
-            (markov, "censored_allocation", "censored_em"),
-            (markov, "build_chain", "build_chain"),
-            (markov, "fundamental_solve", "solve"),
-            (markov.MarkovJourneyModel, "summary", "summary"),
-            (JourneyModel, "save", "save"),
-            (output, "print_fit_result", "print")):
+    attribute = sys.argv[1:2] == ["attribute"]
+    common = ((journeys, "load_journeys", "load_journeys"),
+              (markov, "censored_allocation", "censored_em"),
+              (markov, "build_chain", "build_chain"))
+    if attribute:  # fit_attribution: its holding times run beside the counts, on a thread
+        phases = (*common, (markov, "_stats_and_holding", "statistics"),
+                  (markov.MarkovJourneyModel, "attribution", "attribution"),
+                  (output, "print_json", "print"), (output, "print_result", "print"))
+    else:
+        phases = (*common, (markov, "transition_stats", "transition_stats"),
+                  (markov, "fit_holding", "holding_fit"),
+                  (markov, "fundamental_solve", "solve"),
+                  (markov.MarkovJourneyModel, "summary", "summary"),
+                  (JourneyModel, "save", "save"), (output, "print_fit_result", "print"))
+    for owner, name, label in phases:
         _timed(owner, name, label)
     # main([...]) returns its exit code; with no argument it would end the process itself
     # (os._exit after the command, the console script's way) before the phases are printed
-    code = cli_main(["fit", "markov", *sys.argv[1:]])
+    code = cli_main(sys.argv[1:] if attribute else ["fit", "markov", *sys.argv[1:]])
     if code:
         raise SystemExit(code)
     total = time.perf_counter() - T0
