@@ -291,11 +291,14 @@ def _compress(keys: np.ndarray, itype=np.int64) -> tuple[np.ndarray, np.ndarray]
         return keys.astype(np.int64), keys.astype(np.int64)
     lo, hi = int(keys.min()), int(keys.max())
     if hi - lo <= 1 << 24:
-        at = keys - lo if lo else keys  # each key's place in the table, made once
-        present = np.zeros(hi - lo + 1, bool)
+        # small non-negative keys index the table as they are (no subtraction of every key)
+        # where that at most doubles it; each key's place is made once
+        origin = 0 if 0 <= lo <= hi - lo else lo
+        at = keys - origin if origin else keys
+        present = np.zeros(hi - origin + 1, bool)
         present[at] = True
         index = (np.cumsum(present) - 1).astype(itype)
-        return np.flatnonzero(present) + lo, index[at]
+        return np.flatnonzero(present) + origin, index[at]
     return np.unique(keys, return_inverse=True)
 
 
@@ -348,12 +351,12 @@ def count_transitions(journeys: JourneySet, order: int, collapse: bool = True, *
                         list(ABSORBING_KEYS.values()), 0).astype(np.int64)
     conv_value = np.where(journeys.outcome == CONVERSION, journeys.value * w, 0.0)
     uk, ik = _compress(seq.keys, np.int32)  # state indices 0..U-1, for pairs and dwell
-    nxt = np.ones(len(seq.keys), bool)  # the state has a next state in its journey
-    nxt[last] = False
+    # every start transition comes from key 0: grouped by the first state alone (the same
+    # sums as grouping the pairs, without compressing a column of zeros)
+    first_key, first_sums = _group_keys(seq.keys[first], [w[has], np.zeros(len(first))])
     parts = [
-        _group_pairs(np.zeros(int(has.sum()), np.int64), seq.keys[first],
-                     [w[has], np.zeros(int(has.sum()))]),
-        _within_pairs(uk, ik, nxt, None if unit else np.repeat(w, n_per)),
+        (np.zeros(len(first_key), np.int64), first_key, first_sums),
+        _within_pairs(uk, ik, last, None if unit else np.repeat(w, n_per)),
         _group_pairs(last_key[ended], abs_key[ended], [w[ended], conv_value[ended]]),
     ]
     f = np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False)
@@ -362,31 +365,39 @@ def count_transitions(journeys: JourneySet, order: int, collapse: bool = True, *
     v = np.concatenate([p[2][1] for p in parts])
     srt = np.lexsort((t, f))
     if timed:
-        dk, ds, dn = _dwell(seq, uk, ik, nxt, n_per, last, journeys, has, unit)
+        dk, ds, dn = _dwell(seq, uk, ik, _followed(len(seq.keys), last), n_per, last,
+                            journeys, has, unit)
     else:
         dk, ds, dn = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     return TransitionCounts(order, collapse, tuple(journeys.touchpoints), f[srt], t[srt], c[srt],
                             v[srt], dk, ds, dn)
 
 
-def _within_pairs(uk, ik, nxt, occ_weight):
+def _followed(n: int, last: np.ndarray) -> np.ndarray:
+    """Occurrences followed by a state of the same journey: all but each journey's ``last``."""
+    nxt = np.ones(n, bool)
+    nxt[last] = False
+    return nxt
+
+
+def _within_pairs(uk, ik, last, occ_weight):
     """Distinct (state, next state) pairs inside journeys, sorted, with summed weights (1 per
     transition when ``occ_weight`` is None) and zero value. ``uk, ik`` are the distinct state
-    keys and each occurrence's index into them; ``nxt`` marks occurrences followed by a state
-    of the same journey."""
+    keys and each occurrence's index into them; ``last`` the occurrences that end their
+    journeys (no next state)."""
     U = len(uk)
     if len(ik) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), [np.zeros(0), np.zeros(0)]
     if U * U <= 1 << 24:  # bincount over the small pair space; the last bin collects non-pairs
         pair = ik[:-1] * ik.dtype.type(U)
         pair += ik[1:]
-        pair[~nxt[:-1]] = U * U
+        pair[last[last < len(ik) - 1]] = U * U
         present_n = np.bincount(pair, minlength=U * U + 1)[:-1]
         idx = np.flatnonzero(present_n)
         cnt = (present_n[idx].astype(np.float64) if occ_weight is None else
                np.bincount(pair, weights=occ_weight[:-1], minlength=U * U + 1)[idx])
         return uk[idx // U], uk[idx % U], [cnt, np.zeros(len(idx))]
-    pos = np.flatnonzero(nxt)
+    pos = np.flatnonzero(_followed(len(ik), last))
     fw = [np.ones(len(pos)) if occ_weight is None else occ_weight[pos]]
     a, b, (cnt,) = _group_pairs(uk[ik[pos]], uk[ik[pos + 1]], fw)
     return a, b, [cnt, np.zeros(len(cnt))]
