@@ -203,3 +203,39 @@ def test_threads_and_blocks_give_the_same_encoding(column, thresholds, block):
         order = np.argsort(np.asarray(enc.indices), kind="stable")
         np.testing.assert_array_equal(grouped["order"], order)
         np.testing.assert_array_equal(grouped["keys"], np.asarray(enc.indices)[order])
+
+
+def test_take_rows_gathers_into_the_arrays_given():
+    """``out``: arrays of the gather's length and type are filled (no new memory); others,
+    and missing ones, are replaced by new arrays."""
+    from journeymodel.data.ordering import take_rows
+
+    a, b, c = np.arange(6.0), np.arange(6, dtype=np.int32), np.arange(6, dtype=np.int64)
+    index = np.array([5, 0, 3])
+    mine = np.zeros(3), np.zeros(3, np.int64)  # the second has the wrong type for b
+    got = take_rows([a, b, c], index, out=list(mine))
+    assert got[0] is mine[0] and got[1] is not mine[1]
+    assert [g.tolist() for g in got] == [[5.0, 0.0, 3.0], [5, 0, 3], [5, 0, 3]]
+    assert got[1].dtype == np.int32
+
+
+def test_build_journeys_lookups_by_blocks(monkeypatch):
+    """Outcome and touchpoint codes looked up by blocks smaller than the rows give the
+    journeys of one block."""
+    import journeymodel.data.journeys as journeys
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    import pandas as pd
+
+    df = pd.DataFrame({"customer_id": np.sort(rng.integers(0, 300, n)).astype(str),
+                       "timestamp": np.arange(n),
+                       "touchpoint": rng.choice(["web", "conversion", "email", "ad"], n)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        whole = load_journeys(df)
+        monkeypatch.setattr(journeys, "_BLOCK", 7)
+        blocks = load_journeys(df)
+    for name in ("codes", "offsets", "outcome", "customer", "times"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(blocks, name))
+    assert whole.codes.dtype == np.int32
