@@ -859,8 +859,9 @@ def _allocate(cens, psrc, pmf, q, qd, groups):
     Z += qd[:, None]
     r = np.divide(cens, Z, out=np.zeros_like(cens), where=Z > 0)  # (T, B)
     rp = r[psrc]  # (P, B)
-    # weight of bin b' from censored bins b: sum_{b < b'} r_b + r_{b'} / 2
-    acc = np.cumsum(rp, axis=1) - 0.5 * rp
+    # weight of bin b' from censored bins b: sum_{b < b'} r_b + r_{b'} / 2 (the running sums
+    # of the touchpoints' rows, then gathered: the same bits as summing the pairs' copies)
+    acc = np.cumsum(r, axis=1)[psrc] - 0.5 * rp
     extra = q[:, None] * pmf * acc
     drop = qd * r.sum(axis=1)
     return extra, drop
