@@ -222,7 +222,7 @@ def test_take_rows_gathers_into_the_arrays_given():
 def test_build_journeys_lookups_by_blocks(monkeypatch):
     """Outcome and touchpoint codes looked up by blocks smaller than the rows give the
     journeys of one block."""
-    import journeymodel.data.journeys as journeys
+    import journeymodel.data.ordering as ordering
 
     rng = np.random.default_rng(5)
     n = 3000
@@ -234,7 +234,7 @@ def test_build_journeys_lookups_by_blocks(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         whole = load_journeys(df)
-        monkeypatch.setattr(journeys, "_BLOCK", 7)
+        monkeypatch.setattr(ordering, "LOOKUP_BLOCK", 7)
         blocks = load_journeys(df)
     for name in ("codes", "offsets", "outcome", "customer", "times"):
         np.testing.assert_array_equal(getattr(whole, name), getattr(blocks, name))

@@ -12,6 +12,7 @@ import pyarrow as pa
 from journeymodel.data import compute as pc
 from journeymodel.data.arrow_numpy import flags, floats, scalar, texts, values
 from journeymodel.data.encoding import dictionary_array, dictionary_encode, group_ids
+from journeymodel.data.ordering import lookup
 from journeymodel.errors import InputError
 
 __all__ = ["MAX_FIELD", "as_string", "check_kinds", "compact", "encode", "numeric"]
@@ -108,8 +109,8 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
     remap = np.append(np.where(blank[remap], -1, new[remap]), -1)  # last slot: null index
     indices = values(enc.indices, fill=len(raw))
     if has_nul is not None:
-        nul[key] = has_nul[indices]
-    codes = remap.astype(dtype)[indices]
+        nul[key] = lookup(has_nul, indices)
+    codes = lookup(remap.astype(dtype), indices)  # by blocks: no 64-bit copy of the indices
     vocab = vocab[~blank].astype(object)
     return codes, vocab
 

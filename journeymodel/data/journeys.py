@@ -31,6 +31,7 @@ from journeymodel.data.journeyset import (
 from journeymodel.data.ledger import Ledger
 from journeymodel.data.memory import reuse_freed_memory
 from journeymodel.data.options import ReadOptions, parse_gap
+from journeymodel.data.ordering import lookup
 from journeymodel.data.paths import journeys_from_paths
 from journeymodel.data.readers import read_table
 from journeymodel.errors import DataWarning, InputError, OptionError
@@ -100,7 +101,7 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
     outcome_of_label = _outcome_of_label(events.labels, options)
     cust = events.customer  # EventTable rows come sorted by customer and time
     time = events.time
-    row_outcome = _lookup(outcome_of_label, events.touchpoint)  # -1 for touchpoints
+    row_outcome = lookup(outcome_of_label, events.touchpoint)  # -1 for touchpoints
     n = len(cust)
     new = _journey_starts(cust, row_outcome, time, gap)
     first = np.flatnonzero(new)
@@ -135,7 +136,7 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
         jid = np.repeat(np.arange(n_j), np.diff(np.append(first, n)))
         value = np.bincount(jid, weights=np.nan_to_num(events.value), minlength=n_j)
     return JourneySet(
-        codes=_lookup(recode, np.compress(is_tp, events.touchpoint), in_place=True),
+        codes=lookup(recode, np.compress(is_tp, events.touchpoint), in_place=True),
         offsets=offsets,
         touchpoints=tuple(events.labels[i] for i in tp_labels),
         outcome=outcome,
@@ -160,29 +161,6 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
 
 #: Rows :func:`_journey_starts` compares at a time (its scratch arrays stay in the cache).
 _BLOCK = 1 << 16
-
-
-def _lookup(table: np.ndarray, codes: np.ndarray, in_place: bool = False) -> np.ndarray:
-    """``table[codes]`` for a small table (negative codes count from its end), by blocks of
-    rows: ``np.take`` of a small table takes half the time of indexing by an array, and by
-    blocks its copy of int32 codes as 64-bit indices stays small (800k rows: 6.4 MB of fresh
-    memory otherwise). ``in_place``: written over ``codes`` (of the table's type).
-
-    Examples
-    --------
-    >>> _lookup(np.array([10, 20, 30], np.int32), np.array([2, 0, -1], np.int32)).tolist()
-    [30, 10, 30]
-    """
-    out = codes if in_place else np.empty(len(codes), table.dtype)
-    block = np.empty(min(_BLOCK, len(codes)), table.dtype) if in_place else None
-    for a in range(0, len(codes), _BLOCK):
-        b = min(a + _BLOCK, len(codes))
-        if block is None:
-            np.take(table, codes[a:b], out=out[a:b], mode="wrap")
-        else:
-            np.take(table, codes[a:b], out=block[:b - a], mode="wrap")
-            out[a:b] = block[:b - a]
-    return out
 
 
 def _journey_starts(cust: np.ndarray, row_outcome: np.ndarray, time: np.ndarray,

@@ -14,6 +14,33 @@ import numpy as np
 THREAD_ROWS = 1 << 18
 
 
+#: Rows :func:`lookup` takes at a time.
+LOOKUP_BLOCK = 1 << 16
+
+
+def lookup(table: np.ndarray, codes: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """``table[codes]`` for a small table (negative codes count from its end), by blocks of
+    rows: ``np.take`` of a small table takes half the time of indexing by an array, and by
+    blocks its copy of int32 codes as 64-bit indices stays small (800k rows: 6.4 MB of fresh
+    memory otherwise). ``in_place``: written over ``codes`` (of the table's type).
+
+    Examples
+    --------
+    >>> lookup(np.array([10, 20, 30], np.int32), np.array([2, 0, -1], np.int32)).tolist()
+    [30, 10, 30]
+    """
+    out = codes if in_place else np.empty(len(codes), table.dtype)
+    block = np.empty(min(LOOKUP_BLOCK, len(codes)), table.dtype) if in_place else None
+    for a in range(0, len(codes), LOOKUP_BLOCK):
+        b = min(a + LOOKUP_BLOCK, len(codes))
+        if block is None:
+            np.take(table, codes[a:b], out=out[a:b], mode="wrap")
+        else:
+            np.take(table, codes[a:b], out=block[:b - a], mode="wrap")
+            out[a:b] = block[:b - a]
+    return out
+
+
 def customer_time_order(customer: np.ndarray, time: np.ndarray) -> np.ndarray:
     """Stable order by (customer, time): ties keep their input order.
 
