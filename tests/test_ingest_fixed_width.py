@@ -239,3 +239,29 @@ def test_build_journeys_lookups_by_blocks(monkeypatch):
     for name in ("codes", "offsets", "outcome", "customer", "times"):
         np.testing.assert_array_equal(getattr(whole, name), getattr(blocks, name))
     assert whole.codes.dtype == np.int32
+
+
+def test_build_journeys_in_two_threads_or_one(monkeypatch):
+    """The touchpoint rows' codes, times, sentiment and device taken beside the journeys'
+    arrays (from THREAD_ROWS rows) or after them: the same journey set."""
+    import pandas as pd
+
+    import journeymodel.data.journeys as journeys
+
+    rng = np.random.default_rng(8)
+    n = 2000
+    df = pd.DataFrame({"customer_id": rng.integers(0, 200, n).astype(str),
+                       "timestamp": rng.integers(0, 10_000, n),
+                       "touchpoint": rng.choice(["web", "conversion", "email", "churn"], n),
+                       "sentiment": rng.integers(1, 6, n).astype(float),
+                       "device": rng.choice(["ios", "web"], n),
+                       "value": rng.random(n)})
+    out = []
+    for rows in (1 << 40, 1):
+        monkeypatch.setattr(journeys, "THREAD_ROWS", rows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            out.append(load_journeys(df))
+    for name in ("codes", "offsets", "outcome", "customer", "times", "sentiment", "device",
+                 "value", "start", "end", "persona"):
+        np.testing.assert_array_equal(getattr(out[0], name), getattr(out[1], name))

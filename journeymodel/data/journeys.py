@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,40 +104,54 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
     time = events.time
     row_outcome = lookup(outcome_of_label, events.touchpoint)  # -1 for touchpoints
     n = len(cust)
-    new = _journey_starts(cust, row_outcome, time, gap)
-    first = np.flatnonzero(new)
-    n_j = len(first)
-    last = np.append(first[1:] - 1, n - 1)
-    del new
-    if not (outcome_of_label == CONVERSION).any():
-        _warn_no_conversions(events, options, first)
-
-    outcome = row_outcome[last].astype(np.int8)
-    open_ = outcome < 0
-    if gap is None:
-        outcome[open_] = CENSORED
-    else:
-        quiet_long_enough = (events.observed_until - time[last]) > gap
-        outcome[open_] = np.where(quiet_long_enough[open_], DROPOFF, CENSORED)
-
     is_tp = row_outcome < 0
     tp_labels = [i for i, o in enumerate(outcome_of_label) if o < 0]
     recode = np.full(len(events.labels), -1, np.int32)
     recode[tp_labels] = np.arange(len(tp_labels), dtype=np.int32)
-    # touchpoints per journey: its rows, less its outcome row (an outcome row ends a journey,
-    # so it can only be its last): per journey, not per row
-    lengths = last - first + 1 - (row_outcome[last] >= 0)
-    offsets = np.zeros(n_j + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
 
-    persona_of_customer = _persona_per_customer(events, cust)
-    if np.isnan(events.value).all():  # no values: no journey index per row needed
-        value = np.zeros(n_j)
-    else:
-        jid = np.repeat(np.arange(n_j), np.diff(np.append(first, n)))
-        value = np.bincount(jid, weights=np.nan_to_num(events.value), minlength=n_j)
+    def per_event():  # the touchpoint rows' codes and fields
+        return (lookup(recode, np.compress(is_tp, events.touchpoint), in_place=True),
+                np.compress(is_tp, events.time),
+                None if events.sentiment is None else np.compress(is_tp, events.sentiment),
+                None if events.device is None else np.compress(is_tp, events.device))
+
+    # from THREAD_ROWS rows, in a thread beside the journeys' own arrays (numpy frees the GIL)
+    pool = ThreadPoolExecutor(1) if n >= THREAD_ROWS else None
+    try:
+        beside = pool.submit(per_event) if pool is not None else None
+        new = _journey_starts(cust, row_outcome, time, gap)
+        first = np.flatnonzero(new)
+        n_j = len(first)
+        last = np.append(first[1:] - 1, n - 1)
+        del new
+        if not (outcome_of_label == CONVERSION).any():
+            _warn_no_conversions(events, options, first)
+
+        outcome = row_outcome[last].astype(np.int8)
+        open_ = outcome < 0
+        if gap is None:
+            outcome[open_] = CENSORED
+        else:
+            quiet_long_enough = (events.observed_until - time[last]) > gap
+            outcome[open_] = np.where(quiet_long_enough[open_], DROPOFF, CENSORED)
+        # touchpoints per journey: its rows, less its outcome row (an outcome row ends a
+        # journey, so it can only be its last): per journey, not per row
+        lengths = last - first + 1 - (row_outcome[last] >= 0)
+        offsets = np.zeros(n_j + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+
+        persona_of_customer = _persona_per_customer(events, cust)
+        if np.isnan(events.value).all():  # no values: no journey index per row needed
+            value = np.zeros(n_j)
+        else:
+            jid = np.repeat(np.arange(n_j), np.diff(np.append(first, n)))
+            value = np.bincount(jid, weights=np.nan_to_num(events.value), minlength=n_j)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    codes, times, sentiment, device = per_event() if beside is None else beside.result()
     return JourneySet(
-        codes=lookup(recode, np.compress(is_tp, events.touchpoint), in_place=True),
+        codes=codes,
         offsets=offsets,
         touchpoints=tuple(events.labels[i] for i in tp_labels),
         outcome=outcome,
@@ -148,16 +163,20 @@ def build_journeys(events: EventTable, options: ReadOptions | None = None) -> Jo
         start=time[first],
         end=time[last],
         value=value,
-        times=np.compress(is_tp, events.time),
+        times=times,
         time_kind=events.time_kind,
         observed_until=events.observed_until,
         gap=gap,
         ledger=events.ledger,
-        sentiment=None if events.sentiment is None else np.compress(is_tp, events.sentiment),
-        device=None if events.device is None else np.compress(is_tp, events.device),
+        sentiment=sentiment,
+        device=device,
         devices=events.devices,
     )
 
+
+#: From this many rows, the touchpoint rows' codes and times are taken in a thread beside the
+#: journeys' own arrays.
+THREAD_ROWS = 1 << 18
 
 #: Rows :func:`_journey_starts` compares at a time (its scratch arrays stay in the cache).
 _BLOCK = 1 << 16
