@@ -265,3 +265,36 @@ def test_build_journeys_in_two_threads_or_one(monkeypatch):
     for name in ("codes", "offsets", "outcome", "customer", "times", "sentiment", "device",
                  "value", "start", "end", "persona"):
         np.testing.assert_array_equal(getattr(out[0], name), getattr(out[1], name))
+
+
+@pytest.mark.parametrize(("values", "plain"), [
+    (["c1", "abcdefgh", "abcdefghi"], True), ([" c1"], False), (["c1 "], False),
+    (["abcdefgh\t"], False), (["a\x00"], False), ([""], False), (["x", "y\x7f"], False)])
+def test_plain_dictionaries_need_no_trim(values, plain):
+    """A dictionary whose values neither are empty nor begin or end with a byte that may be
+    whitespace is known clean without Arrow's trim; the encoding is the same either way."""
+    arr = pa.array(values)
+    packed = encoding._pack(pa.chunked_array([arr]))
+    words, length = packed[0], np.asarray(packed[1])
+    assert encoding._plain(words, length) is plain
+    from journeymodel.data.columns import encode
+
+    codes, vocab = encode(pa.chunked_array([pa.array(values * 3)]), sort=False)
+    assert [v.strip() for v in np.asarray(vocab, object)[codes[codes >= 0]]] == [
+        v.strip() for v in values * 3 if v.strip()]
+
+
+def test_ids_with_whitespace_are_trimmed_on_the_sorting_route_too(monkeypatch):
+    """Ids that differ only by surrounding whitespace are one customer, on the sorting route
+    as on pyarrow's: the plain-dictionary check sends them to the trim."""
+    import pandas as pd
+
+    ids = ["c1", "c1 ", " c2", "c2", "c3", "c1"]
+    df = pd.DataFrame({"customer_id": ids, "timestamp": range(6),
+                       "touchpoint": ["web"] * 5 + ["conversion"]})
+    out = []
+    for rows in (0, 1 << 40):
+        monkeypatch.setattr(encoding, "MIN_ROWS", rows)
+        out.append(read_events(df))
+    assert list(out[0].customers) == list(out[1].customers) == ["c1", "c2", "c3"]
+    np.testing.assert_array_equal(out[0].customer, out[1].customer)

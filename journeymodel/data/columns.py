@@ -83,7 +83,8 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
         # ids the sorting route cannot take)
         enc = pc.dictionary_encode(arr)
         enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
-    elif found is not None and found["indices"] is None and _clean(found["dictionary"]):
+    elif found is not None and found["indices"] is None and (
+            found.get("plain") or _clean(found["dictionary"])):
         # no null, nothing to clean: the rows grouped by code are all the caller needs
         grouped.update(order=found["order"], keys=found["keys"])
         vocab = found.get("unicode")  # the same text as str, without Python objects

@@ -103,7 +103,8 @@ def group_ids(arr: pa.ChunkedArray | pa.Array, *, min_rows: int | None = None) -
         null, ``indices`` (int32 codes, -1 where null); without one, ``indices`` is ``None``
         and ``order`` (the rows stably sorted by code), ``keys`` (their codes in that order)
         and, when every value is ASCII, ``unicode`` (the dictionary as a numpy str array)
-        describe the codes instead.
+        describe the codes instead; then ``plain`` is True when no value is empty or can
+        lose whitespace to a trim (False: not known).
     """
     chunked = arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
     n = len(chunked)
@@ -477,6 +478,7 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> d
             text = _unicode(words, length)
             if text is not None:
                 out["unicode"] = text
+                out["plain"] = _plain(words, length)
 
     if out["null"] is not None or n < THREAD_ROWS:
         spare = words[0].view(np.int64) if len(words) == 1 and out["null"] is None else None
@@ -577,6 +579,25 @@ def _unicode(words: np.ndarray, length: np.ndarray) -> np.ndarray | None:
     if int(as_bytes.max()) >= 0x80:
         return None
     return np.ascontiguousarray(as_bytes, dtype="<u4").view(f"<U{width}").reshape(m)
+
+
+#: Bytes that may be (or begin) whitespace a trim removes: ASCII controls and space, and
+#: every non-ASCII byte.
+_MAYBE_SPACE = np.zeros(256, bool)
+_MAYBE_SPACE[np.r_[0:33, 127:256]] = True
+
+
+def _plain(words: np.ndarray, length: np.ndarray) -> bool:
+    """No value is empty, and none begins or ends with a byte that may be whitespace (an
+    ASCII control or space, or any non-ASCII byte): a dictionary no trim changes. False
+    only means "not known"."""
+    if not len(length) or int(length.min()) == 0:
+        return not len(length)
+    first = (words[0] & np.uint64(0xFF)).astype(np.intp)
+    at = (length - 1).astype(np.intp)
+    word = np.take_along_axis(words, (at // 8)[None, :], axis=0)[0]
+    last = ((word >> (8 * (at % 8)).astype(np.uint64)) & np.uint64(0xFF)).astype(np.intp)
+    return not (_MAYBE_SPACE[first].any() or _MAYBE_SPACE[last].any())
 
 
 def _strings(words: np.ndarray, length: np.ndarray, type_: pa.DataType) -> pa.Array:
