@@ -157,13 +157,19 @@ def test_tracker_log_journeys_equal_pyarrows_encoder(tmp_path, monkeypatch):
     real = encoding._fixed_width_words
     monkeypatch.setattr(encoding, "_fixed_width_words",
                         lambda *args: strided.append(1) or real(*args))
-    for min_rows in (0, 1 << 40):
+    import journeymodel.data.events as events
+
+    for min_rows, threads in ((0, 1), (0, 1 << 40), (1 << 40, 1 << 40)):
         monkeypatch.setattr(encoding, "MIN_ROWS", min_rows)
+        monkeypatch.setattr(events, "THREAD_ROWS", threads)  # 1: ids beside the other columns
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DataWarning)
-            out[min_rows] = read_events(path), load_journeys(path)
+            out[min_rows, threads] = read_events(path), load_journeys(path)
     assert strided  # the ids were packed by strided loads
-    (ev_new, js_new), (ev_old, js_old) = out[0], out[1 << 40]
+    for name in ("customer", "time", "touchpoint", "row"):  # in a thread or not: the same
+        np.testing.assert_array_equal(getattr(out[0, 1][0], name),
+                                      getattr(out[0, 1 << 40][0], name))
+    (ev_new, js_new), (ev_old, js_old) = out[0, 1], out[1 << 40, 1 << 40]
     assert ev_new.ledger.dropped == ev_old.ledger.dropped
     assert ev_new.ledger.dropped.get("duplicate", 0) > 0
     for name in ("customer", "customers", "time", "touchpoint", "row", "persona", "value"):
@@ -298,3 +304,21 @@ def test_ids_with_whitespace_are_trimmed_on_the_sorting_route_too(monkeypatch):
         out.append(read_events(df))
     assert list(out[0].customers) == list(out[1].customers) == ["c1", "c2", "c3"]
     np.testing.assert_array_equal(out[0].customer, out[1].customer)
+
+
+def test_hash_memory_given_or_not_the_same_encoding():
+    """Ids hashed into memory given by a callable (the events reader's touched array) or a
+    new array: the same grouping; memory of the wrong size or type is not used."""
+    from journeymodel.data.encoding import group_ids
+
+    rng = np.random.default_rng(2)
+    arr = pa.chunked_array([pa.array([f"c{k}" for k in rng.integers(0, 50, 500)])])
+    plain = group_ids(arr, min_rows=0)
+    given = np.zeros(500, np.int64)
+    for memory in (given, np.zeros(499, np.int64), np.zeros(500, np.float64), None):
+        found = group_ids(arr, min_rows=0, hash_memory=lambda m=memory: m)
+        np.testing.assert_array_equal(found["order"], plain["order"])
+        np.testing.assert_array_equal(found["keys"], plain["keys"])
+        assert found["dictionary"].equals(plain["dictionary"])
+    found = group_ids(arr, min_rows=0, hash_memory=lambda: given)
+    assert np.shares_memory(found["keys"], given)  # the codes end where the hashes were

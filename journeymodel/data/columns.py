@@ -53,8 +53,8 @@ def as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
-            nul: dict | None = None, key: str = "",
-            grouped: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+            nul: dict | None = None, key: str = "", grouped: dict | None = None,
+            hash_memory=None) -> tuple[np.ndarray, np.ndarray]:
     """Dictionary-encode a column as text: (codes, -1 for null/blank; vocabulary).
 
     Customer ids (``sort=False``) go through :func:`journeymodel.data.encoding.dictionary_encode`
@@ -74,11 +74,13 @@ def encode(arr: pa.ChunkedArray, *, sort: bool = True, dtype=np.int64,
     null and none needs cleaning, ``codes`` is ``None``: ``grouped`` receives ``order`` (the
     rows stably sorted by code) and ``keys`` (their codes in that order) instead, and the
     vocabulary may come as a numpy str array (the same values) instead of objects.
+    ``hash_memory``: see :func:`journeymodel.data.encoding.group_ids`.
     """
     found = None
     if pa.types.is_dictionary(arr.type):
         enc = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    elif sort or grouped is not None and (found := group_ids(arr)) is None:
+    elif sort or grouped is not None and (
+            found := group_ids(arr, hash_memory=hash_memory)) is None:
         # touchpoints, personas, devices: few values, pyarrow's hash table is in cache (and
         # ids the sorting route cannot take)
         enc = pc.dictionary_encode(arr)

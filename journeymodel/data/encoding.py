@@ -89,9 +89,14 @@ def dictionary_array(found: dict) -> pa.DictionaryArray:
                                           found["dictionary"])
 
 
-def group_ids(arr: pa.ChunkedArray | pa.Array, *, min_rows: int | None = None) -> dict | None:
+def group_ids(arr: pa.ChunkedArray | pa.Array, *, min_rows: int | None = None,
+              hash_memory=None) -> dict | None:
     """The sorting route of :func:`dictionary_encode`, without per-row codes when no value is
     null (at 8M rows they cost a scatter and memory that grouping rows does not need).
+
+    ``hash_memory``, optional: a callable giving a 64-bit integer array of one item per row
+    to hash into (it may wait for another thread that touches that memory meanwhile); an
+    array of another size or type is not used.
 
     Returns
     -------
@@ -114,7 +119,7 @@ def group_ids(arr: pa.ChunkedArray | pa.Array, *, min_rows: int | None = None) -
     packed = _pack(chunked)
     if packed is None:
         return None
-    return _encode_sorted(chunked, _hash_key(*packed), packed)
+    return _encode_sorted(chunked, _hash_key(*packed, memory=hash_memory), packed)
 
 
 def _pyarrow(chunked: pa.ChunkedArray) -> pa.DictionaryArray:
@@ -321,7 +326,7 @@ def _gather_words(raw: np.ndarray, index: np.ndarray, left: np.ndarray,
 _LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 
 
-def _hash_key(words, length, valid, nul) -> np.ndarray:
+def _hash_key(words, length, valid, nul, memory=None) -> np.ndarray:
     """One int64 per row: the top ``63 - bits`` bits of a 64-bit hash of the row's value
     (validity, length, bytes), ``bits`` those of the row numbers, so that a row number fits
     beside it. Equal values have equal keys; distinct values may share one (at 1M distinct
@@ -334,7 +339,10 @@ def _hash_key(words, length, valid, nul) -> np.ndarray:
     bytes vary much (random 16-byte ids went to pyarrow's hash table: seconds at 8M rows)."""
     n = len(length)
     shift = np.uint64(64 - (63 - max(int(n - 1).bit_length(), 1)))
-    key = np.empty(n, np.uint64)
+    key = memory() if memory is not None else None  # (see group_ids)
+    if key is None or key.shape != (n,) or key.dtype.itemsize != 8 or key.dtype.kind not in "iu":
+        key = np.empty(n, np.uint64)
+    key = key.view(np.uint64)
 
     def hash_rows(lo: int, hi: int) -> None:  # by blocks: the passes stay in the cache
         tmp = np.empty(min(BLOCK, hi - lo), np.uint64)
