@@ -135,15 +135,17 @@ def _states(journeys: JourneySet, order: int, collapse: bool, base: int | None, 
     starts = journeys.offsets[:-1]
     itype = np.int32 if n < 2**31 and float(base) ** order < 2**31 else np.int64
     rel = np.full(n, order, np.int8)  # position of each event in its journey, capped at order
+    at = [starts[lengths > i] + i for i in range(order)]  # the events at each first position
     for i in range(order):  # a loop over the first positions (at most 4)
-        rel[starts[lengths > i] + i] = i
+        rel[at[i]] = i
     key = journeys.codes.astype(itype)
     key += 1
     if order > 1:
         codes = key.copy()
         for j in range(1, order):  # add the touchpoint j steps back, where the journey has one
             contrib = codes[:-j] * itype(base**j)
-            contrib[rel[j:] < j] = 0
+            for i in range(j):  # not to the journey's first j events (scattered, no mask)
+                contrib[at[i][at[i] >= j] - j] = 0
             key[j:] += contrib
         del codes, contrib
     # a journey of L touchpoints has states at its last max(L - order + 1, 1) events ...
