@@ -328,9 +328,10 @@ _LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 
 def _hash_key(words, length, valid, nul, memory=None) -> np.ndarray:
     """One int64 per row: the top ``63 - bits`` bits of a 64-bit hash of the row's value
-    (validity, length, bytes), ``bits`` those of the row numbers, so that a row number fits
-    beside it. Equal values have equal keys; distinct values may share one (at 1M distinct
-    values and 40 bits, about one pair in two logs): :func:`_exact_runs` checks every run.
+    (validity, length, bytes), shifted left by ``bits``, the row number in the low ``bits``
+    bits (``hash << bits | row``: what the encoder sorts). Equal values have equal hashes;
+    distinct values may share one (at 1M distinct values and 40 bits, about one pair in two
+    logs): :func:`_exact_runs` checks every run.
     The hash is computed in two threads, half the rows each.
 
     It replaces an exact mixed-radix key (the distinct values of every pair of byte positions
@@ -338,7 +339,9 @@ def _hash_key(words, length, valid, nul, memory=None) -> np.ndarray:
     log, one thread: 0.24-0.32 s against 0.27-0.33 s), but that key was too wide for ids whose
     bytes vary much (random 16-byte ids went to pyarrow's hash table: seconds at 8M rows)."""
     n = len(length)
-    shift = np.uint64(64 - (63 - max(int(n - 1).bit_length(), 1)))
+    bits = max(int(n - 1).bit_length(), 1)
+    shift = np.uint64(64 - (63 - bits))
+    steps = np.arange(min(BLOCK, n), dtype=np.uint64)
     key = memory() if memory is not None else None  # (see group_ids)
     if key is None or key.shape != (n,) or key.dtype.itemsize != 8 or key.dtype.kind not in "iu":
         key = np.empty(n, np.uint64)
@@ -356,6 +359,9 @@ def _hash_key(words, length, valid, nul, memory=None) -> np.ndarray:
             if not _all(valid[a:b]):
                 h[~valid[a:b]] = _NULL_HASH  # a null is no empty string
             h >>= shift
+            h <<= np.uint64(bits)
+            np.add(steps[:b - a], np.uint64(a), out=t)  # the row numbers (n < 2**31)
+            h |= t
 
     _in_two_threads(hash_rows, [(0, n // 2), (n // 2, n)], n)
     return key.view(np.int64)
@@ -450,20 +456,18 @@ def _sort_clashes(row, start, clashes, words, length, valid, nul) -> None:
 
 
 def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> dict:
-    """Sort ``key << bits | row`` (``key``: :func:`_hash_key`'s); the runs of equal values
+    """Sort ``hash << bits | row`` (``key``: :func:`_hash_key`'s); the runs of equal values
     (:func:`_exact_runs`: equal hashes, split where the values differ) start at their first
     appearance; rank the runs by it. The dictionary is rebuilt from the first rows' words.
     Returns :func:`group_ids`'s dict.
 
-    ``key`` is overwritten (it becomes the sorted hashes) and ``packed`` (``_pack``'s
+    ``key`` is overwritten (it becomes the sorted rows, then their codes) and ``packed`` (``_pack``'s
     words, lengths and validity) emptied: each array is let go of once used, to keep the peak
     memory low (at 8M rows, fresh memory costs the kernel about as much as the work)."""
     words, length, valid, nul = packed
     packed.clear()
     n = len(key)
-    bits = max(int(n - 1).bit_length(), 1)
-    key <<= bits
-    key |= np.arange(n, dtype=np.int32)  # n < 2**31
+    bits = max(int(n - 1).bit_length(), 1)  # as in _hash_key
     key.sort()
     new_hash = _new_hashes(key, bits)
     row = key  # the sorted rows, in place of the keys: int64, the order's own type
