@@ -461,9 +461,10 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> d
     appearance; rank the runs by it. The dictionary is rebuilt from the first rows' words.
     Returns :func:`group_ids`'s dict.
 
-    ``key`` is overwritten (it becomes the sorted rows, then their codes) and ``packed`` (``_pack``'s
-    words, lengths and validity) emptied: each array is let go of once used, to keep the peak
-    memory low (at 8M rows, fresh memory costs the kernel about as much as the work)."""
+    ``key`` is overwritten (it becomes the sorted rows, then their codes) and ``packed``
+    (``_pack``'s words, lengths and validity) emptied: each array is let go of once used, to
+    keep the peak memory low (at 8M rows, fresh memory costs the kernel about as much as the
+    work)."""
     words, length, valid, nul = packed
     packed.clear()
     n = len(key)
