@@ -238,15 +238,22 @@ def _dense_step(pn, prow, n_rows, ent_cell, ent_pair, surv, cc, flat):
     block_of = np.empty(n_rows, np.int64)
     for i, states in enumerate(blocks):
         local[states], block_of[states] = np.arange(len(states)), i
+    # each entry's place (pair slot, cell rank, state) and block, gathered once for all
     ent_state = crow[ent_cell]
+    e_slot, e_rank, e_local = slot[ent_pair], rank[ent_cell], local[ent_state]
+    e_block = block_of[ent_state]
     parts = []
     for i, states in enumerate(blocks):
         J, K, R = int(npair[states].max()), int(ncell[states].max()), len(states)
         pairs = np.flatnonzero(block_of[prow] == i)
-        ents = np.flatnonzero(block_of[ent_state] == i)
+        ents = np.flatnonzero(e_block == i) if len(blocks) > 1 else slice(None)
         cells = np.flatnonzero(block_of[crow] == i)
         S = np.zeros((J, K, R))
-        S[slot[ent_pair[ents]], rank[ent_cell[ents]], local[ent_state[ents]]] = surv[ents]
+        place = e_slot[ents] * K
+        place += e_rank[ents]
+        place *= R
+        place += e_local[ents]
+        S.ravel()[place] = surv[ents]  # one flat scatter (each entry has its own place)
         weight = np.zeros((K, R))
         weight[rank[cells], local[crow[cells]]] = cc[cells]
         parts.append((pairs, slot[pairs], local[prow[pairs]], S, weight))
