@@ -155,11 +155,9 @@ def duplicate_rows(idx: np.ndarray, customer: np.ndarray, time: np.ndarray, *key
     ``keys`` are full columns, ``None`` for absent ones (equal in every row). Only groups
     sharing customer and time can hold duplicates, so the full comparison runs on those few rows
     alone."""
-    tie = np.zeros(len(idx), bool)
-    same = (customer[1:] == customer[:-1]) & (time[1:] == time[:-1])
-    tie[1:] |= same
-    tie[:-1] |= same
-    cand = np.flatnonzero(tie)
+    at = np.flatnonzero(time[1:] == time[:-1])  # a row's time repeats the previous row's
+    at = at[customer[at + 1] == customer[at]]  # (usually few: then only those compared)
+    cand = np.union1d(at, at + 1)  # the rows of each tie, in order
     dup = np.zeros(len(idx), bool)
     if cand.size == 0:
         return dup
