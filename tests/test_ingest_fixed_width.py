@@ -322,3 +322,19 @@ def test_hash_memory_given_or_not_the_same_encoding():
         assert found["dictionary"].equals(plain["dictionary"])
     found = group_ids(arr, min_rows=0, hash_memory=lambda: given)
     assert np.shares_memory(found["keys"], given)  # the codes end where the hashes were
+
+
+def test_ingestion_imports_no_numpy_ma(tmp_path):
+    """Reading a log into journeys imports no numpy.ma (np.unique and np.union1d of integers
+    import it on first use: 9-13 ms of a first call)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "t.parquet"
+    _tracker_log(path, 300, 8)
+    code = ("import sys\nfrom journeymodel.data.journeys import load_journeys\n"
+            "import journeymodel.data.encoding as e\ne.MIN_ROWS = 0\n"
+            f"load_journeys({str(path)!r})\nprint('numpy.ma' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -157,7 +157,9 @@ def duplicate_rows(idx: np.ndarray, customer: np.ndarray, time: np.ndarray, *key
     alone."""
     at = np.flatnonzero(time[1:] == time[:-1])  # a row's time repeats the previous row's
     at = at[customer[at + 1] == customer[at]]  # (usually few: then only those compared)
-    cand = np.union1d(at, at + 1)  # the rows of each tie, in order
+    cand = np.concatenate([at, at + 1])  # the rows of each tie, in order, once each
+    cand.sort()  # (np.union1d would do, but imports numpy.ma on first use: 9 ms)
+    cand = cand[np.append(True, cand[1:] != cand[:-1])] if len(cand) else cand
     dup = np.zeros(len(idx), bool)
     if cand.size == 0:
         return dup
