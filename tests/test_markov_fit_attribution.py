@@ -225,3 +225,52 @@ def test_an_error_of_the_holding_thread_reaches_the_caller(monkeypatch):
     monkeypatch.setattr(holding, "holding_stats", broken)
     with pytest.raises(MemoryError, match="holding statistics"):
         MarkovJourneyModel().fit_attribution(journeys())
+
+
+def test_paths_without_times_fit_without_holding_times():
+    """Journeys without timestamps (a path table): no holding times, no thread; the same
+    attribution as fit()."""
+    from journeymodel.data.journeys import journeys_from_codes
+
+    js = journeys_from_codes([["a", "b"], ["b"], ["a", "c", "b"], ["c"]] * 50,
+                             ["conversion", "dropoff", "conversion", "dropoff"] * 50)
+    part = MarkovJourneyModel().fit_attribution(js)
+    whole = MarkovJourneyModel().fit(js)
+    assert part.holding_ is None and whole.holding_ is None
+    for method in ("removal", "first", "linear"):
+        a = part.attribution(method, n_draws=100, seed=2).to_json()
+        b = whole.attribution(method, n_draws=100, seed=2).to_json()
+        assert json.dumps(a) == json.dumps(b), method
+
+
+@pytest.mark.parametrize("collapse", [True, False])
+def test_survivals_from_the_table_are_each_entrys_own(collapse):
+    """The censored EM's survivals gathered from the (touchpoint, next event, bin) table are
+    the same bits as each entry's sf at its bin's middle (the computation they replace)."""
+    from journeymodel.models.markov import censoring
+
+    js = journeys()
+    for order in (1, 2, 3):
+        m = MarkovJourneyModel(order=order, collapse_repeats=collapse).fit_attribution(js)
+        h, counts = m.holding_, m.counts_
+        base = len(counts.touchpoints) + 1
+        keep = np.flatnonzero(counts.to_key != -3)
+        f, t = counts.from_key[keep], counts.to_key[keep]
+        rng = np.random.default_rng(order)
+        entry = rng.integers(0, len(f), 5000)
+        bins = rng.integers(0, len(h.edges) - 1, 5000)
+        got = censoring._survival(f, t, entry, bins, h, base, order, collapse)
+        # each entry on its own, as before the table
+        T = len(h.touchpoints)
+        e = np.minimum(censoring.bin_middles(h.edges)[bins], np.nextafter(h.edges[-1], 0))
+        a = np.where(f == 0, 0, f % base - 1)
+        target = np.where(t >= 0, t % base - 1, np.where(t == -1, T, T + 1))
+        drop = t == -2
+        s_k = np.where(drop[entry], 1.0,
+                       h.sf(a[entry], np.where(drop, 0, target)[entry], e))
+        start = (f == 0)[entry]
+        if collapse:
+            r = censoring._repeat_probability(f, a, h, base, order)[entry]
+            s_k = r * h.sf(a[entry], a[entry], e) + (1.0 - r) * s_k
+        want = np.where(start, 1.0, s_k)
+        assert got.tobytes() == want.tobytes()
