@@ -19,6 +19,7 @@ Usage::
     python benchmarks/bench_ingest.py --quick      # 200k events, tracker log 800k rows
     python benchmarks/bench_ingest.py --tracker    # the tracker log only
     python benchmarks/bench_ingest.py --tracker --against HEAD~3   # and that revision beside
+    python benchmarks/bench_ingest.py --first-calls 15 --against HEAD~3   # 800k rows, first call
 
 ``--against REV`` exports ``journeymodel/`` at git revision ``REV`` (``git archive``) and
 times Parquet -> journeys with it too, in the same run on the same file: before and after a
@@ -31,6 +32,13 @@ grouping in one thread beside the touchpoints and times in another, the ledger, 
 customer and its gathers, duplicates, vocabularies, the journey cut), its CPU seconds, and
 whether pandas was imported (no ingestion path needs it since issue 20: its import alone cost
 a third of a second; ``--quick`` shows these fixed costs at 100k customers, 800k rows).
+
+``--first-calls N`` times what a command pays: the first Parquet -> journeys in a fresh process
+(the one ``journeymodel attribute EVENTS`` makes), on the 800k-row tracker log (100k
+customers), in N fresh processes (each with --against's revision beside, interleaved): per
+step (read, events, journeys) the least and median wall seconds, the median CPU of every
+thread and of the main thread alone (the critical path when a core is free), and the page
+faults (fresh memory: on the machine of issue 20 about 2 microseconds each).
 """
 
 from __future__ import annotations
@@ -125,6 +133,9 @@ def _child(kind: str, path: str) -> None:
     if kind == "phases":
         print(json.dumps(_phases(path)))
         return
+    if kind == "first":
+        print(json.dumps(_first_call(path)))
+        return
     if kind.startswith("dump="):  # the journeys' fields and ledger, for --against's check
         _dump(path, kind.split("=", 1)[1])
         print(json.dumps({}))
@@ -212,6 +223,72 @@ def _phases(path: str) -> dict:
     return seconds
 
 
+def _first_call(path: str) -> dict:
+    """Each step of the first Parquet -> journeys in this process (as ``load_journeys`` runs
+    them): wall seconds, CPU seconds of every thread, of the main thread, page faults."""
+    import resource
+    import time
+    import warnings
+
+    import journeymodel.models.markov.model  # noqa: F401 (what `attribute` imports first)
+    from journeymodel.data.journeys import build_journeys, events_from_table, read_table
+    from journeymodel.data.memory import reuse_freed_memory
+    from journeymodel.data.options import ReadOptions
+
+    def now():
+        use = resource.getrusage(resource.RUSAGE_SELF)
+        return (time.perf_counter(), use.ru_utime + use.ru_stime, time.thread_time(),
+                use.ru_minflt)
+
+    marks = [now()]
+    with warnings.catch_warnings(), reuse_freed_memory():
+        warnings.simplefilter("ignore")
+        options = ReadOptions()
+        table, name = read_table(path, options)
+        marks.append(now())
+        events = events_from_table(table, name, options)
+        del table
+        marks.append(now())
+        build_journeys(events, options)
+        marks.append(now())
+    steps = ("read", "events", "journeys")
+    out = {step: [b[k] - a[k] for k in range(4)] for step, a, b in zip(steps, marks, marks[1:],
+                                                                       strict=False)}
+    out["total"] = [marks[-1][k] - marks[0][k] for k in range(4)]
+    return out
+
+
+def _first_calls(n_runs: int, against: str | None) -> None:
+    """The first load of the 800k-row tracker log in ``n_runs`` fresh processes (and as many
+    with ``against``'s code, interleaved)."""
+    import statistics
+
+    print(f"first Parquet -> journeys in a fresh process (issue 20), {n_runs} runs; load "
+          f"average at start: {os.getloadavg()[0]:.2f} (2 cores; other jobs share them)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tracker.parquet"
+        n_ids = measure("make-tracker-800000", path)["n_ids"]
+        codes = {"now": None}
+        if against:
+            codes = {against: export_revision(against, Path(tmp) / "before"), "now": None}
+        runs: dict = {label: [] for label in codes}
+        for code in codes.values():  # a first run each: the .pyc files are written
+            measure("first", path, code)
+        for _ in range(n_runs):
+            for label, code in codes.items():
+                runs[label].append(measure("first", path, code))
+    print(f"800,000 rows, {n_ids:,} distinct ids; s = seconds (least / median wall; median "
+          "CPU of every thread; median CPU of the main thread); faults = median page faults")
+    for label, rows in runs.items():
+        print(f"  {label}")
+        for step in ("read", "events", "journeys", "total"):
+            wall, cpu, main, faults = (sorted(r[step][k] for r in rows) for k in range(4))
+            print(f"    {step:<9} wall {wall[0]:.3f} / {statistics.median(wall):.3f} s, CPU "
+                  f"{statistics.median(cpu):.3f} s, main thread "
+                  f"{statistics.median(main):.3f} s, {statistics.median(faults):,.0f} faults")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
 #: The JourneySet fields --against compares (with the vocabularies and the ledger).
 FIELDS = ("codes", "offsets", "outcome", "weight", "customer", "customers", "persona", "start",
           "end", "value", "times")
@@ -277,10 +354,15 @@ def main() -> None:
     parser.add_argument("--tracker", action="store_true", help="the tracker-style log only")
     parser.add_argument("--against", metavar="REV",
                         help="also time Parquet -> journeys with journeymodel at git REV")
+    parser.add_argument("--first-calls", type=int, metavar="N",
+                        help="the first load in N fresh processes, 800k-row tracker log")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
+        return
+    if args.first_calls:
+        _first_calls(args.first_calls, args.against)
         return
     if not args.tracker:
         _plain(args.quick)
