@@ -50,8 +50,10 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 _HOLD = 2**31 - 1
 #: Thresholds afterwards: the largest values of glibc's adaptive rule (mmap 32 MiB, trim 2x).
 _AFTER_MMAP, _AFTER_TRIM = 32 << 20, 64 << 20
-#: Arenas afterwards: glibc's own limit on a 64-bit system (8 per core; mallopt cannot unset).
-_AFTER_ARENAS = 8 * (os.cpu_count() or 1)
+#: Arenas afterwards: the limit set by MALLOC_ARENA_MAX, else glibc's own on a 64-bit system
+#: (8 per core; mallopt cannot unset it).
+_AFTER_ARENAS = (int(os.environ.get("MALLOC_ARENA_MAX", "0")) if os.environ.get(
+    "MALLOC_ARENA_MAX", "").isdigit() else 0) or 8 * (os.cpu_count() or 1)
 
 _lock = threading.Lock()
 _depth = 0
