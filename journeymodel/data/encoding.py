@@ -483,9 +483,10 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> d
     rows = first[appearance[:n_codes]]
     out: dict = {"indices": None, "null": None if _all(valid) else ~valid}
 
-    def dictionary() -> None:  # beside the order, in another thread (numpy frees the GIL)
+    def dictionary(gathered: bool = False) -> None:  # beside the order, in another thread
         nonlocal words, length
-        words, length = words[:, rows], length[rows]  # the dictionary's: let go of the rows'
+        if not gathered:  # the dictionary's words: let go of the rows'
+            words, length = words[:, rows], length[rows]
         out["dictionary"] = _strings(words, length, chunked.type)
         if out["null"] is None:
             text = _unicode(words, length)
@@ -493,6 +494,19 @@ def _encode_sorted(chunked: pa.ChunkedArray, key: np.ndarray, packed: list) -> d
                 out["unicode"] = text
                 out["plain"] = _plain(words, length)
 
+    if out["null"] is None and SORTED_THREAD_ROWS <= n < THREAD_ROWS:
+        # the dictionary's words gathered first, then the rows' words are free memory: the
+        # order goes there while the dictionary is made beside it
+        spare = words[0].view(np.int64) if len(words) == 1 else None
+        words, length = words[:, rows], length[rows]
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(dictionary, True)
+            try:
+                _grouped_order(out, row, starts, appearance, n, order=spare)
+            finally:
+                wait([future])
+            future.result()
+        return out
     if out["null"] is not None or n < THREAD_ROWS:
         spare = words[0].view(np.int64) if len(words) == 1 and out["null"] is None else None
         dictionary()  # then the rows' words are free memory: the order goes there
