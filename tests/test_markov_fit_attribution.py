@@ -1,7 +1,9 @@
 """MarkovJourneyModel.fit_attribution (issue 20: what ``attribute EVENTS`` fits): the same
 attribution as fit(), every method, order and option, on a log with in-flight journeys; the
 summary, model file and experience of such a model raise NotFittedError; fit() afterwards
-makes the whole model."""
+makes the whole model. Also what makes it fast and must not change a bit: no dwell times,
+heuristics over converting journeys only, the holding times on another thread, bin_of's
+table, the holding EM's rank-block sums, the censored EM's tabled survivals."""
 
 from __future__ import annotations
 
