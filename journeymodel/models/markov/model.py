@@ -156,7 +156,9 @@ class MarkovJourneyModel(JourneyModel):
         # the kernel's mapping of fresh pages (0.5-2.5 s of system time at 8M events, issue 20)
         with reuse_freed_memory():
             order, table = self._chosen_order(journeys)
-            self.fit_stats(transition_stats(journeys, order, self.collapse_repeats))
+            # fit_stats(transition_stats(...)), the holding times made beside the counts
+            self._fit_whole(*_stats_and_holding(journeys, order, self.collapse_repeats,
+                                                lean=False))
         self.order_table_ = table
         self._remember(journeys)
         return self
@@ -226,7 +228,12 @@ class MarkovJourneyModel(JourneyModel):
         InputError
             No journey has a touchpoint, or no journey has ended.
         """
-        self._fit_chain(stats)
+        return self._fit_whole(stats)
+
+    def _fit_whole(self, stats: MarkovStats, holding: HoldingTimes | None = None) -> Self:
+        """:meth:`fit_stats`, with the holding times already fitted from ``stats.holding``
+        when given."""
+        self._fit_chain(stats, holding)
         # the labelled experience dataset (xarray, scipy) is built when first asked for
         self._experience, self._experience_stats = None, stats.experience
         self._analyse()
@@ -722,14 +729,15 @@ class MarkovJourneyModel(JourneyModel):
 _POOL_THREADS = "journeymodel-draws"
 
 
-def _stats_and_holding(journeys: JourneySet, order: int, collapse: bool
+def _stats_and_holding(journeys: JourneySet, order: int, collapse: bool, *, lean: bool = True
                        ) -> tuple[MarkovStats, HoldingTimes | None]:
-    """What :meth:`MarkovJourneyModel.fit_attribution` fits from: the statistics without
-    experience and dwell times, and the holding times fitted from theirs. The holding times
-    (their statistic and EM: 40% of the work at order 1) are made on a worker thread while
-    this one counts the transitions (large numpy operations, which release the GIL): on two
-    cores at 100k customers 0.03 s less wall time. Each part is the same computation whatever
-    the thread, so the same bits; one core: one after the other."""
+    """The statistics a model is fitted from (``lean``: what
+    :meth:`MarkovJourneyModel.fit_attribution` reads, without experience and dwell times; else
+    :func:`transition_stats` whole) and the holding times fitted from theirs. The holding
+    times (their statistic and EM: 40% of fit_attribution's work at order 1) are made on a
+    worker thread while this one counts the transitions (large numpy operations, which release
+    the GIL): on two cores at 100k customers 0.03 s less wall time. Each part is the same
+    computation whatever the thread, so the same bits; one core: one after the other."""
     import threading
     from concurrent.futures import wait
     from dataclasses import replace
@@ -742,8 +750,8 @@ def _stats_and_holding(journeys: JourneySet, order: int, collapse: bool
         return part, fit_holding(part)
 
     def counts_part():
-        return transition_stats(journeys, order, collapse, experience=False, dwell=False,
-                                holding=False)
+        return transition_stats(journeys, order, collapse, experience=not lean,
+                                dwell=not lean, holding=False)
 
     if journeys.time_kind == "none":
         return counts_part(), None
