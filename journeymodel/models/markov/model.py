@@ -760,6 +760,8 @@ def _stats_and_holding(journeys: JourneySet, order: int, collapse: bool, *, lean
         stats = counts_part()
         part, holding = holding_part()
     else:
+        # the counts call no BLAS: fit_holding's one_blas_thread (threadpoolctl's limits are
+        # the process's) is the only one in force meanwhile, so its products keep their bits
         future = thread_pool().submit(holding_part)
         try:
             stats = counts_part()
