@@ -6,10 +6,10 @@
 
 Runs the command as ``journeymodel fit markov ...`` (or ``journeymodel attribute ...``) does
 (the CLI's ``main``, in this fresh process), with wall-clock timers around its phases, and
-prints them as one JSON line on stderr (stdout is the command's). ``attribute EVENTS`` fits
-with ``MarkovJourneyModel.fit_attribution``, whose ``statistics`` phase counts the
+prints them as one JSON line on stderr (stdout is the command's). ``statistics`` counts the
 transitions on this thread while the holding times (their statistic and EM) are made on a
-pool thread: the phase is the wall time of both together. ``imports`` is the time to import
+pool thread: the phase is the wall time of both together (``attribute EVENTS`` fits with
+``MarkovJourneyModel.fit_attribution``, which counts less). ``imports`` is the time to import
 the CLI, the reader and the model (numpy, pyarrow, typer; what every run pays before reading a
 row); the phases after it are the calls named; ``rest`` is what no timer covers (typer's
 parsing and dispatch, the imports inside the command, h5py's and rich's included in ``save``
@@ -49,17 +49,17 @@ def main() -> None:
 
     PHASES["imports"] = time.perf_counter() - T0
     attribute = sys.argv[1:2] == ["attribute"]
+    # the statistics and holding times: the counts on this thread, the holding times (their
+    # statistic and EM) on a pool thread meanwhile; one wall figure for both
     common = ((journeys, "load_journeys", "load_journeys"),
+              (markov, "_stats_and_holding", "statistics"),
               (markov, "censored_allocation", "censored_em"),
               (markov, "build_chain", "build_chain"))
-    if attribute:  # fit_attribution: its holding times run beside the counts, on a thread
-        phases = (*common, (markov, "_stats_and_holding", "statistics"),
-                  (markov.MarkovJourneyModel, "attribution", "attribution"),
+    if attribute:
+        phases = (*common, (markov.MarkovJourneyModel, "attribution", "attribution"),
                   (output, "print_json", "print"), (output, "print_result", "print"))
     else:
-        phases = (*common, (markov, "transition_stats", "transition_stats"),
-                  (markov, "fit_holding", "holding_fit"),
-                  (markov, "fundamental_solve", "solve"),
+        phases = (*common, (markov, "fundamental_solve", "solve"),
                   (markov.MarkovJourneyModel, "summary", "summary"),
                   (JourneyModel, "save", "save"), (output, "print_fit_result", "print"))
     for owner, name, label in phases:
