@@ -400,7 +400,7 @@ def _main_tracker(args) -> None:
 
 
 #: The phases of :mod:`markov_fit_phases`, in the order of a run.
-FIT_PHASES = ("start+exit", "imports", "load_journeys", "transition_stats", "holding_fit",
+FIT_PHASES = ("start+exit", "imports", "load_journeys", "statistics",
               "censored_em", "build_chain", "solve", "summary", "save", "print", "rest")
 
 

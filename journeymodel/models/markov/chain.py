@@ -434,9 +434,7 @@ def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.nda
         with one_blas_thread():
             return _dense_start(n, qr, qc, qd, rhs, removed, start, inverse)
     if n <= _DENSE_MAX:
-        if data.shape[0] < _PRECOND_MIN_DRAWS:  # a point estimate: nothing to batch
-            return _dense_start(n, qr, qc, qd, rhs, removed, start)
-        with one_blas_thread():
+        with one_blas_thread():  # also a point estimate: its bits must not depend on the cores
             return _dense_start(n, qr, qc, qd, rhs, removed, start)
     if n <= _PRECOND_MAX and data.shape[0] >= _PRECOND_MIN_DRAWS:
         with one_blas_thread():  # also here: 1.8 s vs 2.9 s threaded (order 3, 200 draws)
@@ -511,14 +509,19 @@ def mean_preconditioner(conc: sp.csr_matrix, n: int, mean: np.ndarray, rhs_cols:
     return MeanPreconditioner(n, qr, qc, qd[0], rhs[0], removed)
 
 
+#: The name prefix of :func:`thread_pool`'s threads (work already on one runs in place).
+POOL_THREAD_PREFIX = "journeymodel-draws"
+
+
 def thread_pool():
-    """The process's pool of worker threads for posterior draws, one per core (made when first
-    asked for). Its tasks are numpy and scipy calls that release the GIL."""
+    """The process's pool of worker threads, one per core (made when first asked for): the
+    posterior draws' batches, and the Markov fits' holding times made beside the transition
+    counts. Its tasks are numpy and scipy calls that release the GIL."""
     global _POOL
     if _POOL is None:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL = ThreadPoolExecutor(pool_threads(), thread_name_prefix="journeymodel-draws")
+        _POOL = ThreadPoolExecutor(pool_threads(), thread_name_prefix=POOL_THREAD_PREFIX)
     return _POOL
 
 

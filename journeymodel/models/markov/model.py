@@ -725,10 +725,6 @@ class MarkovJourneyModel(JourneyModel):
                                  .to_dataframe().reset_index())
 
 
-#: Name prefix of the threads of :func:`~journeymodel.models.markov.chain.thread_pool`.
-_POOL_THREADS = "journeymodel-draws"
-
-
 def _stats_and_holding(journeys: JourneySet, order: int, collapse: bool, *, lean: bool = True
                        ) -> tuple[MarkovStats, HoldingTimes | None]:
     """The statistics a model is fitted from (``lean``: what
@@ -742,7 +738,7 @@ def _stats_and_holding(journeys: JourneySet, order: int, collapse: bool, *, lean
     from concurrent.futures import wait
     from dataclasses import replace
 
-    from journeymodel.models.markov.chain import pool_threads, thread_pool
+    from journeymodel.models.markov.chain import POOL_THREAD_PREFIX, pool_threads, thread_pool
     from journeymodel.stats.holding import holding_stats
 
     def holding_part():
@@ -755,7 +751,7 @@ def _stats_and_holding(journeys: JourneySet, order: int, collapse: bool, *, lean
 
     if journeys.time_kind == "none":
         return counts_part(), None
-    if pool_threads() < 2 or threading.current_thread().name.startswith(_POOL_THREADS):
+    if pool_threads() < 2 or threading.current_thread().name.startswith(POOL_THREAD_PREFIX):
         # one core, or already on a pool thread (waiting there for the pool could deadlock)
         stats = counts_part()
         part, holding = holding_part()
