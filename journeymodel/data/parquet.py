@@ -58,11 +58,14 @@ def parquet_file(source: str | Path | Any, *, read_dictionary: Sequence[str] | N
         ``read(columns=None, use_threads=True)`` and ``read_row_group(i, columns=None,
         use_threads=True)``.
     """
-    if _Reader is None:  # pragma: no cover - see the import above
-        import pyarrow.parquet as pq
+    if _Reader is not None:
+        try:
+            return _ParquetFile(source, read_dictionary, metadata)
+        except TypeError:  # pragma: no cover - a pyarrow whose reader's open() takes other
+            pass  # arguments (arrow_extensions_enabled is recent): the public class
+    import pyarrow.parquet as pq
 
-        return pq.ParquetFile(source, read_dictionary=read_dictionary, metadata=metadata)
-    return _ParquetFile(source, read_dictionary, metadata)
+    return pq.ParquetFile(source, read_dictionary=read_dictionary, metadata=metadata)
 
 
 class _ParquetFile:
