@@ -87,8 +87,9 @@ def attribute(
     from journeymodel.data.memory import reuse_freed_memory
 
     # one block for the reading, the fit and the draws: the draws' arrays (40 MB at order 1)
-    # reuse the memory the reading freed instead of faulting in fresh pages (issue 20)
-    with reuse_freed_memory():
+    # reuse the memory the reading freed instead of faulting in fresh pages; the command is
+    # the process's last work, so the free memory is not handed back first (issue 20)
+    with reuse_freed_memory(release=False):
         if is_model_file(source):
             from journeymodel.cli.options import current_engine
 

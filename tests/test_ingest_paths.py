@@ -182,6 +182,13 @@ def test_reuse_freed_memory_nests_and_restores(monkeypatch):
     with pytest.raises(ValueError, match="boom"), memory.reuse_freed_memory():
         raise ValueError("boom")
     assert memory._depth == 0 and calls[-1] == ("trim", 0) and len(calls) == 14
+    # release=False (a block that ends with its process): restored, no trim; the last one
+    # out decides
+    with memory.reuse_freed_memory(release=False):
+        with memory.reuse_freed_memory():
+            pass
+    assert calls[14:] == [(-3, memory._HOLD), (-1, memory._HOLD), (-8, 1), (-3, 32 << 20),
+                          (-1, 64 << 20), (-8, memory._AFTER_ARENAS)]
 
 
 def test_reuse_freed_memory_lends_arrow_the_system_allocator_and_gives_it_back():
