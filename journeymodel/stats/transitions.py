@@ -26,6 +26,7 @@ the range of journey starts, conversion totals and the experience statistic), so
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,9 +40,11 @@ from journeymodel.data.journeyset import (
 )
 from journeymodel.errors import OptionError
 from journeymodel.stats.additive import Additive
-from journeymodel.stats.experience import ExperienceStats, experience_stats
 from journeymodel.stats.holding import HoldingStats, bin_of, grid_edges, holding_stats
 from journeymodel.stats.vocab import recode, union
+
+if TYPE_CHECKING:  # imported where counted: attribution alone needs no experience (issue 20)
+    from journeymodel.stats.experience import ExperienceStats
 
 #: Absorbing states, in the order they follow the transient states.
 ABSORBING = ("conversion", "dropoff", "churn")
@@ -748,6 +751,14 @@ def transition_stats(journeys: JourneySet, order: int, collapse: bool = True,
                              minlength=len(OUTCOMES)).astype(np.float64),
         n_journeys=journeys.n_journeys, time_kind=journeys.time_kind,
         observed_until=float(journeys.observed_until),
-        experience=experience_stats(journeys) if experience else None,
+        experience=_experience_stats(journeys) if experience else None,
         censored=censored_states(journeys, order, collapse),
         holding=None if not holding or journeys.time_kind == "none" else holding_stats(journeys))
+
+
+def _experience_stats(journeys: JourneySet) -> ExperienceStats:
+    """:func:`journeymodel.stats.experience.experience_stats`, imported when first asked for
+    (its module's three dataclasses cost 4-5 ms to define, which ``attribute EVENTS`` skips)."""
+    from journeymodel.stats.experience import experience_stats
+
+    return experience_stats(journeys)
