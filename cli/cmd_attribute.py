@@ -84,20 +84,17 @@ def attribute(
         from journeymodel.io.outputs import check_table_output
 
         check_table_output(out, [source, read.config_path], "attribution table")
-    from journeymodel.data.memory import reuse_freed_memory
+    model_file = is_model_file(source)
+    if model_file:
+        from journeymodel.cli.options import current_engine
 
-    # one block for the reading, the fit and the draws: the draws' arrays (40 MB at order 1)
-    # reuse the memory the reading freed instead of faulting in fresh pages; the command is
-    # the process's last work, so the free memory is not handed back first (issue 20)
-    with reuse_freed_memory(release=False):
-        if is_model_file(source):
-            from journeymodel.cli.options import current_engine
-
-            fitting["--workers/--cluster"] = current_engine()
-            given = [name for name, value in fitting.items() if value is not None]
-            if given:
-                raise OptionError(f"{', '.join(given)}: only for an event log; {source} is a "
-                                  "model file, fitted with its own settings")
+        fitting["--workers/--cluster"] = current_engine()
+        given = [name for name, value in fitting.items() if value is not None]
+        if given:
+            raise OptionError(f"{', '.join(given)}: only for an event log; {source} is a "
+                              "model file, fitted with its own settings")
+    with _memory(model_file):
+        if model_file:
             fitted = _load(Path(source))
         else:
             fitted = _fit_events(source, read, order, prior, keep_repeats, censored, seed)
@@ -112,6 +109,21 @@ def attribute(
             write_frame(result.frame, out)
         print_result(result, as_json=as_json)
 
+
+def _memory(model_file: bool):
+    """The block the command works in. For an event log, one
+    :func:`~journeymodel.data.memory.reuse_freed_memory` for the reading, the fit and the draws:
+    the draws' arrays (40 MB at order 1) reuse the memory the reading freed instead of faulting
+    in fresh pages, and as the command is the process's last work, the free memory is not handed
+    back first (issue 20). A model file: none (nor pyarrow's import, 40 ms, which that module
+    makes)."""
+    if model_file:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    from journeymodel.data.memory import reuse_freed_memory
+
+    return reuse_freed_memory(release=False)
 
 def is_model_file(source: str) -> bool:
     """Whether ``source`` names a model file rather than an event log: a ``.nc`` name, or a
