@@ -43,16 +43,3 @@ def test_parts_group_as_the_concatenation(n_targets, unit):
     assert got[3].sum() == pytest.approx(w[ok].sum())
 
 
-@pytest.mark.parametrize("sort", [True, False])
-def test_rank_group_sums_are_add_at_bit_for_bit(sort):
-    """The holding-time EM's per-touchpoint sums: the same bits as np.add.at, whatever the
-    order of the rows (values spanning many magnitudes, so the order of the terms shows)."""
-    rng = np.random.default_rng(7)
-    rows = rng.integers(0, 9, 400)
-    rows = np.sort(rows) if sort else rows
-    values = rng.lognormal(0, 12, (400, 5)) * rng.choice([-1.0, 1.0], (400, 5))
-    want = np.zeros((10, 5))
-    np.add.at(want, rows, values)
-    got = holding._add_rows(np.zeros((10, 5)), holding._rank_groups(rows), values)
-    assert np.array_equal(got, want)
-    assert holding._rank_groups(np.zeros(0, np.int64)).n_ranks == 0
