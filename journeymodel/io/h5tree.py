@@ -168,14 +168,23 @@ def as_dataset(ds: Any) -> xr.Dataset:
     return ds.to_xarray() if isinstance(ds, H5Group) else ds
 
 
+class TooLarge(Exception):
+    """The file's datasets declare more data than ``read_h5_tree``'s ``max_bytes``."""
+
+
 def read_h5_tree(path: str | os.PathLike, model_types: frozenset[str] | set[str],
-                 type_attr: str) -> H5Group | None:
+                 type_attr: str, *, max_bytes: int | None = None) -> H5Group | None:
     """The groups of the model file ``path`` as :class:`H5Group` objects, or None when the
     file's root attribute ``type_attr`` is not one of ``model_types`` or the file uses
     netCDF-4 beyond what this reader decodes (see the module docstring).
 
-    The caller checks the file first (it exists, its declared sizes are sane: this function
-    reads every array).
+    This function reads every array: the caller checks the file first (it exists, its
+    declared sizes are sane), or gives ``max_bytes``: every dataset of the file is listed
+    before any array is read, and :class:`TooLarge` is raised, with nothing read, when they
+    declare more bytes than that all together, counted as
+    :func:`journeymodel.io.validate.declared_bytes` counts them (the file opened once, not
+    once for the check and once for the reading: 10-30 ms of ``journeymodel attribute M.nc``
+    at order 3, issue 20).
     """
     import warnings
 
@@ -188,27 +197,22 @@ def read_h5_tree(path: str | os.PathLike, model_types: frozenset[str] | set[str]
                 root_attrs = _attrs(f.attrs)
                 if root_attrs.get(type_attr) not in model_types:
                     return None
+                listing = _listing(f)
+                if max_bytes is not None and _declared(listing) > max_bytes:
+                    raise TooLarge(str(path))
                 dimids: dict[int, str] = {}
-                tree = _group(f, f, "/", root_attrs, dimids, {})
+                tree = _group(f, listing, "/", root_attrs, dimids, {})
+        except TooLarge:
+            raise
         except Exception:  # noqa: BLE001 - anything unusual: xarray reads it and says why
             return None
     return None if caught else tree
 
 
-def _group(f: Any, g: Any, path: str, attrs: dict[str, Any], dimids: dict[int, str],
-           outer: dict[str, tuple[int, str]], scale_ids: dict[int, str] | None = None
-           ) -> H5Group:
-    """Read the HDF5 group ``g`` and its subgroups. ``dimids``: the netCDF dimension ids seen
-    so far (each must be new); ``outer``: the dimensions of the enclosing groups (size, HDF5
-    group name), which this group's variables may use but must not define again (xarray would
-    align them); ``scale_ids``: the dimension scales of the enclosing groups (object hash ->
-    dimension name). A dimension's size is its scale's (an unlimited one's too: every
-    variable along it must have that size).
-
-    Members and attribute names are listed with h5py's low-level calls and only the attributes
-    present are read: a model file holds some 70 small datasets, and h5py's high-level
-    ``items()``, ``attrs.get`` of a missing name and ``Dataset.name`` cost more than reading
-    the data (issue 20)."""
+def _listing(g: Any) -> tuple[Any, list, list]:
+    """The HDF5 group ``g``'s members, its subgroups' listed in turn: ``(g, datasets,
+    groups)``, ``datasets`` as ``(name, dataset, attribute names)``, ``groups`` as listings.
+    Metadata only (no array is read)."""
     import h5py
 
     datasets, groups = [], []
@@ -216,12 +220,39 @@ def _group(f: Any, g: Any, path: str, attrs: dict[str, Any], dimids: dict[int, s
         oid = h5py.h5o.open(g.id, key)
         name = key.decode("utf-8")
         if isinstance(oid, h5py.h5g.GroupID):
-            groups.append((name, h5py.Group(oid)))
+            groups.append((name, _listing(h5py.Group(oid))))
         elif isinstance(oid, h5py.h5d.DatasetID):
             ds = h5py.Dataset(oid)
             datasets.append((name, ds, _attr_names(ds)))
         else:
             raise Unsupported(f"{name}: neither a group nor a dataset")
+    return g, datasets, groups
+
+
+def _declared(listing: tuple[Any, list, list]) -> int:
+    """The bytes the datasets of ``listing`` declare, all together."""
+    from journeymodel.io.validate import declared_bytes
+
+    _, datasets, groups = listing
+    return (sum(declared_bytes(ds.shape, ds.dtype) for _, ds, _ in datasets)
+            + sum(_declared(sub) for _, sub in groups))
+
+
+def _group(f: Any, listing: tuple[Any, list, list], path: str, attrs: dict[str, Any],
+           dimids: dict[int, str], outer: dict[str, tuple[int, str]],
+           scale_ids: dict[int, str] | None = None) -> H5Group:
+    """Read the HDF5 group of ``listing`` (its :func:`_listing`) and its subgroups.
+    ``dimids``: the netCDF dimension ids seen so far (each must be new); ``outer``: the
+    dimensions of the enclosing groups (size, HDF5 group name), which this group's variables
+    may use but must not define again (xarray would align them); ``scale_ids``: the
+    dimension scales of the enclosing groups (object hash -> dimension name). A dimension's
+    size is its scale's (an unlimited one's too: every variable along it must have that size).
+
+    Members and attribute names are listed with h5py's low-level calls and only the attributes
+    present are read: a model file holds some 70 small datasets, and h5py's high-level
+    ``items()``, ``attrs.get`` of a missing name and ``Dataset.name`` cost more than reading
+    the data (issue 20)."""
+    g, datasets, groups = listing
     scales: dict[str, int] = {}
     scale_ids = dict(scale_ids or {})
     for name, ds, keys in datasets:  # the dimensions of this group: its dimension scales
@@ -238,8 +269,8 @@ def _group(f: Any, g: Any, path: str, attrs: dict[str, Any], dimids: dict[int, s
         if var is not None:
             variables[name] = var
     sizes = {d: n for v in variables.values() for d, n in zip(v.dims, v.shape, strict=True)}
-    children = {name: _group(f, obj, f"{path.rstrip('/')}/{name}", _attrs(obj.attrs), dimids,
-                             inner, scale_ids) for name, obj in groups}
+    children = {name: _group(f, sub, f"{path.rstrip('/')}/{name}", _attrs(sub[0].attrs),
+                             dimids, inner, scale_ids) for name, sub in groups}
     return H5Group(path, variables, attrs, sizes, children)
 
 

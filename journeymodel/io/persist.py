@@ -187,19 +187,22 @@ def _read_numpy_tree(path: str | Path) -> H5Group | None:
     ModelFileError
         The file declares too much data (:func:`journeymodel.io.validate.check_file_size`).
     """
-    from journeymodel.io.h5tree import read_h5_tree
-    from journeymodel.io.validate import check_file_size
+    import os
+
+    from journeymodel.io.h5tree import TooLarge, read_h5_tree
+    from journeymodel.io.validate import check_file_size, declared_bytes_limit
 
     path = Path(path)
     if not path.is_file():
         return None
+    # the declared sizes are checked by the reader before it reads an array (the file opened
+    # once); check_file_size then says which variable is too large
     try:
+        return read_h5_tree(path, H5_FILES, TYPE_ATTR,
+                            max_bytes=declared_bytes_limit(os.path.getsize(path)))
+    except TooLarge:
         check_file_size(path, str(path))
-    except ModelFileError:
-        raise
-    except Exception:  # noqa: BLE001 - not HDF5 or damaged: read_tree reports it
-        return None
-    return read_h5_tree(path, H5_FILES, TYPE_ATTR)
+        return None  # counted larger by the reader only (a dataset linked twice): xarray's way
 
 
 def _open_tree(path: Path) -> xr.DataTree:

@@ -59,14 +59,20 @@ def check_file_size(path, source: str) -> None:
                      if isinstance(obj, h5py.Dataset) else None)
         for name, obj in items:
             count = math.prod(int(n) for n in (obj.shape or ()))
-            size = _OBJECT_BYTES if obj.dtype.kind == "O" else max(int(obj.dtype.itemsize), 1)
-            total += count * size
+            total += declared_bytes(obj.shape, obj.dtype)
             if total > limit:
                 raise ModelFileError(
                     f"{source}: variable {name!r} declares {count:,} elements of {obj.dtype} "
                     f"({total / 1024**2:,.0f} MiB of data in all), more than a model file of "
                     f"{os.path.getsize(path):,} bytes can hold (limit {limit / 1024**2:,.0f} "
                     "MiB): damaged or hostile file")
+
+
+def declared_bytes(shape: tuple[int, ...] | None, dtype: np.dtype) -> int:
+    """The bytes a dataset of ``shape`` and ``dtype`` declares, as :func:`check_file_size`
+    counts them (a variable-length string: the Python object it becomes)."""
+    count = math.prod(int(n) for n in (shape or ()))
+    return count * (_OBJECT_BYTES if dtype.kind == "O" else max(int(dtype.itemsize), 1))
 
 
 # ---------------------------------------------------------------------------------------------
