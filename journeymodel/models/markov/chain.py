@@ -366,25 +366,40 @@ def draw_rows(conc: Csr | sp.csr_matrix, n_draws: int, rng) -> np.ndarray:
     :data:`STREAM_DRAWS` draws each), each stream giving its block of draws (the last the
     rest), one after the other in the calling thread.
     """
+    row_of = np.repeat(np.arange(conc.shape[0]), np.diff(conc.indptr))
     if isinstance(rng, np.random.Generator):
         g = rng.standard_gamma(np.broadcast_to(conc.data, (n_draws, conc.nnz)))
-    else:
-        per = rng.draws if isinstance(rng, DrawStreams) else STREAM_DRAWS
-        gens = rng.generators if isinstance(rng, DrawStreams) else rng
-        g = np.empty((n_draws, conc.nnz))
-        for i, gen in enumerate(gens):  # loop over streams only (a few per batch)
-            part = g[i * per:(i + 1) * per]
-            gen.standard_gamma(np.broadcast_to(conc.data, part.shape), out=part)
-    starts = conc.indptr[:-1]
+        _normalise_rows(conc, g, row_of)
+        return g
+    per = rng.draws if isinstance(rng, DrawStreams) else STREAM_DRAWS
+    gens = rng.generators if isinstance(rng, DrawStreams) else rng
+    g = np.empty((n_draws, conc.nnz))
+    for i, gen in enumerate(gens):  # loop over streams only (a few per batch)
+        part = g[i * per:(i + 1) * per]
+        gen.standard_gamma(np.broadcast_to(conc.data, part.shape), out=part)
+        # each block while it is in the cache, with temporaries of its size (a stream's draws
+        # hold at most STREAM_VARIATES values): 10,000 draws at order 1 made two of 5.4 MB
+        _normalise_rows(conc, part, row_of)
+    return g
+
+
+def _normalise_rows(conc: Csr | sp.csr_matrix, g: np.ndarray, row_of: np.ndarray) -> None:
+    """Divide gamma variates ``g`` (draws, nnz) by their row's sum in place: Dirichlet draws.
+    Every value is divided by its own draw's row sum, so the bits do not depend on how many
+    draws ``g`` holds. ``row_of`` is the row of every entry."""
     counts = np.diff(conc.indptr)
     nonempty = counts > 0
-    sums = np.zeros((n_draws, conc.shape[0]))
-    sums[:, nonempty] = np.add.reduceat(g, starts[nonempty], axis=1)
-    row_of = np.repeat(np.arange(conc.shape[0]), counts)
-    s = sums[:, row_of]
-    if (sums[:, nonempty] > 0).all():
-        g /= s  # in place: the draws are large (n_draws x nnz)
-        return g
+    if nonempty.all():
+        sums = positive = np.add.reduceat(g, conc.indptr[:-1], axis=1)
+    else:
+        sums = np.zeros((g.shape[0], conc.shape[0]))
+        sums[:, nonempty] = positive = np.add.reduceat(g, conc.indptr[:-1][nonempty], axis=1)
+    # each entry's row sum, laid out as g (C order): sums[:, row_of] is in F order, and the
+    # division of a C-ordered array by it ran 5 times slower
+    s = np.repeat(sums, counts, axis=1)
+    if (positive > 0).all():
+        g /= s
+        return
     np.divide(g, s, out=g, where=s > 0)
     # gamma variates with tiny shapes can all underflow to 0 in a row: use the mean there
     zero = s <= 0
@@ -392,7 +407,6 @@ def draw_rows(conc: Csr | sp.csr_matrix, n_draws: int, rng) -> np.ndarray:
         rows = Csr(conc.data, conc.indices, conc.indptr, conc.shape).row_sums()  # as scipy's
         mean = conc.data / rows[row_of]
         g[zero] = np.broadcast_to(mean, g.shape)[zero]
-    return g
 
 
 def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.ndarray,
@@ -426,16 +440,18 @@ def start_values(conc: sp.csr_matrix, n: int, data: np.ndarray, rhs_cols: np.nda
     -------
     ndarray, shape (n_draws, n_sets, m)
     """
-    qr, qc, qd, rhs = _transient_split(conc, n, data, rhs_cols, rhs_weight)
-    if data.shape[0] == 1 and _DENSE_MAX < n <= _DENSE_SOLVE_MAX:
-        # a point estimate of a mid-sized chain (order 3: 1,111 states): one dense inverse on
-        # one thread and the scenarios by Schur complements, without importing scipy's sparse
-        # solvers (0.25-0.3 s; issue 20)
+    if n <= _DENSE_MAX or (data.shape[0] == 1 and n <= _DENSE_SOLVE_MAX):
+        # small chains; or a point estimate of a mid-sized chain (order 3: 1,111 states): one
+        # dense inverse on one thread and the scenarios by Schur complements, without
+        # importing scipy's sparse solvers (0.25-0.3 s; issue 20). The transient values are
+        # read from data where the inverses need them (no copy of them: 4 MB a batch of
+        # 5,120 draws at order 1). One thread also for a point estimate: its bits must not
+        # depend on the cores.
+        qr, qc, at, rhs = _transient_split(conc, n, data, rhs_cols, rhs_weight, values=False)
         with one_blas_thread():
-            return _dense_start(n, qr, qc, qd, rhs, removed, start, inverse)
-    if n <= _DENSE_MAX:
-        with one_blas_thread():  # also a point estimate: its bits must not depend on the cores
-            return _dense_start(n, qr, qc, qd, rhs, removed, start)
+            return _dense_start(n, qr, qc, data, rhs, removed, start,
+                                inverse if n > _DENSE_MAX else None, at=at)
+    qr, qc, qd, rhs = _transient_split(conc, n, data, rhs_cols, rhs_weight)
     if n <= _PRECOND_MAX and data.shape[0] >= _PRECOND_MIN_DRAWS:
         with one_blas_thread():  # also here: 1.8 s vs 2.9 s threaded (order 3, 200 draws)
             return _iterative_start(n, qr, qc, qd, rhs, removed, start, precond)
@@ -478,13 +494,14 @@ def _krylov_start(n, qr, qc, qd, rhs, removed, start):
     return out
 
 
-def _transient_split(conc, n, data, rhs_cols, rhs_weight):
+def _transient_split(conc, n, data, rhs_cols, rhs_weight, values: bool = True):
     """Rows, columns and values (D, nnz_Q) of the transient block, and the right-hand sides
-    (D, n, m) of :func:`start_values`."""
+    (D, n, m) of :func:`start_values`; with ``values=False``, instead of the values, their
+    entries (nnz_Q,): the values are ``data[:, entries]``."""
     rows = np.repeat(np.arange(conc.shape[0]), np.diff(conc.indptr))
     cols = conc.indices
     q = cols < n
-    qr, qc, qd = rows[q], cols[q], data[:, q]
+    qr, qc, qd = rows[q], cols[q], data[:, q] if values else np.flatnonzero(q)
     rhs = np.zeros((data.shape[0], n, len(rhs_cols)))
     for j, col in enumerate(rhs_cols):
         sel = cols == col
@@ -535,6 +552,28 @@ def pool_threads() -> int:
 _POOL = None
 
 
+def prepare_draws():
+    """Start importing ``numpy.random`` on a pool thread, for a process that draws from the
+    posterior soon: in a fresh process the import takes 12-20 ms, the largest cost of the
+    first draws after the variates and the inverses, and the process can read and fit
+    meanwhile (``attribute EVENTS``; issue 20). Whatever imports ``numpy.random`` next waits
+    for this import to finish (Python's import lock), so nothing else changes.
+
+    Returns
+    -------
+    concurrent.futures.Future or None
+        The import's future; None on one core (or on a pool thread), where the import would
+        only move.
+    """
+    import sys
+    import threading
+
+    if ("numpy.random" in sys.modules or pool_threads() < 2
+            or threading.current_thread().name.startswith(POOL_THREAD_PREFIX)):
+        return None
+    from importlib import import_module
+
+    return thread_pool().submit(import_module, "numpy.random")
 
 
 def mean_inverse(conc: Csr, n: int, mean: np.ndarray) -> np.ndarray | None:
@@ -551,21 +590,36 @@ def mean_inverse(conc: Csr, n: int, mean: np.ndarray) -> np.ndarray | None:
         return _inverses(n, rows[q] * n + conc.indices[q], mean[None, q])[0]
 
 
-def _inverses(n: int, lin: np.ndarray, qd: np.ndarray) -> np.ndarray:
+def _inverses(n: int, lin: np.ndarray, qd: np.ndarray, at: np.ndarray | None = None
+              ) -> np.ndarray:
     """``(I - Q_d)^-1`` of every draw, shape (D, n, n), from the transient entries' values
-    ``qd`` (D, nnz_Q) at their flat indices ``lin`` (each entry once: a canonical CSR)."""
+    ``qd`` (D, nnz_Q) at their flat indices ``lin`` (each entry once: a canonical CSR); with
+    ``at``, ``qd`` holds every entry (D, nnz) and the transient ones are ``qd[:, at]``."""
     dd = qd.shape[0]
-    A = np.zeros((dd, n * n))
-    A[:, lin] = np.subtract(0.0, qd)
+    if at is None:
+        A = np.zeros((dd, n * n))
+        A[:, lin] = np.subtract(0.0, qd)
+    elif 2 * len(lin) >= n * n:  # a dense block (order 1): gathered, no copy of the values
+        pos = np.zeros(n * n, np.intp)
+        pos[lin] = at
+        missing = np.ones(n * n, bool)
+        missing[lin] = False
+        A = np.take(qd, pos, axis=1)
+        np.subtract(0.0, A, out=A)
+        A[:, missing] = 0.0
+    else:
+        A = np.zeros((dd, n * n))
+        A[:, lin] = np.subtract(0.0, qd[:, at])
     A[:, ::n + 1] += 1.0
     return np.linalg.inv(A.reshape(dd, n, n))
 
 
-def _dense_start(n, qr, qc, qd, rhs, removed, start, inverse=None):
+def _dense_start(n, qr, qc, qd, rhs, removed, start, inverse=None, at=None):
     """Dense path: one inverse ``B = (I - Q)^-1`` per draw (``inverse`` for one draw, when
     given), then every removal scenario by the Schur complement: with ``x = B rhs`` and removed
     states ``R``, ``x_start(R) = x_start - B[start, R] B[R, R]^-1 x[R]`` (scenarios batched by
-    ``|R|``)."""
+    ``|R|``). The values ``qd`` are those of the entries ``(qr, qc)``, or with ``at`` those of
+    every entry (see :func:`_inverses`)."""
     D, S, m = qd.shape[0], removed.shape[0], rhs.shape[2]
     out = np.empty((D, S, m))
     size = removed.sum(axis=1)
@@ -576,7 +630,7 @@ def _dense_start(n, qr, qc, qd, rhs, removed, start, inverse=None):
         if inverse is not None and D == 1:
             B = inverse[None]
         else:
-            B = _inverses(n, lin, qd[d0:d0 + dd])
+            B = _inverses(n, lin, qd[d0:d0 + dd], at)
         x = B @ rhs[d0:d0 + dd]  # (dd, n, m)
         y = B[:, start, :]  # (dd, n)
         # scenarios grouped by how many states they remove (np.unique would import numpy.ma,
