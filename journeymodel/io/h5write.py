@@ -200,7 +200,7 @@ def _create(gid: Any, name: str, values: np.ndarray, sizes: list[int], *,
     ``empty``: only the shape and type of ``values``, nothing written and no fill value
     (``create_dataset(name, shape=..., dtype=...)``, a dimension's phony scale)."""
     import h5py
-    from h5py import h5d, h5p, h5s, h5t
+    from h5py import h5d, h5p, h5s
 
     dcpl = h5p.create(h5p.DATASET_CREATE)
     maxshape = None
@@ -215,7 +215,7 @@ def _create(gid: Any, name: str, values: np.ndarray, sizes: list[int], *,
             dcpl.set_fill_value(np.array(np.nan))
     dcpl.set_obj_track_times(False)
     dcpl.set_attr_creation_order(h5p.CRT_ORDER_TRACKED | h5p.CRT_ORDER_INDEXED)
-    tid = h5t.py_create(values.dtype, logical=1)
+    tid = _type_id(values.dtype, logical=True)
     dsid = h5d.create(gid, _name(name), tid, h5s.create_simple(values.shape, maxshape),
                       dcpl=dcpl)
     if not empty:
@@ -227,16 +227,45 @@ def _set_attr(oid: Any, name: str, value: Any) -> None:
     """An attribute of the object ``oid``, as h5py's ``attrs[name] = value`` writes it (text
     as a variable-length UTF-8 scalar, arrays as they are)."""
     import h5py
-    from h5py import h5a, h5s, h5t
+    from h5py import h5a
 
     if isinstance(value, str):
         data = np.array(value, dtype=h5py.string_dtype())
     else:
         data = np.asarray(value, order="C")
-    attr = h5a.create(oid, _name(name), h5t.py_create(data.dtype, logical=True),
-                      h5s.create_simple(data.shape))
-    attr.write(data, mtype=h5t.py_create(data.dtype))
+    attr = h5a.create(oid, _name(name), _type_id(data.dtype, logical=True), _space(data.shape))
+    attr.write(data, mtype=_type_id(data.dtype, logical=False))
     attr.close()
+
+
+#: HDF5 datatypes and dataspaces made for the arrays written, by numpy type and by shape:
+#: transient objects that HDF5 copies into each dataset or attribute it makes with them, so
+#: one of each is made once in a process (a model file writes some 200 attributes of a few
+#: types; making their types and spaces was half of the 0.1 ms each costs; issue 20).
+_TYPE_IDS: dict[tuple[str, bool, bool], Any] = {}
+_SPACES: dict[tuple[int, ...], Any] = {}
+
+
+def _type_id(dtype: np.dtype, *, logical: bool) -> Any:
+    """``h5py.h5t.py_create(dtype, logical=logical)``, made once per type (numbers, and
+    h5py's variable-length UTF-8 text: the only object type written here)."""
+    key = (dtype.str, dtype.kind == "O", logical)
+    tid = _TYPE_IDS.get(key)
+    if tid is None:
+        from h5py import h5t
+
+        tid = _TYPE_IDS[key] = h5t.py_create(dtype, logical=logical)
+    return tid
+
+
+def _space(shape: tuple[int, ...]) -> Any:
+    """``h5py.h5s.create_simple(shape)``, made once per shape (an attribute's dataspace)."""
+    space = _SPACES.get(shape)
+    if space is None:
+        from h5py import h5s
+
+        space = _SPACES[shape] = h5s.create_simple(shape)
+    return space
 
 
 def _string_attr(obj: Any, name: str, text: str) -> None:
