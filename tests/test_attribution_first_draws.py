@@ -102,3 +102,20 @@ def test_prepare_draws_imports_numpy_random_on_a_pool_thread():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == str(np.random.default_rng(0).integers(10**6))
+
+
+def test_prepare_draws_after_other_work_waits_for_it():
+    """With ``after``, the import starts when that work is done (here a task holding an event
+    that is set only once the import is seen not to have started)."""
+    code = (
+        "import sys, threading\n"
+        "from journeymodel.models.markov.chain import prepare_draws, pool_threads, thread_pool\n"
+        "if pool_threads() < 2:\n"
+        "    sys.exit(0)\n"
+        "go = threading.Event()\n"
+        "first = thread_pool().submit(go.wait, 60)\n"
+        "f = prepare_draws(after=first)\n"
+        "assert not f.done() and 'numpy.random' not in sys.modules\n"
+        "go.set()\n"
+        "assert f.result(timeout=60).__name__ == 'numpy.random' and first.done()\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
