@@ -383,7 +383,11 @@ def _survival(from_key, to_key, entry, bins, holding: HoldingTimes, base, order,
     s_k = np.where(drop_e, 1.0, table[place])
     if not collapse:
         return np.where(start, 1.0, s_k)
-    r = _repeat_probability(from_key, a, holding, base, order)[entry]
+    # the repeat probability is the from state's: worked out once per state (a dozen pairs
+    # each at order 3), then gathered
+    states, of_pair = np.unique(from_key, return_inverse=True)
+    r = _repeat_probability(states, np.where(states == 0, 0, states % base - 1), holding, base,
+                            order)[of_pair][entry]
     s_aa = table[(a * (width + 1))[entry] * n_bins + bins]
     return np.where(start, 1.0, r * s_aa + (1.0 - r) * s_k)
 
