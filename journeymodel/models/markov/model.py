@@ -645,7 +645,10 @@ class MarkovJourneyModel(JourneyModel):
         ti = _to_index(c.to_key, chain.keys)
         count = Csr.from_entries(fi, ti, c.count, conc.shape)
         count_rows = count.rows()
-        to_labels = np.asarray(self.to_state_labels(), dtype=object)
+        labels = self.state_labels()
+        # numpy text of every state's label, gathered (not 28,000 Python strings converted),
+        # at the width of the longest label gathered, as astype(str) of the strings gives it
+        to_labels = np.asarray(labels + [f"({a})" for a in chain.absorbing], dtype=str)
         methods = list(HEURISTICS)
         extra = self.censored_counts_
         data = {"state_key": ("state", chain.keys),
@@ -656,8 +659,8 @@ class MarkovJourneyModel(JourneyModel):
                 "absorption": (("state", "outcome"), self.absorption_),
                 "from_index": ("transition", rows),
                 "to_index": ("transition", conc.indices.astype(np.int64)),
-                "from_state": ("transition", to_labels[rows].astype(str)),
-                "to_state": ("transition", to_labels[conc.indices].astype(str)),
+                "from_state": ("transition", _narrowest(to_labels[rows])),
+                "to_state": ("transition", _narrowest(to_labels[conc.indices])),
                 "concentration": ("transition", conc.data),
                 "probability": ("transition", chain.p_data),
                 "count_from": ("observed", count_rows),
@@ -675,7 +678,7 @@ class MarkovJourneyModel(JourneyModel):
                 "censored_from": ("censored_pair", np.searchsorted(chain.keys, extra.from_key)),
                 "censored_to": ("censored_pair", _to_index(extra.to_key, chain.keys)),
                 "censored_count": ("censored_pair", extra.count)}
-        coords = {"state": np.asarray(self.state_labels(), dtype=object).astype(str),
+        coords = {"state": np.asarray(labels, dtype=object).astype(str),
                   "outcome": list(chain.absorbing), "heuristic": methods,
                   "touchpoint": list(self.journeys_.touchpoints)}
         attrs = {"order_": self.order_, "total_conversions": self.total_conversions_,
@@ -811,6 +814,13 @@ def _censored_from(ds, counts: TransitionCounts, keys: np.ndarray) -> Transition
     count = ds["censored_count"].values.astype(np.float64)
     return TransitionCounts(counts.order, counts.collapse, counts.touchpoints, keys[cf],
                             to_key, count, np.zeros(len(count)), z.astype(np.int64), z, z)
+
+
+def _narrowest(text: np.ndarray) -> np.ndarray:
+    """Numpy text at the width of its longest element (at least 1), what ``astype(str)`` of
+    the same strings as Python objects gives."""
+    width = int(np.strings.str_len(text).max(initial=1))
+    return text.astype(f"U{max(width, 1)}")
 
 
 def _pair_values(c, keys: np.ndarray, rows: np.ndarray, cols: np.ndarray,
