@@ -1,11 +1,8 @@
-"""The first posterior draws of a process (issue 20): rows normalised stream by stream, the
-dense inverses read from the draws without a copy of the transient values, and numpy.random
-imported ahead on a pool thread. The same bits as the whole-array computations they replace."""
+"""The first posterior draws of a process (issue 20): rows normalised stream by stream, and
+the dense inverses read from the draws without a copy of the transient values. The same bits
+as the whole-array computations they replace."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -81,41 +78,3 @@ def _dense(n, lin, values):
     q = np.zeros(n * n)
     q[lin] = values
     return q.reshape(n, n)
-
-
-def test_prepare_draws_imports_numpy_random_on_a_pool_thread():
-    """In a fresh process: the import's future gives numpy.random (None on one core); asked
-    again, nothing is started."""
-    code = (
-        "import sys\n"
-        "from journeymodel.models.markov.chain import prepare_draws, pool_threads\n"
-        "assert 'numpy.random' not in sys.modules\n"
-        "f = prepare_draws()\n"
-        "if pool_threads() < 2:\n"
-        "    assert f is None\n"
-        "else:\n"
-        "    assert f.result(timeout=60).__name__ == 'numpy.random'\n"
-        "    assert 'numpy.random' in sys.modules\n"
-        "assert prepare_draws() is None\n"
-        "import numpy as np\n"
-        "print(np.random.default_rng(0).integers(10**6))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == str(np.random.default_rng(0).integers(10**6))
-
-
-def test_prepare_draws_after_other_work_waits_for_it():
-    """With ``after``, the import starts when that work is done (here a task holding an event
-    that is set only once the import is seen not to have started)."""
-    code = (
-        "import sys, threading\n"
-        "from journeymodel.models.markov.chain import prepare_draws, pool_threads, thread_pool\n"
-        "if pool_threads() < 2:\n"
-        "    sys.exit(0)\n"
-        "go = threading.Event()\n"
-        "first = thread_pool().submit(go.wait, 60)\n"
-        "f = prepare_draws(after=first)\n"
-        "assert not f.done() and 'numpy.random' not in sys.modules\n"
-        "go.set()\n"
-        "assert f.result(timeout=60).__name__ == 'numpy.random' and first.done()\n")
-    subprocess.run([sys.executable, "-c", code], check=True)

@@ -552,44 +552,6 @@ def pool_threads() -> int:
 _POOL = None
 
 
-def prepare_draws(after=None):
-    """Start importing ``numpy.random`` on a pool thread, for a process that draws from the
-    posterior soon: in a fresh process the import takes 12-20 ms, the largest cost of the
-    first draws after the variates and the inverses, and the process can fit meanwhile
-    (``attribute EVENTS``; issue 20). Whatever imports ``numpy.random`` next waits for this
-    import to finish (Python's import lock), so nothing else changes.
-
-    Parameters
-    ----------
-    after : concurrent.futures.Future, optional
-        Work on the pool to let finish first (e.g. the holding times made beside the
-        transition counts): the import then runs when that thread's work is done, not
-        alongside it.
-
-    Returns
-    -------
-    concurrent.futures.Future or None
-        The import's future; None where there is nothing to gain: numpy.random imported
-        already, one core, or called on a pool thread.
-    """
-    import sys
-    import threading
-
-    if ("numpy.random" in sys.modules or pool_threads() < 2
-            or threading.current_thread().name.startswith(POOL_THREAD_PREFIX)):
-        return None
-    from importlib import import_module
-
-    def load():
-        if after is not None:
-            from concurrent.futures import wait
-
-            wait([after])
-        return import_module("numpy.random")
-
-    return thread_pool().submit(load)
-
-
 def mean_inverse(conc: Csr, n: int, mean: np.ndarray) -> np.ndarray | None:
     """``(I - Q)^-1`` at the transition probabilities ``mean`` (``conc``'s layout, shape
     (nnz,)) for chains whose point estimate (:func:`start_values`) and adjoint vectors
