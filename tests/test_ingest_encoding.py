@@ -122,6 +122,12 @@ def test_hash_collisions_are_split_exactly(values, cuts, buckets, threads):
         enc = dictionary_encode(arr, min_rows=0, grouped=grouped)
     finally:
         encoding._hash64, encoding.THREAD_ROWS, encoding.BLOCK = real
+    assert_encoded_as_pyarrow(arr, enc, grouped)
+
+
+def assert_encoded_as_pyarrow(arr, enc, grouped: dict) -> None:
+    """``enc`` (from ``dictionary_encode(arr, grouped=grouped)``) is pyarrow's encoding, and
+    the grouped route's order and keys (where it filled ``grouped``) the stable sort's."""
     assert enc.equals(pc.dictionary_encode(arr).combine_chunks())
     if grouped:
         order = np.argsort(np.asarray(enc.indices), kind="stable")
