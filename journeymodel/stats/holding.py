@@ -823,10 +823,7 @@ def fit_holding(stats: HoldingStats, *, bandwidth: float = BANDWIDTH,
         for _ in range(_EM_MAX):  # EM over censored last events (a few dozen steps)
             full = table + extra
             _, _, pmf = _hierarchy(psrc, full, T, ok, kernel, shrink, groups)
-            n_pair = full.sum(axis=1)
-            tot = np.bincount(psrc, weights=n_pair, minlength=T) + stats.dropoff + drop_extra
-            q = np.divide(n_pair, tot[psrc], out=np.zeros_like(n_pair), where=tot[psrc] > 0)
-            qd = np.divide(stats.dropoff + drop_extra, tot, out=np.zeros(T), where=tot > 0)
+            _, q, qd = _next_shares(full, psrc, stats.dropoff, drop_extra, np.zeros(T))
             new_extra, new_drop = _allocate(cens, psrc, pmf, q, qd, groups)
             change = max(np.abs(new_extra - extra).max(initial=0.0),
                          np.abs(new_drop - drop_extra).max(initial=0.0))
@@ -835,16 +832,26 @@ def fit_holding(stats: HoldingStats, *, bandwidth: float = BANDWIDTH,
                 break
         full = table + extra
         glob, states, pairs = _hierarchy(psrc, full, T, ok, kernel, shrink, groups)
-    n_pair = full.sum(axis=1)
-    tot = np.bincount(psrc, weights=n_pair, minlength=T) + stats.dropoff + drop_extra
-    q = np.divide(n_pair, tot[psrc], out=np.zeros_like(n_pair), where=tot[psrc] > 0)
-    qd = np.divide(stats.dropoff + drop_extra, tot, out=np.ones(T), where=tot > 0)
+    n_pair, q, qd = _next_shares(full, psrc, stats.dropoff, drop_extra, np.ones(T))
     pmf = np.vstack([glob[None, :], states, pairs])
     cdf = np.concatenate([np.zeros((len(pmf), 1)), np.cumsum(pmf, axis=1)], axis=1)
     cdf[:, -1] = 1.0
     cdf = np.minimum(cdf, 1.0)
     return HoldingTimes(tuple(stats.touchpoints), stats.gap, stats.time_kind, edges, cdf,
                         psrc.astype(np.int64), pdst.astype(np.int64), n_pair, q, qd)
+
+
+def _next_shares(full, psrc, dropoff, drop_extra, unseen):
+    """Per pair, its moves (``full`` summed over bins) and their share of its touchpoint's
+    ends; per touchpoint, the drop-off's share (observed ``dropoff`` plus the censored events'
+    ``drop_extra``; ``unseen`` where a touchpoint has no end: zeros inside the EM, ones in the
+    fitted model)."""
+    T = len(dropoff)
+    n_pair = full.sum(axis=1)
+    tot = np.bincount(psrc, weights=n_pair, minlength=T) + dropoff + drop_extra
+    q = np.divide(n_pair, tot[psrc], out=np.zeros_like(n_pair), where=tot[psrc] > 0)
+    qd = np.divide(dropoff + drop_extra, tot, out=unseen, where=tot > 0)
+    return n_pair, q, qd
 
 
 def _allocate(cens, psrc, pmf, q, qd, groups):
