@@ -281,11 +281,8 @@ def fit_attribution_cli(model, events: str | Path, read):
     process ``model.fit_attribution(journeys)``, which leaves out what attribution does not
     read (the experience statistics, the chain's analytics: issue 20); on Dask the whole fit
     (statistics summed over partitions). The same attribution either way."""
-    if _ENGINE.get() is None:
-        from journeymodel.data.memory import reuse_freed_memory
-
-        with reuse_freed_memory():  # the fit reuses the memory the reading freed
-            return model.fit_attribution(load_journeys_cli(events, read))
+    if _ENGINE.get() is None:  # (attribute runs it within one reuse_freed_memory block)
+        return model.fit_attribution(load_journeys_cli(events, read))
     return fit_cli(model, events, read)
 
 
